@@ -1,0 +1,23 @@
+#!/bin/bash
+# Install what moonshim needs from Debian's packages, only what is missing
+# (idempotent; a fresh machine and CI run this first).
+set -euo pipefail
+PKGS=(
+	gcc make clang libclang-rt-14-dev   # build, ASan/UBSan (gcc), TSan (clang)
+	valgrind                            # valgrind.h for stack registration
+	golang-go                           # Go twins of the benchmarks, Go workloads
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # aarch64 build + run
+)
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "deps: installing ${missing[*]}"
+	SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -q
+	$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+	echo "deps: all present"
+fi

@@ -1,0 +1,79 @@
+# moonshim — build, test, benchmark.
+#   make            build/moonshim's runtime library and test programs
+#   make test       install what is missing (deps), then every test suite
+#   make bench      benchmarks against Go's runtime (ratios)
+#   make asan|tsan  the runtime tests under sanitizers
+# Variants build into their own directories: build/ (native), build/asan,
+# build/tsan, build/aarch64 (cross-compiled, run under qemu-user).
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       ?= build
+CC      ?= gcc
+ARCH    ?= $(shell $(CC) -dumpmachine | cut -d- -f1)
+OPT     ?= -O2
+SAN     ?=
+CFLAGS  ?=
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+ALL_CFLAGS := -std=gnu11 $(OPT) -g -fno-omit-frame-pointer $(WARN) $(SAN) -Iruntime $(CFLAGS)
+LDLIBS  := -lpthread
+
+RT_SRC  := $(wildcard runtime/*.c)
+RT_OBJ  := $(RT_SRC:%.c=$(B)/%.o) $(B)/runtime/switch_$(ARCH).o
+RT_LIB  := $(B)/libmoonrt.a
+
+TEST_SRC := tests/harness.c $(wildcard tests/runtime/*.c)
+TEST_BIN := $(B)/tests/runtime_tests
+
+.PHONY: all test check deps bench asan tsan aarch64 install clean format
+all: $(RT_LIB) $(TEST_BIN)
+
+$(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/runtime/switch_$(ARCH).o: runtime/switch_$(ARCH).S
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -c $< -o $@
+
+$(RT_LIB): $(RT_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(TEST_BIN): $(TEST_SRC) tests/harness.h $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests $(TEST_SRC) $(RT_LIB) $(LDLIBS) -o $@
+
+# ─── variants ────────────────────────────────────────────────────────────
+asan:
+	$(MAKE) B=build/asan CC=gcc OPT=-O1 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
+tsan:
+	$(MAKE) B=build/tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" all
+aarch64:
+	$(MAKE) B=build/aarch64 CC=aarch64-linux-gnu-gcc ARCH=aarch64 CFLAGS=-static all
+
+# ─── set-up, tests, benchmarks ───────────────────────────────────────────
+deps:
+	bash .ci/deps.sh
+
+test: deps
+	$(MAKE) all asan tsan aarch64
+	bash tests/run.sh
+check: test
+
+bench: $(RT_LIB)
+	@mkdir -p $(B)/bench
+	$(CC) $(ALL_CFLAGS) bench/bench.c $(RT_LIB) $(LDLIBS) -o $(B)/bench/moonbench
+	cd bench/go && GOCACHE=$(abspath $(B))/gocache GOFLAGS=-mod=mod go build -o $(abspath $(B))/bench/gobench .
+	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
+
+install: $(RT_LIB)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/moonshim
+	install -m 644 $(RT_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 runtime/rt.h $(DESTDIR)$(PREFIX)/include/moonshim/
+
+format:
+	clang-format -i runtime/*.c runtime/*.h tests/*.c tests/*.h tests/runtime/*.c bench/*.c
+
+clean:
+	rm -rf build

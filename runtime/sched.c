@@ -1,0 +1,1325 @@
+/*
+ * sched.c — the scheduler: G creation and exit, run queues, switching,
+ * parking and readying, finding work (timers, global queue, netpoll,
+ * stealing), spinning and parking M's, the syscall handoff, and rt_main.
+ *
+ * Invariants that must stay true (see rt.h for the design):
+ *  - A G is made visible to other M's (run queue, wait list, timer) only
+ *    after its context is saved: whoever does that runs in the after-switch
+ *    hook (m->fin) on the next context of the same M.
+ *  - Submitting work is "publish, then check nmspinning" (wakep); an M
+ *    leaving the spinning state decrements nmspinning, then re-checks every
+ *    queue. Both sides use sequentially consistent RMW's, so one of them
+ *    always sees the other: no idle P while work is queued.
+ *  - Only a P's owner pushes to its ring; anyone may pop (CAS on head).
+ */
+#define _GNU_SOURCE
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef RT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef RT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#define DEFAULT_PROCS 2          /* a shim needs little parallelism */
+#define DEFAULT_MAX_THREADS 64
+#define DEFAULT_IDLE_M_NS (10LL * 1000000000)
+#define DEFAULT_LONGRUN_NS (10LL * 1000000)
+#define LOCK_SPINS 100           /* before sleeping on a contended lock */
+#define RUNNEXT_STREAK_MAX 16    /* runnext hand-offs before the ring gets a turn */
+#define TIMER_CHECK_MASK 7       /* read the clock every 8 schedule ticks */
+#define STEAL_RUNNEXT_WAIT_NS 3000 /* let a running victim schedule its own runnext */
+#define M_STACK_SIZE (256 * 1024)
+
+struct rt_sched rt__sched;
+#define S rt__sched
+
+static __thread rt_m *tls_m;
+
+/* The compiler may keep &tls_m in a register across a call that switches
+ * goroutines; reading it through a non-inlined function with an opaque asm
+ * re-reads it on the thread we are actually on. */
+RT_NOINLINE rt_m *rt__getm(void) {
+	rt_m *m = tls_m;
+	__asm__ volatile("" : "+r"(m)::"memory");
+	return m;
+}
+static RT_NOINLINE void setm(rt_m *m) {
+	__asm__ volatile("" ::: "memory");
+	tls_m = m;
+}
+rt_g *rt__getg(void) {
+	rt_m *m = rt__getm();
+	return m ? m->curg : NULL;
+}
+
+#define PCNT(p, f) asr(&(p)->cnt.f, arl(&(p)->cnt.f) + 1)
+#define SCNT(f) __atomic_fetch_add(&S.cnt.f, 1, __ATOMIC_RELAXED)
+#define GSET(g, s) asr(&(g)->status, (s))
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+/* ─── Time, random, debug output ─────────────────────────────────────── */
+
+int64_t rt__nanotime(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+int64_t rt_now(void) { return rt__nanotime(); }
+
+uint32_t rt__fastrand(void) {
+	rt_m *m = rt__getm();
+	static uint64_t shared = 88172645463325252ULL;
+	uint64_t *s = (m && m->p) ? &m->p->rand : &shared;
+	uint64_t x = arl(s);
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	asr(s, x);
+	return (uint32_t)(x >> 16);
+}
+
+int rt__sched_debug_printf(const char *fmt, ...) {
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof buf - 1)
+		n = sizeof buf - 1;
+	ssize_t r = write(2, buf, (size_t)n);
+	(void)r;
+	return n;
+}
+
+/* ─── Locks ──────────────────────────────────────────────────────────── */
+
+void rt__lock_slow(uint32_t *v) {
+	for (int i = 0; i < LOCK_SPINS; i++) {
+		cpu_relax();
+		uint32_t e = 0;
+		if (arl(v) == 0 && acas(v, &e, 1))
+			return;
+	}
+	while (axchg(v, 2) != 0)
+		rt__futex_wait(v, 2, -1);
+}
+
+void rt__unlock_slow(uint32_t *v) { rt__futex_wake(v, 1); }
+
+/* ─── Run queues ─────────────────────────────────────────────────────── */
+
+static bool runq_empty(rt_p *p) {
+	/* re-read tail so a racing runnext→ring move is never missed */
+	for (;;) {
+		uint32_t h = ald(&p->runqhead), t = ald(&p->runqtail);
+		rt_g *next = ald(&p->runnext);
+		if (t == ald(&p->runqtail))
+			return h == t && !next;
+	}
+}
+
+static void globrunq_put_batch(rt_g *head, rt_g *tail, int n) {
+	tail->schedlink = NULL;
+	if (S.runq_tail)
+		S.runq_tail->schedlink = head;
+	else
+		S.runq_head = head;
+	S.runq_tail = tail;
+	asr(&S.runqsize, S.runqsize + n);
+}
+
+/* Ring full: move half of it plus g to the global queue (Go's runqputslow). */
+static bool runq_put_slow(rt_p *p, rt_g *g, uint32_t h, uint32_t t) {
+	rt_g *batch[RUNQ_SIZE / 2 + 1];
+	uint32_t n = (t - h) / 2;
+	for (uint32_t i = 0; i < n; i++)
+		batch[i] = arl(&p->runq[(h + i) % RUNQ_SIZE]);
+	if (!acas(&p->runqhead, &h, h + n))
+		return false;
+	batch[n] = g;
+	for (uint32_t i = 0; i < n; i++)
+		batch[i]->schedlink = batch[i + 1];
+	rt__lock(&S.lock);
+	globrunq_put_batch(batch[0], batch[n], (int)n + 1);
+	rt__unlock(&S.lock);
+	return true;
+}
+
+static void runq_put(rt_p *p, rt_g *g, bool next) {
+	if (next) {
+		rt_g *old = axchg(&p->runnext, g);
+		if (!old)
+			return;
+		g = old;
+	}
+	for (;;) {
+		uint32_t h = ald(&p->runqhead), t = p->runqtail;
+		if (t - h < RUNQ_SIZE) {
+			asr(&p->runq[t % RUNQ_SIZE], g);
+			ast(&p->runqtail, t + 1);
+			return;
+		}
+		if (runq_put_slow(p, g, h, t))
+			return;
+	}
+}
+
+static rt_g *runq_pop_ring(rt_p *p) {
+	for (;;) {
+		uint32_t h = ald(&p->runqhead), t = p->runqtail;
+		if (t == h)
+			return NULL;
+		rt_g *g = arl(&p->runq[h % RUNQ_SIZE]);
+		if (acas(&p->runqhead, &h, h + 1))
+			return g;
+	}
+}
+
+static rt_g *runq_get(rt_p *p, int *streak) {
+	rt_g *next = arl(&p->runnext);
+	if (next && *streak >= RUNNEXT_STREAK_MAX) {
+		/* two goroutines handing off through runnext must not starve
+		 * the ring forever */
+		*streak = 0;
+		rt_g *g = runq_pop_ring(p);
+		if (g)
+			return g;
+	}
+	if (next && acas(&p->runnext, &next, NULL)) {
+		(*streak)++;
+		return next;
+	}
+	*streak = 0;
+	return runq_pop_ring(p);
+}
+
+/* Take half of victim's ring into batch[bh...]; on the last pass also its
+ * runnext. Returns how many. */
+static uint32_t runq_grab(rt_p *v, rt_g **batch, uint32_t bh, bool steal_next) {
+	for (;;) {
+		uint32_t h = ald(&v->runqhead), t = ald(&v->runqtail);
+		uint32_t n = t - h;
+		n = n - n / 2;
+		if (n == 0) {
+			if (!steal_next)
+				return 0;
+			rt_g *next = ald(&v->runnext);
+			if (!next)
+				return 0;
+			if (ald(&v->status) == P_RUNNING) {
+				int64_t until = rt__nanotime() + STEAL_RUNNEXT_WAIT_NS;
+				while (rt__nanotime() < until)
+					cpu_relax();
+			}
+			if (!acas(&v->runnext, &next, NULL))
+				continue;
+			asr(&batch[bh % RUNQ_SIZE], next);
+			return 1;
+		}
+		if (n > RUNQ_SIZE / 2)
+			continue; /* read inconsistent h and t */
+		for (uint32_t i = 0; i < n; i++)
+			asr(&batch[(bh + i) % RUNQ_SIZE], arl(&v->runq[(h + i) % RUNQ_SIZE]));
+		if (acas(&v->runqhead, &h, h + n))
+			return n;
+	}
+}
+
+static rt_g *runq_steal(rt_p *p, rt_p *v, bool steal_next) {
+	uint32_t t = p->runqtail;
+	uint32_t n = runq_grab(v, p->runq, t, steal_next);
+	if (!n)
+		return NULL;
+	n--;
+	rt_g *g = arl(&p->runq[(t + n) % RUNQ_SIZE]);
+	if (n)
+		ast(&p->runqtail, t + n);
+	PCNT(p, stolen);
+	for (uint32_t i = 0; i < n; i++)
+		PCNT(p, stolen);
+	return g;
+}
+
+/* Under S.lock: up to max G's from the global queue, one returned, the
+ * rest put on p's ring. */
+static rt_g *globrunq_get(rt_p *p, int max) {
+	int sz = S.runqsize;
+	if (!sz)
+		return NULL;
+	int n = sz / S.nprocs + 1;
+	if (n > sz)
+		n = sz;
+	if (max > 0 && n > max)
+		n = max;
+	if (n > RUNQ_SIZE / 2)
+		n = RUNQ_SIZE / 2;
+	asr(&S.runqsize, sz - n);
+	rt_g *g = S.runq_head;
+	S.runq_head = g->schedlink;
+	for (int i = 1; i < n; i++) {
+		rt_g *x = S.runq_head;
+		S.runq_head = x->schedlink;
+		runq_put(p, x, false);
+	}
+	if (!S.runq_head)
+		S.runq_tail = NULL;
+	return g;
+}
+
+/* ─── Idle P's and M's ───────────────────────────────────────────────── */
+
+static void pidle_put(rt_p *p) { /* S.lock held */
+	p->link = S.pidle;
+	S.pidle = p;
+	__atomic_add_fetch(&S.npidle, 1, __ATOMIC_SEQ_CST);
+}
+
+static rt_p *pidle_get(void) { /* S.lock held */
+	rt_p *p = S.pidle;
+	if (p) {
+		S.pidle = p->link;
+		__atomic_sub_fetch(&S.npidle, 1, __ATOMIC_SEQ_CST);
+	}
+	return p;
+}
+
+static void acquirep(rt_m *m, rt_p *p) {
+	m->p = p;
+	p->m = m;
+	ast(&p->status, P_RUNNING);
+}
+
+static rt_p *releasep(rt_m *m) {
+	rt_p *p = m->p;
+	p->m = NULL;
+	ast(&p->status, P_IDLE);
+	m->p = NULL;
+	return p;
+}
+
+static void *mstart(void *arg);
+
+static void m_join_exited(void) { /* S.lock held: reap reclaimed threads */
+	for (rt_m *m = S.allm; m; m = m->alllink)
+		if (m->exited == 1 && pthread_tryjoin_np(m->thread, NULL) == 0)
+			m->exited = 2;
+}
+
+static rt_m *m_new(rt_p *p, bool spinning) {
+	rt_m *m = calloc(1, sizeof *m);
+	if (!m)
+		return NULL;
+	rt__lock(&S.lock);
+	m_join_exited();
+	m->id = S.mcount++;
+	m->alllink = S.allm;
+	S.allm = m;
+	rt__unlock(&S.lock);
+	m->nextp = p;
+	m->spinning = spinning;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, M_STACK_SIZE);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* the new thread starts with all blocked */
+	int e = pthread_create(&m->thread, &a, mstart, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&a);
+	if (e) {
+		rt__lock(&S.lock);
+		S.mcount--;
+		m->exited = 2;
+		rt__unlock(&S.lock);
+		return NULL;
+	}
+	SCNT(threads_created);
+	return m;
+}
+
+/* Run some M on p (or any idle P when p is NULL). */
+static void startm(rt_p *p, bool spinning) {
+	rt__lock(&S.lock);
+	if (!p) {
+		p = pidle_get();
+		if (!p) {
+			rt__unlock(&S.lock);
+			if (spinning) {
+				__atomic_sub_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
+				ast(&S.needspinning, 1);
+			}
+			return;
+		}
+	}
+	rt_m *m = S.midle;
+	if (m) {
+		S.midle = m->link;
+		S.nmidle--;
+		rt__unlock(&S.lock);
+		m->spinning = spinning;
+		m->nextp = p;
+		SCNT(wakeups);
+		ast(&m->park, 1);
+		rt__futex_wake(&m->park, 1);
+		return;
+	}
+	int live = S.mcount;
+	rt__unlock(&S.lock);
+	if (live >= S.cfg.max_threads || !m_new(p, spinning)) {
+		/* at the cap: give the P back; a running M will find the work */
+		rt__lock(&S.lock);
+		pidle_put(p);
+		rt__unlock(&S.lock);
+		if (spinning)
+			__atomic_sub_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
+		rt__netpoll_break();
+	}
+}
+
+void rt__wakep(void) {
+	if (ald(&S.done))
+		return;
+	if (__atomic_load_n(&S.npidle, __ATOMIC_SEQ_CST) == 0)
+		return;
+	int z = 0;
+	if (arl(&S.nmspinning) != 0 ||
+	    !__atomic_compare_exchange_n(&S.nmspinning, &z, 1, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST))
+		return;
+	startm(NULL, true);
+}
+
+/* Park this M until startm hands it a P. Returns false if the M should
+ * exit (runtime done, or reclaimed after idling). */
+static bool stopm(rt_m *m) {
+	rt__lock(&S.lock);
+	if (ald(&S.done)) { /* wake_all_ms already ran: do not sleep through it */
+		rt__unlock(&S.lock);
+		return false;
+	}
+	m->link = S.midle;
+	S.midle = m;
+	S.nmidle++;
+	rt__unlock(&S.lock);
+	SCNT(parks);
+	for (;;) {
+		rt__futex_wait(&m->park, 0, m->id == 0 ? -1 : S.cfg.idle_m_ns);
+		if (ald(&m->park))
+			break;
+		/* timed out: an idle M beyond the P count gives its thread back */
+		rt__lock(&S.lock);
+		if (!ald(&m->park) && S.nmidle > 1 && S.mcount > S.nprocs + 1) {
+			rt_m **pp = &S.midle;
+			while (*pp && *pp != m)
+				pp = &(*pp)->link;
+			if (*pp) {
+				*pp = m->link;
+				S.nmidle--;
+				S.mcount--;
+				rt__unlock(&S.lock);
+				SCNT(threads_reclaimed);
+				return false;
+			}
+		}
+		rt__unlock(&S.lock);
+	}
+	asr(&m->park, 0);
+	if (m->nextp) {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+		m->woken = true;
+	}
+	return !ald(&S.done);
+}
+
+/* ─── Switching ──────────────────────────────────────────────────────── */
+
+#ifdef RT_ASAN
+static void stack_bounds(rt_g *g, const void **lo, size_t *size) {
+	if (g->is_g0) {
+		*lo = g->slot;
+		*size = g->slot_size;
+	} else {
+		*lo = g->slot + 4096;
+		*size = (size_t)((char *)g - (g->slot + 4096));
+	}
+}
+#endif
+
+void rt__run_fin(rt_m *m) {
+	rt__fin_fn f = m->fin;
+	if (f) {
+		m->fin = NULL;
+		f(m->fin_g, m->fin_arg);
+	}
+}
+
+void rt__switch_to(rt_g *from, rt_g *to) {
+	if (!from->is_g0)
+		rt__stack_check(from);
+#ifdef RT_ASAN
+	const void *lo;
+	size_t sz;
+	stack_bounds(to, &lo, &sz);
+	__sanitizer_start_switch_fiber(ald(&from->status) == G_DEAD ? NULL : &from->asan_fake, lo,
+				       sz);
+#endif
+#ifdef RT_TSAN
+	__tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+	rt__ctx_switch(&from->sp, to->sp);
+#ifdef RT_ASAN
+	__sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+#endif
+	rt__run_fin(rt__getm());
+}
+
+/* Local work for p, or NULL: expired timers, the global queue every 61
+ * ticks, runnext, the ring, the global queue. */
+static rt_g *find_local(rt_m *m, rt_p *p) {
+	uint64_t tick = p->schedtick + 1;
+	asr(&p->schedtick, tick);
+	int64_t t0 = arl(&p->timer0);
+	if (t0 && (tick & TIMER_CHECK_MASK) == 0 && t0 <= rt__nanotime())
+		rt__timers_run(p, rt__nanotime());
+	if (tick % GLOBAL_CHECK_TICKS == 0 && arl(&S.runqsize) > 0) {
+		rt__lock(&S.lock);
+		rt_g *g = globrunq_get(p, 1);
+		rt__unlock(&S.lock);
+		if (g)
+			return g;
+	}
+	rt_g *g = runq_get(p, &m->streak);
+	if (g)
+		return g;
+	if (arl(&S.runqsize) > 0) {
+		rt__lock(&S.lock);
+		g = globrunq_get(p, 0);
+		rt__unlock(&S.lock);
+	}
+	return g;
+}
+
+/* The current goroutine stops running; fin(self, arg) runs once it is
+ * switched out. Goes straight to the next local G, else to g0. */
+static void schedule_next(rt_m *m, rt_g *self, rt__fin_fn fin, void *arg) {
+	rt_g *next = NULL;
+	if (RT_LIKELY(!arl(&S.done)))
+		next = find_local(m, m->p);
+	if (next) {
+		GSET(next, G_RUNNING);
+		PCNT(m->p, switches);
+	} else {
+		next = &m->g0;
+	}
+	m->curg = next;
+	m->fin = fin;
+	m->fin_arg = arg;
+	m->fin_g = self;
+	rt__switch_to(self, next);
+}
+
+void rt__park(rt__fin_fn fin, void *arg, const char *reason) {
+	rt_m *m = rt__getm();
+	rt_g *g = m->curg;
+	asr(&g->wait_reason, reason);
+	asr(&g->wait_since, arl(&S.coarse_now));
+	uint64_t gen = g->park_gen + 1;
+	g->park_gen = gen;
+	ast(&g->wake_token, gen << 1);
+	GSET(g, G_WAITING);
+	schedule_next(m, g, fin, arg);
+}
+
+bool rt__claim(rt_g *g, uint64_t gen) {
+	uint64_t e = gen << 1;
+	return acas(&g->wake_token, &e, e | 1);
+}
+
+void rt__ready(rt_g *g) {
+	GSET(g, G_RUNNABLE);
+	rt_m *m = rt__getm();
+	if (m && m->p && !ald(&S.done)) {
+		runq_put(m->p, g, true);
+	} else {
+		rt__lock(&S.lock);
+		g->schedlink = NULL;
+		globrunq_put_batch(g, g, 1);
+		rt__unlock(&S.lock);
+	}
+	rt__wakep();
+}
+
+void rt__inject(rt_g *list) {
+	if (!list)
+		return;
+	rt_m *m = rt__getm();
+	int n = 0;
+	for (rt_g *g = list; g; g = g->schedlink)
+		GSET(g, G_RUNNABLE), n++;
+	if (m && m->p) {
+		for (rt_g *g = list, *nx; g; g = nx) {
+			nx = g->schedlink;
+			runq_put(m->p, g, false);
+		}
+	} else {
+		rt_g *tail = list;
+		while (tail->schedlink)
+			tail = tail->schedlink;
+		rt__lock(&S.lock);
+		globrunq_put_batch(list, tail, n);
+		rt__unlock(&S.lock);
+	}
+	for (int i = 0; i < n && arl(&S.npidle) > 0; i++)
+		rt__wakep();
+}
+
+static void fin_runq_tail(rt_g *prev, void *arg) {
+	(void)arg;
+	runq_put(rt__getm()->p, prev, false);
+}
+
+static void fin_runnext(rt_g *prev, void *arg) {
+	(void)arg;
+	runq_put(rt__getm()->p, prev, true);
+	rt__wakep();
+}
+
+void rt_yield(void) {
+	rt_m *m = rt__getm();
+	rt_g *g = m->curg;
+	asr(&g->preempt, false);
+	rt_g *next = find_local(m, m->p);
+	if (!next)
+		return; /* nobody else wants this P */
+	GSET(g, G_RUNNABLE);
+	GSET(next, G_RUNNING);
+	PCNT(m->p, switches);
+	m->curg = next;
+	m->fin = fin_runq_tail;
+	m->fin_g = g;
+	rt__switch_to(g, next);
+}
+
+bool rt_preempt_requested(void) {
+	rt_g *g = rt__getg();
+	return g && arl(&g->preempt);
+}
+
+/* ─── Goroutine life ─────────────────────────────────────────────────── */
+
+static rt_g *gfget(rt_p *p, size_t stack_size) {
+	rt_g *g = NULL;
+	if (!stack_size || stack_size == rt__stack_default()) {
+		if (p && !p->gfree && arl(&S.ngfree) > 0) {
+			rt__lock(&S.glock);
+			while (S.gfree && p->ngfree < GFREE_BATCH) {
+				rt_g *x = S.gfree;
+				S.gfree = x->schedlink;
+				S.ngfree--;
+				x->schedlink = p->gfree;
+				p->gfree = x;
+				p->ngfree++;
+			}
+			rt__unlock(&S.glock);
+		}
+		if (p && p->gfree) {
+			g = p->gfree;
+			p->gfree = g->schedlink;
+			p->ngfree--;
+		} else if (!p && arl(&S.ngfree) > 0) {
+			rt__lock(&S.glock);
+			if ((g = S.gfree)) {
+				S.gfree = g->schedlink;
+				S.ngfree--;
+			}
+			rt__unlock(&S.glock);
+		}
+	} else {
+		rt__lock(&S.glock);
+		for (rt_g **pp = &S.gfree_odd; *pp; pp = &(*pp)->schedlink)
+			if ((*pp)->slot_size == stack_size) {
+				g = *pp;
+				*pp = g->schedlink;
+				break;
+			}
+		rt__unlock(&S.glock);
+	}
+	if (g)
+		return g;
+	g = rt__stack_new_g(stack_size);
+	if (!g)
+		return NULL;
+	rt__lock(&S.glock);
+	g->allnext = S.allgs;
+	S.allgs = g;
+	rt__unlock(&S.glock);
+	return g;
+}
+
+void rt__g_free(rt_p *p, rt_g *g) {
+	if (g->slot_size != rt__stack_default() || !p) {
+		rt__lock(&S.glock);
+		if (g->slot_size != rt__stack_default()) {
+			g->schedlink = S.gfree_odd;
+			S.gfree_odd = g;
+		} else {
+			g->schedlink = S.gfree;
+			S.gfree = g;
+			S.ngfree++;
+		}
+		rt__unlock(&S.glock);
+		return;
+	}
+	g->schedlink = p->gfree;
+	p->gfree = g;
+	if (++p->ngfree < GFREE_MAX)
+		return;
+	rt__lock(&S.glock);
+	while (p->ngfree > GFREE_BATCH) {
+		rt_g *x = p->gfree;
+		p->gfree = x->schedlink;
+		p->ngfree--;
+		x->schedlink = S.gfree;
+		S.gfree = x;
+		asr(&S.ngfree, S.ngfree + 1);
+	}
+	rt__unlock(&S.glock);
+}
+
+static void fin_gfree(rt_g *prev, void *arg) {
+	(void)arg;
+	rt__g_free(rt__getm()->p, prev);
+}
+
+static void goexit(void) {
+	rt_m *m = rt__getm();
+	rt_g *g = m->curg;
+	asr(&g->wait_reason, NULL);
+	GSET(g, G_DEAD);
+	__atomic_sub_fetch(&S.ngoroutines, 1, __ATOMIC_RELAXED);
+	schedule_next(m, g, fin_gfree, NULL);
+	__builtin_unreachable();
+}
+
+void rt__g_start(rt_g *g);
+void rt__g_start(rt_g *g) {
+#ifdef RT_ASAN
+	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+	rt__run_fin(rt__getm());
+	g->fn(g->arg);
+	goexit();
+}
+
+static uint64_t goid_next(void) { return __atomic_add_fetch(&S.goidgen, 1, __ATOMIC_RELAXED); }
+
+uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, const char *where) {
+	rt_m *m = rt__getm();
+	rt_p *p = m ? m->p : NULL;
+	rt_g *g = gfget(p, stack_size);
+	if (!g) {
+		rt__sched_debug_printf("moonshim: out of memory for goroutine \"%s\" at %s\n",
+				       label ? label : "", where);
+		abort();
+	}
+	g->fn = fn;
+	g->arg = arg;
+	g->label = label;
+	g->where = where;
+	g->local = NULL;
+	g->preempt = false;
+	asr(&g->wait_reason, NULL);
+	rt_g *self = m ? m->curg : NULL;
+	g->parent = self ? self->id : 0;
+	uint64_t id = goid_next();
+	g->id = id;
+	rt__stack_prepare(g);
+	__atomic_add_fetch(&S.ngoroutines, 1, __ATOMIC_RELAXED);
+	if (p)
+		PCNT(p, goroutines_created);
+	else
+		SCNT(goroutines_created);
+	if (p && self && !self->is_g0 && !arl(&S.done)) {
+		/* work-first: run the child now, the parent waits in runnext
+		 * (published after the switch, see fin_runnext) */
+		GSET(self, G_RUNNABLE);
+		GSET(g, G_RUNNING);
+		PCNT(p, switches);
+		m->curg = g;
+		m->fin = fin_runnext;
+		m->fin_g = self;
+		rt__switch_to(self, g);
+		return id;
+	}
+	GSET(g, G_RUNNABLE);
+	if (p) {
+		runq_put(p, g, true);
+	} else {
+		rt__lock(&S.lock);
+		g->schedlink = NULL;
+		globrunq_put_batch(g, g, 1);
+		rt__unlock(&S.lock);
+	}
+	rt__wakep();
+	return id;
+}
+
+uint64_t rt_self(void) {
+	rt_g *g = rt__getg();
+	return g && !g->is_g0 ? g->id : 0;
+}
+const char *rt_self_label(void) {
+	rt_g *g = rt__getg();
+	return g && !g->is_g0 ? g->label : NULL;
+}
+void rt_set_local(void *p) { rt__getg()->local = p; }
+void *rt_get_local(void) { return rt__getg()->local; }
+int rt_procs(void) { return S.nprocs; }
+int rt_goroutines(void) { return arl(&S.ngoroutines); }
+
+/* ─── Finding work on g0 ─────────────────────────────────────────────── */
+
+static void run_all_timers(int64_t now) {
+	for (int i = 0; i < S.nprocs; i++) {
+		int64_t t0 = arl(&S.allp[i]->timer0);
+		if (t0 && t0 <= now)
+			rt__timers_run(S.allp[i], now);
+	}
+}
+
+static rt_g *steal_work(rt_m *m, rt_p *p) {
+	for (int pass = 0; pass < STEAL_TRIES; pass++) {
+		bool last = pass == STEAL_TRIES - 1;
+		int start = (int)(rt__fastrand() % (uint32_t)S.nprocs);
+		for (int k = 0; k < S.nprocs; k++) {
+			rt_p *v = S.allp[(start + k) % S.nprocs];
+			if (v == p)
+				continue;
+			if (ald(&S.done))
+				return NULL;
+			PCNT(p, steal_attempts);
+			rt_g *g = runq_steal(p, v, last);
+			if (g) {
+				PCNT(p, steals);
+				return g;
+			}
+		}
+	}
+	(void)m;
+	return NULL;
+}
+
+static bool any_runq_nonempty(void) {
+	for (int i = 0; i < S.nprocs; i++)
+		if (!runq_empty(S.allp[i]))
+			return true;
+	return false;
+}
+
+/* Poll the network blocking until the next timer. Returns a G to run (with
+ * a P acquired), or NULL after a timeout/wake (goto top). */
+static rt_g *netpoll_block(rt_m *m, bool *polled) {
+	int64_t next = rt__timers_next();
+	bool waiters = rt__netpoll_waiters();
+	*polled = false;
+	if (!waiters && !next)
+		return NULL;
+	int64_t lp = arl(&S.lastpoll);
+	if (lp == 0 || !acas(&S.lastpoll, &lp, 0)) {
+		/* someone else polls: make sure they wake for our timer */
+		int64_t pu = arl(&S.polluntil);
+		if (next && (pu == 0 || next < pu))
+			rt__netpoll_break();
+		return NULL;
+	}
+	*polled = true;
+	int64_t now = rt__nanotime();
+	int64_t delay = next ? (next > now ? next - now : 0) : -1;
+	asr(&S.polluntil, next);
+	rt_g *list = rt__netpoll(delay);
+	asr(&S.polluntil, 0);
+	ast(&S.lastpoll, rt__nanotime());
+	rt__lock(&S.lock);
+	rt_p *p = pidle_get();
+	rt__unlock(&S.lock);
+	if (!p) {
+		rt__inject(list);
+		return NULL;
+	}
+	acquirep(m, p);
+	if (!list)
+		return NULL;
+	rt_g *g = list;
+	GSET(g, G_RUNNABLE);
+	rt__inject(g->schedlink);
+	g->schedlink = NULL;
+	return g;
+}
+
+/* Block until there is a G to run; NULL when the M must exit. */
+static rt_g *find_runnable(rt_m *m) {
+top:
+	if (ald(&S.done))
+		return NULL;
+	if (!m->p) {
+		if (!stopm(m))
+			return NULL;
+		goto top;
+	}
+	rt_p *p = m->p;
+	run_all_timers(rt__nanotime());
+	rt_g *g = find_local(m, p);
+	if (g)
+		return g;
+	if (rt__netpoll_waiters() && arl(&S.lastpoll) != 0) {
+		rt_g *list = rt__netpoll(0);
+		if (list) {
+			g = list;
+			rt__inject(g->schedlink);
+			g->schedlink = NULL;
+			return g;
+		}
+	}
+	int busy = S.nprocs - __atomic_load_n(&S.npidle, __ATOMIC_SEQ_CST);
+	if (m->spinning || 2 * arl(&S.nmspinning) < busy) {
+		if (!m->spinning) {
+			m->spinning = true;
+			__atomic_add_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
+		}
+		PCNT(p, spins);
+		g = steal_work(m, p);
+		if (g) {
+			PCNT(p, spins_found_work);
+			return g;
+		}
+	}
+	/* give up the P */
+	rt__lock(&S.lock);
+	if (S.runqsize) {
+		g = globrunq_get(p, 0);
+		rt__unlock(&S.lock);
+		return g;
+	}
+	int one = 1;
+	if (!m->spinning && acas(&S.needspinning, &one, 0)) {
+		rt__unlock(&S.lock);
+		m->spinning = true;
+		__atomic_add_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
+		goto top;
+	}
+	releasep(m);
+	pidle_put(p);
+	rt__unlock(&S.lock);
+	if (m->spinning) {
+		m->spinning = false;
+		__atomic_sub_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
+		/* the delicate dance: work submitted while we were spinning saw
+		 * nmspinning > 0 and did not wake anyone */
+		if (any_runq_nonempty() || arl(&S.runqsize) > 0) {
+			rt__lock(&S.lock);
+			p = pidle_get();
+			rt__unlock(&S.lock);
+			if (p) {
+				acquirep(m, p);
+				m->spinning = true;
+				__atomic_add_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
+				goto top;
+			}
+		}
+	}
+	bool polled;
+	g = netpoll_block(m, &polled);
+	if (g)
+		return g;
+	if (polled)
+		goto top;
+	if (!stopm(m))
+		return NULL;
+	goto top;
+}
+
+static void execute(rt_m *m, rt_g *g) {
+	if (m->spinning) {
+		/* chain rule: the last spinner to find work wakes another */
+		m->spinning = false;
+		__atomic_sub_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
+		rt__wakep();
+	}
+	if (m->woken) {
+		m->woken = false;
+		SCNT(wakeups_found_work);
+	}
+	GSET(g, G_RUNNING);
+	PCNT(m->p, switches);
+	m->curg = g;
+	rt__switch_to(&m->g0, g);
+}
+
+static void m_loop(rt_m *m) {
+	for (;;) {
+		m->curg = &m->g0;
+		rt__run_fin(m);
+		rt_g *g = find_runnable(m);
+		if (!g)
+			break;
+		execute(m, g);
+	}
+	m->curg = &m->g0;
+	if (m->p) {
+		rt__lock(&S.lock);
+		pidle_put(releasep(m));
+		rt__unlock(&S.lock);
+	}
+}
+
+static void g0_init(rt_m *m) {
+	m->g0.is_g0 = true;
+	m->g0.id = 0;
+	m->curg = &m->g0;
+	pthread_attr_t a;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		void *lo;
+		size_t sz;
+		pthread_attr_getstack(&a, &lo, &sz);
+		m->g0.slot = lo;
+		m->g0.slot_size = sz;
+		pthread_attr_destroy(&a);
+	}
+#ifdef RT_TSAN
+	m->g0.tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+static void *mstart(void *arg) {
+	rt_m *m = arg;
+	setm(m);
+	g0_init(m);
+	rt__stack_thread_init(m);
+	sigset_t none;
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	if (m->nextp) {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+	}
+	m_loop(m);
+	rt__stack_thread_fini(m);
+	rt__lock(&S.lock);
+	if (!ald(&S.done))
+		m->exited = 1; /* reclaimed: joined by the next m_new or rt_main */
+	rt__unlock(&S.lock);
+	setm(NULL);
+	return NULL;
+}
+
+/* ─── Syscall handoff ────────────────────────────────────────────────── */
+
+void rt_syscall_enter(void) {
+	rt_m *m = rt__getm();
+	rt_g *g = m->curg;
+	rt_p *p = m->p;
+	asr(&g->wait_reason, "syscall");
+	asr(&g->wait_since, arl(&S.coarse_now));
+	GSET(g, G_SYSCALL);
+	asr(&p->syscalltick, p->syscalltick + 1);
+	ast(&m->syscall_since, rt__nanotime());
+	ast(&p->status, P_SYSCALL);
+	rt__sysmon_wake();
+}
+
+static void fin_globrunq(rt_g *prev, void *arg) {
+	(void)arg;
+	rt__lock(&S.lock);
+	prev->schedlink = NULL;
+	globrunq_put_batch(prev, prev, 1);
+	rt__unlock(&S.lock);
+	rt__wakep();
+}
+
+void rt_syscall_exit(void) {
+	rt_m *m = rt__getm();
+	rt_g *g = m->curg;
+	rt_p *p = m->p;
+	ast(&m->syscall_since, 0);
+	m->syscall_reported = false;
+	int e = P_SYSCALL;
+	if (acas(&p->status, &e, P_RUNNING)) {
+		asr(&g->wait_reason, NULL);
+		GSET(g, G_RUNNING);
+		return;
+	}
+	/* sysmon handed our P to another M */
+	m->p = NULL;
+	rt__lock(&S.lock);
+	rt_p *np = pidle_get();
+	rt__unlock(&S.lock);
+	asr(&g->wait_reason, NULL);
+	if (np) {
+		acquirep(m, np);
+		GSET(g, G_RUNNING);
+		return;
+	}
+	GSET(g, G_RUNNABLE);
+	m->curg = &m->g0;
+	m->fin = fin_globrunq;
+	m->fin_g = g;
+	rt__switch_to(g, &m->g0); /* g0 finds no P and parks this M */
+}
+
+/* Called by sysmon: give a P stuck in a syscall to another M. */
+void rt__retake(rt_p *p, int64_t now) {
+	int e = P_SYSCALL;
+	uint64_t t = arl(&p->syscalltick);
+	if (t != p->sm_syscalltick) {
+		p->sm_syscalltick = t;
+		p->sm_when = now;
+		return;
+	}
+	if (now - p->sm_when < SYSCALL_RETAKE_NS)
+		return;
+	if (runq_empty(p) && arl(&S.nmspinning) + arl(&S.npidle) > 0 &&
+	    now - p->sm_when < NETPOLL_FORCE_NS)
+		return;
+	if (!acas(&p->status, &e, P_IDLE))
+		return;
+	p->m = NULL;
+	SCNT(handoffs);
+	if (!runq_empty(p) || arl(&S.runqsize) > 0) {
+		startm(p, false);
+		return;
+	}
+	int z = 0;
+	if (arl(&S.nmspinning) + arl(&S.npidle) == 0 &&
+	    __atomic_compare_exchange_n(&S.nmspinning, &z, 1, false, __ATOMIC_SEQ_CST,
+					__ATOMIC_SEQ_CST)) {
+		startm(p, true);
+		return;
+	}
+	rt__lock(&S.lock);
+	pidle_put(p);
+	rt__unlock(&S.lock);
+	if (arl(&p->timer0))
+		rt__netpoll_break();
+}
+
+/* ─── Introspection ──────────────────────────────────────────────────── */
+
+void rt_sched_sample_get(rt_sched_sample *s) {
+	memset(s, 0, sizeof *s);
+	s->uptime_ms = (rt__nanotime() - S.start) / 1000000;
+	s->gomaxprocs = S.nprocs;
+	s->idleprocs = arl(&S.npidle);
+	s->threads = arl(&S.mcount) + 1 + arl(&S.pool_threads); /* + sysmon */
+	s->spinningthreads = arl(&S.nmspinning);
+	s->needspinning = arl(&S.needspinning);
+	s->idlethreads = arl(&S.nmidle);
+	s->runqueue = arl(&S.runqsize);
+	for (int i = 0; i < S.nprocs; i++) {
+		rt_p *p = S.allp[i];
+		s->runq[i] = (int)(ald(&p->runqtail) - ald(&p->runqhead));
+	}
+}
+
+int rt_sched_format(const rt_sched_sample *s, char *buf, size_t n) {
+	int off = snprintf(buf, n,
+			   "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d "
+			   "needspinning=%d idlethreads=%d runqueue=%d [",
+			   (long long)s->uptime_ms, s->gomaxprocs, s->idleprocs, s->threads,
+			   s->spinningthreads, s->needspinning, s->idlethreads, s->runqueue);
+	for (int i = 0; i < s->gomaxprocs && off > 0 && (size_t)off < n; i++)
+		off += snprintf(buf + off, n - (size_t)off, i ? " %d" : "%d", s->runq[i]);
+	if (off > 0 && (size_t)off < n)
+		off += snprintf(buf + off, n - (size_t)off, "]");
+	return off;
+}
+
+void rt_counters_get(rt_counters *c) {
+	uint64_t *out = (uint64_t *)c;
+	const size_t nf = sizeof *c / sizeof(uint64_t);
+	for (size_t f = 0; f < nf; f++) {
+		uint64_t v = arl(&((uint64_t *)&S.cnt)[f]);
+		for (int i = 0; i < S.nprocs; i++)
+			v += arl(&((uint64_t *)&S.allp[i]->cnt)[f]);
+		out[f] = v;
+	}
+}
+
+/* ─── Start and stop ─────────────────────────────────────────────────── */
+
+static int env_int(const char *name, int dflt) {
+	const char *e = getenv(name);
+	return e && *e ? atoi(e) : dflt;
+}
+
+static void parse_debug(void) {
+	const char *e = getenv("MOONSHIM_DEBUG");
+	S.schedtrace_ms = 0;
+	S.debug_stacks = S.debug_longrun = false;
+	if (!e)
+		return;
+	const char *s = strstr(e, "schedtrace=");
+	if (s)
+		S.schedtrace_ms = atoi(s + strlen("schedtrace="));
+	S.debug_stacks = strstr(e, "stacks") != NULL;
+	S.debug_longrun = strstr(e, "longrun") != NULL;
+}
+
+static struct {
+	rt_main_fn fn;
+	void *arg;
+	int result;
+	rt_g *g;
+} main_g;
+static int exit_leaks;
+
+static void wake_all_ms(void) {
+	rt__lock(&S.lock);
+	for (rt_m *m = S.midle; m; m = m->link) {
+		ast(&m->park, 1);
+		rt__futex_wake(&m->park, 1);
+	}
+	S.midle = NULL;
+	S.nmidle = 0;
+	rt__unlock(&S.lock);
+	rt__netpoll_break();
+}
+
+static void main_wrapper(void *arg) {
+	(void)arg;
+	main_g.result = main_g.fn(main_g.arg);
+	ast(&S.done, 1);
+	wake_all_ms();
+}
+
+int rt_exit_leaks(void) { return exit_leaks; }
+
+static void sched_init(const rt_config *cfg) {
+	memset(&S, 0, sizeof S);
+	if (cfg)
+		S.cfg = *cfg;
+	if (S.cfg.procs <= 0)
+		S.cfg.procs = env_int("MOONSHIM_PROCS", DEFAULT_PROCS);
+	if (S.cfg.procs < 1)
+		S.cfg.procs = 1;
+	if (S.cfg.procs > RT_MAX_PROCS)
+		S.cfg.procs = RT_MAX_PROCS;
+	if (S.cfg.max_threads <= 0)
+		S.cfg.max_threads = DEFAULT_MAX_THREADS;
+	if (S.cfg.max_threads < S.cfg.procs + 1)
+		S.cfg.max_threads = S.cfg.procs + 1;
+	if (S.cfg.idle_m_ns <= 0)
+		S.cfg.idle_m_ns = DEFAULT_IDLE_M_NS;
+	if (S.cfg.longrun_ns <= 0)
+		S.cfg.longrun_ns = DEFAULT_LONGRUN_NS;
+	parse_debug();
+	S.nprocs = S.cfg.procs;
+	S.start = rt__nanotime();
+	S.coarse_now = S.start;
+	S.lastpoll = S.start;
+	for (int i = 0; i < S.nprocs; i++) {
+		rt_p *p = aligned_alloc(64, (sizeof(rt_p) + 63) & ~(size_t)63);
+		if (!p)
+			abort();
+		memset(p, 0, sizeof *p);
+		p->id = i;
+		p->rand = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1) ^ (uint64_t)S.start;
+		S.allp[i] = p;
+		if (i)
+			pidle_put(p);
+	}
+}
+
+static void count_leaks(void) {
+	exit_leaks = 0;
+	for (rt_g *g = S.allgs; g; g = g->allnext)
+		if (g != main_g.g && arl(&g->status) != G_DEAD)
+			exit_leaks++;
+	if (exit_leaks && !S.cfg.quiet_leaks) {
+		rt__sched_debug_printf("moonshim: %d goroutine(s) still alive when main returned:\n",
+				       exit_leaks);
+		int64_t now = rt__nanotime();
+		for (rt_g *g = S.allgs; g; g = g->allnext)
+			if (g != main_g.g && arl(&g->status) != G_DEAD)
+				rt__dump_g(2, g, now);
+	}
+}
+
+int rt_main(const rt_config *cfg, rt_main_fn fn, void *arg) {
+	sched_init(cfg);
+	rt__stack_init();
+	rt__netpoll_init();
+	rt__debug_init();
+	rt__blocking_init();
+
+	rt_m *m0 = calloc(1, sizeof *m0);
+	if (!m0)
+		abort();
+	m0->id = S.mcount++;
+	m0->thread = pthread_self();
+	S.allm = m0;
+	setm(m0);
+	g0_init(m0);
+	rt__stack_thread_init(m0);
+	acquirep(m0, S.allp[0]);
+
+	main_g.fn = fn;
+	main_g.arg = arg;
+	main_g.result = 0;
+	rt_go_at(main_wrapper, NULL, "main", 0, "rt_main");
+	main_g.g = S.allgs;
+	rt__sysmon_start();
+
+	m_loop(m0);
+
+	/* the main goroutine returned: stop every M, then free everything */
+	ast(&S.done, 1);
+	for (;;) {
+		wake_all_ms();
+		rt__lock(&S.lock);
+		rt_m *m = S.allm;
+		while (m && (m == m0 || m->exited == 2))
+			m = m->alllink;
+		rt__unlock(&S.lock);
+		if (!m)
+			break;
+		pthread_join(m->thread, NULL);
+		m->exited = 2;
+	}
+	rt__sysmon_stop();
+	rt__blocking_fini();
+	count_leaks();
+	rt__debug_fini();
+	rt__netpoll_fini();
+	rt__stack_thread_fini(m0);
+	setm(NULL);
+	for (rt_m *m = S.allm, *n; m; m = n) {
+		n = m->alllink;
+		free(m);
+	}
+	for (int i = 0; i < S.nprocs; i++) {
+		free(S.allp[i]->timers);
+		free(S.allp[i]);
+	}
+	rt__stack_fini();
+	return main_g.result;
+}

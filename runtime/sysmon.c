@@ -1,0 +1,174 @@
+/*
+ * sysmon.c — the monitor thread (Go's sysmon): runs without a P, wakes
+ * every 20 µs while the scheduler is busy and backs off to 10 ms when idle.
+ * Each tick it refreshes the coarse clock, hands off P's stuck in syscalls,
+ * polls the network if nobody has for 10 ms, flags goroutines that run too
+ * long (asking the embedder's preempt hook to stop them), prints the
+ * schedtrace line and serves goroutine-dump requests.
+ */
+#define _GNU_SOURCE
+#include "rt_internal.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
+
+#define S rt__sched
+#define IDLE_TICKS_BEFORE_BACKOFF 50
+#define SYSCALL_REPORT_NS (1000LL * 1000000) /* an M blocked this long is reported */
+#define LONGRUN_REPORT_FACTOR 10             /* report at 10x the preempt threshold */
+
+static struct {
+	pthread_t thread;
+	bool running;
+	uint32_t wake;          /* futex word: bumped to wake sysmon */
+	int stop;               /* atomic */
+	int64_t delay_us;       /* atomic: current sleep, read by rt__sysmon_wake */
+	int64_t next_trace;
+} sm;
+
+extern int rt__dump_requested; /* debug.c: set by SIGQUIT */
+
+void rt__sysmon_wake(void) {
+	if (arl(&sm.delay_us) <= SYSMON_MIN_US * 2 && !ald(&sm.stop))
+		return; /* already ticking fast: no need for a syscall */
+	__atomic_add_fetch(&sm.wake, 1, __ATOMIC_RELEASE);
+	rt__futex_wake(&sm.wake, 1);
+}
+
+void rt_set_preempt_hook(rt_preempt_hook hook, void *arg) {
+	S.preempt_arg = arg;
+	ast(&S.preempt_hook, hook);
+}
+
+/* Is the goroutine on p running for too long on one schedtick? */
+static bool check_longrun(rt_p *p, int64_t now) {
+	if (ald(&p->status) != P_RUNNING)
+		return false;
+	uint64_t t = arl(&p->schedtick);
+	if (t != p->sm_schedtick || ald(&p->status) != P_RUNNING) {
+		p->sm_schedtick = t;
+		p->sm_when = now;
+		p->sm_reported = false;
+		return false;
+	}
+	int64_t ran = now - p->sm_when;
+	if (ran < S.cfg.longrun_ns)
+		return false;
+	rt_m *m = arl(&p->m);
+	rt_g *g = m ? arl(&m->curg) : NULL;
+	if (!g || g->is_g0)
+		return false;
+	if (!arl(&g->preempt)) {
+		asr(&g->preempt, true);
+		__atomic_fetch_add(&S.cnt.longruns, 1, __ATOMIC_RELAXED);
+		rt_preempt_hook hook = ald(&S.preempt_hook);
+		if (hook)
+			hook(g->id, arl(&g->local), S.preempt_arg);
+	}
+	if (!p->sm_reported && S.debug_longrun && ran >= S.cfg.longrun_ns * LONGRUN_REPORT_FACTOR) {
+		p->sm_reported = true;
+		rt__sched_debug_printf("moonshim: goroutine %llu \"%s\" has run %lld ms without yielding "
+				       "(created at %s)\n",
+				       (unsigned long long)g->id, g->label ? g->label : "",
+				       (long long)(ran / 1000000), g->where ? g->where : "?");
+	}
+	return true;
+}
+
+static void check_syscalls(int64_t now) {
+	if (!S.debug_longrun)
+		return;
+	for (rt_m *m = ald(&S.allm); m; m = m->alllink) {
+		int64_t since = ald(&m->syscall_since);
+		if (since && now - since > SYSCALL_REPORT_NS && !m->syscall_reported) {
+			m->syscall_reported = true;
+			rt__sched_debug_printf("moonshim: thread M%d blocked in a call for %lld ms\n",
+					       m->id, (long long)((now - since) / 1000000));
+		}
+	}
+}
+
+static void schedtrace(int64_t now) {
+	if (!S.schedtrace_ms || now < sm.next_trace)
+		return;
+	sm.next_trace = now + (int64_t)S.schedtrace_ms * 1000000;
+	rt_sched_sample s;
+	char line[1024];
+	rt_sched_sample_get(&s);
+	int n = rt_sched_format(&s, line, sizeof line - 1);
+	if (n > (int)sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	ssize_t r = write(2, line, (size_t)n);
+	(void)r;
+}
+
+static void *sysmon_main(void *arg) {
+	(void)arg;
+	int idle = 0;
+	int64_t delay_us = SYSMON_MIN_US;
+	sm.next_trace = rt__nanotime();
+	while (!ald(&sm.stop)) {
+		uint32_t w = ald(&sm.wake);
+		int64_t sleep_us = delay_us;
+		if (S.schedtrace_ms && sleep_us > S.schedtrace_ms * 1000LL)
+			sleep_us = S.schedtrace_ms * 1000LL;
+		rt__futex_wait(&sm.wake, w, sleep_us * 1000);
+		if (ald(&sm.stop))
+			break;
+		int64_t now = rt__nanotime();
+		asr(&S.coarse_now, now);
+		bool busy = false;
+		for (int i = 0; i < S.nprocs; i++) {
+			rt_p *p = S.allp[i];
+			if (ald(&p->status) == P_SYSCALL) {
+				busy = true;
+				rt__retake(p, now);
+			} else {
+				busy |= check_longrun(p, now);
+			}
+		}
+		int64_t lp = arl(&S.lastpoll);
+		if (lp && lp + NETPOLL_FORCE_NS < now && rt__netpoll_waiters()) {
+			/* nobody has polled for 10 ms: do it here */
+			ast(&S.lastpoll, now);
+			rt__inject(rt__netpoll(0));
+		}
+		check_syscalls(now);
+		schedtrace(now);
+		if (__atomic_exchange_n(&rt__dump_requested, 0, __ATOMIC_ACQ_REL))
+			rt_dump(2);
+		if (busy) {
+			idle = 0;
+			delay_us = SYSMON_MIN_US;
+		} else if (++idle > IDLE_TICKS_BEFORE_BACKOFF && delay_us < SYSMON_MAX_US) {
+			delay_us *= 2;
+			if (delay_us > SYSMON_MAX_US)
+				delay_us = SYSMON_MAX_US;
+		}
+		asr(&sm.delay_us, delay_us);
+	}
+	return NULL;
+}
+
+void rt__sysmon_start(void) {
+	sm.stop = 0;
+	sm.wake = 0;
+	sm.delay_us = SYSMON_MIN_US;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	sm.running = pthread_create(&sm.thread, NULL, sysmon_main, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void rt__sysmon_stop(void) {
+	if (!sm.running)
+		return;
+	ast(&sm.stop, 1);
+	rt__sysmon_wake();
+	pthread_join(sm.thread, NULL);
+	sm.running = false;
+}

@@ -276,9 +276,11 @@ static void unlock_all(rt_chan **l, int n) {
 static void fin_select(rt_g *prev, void *arg) {
 	(void)prev;
 	select_park *sp = arg;
-	unlock_all(sp->locks, sp->nlocks);
+	/* arm the timer before any lock drops: once a lock drops a waker may
+	 * resume us, and we would return before the timer is in the heap */
 	if (sp->has_timer)
 		rt__timer_add(&sp->timer, sp->timer.when);
+	unlock_all(sp->locks, sp->nlocks);
 }
 
 static void select_timeout(void *arg, uint64_t gen) {

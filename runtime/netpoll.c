@@ -249,9 +249,9 @@ static void poll_timeout(void *arg, uint64_t gen) {
 static void fin_poll(rt_g *prev, void *arg) {
 	(void)prev;
 	poll_wait *w = arg;
-	rt__unlock(&w->pd->lock);
-	if (w->has_timer)
+	if (w->has_timer) /* before the unlock: see fin_select in chan.c */
 		rt__timer_add(&w->timer, w->timer.when);
+	rt__unlock(&w->pd->lock);
 }
 
 int rt_poll_wait(rt_pollfd *pd, int modes, int64_t deadline) {

@@ -60,7 +60,7 @@ static void heap_remove(rt_p *p, int i) {
 	if (i != p->ntimers) {
 		heap_set(p, i, p->timers[p->ntimers]);
 		sift_down(p, i);
-		sift_up(p, p->timers[i]->idx == i ? i : p->timers[i]->idx);
+		sift_up(p, i);
 	}
 	t->idx = -1;
 }

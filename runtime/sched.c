@@ -304,13 +304,13 @@ static rt_p *pidle_get(void) { /* S.lock held */
 
 static void acquirep(rt_m *m, rt_p *p) {
 	m->p = p;
-	p->m = m;
+	asr(&p->m, m);
 	ast(&p->status, P_RUNNING);
 }
 
 static rt_p *releasep(rt_m *m) {
 	rt_p *p = m->p;
-	p->m = NULL;
+	asr(&p->m, NULL);
 	ast(&p->status, P_IDLE);
 	m->p = NULL;
 	return p;
@@ -531,7 +531,7 @@ static void schedule_next(rt_m *m, rt_g *self, rt__fin_fn fin, void *arg) {
 	} else {
 		next = &m->g0;
 	}
-	m->curg = next;
+	asr(&m->curg, next);
 	m->fin = fin;
 	m->fin_arg = arg;
 	m->fin_g = self;
@@ -614,7 +614,7 @@ void rt_yield(void) {
 	GSET(g, G_RUNNABLE);
 	GSET(next, G_RUNNING);
 	PCNT(m->p, switches);
-	m->curg = next;
+	asr(&m->curg, next);
 	m->fin = fin_runq_tail;
 	m->fin_g = g;
 	rt__switch_to(g, next);
@@ -765,7 +765,7 @@ uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, con
 		GSET(self, G_RUNNABLE);
 		GSET(g, G_RUNNING);
 		PCNT(p, switches);
-		m->curg = g;
+		asr(&m->curg, g);
 		m->fin = fin_runnext;
 		m->fin_g = self;
 		rt__switch_to(self, g);
@@ -971,20 +971,20 @@ static void execute(rt_m *m, rt_g *g) {
 	}
 	GSET(g, G_RUNNING);
 	PCNT(m->p, switches);
-	m->curg = g;
+	asr(&m->curg, g);
 	rt__switch_to(&m->g0, g);
 }
 
 static void m_loop(rt_m *m) {
 	for (;;) {
-		m->curg = &m->g0;
+		asr(&m->curg, &m->g0);
 		rt__run_fin(m);
 		rt_g *g = find_runnable(m);
 		if (!g)
 			break;
 		execute(m, g);
 	}
-	m->curg = &m->g0;
+	asr(&m->curg, &m->g0);
 	if (m->p) {
 		rt__lock(&S.lock);
 		pidle_put(releasep(m));
@@ -995,7 +995,7 @@ static void m_loop(rt_m *m) {
 static void g0_init(rt_m *m) {
 	m->g0.is_g0 = true;
 	m->g0.id = 0;
-	m->curg = &m->g0;
+	asr(&m->curg, &m->g0);
 	pthread_attr_t a;
 	if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		void *lo;
@@ -1080,7 +1080,7 @@ void rt_syscall_exit(void) {
 		return;
 	}
 	GSET(g, G_RUNNABLE);
-	m->curg = &m->g0;
+	asr(&m->curg, &m->g0);
 	m->fin = fin_globrunq;
 	m->fin_g = g;
 	rt__switch_to(g, &m->g0); /* g0 finds no P and parks this M */
@@ -1102,7 +1102,7 @@ void rt__retake(rt_p *p, int64_t now) {
 		return;
 	if (!acas(&p->status, &e, P_IDLE))
 		return;
-	p->m = NULL;
+	asr(&p->m, NULL);
 	SCNT(handoffs);
 	if (!runq_empty(p) || arl(&S.runqsize) > 0) {
 		startm(p, false);
@@ -1206,6 +1206,7 @@ static void wake_all_ms(void) {
 
 static void main_wrapper(void *arg) {
 	(void)arg;
+	asr(&main_g.g, rt__getg());
 	main_g.result = main_g.fn(main_g.arg);
 	ast(&S.done, 1);
 	wake_all_ms();
@@ -1286,7 +1287,6 @@ int rt_main(const rt_config *cfg, rt_main_fn fn, void *arg) {
 	main_g.arg = arg;
 	main_g.result = 0;
 	rt_go_at(main_wrapper, NULL, "main", 0, "rt_main");
-	main_g.g = S.allgs;
 	rt__sysmon_start();
 
 	m_loop(m0);

@@ -191,7 +191,9 @@ static int select_default_timeout_main(void *a) {
 	int64_t t0 = rt_now();
 	CHECK(rt_select(&rc, 1, rt_deadline_in(30000000)) == -ETIMEDOUT);
 	int64_t took = rt_now() - t0;
-	CHECKF(took >= 30000000 && took < 300000000, "took %lld ns", (long long)took);
+	CHECKF(took >= 30000000, "took %lld ns", (long long)took);
+	if (scaled(100) == 100)
+		CHECKF(took < 300000000, "took %lld ns", (long long)took);
 	/* a send that arrives before the deadline wins */
 	rt_go(delayed_send, c, "delayed-send");
 	CHECK(rt_select(&rc, 1, rt_deadline_in(2000000000LL)) == 0 && v == 5 && rc.ok);

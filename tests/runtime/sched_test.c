@@ -42,9 +42,11 @@ static uint64_t busy_done;
 static rt_waitgroup steal_wg = RT_WAITGROUP_INIT;
 
 static void cpu_chunk(void *arg) {
-	volatile uint64_t x = 0;
-	for (int i = 0; i < 200000; i++)
+	uint64_t x = 0;
+	for (int i = 0; i < 200000; i++) {
 		x += (uint64_t)i;
+		__asm__ volatile("" : "+r"(x)); /* keep the loop */
+	}
 	__atomic_add_fetch(&busy_done, 1, __ATOMIC_RELAXED);
 	rt_wg_done(&steal_wg);
 }
@@ -224,14 +226,14 @@ static void hog(void *arg) {
 	CHECK(rt_preempt_requested());
 	rt_yield();
 	CHECK(!rt_preempt_requested());
-	*(uint64_t *)arg = rt_self();
+	__atomic_store_n((uint64_t *)arg, rt_self(), __ATOMIC_RELEASE);
 }
 
 static int preempt_main(void *arg) {
 	uint64_t id = 0;
 	rt_set_preempt_hook(hook, NULL);
 	rt_go(hog, &id, "hog");
-	while (!id)
+	while (!__atomic_load_n(&id, __ATOMIC_ACQUIRE))
 		rt_sleep(1000000);
 	CHECK(__atomic_load_n(&hooked_id, __ATOMIC_RELAXED) == id);
 	CHECK(__atomic_load_n(&hooked_local, __ATOMIC_RELAXED) == &marker);

@@ -36,11 +36,14 @@ static int timers_main(void *arg) {
 		CHECKF(woke_at[i] >= due_at[i], "sleeper %d woke early", i);
 		if (woke_at[i] - due_at[i] > 2000000)
 			late_ms2++;
+		/* timers that expire in the same batch may run in any order (each
+		 * ready goes to runnext, as in Go); beyond that, deadline order */
 		if (k)
-			CHECKF(due_at[order[k - 1]] <= due_at[i], "woke out of order at %d", k);
+			CHECKF(due_at[order[k - 1]] <= due_at[i] + 2000000, "woke out of order at %d", k);
 	}
 	/* a noisy shared machine may delay a few; most must be within 2 ms */
-	CHECKF(late_ms2 < SLEEPERS / 10, "%d of %d later than 2 ms", late_ms2, SLEEPERS);
+	if (scaled(100) == 100) /* timing is meaningless under sanitizers and qemu */
+		CHECKF(late_ms2 < SLEEPERS / 10, "%d of %d later than 2 ms", late_ms2, SLEEPERS);
 	return 0;
 }
 TEST(timers_fire_in_order_and_on_time) { run_rt(2, timers_main, NULL); }
@@ -54,7 +57,9 @@ static int ticker_main(void *arg) {
 		prev = when;
 	}
 	int64_t took = rt_now() - start;
-	CHECKF(took >= 95000000 && took < 400000000, "10 ticks took %lld ns", (long long)took);
+	CHECKF(took >= 95000000, "10 ticks took %lld ns", (long long)took);
+	if (scaled(100) == 100)
+		CHECKF(took < 400000000, "10 ticks took %lld ns", (long long)took);
 	CHECK(rt_timer_stop(t));
 	rt_timer_free(t);
 	/* a stopped one-shot never fires */

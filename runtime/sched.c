@@ -67,6 +67,9 @@ rt_g *rt__getg(void) {
 #define PCNT(p, f) asr(&(p)->cnt.f, arl(&(p)->cnt.f) + 1)
 #define SCNT(f) __atomic_fetch_add(&S.cnt.f, 1, __ATOMIC_RELAXED)
 #define GSET(g, s) asr(&(g)->status, (s))
+/* A new G takes the P: sysmon's long-run watch and the 61-tick fairness
+ * check both count these. */
+#define TICK(p) asr(&(p)->schedtick, (p)->schedtick + 1)
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__)
@@ -496,8 +499,7 @@ void rt__switch_to(rt_g *from, rt_g *to) {
 /* Local work for p, or NULL: expired timers, the global queue every 61
  * ticks, runnext, the ring, the global queue. */
 static rt_g *find_local(rt_m *m, rt_p *p) {
-	uint64_t tick = p->schedtick + 1;
-	asr(&p->schedtick, tick);
+	uint64_t tick = p->schedtick + 1; /* the tick of the G we are about to run */
 	int64_t t0 = arl(&p->timer0);
 	if (t0 && (tick & TIMER_CHECK_MASK) == 0 && t0 <= rt__nanotime())
 		rt__timers_run(p, rt__nanotime());
@@ -527,6 +529,7 @@ static void schedule_next(rt_m *m, rt_g *self, rt__fin_fn fin, void *arg) {
 		next = find_local(m, m->p);
 	if (next) {
 		GSET(next, G_RUNNING);
+		TICK(m->p);
 		PCNT(m->p, switches);
 	} else {
 		next = &m->g0;
@@ -613,6 +616,7 @@ void rt_yield(void) {
 		return; /* nobody else wants this P */
 	GSET(g, G_RUNNABLE);
 	GSET(next, G_RUNNING);
+	TICK(m->p);
 	PCNT(m->p, switches);
 	asr(&m->curg, next);
 	m->fin = fin_runq_tail;
@@ -764,6 +768,7 @@ uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, con
 		 * (published after the switch, see fin_runnext) */
 		GSET(self, G_RUNNABLE);
 		GSET(g, G_RUNNING);
+		TICK(p);
 		PCNT(p, switches);
 		asr(&m->curg, g);
 		m->fin = fin_runnext;
@@ -792,7 +797,7 @@ const char *rt_self_label(void) {
 	rt_g *g = rt__getg();
 	return g && !g->is_g0 ? g->label : NULL;
 }
-void rt_set_local(void *p) { rt__getg()->local = p; }
+void rt_set_local(void *p) { asr(&rt__getg()->local, p); }
 void *rt_get_local(void) { return rt__getg()->local; }
 int rt_procs(void) { return S.nprocs; }
 int rt_goroutines(void) { return arl(&S.ngoroutines); }
@@ -970,6 +975,7 @@ static void execute(rt_m *m, rt_g *g) {
 		SCNT(wakeups_found_work);
 	}
 	GSET(g, G_RUNNING);
+	TICK(m->p);
 	PCNT(m->p, switches);
 	asr(&m->curg, g);
 	rt__switch_to(&m->g0, g);

@@ -177,9 +177,6 @@ rt_g *rt__stack_new_g(size_t size) {
 #ifdef RT_VALGRIND
 	g->valgrind_id = VALGRIND_STACK_REGISTER(slot + PAGE, (char *)g);
 #endif
-#ifdef RT_TSAN
-	g->tsan_fiber = __tsan_create_fiber(0);
-#endif
 	return g;
 }
 
@@ -187,6 +184,13 @@ rt_g *rt__stack_new_g(size_t size) {
  * rt__g_trampoline with the G in a callee-saved register. */
 void rt__stack_prepare(rt_g *g) {
 	uintptr_t top = ((uintptr_t)g) & ~(uintptr_t)15;
+#ifdef RT_TSAN
+	/* A goroutine never returns from its first frame, so its fiber's shadow
+	 * call stack keeps the dead frames: start each goroutine on a new one. */
+	if (g->tsan_fiber)
+		__tsan_destroy_fiber(g->tsan_fiber);
+	g->tsan_fiber = __tsan_create_fiber(0);
+#endif
 #ifdef RT_ASAN
 	/* dead frames of the previous goroutine leave red zones behind */
 	__asan_unpoison_memory_region(g->slot + PAGE, top - (uintptr_t)(g->slot + PAGE));

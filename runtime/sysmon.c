@@ -38,7 +38,7 @@ void rt__sysmon_wake(void) {
 }
 
 void rt_set_preempt_hook(rt_preempt_hook hook, void *arg) {
-	S.preempt_arg = arg;
+	asr(&S.preempt_arg, arg);
 	ast(&S.preempt_hook, hook);
 }
 
@@ -65,7 +65,7 @@ static bool check_longrun(rt_p *p, int64_t now) {
 		__atomic_fetch_add(&S.cnt.longruns, 1, __ATOMIC_RELAXED);
 		rt_preempt_hook hook = ald(&S.preempt_hook);
 		if (hook)
-			hook(g->id, arl(&g->local), S.preempt_arg);
+			hook(g->id, arl(&g->local), arl(&S.preempt_arg));
 	}
 	if (!p->sm_reported && S.debug_longrun && ran >= S.cfg.longrun_ns * LONGRUN_REPORT_FACTOR) {
 		p->sm_reported = true;

@@ -73,7 +73,7 @@ static int steal_main(void *arg) {
 	       (unsigned long long)c.steals, (unsigned long long)c.stolen,
 	       (unsigned long long)c.steal_attempts);
 	CHECK(c.steal_attempts >= c.steals);
-	CHECK(c.wakeups > 0);
+	CHECK(c.wakeups + c.threads_created > 0); /* the second P got an M */
 	return 0;
 }
 
@@ -210,12 +210,16 @@ TEST(rt_main_restarts) {
 static uint64_t hooked_id;
 static void *hooked_local;
 
+static int marker;
+
+/* Only the hog carries &marker: other goroutines may also run long on a
+ * slow (sanitizer) build, and the hook sees them too. */
 static void hook(uint64_t id, void *local, void *arg) {
+	if (local != &marker)
+		return;
 	__atomic_store_n(&hooked_id, id, __ATOMIC_RELAXED);
 	__atomic_store_n(&hooked_local, local, __ATOMIC_RELAXED);
 }
-
-static int marker;
 
 static void hog(void *arg) {
 	rt_set_local(&marker);

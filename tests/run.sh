@@ -1,0 +1,35 @@
+#!/bin/bash
+# Run every test suite that `make all asan tsan aarch64` built and print one
+# closing line "N passed, N failed" over all of them (exit 1 on any failure).
+#   native   build/tests/runtime_tests
+#   asan     the same under ASan+UBSan
+#   tsan     the runtime under TSan (loads scaled down 10x: TSan is ~10x slower)
+#   aarch64  the cross-built runtime under qemu-user
+cd "$(dirname "$0")/.."
+passed=0 failed=0 broken=()
+
+suite() { # name, env..., command...
+	local name=$1; shift
+	local log; log=$(mktemp)
+	echo "== $name"
+	env TEST_SUITE="$name" "$@" 2>&1 | tee "$log"
+	local line; line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
+	if [ -z "$line" ]; then
+		echo "$name: no summary (crashed?)"; broken+=("$name"); failed=$((failed + 1))
+	else
+		local p f
+		p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
+		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+		passed=$((passed + p)); failed=$((failed + f))
+	fi
+	rm -f "$log"
+}
+
+suite runtime build/tests/runtime_tests
+suite runtime-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/runtime_tests
+suite runtime-tsan MOONSHIM_TEST_SCALE=10 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/runtime_tests
+suite runtime-aarch64 MOONSHIM_TEST_SCALE=4 qemu-aarch64 build/aarch64/tests/runtime_tests
+
+[ ${#broken[@]} -eq 0 ] || echo "suites without a summary: ${broken[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

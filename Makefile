@@ -25,8 +25,8 @@ RT_LIB  := $(B)/libmoonrt.a
 TEST_SRC := tests/harness.c $(wildcard tests/runtime/*.c)
 TEST_BIN := $(B)/tests/runtime_tests
 
-.PHONY: all test check deps bench asan tsan aarch64 install clean format
-all: $(RT_LIB) $(TEST_BIN)
+.PHONY: all test check deps bench demo asan tsan aarch64 install clean format
+all: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
 $(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h
 	@mkdir -p $(dir $@)
@@ -43,6 +43,14 @@ $(RT_LIB): $(RT_OBJ)
 $(TEST_BIN): $(TEST_SRC) tests/harness.h $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $(TEST_SRC) $(RT_LIB) $(LDLIBS) -o $@
+
+$(B)/rt_demo: tests/demo/rt_demo.c $(RT_LIB)
+	$(CC) $(ALL_CFLAGS) $< $(RT_LIB) $(LDLIBS) -o $@
+
+# The main job on a built-in default. Until `moonshim run` lands this is the
+# runtime demo, with Go's schedtrace on stderr.
+demo: deps $(B)/rt_demo
+	MOONSHIM_DEBUG=schedtrace=100 $(B)/rt_demo
 
 # ─── variants ────────────────────────────────────────────────────────────
 asan:

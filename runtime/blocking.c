@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#define S rt__sched
-#define DEFAULT_POOL 4
+#define S                rt__sched
+#define DEFAULT_POOL     4
 #define POOL_THREADS_MAX 256
 
 typedef struct job {
@@ -31,7 +31,7 @@ static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	job *head, *tail;
-	int size;           /* cap on threads */
+	int size; /* cap on threads */
 	int threads, idle;
 	bool stop;
 	pthread_t tids[POOL_THREADS_MAX];

@@ -44,7 +44,8 @@ struct rt_chan {
 
 static void chan_panic(const char *what) {
 	rt__sched_debug_printf("moonshim: panic: %s (goroutine %llu \"%s\")\n", what,
-			       (unsigned long long)rt_self(), rt_self_label() ? rt_self_label() : "");
+	                       (unsigned long long)rt_self(),
+	                       rt_self_label() ? rt_self_label() : "");
 	abort();
 }
 
@@ -71,8 +72,12 @@ void rt_chan_free(rt_chan *c) {
 	free(c);
 }
 
-size_t rt_chan_len(rt_chan *c) { return arl(&c->count); }
-size_t rt_chan_cap(rt_chan *c) { return c->cap; }
+size_t rt_chan_len(rt_chan *c) {
+	return arl(&c->count);
+}
+size_t rt_chan_cap(rt_chan *c) {
+	return c->cap;
+}
 
 /* ─── Wait queues (channel lock held) ────────────────────────────────── */
 
@@ -121,7 +126,9 @@ static void copy_elem(rt_chan *c, void *dst, const void *src) {
 	}
 }
 
-static void *slot(rt_chan *c, size_t i) { return c->buf + i * c->elemsize; }
+static void *slot(rt_chan *c, size_t i) {
+	return c->buf + i * c->elemsize;
+}
 
 static void wake(sudog *s, bool success) {
 	s->success = success;
@@ -367,13 +374,14 @@ int rt_select(rt_case *cs, int n, int64_t deadline) {
 		sudog sg[SELECT_MAX_CASES];
 		for (int k = 0; k < no; k++) {
 			int i = order[k];
-			sg[k] = (sudog){.g = g, .gen = gen, .elem = cs[i].elem, .c = cs[i].c,
-					.case_idx = i};
+			sg[k] = (sudog){
+			    .g = g, .gen = gen, .elem = cs[i].elem, .c = cs[i].c, .case_idx = i};
 			wq_push(cs[i].dir == RT_SEND ? &cs[i].c->sendq : &cs[i].c->recvq, &sg[k]);
 		}
-		select_park sp = {.locks = locks, .nlocks = nl, .has_timer = deadline != RT_FOREVER};
-		sp.timer = (rt__timer){.when = deadline, .fn = select_timeout, .arg = g, .seq = gen,
-				       .idx = -1};
+		select_park sp = {
+		    .locks = locks, .nlocks = nl, .has_timer = deadline != RT_FOREVER};
+		sp.timer = (rt__timer){
+		    .when = deadline, .fn = select_timeout, .arg = g, .seq = gen, .idx = -1};
 		g->param = NULL;
 		if (no == 0 && !sp.has_timer) {
 			unlock_all(locks, nl);
@@ -386,7 +394,8 @@ int rt_select(rt_case *cs, int n, int64_t deadline) {
 		lock_all(locks, nl);
 		for (int k = 0; k < no; k++) {
 			rt_chan *c = sg[k].c;
-			wq_remove(cs[sg[k].case_idx].dir == RT_SEND ? &c->sendq : &c->recvq, &sg[k]);
+			wq_remove(cs[sg[k].case_idx].dir == RT_SEND ? &c->sendq : &c->recvq,
+			          &sg[k]);
 		}
 		unlock_all(locks, nl);
 		if (!won)

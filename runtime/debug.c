@@ -68,18 +68,19 @@ void rt__dump_g(int fd, rt_g *g, int64_t now) {
 	int n;
 	if (st == G_WAITING || st == G_SYSCALL) {
 		int64_t since = arl(&g->wait_since);
-		n = snprintf(line, sizeof line, "goroutine %llu [%s, %lld ms]:",
-			     (unsigned long long)g->id, rt__status_name(g),
-			     (long long)(since && now > since ? (now - since) / 1000000 : 0));
+		n = snprintf(line, sizeof line,
+		             "goroutine %llu [%s, %lld ms]:", (unsigned long long)g->id,
+		             rt__status_name(g),
+		             (long long)(since && now > since ? (now - since) / 1000000 : 0));
 	} else {
 		n = snprintf(line, sizeof line, "goroutine %llu [%s]:", (unsigned long long)g->id,
-			     rt__status_name(g));
+		             rt__status_name(g));
 	}
 	if (n < 0 || n >= (int)sizeof line)
 		n = (int)sizeof line - 1;
-	n += snprintf(line + n, sizeof line - (size_t)n, " \"%s\" created by goroutine %llu at %s\n",
-		      g->label ? g->label : "", (unsigned long long)g->parent,
-		      g->where ? g->where : "?");
+	n += snprintf(line + n, sizeof line - (size_t)n,
+	              " \"%s\" created by goroutine %llu at %s\n", g->label ? g->label : "",
+	              (unsigned long long)g->parent, g->where ? g->where : "?");
 	if (n >= (int)sizeof line)
 		n = (int)sizeof line - 1;
 	ssize_t r = write(fd, line, (size_t)n);
@@ -89,8 +90,8 @@ void rt__dump_g(int fd, rt_g *g, int64_t now) {
 void rt_dump(int fd) {
 	int64_t now = rt__nanotime();
 	char head[128];
-	int n = snprintf(head, sizeof head, "moonshim: goroutine dump, %d live\n",
-			 arl(&S.ngoroutines));
+	int n =
+	    snprintf(head, sizeof head, "moonshim: goroutine dump, %d live\n", arl(&S.ngoroutines));
 	ssize_t r = write(fd, head, (size_t)n);
 	(void)r;
 	rt__lock(&S.glock);
@@ -110,7 +111,8 @@ int rt_leak_report(int fd) {
 			count++;
 	if (count) {
 		char head[128];
-		int n = snprintf(head, sizeof head, "moonshim: found %d blocked goroutine(s):\n", count);
+		int n = snprintf(head, sizeof head, "moonshim: found %d blocked goroutine(s):\n",
+		                 count);
 		ssize_t r = write(fd, head, (size_t)n);
 		(void)r;
 		for (rt_g *g = S.allgs; g; g = g->allnext)

@@ -28,9 +28,8 @@ int rt__errno(void);
 			return w_;                                                                 \
 	}
 
-ssize_t rt_read(rt_pollfd *pd, void *buf, size_t n, int64_t deadline) {
-	RT_IO_LOOP(read(rt_poll_fd(pd), buf, n), RT_POLL_READ)
-}
+ssize_t rt_read(rt_pollfd *pd, void *buf, size_t n,
+                int64_t deadline){RT_IO_LOOP(read(rt_poll_fd(pd), buf, n), RT_POLL_READ)}
 
 ssize_t rt_write(rt_pollfd *pd, const void *buf, size_t n, int64_t deadline) {
 	size_t done = 0;
@@ -52,13 +51,11 @@ ssize_t rt_write(rt_pollfd *pd, const void *buf, size_t n, int64_t deadline) {
 	return (ssize_t)done;
 }
 
-int rt_accept(rt_pollfd *pd, struct sockaddr *addr, socklen_t *len, int flags, int64_t deadline) {
-	RT_IO_LOOP(accept4(rt_poll_fd(pd), addr, len, flags), RT_POLL_READ)
-}
+int rt_accept(rt_pollfd *pd, struct sockaddr *addr, socklen_t *len, int flags,
+              int64_t deadline){RT_IO_LOOP(accept4(rt_poll_fd(pd), addr, len, flags), RT_POLL_READ)}
 
-ssize_t rt_recvmsg(rt_pollfd *pd, struct msghdr *msg, int flags, int64_t deadline) {
-	RT_IO_LOOP(recvmsg(rt_poll_fd(pd), msg, flags), RT_POLL_READ)
-}
+ssize_t rt_recvmsg(rt_pollfd *pd, struct msghdr *msg, int flags,
+                   int64_t deadline){RT_IO_LOOP(recvmsg(rt_poll_fd(pd), msg, flags), RT_POLL_READ)}
 
 ssize_t rt_sendmsg(rt_pollfd *pd, const struct msghdr *msg, int flags, int64_t deadline) {
 	RT_IO_LOOP(sendmsg(rt_poll_fd(pd), msg, flags | MSG_NOSIGNAL), RT_POLL_WRITE)

@@ -21,20 +21,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S rt__sched
-#define NMODES 3              /* read, write, pri */
-#define EVENTS_PER_POLL 128   /* as Go */
-#define TAG_MASK 63           /* pollfds are 64-byte aligned */
-#define BREAK_TAG 1           /* epoll data of the wake-up eventfd */
+#define S               rt__sched
+#define NMODES          3   /* read, write, pri */
+#define EVENTS_PER_POLL 128 /* as Go */
+#define TAG_MASK        63  /* pollfds are 64-byte aligned */
+#define BREAK_TAG       1   /* epoll data of the wake-up eventfd */
 
 int rt__errno(void);
 
 struct rt_pollfd {
 	int fd;
 	rt__lock_t lock;
-	uint32_t gen;             /* bumped at close; tags epoll data */
+	uint32_t gen; /* bumped at close; tags epoll data */
 	bool closing;
-	bool ready[NMODES];       /* an edge arrived with nobody waiting */
+	bool ready[NMODES]; /* an edge arrived with nobody waiting */
 	rt_g *waiter[NMODES];
 	uint64_t wgen[NMODES];
 	rt_pollfd *next_free;
@@ -42,11 +42,11 @@ struct rt_pollfd {
 
 static struct {
 	int epfd, evfd;
-	int waiters;              /* atomic: goroutines parked on fds */
-	uint32_t break_pending;   /* atomic: de-duplicates eventfd writes */
-	rt__lock_t lock;          /* free list */
+	int waiters;            /* atomic: goroutines parked on fds */
+	uint32_t break_pending; /* atomic: de-duplicates eventfd writes */
+	rt__lock_t lock;        /* free list */
 	rt_pollfd *free;
-	rt_pollfd **all;          /* every pollfd allocated, for fini */
+	rt_pollfd **all; /* every pollfd allocated, for fini */
 	size_t nall, capall;
 	bool no_pwait2;
 } np;
@@ -72,7 +72,9 @@ void rt__netpoll_fini(void) {
 	memset(&np, 0, sizeof np);
 }
 
-bool rt__netpoll_waiters(void) { return arl(&np.waiters) > 0; }
+bool rt__netpoll_waiters(void) {
+	return arl(&np.waiters) > 0;
+}
 
 void rt__netpoll_break(void) {
 	if (axchg(&np.break_pending, 1))
@@ -82,7 +84,9 @@ void rt__netpoll_break(void) {
 	(void)r;
 }
 
-static int mode_index(int mode) { return mode == RT_POLL_READ ? 0 : mode == RT_POLL_WRITE ? 1 : 2; }
+static int mode_index(int mode) {
+	return mode == RT_POLL_READ ? 0 : mode == RT_POLL_WRITE ? 1 : 2;
+}
 
 /* Wake the waiter of mode i or remember the edge. pd->lock held. */
 static void pd_fire(rt_pollfd *pd, int i, int64_t result, rt_g **list) {
@@ -205,7 +209,9 @@ rt_pollfd *rt_poll_open(int fd, int *err) {
 	return pd;
 }
 
-int rt_poll_fd(rt_pollfd *pd) { return pd->fd; }
+int rt_poll_fd(rt_pollfd *pd) {
+	return pd->fd;
+}
 
 void rt_poll_close(rt_pollfd *pd) {
 	if (!pd)
@@ -286,7 +292,8 @@ int rt_poll_wait(rt_pollfd *pd, int modes, int64_t deadline) {
 			pd->wgen[mode_index(m)] = gen;
 		}
 	poll_wait w = {.pd = pd, .has_timer = deadline != RT_FOREVER};
-	w.timer = (rt__timer){.when = deadline, .fn = poll_timeout, .arg = g, .seq = gen, .idx = -1};
+	w.timer =
+	    (rt__timer){.when = deadline, .fn = poll_timeout, .arg = g, .seq = gen, .idx = -1};
 	g->result = 0;
 	__atomic_add_fetch(&np.waiters, 1, __ATOMIC_SEQ_CST);
 	rt__park(fin_poll, &w, "IO wait");

@@ -97,20 +97,20 @@
 extern "C" {
 #endif
 
-#define RT_FOREVER INT64_MAX
+#define RT_FOREVER   INT64_MAX
 #define RT_MAX_PROCS 64 /* more P's than this make no sense for a shim */
 
 /* ─── Start-up ─────────────────────────────────────────────────────────── */
 
 typedef struct rt_config {
-	int procs;             /* P's; 0: $MOONSHIM_PROCS, else 2 */
-	size_t stack_size;     /* per goroutine incl. guard; 0: $MOONSHIM_STACK_SIZE, else 64 KiB */
-	int max_threads;       /* cap on M's, 0: 64 */
-	int blocking_threads;  /* rt_blocking pool size, 0: 4 */
-	int64_t idle_m_ns;     /* idle M's above `procs` exit after this, 0: 10 s */
-	int64_t longrun_ns;    /* a goroutine running this long is asked to yield, 0: 10 ms */
-	bool no_sigquit_dump;  /* leave SIGQUIT alone (a shim that forwards it) */
-	bool quiet_leaks;      /* do not print the leak report at exit */
+	int procs;            /* P's; 0: $MOONSHIM_PROCS, else 2 */
+	size_t stack_size;    /* per goroutine incl. guard; 0: $MOONSHIM_STACK_SIZE, else 64 KiB */
+	int max_threads;      /* cap on M's, 0: 64 */
+	int blocking_threads; /* rt_blocking pool size, 0: 4 */
+	int64_t idle_m_ns;    /* idle M's above `procs` exit after this, 0: 10 s */
+	int64_t longrun_ns;   /* a goroutine running this long is asked to yield, 0: 10 ms */
+	bool no_sigquit_dump; /* leave SIGQUIT alone (a shim that forwards it) */
+	bool quiet_leaks;     /* do not print the leak report at exit */
 } rt_config;
 
 typedef int (*rt_main_fn)(void *arg);
@@ -128,7 +128,7 @@ int rt_exit_leaks(void);
 typedef void (*rt_fn)(void *arg);
 
 #define RT__STR2(x) #x
-#define RT__STR(x) RT__STR2(x)
+#define RT__STR(x)  RT__STR2(x)
 /* Spawn fn(arg) as a goroutine; `label` (a string that outlives it) names it
  * in dumps and leak reports. Returns the goroutine id. */
 #define rt_go(fn, arg, label) rt_go_at((fn), (arg), (label), 0, __FILE__ ":" RT__STR(__LINE__))
@@ -138,12 +138,12 @@ typedef void (*rt_fn)(void *arg);
 uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, const char *where);
 
 void rt_yield(void);
-uint64_t rt_self(void);           /* current goroutine id, 0 outside one */
+uint64_t rt_self(void); /* current goroutine id, 0 outside one */
 const char *rt_self_label(void);
-void rt_set_local(void *p);       /* one pointer of goroutine-local storage */
+void rt_set_local(void *p); /* one pointer of goroutine-local storage */
 void *rt_get_local(void);
 int rt_procs(void);
-int rt_goroutines(void);          /* live goroutines */
+int rt_goroutines(void); /* live goroutines */
 
 /* ─── Time ─────────────────────────────────────────────────────────────── */
 
@@ -158,19 +158,19 @@ void rt_sleep_until(int64_t deadline);
 
 typedef struct rt_chan rt_chan;
 rt_chan *rt_chan_new(size_t elem_size, size_t cap); /* NULL on ENOMEM */
-void rt_chan_free(rt_chan *c);      /* no goroutine may be waiting on it */
-void rt_chan_send(rt_chan *c, const void *elem); /* aborts on a closed channel, like Go */
-bool rt_chan_recv(rt_chan *c, void *elem);      /* false: closed and drained (elem zeroed) */
-void rt_chan_close(rt_chan *c);     /* aborts if already closed */
+void rt_chan_free(rt_chan *c);                      /* no goroutine may be waiting on it */
+void rt_chan_send(rt_chan *c, const void *elem);    /* aborts on a closed channel, like Go */
+bool rt_chan_recv(rt_chan *c, void *elem);          /* false: closed and drained (elem zeroed) */
+void rt_chan_close(rt_chan *c);                     /* aborts if already closed */
 size_t rt_chan_len(rt_chan *c);
 size_t rt_chan_cap(rt_chan *c);
 
 enum { RT_RECV = 0, RT_SEND = 1 };
 typedef struct rt_case {
-	rt_chan *c;  /* NULL: never ready */
-	int dir;     /* RT_RECV or RT_SEND */
-	void *elem;  /* value to send, or where to receive (may be NULL) */
-	bool ok;     /* receive: false if the channel was closed */
+	rt_chan *c; /* NULL: never ready */
+	int dir;    /* RT_RECV or RT_SEND */
+	void *elem; /* value to send, or where to receive (may be NULL) */
+	bool ok;    /* receive: false if the channel was closed */
 } rt_case;
 /* Wait until one case can proceed and do it; among several ready cases one
  * is chosen at random. Returns its index, or -ETIMEDOUT when the deadline
@@ -181,10 +181,10 @@ int rt_select(rt_case *cases, int n, int64_t deadline);
 
 typedef struct rt_timer rt_timer;
 rt_timer *rt_timer_new(int64_t ns, int64_t period); /* period 0: one shot */
-rt_chan *rt_timer_chan(rt_timer *t);  /* capacity 1; a tick is dropped if full */
-bool rt_timer_stop(rt_timer *t);      /* true if it was still pending */
+rt_chan *rt_timer_chan(rt_timer *t);                /* capacity 1; a tick is dropped if full */
+bool rt_timer_stop(rt_timer *t);                    /* true if it was still pending */
 void rt_timer_reset(rt_timer *t, int64_t ns);
-void rt_timer_free(rt_timer *t);      /* stops it first */
+void rt_timer_free(rt_timer *t); /* stops it first */
 
 /* ─── Sync ─────────────────────────────────────────────────────────────── */
 
@@ -193,7 +193,8 @@ typedef struct rt_mutex {
 	uint32_t lk;    /* guards the wait list */
 	void *head, *tail;
 } rt_mutex;
-#define RT_MUTEX_INIT {0, 0, 0, 0}
+#define RT_MUTEX_INIT                                                                              \
+	{ 0, 0, 0, 0 }
 void rt_mutex_lock(rt_mutex *m);
 bool rt_mutex_trylock(rt_mutex *m);
 void rt_mutex_unlock(rt_mutex *m);
@@ -203,7 +204,8 @@ typedef struct rt_waitgroup {
 	uint32_t lk;
 	void *head, *tail;
 } rt_waitgroup;
-#define RT_WAITGROUP_INIT {0, 0, 0, 0}
+#define RT_WAITGROUP_INIT                                                                          \
+	{ 0, 0, 0, 0 }
 void rt_wg_add(rt_waitgroup *wg, int64_t n); /* aborts if the count goes negative */
 void rt_wg_done(rt_waitgroup *wg);
 void rt_wg_wait(rt_waitgroup *wg);
@@ -212,7 +214,8 @@ typedef struct rt_once {
 	uint32_t done;
 	rt_mutex mu;
 } rt_once;
-#define RT_ONCE_INIT {0, RT_MUTEX_INIT}
+#define RT_ONCE_INIT                                                                               \
+	{ 0, RT_MUTEX_INIT }
 void rt_once_do(rt_once *o, rt_fn fn, void *arg);
 
 /* ─── Netpoller ────────────────────────────────────────────────────────── */
@@ -257,8 +260,8 @@ bool rt_preempt_requested(void); /* for the current goroutine; rt_yield clears i
 typedef struct rt_sched_sample {
 	int64_t uptime_ms;
 	int gomaxprocs, idleprocs, threads, spinningthreads, needspinning, idlethreads;
-	int runqueue;            /* global queue */
-	int runq[RT_MAX_PROCS];  /* per-P ring length (runnext excluded, as Go) */
+	int runqueue;           /* global queue */
+	int runq[RT_MAX_PROCS]; /* per-P ring length (runnext excluded, as Go) */
 } rt_sched_sample;
 void rt_sched_sample_get(rt_sched_sample *s);
 /* Go's line: "SCHED 0ms: gomaxprocs=2 idleprocs=1 ... runqueue=0 [0 0]". */
@@ -266,9 +269,9 @@ int rt_sched_format(const rt_sched_sample *s, char *buf, size_t n);
 
 typedef struct rt_counters {
 	uint64_t goroutines_created, switches;
-	uint64_t steals, steal_attempts, stolen;   /* successful steals, tries, G's moved */
-	uint64_t wakeups, wakeups_found_work;      /* M's woken by wakep, and those that ran work */
-	uint64_t parks, spins, spins_found_work;   /* M parks on the futex, spinning rounds */
+	uint64_t steals, steal_attempts, stolen; /* successful steals, tries, G's moved */
+	uint64_t wakeups, wakeups_found_work;    /* M's woken by wakep, and those that ran work */
+	uint64_t parks, spins, spins_found_work; /* M parks on the futex, spinning rounds */
 	uint64_t netpolls, timers_fired, handoffs, longruns, threads_created, threads_reclaimed;
 } rt_counters;
 void rt_counters_get(rt_counters *c);

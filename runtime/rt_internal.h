@@ -29,37 +29,39 @@
 #endif
 #endif
 
-#define RT_NOINLINE __attribute__((noinline))
-#define RT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RT_NOINLINE    __attribute__((noinline))
+#define RT_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define RT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ─── Constants (Go's, where Go has one) ─────────────────────────────── */
 
-#define RUNQ_SIZE 256            /* per-P ring, as Go's p.runq */
-#define GLOBAL_CHECK_TICKS 61    /* schedticks between global-queue checks */
-#define STEAL_TRIES 4            /* passes over the other P's */
-#define GFREE_MAX 64             /* per-P dead-G cache before spilling ... */
-#define GFREE_BATCH 32           /* ... this many to the global list */
-#define SYSMON_MIN_US 20         /* sysmon tick while busy */
-#define SYSMON_MAX_US 10000      /* and while idle */
-#define SYSCALL_RETAKE_NS 20000  /* a P in a syscall this long may be handed off */
-#define NETPOLL_FORCE_NS 10000000 /* sysmon polls if nobody has for 10 ms */
+#define RUNQ_SIZE          256      /* per-P ring, as Go's p.runq */
+#define GLOBAL_CHECK_TICKS 61       /* schedticks between global-queue checks */
+#define STEAL_TRIES        4        /* passes over the other P's */
+#define GFREE_MAX          64       /* per-P dead-G cache before spilling ... */
+#define GFREE_BATCH        32       /* ... this many to the global list */
+#define SYSMON_MIN_US      20       /* sysmon tick while busy */
+#define SYSMON_MAX_US      10000    /* and while idle */
+#define SYSCALL_RETAKE_NS  20000    /* a P in a syscall this long may be handed off */
+#define NETPOLL_FORCE_NS   10000000 /* sysmon polls if nobody has for 10 ms */
 
 /* ─── Atomics shorthands ─────────────────────────────────────────────── */
 
-#define ald(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define arl(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define ast(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define asr(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define ald(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define arl(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ast(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define asr(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define aadd(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
-#define ainc(p) __atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
+#define ainc(p)    __atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
 #define acas(p, e, d)                                                                              \
 	__atomic_compare_exchange_n((p), (e), (d), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 #define axchg(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 
 /* ─── Locks: spin briefly, then sleep on a futex (Drepper's mutex) ───── */
 
-typedef struct { uint32_t v; } rt__lock_t;
+typedef struct {
+	uint32_t v;
+} rt__lock_t;
 void rt__lock_slow(uint32_t *v);
 void rt__unlock_slow(uint32_t *v);
 static inline void rt__lockw(uint32_t *v) {
@@ -71,8 +73,12 @@ static inline void rt__unlockw(uint32_t *v) {
 	if (RT_UNLIKELY(axchg(v, 0) != 1))
 		rt__unlock_slow(v);
 }
-static inline void rt__lock(rt__lock_t *l) { rt__lockw(&l->v); }
-static inline void rt__unlock(rt__lock_t *l) { rt__unlockw(&l->v); }
+static inline void rt__lock(rt__lock_t *l) {
+	rt__lockw(&l->v);
+}
+static inline void rt__unlock(rt__lock_t *l) {
+	rt__unlockw(&l->v);
+}
 
 int rt__futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void rt__futex_wake(uint32_t *addr, int n);
@@ -80,11 +86,11 @@ void rt__futex_wake(uint32_t *addr, int n);
 /* ─── G ──────────────────────────────────────────────────────────────── */
 
 enum g_status {
-	G_DEAD = 0,   /* on a free list */
-	G_RUNNABLE,   /* in a run queue */
+	G_DEAD = 0, /* on a free list */
+	G_RUNNABLE, /* in a run queue */
 	G_RUNNING,
-	G_WAITING,    /* parked; wait_reason says on what */
-	G_SYSCALL,    /* between rt_syscall_enter and exit, or in rt_blocking */
+	G_WAITING, /* parked; wait_reason says on what */
+	G_SYSCALL, /* between rt_syscall_enter and exit, or in rt_blocking */
 };
 
 typedef struct rt_g rt_g;
@@ -92,9 +98,9 @@ typedef struct rt_m rt_m;
 typedef struct rt_p rt_p;
 
 struct rt_g {
-	void *sp;                /* saved stack pointer while switched out */
+	void *sp; /* saved stack pointer while switched out */
 	uint64_t id;
-	int status;              /* enum g_status; read racily by dumps */
+	int status; /* enum g_status; read racily by dumps */
 	const char *label, *where;
 	uint64_t parent;
 	const char *wait_reason;
@@ -102,17 +108,17 @@ struct rt_g {
 	rt_fn fn;
 	void *arg;
 	void *local;
-	rt_g *schedlink;         /* global queue / free lists / wait lists */
-	rt_g *allnext;           /* every G ever made, for dumps */
-	uint64_t park_gen;       /* bumped at every park; see rt__claim */
-	uint64_t wake_token;     /* park_gen<<1 | claimed */
-	void *param;             /* handed over by the waker */
-	int64_t result;          /* a waker's verdict (e.g. -ETIMEDOUT) */
-	bool preempt;            /* sysmon asked this goroutine to yield */
+	rt_g *schedlink;     /* global queue / free lists / wait lists */
+	rt_g *allnext;       /* every G ever made, for dumps */
+	uint64_t park_gen;   /* bumped at every park; see rt__claim */
+	uint64_t wake_token; /* park_gen<<1 | claimed */
+	void *param;         /* handed over by the waker */
+	int64_t result;      /* a waker's verdict (e.g. -ETIMEDOUT) */
+	bool preempt;        /* sysmon asked this goroutine to yield */
 	/* stack slot: [guard page][stack ... ][this G][canary] */
-	char *slot;              /* lowest address (the guard page) */
+	char *slot; /* lowest address (the guard page) */
 	size_t slot_size;
-	bool guarded;            /* guard page is PROT_NONE */
+	bool guarded; /* guard page is PROT_NONE */
 	bool is_g0;
 #ifdef RT_ASAN
 	void *asan_fake;
@@ -131,10 +137,10 @@ typedef struct rt__timer rt__timer;
 
 struct rt_p {
 	int id;
-	int status;              /* enum p_status, atomic */
+	int status; /* enum p_status, atomic */
 	rt_m *m;
-	rt_p *link;              /* idle list */
-	uint64_t schedtick;      /* atomic: sysmon reads it */
+	rt_p *link;         /* idle list */
+	uint64_t schedtick; /* atomic: sysmon reads it */
 	uint64_t syscalltick;
 	/* run queue: single producer (the owner), many consumers (thieves) */
 	uint32_t runqhead, runqtail;
@@ -148,7 +154,7 @@ struct rt_p {
 	rt__lock_t tlock;
 	rt__timer **timers;
 	int ntimers, captimers;
-	int64_t timer0;          /* atomic; 0 = none */
+	int64_t timer0; /* atomic; 0 = none */
 	/* counters, written by the owner only, read racily */
 	rt_counters cnt;
 	/* sysmon's view */
@@ -164,59 +170,59 @@ typedef void (*rt__fin_fn)(rt_g *prev, void *arg);
 struct rt_m {
 	int id;
 	rt_p *p;
-	rt_p *nextp;             /* handed over by startm */
+	rt_p *nextp; /* handed over by startm */
 	bool spinning;
 	rt_g *curg;
-	rt_g g0;                 /* the thread's own stack */
-	uint32_t park;           /* futex: 1 = woken */
-	rt_m *link;              /* idle list */
+	rt_g g0;       /* the thread's own stack */
+	uint32_t park; /* futex: 1 = woken */
+	rt_m *link;    /* idle list */
 	rt_m *alllink;
 	pthread_t thread;
-	int exited;              /* 1: thread exited (reclaimed), 2: joined */
+	int exited; /* 1: thread exited (reclaimed), 2: joined */
 	/* after-switch action: runs on whatever runs next on this M */
 	rt__fin_fn fin;
 	void *fin_arg;
 	rt_g *fin_g;
 	void *altstack;
-	int64_t syscall_since;   /* atomic: 0 when not in a syscall */
+	int64_t syscall_since; /* atomic: 0 when not in a syscall */
 	bool syscall_reported;
-	int streak;              /* consecutive runnext hand-offs */
-	bool woken;              /* woken by startm, not yet found work */
+	int streak; /* consecutive runnext hand-offs */
+	bool woken; /* woken by startm, not yet found work */
 };
 
 /* ─── The scheduler ──────────────────────────────────────────────────── */
 
 struct rt_sched {
-	rt__lock_t lock;         /* global queue, idle lists, M list */
+	rt__lock_t lock; /* global queue, idle lists, M list */
 	rt_g *runq_head, *runq_tail;
-	int runqsize;            /* atomic reads */
+	int runqsize; /* atomic reads */
 	rt_p *pidle;
-	int npidle;              /* atomic */
+	int npidle; /* atomic */
 	rt_m *midle;
 	int nmidle;
-	int nmspinning;          /* atomic */
-	int needspinning;        /* atomic */
-	int mcount;              /* M's alive (incl. sysmon) */
+	int nmspinning;   /* atomic */
+	int needspinning; /* atomic */
+	int mcount;       /* M's alive (incl. sysmon) */
 	rt_m *allm;
 	rt_p *allp[RT_MAX_PROCS];
 	int nprocs;
-	rt_g *gfree;             /* global dead-G list (default stacks) */
+	rt_g *gfree; /* global dead-G list (default stacks) */
 	int ngfree;
-	rt_g *gfree_odd;         /* dead G's with non-default stacks */
-	rt__lock_t glock;        /* allgs + gfree lists */
+	rt_g *gfree_odd;  /* dead G's with non-default stacks */
+	rt__lock_t glock; /* allgs + gfree lists */
 	rt_g *allgs;
 	uint64_t goidgen;
-	int ngoroutines;         /* atomic */
-	int64_t lastpoll;        /* atomic: 0 while an M blocks in netpoll */
-	int64_t polluntil;       /* atomic: when that M wakes up */
-	int done;                /* atomic: the main goroutine returned */
+	int ngoroutines;   /* atomic */
+	int64_t lastpoll;  /* atomic: 0 while an M blocks in netpoll */
+	int64_t polluntil; /* atomic: when that M wakes up */
+	int done;          /* atomic: the main goroutine returned */
 	int64_t start;
 	rt_config cfg;
-	rt_counters cnt;         /* counters not tied to a P (atomic) */
+	rt_counters cnt; /* counters not tied to a P (atomic) */
 	rt_preempt_hook preempt_hook;
 	void *preempt_arg;
-	int64_t coarse_now;      /* atomic, refreshed by sysmon: wait_since stamps */
-	int pool_threads;        /* atomic: rt_blocking threads alive */
+	int64_t coarse_now; /* atomic, refreshed by sysmon: wait_since stamps */
+	int pool_threads;   /* atomic: rt_blocking threads alive */
 	int schedtrace_ms;
 	bool debug_stacks, debug_longrun;
 };
@@ -225,7 +231,7 @@ extern struct rt_sched rt__sched;
 /* ─── Cross-file internals ───────────────────────────────────────────── */
 
 /* sched.c */
-rt_m *rt__getm(void);                  /* never cached across a park */
+rt_m *rt__getm(void); /* never cached across a park */
 rt_g *rt__getg(void);
 void rt__park(rt__fin_fn fin, void *arg, const char *reason);
 void rt__ready(rt_g *g);
@@ -236,22 +242,22 @@ void rt__netpoll_break(void);
 int64_t rt__nanotime(void);
 uint32_t rt__fastrand(void);
 int rt__sched_debug_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void rt__switch_to(rt_g *from, rt_g *to);  /* from = current context */
+void rt__switch_to(rt_g *from, rt_g *to); /* from = current context */
 void rt__run_fin(rt_m *m);
 void rt__g_free(rt_p *p, rt_g *g);
-void rt__retake(rt_p *p, int64_t now);  /* sysmon */
+void rt__retake(rt_p *p, int64_t now); /* sysmon */
 
 /* switch_*.S */
 void rt__ctx_switch(void **save_sp, void *new_sp);
 void rt__g_trampoline(void);
 
 /* stack.c */
-rt_g *rt__stack_new_g(size_t stack_size);   /* a G in a fresh slot */
+rt_g *rt__stack_new_g(size_t stack_size); /* a G in a fresh slot */
 void rt__stack_init(void);
 void rt__stack_fini(void);
-void rt__stack_prepare(rt_g *g);            /* before (re)starting g */
-void rt__stack_check(rt_g *g);              /* at switch-out */
-void rt__stack_thread_init(rt_m *m);        /* sigaltstack for this M */
+void rt__stack_prepare(rt_g *g);     /* before (re)starting g */
+void rt__stack_check(rt_g *g);       /* at switch-out */
+void rt__stack_thread_init(rt_m *m); /* sigaltstack for this M */
 void rt__stack_thread_fini(rt_m *m);
 size_t rt__stack_default(void);
 
@@ -261,19 +267,19 @@ struct rt__timer {
 	void (*fn)(void *arg, uint64_t seq);
 	void *arg;
 	uint64_t seq;
-	int idx;                 /* heap index, -1 when not queued */
-	int firing;              /* callbacks started (see timer.c) */
+	int idx;    /* heap index, -1 when not queued */
+	int firing; /* callbacks started (see timer.c) */
 	rt_p *p;
 };
 void rt__timer_add(rt__timer *t, int64_t when);
 bool rt__timer_del(rt__timer *t);
-int rt__timers_run(rt_p *p, int64_t now);   /* expired timers of p; returns count */
-int64_t rt__timers_next(void);              /* earliest over all P's, 0 if none */
+int rt__timers_run(rt_p *p, int64_t now); /* expired timers of p; returns count */
+int64_t rt__timers_next(void);            /* earliest over all P's, 0 if none */
 
 /* netpoll.c */
 void rt__netpoll_init(void);
 void rt__netpoll_fini(void);
-rt_g *rt__netpoll(int64_t delay_ns);        /* ready G list; delay <0 forever */
+rt_g *rt__netpoll(int64_t delay_ns); /* ready G list; delay <0 forever */
 bool rt__netpoll_waiters(void);
 
 /* sysmon.c */

@@ -32,15 +32,15 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-#define DEFAULT_PROCS 2          /* a shim needs little parallelism */
-#define DEFAULT_MAX_THREADS 64
-#define DEFAULT_IDLE_M_NS (10LL * 1000000000)
-#define DEFAULT_LONGRUN_NS (10LL * 1000000)
-#define LOCK_SPINS 100           /* before sleeping on a contended lock */
-#define RUNNEXT_STREAK_MAX 16    /* runnext hand-offs before the ring gets a turn */
-#define TIMER_CHECK_MASK 7       /* read the clock every 8 schedule ticks */
+#define DEFAULT_PROCS         2 /* a shim needs little parallelism */
+#define DEFAULT_MAX_THREADS   64
+#define DEFAULT_IDLE_M_NS     (10LL * 1000000000)
+#define DEFAULT_LONGRUN_NS    (10LL * 1000000)
+#define LOCK_SPINS            100  /* before sleeping on a contended lock */
+#define RUNNEXT_STREAK_MAX    16   /* runnext hand-offs before the ring gets a turn */
+#define TIMER_CHECK_MASK      7    /* read the clock every 8 schedule ticks */
 #define STEAL_RUNNEXT_WAIT_NS 3000 /* let a running victim schedule its own runnext */
-#define M_STACK_SIZE (256 * 1024)
+#define M_STACK_SIZE          (256 * 1024)
 
 struct rt_sched rt__sched;
 #define S rt__sched
@@ -65,7 +65,7 @@ rt_g *rt__getg(void) {
 }
 
 #define PCNT(p, f) asr(&(p)->cnt.f, arl(&(p)->cnt.f) + 1)
-#define SCNT(f) __atomic_fetch_add(&S.cnt.f, 1, __ATOMIC_RELAXED)
+#define SCNT(f)    __atomic_fetch_add(&S.cnt.f, 1, __ATOMIC_RELAXED)
 #define GSET(g, s) asr(&(g)->status, (s))
 /* A new G takes the P: sysmon's long-run watch and the 61-tick fairness
  * check both count these. */
@@ -86,7 +86,9 @@ int64_t rt__nanotime(void) {
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
-int64_t rt_now(void) { return rt__nanotime(); }
+int64_t rt_now(void) {
+	return rt__nanotime();
+}
 
 uint32_t rt__fastrand(void) {
 	rt_m *m = rt__getm();
@@ -126,7 +128,9 @@ void rt__lock_slow(uint32_t *v) {
 		rt__futex_wait(v, 2, -1);
 }
 
-void rt__unlock_slow(uint32_t *v) { rt__futex_wake(v, 1); }
+void rt__unlock_slow(uint32_t *v) {
+	rt__futex_wake(v, 1);
+}
 
 /* ─── Run queues ─────────────────────────────────────────────────────── */
 
@@ -406,7 +410,7 @@ void rt__wakep(void) {
 	int z = 0;
 	if (arl(&S.nmspinning) != 0 ||
 	    !__atomic_compare_exchange_n(&S.nmspinning, &z, 1, false, __ATOMIC_SEQ_CST,
-					 __ATOMIC_SEQ_CST))
+	                                 __ATOMIC_SEQ_CST))
 		return;
 	startm(NULL, true);
 }
@@ -484,7 +488,7 @@ void rt__switch_to(rt_g *from, rt_g *to) {
 	size_t sz;
 	stack_bounds(to, &lo, &sz);
 	__sanitizer_start_switch_fiber(ald(&from->status) == G_DEAD ? NULL : &from->asan_fake, lo,
-				       sz);
+	                               sz);
 #endif
 #ifdef RT_TSAN
 	__tsan_switch_to_fiber(to->tsan_fiber, 0);
@@ -735,7 +739,9 @@ void rt__g_start(rt_g *g) {
 	goexit();
 }
 
-static uint64_t goid_next(void) { return __atomic_add_fetch(&S.goidgen, 1, __ATOMIC_RELAXED); }
+static uint64_t goid_next(void) {
+	return __atomic_add_fetch(&S.goidgen, 1, __ATOMIC_RELAXED);
+}
 
 uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, const char *where) {
 	rt_m *m = rt__getm();
@@ -743,7 +749,7 @@ uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, con
 	rt_g *g = gfget(p, stack_size);
 	if (!g) {
 		rt__sched_debug_printf("moonshim: out of memory for goroutine \"%s\" at %s\n",
-				       label ? label : "", where);
+		                       label ? label : "", where);
 		abort();
 	}
 	g->fn = fn;
@@ -797,10 +803,18 @@ const char *rt_self_label(void) {
 	rt_g *g = rt__getg();
 	return g && !g->is_g0 ? g->label : NULL;
 }
-void rt_set_local(void *p) { asr(&rt__getg()->local, p); }
-void *rt_get_local(void) { return rt__getg()->local; }
-int rt_procs(void) { return S.nprocs; }
-int rt_goroutines(void) { return arl(&S.ngoroutines); }
+void rt_set_local(void *p) {
+	asr(&rt__getg()->local, p);
+}
+void *rt_get_local(void) {
+	return rt__getg()->local;
+}
+int rt_procs(void) {
+	return S.nprocs;
+}
+int rt_goroutines(void) {
+	return arl(&S.ngoroutines);
+}
 
 /* ─── Finding work on g0 ─────────────────────────────────────────────── */
 
@@ -1117,7 +1131,7 @@ void rt__retake(rt_p *p, int64_t now) {
 	int z = 0;
 	if (arl(&S.nmspinning) + arl(&S.npidle) == 0 &&
 	    __atomic_compare_exchange_n(&S.nmspinning, &z, 1, false, __ATOMIC_SEQ_CST,
-					__ATOMIC_SEQ_CST)) {
+	                                __ATOMIC_SEQ_CST)) {
 		startm(p, true);
 		return;
 	}
@@ -1148,10 +1162,10 @@ void rt_sched_sample_get(rt_sched_sample *s) {
 
 int rt_sched_format(const rt_sched_sample *s, char *buf, size_t n) {
 	int off = snprintf(buf, n,
-			   "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d "
-			   "needspinning=%d idlethreads=%d runqueue=%d [",
-			   (long long)s->uptime_ms, s->gomaxprocs, s->idleprocs, s->threads,
-			   s->spinningthreads, s->needspinning, s->idlethreads, s->runqueue);
+	                   "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d "
+	                   "needspinning=%d idlethreads=%d runqueue=%d [",
+	                   (long long)s->uptime_ms, s->gomaxprocs, s->idleprocs, s->threads,
+	                   s->spinningthreads, s->needspinning, s->idlethreads, s->runqueue);
 	for (int i = 0; i < s->gomaxprocs && off > 0 && (size_t)off < n; i++)
 		off += snprintf(buf + off, n - (size_t)off, i ? " %d" : "%d", s->runq[i]);
 	if (off > 0 && (size_t)off < n)
@@ -1218,7 +1232,9 @@ static void main_wrapper(void *arg) {
 	wake_all_ms();
 }
 
-int rt_exit_leaks(void) { return exit_leaks; }
+int rt_exit_leaks(void) {
+	return exit_leaks;
+}
 
 static void sched_init(const rt_config *cfg) {
 	memset(&S, 0, sizeof S);
@@ -1262,8 +1278,8 @@ static void count_leaks(void) {
 		if (g != main_g.g && arl(&g->status) != G_DEAD)
 			exit_leaks++;
 	if (exit_leaks && !S.cfg.quiet_leaks) {
-		rt__sched_debug_printf("moonshim: %d goroutine(s) still alive when main returned:\n",
-				       exit_leaks);
+		rt__sched_debug_printf(
+		    "moonshim: %d goroutine(s) still alive when main returned:\n", exit_leaks);
 		int64_t now = rt__nanotime();
 		for (rt_g *g = S.allgs; g; g = g->allnext)
 			if (g != main_g.g && arl(&g->status) != G_DEAD)

@@ -29,12 +29,12 @@
 #define RT_VALGRIND 1
 #endif
 
-#define PAGE 4096
+#define PAGE          4096
 #define DEFAULT_STACK (64 * 1024)
-#define MIN_STACK (16 * 1024)
-#define CHUNK_SLOTS 512           /* slots per arena chunk */
-#define MAPS_RESERVE 8192         /* memory maps left for malloc, libraries, threads */
-#define CANARY 0x6d6f6f6e73746b21ULL /* "moonstk!" */
+#define MIN_STACK     (16 * 1024)
+#define CHUNK_SLOTS   512                   /* slots per arena chunk */
+#define MAPS_RESERVE  8192                  /* memory maps left for malloc, libraries, threads */
+#define CANARY        0x6d6f6f6e73746b21ULL /* "moonstk!" */
 #define ALTSTACK_SIZE (64 * 1024)
 
 typedef struct chunk {
@@ -45,15 +45,19 @@ typedef struct chunk {
 
 static struct {
 	rt__lock_t lock;
-	chunk *chunks;         /* the first one has room, for the default size */
+	chunk *chunks; /* the first one has room, for the default size */
 	size_t default_size;
-	long guard_budget;     /* guarded slots still allowed */
+	long guard_budget; /* guarded slots still allowed */
 	bool budget_warned;
 } st;
 
-static size_t round_page(size_t n) { return (n + PAGE - 1) & ~(size_t)(PAGE - 1); }
+static size_t round_page(size_t n) {
+	return (n + PAGE - 1) & ~(size_t)(PAGE - 1);
+}
 
-size_t rt__stack_default(void) { return st.default_size; }
+size_t rt__stack_default(void) {
+	return st.default_size;
+}
 
 static long read_map_count(void) {
 	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -106,7 +110,7 @@ static chunk *chunk_new(size_t slot_size, size_t nslots) {
 		return NULL;
 	size_t len = slot_size * nslots;
 	void *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (base == MAP_FAILED) {
 		free(c);
 		return NULL;
@@ -151,8 +155,9 @@ static bool guard_take(bool first) {
 		return true;
 	if (!st.budget_warned && rt__sched.debug_stacks) {
 		st.budget_warned = true;
-		rt__sched_debug_printf("moonshim: vm.max_map_count allows no more guard pages; "
-				       "further goroutine stacks are checked by canary at each switch\n");
+		rt__sched_debug_printf(
+		    "moonshim: vm.max_map_count allows no more guard pages; "
+		    "further goroutine stacks are checked by canary at each switch\n");
 	}
 	return false;
 }
@@ -198,8 +203,8 @@ void rt__stack_prepare(rt_g *g) {
 #if defined(__x86_64__)
 	uint64_t *sp = (uint64_t *)(top - 16 - 64);
 	uint32_t *ctl = (uint32_t *)sp;
-	ctl[0] = 0x1F80;         /* MXCSR: all exceptions masked, round to nearest */
-	ctl[1] = 0x037F;         /* x87 CW: the same, extended precision */
+	ctl[0] = 0x1F80;                    /* MXCSR: all exceptions masked, round to nearest */
+	ctl[1] = 0x037F;                    /* x87 CW: the same, extended precision */
 	sp[1] = sp[2] = sp[3] = sp[4] = 0;  /* r15 r14 r13 r12 */
 	sp[5] = (uint64_t)g;                /* rbx */
 	sp[6] = 0;                          /* rbp */
@@ -249,8 +254,7 @@ static void report_overflow(rt_g *g, const char *how) {
 void rt__stack_check(rt_g *g) {
 	if (g->guarded || g->is_g0)
 		return;
-	if ((char *)g->sp < g->slot + PAGE ||
-	    *(uint64_t *)(g->slot - 16) != CANARY) {
+	if ((char *)g->sp < g->slot + PAGE || *(uint64_t *)(g->slot - 16) != CANARY) {
 		report_overflow(g, "found at a context switch (no guard page)");
 		abort();
 	}
@@ -267,8 +271,8 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
 }
 
 void rt__stack_thread_init(rt_m *m) {
-	m->altstack = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	m->altstack =
+	    mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m->altstack == MAP_FAILED) {
 		m->altstack = NULL;
 		return;

@@ -116,7 +116,9 @@ void rt_wg_add(rt_waitgroup *wg, int64_t n) {
 	}
 }
 
-void rt_wg_done(rt_waitgroup *wg) { rt_wg_add(wg, -1); }
+void rt_wg_done(rt_waitgroup *wg) {
+	rt_wg_add(wg, -1);
+}
 
 void rt_wg_wait(rt_waitgroup *wg) {
 	if (ald(&wg->count) == 0)

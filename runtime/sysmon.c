@@ -14,17 +14,17 @@
 #include <unistd.h>
 #include <string.h>
 
-#define S rt__sched
+#define S                         rt__sched
 #define IDLE_TICKS_BEFORE_BACKOFF 50
-#define SYSCALL_REPORT_NS (1000LL * 1000000) /* an M blocked this long is reported */
-#define LONGRUN_REPORT_FACTOR 10             /* report at 10x the preempt threshold */
+#define SYSCALL_REPORT_NS         (1000LL * 1000000) /* an M blocked this long is reported */
+#define LONGRUN_REPORT_FACTOR     10                 /* report at 10x the preempt threshold */
 
 static struct {
 	pthread_t thread;
 	bool running;
-	uint32_t wake;          /* futex word: bumped to wake sysmon */
-	int stop;               /* atomic */
-	int64_t delay_us;       /* atomic: current sleep, read by rt__sysmon_wake */
+	uint32_t wake;    /* futex word: bumped to wake sysmon */
+	int stop;         /* atomic */
+	int64_t delay_us; /* atomic: current sleep, read by rt__sysmon_wake */
 	int64_t next_trace;
 } sm;
 
@@ -69,10 +69,11 @@ static bool check_longrun(rt_p *p, int64_t now) {
 	}
 	if (!p->sm_reported && S.debug_longrun && ran >= S.cfg.longrun_ns * LONGRUN_REPORT_FACTOR) {
 		p->sm_reported = true;
-		rt__sched_debug_printf("moonshim: goroutine %llu \"%s\" has run %lld ms without yielding "
-				       "(created at %s)\n",
-				       (unsigned long long)g->id, g->label ? g->label : "",
-				       (long long)(ran / 1000000), g->where ? g->where : "?");
+		rt__sched_debug_printf(
+		    "moonshim: goroutine %llu \"%s\" has run %lld ms without yielding "
+		    "(created at %s)\n",
+		    (unsigned long long)g->id, g->label ? g->label : "", (long long)(ran / 1000000),
+		    g->where ? g->where : "?");
 	}
 	return true;
 }
@@ -84,8 +85,9 @@ static void check_syscalls(int64_t now) {
 		int64_t since = ald(&m->syscall_since);
 		if (since && now - since > SYSCALL_REPORT_NS && !m->syscall_reported) {
 			m->syscall_reported = true;
-			rt__sched_debug_printf("moonshim: thread M%d blocked in a call for %lld ms\n",
-					       m->id, (long long)((now - since) / 1000000));
+			rt__sched_debug_printf(
+			    "moonshim: thread M%d blocked in a call for %lld ms\n", m->id,
+			    (long long)((now - since) / 1000000));
 		}
 	}
 }

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S rt__sched
+#define S              rt__sched
 #define TIMERS_INITIAL 16
 
 /* ─── Heap ───────────────────────────────────────────────────────────── */
@@ -171,8 +171,8 @@ void rt_sleep_until(int64_t deadline) {
 	rt_g *g = rt__getg();
 	if (deadline <= rt__nanotime())
 		return;
-	rt__timer t = {.when = deadline, .fn = wake_sleeper, .arg = g, .seq = g->park_gen + 1,
-		       .idx = -1};
+	rt__timer t = {
+	    .when = deadline, .fn = wake_sleeper, .arg = g, .seq = g->park_gen + 1, .idx = -1};
 	rt__park(fin_arm, &t, "sleep");
 }
 
@@ -215,9 +215,13 @@ rt_timer *rt_timer_new(int64_t ns, int64_t period) {
 	return tm;
 }
 
-rt_chan *rt_timer_chan(rt_timer *tm) { return tm->c; }
+rt_chan *rt_timer_chan(rt_timer *tm) {
+	return tm->c;
+}
 
-bool rt_timer_stop(rt_timer *tm) { return rt__timer_del(&tm->t); }
+bool rt_timer_stop(rt_timer *tm) {
+	return rt__timer_del(&tm->t);
+}
 
 void rt_timer_reset(rt_timer *tm, int64_t ns) {
 	rt__timer_del(&tm->t);

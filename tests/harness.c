@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#define MAX_TESTS 256
+#define MAX_TESTS         256
 #define DEFAULT_TIMEOUT_S 120
 
 typedef struct {
@@ -128,11 +128,12 @@ int main(int argc, char **argv) {
 			} else {
 				failed++;
 				if (WIFSIGNALED(st))
-					printf("FAIL %s/%s (%.0f ms): killed by signal %d%s\n", suite, t->name,
-					       ms, WTERMSIG(st), WTERMSIG(st) == SIGALRM ? " (timeout)" : "");
+					printf("FAIL %s/%s (%.0f ms): killed by signal %d%s\n",
+					       suite, t->name, ms, WTERMSIG(st),
+					       WTERMSIG(st) == SIGALRM ? " (timeout)" : "");
 				else
-					printf("FAIL %s/%s (%.0f ms): exit %d\n", suite, t->name, ms,
-					       WEXITSTATUS(st));
+					printf("FAIL %s/%s (%.0f ms): exit %d\n", suite, t->name,
+					       ms, WEXITSTATUS(st));
 				show_output(t);
 			}
 			unlink(t->out);

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define STAGES 64
-#define ITEMS 200000
-#define SLEEPERS 1000
+#define STAGES    64
+#define ITEMS     200000
+#define SLEEPERS  1000
 #define CRUNCHERS 8
 
 static rt_waitgroup wg = RT_WAITGROUP_INIT;

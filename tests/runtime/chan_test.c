@@ -71,10 +71,18 @@ static int mpmc(size_t cap) {
 	return 0;
 }
 
-static int mpmc_unbuffered(void *a) { return mpmc(0); }
-static int mpmc_buffered(void *a) { return mpmc(16); }
-TEST(chan_many_producers_consumers_unbuffered) { run_rt(2, mpmc_unbuffered, NULL); }
-TEST(chan_many_producers_consumers_buffered) { run_rt(2, mpmc_buffered, NULL); }
+static int mpmc_unbuffered(void *a) {
+	return mpmc(0);
+}
+static int mpmc_buffered(void *a) {
+	return mpmc(16);
+}
+TEST(chan_many_producers_consumers_unbuffered) {
+	run_rt(2, mpmc_unbuffered, NULL);
+}
+TEST(chan_many_producers_consumers_buffered) {
+	run_rt(2, mpmc_buffered, NULL);
+}
 
 /* ─── close semantics ────────────────────────────────────────────────── */
 
@@ -110,7 +118,9 @@ static int close_main(void *a) {
 	rt_chan_free(u);
 	return 0;
 }
-TEST(chan_close_semantics) { run_rt(2, close_main, NULL); }
+TEST(chan_close_semantics) {
+	run_rt(2, close_main, NULL);
+}
 
 /* Go panics on these; so do we: the child process must abort with a message. */
 static int send_closed_main(void *a) {
@@ -150,8 +160,12 @@ static void expect_panic(int (*fn)(void *), const char *msg) {
 	CHECKF(strstr(buf, msg) != NULL, "stderr: %s", buf);
 }
 
-TEST(chan_send_on_closed_panics) { expect_panic(send_closed_main, "send on closed channel"); }
-TEST(chan_close_of_closed_panics) { expect_panic(close_closed_main, "close of closed channel"); }
+TEST(chan_send_on_closed_panics) {
+	expect_panic(send_closed_main, "send on closed channel");
+}
+TEST(chan_close_of_closed_panics) {
+	expect_panic(close_closed_main, "close of closed channel");
+}
 
 /* ─── select ─────────────────────────────────────────────────────────── */
 
@@ -163,7 +177,7 @@ static int select_fair_main(void *a) {
 		rt_chan_send(c1, &one);
 		rt_chan_send(c2, &one);
 		rt_case cs[2] = {{.c = c1, .dir = RT_RECV, .elem = &v},
-				 {.c = c2, .dir = RT_RECV, .elem = &v}};
+		                 {.c = c2, .dir = RT_RECV, .elem = &v}};
 		int k = rt_select(cs, 2, RT_FOREVER);
 		CHECK(k == 0 || k == 1);
 		hits[k]++;
@@ -175,7 +189,9 @@ static int select_fair_main(void *a) {
 	rt_chan_free(c2);
 	return 0;
 }
-TEST(select_fairness) { run_rt(1, select_fair_main, NULL); }
+TEST(select_fairness) {
+	run_rt(1, select_fair_main, NULL);
+}
 
 static void delayed_send(void *a) {
 	rt_sleep(20000000);
@@ -200,7 +216,8 @@ static int select_default_timeout_main(void *a) {
 	/* nil channels never fire; send cases work too */
 	rt_chan *b = rt_chan_new(sizeof(int), 1);
 	int w = 9;
-	rt_case cs[2] = {{.c = NULL, .dir = RT_RECV, .elem = &v}, {.c = b, .dir = RT_SEND, .elem = &w}};
+	rt_case cs[2] = {{.c = NULL, .dir = RT_RECV, .elem = &v},
+	                 {.c = b, .dir = RT_SEND, .elem = &w}};
 	CHECK(rt_select(cs, 2, RT_FOREVER) == 1);
 	CHECK(rt_chan_len(b) == 1 && rt_chan_recv(b, &v) && v == 9);
 	/* a closed channel is ready with ok=false */
@@ -211,7 +228,9 @@ static int select_default_timeout_main(void *a) {
 	rt_chan_free(c);
 	return 0;
 }
-TEST(select_default_timeout_nil_closed) { run_rt(2, select_default_timeout_main, NULL); }
+TEST(select_default_timeout_nil_closed) {
+	run_rt(2, select_default_timeout_main, NULL);
+}
 
 /* Several selecters and senders racing across P's: every value arrives once. */
 static rt_chan *sa, *sb, *squit;
@@ -221,8 +240,8 @@ static void selecter(void *wg) {
 	int64_t v;
 	for (;;) {
 		rt_case cs[3] = {{.c = sa, .dir = RT_RECV, .elem = &v},
-				 {.c = sb, .dir = RT_RECV, .elem = &v},
-				 {.c = squit, .dir = RT_RECV, .elem = NULL}};
+		                 {.c = sb, .dir = RT_RECV, .elem = &v},
+		                 {.c = squit, .dir = RT_RECV, .elem = NULL}};
 		int k = rt_select(cs, 3, rt_deadline_in(5000000));
 		if (k == 2)
 			break;
@@ -267,4 +286,6 @@ static int select_race_main(void *a) {
 	rt_chan_free(squit);
 	return 0;
 }
-TEST(select_many_selecters_and_senders) { run_rt(2, select_race_main, NULL); }
+TEST(select_many_selecters_and_senders) {
+	run_rt(2, select_race_main, NULL);
+}

@@ -33,8 +33,12 @@ static int spawn_million(void *arg) {
 	return 0;
 }
 
-TEST(spawn_exit_1e6_goroutines_1p) { run_rt(1, spawn_million, NULL); }
-TEST(spawn_exit_1e6_goroutines_2p) { run_rt(2, spawn_million, NULL); }
+TEST(spawn_exit_1e6_goroutines_1p) {
+	run_rt(1, spawn_million, NULL);
+}
+TEST(spawn_exit_1e6_goroutines_2p) {
+	run_rt(2, spawn_million, NULL);
+}
 
 /* ─── work stealing really happens with 2 P's ────────────────────────── */
 
@@ -77,7 +81,9 @@ static int steal_main(void *arg) {
 	return 0;
 }
 
-TEST(work_stealing_happens_with_2p) { run_rt(2, steal_main, NULL); }
+TEST(work_stealing_happens_with_2p) {
+	run_rt(2, steal_main, NULL);
+}
 
 /* ─── no lost wake-ups: random sleeps and hand-offs across P's ───────── */
 
@@ -123,7 +129,9 @@ static int ring_main(void *arg) {
 	return 0;
 }
 
-TEST(no_lost_wakeups_ring_with_random_sleeps) { run_rt(2, ring_main, NULL); }
+TEST(no_lost_wakeups_ring_with_random_sleeps) {
+	run_rt(2, ring_main, NULL);
+}
 
 static rt_waitgroup storm_wg = RT_WAITGROUP_INIT;
 static rt_mutex storm_mu = RT_MUTEX_INIT;
@@ -190,7 +198,9 @@ static int yield_main(void *arg) {
 	return 0;
 }
 
-TEST(yield_round_robin_on_1p) { run_rt(1, yield_main, NULL); }
+TEST(yield_round_robin_on_1p) {
+	run_rt(1, yield_main, NULL);
+}
 
 /* ─── the runtime starts again after it stopped ──────────────────────── */
 
@@ -245,4 +255,6 @@ static int preempt_main(void *arg) {
 	return 0;
 }
 
-TEST(sysmon_asks_long_runner_to_yield) { run_rt(2, preempt_main, NULL); }
+TEST(sysmon_asks_long_runner_to_yield) {
+	run_rt(2, preempt_main, NULL);
+}

@@ -18,4 +18,6 @@ static int smoke_main(void *arg) {
 	return hits == 10 ? 0 : 1;
 }
 
-TEST(smoke_spawn_and_wait) { run_rt(2, smoke_main, NULL); }
+TEST(smoke_spawn_and_wait) {
+	run_rt(2, smoke_main, NULL);
+}

@@ -39,14 +39,17 @@ static int timers_main(void *arg) {
 		/* timers that expire in the same batch may run in any order (each
 		 * ready goes to runnext, as in Go); beyond that, deadline order */
 		if (k && scaled(100) == 100)
-			CHECKF(due_at[order[k - 1]] <= due_at[i] + 2000000, "woke out of order at %d", k);
+			CHECKF(due_at[order[k - 1]] <= due_at[i] + 2000000,
+			       "woke out of order at %d", k);
 	}
 	/* a noisy shared machine may delay a few; most must be within 2 ms */
 	if (scaled(100) == 100) /* timing is meaningless under sanitizers and qemu */
 		CHECKF(late_ms2 < SLEEPERS / 10, "%d of %d later than 2 ms", late_ms2, SLEEPERS);
 	return 0;
 }
-TEST(timers_fire_in_order_and_on_time) { run_rt(2, timers_main, NULL); }
+TEST(timers_fire_in_order_and_on_time) {
+	run_rt(2, timers_main, NULL);
+}
 
 static int ticker_main(void *arg) {
 	rt_timer *t = rt_timer_new(10000000, 10000000);
@@ -73,7 +76,9 @@ static int ticker_main(void *arg) {
 	rt_timer_free(o);
 	return 0;
 }
-TEST(ticker_ticks_and_timer_stops) { run_rt(2, ticker_main, NULL); }
+TEST(ticker_ticks_and_timer_stops) {
+	run_rt(2, ticker_main, NULL);
+}
 
 /* ─── mutex, waitgroup, once ─────────────────────────────────────────── */
 
@@ -107,7 +112,9 @@ static int mutex_main(void *arg) {
 	rt_mutex_unlock(&mu);
 	return 0;
 }
-TEST(mutex_excludes_across_ps) { run_rt(2, mutex_main, NULL); }
+TEST(mutex_excludes_across_ps) {
+	run_rt(2, mutex_main, NULL);
+}
 
 static rt_once once = RT_ONCE_INIT;
 static int once_runs;
@@ -130,4 +137,6 @@ static int once_main(void *arg) {
 	CHECK(once_runs == 1);
 	return 0;
 }
-TEST(once_runs_once_waitgroup_waits) { run_rt(2, once_main, NULL); }
+TEST(once_runs_once_waitgroup_waits) {
+	run_rt(2, once_main, NULL);
+}

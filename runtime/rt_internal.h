@@ -57,28 +57,23 @@
 	__atomic_compare_exchange_n((p), (e), (d), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 #define axchg(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 
-/* ─── Locks: spin briefly, then sleep on a futex (Drepper's mutex) ───── */
+/* ─── Locks ───────────────────────────────────────────────────────────
+ * Runtime locks guard a few loads and stores (a channel, a wait list, the
+ * global queue), so they spin: one locked instruction to take, a plain
+ * release store to drop. A spinner that waits long yields the CPU, in case
+ * the holder's thread was descheduled. */
 
 typedef struct {
 	uint32_t v;
 } rt__lock_t;
 void rt__lock_slow(uint32_t *v);
-void rt__unlock_slow(uint32_t *v);
 static inline void rt__lockw(uint32_t *v) {
-	uint32_t e = 0;
-	if (RT_UNLIKELY(!acas(v, &e, 1)))
+	if (RT_UNLIKELY(axchg(v, 1) != 0))
 		rt__lock_slow(v);
 }
-static inline void rt__unlockw(uint32_t *v) {
-	if (RT_UNLIKELY(axchg(v, 0) != 1))
-		rt__unlock_slow(v);
-}
-static inline void rt__lock(rt__lock_t *l) {
-	rt__lockw(&l->v);
-}
-static inline void rt__unlock(rt__lock_t *l) {
-	rt__unlockw(&l->v);
-}
+static inline void rt__unlockw(uint32_t *v) { ast(v, 0); }
+static inline void rt__lock(rt__lock_t *l) { rt__lockw(&l->v); }
+static inline void rt__unlock(rt__lock_t *l) { rt__unlockw(&l->v); }
 
 int rt__futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void rt__futex_wake(uint32_t *addr, int n);
@@ -206,6 +201,7 @@ struct rt_sched {
 	rt_m *allm;
 	rt_p *allp[RT_MAX_PROCS];
 	int nprocs;
+	bool single;             /* one P: its queues have no thieves (see sched.c) */
 	rt_g *gfree; /* global dead-G list (default stacks) */
 	int ngfree;
 	rt_g *gfree_odd;  /* dead G's with non-default stacks */

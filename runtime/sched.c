@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,7 +37,7 @@
 #define DEFAULT_MAX_THREADS   64
 #define DEFAULT_IDLE_M_NS     (10LL * 1000000000)
 #define DEFAULT_LONGRUN_NS    (10LL * 1000000)
-#define LOCK_SPINS            100  /* before sleeping on a contended lock */
+#define LOCK_SPINS            100  /* pauses before a contended lock yields the CPU */
 #define RUNNEXT_STREAK_MAX    16   /* runnext hand-offs before the ring gets a turn */
 #define TIMER_CHECK_MASK      7    /* read the clock every 8 schedule ticks */
 #define STEAL_RUNNEXT_WAIT_NS 3000 /* let a running victim schedule its own runnext */
@@ -118,21 +119,21 @@ int rt__sched_debug_printf(const char *fmt, ...) {
 /* ─── Locks ──────────────────────────────────────────────────────────── */
 
 void rt__lock_slow(uint32_t *v) {
-	for (int i = 0; i < LOCK_SPINS; i++) {
-		cpu_relax();
-		uint32_t e = 0;
-		if (arl(v) == 0 && acas(v, &e, 1))
+	for (int spins = 0;; spins++) {
+		if (arl(v) == 0 && axchg(v, 1) == 0)
 			return;
+		if (spins < LOCK_SPINS)
+			cpu_relax();
+		else
+			sched_yield(); /* the holder may have lost its CPU */
 	}
-	while (axchg(v, 2) != 0)
-		rt__futex_wait(v, 2, -1);
 }
 
-void rt__unlock_slow(uint32_t *v) {
-	rt__futex_wake(v, 1);
-}
-
-/* ─── Run queues ─────────────────────────────────────────────────────── */
+/* ─── Run queues ───────────────────────────────────────────────────────
+ * With one P nobody steals: only the P's owner touches its ring and
+ * runnext, so the owner's pops and runnext swaps need no locked
+ * instructions (S.single). With more P's they are Go's lock-free SPMC ring
+ * operations. */
 
 static bool runq_empty(rt_p *p) {
 	/* re-read tail so a racing runnext→ring move is never missed */
@@ -173,7 +174,13 @@ static bool runq_put_slow(rt_p *p, rt_g *g, uint32_t h, uint32_t t) {
 
 static void runq_put(rt_p *p, rt_g *g, bool next) {
 	if (next) {
-		rt_g *old = axchg(&p->runnext, g);
+		rt_g *old;
+		if (S.single) {
+			old = arl(&p->runnext);
+			asr(&p->runnext, g);
+		} else {
+			old = axchg(&p->runnext, g);
+		}
 		if (!old)
 			return;
 		g = old;
@@ -191,6 +198,14 @@ static void runq_put(rt_p *p, rt_g *g, bool next) {
 }
 
 static rt_g *runq_pop_ring(rt_p *p) {
+	if (S.single) {
+		uint32_t h = arl(&p->runqhead);
+		if (h == p->runqtail)
+			return NULL;
+		rt_g *g = arl(&p->runq[h % RUNQ_SIZE]);
+		asr(&p->runqhead, h + 1);
+		return g;
+	}
 	for (;;) {
 		uint32_t h = ald(&p->runqhead), t = p->runqtail;
 		if (t == h)
@@ -210,6 +225,11 @@ static rt_g *runq_get(rt_p *p, int *streak) {
 		rt_g *g = runq_pop_ring(p);
 		if (g)
 			return g;
+	}
+	if (next && S.single) {
+		asr(&p->runnext, NULL);
+		(*streak)++;
+		return next;
 	}
 	if (next && acas(&p->runnext, &next, NULL)) {
 		(*streak)++;
@@ -1256,6 +1276,7 @@ static void sched_init(const rt_config *cfg) {
 		S.cfg.longrun_ns = DEFAULT_LONGRUN_NS;
 	parse_debug();
 	S.nprocs = S.cfg.procs;
+	S.single = S.nprocs == 1;
 	S.start = rt__nanotime();
 	S.coarse_now = S.start;
 	S.lastpoll = S.start;

@@ -143,6 +143,10 @@ static char *slot_take(size_t size, bool *first) {
 	}
 	*first = c->used == 0;
 	char *s = c->base + c->used++ * c->slot_size;
+	/* the canary must exist before the slot above can be carved and
+	 * checked by another P, so write it under the lock */
+	uint64_t *canary = (uint64_t *)(s + size - 16);
+	canary[0] = canary[1] = CANARY;
 	rt__unlock(&st.lock);
 	return s;
 }
@@ -172,7 +176,6 @@ rt_g *rt__stack_new_g(size_t size) {
 	if (guarded && mprotect(slot, PAGE, PROT_NONE) != 0)
 		guarded = false;
 	uint64_t *canary = (uint64_t *)(slot + size - 16);
-	canary[0] = canary[1] = CANARY;
 	size_t gsz = (sizeof(rt_g) + 63) & ~(size_t)63;
 	rt_g *g = (rt_g *)((char *)canary - gsz);
 	memset(g, 0, sizeof *g);

@@ -1,0 +1,3 @@
+module moonbench
+
+go 1.19

@@ -11,7 +11,8 @@ DESTDIR ?=
 B       ?= build
 CC      ?= gcc
 ARCH    ?= $(shell $(CC) -dumpmachine | cut -d- -f1)
-OPT     ?= -O2
+OPT     ?= -O2 -flto=auto   # LTO inlines the scheduler's small cross-file helpers
+AR      := $(if $(findstring -flto,$(OPT)),gcc-ar,$(AR))
 SAN     ?=
 CFLAGS  ?=
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
@@ -58,7 +59,7 @@ asan:
 tsan:
 	$(MAKE) B=build/tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" all
 aarch64:
-	$(MAKE) B=build/aarch64 CC=aarch64-linux-gnu-gcc ARCH=aarch64 CFLAGS=-static all
+	$(MAKE) B=build/aarch64 CC=aarch64-linux-gnu-gcc ARCH=aarch64 OPT=-O2 CFLAGS=-static all
 
 # ─── set-up, tests, benchmarks ───────────────────────────────────────────
 deps:

@@ -26,6 +26,7 @@ typedef struct sudog {
 	rt_chan *c;
 	struct sudog *next, *prev;
 	int case_idx;
+	bool is_select;
 	bool queued;
 	bool success; /* false: woken by close */
 } sudog;
@@ -41,6 +42,18 @@ struct rt_chan {
 	waitq recvq, sendq;
 	char *buf;
 };
+
+/* With one P, channels are only ever touched by the thread that holds that
+ * P (goroutines, and timer callbacks run by the same thread), and P
+ * hand-overs between threads synchronise; the lock is then elided. */
+static inline void chan_lock(rt_chan *c) {
+	if (!rt__sched.single)
+		rt__lock(&c->lock);
+}
+static inline void chan_unlock(rt_chan *c) {
+	if (!rt__sched.single)
+		rt__unlock(&c->lock);
+}
 
 static void chan_panic(const char *what) {
 	rt__sched_debug_printf("moonshim: panic: %s (goroutine %llu \"%s\")\n", what,
@@ -111,7 +124,9 @@ static sudog *wq_take(waitq *q) {
 	sudog *s;
 	while ((s = q->head)) {
 		wq_remove(q, s);
-		if (rt__claim(s->g, s->gen))
+		/* a plain send/receive has only this channel to wake it, and we
+		 * hold its lock; a select may be woken elsewhere first */
+		if (!s->is_select || rt__claim(s->g, s->gen))
 			return s;
 	}
 	return NULL;
@@ -143,7 +158,7 @@ static int send_now(rt_chan *c, const void *elem) {
 	sudog *r = wq_take(&c->recvq);
 	if (r) {
 		copy_elem(c, r->elem, elem);
-		rt__unlock(&c->lock);
+		chan_unlock(c);
 		wake(r, true);
 		return 1;
 	}
@@ -151,7 +166,7 @@ static int send_now(rt_chan *c, const void *elem) {
 		copy_elem(c, slot(c, c->sendx), elem);
 		c->sendx = (c->sendx + 1) % c->cap;
 		asr(&c->count, c->count + 1);
-		rt__unlock(&c->lock);
+		chan_unlock(c);
 		return 1;
 	}
 	return 0;
@@ -171,7 +186,7 @@ static int recv_now(rt_chan *c, void *elem, bool *ok) {
 			c->recvx = (c->recvx + 1) % c->cap;
 			c->sendx = c->recvx;
 		}
-		rt__unlock(&c->lock);
+		chan_unlock(c);
 		wake(s, true);
 		*ok = true;
 		return 1;
@@ -180,12 +195,12 @@ static int recv_now(rt_chan *c, void *elem, bool *ok) {
 		copy_elem(c, elem, slot(c, c->recvx));
 		c->recvx = (c->recvx + 1) % c->cap;
 		asr(&c->count, c->count - 1);
-		rt__unlock(&c->lock);
+		chan_unlock(c);
 		*ok = true;
 		return 1;
 	}
 	if (c->closed) {
-		rt__unlock(&c->lock);
+		chan_unlock(c);
 		copy_elem(c, elem, NULL);
 		*ok = false;
 		return 1;
@@ -195,13 +210,13 @@ static int recv_now(rt_chan *c, void *elem, bool *ok) {
 
 static void fin_unlock(rt_g *prev, void *arg) {
 	(void)prev;
-	rt__unlock(&((rt_chan *)arg)->lock);
+	chan_unlock((rt_chan *)arg);
 }
 
 void rt_chan_send(rt_chan *c, const void *elem) {
-	rt__lock(&c->lock);
+	chan_lock(c);
 	if (c->closed) {
-		rt__unlock(&c->lock);
+		chan_unlock(c);
 		chan_panic("send on closed channel");
 	}
 	if (send_now(c, elem))
@@ -216,7 +231,7 @@ void rt_chan_send(rt_chan *c, const void *elem) {
 
 bool rt_chan_recv(rt_chan *c, void *elem) {
 	bool ok;
-	rt__lock(&c->lock);
+	chan_lock(c);
 	if (recv_now(c, elem, &ok))
 		return ok;
 	rt_g *g = rt__getg();
@@ -230,17 +245,17 @@ bool rt_chan_recv(rt_chan *c, void *elem) {
 
 /* For timers: send without blocking, from any context. */
 bool rt__chan_try_send(rt_chan *c, const void *elem) {
-	rt__lock(&c->lock);
+	chan_lock(c);
 	if (!c->closed && send_now(c, elem))
 		return true;
-	rt__unlock(&c->lock);
+	chan_unlock(c);
 	return false;
 }
 
 void rt_chan_close(rt_chan *c) {
-	rt__lock(&c->lock);
+	chan_lock(c);
 	if (c->closed) {
-		rt__unlock(&c->lock);
+		chan_unlock(c);
 		chan_panic("close of closed channel");
 	}
 	c->closed = true;
@@ -254,7 +269,7 @@ void rt_chan_close(rt_chan *c) {
 		s->next = woken;
 		woken = s;
 	}
-	rt__unlock(&c->lock);
+	chan_unlock(c);
 	while (woken) {
 		s = woken;
 		woken = s->next; /* read before the goroutine can run and reuse s */
@@ -273,11 +288,11 @@ typedef struct {
 
 static void lock_all(rt_chan **l, int n) {
 	for (int i = 0; i < n; i++)
-		rt__lock(&l[i]->lock);
+		chan_lock(l[i]);
 }
 static void unlock_all(rt_chan **l, int n) {
 	for (int i = n - 1; i >= 0; i--)
-		rt__unlock(&l[i]->lock);
+		chan_unlock(l[i]);
 }
 
 static void fin_select(rt_g *prev, void *arg) {
@@ -322,7 +337,7 @@ static bool select_try(rt_case *cs, int i, rt_chan **locks, int nlocks) {
 	}
 	for (int k = nlocks - 1; k >= 0; k--)
 		if (locks[k] != c)
-			rt__unlock(&locks[k]->lock);
+			chan_unlock(locks[k]);
 	if (cs[i].dir == RT_SEND) {
 		if (send_now(c, cs[i].elem))
 			return true;
@@ -330,7 +345,7 @@ static bool select_try(rt_case *cs, int i, rt_chan **locks, int nlocks) {
 		return true;
 	}
 	/* every queued waiter lost its claim: nothing ready after all */
-	rt__unlock(&c->lock);
+	chan_unlock(c);
 	lock_all(locks, nlocks);
 	return false;
 }
@@ -374,8 +389,12 @@ int rt_select(rt_case *cs, int n, int64_t deadline) {
 		sudog sg[SELECT_MAX_CASES];
 		for (int k = 0; k < no; k++) {
 			int i = order[k];
-			sg[k] = (sudog){
-			    .g = g, .gen = gen, .elem = cs[i].elem, .c = cs[i].c, .case_idx = i};
+			sg[k] = (sudog){.g = g,
+			                .gen = gen,
+			                .elem = cs[i].elem,
+			                .c = cs[i].c,
+			                .case_idx = i,
+			                .is_select = true};
 			wq_push(cs[i].dir == RT_SEND ? &cs[i].c->sendq : &cs[i].c->recvq, &sg[k]);
 		}
 		select_park sp = {

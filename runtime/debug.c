@@ -91,7 +91,7 @@ void rt_dump(int fd) {
 	int64_t now = rt__nanotime();
 	char head[128];
 	int n =
-	    snprintf(head, sizeof head, "moonshim: goroutine dump, %d live\n", arl(&S.ngoroutines));
+	    snprintf(head, sizeof head, "moonshim: goroutine dump, %d live\n", rt_goroutines());
 	ssize_t r = write(fd, head, (size_t)n);
 	(void)r;
 	rt__lock(&S.glock);

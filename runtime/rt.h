@@ -268,7 +268,7 @@ void rt_sched_sample_get(rt_sched_sample *s);
 int rt_sched_format(const rt_sched_sample *s, char *buf, size_t n);
 
 typedef struct rt_counters {
-	uint64_t goroutines_created, switches;
+	uint64_t goroutines_created, goroutines_exited, switches;
 	uint64_t steals, steal_attempts, stolen; /* successful steals, tries, G's moved */
 	uint64_t wakeups, wakeups_found_work;    /* M's woken by wakep, and those that ran work */
 	uint64_t parks, spins, spins_found_work; /* M parks on the futex, spinning rounds */

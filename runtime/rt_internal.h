@@ -145,6 +145,7 @@ struct rt_p {
 	rt_g *gfree;
 	int ngfree;
 	uint64_t rand;
+	uint64_t goid_next, goid_end; /* this P's batch of goroutine ids */
 	/* timers: a binary min-heap under tlock; timer0 caches the earliest */
 	rt__lock_t tlock;
 	rt__timer **timers;
@@ -208,7 +209,6 @@ struct rt_sched {
 	rt__lock_t glock; /* allgs + gfree lists */
 	rt_g *allgs;
 	uint64_t goidgen;
-	int ngoroutines;   /* atomic */
 	int64_t lastpoll;  /* atomic: 0 while an M blocks in netpoll */
 	int64_t polluntil; /* atomic: when that M wakes up */
 	int done;          /* atomic: the main goroutine returned */

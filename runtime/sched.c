@@ -41,6 +41,7 @@
 #define RUNNEXT_STREAK_MAX    16   /* runnext hand-offs before the ring gets a turn */
 #define TIMER_CHECK_MASK      7    /* read the clock every 8 schedule ticks */
 #define STEAL_RUNNEXT_WAIT_NS 3000 /* let a running victim schedule its own runnext */
+#define GOID_BATCH            16 /* ids a P takes from the shared counter at once */
 #define M_STACK_SIZE          (256 * 1024)
 
 struct rt_sched rt__sched;
@@ -500,7 +501,9 @@ void rt__run_fin(rt_m *m) {
 	}
 }
 
-void rt__switch_to(rt_g *from, rt_g *to) {
+/* Never inlined: every switch then returns through one call site, which
+ * keeps the CPU's return-address predictor right across the stack change. */
+RT_NOINLINE void rt__switch_to(rt_g *from, rt_g *to) {
 	if (!from->is_g0)
 		rt__stack_check(from);
 #ifdef RT_ASAN
@@ -744,7 +747,7 @@ static void goexit(void) {
 	rt_g *g = m->curg;
 	asr(&g->wait_reason, NULL);
 	GSET(g, G_DEAD);
-	__atomic_sub_fetch(&S.ngoroutines, 1, __ATOMIC_RELAXED);
+	PCNT(m->p, goroutines_exited);
 	schedule_next(m, g, fin_gfree, NULL);
 	__builtin_unreachable();
 }
@@ -759,8 +762,16 @@ void rt__g_start(rt_g *g) {
 	goexit();
 }
 
-static uint64_t goid_next(void) {
-	return __atomic_add_fetch(&S.goidgen, 1, __ATOMIC_RELAXED);
+/* Goroutine ids come from a per-P batch, so spawning takes no locked
+ * instruction on the shared counter (Go's goidcache). */
+static uint64_t goid_next(rt_p *p) {
+	if (!p)
+		return __atomic_add_fetch(&S.goidgen, 1, __ATOMIC_RELAXED);
+	if (p->goid_next == p->goid_end) {
+		p->goid_end = __atomic_add_fetch(&S.goidgen, GOID_BATCH, __ATOMIC_RELAXED) + 1;
+		p->goid_next = p->goid_end - GOID_BATCH;
+	}
+	return p->goid_next++;
 }
 
 uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, const char *where) {
@@ -781,10 +792,9 @@ uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, con
 	asr(&g->wait_reason, NULL);
 	rt_g *self = m ? m->curg : NULL;
 	g->parent = self ? self->id : 0;
-	uint64_t id = goid_next();
+	uint64_t id = goid_next(p);
 	g->id = id;
 	rt__stack_prepare(g);
-	__atomic_add_fetch(&S.ngoroutines, 1, __ATOMIC_RELAXED);
 	if (p)
 		PCNT(p, goroutines_created);
 	else
@@ -833,7 +843,9 @@ int rt_procs(void) {
 	return S.nprocs;
 }
 int rt_goroutines(void) {
-	return arl(&S.ngoroutines);
+	rt_counters c;
+	rt_counters_get(&c);
+	return (int)(c.goroutines_created - c.goroutines_exited);
 }
 
 /* ─── Finding work on g0 ─────────────────────────────────────────────── */

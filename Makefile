@@ -70,10 +70,15 @@ test: deps
 	bash tests/run.sh
 check: test
 
-bench: $(RT_LIB)
-	@mkdir -p $(B)/bench
-	$(CC) $(ALL_CFLAGS) bench/bench.c $(RT_LIB) $(LDLIBS) -o $(B)/bench/moonbench
-	cd bench/go && GOCACHE=$(abspath $(B))/gocache GOFLAGS=-mod=mod go build -o $(abspath $(B))/bench/gobench .
+$(B)/bench/moonbench: bench/bench.c $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(RT_LIB) $(LDLIBS) -o $@
+
+$(B)/bench/gobench: bench/go/main.go bench/go/go.mod
+	@mkdir -p $(dir $@)
+	cd bench/go && GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
+
+bench: deps $(B)/bench/moonbench $(B)/bench/gobench
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
 
 install: $(RT_LIB)

@@ -157,6 +157,7 @@ struct rt_p {
 	uint64_t sm_schedtick, sm_syscalltick;
 	int64_t sm_when;
 	bool sm_reported;
+	void *arena;             /* stack.c: the chunk this P carves slots from */
 };
 
 /* ─── M ──────────────────────────────────────────────────────────────── */
@@ -248,11 +249,16 @@ void rt__ctx_switch(void **save_sp, void *new_sp);
 void rt__g_trampoline(void);
 
 /* stack.c */
-rt_g *rt__stack_new_g(size_t stack_size); /* a G in a fresh slot */
+rt_g *rt__stack_new_g(rt_p *p, size_t stack_size); /* a G in a fresh slot */
 void rt__stack_init(void);
 void rt__stack_fini(void);
 void rt__stack_prepare(rt_g *g);     /* before (re)starting g */
-void rt__stack_check(rt_g *g);       /* at switch-out */
+void rt__stack_check_slow(rt_g *g);
+/* At switch-out: a stack without a hardware guard is checked by hand. */
+static inline void rt__stack_check(rt_g *g) {
+	if (!g->guarded && !g->is_g0)
+		rt__stack_check_slow(g);
+}
 void rt__stack_thread_init(rt_m *m); /* sigaltstack for this M */
 void rt__stack_thread_fini(rt_m *m);
 size_t rt__stack_default(void);

@@ -697,13 +697,14 @@ static rt_g *gfget(rt_p *p, size_t stack_size) {
 	}
 	if (g)
 		return g;
-	g = rt__stack_new_g(stack_size);
+	g = rt__stack_new_g(p, stack_size);
 	if (!g)
 		return NULL;
-	rt__lock(&S.glock);
-	g->allnext = S.allgs;
-	S.allgs = g;
-	rt__unlock(&S.glock);
+	/* allgs only grows while the runtime runs: a lock-free push */
+	rt_g *head = arl(&S.allgs);
+	do
+		g->allnext = head;
+	while (!acas(&S.allgs, &head, g));
 	return g;
 }
 

@@ -45,7 +45,8 @@ typedef struct chunk {
 
 static struct {
 	rt__lock_t lock;
-	chunk *chunks; /* the first one has room, for the default size */
+	chunk *chunks; /* every chunk, for fini */
+	chunk *shared; /* default-size slots for spawns without a P */
 	size_t default_size;
 	long guard_budget; /* guarded slots still allowed */
 	bool budget_warned;
@@ -83,7 +84,7 @@ void rt__stack_init(void) {
 	if (st.guard_budget < 0)
 		st.guard_budget = 0;
 	st.budget_warned = false;
-	st.chunks = NULL;
+	st.chunks = st.shared = NULL;
 }
 
 void rt__stack_fini(void) {
@@ -101,7 +102,7 @@ void rt__stack_fini(void) {
 		munmap(c->base, c->slot_size * c->nslots);
 		free(c);
 	}
-	st.chunks = NULL;
+	st.chunks = st.shared = NULL; /* the P's (and their arena pointers) are gone */
 }
 
 static chunk *chunk_new(size_t slot_size, size_t nslots) {
@@ -122,31 +123,55 @@ static chunk *chunk_new(size_t slot_size, size_t nslots) {
 	return c;
 }
 
+static void write_canary(char *slot, size_t size) {
+	uint64_t *canary = (uint64_t *)(slot + size - 16);
+	canary[0] = canary[1] = CANARY;
+}
+
+/* A P carves default-size slots from its own chunk, without a lock: the
+ * slot below a new one was carved earlier by the same P, so its canary is
+ * already there when the new goroutine is first checked. */
+static char *slot_take_local(rt_p *p, size_t size, bool *first) {
+	chunk *c = p->arena;
+	if (!c || c->used == c->nslots) {
+		c = chunk_new(size, CHUNK_SLOTS);
+		if (!c)
+			return NULL;
+		rt__lock(&st.lock);
+		c->next = st.chunks;
+		st.chunks = c;
+		rt__unlock(&st.lock);
+		p->arena = c;
+	}
+	*first = c->used == 0;
+	char *s = c->base + c->used++ * c->slot_size;
+	write_canary(s, size);
+	return s;
+}
+
 /* Take a fresh slot of `size` bytes; `first` says whether it is the lowest
  * in its arena (nothing below it to hold a canary). */
-static char *slot_take(size_t size, bool *first) {
+static char *slot_take(rt_p *p, size_t size, bool *first) {
+	if (p && size == st.default_size)
+		return slot_take_local(p, size, first);
 	rt__lock(&st.lock);
-	chunk *c = st.chunks;
+	chunk *c = st.shared;
 	if (size != st.default_size || !c || c->used == c->nslots) {
 		c = chunk_new(size, size == st.default_size ? CHUNK_SLOTS : 1);
 		if (!c) {
 			rt__unlock(&st.lock);
 			return NULL;
 		}
-		if (size == st.default_size || !st.chunks) {
-			c->next = st.chunks;
-			st.chunks = c;
-		} else { /* odd sizes go behind the default chunk */
-			c->next = st.chunks->next;
-			st.chunks->next = c;
-		}
+		c->next = st.chunks;
+		st.chunks = c;
+		if (size == st.default_size)
+			st.shared = c;
 	}
 	*first = c->used == 0;
 	char *s = c->base + c->used++ * c->slot_size;
 	/* the canary must exist before the slot above can be carved and
-	 * checked by another P, so write it under the lock */
-	uint64_t *canary = (uint64_t *)(s + size - 16);
-	canary[0] = canary[1] = CANARY;
+	 * checked by another thread, so write it under the lock */
+	write_canary(s, size);
 	rt__unlock(&st.lock);
 	return s;
 }
@@ -166,10 +191,10 @@ static bool guard_take(bool first) {
 	return false;
 }
 
-rt_g *rt__stack_new_g(size_t size) {
+rt_g *rt__stack_new_g(rt_p *p, size_t size) {
 	bool first;
 	size = size ? round_page(size < MIN_STACK ? MIN_STACK : size) : st.default_size;
-	char *slot = slot_take(size, &first);
+	char *slot = slot_take(p, size, &first);
 	if (!slot)
 		return NULL;
 	bool guarded = guard_take(first);
@@ -254,9 +279,7 @@ static void report_overflow(rt_g *g, const char *how) {
 	put(2, "\n");
 }
 
-void rt__stack_check(rt_g *g) {
-	if (g->guarded || g->is_g0)
-		return;
+void rt__stack_check_slow(rt_g *g) {
 	if ((char *)g->sp < g->slot + PAGE || *(uint64_t *)(g->slot - 16) != CANARY) {
 		report_overflow(g, "found at a context switch (no guard page)");
 		abort();

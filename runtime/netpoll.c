@@ -49,6 +49,7 @@ static struct {
 	rt_pollfd **all; /* every pollfd allocated, for fini */
 	size_t nall, capall;
 	bool no_pwait2;
+	uint64_t registrations; /* atomic: orders a pollfd's set-up before its events */
 } np;
 
 void rt__netpoll_init(void) {
@@ -120,6 +121,7 @@ static int epoll_wait_ns(struct epoll_event *evs, int64_t delay) {
 rt_g *rt__netpoll(int64_t delay) {
 	struct epoll_event evs[EVENTS_PER_POLL];
 	int n = epoll_wait_ns(evs, delay);
+	(void)__atomic_load_n(&np.registrations, __ATOMIC_ACQUIRE);
 	rt_g *list = NULL;
 	for (int i = 0; i < n; i++) {
 		uint64_t d = evs[i].data.u64;
@@ -196,6 +198,9 @@ rt_pollfd *rt_poll_open(int fd, int *err) {
 	    .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET,
 	    .data.u64 = (uint64_t)(uintptr_t)pd | (gen & TAG_MASK),
 	};
+	/* the raw epoll_pwait2 syscall hides the kernel's ordering from TSan:
+	 * a release here and an acquire after each wait make it visible */
+	__atomic_add_fetch(&np.registrations, 1, __ATOMIC_RELEASE);
 	if (epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 		int e = rt__errno();
 		rt__lock(&np.lock);

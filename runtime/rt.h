@@ -226,7 +226,9 @@ typedef struct rt_pollfd rt_pollfd;
  * *err = -errno. */
 rt_pollfd *rt_poll_open(int fd, int *err);
 int rt_poll_fd(rt_pollfd *pd);
-/* Wake every waiter with -ECANCELED, deregister and free pd (not the fd). */
+/* Wake every waiter with -ECANCELED, deregister and free pd. Call it before
+ * close(fd): epoll knows fds by number, and a number reused by a new file
+ * would be deregistered instead. */
 void rt_poll_close(rt_pollfd *pd);
 /* Park until one of `modes` is ready: 0, -ETIMEDOUT, -ECANCELED. */
 int rt_poll_wait(rt_pollfd *pd, int modes, int64_t deadline);

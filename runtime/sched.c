@@ -358,7 +358,8 @@ static rt_m *m_new(rt_p *p, bool spinning) {
 		return NULL;
 	rt__lock(&S.lock);
 	m_join_exited();
-	m->id = S.mcount++;
+	m->id = S.mcount;
+	asr(&S.mcount, S.mcount + 1);
 	m->alllink = S.allm;
 	S.allm = m;
 	rt__unlock(&S.lock);
@@ -375,7 +376,7 @@ static rt_m *m_new(rt_p *p, bool spinning) {
 	pthread_attr_destroy(&a);
 	if (e) {
 		rt__lock(&S.lock);
-		S.mcount--;
+		asr(&S.mcount, S.mcount - 1);
 		m->exited = 2;
 		rt__unlock(&S.lock);
 		return NULL;
@@ -401,7 +402,7 @@ static void startm(rt_p *p, bool spinning) {
 	rt_m *m = S.midle;
 	if (m) {
 		S.midle = m->link;
-		S.nmidle--;
+		asr(&S.nmidle, S.nmidle - 1);
 		rt__unlock(&S.lock);
 		m->spinning = spinning;
 		m->nextp = p;
@@ -446,7 +447,7 @@ static bool stopm(rt_m *m) {
 	}
 	m->link = S.midle;
 	S.midle = m;
-	S.nmidle++;
+	asr(&S.nmidle, S.nmidle + 1);
 	rt__unlock(&S.lock);
 	SCNT(parks);
 	for (;;) {
@@ -461,8 +462,8 @@ static bool stopm(rt_m *m) {
 				pp = &(*pp)->link;
 			if (*pp) {
 				*pp = m->link;
-				S.nmidle--;
-				S.mcount--;
+				asr(&S.nmidle, S.nmidle - 1);
+				asr(&S.mcount, S.mcount - 1);
 				rt__unlock(&S.lock);
 				SCNT(threads_reclaimed);
 				return false;
@@ -561,7 +562,7 @@ static void schedule_next(rt_m *m, rt_g *self, rt__fin_fn fin, void *arg) {
 	} else {
 		next = &m->g0;
 	}
-	asr(&m->curg, next);
+	ast(&m->curg, next);
 	m->fin = fin;
 	m->fin_arg = arg;
 	m->fin_g = self;
@@ -645,7 +646,7 @@ void rt_yield(void) {
 	GSET(next, G_RUNNING);
 	TICK(m->p);
 	PCNT(m->p, switches);
-	asr(&m->curg, next);
+	ast(&m->curg, next);
 	m->fin = fin_runq_tail;
 	m->fin_g = g;
 	rt__switch_to(g, next);
@@ -807,7 +808,7 @@ uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, con
 		GSET(g, G_RUNNING);
 		TICK(p);
 		PCNT(p, switches);
-		asr(&m->curg, g);
+		ast(&m->curg, g);
 		m->fin = fin_runnext;
 		m->fin_g = self;
 		rt__switch_to(self, g);
@@ -1024,20 +1025,20 @@ static void execute(rt_m *m, rt_g *g) {
 	GSET(g, G_RUNNING);
 	TICK(m->p);
 	PCNT(m->p, switches);
-	asr(&m->curg, g);
+	ast(&m->curg, g);
 	rt__switch_to(&m->g0, g);
 }
 
 static void m_loop(rt_m *m) {
 	for (;;) {
-		asr(&m->curg, &m->g0);
+		ast(&m->curg, &m->g0);
 		rt__run_fin(m);
 		rt_g *g = find_runnable(m);
 		if (!g)
 			break;
 		execute(m, g);
 	}
-	asr(&m->curg, &m->g0);
+	ast(&m->curg, &m->g0);
 	if (m->p) {
 		rt__lock(&S.lock);
 		pidle_put(releasep(m));
@@ -1048,7 +1049,7 @@ static void m_loop(rt_m *m) {
 static void g0_init(rt_m *m) {
 	m->g0.is_g0 = true;
 	m->g0.id = 0;
-	asr(&m->curg, &m->g0);
+	ast(&m->curg, &m->g0);
 	pthread_attr_t a;
 	if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		void *lo;
@@ -1133,7 +1134,7 @@ void rt_syscall_exit(void) {
 		return;
 	}
 	GSET(g, G_RUNNABLE);
-	asr(&m->curg, &m->g0);
+	ast(&m->curg, &m->g0);
 	m->fin = fin_globrunq;
 	m->fin_g = g;
 	rt__switch_to(g, &m->g0); /* g0 finds no P and parks this M */
@@ -1252,7 +1253,7 @@ static void wake_all_ms(void) {
 		rt__futex_wake(&m->park, 1);
 	}
 	S.midle = NULL;
-	S.nmidle = 0;
+	asr(&S.nmidle, 0);
 	rt__unlock(&S.lock);
 	rt__netpoll_break();
 }
@@ -1331,7 +1332,8 @@ int rt_main(const rt_config *cfg, rt_main_fn fn, void *arg) {
 	rt_m *m0 = calloc(1, sizeof *m0);
 	if (!m0)
 		abort();
-	m0->id = S.mcount++;
+	m0->id = S.mcount;
+	asr(&S.mcount, S.mcount + 1);
 	m0->thread = pthread_self();
 	S.allm = m0;
 	setm(m0);

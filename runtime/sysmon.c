@@ -57,7 +57,7 @@ static bool check_longrun(rt_p *p, int64_t now) {
 	if (ran < S.cfg.longrun_ns)
 		return false;
 	rt_m *m = arl(&p->m);
-	rt_g *g = m ? arl(&m->curg) : NULL;
+	rt_g *g = m ? ald(&m->curg) : NULL;
 	if (!g || g->is_g0)
 		return false;
 	if (!arl(&g->preempt)) {

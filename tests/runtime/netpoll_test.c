@@ -34,8 +34,9 @@ static void bulk_writer(void *arg) {
 			buf[i] = (unsigned char)((off + i) * 7);
 		CHECK(rt_write(pw, buf, sizeof buf, RT_FOREVER) == (ssize_t)sizeof buf);
 	}
-	close(rt_poll_fd(pw));
-	rt_poll_close(pw);
+	int fd = rt_poll_fd(pw);
+	rt_poll_close(pw); /* before close(): see rt.h */
+	close(fd);
 }
 
 static int pipe_main(void *arg) {
@@ -58,8 +59,9 @@ static int pipe_main(void *arg) {
 	CHECK(got == BULK);
 	/* a read on an empty pipe times out at its deadline, not before */
 	CHECK(pipe(fds) == 0);
+	int old = rt_poll_fd(pr);
 	rt_poll_close(pr);
-	close(rt_poll_fd(pr));
+	close(old);
 	pr = open_nb(fds[0]);
 	int64_t t0 = rt_now();
 	CHECK(rt_read(pr, buf, 1, rt_deadline_in(50000000)) == -ETIMEDOUT);
@@ -125,8 +127,9 @@ static void echo_conn(void *arg) {
 	ssize_t n;
 	while ((n = rt_read(c, buf, sizeof buf, rt_deadline_in(5000000000LL))) > 0)
 		CHECK(rt_write(c, buf, (size_t)n, RT_FOREVER) == n);
-	close(rt_poll_fd(c));
+	int fd = rt_poll_fd(c);
 	rt_poll_close(c);
+	close(fd);
 }
 
 static void server(void *arg) {
@@ -153,8 +156,8 @@ static void client(void *arg) {
 		got += n;
 	}
 	CHECK(memcmp(msg, back, (size_t)len) == 0);
-	close(fd);
 	rt_poll_close(c);
+	close(fd);
 }
 
 static int tcp_main(void *arg) {
@@ -197,7 +200,7 @@ TEST(netpoll_tcp_echo_50_clients_and_msgs) { run_rt(2, tcp_main, NULL); }
 
 /* ─── EPOLLPRI: cgroup.events on the unified cgroup tree ─────────────── */
 
-static char cg[256];
+static char cg[512];
 static pid_t child_pid;
 static char events_after[256];
 static int pri_result = 1;
@@ -237,7 +240,7 @@ static void pri_waiter(void *arg) {
 
 static void mover(void *arg) {
 	rt_sleep(30000000); /* let the waiter park first */
-	char path[300], pid[32];
+	char path[600], pid[32];
 	snprintf(path, sizeof path, "%s/cgroup.procs", cg);
 	int fd = open(path, O_WRONLY);
 	int n = snprintf(pid, sizeof pid, "%d", child_pid);
@@ -246,7 +249,7 @@ static void mover(void *arg) {
 }
 
 static int pri_main(void *arg) {
-	char path[300];
+	char path[600];
 	snprintf(path, sizeof path, "%s/cgroup.events", cg);
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	CHECKF(fd >= 0, "open %s", path);

@@ -309,7 +309,7 @@ static void select_timeout(void *arg, uint64_t gen) {
 	rt_g *g = arg;
 	if (rt__claim(g, gen)) {
 		g->param = NULL;
-		rt__ready(g);
+		rt__ready_timer(g);
 	}
 }
 

@@ -253,7 +253,7 @@ static void poll_timeout(void *arg, uint64_t gen) {
 	rt_g *g = arg;
 	if (rt__claim(g, gen)) {
 		g->result = -ETIMEDOUT;
-		rt__ready(g);
+		rt__ready_timer(g);
 	}
 }
 

@@ -232,6 +232,7 @@ rt_m *rt__getm(void); /* never cached across a park */
 rt_g *rt__getg(void);
 void rt__park(rt__fin_fn fin, void *arg, const char *reason);
 void rt__ready(rt_g *g);
+void rt__ready_timer(rt_g *g);         /* FIFO: timer wake-ups keep deadline order */
 void rt__inject(rt_g *list);           /* ready a schedlink list (netpoll) */
 bool rt__claim(rt_g *g, uint64_t gen); /* first of several wakers wins */
 void rt__wakep(void);

@@ -586,11 +586,11 @@ bool rt__claim(rt_g *g, uint64_t gen) {
 	return acas(&g->wake_token, &e, e | 1);
 }
 
-void rt__ready(rt_g *g) {
+static void ready(rt_g *g, bool next) {
 	GSET(g, G_RUNNABLE);
 	rt_m *m = rt__getm();
 	if (m && m->p && !ald(&S.done)) {
-		runq_put(m->p, g, true);
+		runq_put(m->p, g, next);
 	} else {
 		rt__lock(&S.lock);
 		g->schedlink = NULL;
@@ -599,6 +599,13 @@ void rt__ready(rt_g *g) {
 	}
 	rt__wakep();
 }
+
+/* Woken by a channel, mutex, fd: run next (the waker usually blocks soon). */
+void rt__ready(rt_g *g) { ready(g, true); }
+
+/* Woken by a timer: several expire together, and they should run in
+ * deadline order, so they queue at the tail. */
+void rt__ready_timer(rt_g *g) { ready(g, false); }
 
 void rt__inject(rt_g *list) {
 	if (!list)

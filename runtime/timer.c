@@ -158,7 +158,7 @@ int64_t rt__timers_next(void) {
 static void wake_sleeper(void *arg, uint64_t gen) {
 	rt_g *g = arg;
 	if (rt__claim(g, gen))
-		rt__ready(g);
+		rt__ready_timer(g);
 }
 
 static void fin_arm(rt_g *prev, void *arg) {

@@ -128,7 +128,7 @@ static void pool_grow(void) {
 	}
 }
 
-static void fin_submit(rt_g *prev, void *arg) {
+static void fin_submit(rt_m *m, rt_g *prev, void *arg) {
 	(void)prev;
 	job *j = arg;
 	pthread_mutex_lock(&bp.mu);

@@ -208,7 +208,7 @@ static int recv_now(rt_chan *c, void *elem, bool *ok) {
 	return 0;
 }
 
-static void fin_unlock(rt_g *prev, void *arg) {
+static void fin_unlock(rt_m *m, rt_g *prev, void *arg) {
 	(void)prev;
 	chan_unlock((rt_chan *)arg);
 }
@@ -295,7 +295,7 @@ static void unlock_all(rt_chan **l, int n) {
 		chan_unlock(l[i]);
 }
 
-static void fin_select(rt_g *prev, void *arg) {
+static void fin_select(rt_m *m, rt_g *prev, void *arg) {
 	(void)prev;
 	select_park *sp = arg;
 	/* arm the timer before any lock drops: once a lock drops a waker may

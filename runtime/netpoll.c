@@ -257,7 +257,7 @@ static void poll_timeout(void *arg, uint64_t gen) {
 	}
 }
 
-static void fin_poll(rt_g *prev, void *arg) {
+static void fin_poll(rt_m *m, rt_g *prev, void *arg) {
 	(void)prev;
 	poll_wait *w = arg;
 	if (w->has_timer) /* before the unlock: see fin_select in chan.c */

@@ -162,7 +162,7 @@ struct rt_p {
 
 /* ─── M ──────────────────────────────────────────────────────────────── */
 
-typedef void (*rt__fin_fn)(rt_g *prev, void *arg);
+typedef void (*rt__fin_fn)(rt_m *m, rt_g *prev, void *arg);
 
 struct rt_m {
 	int id;

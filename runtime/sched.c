@@ -498,7 +498,7 @@ void rt__run_fin(rt_m *m) {
 	rt__fin_fn f = m->fin;
 	if (f) {
 		m->fin = NULL;
-		f(m->fin_g, m->fin_arg);
+		f(m, m->fin_g, m->fin_arg);
 	}
 }
 
@@ -631,14 +631,14 @@ void rt__inject(rt_g *list) {
 		rt__wakep();
 }
 
-static void fin_runq_tail(rt_g *prev, void *arg) {
+static void fin_runq_tail(rt_m *m, rt_g *prev, void *arg) {
 	(void)arg;
-	runq_put(rt__getm()->p, prev, false);
+	runq_put(m->p, prev, false);
 }
 
-static void fin_runnext(rt_g *prev, void *arg) {
+static void fin_runnext(rt_m *m, rt_g *prev, void *arg) {
 	(void)arg;
-	runq_put(rt__getm()->p, prev, true);
+	runq_put(m->p, prev, true);
 	rt__wakep();
 }
 
@@ -746,9 +746,9 @@ void rt__g_free(rt_p *p, rt_g *g) {
 	rt__unlock(&S.glock);
 }
 
-static void fin_gfree(rt_g *prev, void *arg) {
+static void fin_gfree(rt_m *m, rt_g *prev, void *arg) {
 	(void)arg;
-	rt__g_free(rt__getm()->p, prev);
+	rt__g_free(m->p, prev);
 }
 
 static void goexit(void) {
@@ -1108,7 +1108,7 @@ void rt_syscall_enter(void) {
 	rt__sysmon_wake();
 }
 
-static void fin_globrunq(rt_g *prev, void *arg) {
+static void fin_globrunq(rt_m *m, rt_g *prev, void *arg) {
 	(void)arg;
 	rt__lock(&S.lock);
 	prev->schedlink = NULL;

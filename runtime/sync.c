@@ -38,7 +38,7 @@ static waiter *wl_pop(void **head, void **tail) {
 	return w;
 }
 
-static void fin_unlock_word(rt_g *prev, void *arg) {
+static void fin_unlock_word(rt_m *m, rt_g *prev, void *arg) {
 	(void)prev;
 	rt__unlockw(arg);
 }

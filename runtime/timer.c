@@ -161,7 +161,7 @@ static void wake_sleeper(void *arg, uint64_t gen) {
 		rt__ready_timer(g);
 }
 
-static void fin_arm(rt_g *prev, void *arg) {
+static void fin_arm(rt_m *m, rt_g *prev, void *arg) {
 	(void)prev;
 	rt__timer *t = arg;
 	rt__timer_add(t, t->when);

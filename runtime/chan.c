@@ -18,6 +18,7 @@
 #include <string.h>
 
 #define SELECT_MAX_CASES 64
+#define CACHE_LINE       64
 
 typedef struct sudog {
 	rt_g *g;
@@ -62,26 +63,25 @@ static void chan_panic(const char *what) {
 	abort();
 }
 
+/* The channel and its buffer are one block, the buffer starting on its own
+ * cache line: senders filling slots must not keep stealing the line that
+ * holds the lock and the counters. */
 rt_chan *rt_chan_new(size_t elem_size, size_t cap) {
-	rt_chan *c = calloc(1, sizeof *c);
+	size_t head = (sizeof(rt_chan) + CACHE_LINE - 1) & ~(size_t)(CACHE_LINE - 1);
+	size_t bufsz = cap * elem_size;
+	if (elem_size && cap > (SIZE_MAX - head) / elem_size)
+		return NULL;
+	rt_chan *c = aligned_alloc(CACHE_LINE, (head + bufsz + CACHE_LINE - 1) & ~(size_t)(CACHE_LINE - 1));
 	if (!c)
 		return NULL;
+	memset(c, 0, head + bufsz);
 	c->elemsize = elem_size;
 	c->cap = cap;
-	if (cap && elem_size) {
-		c->buf = calloc(cap, elem_size);
-		if (!c->buf) {
-			free(c);
-			return NULL;
-		}
-	}
+	c->buf = bufsz ? (char *)c + head : NULL;
 	return c;
 }
 
 void rt_chan_free(rt_chan *c) {
-	if (!c)
-		return;
-	free(c->buf);
 	free(c);
 }
 
@@ -133,11 +133,24 @@ static sudog *wq_take(waitq *q) {
 }
 
 static void copy_elem(rt_chan *c, void *dst, const void *src) {
-	if (dst && c->elemsize) {
-		if (src)
-			memcpy(dst, src, c->elemsize);
-		else
-			memset(dst, 0, c->elemsize);
+	if (!dst || !c->elemsize)
+		return;
+	if (!src) {
+		memset(dst, 0, c->elemsize);
+		return;
+	}
+	switch (c->elemsize) { /* the common sizes, without a call to memcpy */
+	case 8:
+		memcpy(dst, src, 8);
+		break;
+	case 4:
+		memcpy(dst, src, 4);
+		break;
+	case 16:
+		memcpy(dst, src, 16);
+		break;
+	default:
+		memcpy(dst, src, c->elemsize);
 	}
 }
 

@@ -69,18 +69,18 @@ void rt__dump_g(int fd, rt_g *g, int64_t now) {
 	if (st == G_WAITING || st == G_SYSCALL) {
 		int64_t since = arl(&g->wait_since);
 		n = snprintf(line, sizeof line,
-		             "goroutine %llu [%s, %lld ms]:", (unsigned long long)g->id,
+		             "goroutine %llu [%s, %lld ms]:", (unsigned long long)arl(&g->id),
 		             rt__status_name(g),
 		             (long long)(since && now > since ? (now - since) / 1000000 : 0));
 	} else {
-		n = snprintf(line, sizeof line, "goroutine %llu [%s]:", (unsigned long long)g->id,
+		n = snprintf(line, sizeof line, "goroutine %llu [%s]:", (unsigned long long)arl(&g->id),
 		             rt__status_name(g));
 	}
 	if (n < 0 || n >= (int)sizeof line)
 		n = (int)sizeof line - 1;
 	n += snprintf(line + n, sizeof line - (size_t)n,
-	              " \"%s\" created by goroutine %llu at %s\n", g->label ? g->label : "",
-	              (unsigned long long)g->parent, g->where ? g->where : "?");
+	              " \"%s\" created by goroutine %llu at %s\n", arl(&g->label) ? arl(&g->label) : "",
+	              (unsigned long long)arl(&g->parent), arl(&g->where) ? arl(&g->where) : "?");
 	if (n >= (int)sizeof line)
 		n = (int)sizeof line - 1;
 	ssize_t r = write(fd, line, (size_t)n);

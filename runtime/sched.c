@@ -792,17 +792,19 @@ uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, con
 		                       label ? label : "", where);
 		abort();
 	}
+	/* sysmon and dumps may still be looking at this G's previous life:
+	 * what they read is written atomically */
 	g->fn = fn;
 	g->arg = arg;
-	g->label = label;
-	g->where = where;
-	g->local = NULL;
-	g->preempt = false;
+	asr(&g->label, label);
+	asr(&g->where, where);
+	asr(&g->local, NULL);
+	asr(&g->preempt, false);
 	asr(&g->wait_reason, NULL);
 	rt_g *self = m ? m->curg : NULL;
-	g->parent = self ? self->id : 0;
+	asr(&g->parent, self ? self->id : 0);
 	uint64_t id = goid_next(p);
-	g->id = id;
+	asr(&g->id, id);
 	rt__stack_prepare(g);
 	if (p)
 		PCNT(p, goroutines_created);

@@ -65,15 +65,15 @@ static bool check_longrun(rt_p *p, int64_t now) {
 		__atomic_fetch_add(&S.cnt.longruns, 1, __ATOMIC_RELAXED);
 		rt_preempt_hook hook = ald(&S.preempt_hook);
 		if (hook)
-			hook(g->id, arl(&g->local), arl(&S.preempt_arg));
+			hook(arl(&g->id), arl(&g->local), arl(&S.preempt_arg));
 	}
 	if (!p->sm_reported && S.debug_longrun && ran >= S.cfg.longrun_ns * LONGRUN_REPORT_FACTOR) {
 		p->sm_reported = true;
 		rt__sched_debug_printf(
 		    "moonshim: goroutine %llu \"%s\" has run %lld ms without yielding "
 		    "(created at %s)\n",
-		    (unsigned long long)g->id, g->label ? g->label : "", (long long)(ran / 1000000),
-		    g->where ? g->where : "?");
+		    (unsigned long long)arl(&g->id), arl(&g->label) ? arl(&g->label) : "", (long long)(ran / 1000000),
+		    arl(&g->where) ? arl(&g->where) : "?");
 	}
 	return true;
 }

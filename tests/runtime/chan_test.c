@@ -267,15 +267,14 @@ static int select_race_main(void *a) {
 	rt_wg_add(&wg, 4);
 	for (int i = 0; i < 4; i++)
 		rt_go(selecter, &wg, "selecter");
-	rt_waitgroup sw = RT_WAITGROUP_INIT;
 	long n = scaled(10000);
 	for (int i = 0; i < 3; i++)
 		rt_go(select_sender, NULL, "select-sender");
-	(void)sw;
 	uint64_t want = 3 * (uint64_t)n * (uint64_t)(n + 1) / 2;
 	for (int i = 0; i < 10000 && __atomic_load_n(&got_sum, __ATOMIC_RELAXED) != want; i++)
 		rt_sleep(1000000);
-	CHECKF(got_sum == want, "got %llu want %llu", (unsigned long long)got_sum,
+	uint64_t got = __atomic_load_n(&got_sum, __ATOMIC_RELAXED);
+	CHECKF(got == want, "got %llu want %llu", (unsigned long long)got,
 	       (unsigned long long)want);
 	rt_chan_close(squit);
 	rt_wg_wait(&wg);

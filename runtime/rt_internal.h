@@ -109,7 +109,7 @@ struct rt_g {
 	uint64_t wake_token; /* park_gen<<1 | claimed */
 	void *param;         /* handed over by the waker */
 	int64_t result;      /* a waker's verdict (e.g. -ETIMEDOUT) */
-	bool preempt;        /* sysmon asked this goroutine to yield */
+	uint64_t preempt;    /* sysmon asked this G to yield: its P's schedtick + 1 then */
 	/* stack slot: [guard page][stack ... ][this G][canary] */
 	char *slot; /* lowest address (the guard page) */
 	size_t slot_size;

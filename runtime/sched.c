@@ -66,6 +66,8 @@ rt_g *rt__getg(void) {
 	return m ? m->curg : NULL;
 }
 
+/* On every switch: inlined into their few callers. */
+#define RT_HOT __attribute__((always_inline)) inline
 #define PCNT(p, f) asr(&(p)->cnt.f, arl(&(p)->cnt.f) + 1)
 #define SCNT(f)    __atomic_fetch_add(&S.cnt.f, 1, __ATOMIC_RELAXED)
 #define GSET(g, s) asr(&(g)->status, (s))
@@ -173,7 +175,7 @@ static bool runq_put_slow(rt_p *p, rt_g *g, uint32_t h, uint32_t t) {
 	return true;
 }
 
-static void runq_put(rt_p *p, rt_g *g, bool next) {
+RT_HOT static void runq_put(rt_p *p, rt_g *g, bool next) {
 	if (next) {
 		rt_g *old;
 		if (S.single) {
@@ -198,7 +200,7 @@ static void runq_put(rt_p *p, rt_g *g, bool next) {
 	}
 }
 
-static rt_g *runq_pop_ring(rt_p *p) {
+RT_HOT static rt_g *runq_pop_ring(rt_p *p) {
 	if (S.single) {
 		uint32_t h = arl(&p->runqhead);
 		if (h == p->runqtail)
@@ -217,7 +219,7 @@ static rt_g *runq_pop_ring(rt_p *p) {
 	}
 }
 
-static rt_g *runq_get(rt_p *p, int *streak) {
+RT_HOT static rt_g *runq_get(rt_p *p, int *streak) {
 	rt_g *next = arl(&p->runnext);
 	if (next && *streak >= RUNNEXT_STREAK_MAX) {
 		/* two goroutines handing off through runnext must not starve
@@ -526,12 +528,12 @@ RT_NOINLINE void rt__switch_to(rt_g *from, rt_g *to) {
 
 /* Local work for p, or NULL: expired timers, the global queue every 61
  * ticks, runnext, the ring, the global queue. */
-static rt_g *find_local(rt_m *m, rt_p *p) {
+RT_HOT static rt_g *find_local(rt_m *m, rt_p *p) {
 	uint64_t tick = p->schedtick + 1; /* the tick of the G we are about to run */
 	int64_t t0 = arl(&p->timer0);
 	if (t0 && (tick & TIMER_CHECK_MASK) == 0 && t0 <= rt__nanotime())
 		rt__timers_run(p, rt__nanotime());
-	if (tick % GLOBAL_CHECK_TICKS == 0 && arl(&S.runqsize) > 0) {
+	if (arl(&S.runqsize) > 0 && tick % GLOBAL_CHECK_TICKS == 0) {
 		rt__lock(&S.lock);
 		rt_g *g = globrunq_get(p, 1);
 		rt__unlock(&S.lock);
@@ -645,10 +647,12 @@ static void fin_runnext(rt_m *m, rt_g *prev, void *arg) {
 void rt_yield(void) {
 	rt_m *m = rt__getm();
 	rt_g *g = m->curg;
-	asr(&g->preempt, false);
+	asr(&g->preempt, 0);
 	rt_g *next = find_local(m, m->p);
-	if (!next)
-		return; /* nobody else wants this P */
+	if (!next) { /* nobody else wants this P: carry on with a fresh slice */
+		TICK(m->p);
+		return;
+	}
 	GSET(g, G_RUNNABLE);
 	GSET(next, G_RUNNING);
 	TICK(m->p);
@@ -659,9 +663,12 @@ void rt_yield(void) {
 	rt__switch_to(g, next);
 }
 
+/* A request names the schedule tick it was made in, so a yield (or any
+ * reschedule) retires it even if sysmon raced with the yield. */
 bool rt_preempt_requested(void) {
-	rt_g *g = rt__getg();
-	return g && arl(&g->preempt);
+	rt_m *m = rt__getm();
+	rt_g *g = m ? m->curg : NULL;
+	return g && m->p && arl(&g->preempt) == arl(&m->p->schedtick) + 1;
 }
 
 /* ─── Goroutine life ─────────────────────────────────────────────────── */
@@ -799,7 +806,7 @@ uint64_t rt_go_at(rt_fn fn, void *arg, const char *label, size_t stack_size, con
 	asr(&g->label, label);
 	asr(&g->where, where);
 	asr(&g->local, NULL);
-	asr(&g->preempt, false);
+	asr(&g->preempt, 0);
 	asr(&g->wait_reason, NULL);
 	rt_g *self = m ? m->curg : NULL;
 	asr(&g->parent, self ? self->id : 0);

@@ -60,8 +60,8 @@ static bool check_longrun(rt_p *p, int64_t now) {
 	rt_g *g = m ? ald(&m->curg) : NULL;
 	if (!g || g->is_g0)
 		return false;
-	if (!arl(&g->preempt)) {
-		asr(&g->preempt, true);
+	if (arl(&g->preempt) != t + 1) {
+		asr(&g->preempt, t + 1);
 		__atomic_fetch_add(&S.cnt.longruns, 1, __ATOMIC_RELAXED);
 		rt_preempt_hook hook = ald(&S.preempt_hook);
 		if (hook)

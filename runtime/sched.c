@@ -922,9 +922,17 @@ static rt_g *netpoll_block(rt_m *m, bool *polled) {
 		return NULL;
 	}
 	*polled = true;
+	asr(&S.polluntil, next ? next : INT64_MAX);
+	/* a timer added before our CAS saw lastpoll != 0 and did not break
+	 * the poll: look again now that we are the poller */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	int64_t again = rt__timers_next();
+	if (again && (!next || again < next)) {
+		next = again;
+		asr(&S.polluntil, next);
+	}
 	int64_t now = rt__nanotime();
 	int64_t delay = next ? (next > now ? next - now : 0) : -1;
-	asr(&S.polluntil, next);
 	rt_g *list = rt__netpoll(delay);
 	asr(&S.polluntil, 0);
 	ast(&S.lastpoll, rt__nanotime());

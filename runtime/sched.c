@@ -427,6 +427,13 @@ static void startm(rt_p *p, bool spinning) {
 }
 
 void rt__wakep(void) {
+	/* StoreLoad: the work we just published (a plain release store of a
+	 * ring tail) must be visible before we read nmspinning, or a spinner
+	 * giving up (decrement, then re-check the queues) and we can miss
+	 * each other: work queued, every other P asleep. With one P there is
+	 * no spinner, and the global queue is published under S.lock. */
+	if (!S.single)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (ald(&S.done))
 		return;
 	if (__atomic_load_n(&S.npidle, __ATOMIC_SEQ_CST) == 0)

@@ -11,7 +11,7 @@ DESTDIR ?=
 B       ?= build
 CC      ?= gcc
 ARCH    ?= $(shell $(CC) -dumpmachine | cut -d- -f1)
-OPT     ?= -O2 -flto=auto   # LTO inlines the scheduler's small cross-file helpers
+OPT     ?= -O2 -flto=auto -ffat-lto-objects # LTO inlines the small cross-file helpers; fat objects keep the installed archive usable without LTO
 AR      := $(if $(findstring -flto,$(OPT)),gcc-ar,$(AR))
 SAN     ?=
 CFLAGS  ?=

@@ -31,6 +31,12 @@
  * (no lost wake-ups). Idle M's sleep on a futex; the last one blocks in
  * epoll until the next timer.
  *
+ * With one P nobody can steal, so its run queue and the channels are used
+ * without locked instructions; with more, they are Go's lock-free ring and
+ * short spinlocks. Goroutines woken by a channel or lock run next (runnext);
+ * goroutines woken by timers queue at the tail, so expiries run in deadline
+ * order.
+ *
  * Spawning is work-first: rt_go() switches to the new goroutine at once and
  * leaves the parent in `runnext`, where an idle P can steal it (Cilk's
  * policy). A tree of goroutines therefore runs depth-first on each P and
@@ -42,7 +48,8 @@
  * structure's lock, and the lock is released *by whoever runs next on the
  * same M*, after the switch has saved the parked context. No waker can see
  * a half-switched goroutine. Timers for sleeps and deadlines are armed in
- * the same hook for the same reason.
+ * the same hook, before the lock drops (once it drops, a waker may resume
+ * the goroutine, which must find its timer in the heap to cancel it).
  *
  * Stacks. A goroutine stack is one slot in a large MAP_NORESERVE arena
  * (MADV_NOHUGEPAGE): a guard page at the bottom, the stack, and the G
@@ -50,8 +57,8 @@
  * Each PROT_NONE guard splits the arena into two memory maps, and Linux
  * allows vm.max_map_count (65530) per process, so the first stacks get a
  * hardware guard (a hit is reported on a sigaltstack with the goroutine's
- * id and label) while the map budget lasts; later stacks keep the guard
- * page unmapped-in-spirit (never touched) and are checked at every switch:
+ * id and label) while the map budget lasts; later stacks keep that page as
+ * plain, never-touched memory and are checked at every switch:
  * a canary at the top of the slot below and the saved stack pointer. A
  * process that wants every stack hardware-guarded raises vm.max_map_count;
  * MOONSHIM_DEBUG=stacks says when the budget runs out.

@@ -248,10 +248,12 @@ ssize_t rt_sendmsg(rt_pollfd *pd, const struct msghdr *msg, int flags, int64_t d
 
 /* ─── Blocking work ────────────────────────────────────────────────────── */
 
-/* Run fn(arg) on the bounded blocking pool and park until it returns. */
+/* Run fn(arg) on the bounded blocking pool and park until it returns. fn
+ * runs on a plain thread: it must not call rt_ functions. */
 intptr_t rt_blocking(intptr_t (*fn)(void *arg), void *arg);
 /* Around a call that may block for long: if it does, sysmon hands this P
- * to another M, and rt_syscall_exit gets a P back (or queues the goroutine). */
+ * to another M, and rt_syscall_exit gets a P back (or queues the goroutine).
+ * Call no rt_ function in between: the thread may no longer own a P. */
 void rt_syscall_enter(void);
 void rt_syscall_exit(void);
 

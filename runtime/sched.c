@@ -37,7 +37,8 @@
 #define DEFAULT_MAX_THREADS   64
 #define DEFAULT_IDLE_M_NS     (10LL * 1000000000)
 #define DEFAULT_LONGRUN_NS    (10LL * 1000000)
-#define LOCK_SPINS            100  /* pauses before a contended lock yields the CPU */
+#define LOCK_BACKOFF_MAX      256   /* pauses between tries, at most */
+#define LOCK_SPINS            16   /* tries (with back-off) before a contended lock yields */
 #define RUNNEXT_STREAK_MAX    16   /* runnext hand-offs before the ring gets a turn */
 #define TIMER_CHECK_MASK      7    /* read the clock every 8 schedule ticks */
 #define STEAL_RUNNEXT_WAIT_NS 3000 /* let a running victim schedule its own runnext */
@@ -121,14 +122,22 @@ int rt__sched_debug_printf(const char *fmt, ...) {
 
 /* ─── Locks ──────────────────────────────────────────────────────────── */
 
+/* Contended: back off exponentially between tries, so that the holder
+ * keeps the lock's cache line for a few operations in a row instead of
+ * the line bouncing between cores on every one. */
 void rt__lock_slow(uint32_t *v) {
+	unsigned backoff = 1;
 	for (int spins = 0;; spins++) {
 		if (arl(v) == 0 && axchg(v, 1) == 0)
 			return;
-		if (spins < LOCK_SPINS)
-			cpu_relax();
-		else
+		if (spins < LOCK_SPINS) {
+			for (unsigned i = 0; i < backoff; i++)
+				cpu_relax();
+			if (backoff < LOCK_BACKOFF_MAX)
+				backoff <<= 1;
+		} else {
 			sched_yield(); /* the holder may have lost its CPU */
+		}
 	}
 }
 

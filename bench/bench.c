@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SKYNET_LEAVES 1000000
-#define SKYNET_FANOUT 10
-#define SPAWN_BATCH 1000
+#define SKYNET_LEAVES        1000000
+#define SKYNET_FANOUT        10
+#define SPAWN_BATCH          1000
 #define THROUGHPUT_PRODUCERS 4
-#define THROUGHPUT_CAP 128
+#define THROUGHPUT_CAP       128
 
 static long N;
 static double result;
@@ -103,7 +103,9 @@ static int chan_throughput(void *arg) {
 
 /* ─── spawn_join (1 P): 1e6 goroutines, at most 1000 alive ───────────── */
 
-static void done(void *arg) { rt_wg_done(&wg); }
+static void done(void *arg) {
+	rt_wg_done(&wg);
+}
 
 static int spawn_join(void *arg) {
 	int64_t t0 = rt_now();
@@ -250,7 +252,7 @@ static const struct {
 	int procs;
 	long n;
 } cases[] = {
-    {"yield_pingpong", yield_pingpong, 1, 20000000}, {"chan_pingpong", chan_pingpong, 1, 5000000},
+    {"yield_pingpong", yield_pingpong, 1, 20000000},   {"chan_pingpong", chan_pingpong, 1, 5000000},
     {"chan_throughput", chan_throughput, 2, 10000000}, {"spawn_join", spawn_join, 1, 1000000},
     {"skynet", skynet_main, 2, SKYNET_LEAVES},         {"parked_memory", parked_memory, 1, 100000},
     {"sleep_storm", sleep_storm, 2, 100000},
@@ -269,7 +271,7 @@ int main(int argc, char **argv) {
 		int r = rt_main(&cfg, cases[i].fn, NULL);
 		if (r || rt_exit_leaks()) {
 			fprintf(stderr, "%s: failed (result %d, %d leaked)\n", argv[1], r,
-				rt_exit_leaks());
+			        rt_exit_leaks());
 			return 1;
 		}
 		printf("RESULT %.2f %s\n", result, unit);

@@ -71,7 +71,8 @@ rt_chan *rt_chan_new(size_t elem_size, size_t cap) {
 	size_t bufsz = cap * elem_size;
 	if (elem_size && cap > (SIZE_MAX - head) / elem_size)
 		return NULL;
-	rt_chan *c = aligned_alloc(CACHE_LINE, (head + bufsz + CACHE_LINE - 1) & ~(size_t)(CACHE_LINE - 1));
+	rt_chan *c =
+	    aligned_alloc(CACHE_LINE, (head + bufsz + CACHE_LINE - 1) & ~(size_t)(CACHE_LINE - 1));
 	if (!c)
 		return NULL;
 	memset(c, 0, head + bufsz);

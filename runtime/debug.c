@@ -73,14 +73,16 @@ void rt__dump_g(int fd, rt_g *g, int64_t now) {
 		             rt__status_name(g),
 		             (long long)(since && now > since ? (now - since) / 1000000 : 0));
 	} else {
-		n = snprintf(line, sizeof line, "goroutine %llu [%s]:", (unsigned long long)arl(&g->id),
+		n = snprintf(line, sizeof line,
+		             "goroutine %llu [%s]:", (unsigned long long)arl(&g->id),
 		             rt__status_name(g));
 	}
 	if (n < 0 || n >= (int)sizeof line)
 		n = (int)sizeof line - 1;
-	n += snprintf(line + n, sizeof line - (size_t)n,
-	              " \"%s\" created by goroutine %llu at %s\n", arl(&g->label) ? arl(&g->label) : "",
-	              (unsigned long long)arl(&g->parent), arl(&g->where) ? arl(&g->where) : "?");
+	n +=
+	    snprintf(line + n, sizeof line - (size_t)n, " \"%s\" created by goroutine %llu at %s\n",
+	             arl(&g->label) ? arl(&g->label) : "", (unsigned long long)arl(&g->parent),
+	             arl(&g->where) ? arl(&g->where) : "?");
 	if (n >= (int)sizeof line)
 		n = (int)sizeof line - 1;
 	ssize_t r = write(fd, line, (size_t)n);
@@ -90,8 +92,7 @@ void rt__dump_g(int fd, rt_g *g, int64_t now) {
 void rt_dump(int fd) {
 	int64_t now = rt__nanotime();
 	char head[128];
-	int n =
-	    snprintf(head, sizeof head, "moonshim: goroutine dump, %d live\n", rt_goroutines());
+	int n = snprintf(head, sizeof head, "moonshim: goroutine dump, %d live\n", rt_goroutines());
 	ssize_t r = write(fd, head, (size_t)n);
 	(void)r;
 	rt__lock(&S.glock);

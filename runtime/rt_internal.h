@@ -71,9 +71,15 @@ static inline void rt__lockw(uint32_t *v) {
 	if (RT_UNLIKELY(axchg(v, 1) != 0))
 		rt__lock_slow(v);
 }
-static inline void rt__unlockw(uint32_t *v) { ast(v, 0); }
-static inline void rt__lock(rt__lock_t *l) { rt__lockw(&l->v); }
-static inline void rt__unlock(rt__lock_t *l) { rt__unlockw(&l->v); }
+static inline void rt__unlockw(uint32_t *v) {
+	ast(v, 0);
+}
+static inline void rt__lock(rt__lock_t *l) {
+	rt__lockw(&l->v);
+}
+static inline void rt__unlock(rt__lock_t *l) {
+	rt__unlockw(&l->v);
+}
 
 int rt__futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void rt__futex_wake(uint32_t *addr, int n);
@@ -157,7 +163,7 @@ struct rt_p {
 	uint64_t sm_schedtick, sm_syscalltick;
 	int64_t sm_when;
 	bool sm_reported;
-	void *arena;             /* stack.c: the chunk this P carves slots from */
+	void *arena; /* stack.c: the chunk this P carves slots from */
 };
 
 /* ─── M ──────────────────────────────────────────────────────────────── */
@@ -203,7 +209,7 @@ struct rt_sched {
 	rt_m *allm;
 	rt_p *allp[RT_MAX_PROCS];
 	int nprocs;
-	bool single;             /* one P: its queues have no thieves (see sched.c) */
+	bool single; /* one P: its queues have no thieves (see sched.c) */
 	rt_g *gfree; /* global dead-G list (default stacks) */
 	int ngfree;
 	rt_g *gfree_odd;  /* dead G's with non-default stacks */
@@ -253,7 +259,7 @@ void rt__g_trampoline(void);
 rt_g *rt__stack_new_g(rt_p *p, size_t stack_size); /* a G in a fresh slot */
 void rt__stack_init(void);
 void rt__stack_fini(void);
-void rt__stack_prepare(rt_g *g);     /* before (re)starting g */
+void rt__stack_prepare(rt_g *g); /* before (re)starting g */
 void rt__stack_check_slow(rt_g *g);
 /* At switch-out: a stack without a hardware guard is checked by hand. */
 static inline void rt__stack_check(rt_g *g) {

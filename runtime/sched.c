@@ -37,12 +37,12 @@
 #define DEFAULT_MAX_THREADS   64
 #define DEFAULT_IDLE_M_NS     (10LL * 1000000000)
 #define DEFAULT_LONGRUN_NS    (10LL * 1000000)
-#define LOCK_BACKOFF_MAX      256   /* pauses between tries, at most */
+#define LOCK_BACKOFF_MAX      256  /* pauses between tries, at most */
 #define LOCK_SPINS            16   /* tries (with back-off) before a contended lock yields */
 #define RUNNEXT_STREAK_MAX    16   /* runnext hand-offs before the ring gets a turn */
 #define TIMER_CHECK_MASK      7    /* read the clock every 8 schedule ticks */
 #define STEAL_RUNNEXT_WAIT_NS 3000 /* let a running victim schedule its own runnext */
-#define GOID_BATCH            16 /* ids a P takes from the shared counter at once */
+#define GOID_BATCH            16   /* ids a P takes from the shared counter at once */
 #define M_STACK_SIZE          (256 * 1024)
 
 struct rt_sched rt__sched;
@@ -68,7 +68,7 @@ rt_g *rt__getg(void) {
 }
 
 /* On every switch: inlined into their few callers. */
-#define RT_HOT __attribute__((always_inline)) inline
+#define RT_HOT     __attribute__((always_inline)) inline
 #define PCNT(p, f) asr(&(p)->cnt.f, arl(&(p)->cnt.f) + 1)
 #define SCNT(f)    __atomic_fetch_add(&S.cnt.f, 1, __ATOMIC_RELAXED)
 #define GSET(g, s) asr(&(g)->status, (s))
@@ -619,11 +619,15 @@ static void ready(rt_g *g, bool next) {
 }
 
 /* Woken by a channel, mutex, fd: run next (the waker usually blocks soon). */
-void rt__ready(rt_g *g) { ready(g, true); }
+void rt__ready(rt_g *g) {
+	ready(g, true);
+}
 
 /* Woken by a timer: several expire together, and they should run in
  * deadline order, so they queue at the tail. */
-void rt__ready_timer(rt_g *g) { ready(g, false); }
+void rt__ready_timer(rt_g *g) {
+	ready(g, false);
+}
 
 void rt__inject(rt_g *list) {
 	if (!list)

@@ -72,8 +72,8 @@ static bool check_longrun(rt_p *p, int64_t now) {
 		rt__sched_debug_printf(
 		    "moonshim: goroutine %llu \"%s\" has run %lld ms without yielding "
 		    "(created at %s)\n",
-		    (unsigned long long)arl(&g->id), arl(&g->label) ? arl(&g->label) : "", (long long)(ran / 1000000),
-		    arl(&g->where) ? arl(&g->where) : "?");
+		    (unsigned long long)arl(&g->id), arl(&g->label) ? arl(&g->label) : "",
+		    (long long)(ran / 1000000), arl(&g->where) ? arl(&g->where) : "?");
 	}
 	return true;
 }

@@ -28,7 +28,9 @@ static int pool_progress_main(void *arg) {
 	rt_sleep(5000000);
 	return 0;
 }
-TEST(blocking_pool_keeps_goroutines_running) { run_rt(1, pool_progress_main, NULL); }
+TEST(blocking_pool_keeps_goroutines_running) {
+	run_rt(1, pool_progress_main, NULL);
+}
 
 static int in_pool, max_in_pool;
 
@@ -36,7 +38,7 @@ static intptr_t counted_call(void *arg) {
 	int n = __atomic_add_fetch(&in_pool, 1, __ATOMIC_ACQ_REL);
 	int m = __atomic_load_n(&max_in_pool, __ATOMIC_RELAXED);
 	while (n > m && !__atomic_compare_exchange_n(&max_in_pool, &m, n, false, __ATOMIC_RELAXED,
-						    __ATOMIC_RELAXED))
+	                                             __ATOMIC_RELAXED))
 		;
 	usleep(20000);
 	__atomic_sub_fetch(&in_pool, 1, __ATOMIC_ACQ_REL);
@@ -59,10 +61,13 @@ static int pool_bound_main(void *arg) {
 	for (intptr_t i = 0; i < 16; i++)
 		rt_go(pool_user_wrap, (void *)i, "pool-user");
 	rt_wg_wait(&pool_wg);
-	CHECKF(max_in_pool >= 2 && max_in_pool <= 4, "%d calls ran at once (pool of 4)", max_in_pool);
+	CHECKF(max_in_pool >= 2 && max_in_pool <= 4, "%d calls ran at once (pool of 4)",
+	       max_in_pool);
 	return 0;
 }
-TEST(blocking_pool_is_bounded) { run_rt(2, pool_bound_main, NULL); }
+TEST(blocking_pool_is_bounded) {
+	run_rt(2, pool_bound_main, NULL);
+}
 
 static int handoff_main(void *arg) {
 	rt_go(ticker, NULL, "ticker");
@@ -81,4 +86,6 @@ static int handoff_main(void *arg) {
 	rt_sleep(5000000);
 	return 0;
 }
-TEST(syscall_handoff_gives_the_p_away) { run_rt(1, handoff_main, NULL); }
+TEST(syscall_handoff_gives_the_p_away) {
+	run_rt(1, handoff_main, NULL);
+}

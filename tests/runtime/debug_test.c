@@ -42,7 +42,9 @@ static int recurse(int depth) {
 	return go_on ? recurse(depth + 1) + frame[0] : 0;
 }
 
-static void deep(void *arg) { recurse(0); }
+static void deep(void *arg) {
+	recurse(0);
+}
 
 static int overflow_main(void *arg) {
 	rt_go(deep, NULL, "deep-recursion");
@@ -71,7 +73,9 @@ TEST(stack_overflow_names_the_goroutine) {
 
 static rt_chan *never;
 
-static void leaky(void *arg) { rt_chan_recv(never, NULL); }
+static void leaky(void *arg) {
+	rt_chan_recv(never, NULL);
+}
 
 static int leak_main(void *arg) {
 	never = rt_chan_new(0, 0);
@@ -91,7 +95,8 @@ TEST(leak_report_names_blocked_goroutine) {
 	int st = run_child(leak_child, out, sizeof out);
 	CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d, stderr: %s", st, out);
 	CHECKF(strstr(out, "1 goroutine(s) still alive"), "stderr: %s", out);
-	CHECKF(strstr(out, "[chan receive,") && strstr(out, "\"leaky-receiver\""), "stderr: %s", out);
+	CHECKF(strstr(out, "[chan receive,") && strstr(out, "\"leaky-receiver\""), "stderr: %s",
+	       out);
 	CHECKF(strstr(out, "debug_test.c:"), "no creation site: %s", out);
 }
 
@@ -100,8 +105,13 @@ TEST(leak_report_names_blocked_goroutine) {
 static rt_mutex held = RT_MUTEX_INIT;
 static rt_chan *sel_a;
 
-static void sleeper(void *arg) { rt_sleep(10000000000LL); }
-static void locker(void *arg) { rt_mutex_lock(&held); rt_mutex_unlock(&held); }
+static void sleeper(void *arg) {
+	rt_sleep(10000000000LL);
+}
+static void locker(void *arg) {
+	rt_mutex_lock(&held);
+	rt_mutex_unlock(&held);
+}
 static void selecter(void *arg) {
 	rt_case c = {.c = sel_a, .dir = RT_RECV};
 	rt_select(&c, 1, RT_FOREVER);
@@ -128,9 +138,17 @@ static int dump_main(void *arg) {
 	static char out[16384];
 	ssize_t n = read(fds[0], out, sizeof out - 1);
 	out[n > 0 ? n : 0] = 0;
-	const char *want[] = {"[sleep,", "\"the-sleeper\"", "[sync.Mutex.Lock,", "\"the-locker\"",
-			      "[select,", "\"the-selecter\"", "[IO wait,", "\"the-reader\"",
-			      "[running]", "\"main\"", "found 4 blocked goroutine(s)"};
+	const char *want[] = {"[sleep,",
+	                      "\"the-sleeper\"",
+	                      "[sync.Mutex.Lock,",
+	                      "\"the-locker\"",
+	                      "[select,",
+	                      "\"the-selecter\"",
+	                      "[IO wait,",
+	                      "\"the-reader\"",
+	                      "[running]",
+	                      "\"main\"",
+	                      "found 4 blocked goroutine(s)"};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		CHECKF(strstr(out, want[i]), "no %s in:\n%s", want[i], out);
 	/* let them all finish: no leaks at exit */
@@ -160,9 +178,9 @@ TEST(dump_lists_goroutines_with_wait_reasons) {
 static bool go_sched_line(const char *l) {
 	int t, gmp, idle, thr, spin, need, idlet, rq, a, b, used = 0;
 	if (sscanf(l,
-		   "SCHED %dms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d "
-		   "needspinning=%d idlethreads=%d runqueue=%d [%d %d]%n",
-		   &t, &gmp, &idle, &thr, &spin, &need, &idlet, &rq, &a, &b, &used) != 10)
+	           "SCHED %dms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d "
+	           "needspinning=%d idlethreads=%d runqueue=%d [%d %d]%n",
+	           &t, &gmp, &idle, &thr, &spin, &need, &idlet, &rq, &a, &b, &used) != 10)
 		return false;
 	return gmp == 2 && l[used] == 0 && idle >= 0 && idle <= 2 && thr >= 2;
 }

@@ -74,7 +74,9 @@ static int pipe_main(void *arg) {
 	close(fds[1]);
 	return 0;
 }
-TEST(netpoll_pipe_bulk_and_deadline) { run_rt(2, pipe_main, NULL); }
+TEST(netpoll_pipe_bulk_and_deadline) {
+	run_rt(2, pipe_main, NULL);
+}
 
 static void late_writer(void *arg) {
 	rt_sleep(20000000);
@@ -93,7 +95,9 @@ static int wake_main(void *arg) {
 	close(fds[1]);
 	return 0;
 }
-TEST(netpoll_parked_reader_woken_by_write) { run_rt(1, wake_main, NULL); }
+TEST(netpoll_parked_reader_woken_by_write) {
+	run_rt(1, wake_main, NULL);
+}
 
 /* ─── close wakes a waiter ───────────────────────────────────────────── */
 
@@ -113,7 +117,9 @@ static int close_main(void *arg) {
 	close(fds[1]);
 	return 0;
 }
-TEST(netpoll_close_wakes_waiter) { run_rt(2, close_main, NULL); }
+TEST(netpoll_close_wakes_waiter) {
+	run_rt(2, close_main, NULL);
+}
 
 /* ─── TCP echo with many clients; socketpair msgs ────────────────────── */
 
@@ -143,15 +149,17 @@ static void server(void *arg) {
 static void client(void *arg) {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	rt_pollfd *c = open_nb(fd);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	CHECK(rt_connect(c, (struct sockaddr *)&a, sizeof a, rt_deadline_in(5000000000LL)) == 0);
 	char msg[64], back[64];
 	int len = snprintf(msg, sizeof msg, "hello from client %d", (int)(intptr_t)arg);
 	CHECK(rt_write(c, msg, (size_t)len, RT_FOREVER) == len);
 	ssize_t got = 0;
 	while (got < len) {
-		ssize_t n = rt_read(c, back + got, sizeof back - (size_t)got, rt_deadline_in(5000000000LL));
+		ssize_t n =
+		    rt_read(c, back + got, sizeof back - (size_t)got, rt_deadline_in(5000000000LL));
 		CHECKF(n > 0, "read: %zd", n);
 		got += n;
 	}
@@ -186,7 +194,8 @@ static int tcp_main(void *arg) {
 	rt_pollfd *s0 = open_nb(sp[0]), *s1 = open_nb(sp[1]);
 	char out[] = "datagram", in[32];
 	struct iovec ov = {out, sizeof out}, iv = {in, sizeof in};
-	struct msghdr om = {.msg_iov = &ov, .msg_iovlen = 1}, im = {.msg_iov = &iv, .msg_iovlen = 1};
+	struct msghdr om = {.msg_iov = &ov, .msg_iovlen = 1},
+	              im = {.msg_iov = &iv, .msg_iovlen = 1};
 	CHECK(rt_sendmsg(s0, &om, 0, RT_FOREVER) == (ssize_t)sizeof out);
 	CHECK(rt_recvmsg(s1, &im, 0, RT_FOREVER) == (ssize_t)sizeof out && !strcmp(in, out));
 	CHECK(rt_recvmsg(s1, &im, 0, rt_deadline_in(10000000)) == -ETIMEDOUT);
@@ -196,7 +205,9 @@ static int tcp_main(void *arg) {
 	close(sp[1]);
 	return 0;
 }
-TEST(netpoll_tcp_echo_50_clients_and_msgs) { run_rt(2, tcp_main, NULL); }
+TEST(netpoll_tcp_echo_50_clients_and_msgs) {
+	run_rt(2, tcp_main, NULL);
+}
 
 /* ─── EPOLLPRI: cgroup.events on the unified cgroup tree ─────────────── */
 

@@ -49,7 +49,9 @@ static int timers_main(void *arg) {
 }
 /* One P: the order goroutines resume in is the order their timers fired
  * in (with two, the recording itself races across threads). */
-TEST(timers_fire_in_order_and_on_time) { run_rt(1, timers_main, NULL); }
+TEST(timers_fire_in_order_and_on_time) {
+	run_rt(1, timers_main, NULL);
+}
 
 static int ticker_main(void *arg) {
 	rt_timer *t = rt_timer_new(10000000, 10000000);

@@ -26,7 +26,7 @@ RT_LIB  := $(B)/libmoonrt.a
 TEST_SRC := tests/harness.c $(wildcard tests/runtime/*.c)
 TEST_BIN := $(B)/tests/runtime_tests
 
-.PHONY: all test check deps bench demo asan tsan aarch64 install clean format
+.PHONY: all test check deps bench demo vmtest asan tsan aarch64 install clean format
 all: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
 $(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h
@@ -64,6 +64,10 @@ aarch64:
 # ─── set-up, tests, benchmarks ───────────────────────────────────────────
 deps:
 	bash .ci/deps.sh
+
+# The runtime's suite inside a qemu VM running a pure cgroup v2 kernel.
+vmtest: $(TEST_BIN)
+	bash tests/vm/run.sh $(B)/vm $(TEST_BIN)
 
 test: deps
 	$(MAKE) all asan tsan aarch64

@@ -7,6 +7,7 @@ PKGS=(
 	valgrind                            # valgrind.h for stack registration
 	golang-go                           # Go twins of the benchmarks, Go workloads
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # aarch64 build + run
+	linux-image-cloud-amd64 qemu-system-x86 busybox-static cpio  # the pure cgroup v2 VM
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -5,6 +5,7 @@
 #   asan     the same under ASan+UBSan
 #   tsan     the runtime under TSan (loads scaled down 10x: TSan is ~10x slower)
 #   aarch64  the cross-built runtime under qemu-user
+#   vm       the runtime in a qemu VM with a pure cgroup v2 kernel (tests/vm)
 cd "$(dirname "$0")/.."
 passed=0 failed=0 broken=()
 
@@ -29,6 +30,7 @@ suite runtime build/tests/runtime_tests
 suite runtime-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/runtime_tests
 suite runtime-tsan MOONSHIM_TEST_SCALE=10 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/runtime_tests
 suite runtime-aarch64 MOONSHIM_TEST_SCALE=4 qemu-aarch64 build/aarch64/tests/runtime_tests
+suite runtime-vm bash tests/vm/run.sh build/vm build/tests/runtime_tests
 
 [ ${#broken[@]} -eq 0 ] || echo "suites without a summary: ${broken[*]}"
 echo "$passed passed, $failed failed"

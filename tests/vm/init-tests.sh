@@ -1,0 +1,18 @@
+#!/bin/sh
+# Runs inside the VM: what a pure cgroup v2 host looks like to moonshim.
+echo VMTEST-BEGIN
+fail=0
+ctl=$(cat /sys/fs/cgroup/cgroup.controllers)
+echo "controllers: $ctl"
+for c in cpu memory pids io; do
+	case " $ctl " in *" $c "*) ;; *) echo "missing controller $c"; fail=1 ;; esac
+done
+[ -r /sys/fs/cgroup/memory.pressure ] || [ -r /proc/pressure/memory ] || { echo "no PSI"; fail=1; }
+cat /proc/pressure/memory
+# the runtime's own suite on a pure v2 host (TCG is slow: loads scaled down)
+export MOONSHIM_TEST_SCALE=10 TEST_SUITE=runtime-vm
+for t in /tests/*_tests; do
+	[ -x "$t" ] || continue
+	"$t" || fail=1
+done
+exit $fail

@@ -23,15 +23,20 @@ RT_SRC  := $(wildcard runtime/*.c)
 RT_OBJ  := $(RT_SRC:%.c=$(B)/%.o) $(B)/runtime/switch_$(ARCH).o
 RT_LIB  := $(B)/libmoonrt.a
 
+CG_SRC  := $(wildcard cgroup/*.c)
+CG_OBJ  := $(CG_SRC:%.c=$(B)/%.o)
+CG_LIB  := $(B)/libmooncg.a
+
 TEST_SRC := tests/harness.c $(wildcard tests/runtime/*.c)
 TEST_BIN := $(B)/tests/runtime_tests
+CG_TEST_BIN := $(B)/tests/cgroup_tests
 
 .PHONY: all test check deps bench demo vmtest asan tsan aarch64 install clean format
-all: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
+all: $(RT_LIB) $(CG_LIB) $(TEST_BIN) $(CG_TEST_BIN) $(B)/rt_demo
 
-$(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h
+$(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Icgroup -c $< -o $@
 
 $(B)/runtime/switch_$(ARCH).o: runtime/switch_$(ARCH).S
 	@mkdir -p $(dir $@)
@@ -44,6 +49,14 @@ $(RT_LIB): $(RT_OBJ)
 $(TEST_BIN): $(TEST_SRC) tests/harness.h $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $(TEST_SRC) $(RT_LIB) $(LDLIBS) -o $@
+
+$(CG_LIB): $(CG_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(CG_TEST_BIN): tests/harness.c $(wildcard tests/cgroup/*.c) tests/harness.h $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -Icgroup tests/harness.c $(wildcard tests/cgroup/*.c) $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
 $(B)/rt_demo: tests/demo/rt_demo.c $(RT_LIB)
 	$(CC) $(ALL_CFLAGS) $< $(RT_LIB) $(LDLIBS) -o $@
@@ -66,8 +79,8 @@ deps:
 	bash .ci/deps.sh
 
 # The runtime's suite inside a qemu VM running a pure cgroup v2 kernel.
-vmtest: $(TEST_BIN)
-	bash tests/vm/run.sh $(B)/vm $(TEST_BIN)
+vmtest: $(TEST_BIN) $(CG_TEST_BIN)
+	bash tests/vm/run.sh $(B)/vm $(TEST_BIN) $(CG_TEST_BIN)
 
 test: deps
 	$(MAKE) all asan tsan aarch64

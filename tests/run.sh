@@ -14,23 +14,28 @@ suite() { # name, env..., command...
 	local log; log=$(mktemp)
 	echo "== $name"
 	env TEST_SUITE="$name" "$@" 2>&1 | tee "$log"
-	local line; line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
-	if [ -z "$line" ]; then
+	# a suite prints one summary per test program ("<suite>[-x]: N passed, N failed")
+	local lines; lines=$(grep -E "^$name(-[a-z]+)?: [0-9]+ passed, [0-9]+ failed" "$log")
+	if [ -z "$lines" ]; then
 		echo "$name: no summary (crashed?)"; broken+=("$name"); failed=$((failed + 1))
 	else
-		local p f
-		p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
-		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-		passed=$((passed + p)); failed=$((failed + f))
+		local p f line
+		while read -r line; do
+			p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
+			f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+			passed=$((passed + p)); failed=$((failed + f))
+		done <<<"$lines"
 	fi
 	rm -f "$log"
 }
 
 suite runtime build/tests/runtime_tests
+suite cgroup MOONSHIM_EXPECT_LAYOUT=hybrid build/tests/cgroup_tests
+suite cgroup-asan MOONSHIM_EXPECT_LAYOUT=hybrid build/asan/tests/cgroup_tests
 suite runtime-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/runtime_tests
 suite runtime-tsan MOONSHIM_TEST_SCALE=10 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/runtime_tests
 suite runtime-aarch64 MOONSHIM_TEST_SCALE=4 qemu-aarch64 build/aarch64/tests/runtime_tests
-suite runtime-vm bash tests/vm/run.sh build/vm build/tests/runtime_tests
+suite vm bash tests/vm/run.sh build/vm build/tests/runtime_tests build/tests/cgroup_tests
 
 [ ${#broken[@]} -eq 0 ] || echo "suites without a summary: ${broken[*]}"
 echo "$passed passed, $failed failed"

@@ -10,9 +10,10 @@ done
 [ -r /sys/fs/cgroup/memory.pressure ] || [ -r /proc/pressure/memory ] || { echo "no PSI"; fail=1; }
 cat /proc/pressure/memory
 # the runtime's own suite on a pure v2 host (TCG is slow: loads scaled down)
-export MOONSHIM_TEST_SCALE=10 TEST_SUITE=runtime-vm
+export MOONSHIM_TEST_SCALE=10 MOONSHIM_EXPECT_LAYOUT=v2
 for t in /tests/*_tests; do
 	[ -x "$t" ] || continue
-	"$t" || fail=1
+	name=$(basename "$t" _tests)
+	TEST_SUITE="vm-$name" "$t" || fail=1
 done
 exit $fail

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct cg_err {
 	int code; /* -errno */
@@ -56,5 +57,25 @@ int cg_parse_pressure(const char *text, cg_pressure *out, cg_err *err);
 /* "key value" lines (cgroup.events, memory.events, memory.stat, cpu.stat):
  * the value of `key`, or -ENOENT; a malformed line is -EINVAL. */
 int cg_parse_kv(const char *text, const char *key, int64_t *value, cg_err *err);
+
+/* ─── A cgroup ─────────────────────────────────────────────────────────
+ * Opened by its path relative to the roots ("moonshim/ctr1"): the unified
+ * directory always, and on a hybrid host the same path under the v1
+ * memory, cpu and pids hierarchies. Files are opened once and read with
+ * pread. */
+
+typedef struct cg cg;
+cg *cg_open(const cg_host *h, const char *rel, bool create, cg_err *err);
+void cg_close(cg *c);
+const char *cg_path(const cg *c); /* the unified directory */
+/* Move pid into the cgroup (every hierarchy it lives in). */
+int cg_attach(cg *c, pid_t pid, cg_err *err);
+/* Remove the directories (all processes must be gone: -EBUSY otherwise). */
+int cg_remove(cg *c, cg_err *err);
+/* Read a file of the unified directory (kept open) into buf, NUL-ended;
+ * returns the length. */
+ssize_t cg_read(cg *c, const char *file, char *buf, size_t n, cg_err *err);
+/* The fd of a unified file, opened once and kept (for the netpoller). */
+int cg_fd(cg *c, const char *file, cg_err *err);
 
 #endif

@@ -284,6 +284,7 @@ typedef struct rt_counters {
 	uint64_t wakeups, wakeups_found_work;    /* M's woken by wakep, and those that ran work */
 	uint64_t parks, spins, spins_found_work; /* M parks on the futex, spinning rounds */
 	uint64_t netpolls, timers_fired, handoffs, longruns, threads_created, threads_reclaimed;
+	uint64_t timer_rescues; /* overdue timers sysmon had to wake an M for (should stay 0) */
 } rt_counters;
 void rt_counters_get(rt_counters *c);
 

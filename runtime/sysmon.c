@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define S                         rt__sched
+#define TIMER_OVERDUE_NS          (2 * 1000000LL) /* see the safety net in sysmon_main */
 #define IDLE_TICKS_BEFORE_BACKOFF 50
 #define SYSCALL_REPORT_NS         (1000LL * 1000000) /* an M blocked this long is reported */
 #define LONGRUN_REPORT_FACTOR     10                 /* report at 10x the preempt threshold */
@@ -137,6 +138,15 @@ static void *sysmon_main(void *arg) {
 			/* nobody has polled for 10 ms: do it here */
 			ast(&S.lastpoll, now);
 			rt__inject(rt__netpoll(0));
+		}
+		/* Safety net (Go's sysmon does the same): a timer overdue by more
+		 * than a tick while P's sit idle means no M is looking at it, so
+		 * break the poller and start an M. */
+		int64_t next = rt__timers_next();
+		if (next && next + TIMER_OVERDUE_NS < now && arl(&S.npidle) > 0) {
+			__atomic_fetch_add(&S.cnt.timer_rescues, 1, __ATOMIC_RELAXED);
+			rt__netpoll_break();
+			rt__wakep();
 		}
 		check_syscalls(now);
 		schedtrace(now);

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #define MAX_TESTS         256
-#define DEFAULT_TIMEOUT_S 120
+#define DEFAULT_TIMEOUT_S 60
 
 typedef struct {
 	const char *name, *file;

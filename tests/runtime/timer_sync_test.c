@@ -54,8 +54,9 @@ TEST(timers_fire_in_order_and_on_time) {
 }
 
 static int ticker_main(void *arg) {
+	int64_t start = rt_now(), when = 0,
+	        prev = 0; /* before the ticker: ticks count from its creation */
 	rt_timer *t = rt_timer_new(10000000, 10000000);
-	int64_t start = rt_now(), when = 0, prev = 0;
 	for (int i = 0; i < 10; i++) {
 		CHECK(rt_chan_recv(rt_timer_chan(t), &when));
 		CHECK(when > prev);

@@ -207,7 +207,7 @@ bool rt_mutex_trylock(rt_mutex *m);
 void rt_mutex_unlock(rt_mutex *m);
 
 typedef struct rt_waitgroup {
-	int64_t count;
+	uint64_t state; /* count << 32 | parked waiters, one atomic word (as Go's) */
 	uint32_t lk;
 	void *head, *tail;
 } rt_waitgroup;

@@ -95,19 +95,29 @@ void rt_mutex_unlock(rt_mutex *mu) {
 	rt__ready(w->g);
 }
 
-/* ─── WaitGroup ──────────────────────────────────────────────────────── */
+/* ─── WaitGroup ────────────────────────────────────────────────────────
+ * Count and number of parked waiters share one atomic word. The Done that
+ * brings the count to zero touches the WaitGroup again only if somebody is
+ * parked on it; that waiter cannot return (and free it) before it is woken.
+ * Without the shared word, a Done could lock a WaitGroup whose Wait saw zero
+ * and whose owner already returned. */
+
+#define WG_COUNT(s) ((int32_t)((s) >> 32))
+#define WG_WAITERS(s) ((uint32_t)(s))
 
 void rt_wg_add(rt_waitgroup *wg, int64_t n) {
-	int64_t v = __atomic_add_fetch(&wg->count, n, __ATOMIC_ACQ_REL);
+	uint64_t s = __atomic_add_fetch(&wg->state, (uint64_t)n << 32, __ATOMIC_ACQ_REL);
+	int32_t v = WG_COUNT(s);
 	if (v < 0) {
 		rt__sched_debug_printf("moonshim: panic: negative waitgroup counter\n");
 		abort();
 	}
-	if (v > 0)
+	if (v > 0 || WG_WAITERS(s) == 0)
 		return;
 	rt__lockw(&wg->lk);
 	waiter *all = wg->head;
 	wg->head = wg->tail = NULL;
+	ast(&wg->state, 0);
 	rt__unlockw(&wg->lk);
 	while (all) {
 		waiter *w = all;
@@ -116,21 +126,22 @@ void rt_wg_add(rt_waitgroup *wg, int64_t n) {
 	}
 }
 
-void rt_wg_done(rt_waitgroup *wg) {
-	rt_wg_add(wg, -1);
-}
+void rt_wg_done(rt_waitgroup *wg) { rt_wg_add(wg, -1); }
 
 void rt_wg_wait(rt_waitgroup *wg) {
-	if (ald(&wg->count) == 0)
-		return;
-	rt__lockw(&wg->lk);
-	if (ald(&wg->count) == 0) {
-		rt__unlockw(&wg->lk);
-		return;
+	for (;;) {
+		uint64_t s = ald(&wg->state);
+		if (WG_COUNT(s) == 0)
+			return;
+		rt__lockw(&wg->lk);
+		if (acas(&wg->state, &s, s + 1)) {
+			waiter w = {.g = rt__getg()};
+			wl_push(&wg->head, &wg->tail, &w);
+			rt__park(fin_unlock_word, &wg->lk, "sync.WaitGroup.Wait");
+			return;
+		}
+		rt__unlockw(&wg->lk); /* the count moved: look again */
 	}
-	waiter w = {.g = rt__getg()};
-	wl_push(&wg->head, &wg->tail, &w);
-	rt__park(fin_unlock_word, &wg->lk, "sync.WaitGroup.Wait");
 }
 
 /* ─── Once ───────────────────────────────────────────────────────────── */

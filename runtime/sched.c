@@ -1234,7 +1234,11 @@ void rt_sched_sample_get(rt_sched_sample *s) {
 	s->runqueue = arl(&S.runqsize);
 	for (int i = 0; i < S.nprocs; i++) {
 		rt_p *p = S.allp[i];
-		s->runq[i] = (int)(ald(&p->runqtail) - ald(&p->runqhead));
+		/* head first (as Go): the tail never falls behind a head read
+		 * earlier, so the length cannot come out negative */
+		uint32_t h = ald(&p->runqhead);
+		uint32_t n = ald(&p->runqtail) - h;
+		s->runq[i] = n > RUNQ_SIZE ? RUNQ_SIZE : (int)n;
 	}
 }
 

@@ -547,8 +547,11 @@ RT_NOINLINE void rt__switch_to(rt_g *from, rt_g *to) {
 RT_HOT static rt_g *find_local(rt_m *m, rt_p *p) {
 	uint64_t tick = p->schedtick + 1; /* the tick of the G we are about to run */
 	int64_t t0 = arl(&p->timer0);
-	if (t0 && (tick & TIMER_CHECK_MASK) == 0 && t0 <= rt__nanotime())
-		rt__timers_run(p, rt__nanotime());
+	if (t0 && (tick & TIMER_CHECK_MASK) == 0) {
+		int64_t now = rt__nanotime(); /* one clock read on the switch path */
+		if (t0 <= now)
+			rt__timers_run(p, now);
+	}
 	if (arl(&S.runqsize) > 0 && tick % GLOBAL_CHECK_TICKS == 0) {
 		rt__lock(&S.lock);
 		rt_g *g = globrunq_get(p, 1);

@@ -31,10 +31,14 @@ TEST_SRC := tests/harness.c $(wildcard tests/runtime/*.c)
 TEST_BIN := $(B)/tests/runtime_tests
 CG_TEST_BIN := $(B)/tests/cgroup_tests
 
-.PHONY: all test check deps bench demo vmtest asan tsan aarch64 install clean format
-all: $(RT_LIB) $(CG_LIB) $(TEST_BIN) $(CG_TEST_BIN) $(B)/rt_demo
+SHIM_SRC := $(wildcard shim/*.c)
+SHIM_BIN := $(B)/moonshim
 
-$(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h)
+.PHONY: all runtime test check deps bench demo vmtest asan tsan aarch64 install clean format
+all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN)
+runtime: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
+
+$(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icgroup -c $< -o $@
 
@@ -58,6 +62,9 @@ $(CG_TEST_BIN): tests/harness.c $(wildcard tests/cgroup/*.c) tests/harness.h $(C
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup tests/harness.c $(wildcard tests/cgroup/*.c) $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
+$(SHIM_BIN): $(SHIM_SRC:%.c=$(B)/%.o) $(CG_LIB) $(RT_LIB)
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -ljansson -o $@
+
 $(B)/rt_demo: tests/demo/rt_demo.c $(RT_LIB)
 	$(CC) $(ALL_CFLAGS) $< $(RT_LIB) $(LDLIBS) -o $@
 
@@ -72,7 +79,7 @@ asan:
 tsan:
 	$(MAKE) B=build/tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" all
 aarch64:
-	$(MAKE) B=build/aarch64 CC=aarch64-linux-gnu-gcc ARCH=aarch64 OPT=-O2 CFLAGS=-static all
+	$(MAKE) B=build/aarch64 CC=aarch64-linux-gnu-gcc ARCH=aarch64 OPT=-O2 CFLAGS=-static runtime
 
 # ─── set-up, tests, benchmarks ───────────────────────────────────────────
 deps:

@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(
 	gcc make clang libclang-rt-14-dev   # build, ASan/UBSan (gcc), TSan (clang)
 	valgrind                            # valgrind.h for stack registration
+	libjansson-dev                      # JSON: watch output, OCI config, events
 	golang-go                           # Go twins of the benchmarks, Go workloads
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # aarch64 build + run
 	linux-image-cloud-amd64 qemu-system-x86 busybox-static cpio  # the pure cgroup v2 VM

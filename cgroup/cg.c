@@ -1,33 +1,28 @@
 /*
  * cg.c — one cgroup: its directories in the unified tree (and, on hybrid
- * hosts, in the v1 memory/cpu/pids trees), creation, attaching processes,
- * removal, and reads through fds kept open.
+ * hosts, in the v1 memory/cpu/pids trees), creation with its controllers
+ * enabled, attaching and forking processes into it, removal, and file
+ * access through fds kept open.
  */
 #define _GNU_SOURCE
 #include "cg_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#define CG_MAX_TREES 4 /* unified + v1 memory, cpu, pids */
-#define CG_MAX_FILES 16
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 
-typedef struct {
-	char name[64];
-	int fd;
-} cg_file;
-
-struct cg {
-	char dirs[CG_MAX_TREES][PATH_MAX];
-	int ndirs; /* dirs[0] is the unified one */
-	cg_file files[CG_MAX_FILES];
-	int nfiles;
-};
+static const char *const tree_names[CG_NTREES] = {"unified", "memory", "cpu", "pids"};
 
 /* mkdir -p */
 static int make_dirs(const char *path, cg_err *err) {
@@ -54,32 +49,44 @@ cg *cg_open(const cg_host *h, const char *rel, bool create, cg_err *err) {
 		cg__err(err, -EINVAL, "cgroup path \"%s\" may not contain \"..\"", rel);
 		return NULL;
 	}
+	while (*rel == '/')
+		rel++;
 	cg *c = calloc(1, sizeof *c);
 	if (!c) {
 		cg__err(err, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	const char *roots[CG_MAX_TREES] = {h->unified, NULL, NULL, NULL};
+	pthread_mutex_init(&c->lock, NULL);
+	c->layout = h->layout;
+	snprintf(c->unified_root, sizeof c->unified_root, "%s", h->unified);
+	const char *roots[CG_NTREES] = {h->unified};
 	if (h->layout == CG_LAYOUT_HYBRID) {
-		roots[1] = h->v1_memory[0] ? h->v1_memory : NULL;
-		roots[2] = h->v1_cpu[0] ? h->v1_cpu : NULL;
-		roots[3] = h->v1_pids[0] ? h->v1_pids : NULL;
+		roots[CG_TREE_MEMORY] = h->v1_memory;
+		roots[CG_TREE_CPU] = h->v1_cpu;
+		roots[CG_TREE_PIDS] = h->v1_pids;
 	}
-	for (int i = 0; i < CG_MAX_TREES; i++) {
-		if (!roots[i])
+	for (int i = 0; i < CG_NTREES; i++) {
+		if (!roots[i] || !roots[i][0])
 			continue;
-		char *d = c->dirs[c->ndirs];
-		snprintf(d, PATH_MAX, "%s/%s", roots[i], rel);
+		char *d = c->dirs[i];
+		snprintf(d, PATH_MAX, "%s%s%s", roots[i], *rel ? "/" : "", rel);
 		struct stat st;
-		if (create ? make_dirs(d, err) != 0 : stat(d, &st) != 0) {
-			int e = errno;
+		int rc = create ? make_dirs(d, err) : stat(d, &st) == 0 ? 0 : -errno;
+		if (rc == -ENOENT && !create && i != CG_TREE_UNIFIED) {
+			d[0] = 0; /* a cgroup only in the unified tree: no v1 accounting */
+			continue;
+		}
+		if (rc) {
 			if (!create)
-				cg__err(err, -e, "cgroup %s: %s", d, strerror(e));
+				cg__err(err, rc, "cgroup %s: %s", d, strerror(-rc));
 			cg_close(c);
 			return NULL;
 		}
-		c->ndirs++;
 	}
+	/* Best effort: a parent with processes of its own cannot delegate
+	 * (EBUSY); cg_set_limits asks again and reports it then. */
+	if (create && h->layout == CG_LAYOUT_V2)
+		cg_enable(c, CG_MEMORY | CG_CPU | CG_PIDS | CG_IO, NULL);
 	return c;
 }
 
@@ -88,17 +95,119 @@ void cg_close(cg *c) {
 		return;
 	for (int i = 0; i < c->nfiles; i++)
 		close(c->files[i].fd);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
 const char *cg_path(const cg *c) {
-	return c->dirs[0];
+	return c->dirs[CG_TREE_UNIFIED];
+}
+
+cg_layout cg_layout_of(const cg *c) {
+	return c->layout;
+}
+
+int cg__tree_for(const cg *c, unsigned controller) {
+	if (c->layout != CG_LAYOUT_HYBRID)
+		return CG_TREE_UNIFIED;
+	switch (controller) {
+	case CG_MEMORY:
+		return c->dirs[CG_TREE_MEMORY][0] ? CG_TREE_MEMORY : -1;
+	case CG_CPU:
+		return c->dirs[CG_TREE_CPU][0] ? CG_TREE_CPU : -1;
+	case CG_PIDS:
+		return c->dirs[CG_TREE_PIDS][0] ? CG_TREE_PIDS : -1;
+	}
+	return -1;
+}
+
+static const char *controller_name(unsigned ctl) {
+	return ctl == CG_MEMORY ? "memory" : ctl == CG_CPU ? "cpu" : ctl == CG_PIDS ? "pids" : "io";
+}
+
+static int read_small(const char *path, char *buf, size_t n) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t r = read(fd, buf, n - 1);
+	int e = errno;
+	close(fd);
+	if (r < 0)
+		return -e;
+	buf[r] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* Enable `name` for the children of directory `dir` (an ancestor). */
+static int enable_in(const char *dir, const char *name, cg_err *err) {
+	char path[PATH_MAX + 32], have[512];
+	snprintf(path, sizeof path, "%s/cgroup.controllers", dir);
+	int rc = read_small(path, have, sizeof have);
+	if (rc) {
+		cg__err(err, rc, "read %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (!cg__has_word(have, ' ', name)) {
+		cg__err(err, -ENOTSUP, "the %s controller is not available in %s (it offers \"%s\")",
+		        name, dir, have);
+		return -ENOTSUP;
+	}
+	snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir);
+	if (read_small(path, have, sizeof have) == 0 && cg__has_word(have, ' ', name))
+		return 0;
+	char val[32];
+	int n = snprintf(val, sizeof val, "+%s", name);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, (size_t)n) != n) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		cg__err(err, -e, "enabling %s in %s: %s%s", name, path, strerror(e),
+		        e == EBUSY ? " (the parent has processes of its own)" : "");
+		return -e;
+	}
+	close(fd);
+	return 0;
+}
+
+int cg_enable(cg *c, unsigned controllers, cg_err *err) {
+	for (unsigned ctl = CG_MEMORY; ctl <= CG_IO; ctl <<= 1) {
+		if (!(controllers & ctl))
+			continue;
+		if (c->layout == CG_LAYOUT_HYBRID) {
+			if (cg__tree_for(c, ctl) < 0) {
+				cg__err(err, -ENOTSUP,
+				        "the %s controller is not available on this hybrid host (no v1 %s "
+				        "hierarchy%s)",
+				        controller_name(ctl), controller_name(ctl),
+				        ctl == CG_IO ? "; moonshim does not manage v1 blkio" : "");
+				return -ENOTSUP;
+			}
+			continue;
+		}
+		/* every ancestor from the root down to our parent */
+		char dir[PATH_MAX];
+		size_t root_len = strlen(c->unified_root);
+		const char *self = c->dirs[CG_TREE_UNIFIED];
+		for (const char *p = self + root_len; p && *p;) {
+			size_t len = (size_t)(p - self);
+			snprintf(dir, sizeof dir, "%.*s", (int)len, self);
+			int rc = enable_in(dir, controller_name(ctl), err);
+			if (rc)
+				return rc;
+			p = strchr(p + 1, '/');
+		}
+	}
+	return 0;
 }
 
 int cg_attach(cg *c, pid_t pid, cg_err *err) {
 	char path[PATH_MAX + 32], num[24];
 	int n = snprintf(num, sizeof num, "%d", (int)pid);
-	for (int i = 0; i < c->ndirs; i++) {
+	for (int i = 0; i < CG_NTREES; i++) {
+		if (!c->dirs[i][0])
+			continue;
 		snprintf(path, sizeof path, "%s/cgroup.procs", c->dirs[i]);
 		int fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || write(fd, num, (size_t)n) != n) {
@@ -113,48 +222,183 @@ int cg_attach(cg *c, pid_t pid, cg_err *err) {
 	return 0;
 }
 
+pid_t cg_fork_into(cg *c, int *pidfd, cg_err *err) {
+	int dfd = open(c->dirs[CG_TREE_UNIFIED], O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		int e = errno;
+		cg__err(err, -e, "open %s: %s", c->dirs[CG_TREE_UNIFIED], strerror(e));
+		return -e;
+	}
+	int pfd = -1;
+	struct clone_args args = {
+	    .flags = CLONE_INTO_CGROUP | CLONE_PIDFD,
+	    .pidfd = (uint64_t)(uintptr_t)&pfd,
+	    .exit_signal = SIGCHLD,
+	    .cgroup = (uint64_t)dfd,
+	};
+	long pid = syscall(SYS_clone3, &args, sizeof args);
+	if (pid == 0)
+		return 0;
+	int e = errno;
+	close(dfd);
+	if (pid < 0) {
+		cg__err(err, -e, "clone3 into %s: %s", c->dirs[CG_TREE_UNIFIED], strerror(e));
+		return -e;
+	}
+	if (pidfd)
+		*pidfd = pfd;
+	else
+		close(pfd);
+	/* the unified tree is done; the v1 hierarchies need a write each */
+	char path[PATH_MAX + 32], num[24];
+	int n = snprintf(num, sizeof num, "%ld", pid);
+	for (int i = CG_TREE_MEMORY; i < CG_NTREES; i++) {
+		if (!c->dirs[i][0])
+			continue;
+		snprintf(path, sizeof path, "%s/cgroup.procs", c->dirs[i]);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, num, (size_t)n) != n) {
+			e = errno;
+			if (fd >= 0)
+				close(fd);
+			cg__err(err, -e, "moving pid %ld into %s: %s (it runs outside that limit)", pid,
+			        path, strerror(e));
+			return (pid_t)pid; /* the child exists: the caller must reap it */
+		}
+		close(fd);
+	}
+	return (pid_t)pid;
+}
+
 int cg_remove(cg *c, cg_err *err) {
 	int rc = 0;
-	for (int i = c->ndirs - 1; i >= 0; i--)
-		if (rmdir(c->dirs[i]) != 0 && errno != ENOENT) {
+	for (int i = CG_NTREES - 1; i >= 0; i--)
+		if (c->dirs[i][0] && rmdir(c->dirs[i]) != 0 && errno != ENOENT) {
 			int e = errno;
 			rc = -e;
-			cg__err(err, rc, "rmdir %s: %s", c->dirs[i], strerror(e));
+			cg__err(err, rc, "rmdir %s: %s%s", c->dirs[i], strerror(e),
+			        e == EBUSY ? " (processes or child cgroups remain)" : "");
 		}
 	return rc;
 }
 
-int cg_fd(cg *c, const char *file, cg_err *err) {
-	for (int i = 0; i < c->nfiles; i++)
-		if (!strcmp(c->files[i].name, file))
-			return c->files[i].fd;
-	if (c->nfiles == CG_MAX_FILES || strlen(file) >= sizeof c->files[0].name) {
-		cg__err(err, -ENOSPC, "too many open files for cgroup %s", c->dirs[0]);
-		return -ENOSPC;
+int cg__open(cg *c, int tree, const char *file, int flags, cg_err *err) {
+	if (tree < 0 || !c->dirs[tree][0]) {
+		cg__err(err, -ENOTSUP, "%s: no %s hierarchy for %s on this host", file,
+		        tree < 0 ? "such" : tree_names[tree], c->dirs[CG_TREE_UNIFIED]);
+		return -ENOTSUP;
 	}
 	char path[PATH_MAX + 80];
-	snprintf(path, sizeof path, "%s/%s", c->dirs[0], file);
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	snprintf(path, sizeof path, "%s/%s", c->dirs[tree], file);
+	int fd = open(path, flags | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
 		cg__err(err, -e, "open %s: %s", path, strerror(e));
 		return -e;
 	}
-	snprintf(c->files[c->nfiles].name, sizeof c->files[0].name, "%s", file);
-	c->files[c->nfiles++].fd = fd;
 	return fd;
 }
 
-ssize_t cg_read(cg *c, const char *file, char *buf, size_t n, cg_err *err) {
-	int fd = cg_fd(c, file, err);
+int cg__fd(cg *c, int tree, const char *file, cg_err *err) {
+	pthread_mutex_lock(&c->lock);
+	int fd = -1;
+	for (int i = 0; i < c->nfiles; i++)
+		if (c->files[i].tree == tree && !strcmp(c->files[i].name, file)) {
+			fd = c->files[i].fd;
+			break;
+		}
+	if (fd < 0) {
+		if (c->nfiles == CG_MAX_FILES || strlen(file) >= sizeof c->files[0].name) {
+			cg__err(err, -ENOSPC, "too many open files for cgroup %s", c->dirs[0]);
+			fd = -ENOSPC;
+		} else if ((fd = cg__open(c, tree, file, O_RDONLY | O_NONBLOCK, err)) >= 0) {
+			cg_file *f = &c->files[c->nfiles++];
+			snprintf(f->name, sizeof f->name, "%s", file);
+			f->tree = tree;
+			f->fd = fd;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return fd;
+}
+
+int cg_fd(cg *c, const char *file, cg_err *err) {
+	return cg__fd(c, CG_TREE_UNIFIED, file, err);
+}
+
+ssize_t cg__read(cg *c, int tree, const char *file, char *buf, size_t n, cg_err *err) {
+	int fd = cg__fd(c, tree, file, err);
 	if (fd < 0)
 		return fd;
 	ssize_t r = pread(fd, buf, n - 1, 0);
 	if (r < 0) {
 		int e = errno;
-		cg__err(err, -e, "read %s/%s: %s", c->dirs[0], file, strerror(e));
+		cg__err(err, -e, "read %s/%s: %s%s", c->dirs[tree], file, strerror(e),
+		        e == ENODEV ? " (the cgroup was removed)" : "");
 		return -e;
 	}
 	buf[r] = 0;
 	return r;
+}
+
+ssize_t cg_read(cg *c, const char *file, char *buf, size_t n, cg_err *err) {
+	return cg__read(c, CG_TREE_UNIFIED, file, buf, n, err);
+}
+
+int cg__read_int(cg *c, int tree, const char *file, int64_t *v, cg_err *err) {
+	char buf[64];
+	ssize_t r = cg__read(c, tree, file, buf, sizeof buf, err);
+	if (r < 0)
+		return (int)r;
+	if (!strncmp(buf, "max", 3)) {
+		*v = CG_NOLIMIT;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long long x = strtoll(buf, &end, 10);
+	if (end == buf || errno || (*end && *end != '\n')) {
+		cg__err(err, -EINVAL, "%s/%s: not a number: \"%.*s\"", c->dirs[tree], file,
+		        (int)strcspn(buf, "\n"), buf);
+		return -EINVAL;
+	}
+	*v = x;
+	return 0;
+}
+
+int cg__write(cg *c, int tree, const char *file, const char *val, cg_err *err) {
+	/* O_NONBLOCK: lowering memory.high/max below usage does not make the
+	 * writer reclaim synchronously (kernels that know it; others ignore) */
+	int fd = cg__open(c, tree, file, O_WRONLY | O_NONBLOCK, err);
+	if (fd < 0)
+		return fd;
+	size_t n = strlen(val);
+	ssize_t w = write(fd, val, n);
+	int e = errno;
+	close(fd);
+	if (w != (ssize_t)n) {
+		if (w >= 0)
+			e = EIO;
+		cg__err(err, -e, "writing \"%s\" to %s/%s: %s", val, c->dirs[tree], file, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static int events_field(cg *c, const char *key, cg_err *err) {
+	char buf[256];
+	ssize_t r = cg_read(c, "cgroup.events", buf, sizeof buf, err);
+	if (r < 0)
+		return (int)r;
+	int64_t v;
+	int rc = cg_parse_kv(buf, key, &v, err);
+	return rc ? rc : (int)v;
+}
+
+int cg_populated(cg *c, cg_err *err) {
+	return events_field(c, "populated", err);
+}
+
+int cg_frozen(cg *c, cg_err *err) {
+	return events_field(c, "frozen", err);
 }

@@ -1,11 +1,82 @@
-/* cg_internal.h — helpers shared by the cgroup module's files. */
+/* cg_internal.h — what the cgroup module's files share. */
 #ifndef MOONSHIM_CG_INTERNAL_H
 #define MOONSHIM_CG_INTERNAL_H
 
 #include "cgroup.h"
 
+#include <pthread.h>
+
+/* The hierarchies a cgroup lives in. On v2 only CG_TREE_UNIFIED is set. */
+enum { CG_TREE_UNIFIED = 0, CG_TREE_MEMORY, CG_TREE_CPU, CG_TREE_PIDS, CG_NTREES };
+
+#define CG_MAX_FILES 32
+
+typedef struct {
+	char name[64];
+	int tree, fd;
+} cg_file;
+
+struct cg {
+	cg_layout layout;
+	char dirs[CG_NTREES][PATH_MAX]; /* "" where the cgroup has no directory */
+	char unified_root[PATH_MAX];
+	pthread_mutex_t lock; /* guards files[]: reads come from any goroutine */
+	cg_file files[CG_MAX_FILES];
+	int nfiles;
+};
+
 void cg__err(cg_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Is `word` one of the `sep`-separated items of `list`? */
 bool cg__has_word(const char *list, char sep, const char *word);
+
+/* A kept-open read fd of `file` in hierarchy `tree`. */
+int cg__fd(cg *c, int tree, const char *file, cg_err *err);
+/* pread the whole kept-open file into buf (NUL-ended); length or -errno. */
+ssize_t cg__read(cg *c, int tree, const char *file, char *buf, size_t n, cg_err *err);
+/* One integer file ("max" reads as CG_NOLIMIT). */
+int cg__read_int(cg *c, int tree, const char *file, int64_t *v, cg_err *err);
+/* Open, write, close; the error names the file and the value. */
+int cg__write(cg *c, int tree, const char *file, const char *val, cg_err *err);
+/* The tree that holds a controller's files on this cgroup's host. */
+int cg__tree_for(const cg *c, unsigned controller);
+/* An fd of our own (not the shared cache), for a watcher or a trigger. */
+int cg__open(cg *c, int tree, const char *file, int flags, cg_err *err);
+
+/* ─── The watcher's shared parts (watch.c), used by the PSI loop (psi.c) */
+
+#define CG_WATCH_MAX_PSI 16
+#define CG_WATCH_MAX_PDS (CG_WATCH_MAX_PSI + 4)
+
+struct cg_watch {
+	cg *c;
+	rt_chan *out;
+	rt_chan *done; /* closed by cg_watch_stop: every wait below selects on it */
+	void *tag;
+	bool local;
+	rt_waitgroup wg;
+	rt_mutex mu; /* guards stopping and pds */
+	bool stopping;
+	rt_pollfd *pds[CG_WATCH_MAX_PDS];
+	int npds;
+};
+
+/* Register a goroutine's pd so cg_watch_stop can evict it; false when the
+ * watcher is stopping (the goroutine should end). */
+bool cg__watch_track(cg_watch *w, rt_pollfd *pd);
+/* Forget and close pd and its fd (the owning goroutine, on its way out). */
+void cg__watch_close(cg_watch *w, rt_pollfd *pd);
+/* Send ev (stamped with the tag); false when the watcher is stopping. */
+bool cg__watch_emit(cg_watch *w, cg_event *ev);
+/* Sleep until deadline; false when the watcher is stopping. */
+bool cg__watch_sleep_until(cg_watch *w, int64_t deadline);
+/* An ERROR / NOTICE / GONE event with a message. */
+bool cg__watch_say(cg_watch *w, cg_event_kind k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+typedef struct {
+	cg_watch *w;
+	cg_psi_spec spec;
+} cg__psi_arg;
+void cg__psi_loop(void *arg); /* a goroutine; frees arg */
 
 #endif

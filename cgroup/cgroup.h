@@ -1,7 +1,8 @@
 /*
- * cgroup.h — moonshim's view of cgroups (prefix cg_). This first slice
- * knows the host's layout and reads the kernel's text formats; creating,
- * limiting, watching and acting on cgroups build on it (issue 3).
+ * cgroup.h — moonshim's view of cgroups (prefix cg_): the host's layout,
+ * creating and limiting a cgroup, reading its accounting, acting on it
+ * (kill, freeze, reclaim), and watching it: change notifications and PSI
+ * pressure as goroutines parked on the runtime's netpoller.
  *
  * Layouts: pure v2 (one cgroup2 tree with every controller: most systemd
  * hosts), hybrid (cgroup2 at .../unified for PSI, kill, freeze and events,
@@ -19,6 +20,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "rt.h"
 
 typedef struct cg_err {
 	int code; /* -errno */
@@ -65,11 +68,20 @@ int cg_parse_kv(const char *text, const char *key, int64_t *value, cg_err *err);
  * pread. */
 
 typedef struct cg cg;
+/* create: mkdir -p in every hierarchy and, on v2, enable in the parents
+ * every controller of {memory, cpu, pids, io} the root offers. Without
+ * create the unified directory must exist; v1 ones are used if they do. */
 cg *cg_open(const cg_host *h, const char *rel, bool create, cg_err *err);
 void cg_close(cg *c);
 const char *cg_path(const cg *c); /* the unified directory */
+cg_layout cg_layout_of(const cg *c);
 /* Move pid into the cgroup (every hierarchy it lives in). */
 int cg_attach(cg *c, pid_t pid, cg_err *err);
+/* fork() into the cgroup with clone3(CLONE_INTO_CGROUP | CLONE_PIDFD):
+ * returns 0 in the child, the pid in the parent (*pidfd set), -errno on
+ * failure. On a hybrid host the parent then moves the child into the v1
+ * hierarchies; a child that must start limited waits for its parent. */
+pid_t cg_fork_into(cg *c, int *pidfd, cg_err *err);
 /* Remove the directories (all processes must be gone: -EBUSY otherwise). */
 int cg_remove(cg *c, cg_err *err);
 /* Read a file of the unified directory (kept open) into buf, NUL-ended;
@@ -77,5 +89,170 @@ int cg_remove(cg *c, cg_err *err);
 ssize_t cg_read(cg *c, const char *file, char *buf, size_t n, cg_err *err);
 /* The fd of a unified file, opened once and kept (for the netpoller). */
 int cg_fd(cg *c, const char *file, cg_err *err);
+
+/* Controllers moonshim manages. */
+enum { CG_MEMORY = 1, CG_CPU = 2, CG_PIDS = 4, CG_IO = 8 };
+/* Make the controllers usable in this cgroup: on v2, "+name" into every
+ * ancestor's cgroup.subtree_control; on hybrid, memory/cpu/pids must have
+ * their v1 hierarchy and io is unavailable. -ENOTSUP names the controller
+ * and what the host offers. */
+int cg_enable(cg *c, unsigned controllers, cg_err *err);
+
+/* ─── Limits ───────────────────────────────────────────────────────────
+ * Fields left at CG_UNSET are not touched; CG_NOLIMIT writes "max". On a
+ * hybrid host they map onto v1: memory.max → memory.limit_in_bytes,
+ * memory.high → memory.soft_limit_in_bytes (v1 cannot throttle; the
+ * watcher reports crossings of it as "high" events), swap.max →
+ * memory.memsw.limit_in_bytes (= max + swap), cpu.max → cfs_quota_us and
+ * cfs_period_us, cpu.weight → cpu.shares, pids.max → v1 pids.max; memory.min,
+ * memory.low, memory.oom.group and io.max have no v1 equivalent and fail
+ * with -ENOTSUP when set. */
+#define CG_UNSET   (-2)
+#define CG_NOLIMIT (-1)
+typedef struct cg_limits {
+	int64_t memory_max, memory_high, memory_low, memory_min, swap_max; /* bytes */
+	int oom_group;                   /* 0, 1, or CG_UNSET */
+	int64_t cpu_quota_us;            /* cpu.max "$QUOTA $PERIOD"; CG_NOLIMIT: "max" */
+	int64_t cpu_period_us;           /* CG_UNSET: 100000 */
+	int64_t cpu_weight;              /* 1..10000 */
+	int64_t pids_max;
+	const char *io_max;              /* lines "MAJ:MIN rbps=N wbps=N riops=N wiops=N", or NULL */
+} cg_limits;
+void cg_limits_init(cg_limits *l); /* everything CG_UNSET */
+/* Apply every set field; the first failure names the file and the value. */
+int cg_set_limits(cg *c, const cg_limits *l, cg_err *err);
+
+/* ─── Reads (CG_NOLIMIT for "max"; -1 where the host has no such value) ─ */
+
+typedef struct cg_memory {
+	int64_t current, peak, high, max, low, min, swap_current, swap_max;
+} cg_memory;
+int cg_read_memory(cg *c, cg_memory *m, cg_err *err);
+
+/* memory.events. Hybrid hosts derive them from v1: max = memory.failcnt,
+ * oom and oom_kill from memory.oom_control, high = 0 (the watcher counts
+ * soft-limit crossings instead). */
+typedef struct cg_memory_events {
+	int64_t low, high, max, oom, oom_kill, oom_group_kill;
+} cg_memory_events;
+int cg_read_memory_events(cg *c, bool local, cg_memory_events *e, cg_err *err);
+
+/* memory.stat by name (v1's total_* keys on hybrid hosts). */
+typedef struct cg_memory_stat {
+	int64_t anon, file, kernel, shmem, file_dirty, file_writeback, sock;
+	int64_t pgfault, pgmajfault, pgscan, pgsteal;
+	int64_t workingset_refault_anon, workingset_refault_file;
+} cg_memory_stat;
+int cg_read_memory_stat(cg *c, cg_memory_stat *s, cg_err *err);
+
+/* cpu.stat: usage from the unified tree, throttling from cpu.max's (or v1
+ * cpu's) accounting. */
+typedef struct cg_cpu_stat {
+	int64_t usage_usec, user_usec, system_usec, nr_periods, nr_throttled, throttled_usec;
+} cg_cpu_stat;
+int cg_read_cpu_stat(cg *c, cg_cpu_stat *s, cg_err *err);
+
+int cg_read_pids(cg *c, int64_t *current, int64_t *max, cg_err *err);
+
+/* io.stat summed over devices (v2 only). */
+typedef struct cg_io_stat {
+	int64_t rbytes, wbytes, rios, wios, dbytes, dios;
+} cg_io_stat;
+int cg_read_io_stat(cg *c, cg_io_stat *s, cg_err *err);
+
+typedef enum { CG_RES_CPU = 0, CG_RES_MEMORY, CG_RES_IO, CG_RES_N } cg_resource;
+const char *cg_resource_name(cg_resource r); /* "cpu", "memory", "io" */
+int cg_read_pressure(cg *c, cg_resource r, cg_pressure *p, cg_err *err);
+
+/* cgroup.events "populated" and "frozen": 0 or 1, or -errno. */
+int cg_populated(cg *c, cg_err *err);
+int cg_frozen(cg *c, cg_err *err);
+
+/* ─── Actions ──────────────────────────────────────────────────────────
+ * cg_kill: SIGKILL through cgroup.kill (atomic against forks); any other
+ * signal, or a kernel without cgroup.kill, freezes the tree, signals every
+ * process in it and its descendants, and thaws it. Returns how many
+ * processes were signalled through the fallback (0 with cgroup.kill). */
+int cg_kill(cg *c, int sig, cg_err *err);
+/* Write cgroup.freeze; completion is "frozen 1" in cgroup.events. */
+int cg_freeze(cg *c, bool frozen, cg_err *err);
+/* In a goroutine: freeze or thaw and park until cgroup.events agrees. */
+int cg_freeze_wait(cg *c, bool frozen, int64_t deadline, cg_err *err);
+/* memory.reclaim (v2, 5.19+): -EAGAIN if less than asked was reclaimed. */
+int cg_reclaim(cg *c, int64_t bytes, cg_err *err);
+
+/* ─── Watching ─────────────────────────────────────────────────────────
+ * cg_watch_start spawns goroutines parked on the netpoller that send
+ * cg_event values into `out` (a channel of cg_event the caller owns and
+ * drains; a slow reader delays the watcher, never loses a change: counters
+ * are diffed, so one event may carry several increments).
+ *   cgroup.events   populated / frozen changes (EPOLLPRI)
+ *   memory.events   counter deltas (EPOLLPRI; the kernel coalesces at
+ *                   10 ms). Hybrid: memory.oom_control and a soft-limit
+ *                   threshold through cgroup.event_control eventfds.
+ *   pressure        one goroutine per cg_psi_spec, see below.
+ * A cgroup removed while watched yields one CG_EV_GONE; the watcher's
+ * goroutines then end and cg_watch_stop still has to be called. */
+
+/* A PSI rule: "RESOURCE:some|full:THRESHOLD:WINDOW[:LATENCY]", e.g.
+ * "memory:some:150ms:1s". The kernel trigger is tried first; a refused
+ * window (unprivileged: only multiples of 2 s) falls back to the nearest
+ * accepted window if it is within LATENCY (default: WINDOW), else to
+ * polling `total` every 50 ms while calm and 10 ms while stalling. */
+typedef struct cg_psi_spec {
+	cg_resource res;
+	bool full;
+	int64_t threshold_us, window_us, latency_us;
+} cg_psi_spec;
+int cg_psi_parse(const char *text, cg_psi_spec *out, cg_err *err);
+/* "150ms", "1s", "500us", "2.5s", or bare µs → µs; -1 if malformed. */
+int64_t cg_parse_duration_us(const char *s);
+int cg_psi_format(const cg_psi_spec *s, char *buf, size_t n);
+
+typedef enum {
+	CG_EV_POPULATED = 1, /* value: new populated */
+	CG_EV_FROZEN,        /* value: new frozen */
+	CG_EV_MEMORY,        /* mem: counter deltas since the last event, and totals */
+	CG_EV_PRESSURE,      /* psi */
+	CG_EV_NOTICE,        /* msg: e.g. a PSI fallback chosen */
+	CG_EV_ERROR,         /* msg: one part of the watcher failed; the rest runs on */
+	CG_EV_GONE,          /* msg: the cgroup was removed */
+} cg_event_kind;
+const char *cg_event_name(cg_event_kind k);
+
+typedef enum { CG_PSI_TRIGGER = 1, CG_PSI_POLL } cg_psi_mode;
+
+typedef struct cg_event {
+	cg_event_kind kind;
+	int64_t at; /* rt_now() when the watcher saw the change */
+	void *tag;  /* cg_watch_opts.tag */
+	union {
+		int value;
+		struct {
+			cg_memory_events delta, total;
+		} mem;
+		struct {
+			cg_psi_spec spec;   /* as asked */
+			cg_psi_mode mode;   /* how it was detected */
+			int64_t stall_us;   /* stall measured ... */
+			int64_t window_us;  /* ... over this span */
+			int64_t used_window_us; /* the trigger's window (mode TRIGGER) */
+		} psi;
+	};
+	char msg[256];
+} cg_event;
+
+typedef struct cg_watch_opts {
+	const cg_psi_spec *psi;
+	int npsi;
+	bool local;  /* memory.events.local instead of memory.events */
+	void *tag;   /* copied into every event */
+} cg_watch_opts;
+
+typedef struct cg_watch cg_watch;
+/* In a goroutine. Fails only if nothing at all can be watched. */
+cg_watch *cg_watch_start(cg *c, const cg_watch_opts *o, rt_chan *out, cg_err *err);
+/* Stop the goroutines and wait for them; close `out` afterwards if wanted. */
+void cg_watch_stop(cg_watch *w);
 
 #endif

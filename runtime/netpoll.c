@@ -218,10 +218,8 @@ int rt_poll_fd(rt_pollfd *pd) {
 	return pd->fd;
 }
 
-void rt_poll_close(rt_pollfd *pd) {
-	if (!pd)
-		return;
-	epoll_ctl(np.epfd, EPOLL_CTL_DEL, pd->fd, NULL);
+/* Mark pd closing and wake its waiters with -ECANCELED. */
+static void pd_evict(rt_pollfd *pd) {
 	rt_g *list = NULL;
 	rt__lock(&pd->lock);
 	pd->closing = true;
@@ -235,6 +233,18 @@ void rt_poll_close(rt_pollfd *pd) {
 		list = g->schedlink;
 		rt__ready(g);
 	}
+}
+
+void rt_poll_evict(rt_pollfd *pd) {
+	if (pd)
+		pd_evict(pd);
+}
+
+void rt_poll_close(rt_pollfd *pd) {
+	if (!pd)
+		return;
+	epoll_ctl(np.epfd, EPOLL_CTL_DEL, pd->fd, NULL);
+	pd_evict(pd);
 	rt__lock(&np.lock);
 	pd->next_free = np.free;
 	np.free = pd;

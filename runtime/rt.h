@@ -237,6 +237,10 @@ int rt_poll_fd(rt_pollfd *pd);
  * close(fd): epoll knows fds by number, and a number reused by a new file
  * would be deregistered instead. */
 void rt_poll_close(rt_pollfd *pd);
+/* Wake every waiter with -ECANCELED and fail later waits the same way, but
+ * leave pd registered: the goroutine that owns pd closes it (Go's evict).
+ * This is how another goroutine stops one parked on pd. */
+void rt_poll_evict(rt_pollfd *pd);
 /* Park until one of `modes` is ready: 0, -ETIMEDOUT, -ECANCELED. */
 int rt_poll_wait(rt_pollfd *pd, int modes, int64_t deadline);
 ssize_t rt_read(rt_pollfd *pd, void *buf, size_t n, int64_t deadline);

@@ -1,0 +1,382 @@
+/*
+ * psi.c — PSI rules: parsing "memory:some:150ms:1s[:5s]", and the
+ * goroutine that watches one rule.
+ *
+ * A kernel trigger ("some 150000 1000000" written to the pressure file,
+ * then EPOLLPRI) costs nothing while calm. Without CAP_SYS_RESOURCE the
+ * kernel (6.5+) accepts only windows that are multiples of 2 s, older
+ * kernels only 500 ms..10 s, and unprivileged users none at all before
+ * 6.5. So when the asked window is refused we say so and fall back:
+ *   1. to the nearest window the kernel accepts (threshold scaled with it)
+ *      if that window is within the rule's latency bound;
+ *   2. else to polling the file's `total` (µs stalled, fresh on every read):
+ *      every 50 ms while calm (10 ms for short windows), every 10 ms once
+ *      the total moves and for one window after, firing when the growth
+ *      over the window reaches the threshold, at most once per window
+ *      (the kernel's own rate limit).
+ * Either way the event reports the stall we measured and the span it was
+ * measured over, from the same ring of (time, total) samples.
+ */
+#define _GNU_SOURCE
+#include "cg_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NS_PER_US 1000
+#define ACTIVE_POLL_NS (10 * 1000000LL)
+#define CALM_POLL_NS (50 * 1000000LL)
+#define RING 1024 /* 10 s of 10 ms samples */
+
+static int64_t parse_dur_us(const char *s, size_t n);
+
+int64_t cg_parse_duration_us(const char *s) {
+	return parse_dur_us(s, strlen(s));
+}
+
+static int64_t parse_dur_us(const char *s, size_t n) {
+	char buf[32];
+	if (n == 0 || n >= sizeof buf)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	char *end;
+	errno = 0;
+	double v = strtod(buf, &end);
+	if (end == buf || errno || v <= 0)
+		return -1;
+	double mul = !*end                 ? 1
+	             : !strcmp(end, "us")  ? 1
+	             : !strcmp(end, "ms")  ? 1e3
+	             : !strcmp(end, "s")   ? 1e6
+	                                   : -1;
+	return mul < 0 ? -1 : (int64_t)(v * mul + 0.5);
+}
+
+static void fmt_dur(char *buf, size_t n, int64_t us) {
+	if (us % 1000000 == 0)
+		snprintf(buf, n, "%" PRId64 "s", us / 1000000);
+	else if (us % 1000 == 0)
+		snprintf(buf, n, "%" PRId64 "ms", us / 1000);
+	else
+		snprintf(buf, n, "%" PRId64 "us", us);
+}
+
+int cg_psi_parse(const char *text, cg_psi_spec *out, cg_err *err) {
+	const char *f[6];
+	size_t len[6];
+	int nf = 0;
+	for (const char *p = text; nf < 6;) {
+		const char *colon = strchr(p, ':');
+		f[nf] = p;
+		len[nf++] = colon ? (size_t)(colon - p) : strlen(p);
+		if (!colon)
+			break;
+		p = colon + 1;
+	}
+	if (nf < 4 || nf > 5) {
+		cg__err(err, -EINVAL,
+		        "PSI rule \"%s\": want RESOURCE:some|full:THRESHOLD:WINDOW[:LATENCY], "
+		        "e.g. memory:some:150ms:1s",
+		        text);
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof *out);
+	out->res = CG_RES_N;
+	for (int r = 0; r < CG_RES_N; r++)
+		if (len[0] == strlen(cg_resource_name(r)) && !strncmp(f[0], cg_resource_name(r), len[0]))
+			out->res = r;
+	if (out->res == CG_RES_N) {
+		cg__err(err, -EINVAL, "PSI rule \"%s\": unknown resource \"%.*s\" (cpu, memory or io)",
+		        text, (int)len[0], f[0]);
+		return -EINVAL;
+	}
+	if (len[1] == 4 && !strncmp(f[1], "some", 4))
+		out->full = false;
+	else if (len[1] == 4 && !strncmp(f[1], "full", 4))
+		out->full = true;
+	else {
+		cg__err(err, -EINVAL, "PSI rule \"%s\": \"%.*s\" is neither some nor full", text,
+		        (int)len[1], f[1]);
+		return -EINVAL;
+	}
+	out->threshold_us = parse_dur_us(f[2], len[2]);
+	out->window_us = parse_dur_us(f[3], len[3]);
+	out->latency_us = nf == 5 ? parse_dur_us(f[4], len[4]) : out->window_us;
+	if (out->threshold_us <= 0 || out->window_us <= 0 || out->latency_us <= 0) {
+		cg__err(err, -EINVAL, "PSI rule \"%s\": bad duration (use e.g. 150ms, 1s, 500us)", text);
+		return -EINVAL;
+	}
+	if (out->window_us > 10000000 || out->threshold_us > out->window_us) {
+		cg__err(err, -EINVAL,
+		        "PSI rule \"%s\": the window may be at most 10s and the threshold at most the "
+		        "window",
+		        text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cg_psi_format(const cg_psi_spec *s, char *buf, size_t n) {
+	char t[24], w[24], l[24];
+	fmt_dur(t, sizeof t, s->threshold_us);
+	fmt_dur(w, sizeof w, s->window_us);
+	fmt_dur(l, sizeof l, s->latency_us);
+	if (s->latency_us == s->window_us)
+		return snprintf(buf, n, "%s:%s:%s:%s", cg_resource_name(s->res),
+		                s->full ? "full" : "some", t, w);
+	return snprintf(buf, n, "%s:%s:%s:%s:%s", cg_resource_name(s->res), s->full ? "full" : "some",
+	                t, w, l);
+}
+
+/* ─── One rule's goroutine ───────────────────────────────────────────── */
+
+typedef struct {
+	int64_t t, total; /* ns, µs */
+} sample;
+
+typedef struct {
+	cg_watch *w;
+	cg_psi_spec spec;
+	char file[32], name[64];
+	int fd; /* the pressure file (the trigger's own fd in trigger mode) */
+	sample ring[RING];
+	int head, n;
+} psi_state;
+
+static void push(psi_state *s, int64_t t, int64_t total) {
+	s->ring[(s->head + s->n) % RING] = (sample){t, total};
+	if (s->n < RING)
+		s->n++;
+	else
+		s->head = (s->head + 1) % RING;
+}
+
+/* Growth of total over the last window: against the newest sample at least
+ * a window old, else the oldest we have. */
+static void stall_over(const psi_state *s, int64_t window_ns, int64_t *stall_us, int64_t *span_ns) {
+	const sample *last = &s->ring[(s->head + s->n - 1) % RING];
+	const sample *base = &s->ring[s->head];
+	for (int i = s->n - 1; i >= 0; i--) {
+		const sample *x = &s->ring[(s->head + i) % RING];
+		if (last->t - x->t >= window_ns) {
+			base = x;
+			break;
+		}
+	}
+	*stall_us = last->total - base->total;
+	*span_ns = last->t - base->t;
+}
+
+/* Read the rule's line of the pressure file; -errno. */
+static int read_total(psi_state *s, int64_t *total) {
+	char buf[256];
+	ssize_t r = pread(s->fd, buf, sizeof buf - 1, 0);
+	if (r < 0)
+		return -errno;
+	buf[r] = 0;
+	cg_pressure p;
+	cg_err e;
+	if (cg_parse_pressure(buf, &p, &e))
+		return -EINVAL;
+	cg_pressure_line *l = s->spec.full ? &p.full : &p.some;
+	if (!l->present)
+		return -ENOTSUP;
+	*total = (int64_t)l->total;
+	return 0;
+}
+
+/* Try a kernel trigger on a fresh fd; the fd, or -errno. */
+static int try_trigger(psi_state *s, int64_t threshold_us, int64_t window_us) {
+	cg_err e;
+	int fd = cg__open(s->w->c, CG_TREE_UNIFIED, s->file, O_RDWR | O_NONBLOCK, &e);
+	if (fd < 0)
+		return fd;
+	char line[64];
+	int n = snprintf(line, sizeof line, "%s %" PRId64 " %" PRId64, s->spec.full ? "full" : "some",
+	                 threshold_us, window_us);
+	if (write(fd, line, (size_t)n + 1) < 0) { /* the kernel wants the NUL too */
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static bool emit_pressure(psi_state *s, cg_psi_mode mode, int64_t used_window_us) {
+	cg_event ev = {.kind = CG_EV_PRESSURE, .at = rt_now()};
+	int64_t span;
+	ev.psi.spec = s->spec;
+	ev.psi.mode = mode;
+	ev.psi.used_window_us = used_window_us;
+	stall_over(s, (mode == CG_PSI_TRIGGER ? used_window_us : s->spec.window_us) * NS_PER_US,
+	           &ev.psi.stall_us, &span);
+	ev.psi.window_us = span / NS_PER_US;
+	return cg__watch_emit(s->w, &ev);
+}
+
+/* Trigger mode: park on EPOLLPRI; sample every half window meanwhile so an
+ * event can say how much stall its window held. */
+static void run_trigger(psi_state *s, rt_pollfd *pd, int64_t window_us) {
+	for (;;) {
+		int rc = rt_poll_wait(pd, RT_POLL_PRI, rt_deadline_in(window_us * NS_PER_US / 2));
+		if (rc && rc != -ETIMEDOUT)
+			return; /* stopping */
+		bool fired = rc == 0;
+		int64_t total;
+		if ((rc = read_total(s, &total))) {
+			if (rc != -ENODEV) /* ENODEV: removed, the cgroup.events loop says so */
+				cg__watch_say(s->w, CG_EV_ERROR, "read %s/%s: %s", cg_path(s->w->c), s->file,
+				              strerror(-rc));
+			return;
+		}
+		push(s, rt_now(), total);
+		if (fired && !emit_pressure(s, CG_PSI_TRIGGER, window_us))
+			return;
+	}
+}
+
+/* How often polling looks while calm: a tenth of the window, 10..50 ms. */
+static int64_t calm_poll_ns(int64_t window_us) {
+	int64_t ns = window_us * NS_PER_US / 10;
+	return ns > CALM_POLL_NS ? CALM_POLL_NS : ns < ACTIVE_POLL_NS ? ACTIVE_POLL_NS : ns;
+}
+
+/* Polling mode (the fallback). */
+static void run_poll(psi_state *s) {
+	int64_t window_ns = s->spec.window_us * NS_PER_US, calm = calm_poll_ns(s->spec.window_us);
+	int64_t active_until = 0, last_event = INT64_MIN / 2, prev = -1, next = rt_now();
+	for (;;) {
+		int64_t total;
+		int rc = read_total(s, &total);
+		if (rc) {
+			if (rc != -ENODEV)
+				cg__watch_say(s->w, CG_EV_ERROR, "read %s/%s: %s", cg_path(s->w->c), s->file,
+				              strerror(-rc));
+			return;
+		}
+		int64_t now = rt_now();
+		push(s, now, total);
+		if (prev >= 0 && total > prev)
+			active_until = now + window_ns;
+		prev = total;
+		int64_t stall, span;
+		stall_over(s, window_ns, &stall, &span);
+		if (stall >= s->spec.threshold_us && now - last_event >= window_ns) {
+			last_event = now;
+			if (!emit_pressure(s, CG_PSI_POLL, 0))
+				return;
+		}
+		next += now < active_until ? ACTIVE_POLL_NS : calm;
+		if (next < now)
+			next = now; /* we were late (a slow reader): do not burst */
+		if (!cg__watch_sleep_until(s->w, next))
+			return;
+	}
+}
+
+void cg__psi_loop(void *arg) {
+	cg__psi_arg *a = arg;
+	psi_state *s = calloc(1, sizeof *s);
+	cg_watch *w = a->w;
+	if (!s) {
+		cg__watch_say(w, CG_EV_ERROR, "out of memory for a PSI rule");
+		goto out;
+	}
+	s->w = w;
+	s->spec = a->spec;
+	s->fd = -1;
+	snprintf(s->file, sizeof s->file, "%s.pressure", cg_resource_name(s->spec.res));
+	cg_psi_format(&s->spec, s->name, sizeof s->name);
+
+	int64_t window = s->spec.window_us, threshold = s->spec.threshold_us;
+	int fd = try_trigger(s, threshold, window);
+	int first_err = fd;
+	if (fd == -ENOENT) {
+		cg__watch_say(w, CG_EV_ERROR,
+		              "%s: %s/%s does not exist (PSI is off: psi=0 on the kernel command line, "
+		              "or cgroup.pressure is 0)",
+		              s->name, cg_path(w->c), s->file);
+		goto out;
+	}
+	if (fd < 0 && fd != -EINVAL && fd != -EPERM && fd != -EACCES) {
+		cg__watch_say(w, CG_EV_ERROR, "%s: %s/%s: %s", s->name, cg_path(w->c), s->file,
+		              strerror(-fd));
+		goto out;
+	}
+	if (fd < 0) {
+		/* the nearest windows some kernel accepts: 500 ms minimum (before
+		 * 6.5), multiples of 2 s (unprivileged, 6.5+) */
+		int64_t cands[2] = {window < 500000 ? 500000 : 0, (window + 1999999) / 2000000 * 2000000};
+		for (int i = 0; i < 2 && fd < 0; i++) {
+			int64_t cw = cands[i];
+			if (!cw || cw == s->spec.window_us || cw > 10000000 || cw > s->spec.latency_us)
+				continue;
+			int64_t ct = threshold * cw / s->spec.window_us;
+			if ((fd = try_trigger(s, ct, cw)) >= 0) {
+				window = cw;
+				threshold = ct;
+			}
+		}
+		char asked[16], used[16], thr[16], bound[16];
+		fmt_dur(asked, sizeof asked, s->spec.window_us);
+		fmt_dur(bound, sizeof bound, s->spec.latency_us);
+		if (fd >= 0) {
+			fmt_dur(used, sizeof used, window);
+			fmt_dur(thr, sizeof thr, threshold);
+			if (!cg__watch_say(w, CG_EV_NOTICE,
+			                   "%s: the kernel refused a %s window (%s); using the nearest it "
+			                   "accepts, %s with threshold %s (within the %s latency bound)",
+			                   s->name, asked, strerror(-first_err), used, thr, bound))
+				goto out;
+		} else {
+			if (!cg__watch_say(w, CG_EV_NOTICE,
+			                   "%s: the kernel refused a %s window (%s%s) and no window it "
+			                   "accepts is within the %s latency bound; polling %s every "
+			                   "10-%lld ms instead",
+			                   s->name, asked, strerror(-first_err),
+			                   first_err == -EINVAL ? ": without CAP_SYS_RESOURCE windows must "
+			                                          "be multiples of 2s"
+			                                        : "",
+			                   bound, s->file,
+			                   (long long)(calm_poll_ns(s->spec.window_us) / 1000000)))
+				goto out;
+		}
+	}
+	int64_t total;
+	if (fd >= 0) {
+		s->fd = fd;
+		int rc;
+		rt_pollfd *pd = rt_poll_open(fd, &rc);
+		if (!pd) {
+			cg__watch_say(w, CG_EV_ERROR, "%s: netpoll: %s", s->name, strerror(-rc));
+			goto out;
+		}
+		if (cg__watch_track(w, pd)) {
+			if (read_total(s, &total) == 0)
+				push(s, rt_now(), total);
+			run_trigger(s, pd, window);
+		}
+		cg__watch_close(w, pd); /* closes fd */
+		s->fd = -1;
+	} else {
+		cg_err e = {0};
+		s->fd = cg__open(w->c, CG_TREE_UNIFIED, s->file, O_RDONLY, &e);
+		if (s->fd < 0) {
+			cg__watch_say(w, CG_EV_ERROR, "%s: %s", s->name, e.msg);
+			goto out;
+		}
+		run_poll(s);
+		close(s->fd);
+		s->fd = -1;
+	}
+out:
+	free(s);
+	free(a);
+	rt_wg_done(&w->wg);
+}

@@ -85,9 +85,10 @@ aarch64:
 deps:
 	bash .ci/deps.sh
 
-# The runtime's suite inside a qemu VM running a pure cgroup v2 kernel.
-vmtest: $(TEST_BIN) $(CG_TEST_BIN)
-	bash tests/vm/run.sh $(B)/vm $(TEST_BIN) $(CG_TEST_BIN)
+# The runtime's and the cgroup module's suites (and the moonshim program they
+# drive) inside a qemu VM running a pure cgroup v2 kernel.
+vmtest: $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
+	bash tests/vm/run.sh $(B)/vm $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
 
 test: deps
 	$(MAKE) all asan tsan aarch64
@@ -111,7 +112,7 @@ install: $(RT_LIB)
 	install -m 644 runtime/rt.h $(DESTDIR)$(PREFIX)/include/moonshim/
 
 format:
-	clang-format -i runtime/*.c runtime/*.h tests/*.c tests/*.h tests/runtime/*.c bench/*.c
+	clang-format -i runtime/*.c runtime/*.h cgroup/*.c cgroup/*.h shim/*.c shim/*.h tests/*.c tests/*.h tests/*/*.c bench/*.c
 
 clean:
 	rm -rf build

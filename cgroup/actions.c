@@ -139,7 +139,8 @@ int cg_kill(cg *c, int sig, cg_err *err) {
 
 int cg_reclaim(cg *c, int64_t bytes, cg_err *err) {
 	if (c->layout == CG_LAYOUT_HYBRID) {
-		cg__err(err, -ENOTSUP, "%s: memory.reclaim needs the v2 memory controller", cg_path(c));
+		cg__err(err, -ENOTSUP, "%s: memory.reclaim needs the v2 memory controller",
+		        cg_path(c));
 		return -ENOTSUP;
 	}
 	char v[32];

@@ -149,8 +149,9 @@ static int enable_in(const char *dir, const char *name, cg_err *err) {
 		return rc;
 	}
 	if (!cg__has_word(have, ' ', name)) {
-		cg__err(err, -ENOTSUP, "the %s controller is not available in %s (it offers \"%s\")",
-		        name, dir, have);
+		cg__err(err, -ENOTSUP,
+		        "the %s controller is not available in %s (it offers \"%s\")", name, dir,
+		        have);
 		return -ENOTSUP;
 	}
 	snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir);
@@ -178,7 +179,8 @@ int cg_enable(cg *c, unsigned controllers, cg_err *err) {
 		if (c->layout == CG_LAYOUT_HYBRID) {
 			if (cg__tree_for(c, ctl) < 0) {
 				cg__err(err, -ENOTSUP,
-				        "the %s controller is not available on this hybrid host (no v1 %s "
+				        "the %s controller is not available on this hybrid host "
+				        "(no v1 %s "
 				        "hierarchy%s)",
 				        controller_name(ctl), controller_name(ctl),
 				        ctl == CG_IO ? "; moonshim does not manage v1 blkio" : "");
@@ -261,8 +263,8 @@ pid_t cg_fork_into(cg *c, int *pidfd, cg_err *err) {
 			e = errno;
 			if (fd >= 0)
 				close(fd);
-			cg__err(err, -e, "moving pid %ld into %s: %s (it runs outside that limit)", pid,
-			        path, strerror(e));
+			cg__err(err, -e, "moving pid %ld into %s: %s (it runs outside that limit)",
+			        pid, path, strerror(e));
 			return (pid_t)pid; /* the child exists: the caller must reap it */
 		}
 		close(fd);
@@ -379,7 +381,8 @@ int cg__write(cg *c, int tree, const char *file, const char *val, cg_err *err) {
 	if (w != (ssize_t)n) {
 		if (w >= 0)
 			e = EIO;
-		cg__err(err, -e, "writing \"%s\" to %s/%s: %s", val, c->dirs[tree], file, strerror(e));
+		cg__err(err, -e, "writing \"%s\" to %s/%s: %s", val, c->dirs[tree], file,
+		        strerror(e));
 		return -e;
 	}
 	return 0;

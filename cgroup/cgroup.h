@@ -111,12 +111,12 @@ int cg_enable(cg *c, unsigned controllers, cg_err *err);
 #define CG_NOLIMIT (-1)
 typedef struct cg_limits {
 	int64_t memory_max, memory_high, memory_low, memory_min, swap_max; /* bytes */
-	int oom_group;                   /* 0, 1, or CG_UNSET */
-	int64_t cpu_quota_us;            /* cpu.max "$QUOTA $PERIOD"; CG_NOLIMIT: "max" */
-	int64_t cpu_period_us;           /* CG_UNSET: 100000 */
-	int64_t cpu_weight;              /* 1..10000 */
+	int oom_group;                                                     /* 0, 1, or CG_UNSET */
+	int64_t cpu_quota_us;  /* cpu.max "$QUOTA $PERIOD"; CG_NOLIMIT: "max" */
+	int64_t cpu_period_us; /* CG_UNSET: 100000 */
+	int64_t cpu_weight;    /* 1..10000 */
 	int64_t pids_max;
-	const char *io_max;              /* lines "MAJ:MIN rbps=N wbps=N riops=N wiops=N", or NULL */
+	const char *io_max; /* lines "MAJ:MIN rbps=N wbps=N riops=N wiops=N", or NULL */
 } cg_limits;
 void cg_limits_init(cg_limits *l); /* everything CG_UNSET */
 /* Apply every set field; the first failure names the file and the value. */
@@ -232,10 +232,10 @@ typedef struct cg_event {
 			cg_memory_events delta, total;
 		} mem;
 		struct {
-			cg_psi_spec spec;   /* as asked */
-			cg_psi_mode mode;   /* how it was detected */
-			int64_t stall_us;   /* stall measured ... */
-			int64_t window_us;  /* ... over this span */
+			cg_psi_spec spec;       /* as asked */
+			cg_psi_mode mode;       /* how it was detected */
+			int64_t stall_us;       /* stall measured ... */
+			int64_t window_us;      /* ... over this span */
 			int64_t used_window_us; /* the trigger's window (mode TRIGGER) */
 		} psi;
 	};
@@ -245,8 +245,8 @@ typedef struct cg_event {
 typedef struct cg_watch_opts {
 	const cg_psi_spec *psi;
 	int npsi;
-	bool local;  /* memory.events.local instead of memory.events */
-	void *tag;   /* copied into every event */
+	bool local; /* memory.events.local instead of memory.events */
+	void *tag;  /* copied into every event */
 } cg_watch_opts;
 
 typedef struct cg_watch cg_watch;

@@ -52,8 +52,10 @@ static int set_v2(cg *c, const cg_limits *l, cg_err *err) {
 	const struct {
 		const char *file;
 		int64_t v;
-	} mem[] = {{"memory.min", l->memory_min},   {"memory.low", l->memory_low},
-	           {"memory.high", l->memory_high}, {"memory.max", l->memory_max},
+	} mem[] = {{"memory.min", l->memory_min},
+	           {"memory.low", l->memory_low},
+	           {"memory.high", l->memory_high},
+	           {"memory.max", l->memory_max},
 	           {"memory.swap.max", l->swap_max}};
 	for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
 		if (mem[i].v == CG_UNSET)
@@ -101,7 +103,8 @@ static int set_v2(cg *c, const cg_limits *l, cg_err *err) {
 }
 
 static int unsupported(const char *what, cg_err *err) {
-	cg__err(err, -ENOTSUP, "%s has no cgroup v1 equivalent (this host keeps memory, cpu and pids on v1)",
+	cg__err(err, -ENOTSUP,
+	        "%s has no cgroup v1 equivalent (this host keeps memory, cpu and pids on v1)",
 	        what);
 	return -ENOTSUP;
 }
@@ -136,8 +139,8 @@ static int set_hybrid(cg *c, const cg_limits *l, cg_err *err) {
 		 * when either changes, lift memsw first, set the memory limit,
 		 * then put memsw where swap.max says (unlimited if unset). */
 		int64_t old_memsw = 0;
-		bool memsw = cg__read_int(c, CG_TREE_MEMORY, "memory.memsw.limit_in_bytes", &old_memsw,
-		                          NULL) == 0;
+		bool memsw = cg__read_int(c, CG_TREE_MEMORY, "memory.memsw.limit_in_bytes",
+		                          &old_memsw, NULL) == 0;
 		bool lift = memsw && (l->swap_max != CG_UNSET || l->memory_max == CG_NOLIMIT ||
 		                      l->memory_max > old_memsw);
 		if (lift &&
@@ -156,10 +159,12 @@ static int set_hybrid(cg *c, const cg_limits *l, cg_err *err) {
 				return -ENOTSUP;
 			}
 			int64_t max;
-			if ((rc = cg__read_int(c, CG_TREE_MEMORY, "memory.limit_in_bytes", &max, err)))
+			if ((rc = cg__read_int(c, CG_TREE_MEMORY, "memory.limit_in_bytes", &max,
+			                       err)))
 				return rc;
 			snprintf(v, sizeof v, "%" PRId64, max + l->swap_max);
-			if ((rc = cg__write(c, CG_TREE_MEMORY, "memory.memsw.limit_in_bytes", v, err)))
+			if ((rc = cg__write(c, CG_TREE_MEMORY, "memory.memsw.limit_in_bytes", v,
+			                    err)))
 				return rc;
 		}
 	}

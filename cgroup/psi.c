@@ -28,10 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NS_PER_US 1000
+#define NS_PER_US      1000
 #define ACTIVE_POLL_NS (10 * 1000000LL)
-#define CALM_POLL_NS (50 * 1000000LL)
-#define RING 1024 /* 10 s of 10 ms samples */
+#define CALM_POLL_NS   (50 * 1000000LL)
+#define RING           1024 /* 10 s of 10 ms samples */
 
 static int64_t parse_dur_us(const char *s, size_t n);
 
@@ -50,11 +50,11 @@ static int64_t parse_dur_us(const char *s, size_t n) {
 	double v = strtod(buf, &end);
 	if (end == buf || errno || v <= 0)
 		return -1;
-	double mul = !*end                 ? 1
-	             : !strcmp(end, "us")  ? 1
-	             : !strcmp(end, "ms")  ? 1e3
-	             : !strcmp(end, "s")   ? 1e6
-	                                   : -1;
+	double mul = !*end                ? 1
+	             : !strcmp(end, "us") ? 1
+	             : !strcmp(end, "ms") ? 1e3
+	             : !strcmp(end, "s")  ? 1e6
+	                                  : -1;
 	return mul < 0 ? -1 : (int64_t)(v * mul + 0.5);
 }
 
@@ -89,11 +89,13 @@ int cg_psi_parse(const char *text, cg_psi_spec *out, cg_err *err) {
 	memset(out, 0, sizeof *out);
 	out->res = CG_RES_N;
 	for (int r = 0; r < CG_RES_N; r++)
-		if (len[0] == strlen(cg_resource_name(r)) && !strncmp(f[0], cg_resource_name(r), len[0]))
+		if (len[0] == strlen(cg_resource_name(r)) &&
+		    !strncmp(f[0], cg_resource_name(r), len[0]))
 			out->res = r;
 	if (out->res == CG_RES_N) {
-		cg__err(err, -EINVAL, "PSI rule \"%s\": unknown resource \"%.*s\" (cpu, memory or io)",
-		        text, (int)len[0], f[0]);
+		cg__err(err, -EINVAL,
+		        "PSI rule \"%s\": unknown resource \"%.*s\" (cpu, memory or io)", text,
+		        (int)len[0], f[0]);
 		return -EINVAL;
 	}
 	if (len[1] == 4 && !strncmp(f[1], "some", 4))
@@ -109,14 +111,16 @@ int cg_psi_parse(const char *text, cg_psi_spec *out, cg_err *err) {
 	out->window_us = parse_dur_us(f[3], len[3]);
 	out->latency_us = nf == 5 ? parse_dur_us(f[4], len[4]) : out->window_us;
 	if (out->threshold_us <= 0 || out->window_us <= 0 || out->latency_us <= 0) {
-		cg__err(err, -EINVAL, "PSI rule \"%s\": bad duration (use e.g. 150ms, 1s, 500us)", text);
+		cg__err(err, -EINVAL, "PSI rule \"%s\": bad duration (use e.g. 150ms, 1s, 500us)",
+		        text);
 		return -EINVAL;
 	}
 	if (out->window_us > 10000000 || out->threshold_us > out->window_us) {
-		cg__err(err, -EINVAL,
-		        "PSI rule \"%s\": the window may be at most 10s and the threshold at most the "
-		        "window",
-		        text);
+		cg__err(
+		    err, -EINVAL,
+		    "PSI rule \"%s\": the window may be at most 10s and the threshold at most the "
+		    "window",
+		    text);
 		return -EINVAL;
 	}
 	return 0;
@@ -130,8 +134,8 @@ int cg_psi_format(const cg_psi_spec *s, char *buf, size_t n) {
 	if (s->latency_us == s->window_us)
 		return snprintf(buf, n, "%s:%s:%s:%s", cg_resource_name(s->res),
 		                s->full ? "full" : "some", t, w);
-	return snprintf(buf, n, "%s:%s:%s:%s:%s", cg_resource_name(s->res), s->full ? "full" : "some",
-	                t, w, l);
+	return snprintf(buf, n, "%s:%s:%s:%s:%s", cg_resource_name(s->res),
+	                s->full ? "full" : "some", t, w, l);
 }
 
 /* ─── One rule's goroutine ───────────────────────────────────────────── */
@@ -198,8 +202,8 @@ static int try_trigger(psi_state *s, int64_t threshold_us, int64_t window_us) {
 	if (fd < 0)
 		return fd;
 	char line[64];
-	int n = snprintf(line, sizeof line, "%s %" PRId64 " %" PRId64, s->spec.full ? "full" : "some",
-	                 threshold_us, window_us);
+	int n = snprintf(line, sizeof line, "%s %" PRId64 " %" PRId64,
+	                 s->spec.full ? "full" : "some", threshold_us, window_us);
 	if (write(fd, line, (size_t)n + 1) < 0) { /* the kernel wants the NUL too */
 		int rc = -errno;
 		close(fd);
@@ -231,8 +235,8 @@ static void run_trigger(psi_state *s, rt_pollfd *pd, int64_t window_us) {
 		int64_t total;
 		if ((rc = read_total(s, &total))) {
 			if (rc != -ENODEV) /* ENODEV: removed, the cgroup.events loop says so */
-				cg__watch_say(s->w, CG_EV_ERROR, "read %s/%s: %s", cg_path(s->w->c), s->file,
-				              strerror(-rc));
+				cg__watch_say(s->w, CG_EV_ERROR, "read %s/%s: %s", cg_path(s->w->c),
+				              s->file, strerror(-rc));
 			return;
 		}
 		push(s, rt_now(), total);
@@ -256,8 +260,8 @@ static void run_poll(psi_state *s) {
 		int rc = read_total(s, &total);
 		if (rc) {
 			if (rc != -ENODEV)
-				cg__watch_say(s->w, CG_EV_ERROR, "read %s/%s: %s", cg_path(s->w->c), s->file,
-				              strerror(-rc));
+				cg__watch_say(s->w, CG_EV_ERROR, "read %s/%s: %s", cg_path(s->w->c),
+				              s->file, strerror(-rc));
 			return;
 		}
 		int64_t now = rt_now();
@@ -298,10 +302,11 @@ void cg__psi_loop(void *arg) {
 	int fd = try_trigger(s, threshold, window);
 	int first_err = fd;
 	if (fd == -ENOENT) {
-		cg__watch_say(w, CG_EV_ERROR,
-		              "%s: %s/%s does not exist (PSI is off: psi=0 on the kernel command line, "
-		              "or cgroup.pressure is 0)",
-		              s->name, cg_path(w->c), s->file);
+		cg__watch_say(
+		    w, CG_EV_ERROR,
+		    "%s: %s/%s does not exist (PSI is off: psi=0 on the kernel command line, "
+		    "or cgroup.pressure is 0)",
+		    s->name, cg_path(w->c), s->file);
 		goto out;
 	}
 	if (fd < 0 && fd != -EINVAL && fd != -EPERM && fd != -EACCES) {
@@ -312,10 +317,12 @@ void cg__psi_loop(void *arg) {
 	if (fd < 0) {
 		/* the nearest windows some kernel accepts: 500 ms minimum (before
 		 * 6.5), multiples of 2 s (unprivileged, 6.5+) */
-		int64_t cands[2] = {window < 500000 ? 500000 : 0, (window + 1999999) / 2000000 * 2000000};
+		int64_t cands[2] = {window < 500000 ? 500000 : 0,
+		                    (window + 1999999) / 2000000 * 2000000};
 		for (int i = 0; i < 2 && fd < 0; i++) {
 			int64_t cw = cands[i];
-			if (!cw || cw == s->spec.window_us || cw > 10000000 || cw > s->spec.latency_us)
+			if (!cw || cw == s->spec.window_us || cw > 10000000 ||
+			    cw > s->spec.latency_us)
 				continue;
 			int64_t ct = threshold * cw / s->spec.window_us;
 			if ((fd = try_trigger(s, ct, cw)) >= 0) {
@@ -329,22 +336,24 @@ void cg__psi_loop(void *arg) {
 		if (fd >= 0) {
 			fmt_dur(used, sizeof used, window);
 			fmt_dur(thr, sizeof thr, threshold);
-			if (!cg__watch_say(w, CG_EV_NOTICE,
-			                   "%s: the kernel refused a %s window (%s); using the nearest it "
-			                   "accepts, %s with threshold %s (within the %s latency bound)",
-			                   s->name, asked, strerror(-first_err), used, thr, bound))
+			if (!cg__watch_say(
+			        w, CG_EV_NOTICE,
+			        "%s: the kernel refused a %s window (%s); using the nearest it "
+			        "accepts, %s with threshold %s (within the %s latency bound)",
+			        s->name, asked, strerror(-first_err), used, thr, bound))
 				goto out;
 		} else {
-			if (!cg__watch_say(w, CG_EV_NOTICE,
-			                   "%s: the kernel refused a %s window (%s%s) and no window it "
-			                   "accepts is within the %s latency bound; polling %s every "
-			                   "10-%lld ms instead",
-			                   s->name, asked, strerror(-first_err),
-			                   first_err == -EINVAL ? ": without CAP_SYS_RESOURCE windows must "
-			                                          "be multiples of 2s"
-			                                        : "",
-			                   bound, s->file,
-			                   (long long)(calm_poll_ns(s->spec.window_us) / 1000000)))
+			if (!cg__watch_say(
+			        w, CG_EV_NOTICE,
+			        "%s: the kernel refused a %s window (%s%s) and no window it "
+			        "accepts is within the %s latency bound; polling %s every "
+			        "10-%lld ms instead",
+			        s->name, asked, strerror(-first_err),
+			        first_err == -EINVAL ? ": without CAP_SYS_RESOURCE windows must "
+			                               "be multiples of 2s"
+			                             : "",
+			        bound, s->file,
+			        (long long)(calm_poll_ns(s->spec.window_us) / 1000000)))
 				goto out;
 		}
 	}

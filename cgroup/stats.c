@@ -68,7 +68,8 @@ int cg_read_memory(cg *c, cg_memory *m, cg_err *err) {
 	if (t == CG_TREE_UNIFIED) {
 		if ((rc = cg__read_int(c, t, "memory.current", &m->current, err))) {
 			if (rc == -ENOENT && err)
-				snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+				snprintf(err->msg + strlen(err->msg),
+				         sizeof err->msg - strlen(err->msg),
 				         " (the memory controller is not enabled for this cgroup)");
 			return rc;
 		}
@@ -94,9 +95,10 @@ int cg_read_memory(cg *c, cg_memory *m, cg_err *err) {
 	m->max = v1_limit(m->max);
 	m->low = m->min = -1;
 	m->swap_current = memsw_usage < 0 ? -1 : memsw_usage - m->current;
-	m->swap_max = memsw_limit < 0          ? -1
-	              : v1_limit(memsw_limit) == CG_NOLIMIT || m->max == CG_NOLIMIT ? CG_NOLIMIT
-	                                                                           : memsw_limit - m->max;
+	m->swap_max = memsw_limit < 0 ? -1
+	              : v1_limit(memsw_limit) == CG_NOLIMIT || m->max == CG_NOLIMIT
+	                  ? CG_NOLIMIT
+	                  : memsw_limit - m->max;
 	return 0;
 }
 
@@ -112,13 +114,16 @@ int cg_read_memory_events(cg *c, bool local, cg_memory_events *e, cg_err *err) {
 		if (r < 0)
 			return (int)r;
 		int64_t max = -1;
-		kv_want w[] = {{"low", &e->low},           {"high", &e->high},
-		               {"max", &max},              {"oom", &e->oom},
-		               {"oom_kill", &e->oom_kill}, {"oom_group_kill", &e->oom_group_kill}};
+		kv_want w[] = {{"low", &e->low},
+		               {"high", &e->high},
+		               {"max", &max},
+		               {"oom", &e->oom},
+		               {"oom_kill", &e->oom_kill},
+		               {"oom_group_kill", &e->oom_group_kill}};
 		scan_kv(buf, w, 6);
 		if (max < 0) {
-			cg__err(err, -EINVAL, "%s/memory.events has no \"max\" line: \"%.60s\"", cg_path(c),
-			        buf);
+			cg__err(err, -EINVAL, "%s/memory.events has no \"max\" line: \"%.60s\"",
+			        cg_path(c), buf);
 			return -EINVAL;
 		}
 		e->max = max;
@@ -240,7 +245,8 @@ int cg_read_pids(cg *c, int64_t *current, int64_t *max, cg_err *err) {
 
 int cg_read_io_stat(cg *c, cg_io_stat *s, cg_err *err) {
 	if (c->layout == CG_LAYOUT_HYBRID) {
-		cg__err(err, -ENOTSUP, "%s: io.stat needs the v2 io controller (this host keeps blkio on v1)",
+		cg__err(err, -ENOTSUP,
+		        "%s: io.stat needs the v2 io controller (this host keeps blkio on v1)",
 		        cg_path(c));
 		return -ENOTSUP;
 	}
@@ -250,7 +256,8 @@ int cg_read_io_stat(cg *c, cg_io_stat *s, cg_err *err) {
 		return (int)r;
 	memset(s, 0, sizeof *s);
 	/* "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" per device */
-	static const char *const keys[] = {"rbytes=", "wbytes=", "rios=", "wios=", "dbytes=", "dios="};
+	static const char *const keys[] = {
+	    "rbytes=", "wbytes=", "rios=", "wios=", "dbytes=", "dios="};
 	int64_t *vals[] = {&s->rbytes, &s->wbytes, &s->rios, &s->wios, &s->dbytes, &s->dios};
 	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
 		for (int i = 0; i < 6; i++)

@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 const char *cg_event_name(cg_event_kind k) {
-	static const char *const names[] = {"?",      "populated", "frozen", "memory",
-	                                    "pressure", "notice",  "error",  "gone"};
+	static const char *const names[] = {"?",        "populated", "frozen", "memory",
+	                                    "pressure", "notice",    "error",  "gone"};
 	return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -58,8 +58,7 @@ void cg__watch_close(cg_watch *w, rt_pollfd *pd) {
 
 bool cg__watch_emit(cg_watch *w, cg_event *ev) {
 	ev->tag = w->tag;
-	rt_case cs[2] = {{.c = w->out, .dir = RT_SEND, .elem = ev},
-	                 {.c = w->done, .dir = RT_RECV}};
+	rt_case cs[2] = {{.c = w->out, .dir = RT_SEND, .elem = ev}, {.c = w->done, .dir = RT_RECV}};
 	return rt_select(cs, 2, RT_FOREVER) == 0;
 }
 
@@ -91,7 +90,8 @@ static rt_pollfd *watch_open(cg_watch *w, int tree, const char *file, bool quiet
 	rt_pollfd *pd = rt_poll_open(fd, &rc);
 	if (!pd) {
 		close(fd);
-		cg__watch_say(w, CG_EV_ERROR, "netpoll %s/%s: %s", cg_path(w->c), file, strerror(-rc));
+		cg__watch_say(w, CG_EV_ERROR, "netpoll %s/%s: %s", cg_path(w->c), file,
+		              strerror(-rc));
 		return NULL;
 	}
 	if (!cg__watch_track(w, pd)) {
@@ -124,8 +124,8 @@ static void events_loop(void *arg) {
 			if (r == -ENODEV || r == -ENOENT)
 				cg__watch_say(w, CG_EV_GONE, "%s was removed", cg_path(w->c));
 			else
-				cg__watch_say(w, CG_EV_ERROR, "read %s/cgroup.events: %s", cg_path(w->c),
-				              strerror((int)-r));
+				cg__watch_say(w, CG_EV_ERROR, "read %s/cgroup.events: %s",
+				              cg_path(w->c), strerror((int)-r));
 			break;
 		}
 		int64_t p = populated, f = frozen;
@@ -185,8 +185,8 @@ static void memory_loop(void *arg) {
 		}
 		cg_memory_events now = {0}, d;
 		cg_err e;
-		int64_t *f[] = {&now.low, &now.high, &now.max, &now.oom, &now.oom_kill,
-		                &now.oom_group_kill};
+		int64_t *f[] = {&now.low, &now.high,     &now.max,
+		                &now.oom, &now.oom_kill, &now.oom_group_kill};
 		const char *k[] = {"low", "high", "max", "oom", "oom_kill", "oom_group_kill"};
 		bool bad = false;
 		for (int i = 0; i < 6 && !bad; i++) {

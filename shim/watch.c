@@ -87,8 +87,8 @@ static json_t *mem_events_json(const cg_memory_events *e) {
 	const struct {
 		const char *k;
 		int64_t v;
-	} f[] = {{"low", e->low}, {"high", e->high}, {"max", e->max}, {"oom", e->oom},
-	         {"oom_kill", e->oom_kill}, {"oom_group_kill", e->oom_group_kill}};
+	} f[] = {{"low", e->low}, {"high", e->high},         {"max", e->max},
+	         {"oom", e->oom}, {"oom_kill", e->oom_kill}, {"oom_group_kill", e->oom_group_kill}};
 	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
 		json_object_set_new(o, f[i].k, json_integer(f[i].v));
 	return o;
@@ -111,13 +111,14 @@ static void print_event(watched *wd, const cg_event *ev) {
 		json_object_set_new(j, "rule", json_string(rule));
 		json_object_set_new(j, "resource", json_string(cg_resource_name(ev->psi.spec.res)));
 		json_object_set_new(j, "kind", json_string(ev->psi.spec.full ? "full" : "some"));
-		json_object_set_new(j, "mode",
-		                    json_string(ev->psi.mode == CG_PSI_TRIGGER ? "trigger" : "poll"));
+		json_object_set_new(
+		    j, "mode", json_string(ev->psi.mode == CG_PSI_TRIGGER ? "trigger" : "poll"));
 		json_object_set_new(j, "stall_us", json_integer(ev->psi.stall_us));
 		json_object_set_new(j, "window_us", json_integer(ev->psi.window_us));
 		json_object_set_new(j, "threshold_us", json_integer(ev->psi.spec.threshold_us));
 		if (ev->psi.mode == CG_PSI_TRIGGER)
-			json_object_set_new(j, "trigger_window_us", json_integer(ev->psi.used_window_us));
+			json_object_set_new(j, "trigger_window_us",
+			                    json_integer(ev->psi.used_window_us));
 		break;
 	}
 	default:
@@ -141,9 +142,10 @@ static void print_sample(watched *wd) {
 	cg_memory m;
 	if (cg_read_memory(wd->c, &m, &e) == 0)
 		json_object_set_new(j, "memory",
-		                    json_pack("{s:I, s:o, s:o, s:o}", "current", (json_int_t)m.current,
-		                              "peak", limit_json(m.peak), "high", limit_json(m.high),
-		                              "max", limit_json(m.max)));
+		                    json_pack("{s:I, s:o, s:o, s:o}", "current",
+		                              (json_int_t)m.current, "peak", limit_json(m.peak),
+		                              "high", limit_json(m.high), "max",
+		                              limit_json(m.max)));
 	else if (e.code != -ENOTSUP)
 		json_array_append_new(errors, json_string(e.msg));
 	cg_memory_events me;
@@ -151,14 +153,16 @@ static void print_sample(watched *wd) {
 		json_object_set_new(j, "memory_events", mem_events_json(&me));
 	int64_t pc, pm;
 	if (cg_read_pids(wd->c, &pc, &pm, &e) == 0)
-		json_object_set_new(j, "pids", json_pack("{s:I, s:o}", "current", (json_int_t)pc, "max",
-		                                         limit_json(pm)));
+		json_object_set_new(
+		    j, "pids",
+		    json_pack("{s:I, s:o}", "current", (json_int_t)pc, "max", limit_json(pm)));
 	cg_cpu_stat cs;
 	if (cg_read_cpu_stat(wd->c, &cs, &e) == 0)
 		json_object_set_new(j, "cpu",
-		                    json_pack("{s:I, s:I, s:I}", "usage_usec", (json_int_t)cs.usage_usec,
-		                              "nr_throttled", (json_int_t)cs.nr_throttled,
-		                              "throttled_usec", (json_int_t)cs.throttled_usec));
+		                    json_pack("{s:I, s:I, s:I}", "usage_usec",
+		                              (json_int_t)cs.usage_usec, "nr_throttled",
+		                              (json_int_t)cs.nr_throttled, "throttled_usec",
+		                              (json_int_t)cs.throttled_usec));
 	else
 		json_array_append_new(errors, json_string(e.msg));
 	json_t *pr = json_object();
@@ -172,11 +176,11 @@ static void print_sample(watched *wd) {
 		const cg_pressure_line *lines[2] = {&p.some, &p.full};
 		for (int i = 0; i < 2; i++)
 			if (lines[i]->present)
-				json_object_set_new(o, i ? "full" : "some",
-				                    json_pack("{s:f, s:f, s:f, s:I}", "avg10", lines[i]->avg10,
-				                              "avg60", lines[i]->avg60, "avg300",
-				                              lines[i]->avg300, "total",
-				                              (json_int_t)lines[i]->total));
+				json_object_set_new(
+				    o, i ? "full" : "some",
+				    json_pack("{s:f, s:f, s:f, s:I}", "avg10", lines[i]->avg10,
+				              "avg60", lines[i]->avg60, "avg300", lines[i]->avg300,
+				              "total", (json_int_t)lines[i]->total));
 		json_object_set_new(pr, cg_resource_name(r), o);
 	}
 	json_object_set_new(j, "pressure", pr);
@@ -275,8 +279,8 @@ static int watch_main(void *arg) {
 	sigaddset(&sigs, SIGTERM);
 	rt_waitgroup wg = RT_WAITGROUP_INIT;
 	rt_chan *sig = rt_chan_new(sizeof(uint32_t), 1);
-	signal_ctx sc = {.sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC), .sig = sig,
-	                 .wg = &wg};
+	signal_ctx sc = {
+	    .sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC), .sig = sig, .wg = &wg};
 	int perr;
 	if (sc.sfd >= 0 && (sc.pd = rt_poll_open(sc.sfd, &perr))) {
 		rt_wg_add(&wg, 1);
@@ -290,7 +294,8 @@ static int watch_main(void *arg) {
 	int64_t end = a->duration_ns > 0 ? rt_deadline_in(a->duration_ns) : RT_FOREVER;
 	while (running) {
 		cg_event ev;
-		rt_case cs[2] = {{.c = out, .dir = RT_RECV, .elem = &ev}, {.c = sig, .dir = RT_RECV}};
+		rt_case cs[2] = {{.c = out, .dir = RT_RECV, .elem = &ev},
+		                 {.c = sig, .dir = RT_RECV}};
 		int k = rt_select(cs, 2, end);
 		if (k != 0)
 			break; /* signal or --duration */
@@ -320,16 +325,17 @@ static int watch_main(void *arg) {
 }
 
 static void watch_usage(FILE *f) {
-	fprintf(f,
-	        "usage: moonshim watch --cgroup PATH [--cgroup PATH...] [--psi RULE...]\n"
-	        "                      [--interval DUR] [--duration DUR] [--local]\n"
-	        "  --cgroup PATH   a cgroup2 directory (absolute, or relative to the mount)\n"
-	        "  --psi RULE      RESOURCE:some|full:THRESHOLD:WINDOW[:LATENCY], e.g.\n"
-	        "                  memory:some:150ms:1s (a kernel trigger, or polling when the\n"
-	        "                  kernel refuses the window and none it accepts is within LATENCY)\n"
-	        "  --interval DUR  a sample line every DUR (default 1s; 0: none)\n"
-	        "  --duration DUR  stop after DUR (default: until SIGINT/SIGTERM)\n"
-	        "  --local         memory.events.local instead of memory.events\n");
+	fprintf(
+	    f,
+	    "usage: moonshim watch --cgroup PATH [--cgroup PATH...] [--psi RULE...]\n"
+	    "                      [--interval DUR] [--duration DUR] [--local]\n"
+	    "  --cgroup PATH   a cgroup2 directory (absolute, or relative to the mount)\n"
+	    "  --psi RULE      RESOURCE:some|full:THRESHOLD:WINDOW[:LATENCY], e.g.\n"
+	    "                  memory:some:150ms:1s (a kernel trigger, or polling when the\n"
+	    "                  kernel refuses the window and none it accepts is within LATENCY)\n"
+	    "  --interval DUR  a sample line every DUR (default 1s; 0: none)\n"
+	    "  --duration DUR  stop after DUR (default: until SIGINT/SIGTERM)\n"
+	    "  --local         memory.events.local instead of memory.events\n");
 }
 
 int cmd_watch(int argc, char **argv) {
@@ -345,14 +351,16 @@ int cmd_watch(int argc, char **argv) {
 		}
 		if (!strcmp(opt, "--cgroup")) {
 			if (a.ncg == MAX_CGROUPS) {
-				fprintf(stderr, "moonshim watch: at most %d cgroups\n", MAX_CGROUPS);
+				fprintf(stderr, "moonshim watch: at most %d cgroups\n",
+				        MAX_CGROUPS);
 				return 2;
 			}
 			a.paths[a.ncg++] = val;
 		} else if (!strcmp(opt, "--psi")) {
 			cg_err e;
 			if (a.npsi == MAX_PSI) {
-				fprintf(stderr, "moonshim watch: at most %d --psi rules\n", MAX_PSI);
+				fprintf(stderr, "moonshim watch: at most %d --psi rules\n",
+				        MAX_PSI);
 				return 2;
 			}
 			if (cg_psi_parse(val, &a.psi[a.npsi++], &e)) {
@@ -362,8 +370,10 @@ int cmd_watch(int argc, char **argv) {
 		} else if (!strcmp(opt, "--interval") || !strcmp(opt, "--duration")) {
 			int64_t us = !strcmp(val, "0") ? 0 : cg_parse_duration_us(val);
 			if (us < 0) {
-				fprintf(stderr, "moonshim watch: %s: bad duration \"%s\" (e.g. 500ms, 2s)\n",
-				        opt, val);
+				fprintf(
+				    stderr,
+				    "moonshim watch: %s: bad duration \"%s\" (e.g. 500ms, 2s)\n",
+				    opt, val);
 				return 2;
 			}
 			*(opt[2] == 'i' ? &a.interval_ns : &a.duration_ns) = us * 1000;

@@ -125,6 +125,8 @@ int main(int argc, char **argv) {
 			if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 				passed++;
 				printf("ok   %s/%s (%.0f ms)\n", suite, t->name, ms);
+				if (getenv("TEST_VERBOSE")) /* the numbers a passing case printed */
+					show_output(t);
 			} else {
 				failed++;
 				if (WIFSIGNALED(st))

@@ -9,7 +9,7 @@
 /* The hierarchies a cgroup lives in. On v2 only CG_TREE_UNIFIED is set. */
 enum { CG_TREE_UNIFIED = 0, CG_TREE_MEMORY, CG_TREE_CPU, CG_TREE_PIDS, CG_NTREES };
 
-#define CG_MAX_FILES 32
+#define CG_MAX_FILES 48
 
 typedef struct {
 	char name[64];

@@ -367,6 +367,40 @@ TEST(netpoll_poll_close_cancels_parked_waiters) {
 	run_rt(2, cancel_main, NULL);
 }
 
+/* rt_poll_evict: another goroutine stops one parked on a pd it owns; the
+ * pd stays registered (later waits fail too) until its owner closes it. */
+typedef struct {
+	rt_pollfd *pd;
+	int first, second;
+	rt_waitgroup wg;
+} evict_state;
+
+static void evict_owner(void *arg) {
+	evict_state *s = arg;
+	s->first = rt_poll_wait(s->pd, RT_POLL_READ, RT_FOREVER);
+	s->second = rt_poll_wait(s->pd, RT_POLL_READ, rt_deadline_in(1000 * MS));
+	np_close(s->pd); /* the owner, not the evicter, closes */
+	rt_wg_done(&s->wg);
+}
+
+static int evict_main(void *arg) {
+	int fds[2];
+	CHECK(pipe2(fds, O_CLOEXEC) == 0);
+	evict_state s = {.pd = np_open(fds[0]), .wg = RT_WAITGROUP_INIT};
+	rt_wg_add(&s.wg, 1);
+	rt_go(evict_owner, &s, "evict-owner");
+	CHECKF(np_parked("evict-owner", "IO wait"), "owner not parked");
+	rt_poll_evict(s.pd);
+	rt_wg_wait(&s.wg);
+	CHECKF(s.first == -ECANCELED, "parked wait returned %d", s.first);
+	CHECKF(s.second == -ECANCELED, "wait after evict returned %d", s.second);
+	close(fds[1]);
+	return 0;
+}
+TEST(netpoll_evict_cancels_owner_without_closing) {
+	run_rt(2, evict_main, NULL);
+}
+
 /* ─── sockets: an echo server with 50 concurrent clients ─────────────── */
 
 #define ECHO_CLIENTS 50

@@ -1,7 +1,8 @@
 # moonshim — build, test, benchmark.
 #   make            build/moonshim's runtime library and test programs
 #   make test       install what is missing (deps), then every test suite
-#   make bench      benchmarks against Go's runtime (ratios)
+#   make bench      benchmarks against Go's runtime, and cgroup watching against
+#                   1 s polling (ratios)
 #   make asan|tsan  the runtime tests under sanitizers
 # Variants build into their own directories: build/ (native), build/asan,
 # build/tsan, build/aarch64 (cross-compiled, run under qemu-user).
@@ -103,8 +104,13 @@ $(B)/bench/gobench: bench/go/main.go bench/go/go.mod
 	@mkdir -p $(dir $@)
 	cd bench/go && GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
 
-bench: deps $(B)/bench/moonbench $(B)/bench/gobench
+$(B)/bench/cgroupbench: bench/cgroup_bench.c $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icgroup $< $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
+
+bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
+	bash bench/run_cgroup.sh $(B)/bench/cgroupbench $(B)/moonshim
 
 install: $(RT_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/moonshim

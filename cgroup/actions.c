@@ -115,6 +115,8 @@ int cg_kill(cg *c, int sig, cg_err *err) {
 	if (sig == SIGKILL) {
 		cg_err e;
 		int rc = cg__write(c, CG_TREE_UNIFIED, "cgroup.kill", "1", &e);
+		if (rc == 0)
+			__atomic_store_n(&c->killed, true, __ATOMIC_RELAXED);
 		if (rc != -ENOENT) {
 			if (rc && err)
 				*err = e;

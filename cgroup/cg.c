@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef CLONE_INTO_CGROUP
@@ -224,7 +225,67 @@ int cg_attach(cg *c, pid_t pid, cg_err *err) {
 	return 0;
 }
 
+/* fork(), and the child moves itself into every hierarchy before the
+ * parent goes on (used where clone3 into the cgroup cannot be trusted). */
+static pid_t fork_then_attach(cg *c, int *pidfd, cg_err *err) {
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		int e = errno;
+		cg__err(err, -e, "pipe: %s", strerror(e));
+		return -e;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		/* only open/write/close here: async-signal-safe after fork */
+		for (int i = 0; i < CG_NTREES; i++) {
+			if (!c->dirs[i][0])
+				continue;
+			char path[PATH_MAX + 32];
+			size_t n = strlen(c->dirs[i]);
+			memcpy(path, c->dirs[i], n);
+			memcpy(path + n, "/cgroup.procs", 14);
+			int fd = open(path, O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, "0", 1) != 1) {
+				unsigned char code = (unsigned char)errno;
+				if (write(p[1], &code, 1) != 1) {
+				}
+				_exit(126);
+			}
+			close(fd);
+		}
+		close(p[1]); /* EOF: the parent may go on */
+		return 0;
+	}
+	int e = errno;
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		cg__err(err, -e, "fork: %s", strerror(e));
+		return -e;
+	}
+	unsigned char code;
+	ssize_t r;
+	while ((r = read(p[0], &code, 1)) < 0 && errno == EINTR) {
+	}
+	close(p[0]);
+	if (r == 1) { /* the child could not move itself in and exits */
+		waitpid(pid, NULL, 0);
+		cg__err(err, -code, "moving the new child into %s: %s", c->dirs[CG_TREE_UNIFIED],
+		        strerror(code));
+		return -code;
+	}
+	if (pidfd)
+		*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return pid;
+}
+
 pid_t cg_fork_into(cg *c, int *pidfd, cg_err *err) {
+	/* Linux 6.18 SIGKILLs every clone3(CLONE_INTO_CGROUP) child of a
+	 * cgroup once cgroup.kill was written to it (seen here; plain fork +
+	 * cgroup.procs is unaffected), so after our own kill fork instead. */
+	if (__atomic_load_n(&c->killed, __ATOMIC_RELAXED))
+		return fork_then_attach(c, pidfd, err);
 	int dfd = open(c->dirs[CG_TREE_UNIFIED], O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		int e = errno;
@@ -243,6 +304,8 @@ pid_t cg_fork_into(cg *c, int *pidfd, cg_err *err) {
 		return 0;
 	int e = errno;
 	close(dfd);
+	if (pid < 0 && (e == ENOSYS || e == E2BIG || e == EINVAL)) /* kernels before 5.7 */
+		return fork_then_attach(c, pidfd, err);
 	if (pid < 0) {
 		cg__err(err, -e, "clone3 into %s: %s", c->dirs[CG_TREE_UNIFIED], strerror(e));
 		return -e;
@@ -328,6 +391,24 @@ int cg_fd(cg *c, const char *file, cg_err *err) {
 	return cg__fd(c, CG_TREE_UNIFIED, file, err);
 }
 
+bool cg__removed(const cg *c) {
+	struct stat st;
+	return stat(c->dirs[CG_TREE_UNIFIED], &st) != 0 && errno == ENOENT;
+}
+
+/* Forget a kept-open fd whose file went away, so the next read reopens it
+ * (e.g. the pressure files come back when cgroup.pressure returns to 1). */
+static void drop_fd(cg *c, int tree, const char *file) {
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < c->nfiles; i++)
+		if (c->files[i].tree == tree && !strcmp(c->files[i].name, file)) {
+			close(c->files[i].fd);
+			c->files[i] = c->files[--c->nfiles];
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+}
+
 ssize_t cg__read(cg *c, int tree, const char *file, char *buf, size_t n, cg_err *err) {
 	int fd = cg__fd(c, tree, file, err);
 	if (fd < 0)
@@ -335,8 +416,18 @@ ssize_t cg__read(cg *c, int tree, const char *file, char *buf, size_t n, cg_err 
 	ssize_t r = pread(fd, buf, n - 1, 0);
 	if (r < 0) {
 		int e = errno;
-		cg__err(err, -e, "read %s/%s: %s%s", c->dirs[tree], file, strerror(e),
-		        e == ENODEV ? " (the cgroup was removed)" : "");
+		/* ENODEV: the file was deactivated under our open fd — the whole
+		 * cgroup removed, or just this file hidden (the pressure files
+		 * while cgroup.pressure is 0) */
+		const char *why = "";
+		if (e == ENODEV) {
+			drop_fd(c, tree, file);
+			why = cg__removed(c) ? " (the cgroup was removed)"
+			      : strstr(file, ".pressure")
+			          ? " (PSI is off for this cgroup: cgroup.pressure is 0)"
+			          : " (the file went away; the cgroup still exists)";
+		}
+		cg__err(err, -e, "read %s/%s: %s%s", c->dirs[tree], file, strerror(e), why);
 		return -e;
 	}
 	buf[r] = 0;

@@ -23,6 +23,7 @@ struct cg {
 	pthread_mutex_t lock; /* guards files[]: reads come from any goroutine */
 	cg_file files[CG_MAX_FILES];
 	int nfiles;
+	bool killed; /* cgroup.kill was written through this handle */
 };
 
 void cg__err(cg_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -37,6 +38,8 @@ ssize_t cg__read(cg *c, int tree, const char *file, char *buf, size_t n, cg_err 
 int cg__read_int(cg *c, int tree, const char *file, int64_t *v, cg_err *err);
 /* Open, write, close; the error names the file and the value. */
 int cg__write(cg *c, int tree, const char *file, const char *val, cg_err *err);
+/* Is the cgroup's unified directory gone? */
+bool cg__removed(const cg *c);
 /* The tree that holds a controller's files on this cgroup's host. */
 int cg__tree_for(const cg *c, unsigned controller);
 /* An fd of our own (not the shared cache), for a watcher or a trigger. */
@@ -78,5 +81,7 @@ typedef struct {
 	cg_psi_spec spec;
 } cg__psi_arg;
 void cg__psi_loop(void *arg); /* a goroutine; frees arg */
+/* Do we have CAP_SYS_RESOURCE (triggers of any window, run by psimon)? */
+bool cg__psi_privileged(void);
 
 #endif

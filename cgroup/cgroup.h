@@ -80,7 +80,12 @@ int cg_attach(cg *c, pid_t pid, cg_err *err);
 /* fork() into the cgroup with clone3(CLONE_INTO_CGROUP | CLONE_PIDFD):
  * returns 0 in the child, the pid in the parent (*pidfd set), -errno on
  * failure. On a hybrid host the parent then moves the child into the v1
- * hierarchies; a child that must start limited waits for its parent. */
+ * hierarchies; a child that must start limited waits for its parent.
+ * After cg_kill through this handle (Linux 6.18 kills clone3 children of
+ * a killed cgroup) and on kernels without clone3, the child is forked and
+ * moves itself in before either side returns. Like after fork() in a
+ * threaded program, the child may only call async-signal-safe functions
+ * (no malloc, no stdio) until it execs. */
 pid_t cg_fork_into(cg *c, int *pidfd, cg_err *err);
 /* Remove the directories (all processes must be gone: -EBUSY otherwise). */
 int cg_remove(cg *c, cg_err *err);
@@ -205,6 +210,10 @@ typedef struct cg_psi_spec {
 	int64_t threshold_us, window_us, latency_us;
 } cg_psi_spec;
 int cg_psi_parse(const char *text, cg_psi_spec *out, cg_err *err);
+/* True without CAP_SYS_RESOURCE: the kernel then checks triggers only in
+ * its 2 s averaging work, and any read of the pressure file postpones it,
+ * so a program holding triggers should not also sample that file. */
+bool cg_psi_reads_delay_triggers(void);
 /* "150ms", "1s", "500us", "2.5s", or bare µs → µs; -1 if malformed. */
 int64_t cg_parse_duration_us(const char *s);
 int cg_psi_format(const cg_psi_spec *s, char *buf, size_t n);

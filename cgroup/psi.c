@@ -35,6 +35,27 @@
 
 static int64_t parse_dur_us(const char *s, size_t n);
 
+bool cg__psi_privileged(void) {
+	static int cached = -1; /* capabilities do not change under us */
+	if (__atomic_load_n(&cached, __ATOMIC_RELAXED) < 0) {
+		unsigned long long eff = 0;
+		char line[256];
+		FILE *f = fopen("/proc/self/status", "re");
+		while (f && fgets(line, sizeof line, f))
+			if (sscanf(line, "CapEff: %llx", &eff) == 1)
+				break;
+		if (f)
+			fclose(f);
+		__atomic_store_n(&cached, (int)((eff >> 24) & 1),
+		                 __ATOMIC_RELAXED); /* CAP_SYS_RESOURCE */
+	}
+	return __atomic_load_n(&cached, __ATOMIC_RELAXED);
+}
+
+bool cg_psi_reads_delay_triggers(void) {
+	return !cg__psi_privileged();
+}
+
 int64_t cg_parse_duration_us(const char *s) {
 	return parse_dur_us(s, strlen(s));
 }
@@ -224,19 +245,35 @@ static bool emit_pressure(psi_state *s, cg_psi_mode mode, int64_t used_window_us
 	return cg__watch_emit(s->w, &ev);
 }
 
-/* Trigger mode: park on EPOLLPRI; sample every half window meanwhile so an
- * event can say how much stall its window held. */
+/* Why a read of the pressure file failed, said once (ENODEV: the file was
+ * deactivated under us — the cgroup removed, which the cgroup.events loop
+ * reports, or PSI turned off for it). */
+static void read_failed(psi_state *s, int rc) {
+	if (rc == -ENODEV && cg__removed(s->w->c))
+		return;
+	cg__watch_say(s->w, CG_EV_ERROR, "%s: read %s/%s: %s%s; this rule stops", s->name,
+	              cg_path(s->w->c), s->file, strerror(-rc),
+	              rc == -ENODEV ? " (PSI is off for this cgroup: cgroup.pressure is 0)" : "");
+}
+
+/* Trigger mode: park on EPOLLPRI. With CAP_SYS_RESOURCE the kernel's
+ * psimon checks the trigger and our reads do not disturb it, so sample
+ * every half window to say how much stall the window held. Without it the
+ * trigger is checked only by the 2 s averaging work, which a read of the
+ * file postpones (reading refreshes the averages and the work then skips
+ * its trigger check): read only when the trigger has fired. */
 static void run_trigger(psi_state *s, rt_pollfd *pd, int64_t window_us) {
+	bool sample = cg__psi_privileged();
 	for (;;) {
-		int rc = rt_poll_wait(pd, RT_POLL_PRI, rt_deadline_in(window_us * NS_PER_US / 2));
+		int rc =
+		    rt_poll_wait(pd, RT_POLL_PRI,
+		                 sample ? rt_deadline_in(window_us * NS_PER_US / 2) : RT_FOREVER);
 		if (rc && rc != -ETIMEDOUT)
 			return; /* stopping */
 		bool fired = rc == 0;
 		int64_t total;
 		if ((rc = read_total(s, &total))) {
-			if (rc != -ENODEV) /* ENODEV: removed, the cgroup.events loop says so */
-				cg__watch_say(s->w, CG_EV_ERROR, "read %s/%s: %s", cg_path(s->w->c),
-				              s->file, strerror(-rc));
+			read_failed(s, rc);
 			return;
 		}
 		push(s, rt_now(), total);
@@ -259,9 +296,7 @@ static void run_poll(psi_state *s) {
 		int64_t total;
 		int rc = read_total(s, &total);
 		if (rc) {
-			if (rc != -ENODEV)
-				cg__watch_say(s->w, CG_EV_ERROR, "read %s/%s: %s", cg_path(s->w->c),
-				              s->file, strerror(-rc));
+			read_failed(s, rc);
 			return;
 		}
 		int64_t now = rt_now();
@@ -343,17 +378,24 @@ void cg__psi_loop(void *arg) {
 			        s->name, asked, strerror(-first_err), used, thr, bound))
 				goto out;
 		} else {
+			char every[32];
+			int64_t calm_ms = calm_poll_ns(s->spec.window_us) / 1000000;
+			if (calm_ms == ACTIVE_POLL_NS / 1000000)
+				snprintf(every, sizeof every, "every %lld ms", (long long)calm_ms);
+			else
+				snprintf(every, sizeof every, "every %lld-%lld ms",
+				         (long long)(ACTIVE_POLL_NS / 1000000), (long long)calm_ms);
+			const char *why =
+			    first_err != -EINVAL ? ""
+			    : cg__psi_privileged()
+			        ? ": this kernel takes windows of 500ms..10s"
+			        : ": without CAP_SYS_RESOURCE windows must be multiples "
+			          "of 2s";
 			if (!cg__watch_say(
 			        w, CG_EV_NOTICE,
 			        "%s: the kernel refused a %s window (%s%s) and no window it "
-			        "accepts is within the %s latency bound; polling %s every "
-			        "10-%lld ms instead",
-			        s->name, asked, strerror(-first_err),
-			        first_err == -EINVAL ? ": without CAP_SYS_RESOURCE windows must "
-			                               "be multiples of 2s"
-			                             : "",
-			        bound, s->file,
-			        (long long)(calm_poll_ns(s->spec.window_us) / 1000000)))
+			        "accepts is within the %s latency bound; polling %s %s instead",
+			        s->name, asked, strerror(-first_err), why, bound, s->file, every))
 				goto out;
 		}
 	}

@@ -26,6 +26,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#define GONE_CHECK_NS   1000000000LL /* an empty cgroup's removal is seen within this */
+#define OOM_BURST_NS    1000000000LL /* after an OOM notification, re-read ... */
+#define OOM_REREAD_NS   10000000LL   /* ... this often until the kill is counted */
+#define FAILCNT_POLL_NS 1000000000LL
+
 const char *cg_event_name(cg_event_kind k) {
 	static const char *const names[] = {"?",        "populated", "frozen", "memory",
 	                                    "pressure", "notice",    "error",  "gone"};
@@ -148,7 +153,12 @@ static void events_loop(void *arg) {
 		}
 		populated = p;
 		frozen = f;
-		if (rt_poll_wait(pd, RT_POLL_PRI, RT_FOREVER) != 0)
+		/* Removal raises no EPOLLPRI (nor inotify event) on cgroup.events,
+		 * and only an empty cgroup can be removed: while empty, look once
+		 * a second whether the file still reads. */
+		int rc = rt_poll_wait(pd, RT_POLL_PRI,
+		                      populated ? RT_FOREVER : rt_deadline_in(GONE_CHECK_NS));
+		if (rc && rc != -ETIMEDOUT)
 			break;
 	}
 	cg__watch_close(w, pd);
@@ -270,14 +280,19 @@ static void oom_v1_loop(void *arg) {
 	}
 	if (!cg__watch_track(w, pd))
 		goto out;
+	/* The OOM notification comes when the OOM starts, before the victim is
+	 * killed and counted: re-read quickly for a while after one. */
+	int64_t burst_until = 0;
 	for (;;) {
 		/* failcnt ("max") has no notification: look once a second */
-		rc = rt_poll_wait(pd, RT_POLL_READ, rt_deadline_in(1000000000));
+		bool burst = rt_now() < burst_until;
+		rc = rt_poll_wait(pd, RT_POLL_READ,
+		                  rt_deadline_in(burst ? OOM_REREAD_NS : FAILCNT_POLL_NS));
 		if (rc && rc != -ETIMEDOUT)
 			break;
 		uint64_t n;
-		while (read(efd, &n, sizeof n) == sizeof n) {
-		}
+		while (read(efd, &n, sizeof n) == sizeof n)
+			burst_until = rt_now() + OOM_BURST_NS;
 		if (cg_read_memory_events(w->c, false, &now, &e) || cg_read_memory(w->c, &m, &e)) {
 			if (e.code != -ENODEV && e.code != -ENOENT)
 				cg__watch_say(w, CG_EV_ERROR, "%s", e.msg);
@@ -291,6 +306,8 @@ static void oom_v1_loop(void *arg) {
 			cg_event ev = {.kind = CG_EV_MEMORY, .at = rt_now()};
 			ev.mem.delta = d;
 			ev.mem.total = now;
+			if (d.oom_kill)
+				burst_until = 0; /* the kill is counted: back to calm */
 			if (!cg__watch_emit(w, &ev))
 				break;
 		}

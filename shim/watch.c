@@ -49,6 +49,10 @@ typedef struct {
 
 static rt_mutex out_mu = RT_MUTEX_INIT;
 static cg_host host;
+/* Resources whose pressure file samples leave alone: without
+ * CAP_SYS_RESOURCE a read postpones the kernel's check of the triggers
+ * our --psi rules armed on it (cgroup.h). */
+static unsigned no_sample_pressure;
 
 /* ─── output ─────────────────────────────────────────────────────────── */
 
@@ -168,6 +172,12 @@ static void print_sample(watched *wd) {
 	json_t *pr = json_object();
 	for (int r = 0; r < CG_RES_N; r++) {
 		cg_pressure p;
+		if (no_sample_pressure & (1u << r)) {
+			json_object_set_new(
+			    pr, cg_resource_name(r),
+			    json_string("not sampled: a --psi trigger is armed on it"));
+			continue;
+		}
 		if (cg_read_pressure(wd->c, r, &p, &e) != 0) {
 			json_array_append_new(errors, json_string(e.msg));
 			continue;
@@ -390,6 +400,9 @@ int cmd_watch(int argc, char **argv) {
 		}
 		i++;
 	}
+	if (cg_psi_reads_delay_triggers())
+		for (int i = 0; i < a.npsi; i++)
+			no_sample_pressure |= 1u << a.psi[i].res;
 	if (!a.ncg) {
 		fprintf(stderr, "moonshim watch: --cgroup PATH is required\n");
 		watch_usage(stderr);

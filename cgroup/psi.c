@@ -291,7 +291,7 @@ static int64_t calm_poll_ns(int64_t window_us) {
 /* Polling mode (the fallback). */
 static void run_poll(psi_state *s) {
 	int64_t window_ns = s->spec.window_us * NS_PER_US, calm = calm_poll_ns(s->spec.window_us);
-	int64_t active_until = 0, last_event = INT64_MIN / 2, prev = -1, next = rt_now();
+	int64_t active_until = 0, last_event = INT64_MIN / 2, prev = -1, next;
 	for (;;) {
 		int64_t total;
 		int rc = read_total(s, &total);
@@ -311,9 +311,11 @@ static void run_poll(psi_state *s) {
 			if (!emit_pressure(s, CG_PSI_POLL, 0))
 				return;
 		}
-		next += now < active_until ? ACTIVE_POLL_NS : calm;
-		if (next < now)
-			next = now; /* we were late (a slow reader): do not burst */
+		/* Ticks sit on a grid of the step shared by every polled rule of
+		 * the process, so rules (and cgroups) wake together: one wake-up
+		 * serves them all, which is most of the idle cost. */
+		int64_t step = now < active_until ? ACTIVE_POLL_NS : calm;
+		next = (now / step + 1) * step;
 		if (!cg__watch_sleep_until(s->w, next))
 			return;
 	}

@@ -1,6 +1,9 @@
 /*
  * sysmon.c — the monitor thread (Go's sysmon): runs without a P, wakes
  * every 20 µs while the scheduler is busy and backs off to 10 ms when idle.
+ * When every P is idle there is nothing to retake or preempt, so, like Go's
+ * sysmon, it sleeps longer (100 ms): an idle program costs ~10 wake-ups a
+ * second, not 100.
  * Each tick it refreshes the coarse clock, hands off P's stuck in syscalls,
  * polls the network if nobody has for 10 ms, flags goroutines that run too
  * long (asking the embedder's preempt hook to stop them), prints the
@@ -19,6 +22,7 @@
 #define IDLE_TICKS_BEFORE_BACKOFF 50
 #define SYSCALL_REPORT_NS         (1000LL * 1000000) /* an M blocked this long is reported */
 #define LONGRUN_REPORT_FACTOR     10                 /* report at 10x the preempt threshold */
+#define DEEP_SLEEP_NS             (100LL * 1000000)  /* sleep while every P is idle */
 
 static struct {
 	pthread_t thread;
@@ -36,6 +40,13 @@ void rt__sysmon_wake(void) {
 		return; /* already ticking fast: no need for a syscall */
 	__atomic_add_fetch(&sm.wake, 1, __ATOMIC_RELEASE);
 	rt__futex_wake(&sm.wake, 1);
+}
+
+/* With every P idle nothing can be retaken or preempted: sleep long. A P
+ * taken meanwhile (an I/O or timer wake-up) is seen within DEEP_SLEEP_NS,
+ * and a goroutine entering a syscall wakes us (rt__sysmon_wake). */
+static bool all_idle(void) {
+	return !S.schedtrace_ms && arl(&S.npidle) == S.nprocs;
 }
 
 void rt_set_preempt_hook(rt_preempt_hook hook, void *arg) {
@@ -115,10 +126,14 @@ static void *sysmon_main(void *arg) {
 	sm.next_trace = rt__nanotime();
 	while (!ald(&sm.stop)) {
 		uint32_t w = ald(&sm.wake);
-		int64_t sleep_us = delay_us;
-		if (S.schedtrace_ms && sleep_us > S.schedtrace_ms * 1000LL)
-			sleep_us = S.schedtrace_ms * 1000LL;
-		rt__futex_wait(&sm.wake, w, sleep_us * 1000);
+		int64_t sleep_ns = delay_us * 1000;
+		if (S.schedtrace_ms && sleep_ns > S.schedtrace_ms * 1000000LL)
+			sleep_ns = S.schedtrace_ms * 1000000LL;
+		if (delay_us == SYSMON_MAX_US && all_idle()) {
+			asr(&sm.delay_us, DEEP_SLEEP_NS / 1000);
+			sleep_ns = DEEP_SLEEP_NS;
+		}
+		rt__futex_wait(&sm.wake, w, sleep_ns);
 		if (ald(&sm.stop))
 			break;
 		int64_t now = rt__nanotime();

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -157,4 +158,58 @@ TEST(watch_cmd_rejects_bad_options_clearly) {
 	                5000, line, sizeof line));
 	CHECK(waitpid(w, &st, 0) == w && WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	close(r.fd);
+}
+
+/* Pure v2 (the VM): `moonshim watch` shows memory.high events while a
+ * child keeps touching more memory than memory.high allows. */
+TEST(watch_cmd_shows_memory_high_events_on_v2) {
+	cg_host host;
+	cg_err e = {0};
+	CHECKF(cg_host_detect(&host, "/proc/self/mounts", &e) == 0, "%s", e.msg);
+	if (host.layout != CG_LAYOUT_V2) {
+		fprintf(stderr, "skipped: memory.high throttles only on pure v2\n");
+		return;
+	}
+	char rel[64];
+	snprintf(rel, sizeof rel, "moonshim-test-%d", getpid());
+	cg *c = cg_open(&host, rel, true, &e);
+	CHECKF(c, "%s", e.msg);
+	cg_limits l;
+	cg_limits_init(&l);
+	l.memory_high = 8 << 20;
+	CHECKF(cg_set_limits(c, &l, &e) == 0, "%s", e.msg);
+	const char *args[] = {moonshim_bin(), "watch", "--cgroup", cg_path(c),
+	                      "--interval",   "0",     NULL};
+	static reader r;
+	pid_t w = start_watch(args, &r.fd);
+	char line[4096];
+	CHECKF(
+	    next_line(&r, (const char *[]){"\"event\":\"start\"", NULL}, 5000, line, sizeof line),
+	    "no start line");
+	pid_t kid = cg_fork_into(c, NULL, &e);
+	CHECKF(kid >= 0, "%s", e.msg);
+	if (kid == 0) {
+		size_t n = 32 << 20;
+		char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		for (int round = 0; p != MAP_FAILED && round < 1000; round++)
+			for (size_t i = 0; i < n; i += 4096)
+				p[i] = (char)round;
+		_exit(0);
+	}
+	bool got = next_line(&r, (const char *[]){"\"event\":\"memory\"", "\"delta\":{", NULL},
+	                     20000, line, sizeof line);
+	cg_kill(c, SIGKILL, NULL);
+	waitpid(kid, NULL, 0);
+	kill(w, SIGTERM);
+	waitpid(w, NULL, 0);
+	close(r.fd);
+	CHECKF(got, "no memory event line");
+	fprintf(stderr, "%s\n", line);
+	const char *d = strstr(line, "\"delta\":{");
+	const char *h = strstr(d, "\"high\":");
+	CHECKF(h && atoll(h + 7) > 0, "no high delta in %s", line);
+	for (int i = 0; i < 100 && cg_remove(c, &e) == -EBUSY; i++)
+		usleep(10000);
+	CHECKF(cg_remove(c, &e) == 0, "%s", e.msg);
+	cg_close(c);
 }

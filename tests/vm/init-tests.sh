@@ -10,7 +10,7 @@ done
 [ -r /sys/fs/cgroup/memory.pressure ] || [ -r /proc/pressure/memory ] || { echo "no PSI"; fail=1; }
 cat /proc/pressure/memory
 # the runtime's own suite on a pure v2 host (TCG is slow: loads scaled down)
-export MOONSHIM_TEST_SCALE=10 MOONSHIM_EXPECT_LAYOUT=v2
+export MOONSHIM_TEST_SCALE=10 MOONSHIM_EXPECT_LAYOUT=v2 TEST_VERBOSE=1
 for t in /tests/*_tests; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t" _tests)

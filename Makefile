@@ -59,9 +59,9 @@ $(CG_LIB): $(CG_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(CG_TEST_BIN): tests/harness.c $(wildcard tests/cgroup/*.c) tests/harness.h $(CG_LIB) $(RT_LIB)
+$(CG_TEST_BIN): tests/harness.c $(wildcard tests/cgroup/*.c tests/cgroup/*.h) tests/harness.h $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Icgroup tests/harness.c $(wildcard tests/cgroup/*.c) $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
+	$(CC) $(ALL_CFLAGS) -Itests -Itests/cgroup -Icgroup tests/harness.c $(wildcard tests/cgroup/*.c) $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
 $(SHIM_BIN): $(SHIM_SRC:%.c=$(B)/%.o) $(CG_LIB) $(RT_LIB)
 	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -ljansson -o $@
@@ -118,7 +118,7 @@ install: $(RT_LIB)
 	install -m 644 runtime/rt.h $(DESTDIR)$(PREFIX)/include/moonshim/
 
 format:
-	clang-format -i runtime/*.c runtime/*.h cgroup/*.c cgroup/*.h shim/*.c shim/*.h tests/*.c tests/*.h tests/*/*.c bench/*.c
+	clang-format -i runtime/*.c runtime/*.h cgroup/*.c cgroup/*.h shim/*.c shim/*.h tests/*.c tests/*.h tests/*/*.c tests/*/*.h bench/*.c
 
 clean:
 	rm -rf build

@@ -11,7 +11,7 @@
  * waits for the case's death (PR_SET_PDEATHSIG), kills what is left in
  * moonshim-test-<pid> and removes the cgroups. */
 #define _GNU_SOURCE
-#include "harness.h"
+#include "cgtest.h"
 
 #include "cgroup.h"
 
@@ -36,141 +36,6 @@
 #define MS        1000000LL
 #define MAXPROCS  128
 #define TERM_EXIT 43 /* how a tree process leaves on SIGTERM */
-
-static cg_host host;
-static pid_t janitor;
-
-/* ─── helpers ─────────────────────────────────────────────────────────── */
-
-static int64_t mono_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void detect(void) {
-	cg_err e = {0};
-	CHECKF(cg_host_detect(&host, "/proc/self/mounts", &e) == 0, "%s", e.msg);
-}
-
-static const char *top_rel(void) {
-	static char rel[64];
-	snprintf(rel, sizeof rel, "moonshim-test-%d", getpid());
-	return rel;
-}
-
-/* Kill every process below dir (pass 0), or remove dir depth-first (pass 1). */
-static void nuke(const char *dir, int pass) {
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	for (struct dirent *de; (de = readdir(d));) {
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
-		char sub[PATH_MAX];
-		snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
-		nuke(sub, pass);
-	}
-	closedir(d);
-	if (pass == 0) {
-		char path[PATH_MAX + 32];
-		snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-		FILE *f = fopen(path, "r");
-		int pid;
-		while (f && fscanf(f, "%d", &pid) == 1)
-			kill(pid, SIGKILL);
-		if (f)
-			fclose(f);
-	} else {
-		rmdir(dir);
-	}
-}
-
-/* Remove moonshim-test-<pid> (and whatever is below it) everywhere. */
-static void clean_all(pid_t owner) {
-	const char *roots[] = {host.unified, host.v1_memory, host.v1_cpu, host.v1_pids};
-	int64_t deadline = mono_ns() + 10000 * MS;
-	for (;;) {
-		bool left = false;
-		for (int i = 0; i < 4; i++) {
-			if (!roots[i][0])
-				continue;
-			char dir[PATH_MAX + 64], path[PATH_MAX + 96];
-			snprintf(dir, sizeof dir, "%s/moonshim-test-%d", roots[i], (int)owner);
-			if (access(dir, F_OK) != 0)
-				continue;
-			snprintf(path, sizeof path, "%s/cgroup.kill", dir);
-			int fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (fd >= 0) {
-				if (write(fd, "1", 1) != 1) {
-				}
-				close(fd);
-			}
-			nuke(dir, 0);
-			nuke(dir, 1);
-			left = left || access(dir, F_OK) == 0;
-		}
-		if (!left || mono_ns() > deadline)
-			return;
-		usleep(10000);
-	}
-}
-
-/* A process that cleans up after this case when it dies, however it dies. */
-static void start_janitor(void) {
-	pid_t owner = getpid();
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &s, NULL);
-	fflush(NULL);
-	janitor = fork();
-	CHECK(janitor >= 0);
-	if (janitor == 0) {
-		/* hold no pipe of the runner's open (it would wait for our EOF) */
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-		}
-		prctl(PR_SET_PDEATHSIG, SIGUSR1);
-		if (getppid() == owner) {
-			int sig;
-			sigwait(&s, &sig);
-		}
-		clean_all(owner);
-		_exit(0);
-	}
-	sigprocmask(SIG_UNBLOCK, &s, NULL);
-}
-
-static void stop_janitor(void) {
-	kill(janitor, SIGKILL);
-	waitpid(janitor, NULL, 0);
-}
-
-static cg *open_cg(const char *name, bool create) {
-	cg_err e = {0};
-	char rel[128];
-	snprintf(rel, sizeof rel, "%s%s%s", top_rel(), name[0] ? "/" : "", name);
-	cg *c = cg_open(&host, rel, create, &e);
-	CHECKF(c, "%s", e.msg);
-	return c;
-}
-
-/* cg_remove, waiting out a short EBUSY (the last exits being accounted). */
-static void remove_cg(cg *c) {
-	cg_err e = {0};
-	int rc;
-	for (int i = 0; i < 200 && (rc = cg_remove(c, &e)) == -EBUSY; i++)
-		usleep(10000);
-	CHECKF(rc == 0, "%s", e.msg);
-	cg_close(c);
-}
-
-static void remove_top(void) {
-	remove_cg(open_cg("", false));
-}
 
 /* Pids listed in a cgroup.procs file; -1 if it cannot be read. */
 static int count_procs(const char *dir, pid_t want, bool *found) {
@@ -476,9 +341,10 @@ TEST(kill_a_process_tree_with_cgroup_kill) {
 		       (long long)kill_latency / MS);
 	reap_tree(t.sh, t.n, killed_by_sigkill, "SIGKILL");
 	/* empty in every hierarchy it lives in */
-	const char *roots[] = {host.unified, host.v1_memory, host.v1_cpu, host.v1_pids};
+	const char *roots[] = {cgt_host.unified, cgt_host.v1_memory, cgt_host.v1_cpu,
+	                       cgt_host.v1_pids};
 	for (int i = 0; i < 4; i++) {
-		if (!roots[i][0] || (i > 0 && host.layout != CG_LAYOUT_HYBRID))
+		if (!roots[i][0] || (i > 0 && cgt_host.layout != CG_LAYOUT_HYBRID))
 			continue;
 		const char *d = dir_in(roots[i], "kill");
 		int n = count_procs(d, 0, NULL);
@@ -488,7 +354,7 @@ TEST(kill_a_process_tree_with_cgroup_kill) {
 	cg_err e = {0};
 	CHECKF(cg_remove(t.c, &e) == 0, "%s", e.msg);
 	for (int i = 0; i < 4; i++)
-		if (roots[i][0] && (i == 0 || host.layout == CG_LAYOUT_HYBRID))
+		if (roots[i][0] && (i == 0 || cgt_host.layout == CG_LAYOUT_HYBRID))
 			CHECKF(access(dir_in(roots[i], "kill"), F_OK) != 0, "%s still exists",
 			       dir_in(roots[i], "kill"));
 	cg_close(t.c);
@@ -643,7 +509,7 @@ static int fork_main(void *arg) {
 	/* /proc/<pid>/cgroup: the unified path, and the v1 memory one on hybrid */
 	char path[64], line[PATH_MAX + 64], want[PATH_MAX + 8];
 	snprintf(path, sizeof path, "/proc/%d/cgroup", kid);
-	snprintf(want, sizeof want, "0::%s", cg_path(c) + strlen(host.unified));
+	snprintf(want, sizeof want, "0::%s", cg_path(c) + strlen(cgt_host.unified));
 	FILE *f = fopen(path, "r");
 	CHECK(f);
 	bool unified = false, memory = false;
@@ -656,10 +522,10 @@ static int fork_main(void *arg) {
 	}
 	fclose(f);
 	CHECKF(unified, "%s has no line \"%s\"", path, want);
-	if (host.layout == CG_LAYOUT_HYBRID) {
+	if (cgt_host.layout == CG_LAYOUT_HYBRID) {
 		CHECKF(memory, "%s: not in the v1 memory cgroup %s", path, want + 3);
 		bool found = false;
-		const char *d = dir_in(host.v1_memory, "fork");
+		const char *d = dir_in(cgt_host.v1_memory, "fork");
 		CHECK(count_procs(d, kid, &found) >= 1);
 		CHECKF(found, "%s/cgroup.procs lacks %d", d, kid);
 	}
@@ -811,9 +677,9 @@ static void run_oom(cg *c, oom_result *r) {
 static int limits_main(void *arg) {
 	cg *c = arg;
 	cg_err e = {0};
-	const char *mem = dir_in(host.v1_memory, "limits");
-	const char *cpu = dir_in(host.v1_cpu, "limits");
-	const char *pids = dir_in(host.v1_pids, "limits");
+	const char *mem = dir_in(cgt_host.v1_memory, "limits");
+	const char *cpu = dir_in(cgt_host.v1_cpu, "limits");
+	const char *pids = dir_in(cgt_host.v1_pids, "limits");
 
 	cg_limits l;
 	cg_limits_init(&l);
@@ -896,7 +762,7 @@ static int limits_main(void *arg) {
 
 TEST(limits_on_the_hybrid_host_map_to_v1) {
 	detect();
-	if (host.layout != CG_LAYOUT_HYBRID) {
+	if (cgt_host.layout != CG_LAYOUT_HYBRID) {
 		fprintf(stderr, "skipped: not a hybrid host (v2 limits are covered in the VM)\n");
 		return;
 	}
@@ -923,7 +789,7 @@ static int oom_latency_main(void *arg) {
 
 TEST(hybrid_oom_kill_event_is_prompt) {
 	detect();
-	if (host.layout != CG_LAYOUT_HYBRID) {
+	if (cgt_host.layout != CG_LAYOUT_HYBRID) {
 		fprintf(stderr, "skipped: not a hybrid host\n");
 		return;
 	}

@@ -8,7 +8,7 @@
  * A janitor process (PR_SET_PDEATHSIG) kills what is left in
  * moonshim-test-<pid> and removes it when a case dies, however it dies. */
 #define _GNU_SOURCE
-#include "harness.h"
+#include "cgtest.h"
 
 #include "cgroup.h"
 
@@ -31,143 +31,12 @@
 #define MiB (1LL << 20)
 #define MS  1000000LL
 
-static cg_host host;
-static pid_t janitor;
-
-/* ─── helpers (as in actions_test.c) ──────────────────────────────────── */
-
-static int64_t mono_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void detect(void) {
-	cg_err e = {0};
-	CHECKF(cg_host_detect(&host, "/proc/self/mounts", &e) == 0, "%s", e.msg);
-}
-
-static const char *top_rel(void) {
-	static char rel[64];
-	snprintf(rel, sizeof rel, "moonshim-test-%d", getpid());
-	return rel;
-}
-
-static void nuke(const char *dir, int pass) {
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	for (struct dirent *de; (de = readdir(d));) {
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
-		char sub[PATH_MAX];
-		snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
-		nuke(sub, pass);
-	}
-	closedir(d);
-	if (pass == 0) {
-		char path[PATH_MAX + 32];
-		snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-		FILE *f = fopen(path, "r");
-		int pid;
-		while (f && fscanf(f, "%d", &pid) == 1)
-			kill(pid, SIGKILL);
-		if (f)
-			fclose(f);
-	} else {
-		rmdir(dir);
-	}
-}
-
-static void clean_all(pid_t owner) {
-	const char *roots[] = {host.unified, host.v1_memory, host.v1_cpu, host.v1_pids};
-	int64_t deadline = mono_ns() + 10000 * MS;
-	for (;;) {
-		bool left = false;
-		for (int i = 0; i < 4; i++) {
-			if (!roots[i][0])
-				continue;
-			char dir[PATH_MAX + 64], path[PATH_MAX + 96];
-			snprintf(dir, sizeof dir, "%s/moonshim-test-%d", roots[i], (int)owner);
-			if (access(dir, F_OK) != 0)
-				continue;
-			snprintf(path, sizeof path, "%s/cgroup.kill", dir);
-			int fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (fd >= 0) {
-				if (write(fd, "1", 1) != 1) {
-				}
-				close(fd);
-			}
-			nuke(dir, 0);
-			nuke(dir, 1);
-			left = left || access(dir, F_OK) == 0;
-		}
-		if (!left || mono_ns() > deadline)
-			return;
-		usleep(10000);
-	}
-}
-
-static void start_janitor(void) {
-	pid_t owner = getpid();
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &s, NULL);
-	fflush(NULL);
-	janitor = fork();
-	CHECK(janitor >= 0);
-	if (janitor == 0) {
-		/* hold no pipe of the runner's open (it would wait for our EOF) */
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-		}
-		prctl(PR_SET_PDEATHSIG, SIGUSR1);
-		if (getppid() == owner) {
-			int sig;
-			sigwait(&s, &sig);
-		}
-		clean_all(owner);
-		_exit(0);
-	}
-	sigprocmask(SIG_UNBLOCK, &s, NULL);
-}
-
-static void stop_janitor(void) {
-	kill(janitor, SIGKILL);
-	waitpid(janitor, NULL, 0);
-}
-
-static cg *open_cg(const char *name, bool create) {
-	cg_err e = {0};
-	char rel[128];
-	snprintf(rel, sizeof rel, "%s%s%s", top_rel(), name[0] ? "/" : "", name);
-	cg *c = cg_open(&host, rel, create, &e);
-	CHECKF(c, "%s", e.msg);
-	return c;
-}
-
-static void remove_cg(cg *c) {
-	cg_err e = {0};
-	int rc;
-	for (int i = 0; i < 200 && (rc = cg_remove(c, &e)) == -EBUSY; i++)
-		usleep(10000);
-	CHECKF(rc == 0, "%s", e.msg);
-	cg_close(c);
-}
-
-static void remove_top(void) {
-	remove_cg(open_cg("", false));
-}
-
 /* A cgroup directory made with plain mkdir in the unified tree only: on v2
  * its parent enables no controller for it, so it has no memory.* or io.*
  * files; on hybrid it has no v1 directories. */
 static cg *bare_cg(const char *parent, const char *name) {
 	char dir[PATH_MAX + 160];
-	snprintf(dir, sizeof dir, "%s/%s/%s/%s", host.unified, top_rel(), parent, name);
+	snprintf(dir, sizeof dir, "%s/%s/%s/%s", cgt_host.unified, top_rel(), parent, name);
 	CHECKF(mkdir(dir, 0755) == 0, "mkdir %s: %s", dir, strerror(errno));
 	char rel[160];
 	snprintf(rel, sizeof rel, "%s/%s", parent, name);
@@ -215,7 +84,7 @@ TEST(missing_files_are_named) {
 
 	/* memory.peak: not in the unified directory of a hybrid host, nor in
 	 * a v2 cgroup without the memory controller */
-	if (host.layout == CG_LAYOUT_HYBRID) {
+	if (cgt_host.layout == CG_LAYOUT_HYBRID) {
 		ssize_t r = cg_read(c, "memory.peak", buf, sizeof buf, &e);
 		CHECKF(r == -ENOENT && e.code == -ENOENT, "memory.peak on hybrid: %zd %s", r,
 		       e.msg);
@@ -230,7 +99,7 @@ TEST(missing_files_are_named) {
 	/* the memory reader says why */
 	cg_memory m;
 	int rc = cg_read_memory(bare, &m, &e);
-	if (host.layout == CG_LAYOUT_HYBRID)
+	if (cgt_host.layout == CG_LAYOUT_HYBRID)
 		CHECKF(rc == -ENOTSUP && has(&e, "memory"), "%d %s", rc, e.msg);
 	else
 		CHECKF(rc == -ENOENT && has(&e, "memory.current") &&
@@ -241,7 +110,7 @@ TEST(missing_files_are_named) {
 	/* io.stat: v2 only */
 	cg_io_stat io;
 	rc = cg_read_io_stat(c, &io, &e);
-	if (host.layout == CG_LAYOUT_HYBRID) {
+	if (cgt_host.layout == CG_LAYOUT_HYBRID) {
 		CHECKF(rc == -ENOTSUP && e.code == -ENOTSUP && has(&e, "io.stat"), "%d %s", rc,
 		       e.msg);
 		fprintf(stderr, "hybrid io.stat: %s\n", e.msg);
@@ -429,14 +298,14 @@ TEST(permission_errors_name_the_file) {
 		cg_limits_init(&l);
 		l.memory_max = 64 * MiB;
 		expect_denied(cg_set_limits(c, &l, &e), &e, "cg_set_limits memory_max",
-		              host.layout == CG_LAYOUT_HYBRID ? "memory.limit_in_bytes"
-		                                              : "memory.max");
+		              cgt_host.layout == CG_LAYOUT_HYBRID ? "memory.limit_in_bytes"
+		                                                  : "memory.max");
 		cg_limits_init(&l);
 		l.pids_max = 10;
 		expect_denied(cg_set_limits(c, &l, &e), &e, "cg_set_limits pids_max", "pids.max");
 		expect_denied(cg_freeze(c, true, &e), &e, "cg_freeze", "cgroup.freeze");
 		expect_denied(cg_kill(c, SIGKILL, &e), &e, "cg_kill", "cgroup.kill");
-		CHECK(cg_open(&host, rel, true, &e) == NULL);
+		CHECK(cg_open(&cgt_host, rel, true, &e) == NULL);
 		expect_denied(e.code, &e, "cg_open create", "nobody-child");
 		/* reading is allowed */
 		CHECKF(cg_frozen(c, &e) == 0, "%s", e.msg);
@@ -463,7 +332,7 @@ TEST(unavailable_controller_is_named) {
 	detect();
 	start_janitor();
 	cg_err e = {0};
-	if (host.layout == CG_LAYOUT_HYBRID) {
+	if (cgt_host.layout == CG_LAYOUT_HYBRID) {
 		cg *c = open_cg("ctl", true);
 		int rc = cg_enable(c, CG_IO, &e);
 		CHECKF(rc == -ENOTSUP && e.code == -ENOTSUP, "cg_enable(io) on hybrid: %d %s", rc,

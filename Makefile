@@ -34,6 +34,9 @@ CG_TEST_BIN := $(B)/tests/cgroup_tests
 
 SHIM_SRC := $(wildcard shim/*.c)
 SHIM_BIN := $(B)/moonshim
+# containers: OCI JSON, capabilities, seccomp, netlink (loopback)
+SHIM_INC  := -I/usr/include/libnl3
+SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3
 
 .PHONY: all runtime test check deps bench demo vmtest asan tsan aarch64 install clean format
 all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN)
@@ -41,7 +44,7 @@ runtime: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
 $(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Icgroup -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) -c $< -o $@
 
 $(B)/runtime/switch_$(ARCH).o: runtime/switch_$(ARCH).S
 	@mkdir -p $(dir $@)
@@ -64,7 +67,7 @@ $(CG_TEST_BIN): tests/harness.c $(wildcard tests/cgroup/*.c tests/cgroup/*.h) te
 	$(CC) $(ALL_CFLAGS) -Itests -Itests/cgroup -Icgroup tests/harness.c $(wildcard tests/cgroup/*.c) $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
 $(SHIM_BIN): $(SHIM_SRC:%.c=$(B)/%.o) $(CG_LIB) $(RT_LIB)
-	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -ljansson -o $@
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) $(SHIM_LIBS) -o $@
 
 $(B)/rt_demo: tests/demo/rt_demo.c $(RT_LIB)
 	$(CC) $(ALL_CFLAGS) $< $(RT_LIB) $(LDLIBS) -o $@

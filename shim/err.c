@@ -25,6 +25,16 @@ int ms_wrap(ms_err *err, const char *fmt, ...) {
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
-	snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+	size_t n = strlen(prefix);
+	if (n + 2 < sizeof err->msg) {
+		memcpy(err->msg, prefix, n);
+		memcpy(err->msg + n, ": ", 2);
+		n += 2;
+		size_t rest = strnlen(old, sizeof old - 1);
+		if (rest > sizeof err->msg - 1 - n)
+			rest = sizeof err->msg - 1 - n;
+		memcpy(err->msg + n, old, rest);
+		err->msg[n + rest] = 0;
+	}
 	return err->code;
 }

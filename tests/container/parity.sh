@@ -1,0 +1,414 @@
+#!/bin/bash
+# parity.sh — `moonshim run` against Debian's runc on the same bundles: each
+# case builds two identical busybox bundles (mkbundle.sh's runc-spec defaults
+# plus a jq edit), runs one under `runc run` and one under `moonshim run`, each
+# with a private --root, and diffs what the workload saw: its stdout, its
+# stderr, its exit status and, for some cases, facts read on the host after
+# it exited. Each case also checks runc's output for what the case is about
+# (so a case that no longer exercises anything fails instead of passing).
+#   bash tests/container/parity.sh [CASE...]      (default: all)
+#   CT_SIDES=runc bash tests/container/parity.sh  (runc only: checks the cases)
+# Prints "ok NAME" / "FAIL NAME" (with the diff), then
+# "container: N passed, N failed"; exits 1 on any failure.
+#
+# Normalisations (everything else must match byte for byte):
+#   - both runtimes get the same container id, so ids need none;
+#   - mounts: /sys/fs/cgroup and below are dropped: on this hybrid host runc
+#     mounts a tmpfs plus one bind per v1 hierarchy of *its* cgroup path, and a
+#     runtime with another default cgroup path (moonshim/ID) or another way of
+#     exposing the hybrid tree legitimately differs; mount ids, parent ids,
+#     device numbers and the rootfs' source are dropped (they name host state);
+#   - /dev: times are dropped (stat without %y), everything else is compared;
+#   - each side's bundle dir reads BUNDLE (bind-mount sources in mountinfo);
+#   - pids other than 1 are never printed (a runtime may fork helpers inside);
+#   - oom_minus where the host lacks CAP_SYS_RESOURCE: see the case.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+CT_SIDES=${CT_SIDES:-runc moon}
+JOBS=${CT_JOBS:-4} # cases in flight; each is mostly waiting on fork/exec and mounts
+
+# ---------------------------------------------------------------- case plumbing
+
+# pc_mk NAME [--userns] [-- ARGS...]: $CT_DIR/c/NAME/{runc,moon} bundles, and a
+# host dir for each side at $CT_DIR/c/NAME/SIDE/host (bind-mount sources).
+pc_mk() {
+	local name=$1 side
+	shift
+	for side in runc moon; do
+		ct_bundle "$CT_DIR/c/$name/$side" "$@"
+		mkdir -p "$CT_DIR/c/$name/$side/host"
+	done
+}
+
+# pc_cfg NAME FILTER [JQ-ARGS...]: the same edit on both bundles; the filter
+# sees $dir (that side's bundle dir) and $host (its host dir).
+pc_cfg() {
+	local name=$1 side
+	shift
+	for side in runc moon; do
+		ct_cfg "$CT_DIR/c/$name/$side" "$1" --arg host "$CT_DIR/c/$name/$side/host" "${@:2}" || return 1
+	done
+}
+
+pc_id() { echo "$CT_PREFIX-$1"; }
+
+# pc_run1 NAME SIDE: one foreground run; SIDE.out, SIDE.err, SIDE.rc. Stdin is
+# NAME/stdin when the case wrote one, else /dev/null.
+pc_run1() {
+	local name=$1 side=$2 d=$CT_DIR/c/$1 in=/dev/null
+	[ -f "$d/stdin" ] && in=$d/stdin
+	if [ "$side" = moon ] && ! ct_have_moon; then
+		echo "moonshim not built ($MOON)" >"$d/$side.err"
+		: >"$d/$side.out"
+		echo 127 >"$d/$side.rc"
+		return
+	fi
+	ct_rt "$side" run -b "$d/$side" "$(pc_id "$name")" <"$in" >"$d/$side.out" 2>"$d/$side.err"
+	echo $? >"$d/$side.rc"
+}
+
+pc_run() {
+	local side
+	for side in $CT_SIDES; do pc_run1 "$1" "$side"; done
+}
+
+# pc_host NAME SIDE TEXT...: a fact observed on the host, compared like output.
+pc_host() {
+	local name=$1 side=$2
+	shift 2
+	echo "$*" >>"$CT_DIR/c/$name/$side.host"
+}
+
+# pc_text NAME SIDE: what gets diffed — stdout, stderr, exit status, host
+# facts, with the side's bundle dir written as BUNDLE (bind sources show up in
+# mountinfo, and each side has its own).
+pc_text() {
+	local d=$CT_DIR/c/$1 side=$2
+	{
+		echo "--- stdout"
+		cat "$d/$side.out"
+		echo "--- stderr"
+		cat "$d/$side.err"
+		echo "--- exit $(cat "$d/$side.rc")"
+		if [ -f "$d/$side.host" ]; then
+			echo "--- host"
+			cat "$d/$side.host"
+		fi
+	} | sed "s|$d/$side|BUNDLE|g"
+}
+
+# pc_norm NAME: the case's normaliser pc_norm_NAME (a filter) if it has one.
+pc_norm() {
+	if declare -F "pc_norm_$1" >/dev/null; then "pc_norm_$1"; else cat; fi
+}
+
+# pc_check NAME [ERE...]: runc's text must match every ERE (one per line, grep
+# -E), then moonshim's text must equal runc's. Records the result.
+pc_check() {
+	local name=$1 d=$CT_DIR/c/$1 re miss=0
+	shift
+	pc_text "$name" runc | pc_norm "$name" >"$d/runc.txt"
+	: >"$d/detail"
+	for re in "$@"; do
+		if ! grep -qE -- "$re" "$d/runc.txt"; then
+			echo "runc's output lacks /$re/ (the case no longer tests what it says):" >>"$d/detail"
+			miss=1
+		fi
+	done
+	if [ $miss = 1 ]; then
+		cat "$d/runc.txt" >>"$d/detail"
+		ct_result "$name" fail "$d/detail"
+		return
+	fi
+	case " $CT_SIDES " in *" moon "*) ;; *)
+		ct_result "$name" ok
+		return
+		;;
+	esac
+	pc_text "$name" moon | pc_norm "$name" >"$d/moon.txt"
+	if diff -u --label runc --label moonshim "$d/runc.txt" "$d/moon.txt" >"$d/detail"; then
+		ct_result "$name" ok
+	else
+		ct_result "$name" fail "$d/detail"
+	fi
+}
+
+# pc_simple NAME FILTER ERE... -- ARGS...: build, edit with FILTER ('.' for
+# none), run both, check.
+pc_simple() {
+	local name=$1 filter=$2 res=()
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do res+=("$1"); shift; done
+	pc_mk "$name" "$@"
+	[ "$filter" = . ] || pc_cfg "$name" "$filter"
+	pc_run "$name"
+	pc_check "$name" "${res[@]}"
+}
+
+# Shell snippets the workloads share.
+SH_CAPS='for f in /proc/1/status /proc/self/status; do echo "$f"; grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" $f; done'
+# mountinfo as: point, mount options, fstype, source, superblock options, root
+# within the fs; without ids and device numbers; the rootfs as point, options
+# and fstype only (its source and root are host paths); no cgroup mounts
+SH_MOUNTS='awk '\''{ for (i = 7; $i != "-"; i++); if ($5 == "/") print "/", $6, $(i + 1); else if ($5 !~ "^/sys/fs/cgroup") print $5, $6, $(i + 1), $(i + 2), $(i + 3), $4 }'\'' /proc/self/mountinfo'
+
+# ---------------------------------------------------------------- exit status
+
+case_exit0() { pc_simple exit0 . '^--- exit 0$' -- true; }
+case_exit7() { pc_simple exit7 . '^--- exit 7$' -- sh -c 'exit 7'; }
+case_exit255() { pc_simple exit255 . '^--- exit 255$' -- sh -c 'exit 255'; }
+
+# Killed from outside. The init of a pid namespace ignores every signal it has
+# no handler for, except SIGKILL (and SIGSTOP) from an ancestor namespace, so:
+# SIGKILL goes to the init (found on the host by its root directory); for
+# SIGTERM the case drops the pid namespace, making init an ordinary process.
+# Both are sent with kill(1) from the host, not through either runtime's kill.
+pc_killed() { # NAME SIG DROP-PIDNS
+	local name=$1 sig=$2 side d pid bg
+	pc_mk "$name" -- sh -c 'echo started; exec sleep 60'
+	[ "$3" = 1 ] && pc_cfg "$name" '.linux.namespaces |= map(select(.type != "pid"))'
+	d=$CT_DIR/c/$name
+	for side in $CT_SIDES; do
+		if [ "$side" = moon ] && ! ct_have_moon; then pc_run1 "$name" moon; continue; fi
+		ct_rt "$side" run -b "$d/$side" "$(pc_id "$name")" </dev/null >"$d/$side.out" 2>"$d/$side.err" &
+		bg=$!
+		# the init is the one process rooted in the bundle once it has exec'd sleep
+		pid=
+		ct_wait 10 pc_sleeping "$d/$side/rootfs" && pid=$(ct_root_pids "$d/$side/rootfs")
+		if [ -n "$pid" ]; then
+			kill "-$sig" $pid
+		else
+			echo "no container process found" >>"$d/$side.err"
+		fi
+		wait $bg
+		echo $? >"$d/$side.rc"
+	done
+	pc_check "$name" "^--- exit $((128 + $(kill -l "$sig")))\$"
+}
+pc_sleeping() { # ROOTFS: exactly one process rooted there, and it is sleep
+	local p
+	p=$(ct_root_pids "$1")
+	[ -n "$p" ] && [ "$(echo "$p" | wc -l)" = 1 ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sleep ]
+}
+case_killed_kill() { pc_killed killed_kill KILL 0; }
+case_killed_term() { pc_killed killed_term TERM 1; }
+
+# ---------------------------------------------------------------- stdio
+
+# stdout and stderr stay apart, big output arrives whole and in order
+case_stdout() {
+	pc_simple stdout . '^out 1$' '^err 2$' '^20000$' -- sh -c \
+		'echo "out 1"; echo "err 2" >&2; printf "tab\there\n"; printf "no newline"; echo; seq 1 20000; echo end >&2'
+}
+
+case_stdin() {
+	pc_mk stdin -- sh -c 'read first; echo "first=$first"; wc -l; echo done'
+	{ echo hello; seq 1 100000; } >"$CT_DIR/c/stdin/stdin"
+	pc_run stdin
+	pc_check stdin '^first=hello$' '^100000$'
+}
+
+# ---------------------------------------------------------------- credentials
+
+case_caps_default() { pc_simple caps_default . '^CapEff:	0000000020000420$' '^NoNewPrivs:	1$' -- sh -c "$SH_CAPS"; }
+
+# extra capabilities in every set, inheritable included, so ambient ones can
+# be raised (they need permitted and inheritable)
+case_caps_extra() {
+	pc_simple caps_extra '.process.capabilities |= (.inheritable = .bounding | with_entries(.value += ["CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_CHOWN"]))' \
+		'^CapBnd:	00000000' -- sh -c "$SH_CAPS"
+}
+
+# ambient listed but inheritable empty: what happens to CapAmb
+case_caps_ambient_noinh() {
+	pc_simple caps_ambient_noinh '.process.capabilities |= (del(.inheritable) | .ambient = ["CAP_KILL", "CAP_NET_BIND_SERVICE"])' \
+		'^CapAmb:' -- sh -c "$SH_CAPS"
+}
+
+case_nnp_false() { pc_simple nnp_false '.process.noNewPrivileges = false' '^NoNewPrivs:	0$' -- sh -c "$SH_CAPS"; }
+
+case_seccomp_mkdir() {
+	pc_simple seccomp_mkdir '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
+		syscalls: [{names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1}]}' \
+		'^Seccomp:	2$' 'mkdir=1' 'Operation not permitted' -- \
+		sh -c "$SH_CAPS"'; mkdir /dev/shm/x; echo mkdir=$?; touch /dev/shm/y; echo touch=$?'
+}
+
+# a non-root user with supplementary groups; init's caps show what the
+# runtime left after the uid switch, the exec'd grep's what execve left
+case_user() {
+	pc_simple user '.process.user = {uid: 1000, gid: 1000, additionalGids: [10, 65534]}' \
+		'^uid=1000\(moon\) gid=1000\(moon\) groups=10,65534' -- \
+		sh -c 'id; grep -E "^(Uid|Gid|Groups):" /proc/self/status; '"$SH_CAPS"'; touch /dev/shm/f; stat -c "%u:%g %a" /dev/shm/f'
+}
+
+# ---------------------------------------------------------------- namespaces
+
+case_hostname() {
+	# (not .domainname: runc 1.1.5 ignores it)
+	pc_simple hostname '.hostname = "parity-host"' '^parity-host$' -- \
+		sh -c 'hostname; cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname'
+}
+
+case_pid1() {
+	pc_simple pid1 . '^1$' -- sh -c 'echo $$; sleep 0 & wait; ps -o pid,ppid,comm | grep -v " ps$"; ls -d /proc/[0-9]* | wc -l'
+}
+
+case_netns() {
+	pc_simple netns . '^lo$' 'LOOPBACK,UP' -- sh -c \
+		'ls /sys/class/net; for f in /sys/class/net/*/operstate; do echo "$f $(cat $f)"; done; cat /sys/class/net/lo/flags; ip -o link; ip -o addr'
+}
+
+# no network namespace: the host's interfaces, as the host sees them
+case_hostnet() {
+	local side hostview
+	pc_mk hostnet -- sh -c 'ls /sys/class/net; ip -o link | cut -d: -f2'
+	pc_cfg hostnet '.linux.namespaces |= map(select(.type != "network"))'
+	pc_run hostnet
+	hostview=$(ls /sys/class/net; ip -o link | cut -d: -f2)
+	for side in $CT_SIDES; do
+		if [ "$(cat "$CT_DIR/c/hostnet/$side.out")" = "$hostview" ]; then
+			pc_host hostnet "$side" "same interfaces as the host"
+		else
+			pc_host hostnet "$side" "other interfaces than the host's"
+		fi
+	done
+	pc_check hostnet '^same interfaces as the host$'
+}
+
+# the host's own values are untouched afterwards
+case_sysctl() {
+	local side
+	pc_mk sysctl -- sh -c 'echo $(cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced)'
+	pc_cfg sysctl '.linux.sysctl = {"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1"}'
+	local before; before=$(cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced | tr '\n' ' ')
+	for side in $CT_SIDES; do
+		pc_run1 sysctl "$side"
+		pc_host sysctl "$side" "host before: $before after: $(cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced | tr '\n' ' ')"
+	done
+	pc_check sysctl '^1 1$'
+}
+
+case_oom_plus() { pc_simple oom_plus '.process.oomScoreAdj = 100' '^100 100$' -- sh -c 'echo $(cat /proc/1/oom_score_adj /proc/self/oom_score_adj)'; }
+# Lowering oom_score_adj below the caller's needs CAP_SYS_RESOURCE. Where the
+# tests run without it (this sandbox), runc fails to start the container
+# (exit 1, "failed to update /proc/self/oom_score_adj: Permission denied");
+# moonshim must fail the same way, so stderr is reduced to whether the one
+# error names oom_score_adj (the two runtimes' wording differs legitimately).
+has_cap_sys_resource() { (($(printf '%d' "0x$(awk '/^CapEff/ { print $2 }' /proc/self/status)") >> 24 & 1)); }
+pc_norm_oom_minus() {
+	awk '/^--- stderr$/ { print; inerr = 1; next }
+	     /^--- / { if (inerr) print (n ? "an error" (named ? " naming oom_score_adj" : " not naming oom_score_adj") : "no error"); inerr = 0 }
+	     inerr { n++; if (/oom_score_adj/) named = 1; next }
+	     { print }'
+}
+case_oom_minus() {
+	if has_cap_sys_resource; then
+		pc_simple oom_minus '.process.oomScoreAdj = -100' '^-100 -100$' -- sh -c 'echo $(cat /proc/1/oom_score_adj /proc/self/oom_score_adj)'
+	else
+		pc_simple oom_minus '.process.oomScoreAdj = -100' '^--- exit 1$' '^an error naming oom_score_adj$' -- sh -c 'echo $(cat /proc/1/oom_score_adj /proc/self/oom_score_adj)'
+	fi
+}
+
+case_userns() {
+	local side h
+	pc_mk userns --userns -- sh -c 'id; cat /proc/self/uid_map /proc/self/gid_map; '"$SH_CAPS"'; touch /mnt/made; mkdir /mnt/dir; echo x >/mnt/dir/f; ls -ln /mnt'
+	pc_cfg userns '.mounts += [{destination: "/mnt", type: "bind", source: $host, options: ["rbind", "rw"]}]'
+	for side in runc moon; do chown 100000:100000 "$CT_DIR/c/userns/$side/host"; done
+	pc_run userns
+	for side in $CT_SIDES; do
+		h=$CT_DIR/c/userns/$side/host
+		pc_host userns "$side" "$(cd "$h" && stat -c '%n %u:%g %a' made dir dir/f 2>&1)"
+	done
+	pc_check userns '^uid=0\(root\) gid=0\(root\)' '^ +0 +100000 +65536$' '^made 100000:100000'
+}
+
+# ---------------------------------------------------------------- filesystem
+
+case_mounts() { pc_simple mounts . '^/ ro' '^/proc rw' -- sh -c "$SH_MOUNTS"; }
+
+case_masked() {
+	# /proc/kcore, /proc/sysrq-trigger etc. do not exist on every kernel (not
+	# on the CI VM's); runc skips masked paths that are missing, so do both.
+	pc_simple masked . '^/proc/keys 0 bytes rc=0$' '^/sys/firmware: *$' -- sh -c '
+		for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/latency_stats /proc/timer_stats; do
+			echo "$f $(cat $f 2>/dev/null | wc -c) bytes rc=$(cat $f >/dev/null 2>&1; echo $?)"
+		done
+		for d in /sys/firmware /proc/acpi /proc/scsi /proc/asound; do echo "$d: $(ls $d 2>&1 | tr "\n" " ")"; done'
+}
+
+# opening for write is enough to see EROFS, and writes nothing if it succeeds
+case_readonly_paths() {
+	pc_simple readonly_paths . '/proc/sys/kernel/printk_ratelimit rc=1' -- sh -c '
+		for f in /proc/sys/kernel/printk_ratelimit /proc/sys/vm/overcommit_memory /proc/sysrq-trigger /proc/irq/default_smp_affinity /proc/fs; do
+			(: >>$f) 2>/dev/null; echo "$f rc=$?"
+		done; (: >>/proc/self/oom_score_adj) && echo "/proc/self writable"'
+}
+
+case_rootfs_ro() {
+	pc_simple rootfs_ro . 'Read-only file system' '^shm=0$' -- sh -c \
+		'touch /x; echo root=$?; touch /tmp/x; echo tmp=$?; touch /dev/shm/x; echo shm=$?'
+}
+
+case_rootfs_rw() {
+	local side
+	pc_simple rootfs_rw '.root.readonly = false' '^root=0$' -- sh -c 'touch /x; echo root=$?; echo data >/tmp/x; echo tmp=$?'
+	for side in $CT_SIDES; do
+		pc_host rootfs_rw "$side" "$(cat "$CT_DIR/c/rootfs_rw/$side/rootfs/tmp/x" 2>&1); $(stat -c '%u:%g' "$CT_DIR/c/rootfs_rw/$side/rootfs/x" 2>&1)"
+	done
+	pc_check rootfs_rw '^root=0$' '^data; 0:0$'
+}
+
+case_rlimits() {
+	pc_simple rlimits '.process.rlimits = [{type: "RLIMIT_NOFILE", soft: 4096, hard: 8192}, {type: "RLIMIT_NPROC", soft: 300, hard: 400},
+		{type: "RLIMIT_CORE", soft: 0, hard: 1048576}, {type: "RLIMIT_STACK", soft: 4194304, hard: 8388608}, {type: "RLIMIT_MEMLOCK", soft: 65536, hard: 65536}]' \
+		'^4096$' '^8192$' '^Max processes +300 +400' -- sh -c 'ulimit -n; ulimit -Hn; ulimit -u; ulimit -a; cat /proc/self/limits'
+}
+
+case_cwd_env() {
+	pc_simple cwd_env '.process.cwd = "/tmp" | .process.env = ["PATH=/usr/bin:/bin", "FOO=bar baz", "EMPTY=", "DUP=1", "MOON=phase"]' \
+		'^/tmp$' '^FOO=bar baz$' '^PATH=/usr/bin:/bin$' -- sh -c 'pwd; env | sort; echo "$PATH"'
+}
+
+# a cwd that is not in the rootfs is created by runc
+case_cwd_missing() {
+	pc_simple cwd_missing '.process.cwd = "/new/dir" | .root.readonly = false' '^/new/dir$' -- sh -c 'pwd; stat -c "%a %u:%g" .'
+}
+
+case_dev() {
+	pc_simple dev . '^/dev/null character special file 666 1:3 0:0$' -- sh -c \
+		'cd /dev && stat -c "/dev/%n %F %a %t:%T %u:%g" * pts/* | sort; stat -c "%N" fd stdin stdout stderr ptmx 2>&1'
+}
+
+pc_bind() { # NAME RO-OR-RW
+	local name=$1 mode=$2 side
+	pc_mk "$name" -- sh -c 'cat /mnt/from-host; echo made >/mnt/from-container; echo write=$?; '"$SH_MOUNTS"' | grep "^/mnt "'
+	pc_cfg "$name" '.mounts += [{destination: "/mnt", type: "bind", source: $host, options: ["rbind", $mode]}]' --arg mode "$mode"
+	for side in runc moon; do echo "hello from host" >"$CT_DIR/c/$name/$side/host/from-host"; done
+	pc_run "$name"
+	for side in $CT_SIDES; do
+		pc_host "$name" "$side" "$(cat "$CT_DIR/c/$name/$side/host/from-container" 2>&1)"
+	done
+}
+case_bind_rw() { pc_bind bind_rw rw; pc_check bind_rw '^hello from host$' '^write=0$' '^made$'; }
+case_bind_ro() { pc_bind bind_ro ro; pc_check bind_ro '^hello from host$' 'Read-only file system' '^/mnt ro'; }
+
+case_tmpfs() {
+	pc_simple tmpfs '.mounts += [{destination: "/scratch", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "mode=1770", "size=1m", "uid=1000", "gid=1000"]}]' \
+		'^/scratch rw,nosuid,nodev,noexec' '^1770 1000:1000$' -- sh -c \
+		"$SH_MOUNTS"' | grep "^/scratch "; stat -c "%a %u:%g" /scratch; df -k /scratch | tail -n1 | awk "{print \$2}"; touch /scratch/f; echo touch=$?'
+}
+
+# ---------------------------------------------------------------- main
+
+ALL=(exit0 exit7 exit255 killed_kill killed_term stdout stdin caps_default caps_extra caps_ambient_noinh
+	nnp_false seccomp_mkdir user hostname pid1 netns hostnet sysctl oom_plus oom_minus userns mounts
+	masked readonly_paths rootfs_ro rootfs_rw rlimits cwd_env cwd_missing dev bind_rw bind_ro tmpfs)
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
+
+ct_setup
+ct_have_moon || echo "note: $MOON is not built; every moonshim side fails"
+ct_parallel "$JOBS" "${cases[@]/#/case_}"
+ct_report container "${cases[@]}"

@@ -1,0 +1,394 @@
+#!/bin/bash
+# cli.sh — moonshim's runc-like verbs on live containers: run -d, state, ps,
+# list, exec (namespaces, seccomp, --env/--cwd/--user, --process, --detach,
+# exit status), kill, delete (--force), run's --events and --log, and signal
+# forwarding by a foreground run. Each case runs against runc first where
+# runc has the verb (a check of the case itself: a runc-side failure is
+# reported as "runc: ..."), then against moonshim.
+#   bash tests/container/cli.sh [CASE...]
+# Prints "ok NAME" / "FAIL NAME" (with the reasons), then
+# "container-cli: N passed, N failed"; exits 1 on any failure.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+JOBS=${CT_JOBS:-3}
+# an init that exits 3 on SIGTERM, whichever runtime or process sends it
+TRAP_INIT='trap "exit 3" TERM; echo started; while :; do sleep 1; done'
+V1_CONTROLLERS="memory cpu pids devices" # the v1 hierarchies moonshim must use
+
+# ---------------------------------------------------------------- plumbing
+
+cl_id() { echo "$CT_PREFIX-$1-$2"; } # CASE SIDE
+
+# cl_why CASE SIDE TEXT...: record a problem with one side.
+cl_why() { echo "$2: ${*:3}" >>"$CT_DIR/b/$1.why"; }
+
+# cl_want CASE SIDE DESCRIPTION CMD...: run CMD; on failure record DESCRIPTION.
+cl_want() {
+	local c=$1 s=$2 desc=$3
+	shift 3
+	"$@" || cl_why "$c" "$s" "$desc"
+}
+
+# cl_bundle CASE SIDE [ARGS...]: the side's bundle dir ($CT_DIR/b/CASE-SIDE).
+cl_bundle() {
+	local dir=$CT_DIR/b/$1-$2
+	shift 2
+	ct_bundle "$dir" -- "$@"
+	echo "$dir"
+}
+
+# cl_start CASE SIDE ARGS...: run -d a container with process.args ARGS, wait
+# for state "running"; stdout/stderr of the container go to CASE-SIDE.stdio.
+cl_start() {
+	local c=$1 s=$2 b id
+	shift 2
+	b=$(cl_bundle "$c" "$s" "$@")
+	id=$(cl_id "$c" "$s")
+	if ! ct_rt "$s" run -d -b "$b" "$id" </dev/null >"$b.stdio" 2>&1; then
+		cl_why "$c" "$s" "run -d failed: $(head -c 300 "$b.stdio")"
+		return 1
+	fi
+	ct_wait 10 cl_is "$s" "$id" running || {
+		cl_why "$c" "$s" "state never says running (last: $(ct_state_status "$s" "$id"))"
+		return 1
+	}
+}
+cl_is() { [ "$(ct_state_status "$1" "$2")" = "$3" ]; }
+cl_pid() { ct_rt "$1" state "$2" 2>/dev/null | jq -r .pid; }
+
+# cl_cgroup_dirs ID: moonshim's cgroup dirs for ID that exist now.
+cl_cgroup_dirs() {
+	local c
+	[ -d "/sys/fs/cgroup/unified/moonshim/$1" ] && echo "/sys/fs/cgroup/unified/moonshim/$1"
+	for c in $V1_CONTROLLERS; do
+		[ -d "/sys/fs/cgroup/$c/moonshim/$1" ] && echo "/sys/fs/cgroup/$c/moonshim/$1"
+	done
+	return 0
+}
+
+# cl_gone CASE SIDE ID: after delete — no state, no state dir, no processes,
+# and (moonshim) no cgroup dirs.
+cl_gone() {
+	local c=$1 s=$2 id=$3 left
+	ct_rt "$s" state "$id" >/dev/null 2>&1 && cl_why "$c" "$s" "state still answers after delete"
+	[ -e "$CT_DIR/$s/$id" ] && cl_why "$c" "$s" "state dir $CT_DIR/$s/$id left"
+	left=$(ct_root_pids "$CT_DIR/b/$c-$s/rootfs")
+	[ -n "$left" ] && cl_why "$c" "$s" "processes left: $left"
+	if [ "$s" = moon ]; then
+		left=$(cl_cgroup_dirs "$id")
+		[ -n "$left" ] && cl_why "$c" "$s" "cgroup dirs left:" $left
+	fi
+	return 0
+}
+
+# cl_exec SIDE ID [OPTION...] -- CMD...: exec; moonshim takes "-- CMD" after
+# the id, runc the command right after it.
+cl_exec() {
+	local s=$1 id=$2 opts=()
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+	shift
+	case $s in
+	runc) ct_rt runc exec "${opts[@]}" "$id" "$@" ;;
+	moon) ct_rt moon exec "${opts[@]}" "$id" -- "$@" ;;
+	esac
+}
+
+# cl_case NAME SIDES: run cl_NAME for each side, then record the result.
+cl_case() {
+	local c=$1 s
+	: >"$CT_DIR/b/$c.why"
+	for s in $2; do
+		if [ "$s" = moon ] && ! ct_have_moon; then cl_why "$c" moon "not built ($MOON)"; continue; fi
+		"cl_$c" "$s"
+		ct_rt "$s" delete --force "$(cl_id "$c" "$s")" >/dev/null 2>&1
+	done
+	if [ -s "$CT_DIR/b/$c.why" ]; then ct_result "$c" fail "$CT_DIR/b/$c.why"; else ct_result "$c" ok; fi
+}
+
+# ---------------------------------------------------------------- run -d, state, ps, list
+
+# state: the same keys as runc's, status running, a live pid, the bundle
+cl_state() {
+	local s=$1 c=state id b pid
+	id=$(cl_id $c "$s")
+	b=$CT_DIR/b/$c-$s
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	ct_rt "$s" state "$id" >"$b.state" 2>&1 || { cl_why $c "$s" "state failed: $(cat "$b.state")"; return; }
+	jq -r 'keys_unsorted | sort | join(",")' "$b.state" >"$CT_DIR/b/$c.keys.$s" 2>/dev/null
+	pid=$(jq -r .pid "$b.state")
+	cl_want $c "$s" "status is $(jq -r .status "$b.state"), want running" [ "$(jq -r .status "$b.state")" = running ]
+	cl_want $c "$s" "pid $pid is not alive" kill -0 "$pid"
+	cl_want $c "$s" "id is $(jq -r .id "$b.state")" [ "$(jq -r .id "$b.state")" = "$id" ]
+	cl_want $c "$s" "bundle is $(jq -r .bundle "$b.state"), want $b" [ "$(jq -r .bundle "$b.state")" = "$b" ]
+	cl_want $c "$s" "rootfs is $(jq -r .rootfs "$b.state"), want $b/rootfs" [ "$(jq -r .rootfs "$b.state")" = "$b/rootfs" ]
+	cl_want $c "$s" "created is not RFC 3339: $(jq -r .created "$b.state")" \
+		grep -qE '^"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}(\.[0-9]+)?(Z|[+-][0-9:]+)"$' <(jq .created "$b.state")
+	cl_want $c "$s" "pid $pid is not rooted in the bundle's rootfs" [ "/proc/$pid/root" -ef "$b/rootfs" ]
+	if [ "$s" = moon ]; then
+		cl_want $c "$s" "keys $(cat "$CT_DIR/b/$c.keys.moon"), runc's $(cat "$CT_DIR/b/$c.keys.runc" 2>/dev/null)" \
+			cmp -s "$CT_DIR/b/$c.keys.runc" "$CT_DIR/b/$c.keys.moon"
+		# while it runs, the init is in moonshim/ID on v2 and every v1 controller
+		local d
+		for d in /sys/fs/cgroup/unified/moonshim/$id $(for x in $V1_CONTROLLERS; do echo "/sys/fs/cgroup/$x/moonshim/$id"; done); do
+			cl_want $c "$s" "init $pid is not in $d" grep -qx "$pid" "$d/cgroup.procs"
+		done
+	fi
+}
+
+cl_state_unknown() {
+	local s=$1 c=state_unknown out rc
+	out=$(ct_rt "$s" state "$CT_PREFIX-nosuch" 2>&1)
+	rc=$?
+	cl_want $c "$s" "state of an unknown id exits 0" [ $rc != 0 ]
+	# (runc's "container does not exist" names no id; ours must)
+	[ "$s" = moon ] && cl_want $c "$s" "error is not one moonshim: line naming the id: $out" grep -qx "moonshim: .*$CT_PREFIX-nosuch.*" <<<"$out"
+	[ "$s" = runc ] && echo "$rc" >"$CT_DIR/b/$c.rc.runc"
+	[ "$s" = moon ] && cl_want $c "$s" "exit status $rc, runc's $(cat "$CT_DIR/b/$c.rc.runc")" [ "$rc" = "$(cat "$CT_DIR/b/$c.rc.runc")" ]
+}
+
+cl_ps() {
+	local s=$1 c=ps id pid b=$CT_DIR/b/ps-$1
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	pid=$(cl_pid "$s" "$id")
+	ct_rt "$s" ps "$id" >"$b.table" 2>&1
+	cl_want $c "$s" "ps table lacks pid $pid: $(head -c 300 "$b.table")" grep -qE "^[^ ]+ +$pid " "$b.table"
+	cl_want $c "$s" "ps table has no header: $(head -n1 "$b.table")" grep -qE '^UID +PID ' "$b.table"
+	ct_rt "$s" ps --format json "$id" >"$b.json" 2>&1
+	cl_want $c "$s" "ps --format json lacks $pid: $(head -c 300 "$b.json")" jq -e --argjson p "$pid" 'index($p) != null' "$b.json" >/dev/null
+}
+
+cl_list() {
+	local s=$1 c=list id pid b=$CT_DIR/b/list-$1
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	pid=$(cl_pid "$s" "$id")
+	ct_rt "$s" list >"$b.table" 2>&1
+	cl_want $c "$s" "list table lacks \"$id $pid running\": $(cat "$b.table")" grep -qE "^$id +$pid +running " "$b.table"
+	cl_want $c "$s" "list table has no header" grep -qE '^ID +PID +STATUS +BUNDLE +CREATED +OWNER' "$b.table"
+	ct_rt "$s" list --format json >"$b.json" 2>&1
+	cl_want $c "$s" "list --format json lacks $id running $pid: $(head -c 300 "$b.json")" \
+		jq -e --arg id "$id" --argjson p "$pid" 'any(.[]; .id == $id and .status == "running" and .pid == $p)' "$b.json" >/dev/null
+}
+
+# ---------------------------------------------------------------- exec
+
+NS_ALL="cgroup ipc mnt net pid pid_for_children time time_for_children user uts"
+
+# an exec'd process shares the init's namespaces and seccomp/nnp state
+cl_exec_ns() {
+	local s=$1 c=exec_ns id pid n b=$CT_DIR/b/exec_ns-$1
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	pid=$(cl_pid "$s" "$id")
+	cl_exec "$s" "$id" -- sh -c "for n in $NS_ALL; do echo \$n \$(readlink /proc/self/ns/\$n); done" >"$b.ns" 2>&1 ||
+		cl_why $c "$s" "exec failed: $(head -c 300 "$b.ns")"
+	for n in $NS_ALL; do
+		echo "$n $(readlink "/proc/$pid/ns/$n")"
+	done >"$b.ns.init"
+	cl_want $c "$s" "exec'd namespaces differ from init's: $(diff "$b.ns.init" "$b.ns" | tr '\n' ' ')" cmp -s "$b.ns.init" "$b.ns"
+	cl_exec "$s" "$id" -- cat /proc/self/status >"$b.status" 2>&1
+	grep -E '^(Seccomp|NoNewPrivs|CapEff|CapBnd):' "/proc/$pid/status" >"$b.status.init"
+	cl_want $c "$s" "exec'd Seccomp/NoNewPrivs/caps differ from init's: $(diff "$b.status.init" <(grep -E '^(Seccomp|NoNewPrivs|CapEff|CapBnd):' "$b.status") | tr '\n' ' ')" \
+		cmp -s "$b.status.init" <(grep -E '^(Seccomp|NoNewPrivs|CapEff|CapBnd):' "$b.status")
+}
+
+# the same with a seccomp profile: exec'd processes are filtered too
+cl_exec_seccomp() {
+	local s=$1 c=exec_seccomp id b=$CT_DIR/b/exec_seccomp-$1 out
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c "$TRAP_INIT")
+	ct_cfg "$b" '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", syscalls: [{names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1}]}'
+	ct_rt "$s" run -d -b "$b" "$id" </dev/null >"$b.stdio" 2>&1 || { cl_why $c "$s" "run -d failed: $(cat "$b.stdio")"; return; }
+	ct_wait 10 cl_is "$s" "$id" running || { cl_why $c "$s" "not running"; return; }
+	out=$(cl_exec "$s" "$id" -- sh -c 'grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status; mkdir /dev/shm/d; echo mkdir=$?' 2>&1)
+	cl_want $c "$s" "exec'd process not filtered: $out" grep -q '^Seccomp:	2' <<<"$out"
+	cl_want $c "$s" "mkdir not refused with EPERM: $out" grep -q 'mkdir=1' <<<"$out"
+	cl_want $c "$s" "exec'd process has no NoNewPrivs: $out" grep -q '^NoNewPrivs:	1' <<<"$out"
+}
+
+# exec's exit status, --env, --cwd, --user, stdin
+cl_exec_opts() {
+	local s=$1 c=exec_opts id out rc
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	cl_exec "$s" "$id" -- sh -c 'exit 5' >/dev/null 2>&1
+	rc=$?
+	cl_want $c "$s" "exec exit status $rc, want 5" [ $rc = 5 ]
+	out=$(cl_exec "$s" "$id" --env FOO=bar --env PATH=/bin --cwd /tmp --user 1000:1000 -- sh -c 'echo "$FOO $PATH $(pwd) $(id -u):$(id -g)"' 2>&1)
+	cl_want $c "$s" "exec --env/--cwd/--user gave: $out, want: bar /bin /tmp 1000:1000" [ "$out" = "bar /bin /tmp 1000:1000" ]
+	out=$(echo piped | cl_exec "$s" "$id" -- cat 2>&1)
+	cl_want $c "$s" "exec stdin: $out" [ "$out" = piped ]
+}
+
+cl_exec_process() {
+	local s=$1 c=exec_process id b=$CT_DIR/b/exec_process-$1 out
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	jq '.process | .args = ["sh", "-c", "echo $MSG from $(pwd) as $(id -u)"] | .env = ["MSG=hello", "PATH=/bin"] | .cwd = "/dev" | .user = {uid: 65534, gid: 65534}' \
+		"$b/config.json" >"$b.process.json"
+	out=$(cl_exec "$s" "$id" --process "$b.process.json" -- 2>&1)
+	cl_want $c "$s" "exec --process gave: $out" [ "$out" = "hello from /dev as 65534" ]
+}
+
+cl_exec_detach() {
+	local s=$1 c=exec_detach id n
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	cl_want $c "$s" "exec --detach failed" cl_exec "$s" "$id" --detach -- sleep 60 </dev/null >/dev/null 2>&1
+	n=$(ct_rt "$s" ps --format json "$id" 2>/dev/null | jq length)
+	# init, its sleep 1, and the detached sleep 60
+	cl_want $c "$s" "ps lists ${n:-no} processes after exec --detach, want >= 3" [ "${n:-0}" -ge 3 ]
+}
+
+# ---------------------------------------------------------------- kill, delete
+
+# kill ID TERM: the init's trap exits 3; state says stopped; delete cleans up
+cl_kill_term() {
+	local s=$1 c=kill_term id
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	cl_want $c "$s" "kill $id TERM failed" ct_rt "$s" kill "$id" TERM
+	cl_want $c "$s" "not stopped 5 s after TERM (state: $(ct_state_status "$s" "$id"))" ct_wait 5 cl_is "$s" "$id" stopped
+	cl_want $c "$s" "delete of the stopped container failed" ct_rt "$s" delete "$id"
+	cl_gone $c "$s" "$id"
+}
+
+# kill defaults to SIGTERM
+cl_kill_default() {
+	local s=$1 c=kill_default id
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	cl_want $c "$s" "kill $id failed" ct_rt "$s" kill "$id"
+	cl_want $c "$s" "not stopped 5 s after kill (state: $(ct_state_status "$s" "$id"))" ct_wait 5 cl_is "$s" "$id" stopped
+}
+
+# kill --all KILL reaches exec'd processes too
+cl_kill_all() {
+	local s=$1 c=kill_all id
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	cl_exec "$s" "$id" --detach -- sleep 60 </dev/null >/dev/null 2>&1
+	cl_want $c "$s" "kill --all failed" ct_rt "$s" kill --all "$id" KILL
+	cl_want $c "$s" "not stopped after kill --all (state: $(ct_state_status "$s" "$id"))" ct_wait 5 cl_is "$s" "$id" stopped
+	cl_want $c "$s" "processes left after kill --all: $(ct_root_pids "$CT_DIR/b/$c-$s/rootfs" | tr '\n' ' ')" \
+		ct_wait 5 cl_no_pids "$CT_DIR/b/$c-$s/rootfs"
+}
+cl_no_pids() { [ -z "$(ct_root_pids "$1")" ]; }
+
+# delete of a running container fails without --force and leaves it running
+cl_delete_running() {
+	local s=$1 c=delete_running id rc
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	ct_rt "$s" delete "$id" >"$CT_DIR/b/$c.err.$s" 2>&1
+	rc=$?
+	cl_want $c "$s" "delete of a running container exits 0" [ $rc != 0 ]
+	cl_want $c "$s" "container not running after a refused delete" cl_is "$s" "$id" running
+	[ "$s" = moon ] && cl_want $c "$s" "error is not one moonshim: line naming the id: $(cat "$CT_DIR/b/$c.err.moon")" \
+		grep -qx "moonshim: .*$id.*" "$CT_DIR/b/$c.err.moon"
+}
+
+cl_delete_force() {
+	local s=$1 c=delete_force id
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	cl_exec "$s" "$id" --detach -- sleep 60 </dev/null >/dev/null 2>&1
+	cl_want $c "$s" "delete --force failed" ct_rt "$s" delete --force "$id"
+	cl_gone $c "$s" "$id"
+}
+
+# a foreground run that ends on its own leaves nothing behind either
+cl_run_cleanup() {
+	local s=$1 c=run_cleanup id b
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c 'exit 0')
+	ct_rt "$s" run -b "$b" "$id" </dev/null >/dev/null 2>&1
+	cl_gone $c "$s" "$id"
+}
+
+# ---------------------------------------------------------------- run's options
+
+# --events FILE: one JSON object a line, with an exit line for the status
+cl_events() {
+	local s=$1 c=events id b rc
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c 'echo hi; exit 4')
+	ct_rt "$s" run --events "$b.events" -b "$b" "$id" </dev/null >/dev/null 2>&1
+	rc=$?
+	cl_want $c "$s" "run exit status $rc, want 4" [ $rc = 4 ]
+	cl_want $c "$s" "no events file" [ -s "$b.events" ]
+	[ -s "$b.events" ] || return
+	cl_want $c "$s" "events file is not JSON lines: $(head -c 300 "$b.events")" jq -e . "$b.events" >/dev/null
+	cl_want $c "$s" "no exit line with exit_status 4, id $id and a time: $(head -c 500 "$b.events")" \
+		jq -se --arg id "$id" 'any(.[]; .type == "exit" and .exit_status == 4 and .id == $id and (.time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")))' "$b.events" >/dev/null
+}
+
+# --log FILE: the container's stdout and stderr as CRI k8s-file records
+cl_log() {
+	local s=$1 c=log id b bad
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c 'echo out1; echo err1 >&2; echo out2')
+	ct_rt "$s" run --log "$b.log" -b "$b" "$id" </dev/null >"$b.stdout" 2>"$b.stderr"
+	cl_want $c "$s" "run failed: $(head -c 300 "$b.stderr")" [ $? = 0 ]
+	cl_want $c "$s" "no log file" [ -s "$b.log" ]
+	bad=$(grep -vE '^[0-9T:.-]+Z (stdout|stderr) [FP] ' "$b.log" 2>/dev/null | head -n3)
+	cl_want $c "$s" "lines not in the CRI format: $bad" [ -z "$bad" ]
+	cl_want $c "$s" "no \"stdout F out1\" record: $(head -c 300 "$b.log")" grep -qE 'Z stdout F out1$' "$b.log"
+	cl_want $c "$s" "no \"stdout F out2\" record" grep -qE 'Z stdout F out2$' "$b.log"
+	cl_want $c "$s" "no \"stderr F err1\" record" grep -qE 'Z stderr F err1$' "$b.log"
+}
+
+# SIGTERM to a foreground run reaches the init, whose status becomes run's
+cl_signal_forward() {
+	local s=$1 c=signal_forward id b bg rc wd
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c "$TRAP_INIT")
+	case $s in
+	runc) "$RUNC" --root "$CT_DIR/runc" run -b "$b" "$id" </dev/null >"$b.out" 2>&1 & ;;
+	moon) "$MOON" --root "$CT_DIR/moon" run -b "$b" "$id" </dev/null >"$b.out" 2>&1 & ;;
+	esac
+	bg=$!
+	if ! ct_wait 10 grep -q started "$b.out"; then
+		cl_why $c "$s" "never started: $(head -c 300 "$b.out")"
+		kill -KILL $bg 2>/dev/null
+		wait $bg
+		return
+	fi
+	kill -TERM $bg
+	(sleep 10 && kill -KILL $bg 2>/dev/null) &
+	wd=$!
+	wait $bg
+	rc=$?
+	kill $wd 2>/dev/null
+	cl_want $c "$s" "run's exit status $rc after SIGTERM, want the trap's 3" [ $rc = 3 ]
+	cl_gone $c "$s" "$id"
+}
+
+# ---------------------------------------------------------------- main
+
+# cases and the runtimes they run on (--events and --log are moonshim's own)
+declare -A SIDES=(
+	[state]="runc moon" [state_unknown]="runc moon" [ps]="runc moon" [list]="runc moon"
+	[exec_ns]="runc moon" [exec_seccomp]="runc moon" [exec_opts]="runc moon" [exec_process]="runc moon"
+	[exec_detach]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
+	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
+	[events]="moon" [log]="moon" [signal_forward]="runc moon"
+)
+ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach kill_term
+	kill_default kill_all delete_running delete_force run_cleanup events log signal_forward)
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
+[ -n "${CT_SIDES:-}" ] && for c in "${cases[@]}"; do SIDES[$c]=$(for s in ${SIDES[$c]}; do [[ " $CT_SIDES " == *" $s "* ]] && echo -n "$s "; done); done
+
+ct_setup
+mkdir -p "$CT_DIR/b"
+ct_have_moon || echo "note: $MOON is not built; every moonshim side fails"
+for c in "${cases[@]}"; do
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+	cl_case "$c" "${SIDES[$c]}" </dev/null &
+done
+wait
+ct_report container-cli "${cases[@]}"

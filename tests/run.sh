@@ -6,6 +6,7 @@
 #   tsan     the runtime under TSan (loads scaled down 10x: TSan is ~10x slower)
 #   aarch64  the cross-built runtime under qemu-user
 #   vm       the runtime in a qemu VM with a pure cgroup v2 kernel (tests/vm)
+#   container build/moonshim run/exec/kill/... against runc (tests/container)
 cd "$(dirname "$0")/.."
 passed=0 failed=0 broken=()
 
@@ -37,6 +38,10 @@ suite runtime-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_er
 suite runtime-tsan MOONSHIM_TEST_SCALE=10 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/runtime_tests
 suite runtime-aarch64 MOONSHIM_TEST_SCALE=4 qemu-aarch64 build/aarch64/tests/runtime_tests
 suite vm bash tests/vm/run.sh build/vm build/tests/runtime_tests build/tests/cgroup_tests build/moonshim
+# `moonshim run` and its verbs against runc on busybox bundles (root, runc, jq)
+suite container bash tests/container/parity.sh
+suite container-errors bash tests/container/errors.sh
+suite container-cli bash tests/container/cli.sh
 
 [ ${#broken[@]} -eq 0 ] || echo "suites without a summary: ${broken[*]}"
 echo "$passed passed, $failed failed"

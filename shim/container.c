@@ -1,0 +1,428 @@
+/*
+ * container.c — clone3 and the parent/child handshake for a container's
+ * init (ct_create) and for a process joining it (ct_exec).
+ *
+ * The handshake runs over a SOCK_SEQPACKET pair:
+ *   parent: clone3(namespaces | CLONE_PIDFD | CLONE_INTO_CGROUP)
+ *   child:  non-dumpable, parent-death signal, stdio; waits for "go"
+ *   parent: uid/gid maps, v1 cgroup hierarchies, the caller's hook (device
+ *           rules), oom_score_adj, lo up; sends "go"
+ *   child:  joins namespaces, mounts and pivots, sets itself up, execs;
+ *           any failure is sent as {errno, message} before _exit
+ *   parent: EOF on the socket (it is close-on-exec) means the exec
+ *           happened; a pty master may arrive first as SCM_RIGHTS.
+ * The child stays non-dumpable until execve, so nothing in the container
+ * can ptrace it or open its /proc/PID/exe while it still holds host
+ * resources (the CVE-2019-5736 class).
+ */
+#define _GNU_SOURCE
+#include "ct_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { MSG_ERROR = 1, MSG_PTY = 2 };
+
+typedef struct {
+	int kind, code;
+	char text[sizeof(((ms_err *)0)->msg)];
+} ct_msg;
+
+static const char go_byte = 'g';
+
+/* ─── child side ────────────────────────────────────────────────────── */
+
+static _Noreturn void child_fail(int sk, const ms_err *e) {
+	ct_msg m = {.kind = MSG_ERROR, .code = e->code ? e->code : -EIO};
+	snprintf(m.text, sizeof m.text, "%s", e->msg[0] ? e->msg : "container setup failed");
+	(void)!send(sk, &m, sizeof m, MSG_NOSIGNAL);
+	_exit(1);
+}
+
+static int send_fd(int sk, int fd) {
+	ct_msg m = {.kind = MSG_PTY};
+	char ctl[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {&m, sizeof m};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	return sendmsg(sk, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* What every child does first: stay out of reach until execve, die with
+ * the parent, take its stdio, and wait for the parent's "go". */
+static void child_start(int sk, const ct_opts *o) {
+	ms_err e = {0};
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	umask(0);
+	/* the supervisor blocks and ignores signals for itself; the workload
+	 * starts with none blocked and default dispositions, as under runc */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int i = 0; i < 3; i++)
+		if (o->stdio[i] >= 0 && dup2(o->stdio[i], i) < 0)
+			child_fail(sk, (ms_fail(&e, -errno, "stdio %d: dup2: %s", i, strerror(errno)), &e));
+	char c;
+	if (read(sk, &c, 1) != 1 || c != go_byte)
+		_exit(1); /* the parent gave up; it reports why */
+}
+
+static _Noreturn void child_finish(int sk, const ct_final *f, bool bind_console) {
+	ms_err e = {0};
+	if (f->p->terminal) {
+		int master = -1;
+		if (ct__setup_terminal(&master, bind_console, &e))
+			child_fail(sk, &e);
+		if (send_fd(sk, master) < 0)
+			child_fail(sk, (ms_fail(&e, -errno, "process.terminal: sending the pty: %s", strerror(errno)), &e));
+		close(master);
+	}
+	umask(022);
+	ct__final_exec(f, &e);
+	child_fail(sk, &e);
+}
+
+static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_final *f, int sk, const int *joinfds) {
+	ms_err e = {0};
+	child_start(sk, o);
+	/* a joined user namespace first: it decides what the others allow */
+	for (size_t i = 0; i < s->njoins; i++)
+		if (s->joins[i].type == CLONE_NEWUSER && setns(joinfds[i], CLONE_NEWUSER) < 0)
+			child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: joining %s: %s", s->joins[i].path,
+			                        strerror(errno)), &e));
+	for (size_t i = 0; i < s->njoins; i++)
+		if (s->joins[i].type != CLONE_NEWUSER && s->joins[i].type != CLONE_NEWPID &&
+		    setns(joinfds[i], s->joins[i].type) < 0)
+			child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: joining %s: %s", s->joins[i].path,
+			                        strerror(errno)), &e));
+	bool userns = s->ns_new & CLONE_NEWUSER;
+	if (userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		child_fail(sk, (ms_fail(&e, -errno, "linux.uidMappings: becoming root in the user namespace: %s",
+		                        strerror(errno)), &e));
+	if ((s->ns_new & CLONE_NEWNS) && ct__rootfs_setup(s, o, userns, &e))
+		child_fail(sk, &e);
+	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+		child_fail(sk, (ms_fail(&e, -errno, "hostname: %s", strerror(errno)), &e));
+	if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
+		child_fail(sk, (ms_fail(&e, -errno, "domainname: %s", strerror(errno)), &e));
+	child_finish(sk, f, s->ns_new & CLONE_NEWNS);
+}
+
+/* ─── parent side ───────────────────────────────────────────────────── */
+
+static int write_file(const char *path, const char *text, ms_err *err, const char *what) {
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ms_fail(err, -errno, "%s: %s: %s", what, path, strerror(errno));
+	size_t len = strlen(text);
+	ssize_t w = write(fd, text, len);
+	int e = errno;
+	close(fd);
+	if (w != (ssize_t)len)
+		return ms_fail(err, w < 0 ? -e : -EIO, "%s: writing %s: %s", what, path, w < 0 ? strerror(e) : "short");
+	return 0;
+}
+
+static int write_idmap(pid_t pid, const char *file, const spec_idmap *m, size_t n, const char *what, ms_err *err) {
+	char buf[16384], path[64];
+	size_t len = 0;
+	for (size_t i = 0; i < n && len < sizeof buf - 40; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%u %u %u\n", m[i].inside, m[i].outside, m[i].size);
+	snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+	return write_file(path, buf, err, what);
+}
+
+static int set_oom_score_adj(pid_t pid, const spec_process *p, ms_err *err) {
+	if (!p->has_oom_score_adj)
+		return 0;
+	char path[64], val[16];
+	snprintf(path, sizeof path, "/proc/%d/oom_score_adj", pid);
+	snprintf(val, sizeof val, "%d", p->oom_score_adj);
+	return write_file(path, val, err, "process.oomScoreAdj");
+}
+
+static pid_t do_clone3(uint64_t flags, int cgroup_fd, int *pidfd) {
+	struct clone_args args = {
+	    .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+	    .pidfd = (uint64_t)(uintptr_t)pidfd,
+	    .exit_signal = SIGCHLD,
+	    .cgroup = (uint64_t)(cgroup_fd >= 0 ? cgroup_fd : 0),
+	};
+	return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
+
+/* Read the child's reports until EOF (it exec'd) or an error. */
+static int await_exec(int sk, ct_proc *out, ms_err *err) {
+	for (;;) {
+		ct_msg m;
+		char ctl[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {&m, sizeof m};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+		ssize_t n = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return ms_fail(err, -errno, "container setup: %s", strerror(errno));
+		if (m.kind == MSG_PTY) {
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			if (c && c->cmsg_type == SCM_RIGHTS)
+				memcpy(&out->pty_master, CMSG_DATA(c), sizeof(int));
+			continue;
+		}
+		m.text[sizeof m.text - 1] = 0;
+		return ms_fail(err, m.code ? m.code : -EIO, "%s", m.text);
+	}
+}
+
+/* Steps of the parent between clone3 and "go" that both paths share. */
+static int release_child(pid_t pid, const spec_process *p, const ct_opts *o, ms_err *err) {
+	cg_err ce = {0};
+	if (cg_attach(o->cgroup, pid, &ce) < 0)
+		return ms_fail(err, ce.code, "cgroup: %s", ce.msg);
+	if (o->before_start && o->before_start(pid, o->hook_arg, err))
+		return err->code;
+	return set_oom_score_adj(pid, p, err);
+}
+
+static void reap(ct_proc *p) {
+	if (p->pidfd >= 0) {
+		syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+		close(p->pidfd);
+	}
+	if (p->pid > 0)
+		while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
+		}
+	if (p->pty_master >= 0)
+		close(p->pty_master);
+	*p = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
+}
+
+static void trace(const ct_opts *o, const char *fmt, const char *arg) {
+	if (o->debug)
+		fprintf(stderr, "moonshim: %s%s\n", fmt, arg ? arg : "");
+}
+
+int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
+	*out = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
+	sc_program sc = {0};
+	ct_final fin = {0};
+	int sv[2] = {-1, -1}, cgfd = -1, rc = 0, self_pidns = -1;
+	int *joinfds = calloc(s->njoins + 1, sizeof *joinfds);
+	if (!joinfds)
+		return ms_fail(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < s->njoins; i++)
+		joinfds[i] = -1;
+	if ((rc = sc_compile(s->seccomp, "linux.seccomp", &sc, err)) || (rc = ct__final_prepare(&s->process, &sc, &fin, err)))
+		goto out;
+	for (size_t i = 0; i < s->njoins; i++)
+		if ((joinfds[i] = open(s->joins[i].path, O_RDONLY | O_CLOEXEC)) < 0) {
+			rc = ms_fail(err, -errno, "linux.namespaces: %s: %s", s->joins[i].path, strerror(errno));
+			goto out;
+		}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = ms_fail(err, -errno, "socketpair: %s", strerror(errno));
+		goto out;
+	}
+	if ((cgfd = open(cg_path(o->cgroup), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = ms_fail(err, -errno, "cgroup %s: %s", cg_path(o->cgroup), strerror(errno));
+		goto out;
+	}
+	/* a pid namespace joined by path applies to children: set it for the
+	 * clone, then return to ours */
+	for (size_t i = 0; i < s->njoins; i++)
+		if (s->joins[i].type == CLONE_NEWPID) {
+			self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+			if (self_pidns < 0 || setns(joinfds[i], CLONE_NEWPID) < 0) {
+				rc = ms_fail(err, -errno, "linux.namespaces: joining %s: %s", s->joins[i].path, strerror(errno));
+				goto out;
+			}
+		}
+	trace(o, "clone3 into ", cg_path(o->cgroup));
+	pid_t pid = do_clone3((uint64_t)s->ns_new, cgfd, &out->pidfd);
+	if (pid == 0) {
+		close(sv[0]);
+		child_create(s, o, &fin, sv[1], joinfds);
+	}
+	int e = errno;
+	if (self_pidns >= 0)
+		(void)!setns(self_pidns, CLONE_NEWPID);
+	if (pid < 0) {
+		out->pidfd = -1;
+		rc = ms_fail(err, -e, "clone3: %s%s", strerror(e),
+		             e == EINVAL ? " (a namespace type this kernel lacks?)" : "");
+		goto out;
+	}
+	out->pid = pid;
+	close(sv[1]);
+	sv[1] = -1;
+	if (s->ns_new & CLONE_NEWUSER) {
+		if ((rc = write_idmap(pid, "uid_map", s->uidmap, s->nuidmap, "linux.uidMappings", err)) ||
+		    (rc = write_idmap(pid, "gid_map", s->gidmap, s->ngidmap, "linux.gidMappings", err)))
+			goto out;
+	}
+	if ((rc = release_child(pid, &s->process, o, err)))
+		goto out;
+	if ((s->ns_new & CLONE_NEWNET) && (rc = ct__loopback_up(pid, err)))
+		goto out;
+	trace(o, "container set-up: go", NULL);
+	if (write(sv[0], &go_byte, 1) != 1) {
+		rc = ms_fail(err, -errno, "container setup: %s", strerror(errno));
+		goto out;
+	}
+	rc = await_exec(sv[0], out, err);
+out:
+	if (rc)
+		reap(out);
+	for (size_t i = 0; i < s->njoins; i++)
+		if (joinfds[i] >= 0)
+			close(joinfds[i]);
+	free(joinfds);
+	if (self_pidns >= 0)
+		close(self_pidns);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (cgfd >= 0)
+		close(cgfd);
+	ct__final_release(&fin);
+	sc_free(&sc);
+	return rc;
+}
+
+/* ─── exec ──────────────────────────────────────────────────────────── */
+
+/* Namespaces of pid that differ from ours (joining one's own user
+ * namespace is an error, the others are needless). */
+static int namespaces_to_join(pid_t pid) {
+	static const struct {
+		const char *name;
+		int flag;
+	} ns[] = {{"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},   {"net", CLONE_NEWNET},       {"ipc", CLONE_NEWIPC},
+	          {"uts", CLONE_NEWUTS},   {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP}};
+	int flags = 0;
+	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+		char a[64], b[64];
+		struct stat sa, sb;
+		snprintf(a, sizeof a, "/proc/self/ns/%s", ns[i].name);
+		snprintf(b, sizeof b, "/proc/%d/ns/%s", pid, ns[i].name);
+		if (stat(a, &sa) == 0 && stat(b, &sb) == 0 && (sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev))
+			flags |= ns[i].flag;
+	}
+	return flags;
+}
+
+int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts *o, ct_proc *out, ms_err *err) {
+	*out = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
+	sc_program sc = {0};
+	ct_final fin = {0};
+	int sv[2] = {-1, -1}, cgfd = -1, rc = 0;
+	int initfd = (int)syscall(SYS_pidfd_open, init_pid, 0);
+	if (initfd < 0)
+		return ms_fail(err, -errno, "container init %d: %s", init_pid, strerror(errno));
+	int join = namespaces_to_join(init_pid);
+	if ((rc = sc_compile(s->seccomp, "linux.seccomp", &sc, err)) || (rc = ct__final_prepare(p, &sc, &fin, err)))
+		goto out;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = ms_fail(err, -errno, "socketpair: %s", strerror(errno));
+		goto out;
+	}
+	if ((cgfd = open(cg_path(o->cgroup), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = ms_fail(err, -errno, "cgroup %s: %s", cg_path(o->cgroup), strerror(errno));
+		goto out;
+	}
+	/* the child must be born in the container's pid namespace; this
+	 * process only ever creates that child, so it need not switch back */
+	if ((join & CLONE_NEWPID) && setns(initfd, CLONE_NEWPID) < 0) {
+		rc = ms_fail(err, -errno, "joining the pid namespace of %d: %s", init_pid, strerror(errno));
+		goto out;
+	}
+	pid_t pid = do_clone3(0, cgfd, &out->pidfd);
+	if (pid == 0) {
+		ms_err e = {0};
+		close(sv[0]);
+		child_start(sv[1], o);
+		int rest = join & ~CLONE_NEWPID;
+		if (rest && setns(initfd, rest) < 0)
+			child_fail(sv[1], (ms_fail(&e, -errno, "joining the namespaces of %d: %s", init_pid, strerror(errno)), &e));
+		child_finish(sv[1], &fin, false);
+	}
+	if (pid < 0) {
+		out->pidfd = -1;
+		rc = ms_fail(err, -errno, "clone3: %s", strerror(errno));
+		goto out;
+	}
+	out->pid = pid;
+	close(sv[1]);
+	sv[1] = -1;
+	if ((rc = release_child(pid, p, o, err)))
+		goto out;
+	if (write(sv[0], &go_byte, 1) != 1) {
+		rc = ms_fail(err, -errno, "exec setup: %s", strerror(errno));
+		goto out;
+	}
+	rc = await_exec(sv[0], out, err);
+out:
+	if (rc)
+		reap(out);
+	close(initfd);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (cgfd >= 0)
+		close(cgfd);
+	ct__final_release(&fin);
+	sc_free(&sc);
+	return rc;
+}
+
+unsigned long long ct_start_time(pid_t pid) {
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* the command may hold spaces and parens */
+	if (!p)
+		return 0;
+	/* after ") " comes field 3 (state); the start time is field 22 */
+	unsigned long long v = 0;
+	char *q = p + 2;
+	for (int f = 3; f < 22 && q; f++) {
+		q = strchr(q, ' ');
+		if (q)
+			q++;
+	}
+	if (q)
+		v = strtoull(q, NULL, 10);
+	return v;
+}

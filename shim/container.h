@@ -1,0 +1,57 @@
+/*
+ * container.h — creating a container's processes (prefix ct_): the first
+ * one from a spec (new namespaces, mounts, pivot_root, ...) and further
+ * ones joined to a running container (exec).
+ *
+ * Both are created with clone3(CLONE_PIDFD | CLONE_INTO_CGROUP) and kept
+ * on a leash until the parent has done its part (id maps, v1 cgroup
+ * hierarchies, device rules, loopback, oom_score_adj); the child then sets
+ * itself up and execs. The child reports a failure on the sync socket
+ * (errno and a message) before it exits; a clean exec closes the socket.
+ *
+ * Call these while the process is single-threaded (before rt_main): the
+ * child uses libc freely between clone3 and execve, and joining a user
+ * namespace (exec) needs a single-threaded caller.
+ */
+#ifndef MOONSHIM_CONTAINER_H
+#define MOONSHIM_CONTAINER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "err.h"
+#include "spec.h"
+
+typedef struct ct_opts {
+	const cg_host *host;
+	cg *cgroup;             /* the container's cgroup (created by the caller) */
+	const char *cgroup_rel; /* its path below the cgroup roots */
+	int stdio[3];           /* fds for the child's 0, 1, 2; -1: inherit ours */
+	bool debug;             /* trace the steps on stderr */
+	/* Run by the parent before the child may go on (after the cgroup
+	 * attach): e.g. the v1 device controller. Returns 0 or fills err. */
+	int (*before_start)(pid_t pid, void *hook_arg, ms_err *err);
+	void *hook_arg;
+} ct_opts;
+
+typedef struct ct_proc {
+	pid_t pid;
+	int pidfd;
+	int pty_master; /* process.terminal: the pty's master side, else -1 */
+} ct_proc;
+
+/* Create and start the container's init from s. */
+int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err);
+
+/* Start p inside the running container whose init is init_pid (checked by
+ * the caller against its recorded start time): its namespaces, o->cgroup,
+ * the seccomp profile of s (the container's spec); p's user, capabilities,
+ * rlimits and no_new_privs. */
+int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts *o, ct_proc *out, ms_err *err);
+
+/* The start time of pid (field 22 of /proc/PID/stat), 0 if it is gone:
+ * with the pid it identifies a process across pid reuse. */
+unsigned long long ct_start_time(pid_t pid);
+
+#endif

@@ -1,0 +1,38 @@
+/* ct_internal.h — what container.c shares with rootfs.c, process.c and
+ * netlo.c; not part of the container module's interface. */
+#ifndef MOONSHIM_CT_INTERNAL_H
+#define MOONSHIM_CT_INTERNAL_H
+
+#include <sys/capability.h>
+
+#include "container.h"
+#include "seccomp.h"
+
+/* In the child, inside the new mount namespace: the spec's mounts, /dev,
+ * pivot_root, sysctls, masked and read-only paths, the read-only root.
+ * userns: the child is in a new user namespace (device nodes are bound
+ * from the host, not created). */
+int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, ms_err *err);
+
+/* In the child: open a pty in the container's /dev/pts, make its slave the
+ * controlling terminal and stdio and /dev/console; *master gets the master. */
+int ct__setup_terminal(int *master, bool bind_console, ms_err *err);
+
+/* What the parent prepares for the last steps of a container process. */
+typedef struct ct_final {
+	const spec_process *p;
+	const sc_program *seccomp;
+	cap_t caps; /* effective, permitted, inheritable of p */
+} ct_final;
+
+int ct__final_prepare(const spec_process *p, const sc_program *sc, ct_final *f, ms_err *err);
+void ct__final_release(ct_final *f);
+/* In the child: rlimits, user and groups, capabilities, no_new_privs,
+ * seccomp, every fd but 0-2 marked close-on-exec, execve. Returns only on
+ * failure. */
+int ct__final_exec(const ct_final *f, ms_err *err);
+
+/* In the parent: bring up lo in the network namespace of pid (libnl). */
+int ct__loopback_up(pid_t pid, ms_err *err);
+
+#endif

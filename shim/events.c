@@ -1,0 +1,130 @@
+/* events.c — the JSON-lines event stream and the shape of cgroup events. */
+#define _GNU_SOURCE
+#include "events.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ev_log {
+	int fd; /* -1: drop */
+	char *id;
+	rt_mutex mu;
+};
+
+ev_log *ev_open(const char *path, const char *id, ms_err *err) {
+	ev_log *l = calloc(1, sizeof *l);
+	if (!l || !(l->id = strdup(id))) {
+		free(l);
+		ms_fail(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	l->fd = -1;
+	l->mu = (rt_mutex)RT_MUTEX_INIT;
+	if (path && (l->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+		ms_fail(err, -errno, "--events %s: %s", path, strerror(errno));
+		free(l->id);
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void ev_time(char *buf, size_t n) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ts.tv_nsec) {
+		char frac[16];
+		snprintf(frac, sizeof frac, ".%09ld", ts.tv_nsec);
+		size_t f = strlen(frac);
+		while (frac[f - 1] == '0')
+			frac[--f] = 0;
+		snprintf(buf + k, n - k, "%sZ", frac);
+	} else {
+		snprintf(buf + k, n - k, "Z");
+	}
+}
+
+void ev_emit(ev_log *l, const char *type, json_t *fields) {
+	if (!l || l->fd < 0) {
+		json_decref(fields);
+		return;
+	}
+	char when[48];
+	ev_time(when, sizeof when);
+	json_t *j = json_pack("{s:s, s:s, s:s}", "time", when, "id", l->id, "type", type);
+	if (fields)
+		json_object_update(j, fields);
+	json_decref(fields);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (!s)
+		return;
+	size_t len = strlen(s);
+	s[len] = '\n'; /* json_dumps' NUL becomes the line end */
+	rt_mutex_lock(&l->mu);
+	/* one write per line: O_APPEND keeps concurrent writers' lines whole */
+	(void)!write(l->fd, s, len + 1);
+	rt_mutex_unlock(&l->mu);
+	free(s);
+}
+
+void ev_close(ev_log *l) {
+	if (!l)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l->id);
+	free(l);
+}
+
+static json_t *mem_events_json(const cg_memory_events *e) {
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "low", (json_int_t)e->low, "high", (json_int_t)e->high,
+	                 "max", (json_int_t)e->max, "oom", (json_int_t)e->oom, "oom_kill", (json_int_t)e->oom_kill,
+	                 "oom_group_kill", (json_int_t)e->oom_group_kill);
+}
+
+const char *ev_cgroup_type(const cg_event *e) {
+	if (e->kind != CG_EV_MEMORY)
+		return cg_event_name(e->kind);
+	/* the most serious counter that moved names the event */
+	const cg_memory_events *d = &e->mem.delta;
+	return d->oom_kill || d->oom_group_kill ? "oom_kill"
+	       : d->oom                         ? "oom"
+	       : d->max                         ? "memory.max"
+	       : d->high                        ? "memory.high"
+	       : d->low                         ? "memory.low"
+	                                        : "memory";
+}
+
+json_t *ev_cgroup_fields(const cg_event *e) {
+	switch (e->kind) {
+	case CG_EV_POPULATED:
+	case CG_EV_FROZEN:
+		return json_pack("{s:i}", "value", e->value);
+	case CG_EV_MEMORY:
+		return json_pack("{s:o, s:o}", "delta", mem_events_json(&e->mem.delta), "total",
+		                 mem_events_json(&e->mem.total));
+	case CG_EV_PRESSURE: {
+		char rule[64];
+		cg_psi_format(&e->psi.spec, rule, sizeof rule);
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "rule", rule, "resource",
+		                      cg_resource_name(e->psi.spec.res), "kind", e->psi.spec.full ? "full" : "some", "mode",
+		                      e->psi.mode == CG_PSI_TRIGGER ? "trigger" : "poll", "stall_us",
+		                      (json_int_t)e->psi.stall_us, "window_us", (json_int_t)e->psi.window_us,
+		                      "threshold_us", (json_int_t)e->psi.spec.threshold_us);
+		if (e->psi.mode == CG_PSI_TRIGGER)
+			json_object_set_new(j, "trigger_window_us", json_integer(e->psi.used_window_us));
+		return j;
+	}
+	default:
+		return json_pack("{s:s}", "message", e->msg);
+	}
+}

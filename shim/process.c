@@ -1,0 +1,144 @@
+/*
+ * process.c — the last steps of every container process, in the child:
+ * rlimits, user and groups, capabilities (libcap), no_new_privs, seccomp,
+ * close-on-exec for every inherited fd, and execve with the program looked
+ * up in the container's own PATH.
+ *
+ * The order follows what the kernel allows: seccomp without no_new_privs
+ * needs CAP_SYS_ADMIN, so it goes in before capabilities are dropped;
+ * with no_new_privs it goes in last, so the filter sees only execve.
+ */
+#define _GNU_SOURCE
+#include "ct_internal.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/close_range.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* PATH for a container whose env has none (runc's and Go's default). */
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+int ct__final_prepare(const spec_process *p, const sc_program *sc, ct_final *f, ms_err *err) {
+	f->p = p;
+	f->seccomp = sc;
+	f->caps = cap_init();
+	if (!f->caps)
+		return ms_fail(err, -errno, "cap_init: %s", strerror(errno));
+	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+		uint64_t bit = 1ULL << c;
+		if (p->caps.effective & bit)
+			cap_set_flag(f->caps, CAP_EFFECTIVE, 1, &c, CAP_SET);
+		if (p->caps.permitted & bit)
+			cap_set_flag(f->caps, CAP_PERMITTED, 1, &c, CAP_SET);
+		if (p->caps.inheritable & bit)
+			cap_set_flag(f->caps, CAP_INHERITABLE, 1, &c, CAP_SET);
+	}
+	return 0;
+}
+
+void ct__final_release(ct_final *f) {
+	if (f->caps)
+		cap_free(f->caps);
+	f->caps = NULL;
+}
+
+static int set_rlimits(const spec_process *p, ms_err *err) {
+	for (size_t i = 0; i < p->nrlimits; i++) {
+		struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
+		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
+			return ms_fail(err, -errno, "process.rlimits[%zu]: setrlimit(%llu, %llu): %s", i,
+			               (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, strerror(errno));
+	}
+	return 0;
+}
+
+/* Drop from the bounding set, change user keeping capabilities, then set
+ * the three process sets and raise the ambient ones. */
+static int set_identity(const ct_final *f, ms_err *err) {
+	const spec_process *p = f->p;
+	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
+		if (!(p->caps.bounding & (1ULL << c)) && cap_drop_bound(c) < 0 && errno != EINVAL)
+			return ms_fail(err, -errno, "process.capabilities.bounding: dropping %d: %s", c, strerror(errno));
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return ms_fail(err, -errno, "prctl(PR_SET_KEEPCAPS): %s", strerror(errno));
+	if (setgroups(p->ngids, p->gids) < 0)
+		return ms_fail(err, -errno, "process.user.additionalGids: setgroups: %s", strerror(errno));
+	if (setresgid(p->gid, p->gid, p->gid) < 0)
+		return ms_fail(err, -errno, "process.user.gid: setresgid(%u): %s", p->gid, strerror(errno));
+	if (setresuid(p->uid, p->uid, p->uid) < 0)
+		return ms_fail(err, -errno, "process.user.uid: setresuid(%u): %s", p->uid, strerror(errno));
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return ms_fail(err, -errno, "prctl(PR_SET_KEEPCAPS): %s", strerror(errno));
+	if (cap_set_proc(f->caps) < 0)
+		return ms_fail(err, -errno, "process.capabilities: capset: %s", strerror(errno));
+	/* Like runc, an ambient capability the kernel refuses (not in both
+	 * permitted and inheritable) is skipped, not fatal. */
+	cap_reset_ambient();
+	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
+		if (p->caps.ambient & (1ULL << c))
+			(void)cap_set_ambient(c, CAP_SET);
+	return 0;
+}
+
+/* The program to execve: args[0] as given when it holds a '/', else the
+ * first executable match in the container's PATH. */
+static int find_program(const spec_process *p, char *out, size_t n, ms_err *err) {
+	const char *prog = p->args[0];
+	struct stat st;
+	if (strchr(prog, '/')) {
+		if (stat(prog, &st) < 0)
+			return ms_fail(err, -errno, "exec: \"%s\": stat %s: %s", prog, prog, strerror(errno));
+		snprintf(out, n, "%s", prog);
+		return 0;
+	}
+	const char *path = DEFAULT_PATH;
+	for (char **e = p->env; *e; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			path = *e + 5;
+	for (const char *dir = path; dir;) {
+		const char *colon = strchr(dir, ':');
+		size_t len = colon ? (size_t)(colon - dir) : strlen(dir);
+		snprintf(out, n, "%.*s%s%s", (int)len, len ? dir : ".", "/", prog);
+		if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+			return 0;
+		dir = colon ? colon + 1 : NULL;
+	}
+	return ms_fail(err, -ENOENT, "exec: \"%s\": executable file not found in $PATH", prog);
+}
+
+int ct__final_exec(const ct_final *f, ms_err *err) {
+	const spec_process *p = f->p;
+	bool filter = f->seccomp && f->seccomp->prog.len;
+	int rc;
+	if ((rc = set_rlimits(p, err)))
+		return rc;
+	if (filter && !p->no_new_privs && (rc = sc_install(f->seccomp)) < 0)
+		return ms_fail(err, rc, "linux.seccomp: loading the filter: %s", strerror(-rc));
+	if ((rc = set_identity(f, err)))
+		return rc;
+	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return ms_fail(err, -errno, "process.noNewPrivileges: prctl: %s", strerror(errno));
+	if (chdir(p->cwd) < 0)
+		return ms_fail(err, -errno, "process.cwd: chdir %s: %s", p->cwd, strerror(errno));
+	char prog[PATH_MAX];
+	if ((rc = find_program(p, prog, sizeof prog, err)))
+		return rc;
+	if (filter && p->no_new_privs && (rc = sc_install(f->seccomp)) < 0)
+		return ms_fail(err, rc, "linux.seccomp: loading the filter: %s", strerror(-rc));
+	/* Nothing of ours may reach the workload: an inherited directory fd
+	 * is a way out of the rootfs (CVE-2024-21626). */
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		return ms_fail(err, -errno, "close_range: %s", strerror(errno));
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	execve(prog, p->args, p->env);
+	return ms_fail(err, -errno, "exec: \"%s\": %s", p->args[0], strerror(errno));
+}

@@ -1,0 +1,318 @@
+/*
+ * run.c — `moonshim run`: an OCI bundle as a container, supervised until
+ * it exits (or, with --detach, by a daemonised moonshim while the command
+ * returns at once).
+ *
+ *   moonshim [--root DIR] [--debug] run [--bundle|-b DIR] [--detach|-d]
+ *            [--log FILE] [--events FILE] ID
+ *
+ * Order of work: spec, state claim, cgroup (limits, device rules),
+ * container, state record, supervision, then removal of the cgroup (and,
+ * in the foreground, of the state). Every failure undoes what was done,
+ * so a bad bundle leaves nothing behind on the host.
+ */
+#define _GNU_SOURCE
+#include "commands.h"
+
+#include "container.h"
+#include "devices.h"
+#include "events.h"
+#include "spec.h"
+#include "state.h"
+#include "supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct run_args {
+	const char *bundle, *log, *events, *id;
+	bool detach;
+} run_args;
+
+static void run_usage(FILE *f) {
+	fprintf(f, "usage: moonshim [--root DIR] [--debug] run [--bundle|-b DIR] [--detach|-d]\n"
+	           "                [--log FILE] [--events FILE] ID\n"
+	           "Runs the OCI bundle (default: the current directory) as container ID. In the\n"
+	           "foreground the exit status is the container's (128+N for signal N).\n");
+}
+
+/* Everything run creates, so failure paths and the end undo it alike. */
+typedef struct run_ctx {
+	const run_args *a;
+	spec *s;
+	cg_host host;
+	char cgroup_rel[PATH_MAX];
+	cg *cgroup;
+	dev_rules *devices;
+	bool devices_set, claimed;
+	ct_proc proc;
+	int log_pipes[2][2]; /* stdout, stderr: {read, write} */
+	ev_log *events;
+} run_ctx;
+
+static int devices_hook(pid_t pid, void *arg, ms_err *err) {
+	run_ctx *r = arg;
+	return r->devices_set ? dev_attach(&r->host, r->cgroup_rel, pid, err) : 0;
+}
+
+static void undo(run_ctx *r, bool keep_state) {
+	cg_err ce = {0};
+	if (r->cgroup) {
+		cg_remove(r->cgroup, &ce);
+		cg_close(r->cgroup);
+		r->cgroup = NULL;
+	}
+	if (r->devices_set)
+		dev_cleanup(&r->host, r->cgroup_rel);
+	dev_rules_free(r->devices);
+	r->devices = NULL;
+	r->devices_set = false;
+	if (r->claimed && !keep_state)
+		st_remove(g_cli.root, r->a->id);
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			if (r->log_pipes[i][j] >= 0) {
+				close(r->log_pipes[i][j]);
+				r->log_pipes[i][j] = -1;
+			}
+}
+
+static void apply_reservation(run_ctx *r, cg_limits *l) {
+	if (r->s->memory_reservation == CG_UNSET)
+		return;
+	/* runc's mapping: memory.low on v2, the soft limit on v1 (which the
+	 * cgroup module sets from memory_high on a hybrid host) */
+	if (r->host.layout == CG_LAYOUT_V2)
+		l->memory_low = r->s->memory_reservation;
+	else if (l->memory_high == CG_UNSET)
+		l->memory_high = r->s->memory_reservation;
+}
+
+static int make_cgroup(run_ctx *r, ms_err *err) {
+	cg_err ce = {0};
+	if (cg_host_detect(&r->host, "/proc/self/mounts", &ce))
+		return ms_fail(err, ce.code, "cgroups: %s", ce.msg);
+	const char *p = r->s->cgroups_path;
+	if (p)
+		snprintf(r->cgroup_rel, sizeof r->cgroup_rel, "%s", p + strspn(p, "/"));
+	else
+		snprintf(r->cgroup_rel, sizeof r->cgroup_rel, "moonshim/%s", r->a->id);
+	if (!(r->cgroup = cg_open(&r->host, r->cgroup_rel, true, &ce)))
+		return ms_fail(err, ce.code, "linux.cgroupsPath: %s", ce.msg);
+	cg_limits l = r->s->limits;
+	apply_reservation(r, &l);
+	if (cg_set_limits(r->cgroup, &l, &ce))
+		return ms_fail(err, ce.code, "linux.resources: %s", ce.msg);
+	if (dev_rules_parse(r->s->device_rules, "linux.resources.devices", &r->devices, err))
+		return err->code;
+	if (dev_setup(r->devices, &r->host, r->cgroup_rel, err))
+		return err->code;
+	r->devices_set = true;
+	return 0;
+}
+
+static int open_log_pipes(run_ctx *r, int stdio[3], ms_err *err) {
+	/* fail on an unwritable log now, before the container exists */
+	int fd = open(r->a->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return ms_fail(err, -errno, "--log %s: %s", r->a->log, strerror(errno));
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		if (pipe2(r->log_pipes[i], O_CLOEXEC) < 0)
+			return ms_fail(err, -errno, "pipe: %s", strerror(errno));
+		stdio[i + 1] = r->log_pipes[i][1];
+	}
+	return 0;
+}
+
+static void record(run_ctx *r, st_record *rec, const char *status) {
+	memset(rec, 0, sizeof *rec);
+	snprintf(rec->id, sizeof rec->id, "%s", r->a->id);
+	rec->pid = r->proc.pid;
+	rec->start_time = r->proc.pid > 0 ? ct_start_time(r->proc.pid) : 0;
+	rec->supervisor = getpid();
+	snprintf(rec->bundle, sizeof rec->bundle, "%s", r->s->bundle);
+	snprintf(rec->rootfs, sizeof rec->rootfs, "%s", r->s->rootfs);
+	snprintf(rec->cgroup, sizeof rec->cgroup, "%s", r->cgroup_rel);
+	ev_time(rec->created, sizeof rec->created);
+	snprintf(rec->status, sizeof rec->status, "%s", status);
+	snprintf(rec->owner, sizeof rec->owner, "%s", "");
+}
+
+/* --detach: fork a supervisor that outlives this command. The command
+ * waits on a pipe for "ok" or the error message, so its exit status still
+ * says whether the container started. */
+static int detach(int *ready_fd) {
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		*ready_fd = p[1];
+		return 0;
+	}
+	close(p[1]);
+	char msg[sizeof(((ms_err *)0)->msg) + 8] = "";
+	ssize_t n, len = 0;
+	while ((n = read(p[0], msg + len, sizeof msg - 1 - (size_t)len)) > 0)
+		len += n;
+	msg[len > 0 ? len : 0] = 0;
+	if (!strcmp(msg, "ok"))
+		_exit(0);
+	fprintf(stderr, "moonshim: %s\n", len ? msg : "the supervisor died before the container started");
+	_exit(1);
+}
+
+static void detached_ready(int fd, const ms_err *err) {
+	if (fd < 0)
+		return;
+	const char *m = err ? err->msg : "ok";
+	(void)!write(fd, m, strlen(m));
+	close(fd);
+	/* our stdio belonged to the command; the container keeps its copies */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; i < 3 && null >= 0; i++)
+		dup2(null, i);
+	if (null > 2)
+		close(null);
+}
+
+static int run_container(const run_args *a) {
+	run_ctx r = {.a = a, .proc = {.pid = -1, .pidfd = -1, .pty_master = -1}};
+	memset(r.log_pipes, -1, sizeof r.log_pipes);
+	ms_err err = {0};
+	int ready_fd = -1, status = 1;
+
+	if (st_check_id(a->id, &err) || spec_load(a->bundle, &r.s, &err))
+		goto fail;
+	for (int i = 0; i < r.s->nwarnings; i++)
+		fprintf(stderr, "moonshim: warning: %s\n", r.s->warnings[i]);
+	if (st_claim(g_cli.root, a->id, &err))
+		goto fail;
+	r.claimed = true;
+	if (a->detach && detach(&ready_fd) < 0) {
+		ms_fail(&err, -errno, "--detach: fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (!(r.events = ev_open(a->events, a->id, &err)))
+		goto fail;
+	for (int i = 0; i < r.s->nwarnings; i++)
+		ev_emit(r.events, "warning", json_pack("{s:s}", "message", r.s->warnings[i]));
+	if (make_cgroup(&r, &err))
+		goto fail;
+	ct_opts o = {.host = &r.host,
+	             .cgroup = r.cgroup,
+	             .cgroup_rel = r.cgroup_rel,
+	             .stdio = {-1, -1, -1},
+	             .debug = g_cli.debug,
+	             .before_start = devices_hook,
+	             .hook_arg = &r};
+	if (a->log && !r.s->process.terminal && open_log_pipes(&r, o.stdio, &err))
+		goto fail;
+	sv_block_signals();
+	if (ct_create(r.s, &o, &r.proc, &err))
+		goto fail;
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < 2; i++) { /* the child holds the write ends now */
+		if (r.log_pipes[i][1] >= 0)
+			close(r.log_pipes[i][1]);
+		r.log_pipes[i][1] = -1;
+	}
+	st_record rec;
+	record(&r, &rec, "running");
+	if (st_write(g_cli.root, &rec, &err))
+		goto fail_running;
+	ev_emit(r.events, "start", json_pack("{s:i, s:s}", "pid", r.proc.pid, "bundle", r.s->bundle));
+	detached_ready(ready_fd, NULL);
+	ready_fd = -1;
+
+	sv_opts so = {.proc = &r.proc,
+	              .cgroup = r.cgroup,
+	              .reap_cgroup = true,
+	              .events = r.events,
+	              .log_path = a->log,
+	              .out_fd = r.log_pipes[0][0],
+	              .err_fd = r.log_pipes[1][0],
+	              .debug = g_cli.debug};
+	status = sv_supervise(&so);
+	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
+	close(r.proc.pidfd);
+	if (r.proc.pty_master >= 0)
+		close(r.proc.pty_master);
+	if (a->detach) { /* a detached container is stopped, not gone, until `delete` */
+		snprintf(rec.status, sizeof rec.status, "stopped");
+		rec.exit_status = status;
+		st_write(g_cli.root, &rec, &err);
+	}
+	undo(&r, a->detach);
+	ev_close(r.events);
+	spec_free(r.s);
+	return status;
+
+fail_running:
+	syscall(SYS_pidfd_send_signal, r.proc.pidfd, SIGKILL, NULL, 0);
+	waitpid(r.proc.pid, NULL, 0);
+fail:
+	if (!err.msg[0])
+		snprintf(err.msg, sizeof err.msg, "failed (%s)", strerror(-err.code));
+	if (r.events)
+		ev_emit(r.events, "error", json_pack("{s:s}", "message", err.msg));
+	if (ready_fd >= 0)
+		detached_ready(ready_fd, &err);
+	else
+		fprintf(stderr, "moonshim: %s\n", err.msg);
+	undo(&r, false);
+	ev_close(r.events);
+	spec_free(r.s);
+	return 1;
+}
+
+int cmd_run(int argc, char **argv) {
+	run_args a = {.bundle = "."};
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		bool has_val = i + 1 < argc;
+		if ((!strcmp(o, "--bundle") || !strcmp(o, "-b")) && has_val)
+			a.bundle = argv[++i];
+		else if (!strcmp(o, "--detach") || !strcmp(o, "-d"))
+			a.detach = true;
+		else if (!strcmp(o, "--log") && has_val)
+			a.log = argv[++i];
+		else if (!strcmp(o, "--events") && has_val)
+			a.events = argv[++i];
+		else if (cli_global_option(argc, argv, &i))
+			continue;
+		else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+			run_usage(stdout);
+			return 0;
+		} else if (o[0] == '-') {
+			fprintf(stderr, "moonshim run: unknown option %s\n", o);
+			run_usage(stderr);
+			return 2;
+		} else if (!a.id)
+			a.id = o;
+		else {
+			fprintf(stderr, "moonshim run: one container id, not \"%s\" too\n", o);
+			return 2;
+		}
+	}
+	if (!a.id) {
+		fprintf(stderr, "moonshim run: the container id is missing\n");
+		run_usage(stderr);
+		return 2;
+	}
+	return run_container(&a);
+}

@@ -1,0 +1,194 @@
+/*
+ * supervise.c — one rt_main per supervised process: an exit waiter on the
+ * pidfd, a signal forwarder on a signalfd, the cgroup watcher feeding the
+ * event stream, and the stdio plumbing (log file or pty relay). The main
+ * goroutine waits for the exit, then makes sure nothing of the container
+ * is left running and every output byte is written before it returns.
+ */
+#define _GNU_SOURCE
+#include "supervise.h"
+
+#include "logfile.h"
+#include "rt.h"
+#include "tty.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Records waiting for the log file; beyond this the child's output is
+ * dropped and counted rather than slowing the child. */
+#define LOG_BUFFER_BYTES (1 << 20)
+/* After the init exits, how long the rest of the cgroup gets to die. */
+#define REAP_TIMEOUT_NS (5 * 1000000000LL)
+#define REAP_POLL_NS    (5 * 1000000LL)
+
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+void sv_block_signals(void) {
+	sigset_t s;
+	sigemptyset(&s);
+	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+		sigaddset(&s, forwarded[i]);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+typedef struct {
+	const sv_opts *o;
+	rt_chan *exited; /* int: the wait status */
+	rt_pollfd *sig_pd;
+	rt_waitgroup wg;
+	rt_chan *cg_events;
+} sv_state;
+
+static void exit_waiter(void *arg) {
+	sv_state *st = arg;
+	int perr, status = 0;
+	rt_pollfd *pd = rt_poll_open(st->o->proc->pidfd, &perr);
+	if (pd) {
+		rt_poll_wait(pd, RT_POLL_READ, RT_FOREVER);
+		rt_poll_close(pd);
+	}
+	siginfo_t si = {0};
+	/* the pidfd is readable once the process exited: this does not block */
+	while (waitid((idtype_t)P_PIDFD, (id_t)st->o->proc->pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+	}
+	status = si.si_code == CLD_EXITED ? si.si_status & 0xff : 128 + si.si_status;
+	rt_chan_send(st->exited, &status);
+}
+
+static void signal_forwarder(void *arg) {
+	sv_state *st = arg;
+	struct signalfd_siginfo si;
+	while (rt_read(st->sig_pd, &si, sizeof si, RT_FOREVER) == (ssize_t)sizeof si) {
+		int sig = (int)si.ssi_signo;
+		if (sig == SIGWINCH) {
+			if (st->o->proc->pty_master >= 0)
+				tty_resize(st->o->proc->pty_master, STDIN_FILENO);
+			continue;
+		}
+		if (st->o->debug)
+			fprintf(stderr, "moonshim: forwarding signal %d to %d\n", sig, st->o->proc->pid);
+		syscall(SYS_pidfd_send_signal, st->o->proc->pidfd, sig, NULL, 0);
+	}
+	rt_wg_done(&st->wg);
+}
+
+static void cgroup_events(void *arg) {
+	sv_state *st = arg;
+	cg_event e;
+	while (rt_chan_recv(st->cg_events, &e))
+		ev_emit(st->o->events, ev_cgroup_type(&e), ev_cgroup_fields(&e));
+	rt_wg_done(&st->wg);
+}
+
+/* Wait until the cgroup holds no process: after the init of a pid
+ * namespace exits the kernel kills the rest, which takes a moment; without
+ * one, whatever the init left behind is killed here. */
+static void empty_cgroup(cg *c, bool kill_rest) {
+	cg_err e = {0};
+	if (kill_rest && cg_populated(c, &e) == 1)
+		cg_kill(c, SIGKILL, &e);
+	for (int64_t end = rt_deadline_in(REAP_TIMEOUT_NS); rt_now() < end;) {
+		if (cg_populated(c, &e) != 1)
+			return;
+		rt_sleep(REAP_POLL_NS);
+	}
+}
+
+static int supervise_main(void *arg) {
+	const sv_opts *o = arg;
+	sv_state st = {.o = o, .wg = RT_WAITGROUP_INIT};
+	st.exited = rt_chan_new(sizeof(int), 1);
+	ms_err err = {0};
+	int perr;
+
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+		sigaddset(&sigs, forwarded[i]);
+	int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd >= 0 && (st.sig_pd = rt_poll_open(sfd, &perr))) {
+		rt_wg_add(&st.wg, 1);
+		rt_go(signal_forwarder, &st, "signal forwarder");
+	}
+	cg_watch *w = NULL;
+	if (o->cgroup && o->events) {
+		cg_err ce = {0};
+		cg_watch_opts wo = {0};
+		st.cg_events = rt_chan_new(sizeof(cg_event), 64);
+		if ((w = cg_watch_start(o->cgroup, &wo, st.cg_events, &ce))) {
+			rt_wg_add(&st.wg, 1);
+			rt_go(cgroup_events, &st, "cgroup events");
+		} else {
+			ev_emit(o->events, "error", json_pack("{s:s}", "message", ce.msg));
+		}
+	}
+	lf_log *log = NULL;
+	if (o->log_path) {
+		if (!(log = lf_open(o->log_path, LOG_BUFFER_BYTES, &err))) {
+			fprintf(stderr, "moonshim: %s\n", err.msg);
+			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+		}
+		if (log && o->out_fd >= 0)
+			lf_add_stream(log, o->out_fd, "stdout", &err);
+		if (log && o->err_fd >= 0)
+			lf_add_stream(log, o->err_fd, "stderr", &err);
+		if (!log) { /* closed pipes fail the child's writes; full ones would hang it */
+			if (o->out_fd >= 0)
+				close(o->out_fd);
+			if (o->err_fd >= 0)
+				close(o->err_fd);
+		}
+	}
+	tty_relay *relay = NULL;
+	if (o->proc->pty_master >= 0) {
+		tty_resize(o->proc->pty_master, STDIN_FILENO);
+		relay = tty_relay_start(o->proc->pty_master, STDIN_FILENO, STDOUT_FILENO, &err);
+		if (!relay)
+			fprintf(stderr, "moonshim: %s\n", err.msg);
+	}
+	rt_go(exit_waiter, &st, "exit waiter");
+
+	int status;
+	rt_chan_recv(st.exited, &status);
+	if (o->debug)
+		fprintf(stderr, "moonshim: %d exited, status %d\n", o->proc->pid, status);
+	if (o->cgroup && o->reap_cgroup)
+		empty_cgroup(o->cgroup, true);
+	if (relay)
+		tty_relay_wait(relay);
+	json_t *fields = json_pack("{s:i, s:i}", "pid", o->proc->pid, "exit_status", status);
+	if (log) {
+		lf_stats ls;
+		lf_close(log, &ls);
+		if (ls.all.dropped_bytes)
+			json_object_set_new(fields, "log_dropped_bytes", json_integer((json_int_t)ls.all.dropped_bytes));
+	}
+	if (st.sig_pd)
+		rt_poll_evict(st.sig_pd);
+	if (w) {
+		cg_watch_stop(w);
+		rt_chan_close(st.cg_events);
+	}
+	rt_wg_wait(&st.wg);
+	if (st.sig_pd)
+		rt_poll_close(st.sig_pd);
+	if (sfd >= 0)
+		close(sfd);
+	if (st.cg_events)
+		rt_chan_free(st.cg_events);
+	rt_chan_free(st.exited);
+	ev_emit(o->events, "exit", fields);
+	return status;
+}
+
+int sv_supervise(const sv_opts *o) {
+	rt_config cfg = {.procs = 1, .no_sigquit_dump = true, .quiet_leaks = true};
+	return rt_main(&cfg, supervise_main, (void *)o);
+}

@@ -1,0 +1,35 @@
+/*
+ * supervise.h — waiting for a container process on the runtime (prefix
+ * sv_): its pidfd parked on the netpoller, the forwarded signals from a
+ * signalfd, its cgroup's events, its stdout/stderr to a k8s-file log or
+ * its pty relayed to our terminal — all goroutines of one rt_main.
+ */
+#ifndef MOONSHIM_SUPERVISE_H
+#define MOONSHIM_SUPERVISE_H
+
+#include <stdbool.h>
+
+#include "cgroup.h"
+#include "container.h"
+#include "events.h"
+
+typedef struct sv_opts {
+	ct_proc *proc;
+	cg *cgroup;          /* watched when set; emptied after the exit when reap_cgroup */
+	bool reap_cgroup;    /* the process is the container's init: nothing may outlive it */
+	ev_log *events;      /* may be NULL */
+	const char *log_path; /* --log: out_fd and err_fd are pipes to log */
+	int out_fd, err_fd;  /* read ends, -1 when not logging */
+	bool debug;
+} sv_opts;
+
+/* The signals forwarded to the process: block them (in every thread)
+ * before creating it, so none is lost or kills us meanwhile. The child
+ * unblocks them before exec. */
+void sv_block_signals(void);
+
+/* Supervise until the process exits and its output is drained; returns its
+ * exit status as a shell reports it (128+N for signal N). */
+int sv_supervise(const sv_opts *o);
+
+#endif

@@ -6,8 +6,10 @@
  *   parent: clone3(namespaces | CLONE_PIDFD | CLONE_INTO_CGROUP)
  *   child:  non-dumpable, parent-death signal, stdio; waits for "go"
  *   parent: uid/gid maps, v1 cgroup hierarchies, the caller's hook (device
- *           rules), oom_score_adj, lo up; sends "go"
- *   child:  joins namespaces, mounts and pivots, sets itself up, execs;
+ *           rules), oom_score_adj; sends "go"
+ *   child:  joins namespaces (with a new user namespace: creates the other
+ *           new ones now, as its root), lo up, mounts and pivots, sets
+ *           itself up, execs;
  *           any failure is sent as {errno, message} before _exit
  *   parent: EOF on the socket (it is close-on-exec) means the exec
  *           happened; a pty master may arrive first as SCM_RIGHTS.
@@ -117,9 +119,21 @@ static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_fin
 			child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: joining %s: %s", s->joins[i].path,
 			                        strerror(errno)), &e));
 	bool userns = s->ns_new & CLONE_NEWUSER;
-	if (userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+	/* root's uid (not yet its gid, as runc leaves it) owns what comes next */
+	if (userns && setresuid(0, 0, 0) < 0)
 		child_fail(sk, (ms_fail(&e, -errno, "linux.uidMappings: becoming root in the user namespace: %s",
 		                        strerror(errno)), &e));
+	/* with a new user namespace the others are made now, by its mapped
+	 * root, so what they create (the mqueue and devpts roots, ...) belongs
+	 * to root inside, as under runc */
+	int later = userns ? s->ns_new & ~(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWTIME) : 0;
+	if (later && unshare(later) < 0)
+		child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: unshare: %s", strerror(errno)), &e));
+	if (userns && setresgid(0, 0, 0) < 0)
+		child_fail(sk, (ms_fail(&e, -errno, "linux.gidMappings: becoming root in the user namespace: %s",
+		                        strerror(errno)), &e));
+	if ((s->ns_new & CLONE_NEWNET) && ct__loopback_up(&e))
+		child_fail(sk, &e);
 	if ((s->ns_new & CLONE_NEWNS) && ct__rootfs_setup(s, o, userns, &e))
 		child_fail(sk, &e);
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
@@ -261,7 +275,8 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 			}
 		}
 	trace(o, "clone3 into ", cg_path(o->cgroup));
-	pid_t pid = do_clone3((uint64_t)s->ns_new, cgfd, &out->pidfd);
+	int at_clone = s->ns_new & CLONE_NEWUSER ? s->ns_new & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWTIME) : s->ns_new;
+	pid_t pid = do_clone3((uint64_t)at_clone, cgfd, &out->pidfd);
 	if (pid == 0) {
 		close(sv[0]);
 		child_create(s, o, &fin, sv[1], joinfds);
@@ -284,8 +299,6 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 			goto out;
 	}
 	if ((rc = release_child(pid, &s->process, o, err)))
-		goto out;
-	if ((s->ns_new & CLONE_NEWNET) && (rc = ct__loopback_up(pid, err)))
 		goto out;
 	trace(o, "container set-up: go", NULL);
 	if (write(sv[0], &go_byte, 1) != 1) {

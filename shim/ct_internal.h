@@ -32,7 +32,7 @@ void ct__final_release(ct_final *f);
  * failure. */
 int ct__final_exec(const ct_final *f, ms_err *err);
 
-/* In the parent: bring up lo in the network namespace of pid (libnl). */
-int ct__loopback_up(pid_t pid, ms_err *err);
+/* In the child: bring up lo in its network namespace (libnl). */
+int ct__loopback_up(ms_err *err);
 
 #endif

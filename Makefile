@@ -39,7 +39,11 @@ SHIM_INC  := -I/usr/include/libnl3
 SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3
 
 .PHONY: all runtime test check deps bench demo vmtest asan tsan aarch64 install clean format
-all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN)
+SHIM_LIB := $(B)/libmoonshim.a
+CT_TEST_BIN := $(B)/tests/container_tests
+CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
+
+all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(CT_TEST_BIN) $(CT_CHECKS)
 runtime: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
 $(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h)
@@ -66,8 +70,21 @@ $(CG_TEST_BIN): tests/harness.c $(wildcard tests/cgroup/*.c tests/cgroup/*.h) te
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Itests/cgroup -Icgroup tests/harness.c $(wildcard tests/cgroup/*.c) $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
-$(SHIM_BIN): $(SHIM_SRC:%.c=$(B)/%.o) $(CG_LIB) $(RT_LIB)
+# the shim's modules without main(), for the unit tests and checkers
+$(SHIM_LIB): $(filter-out $(B)/shim/main.o,$(SHIM_SRC:%.c=$(B)/%.o))
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHIM_BIN): $(B)/shim/main.o $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) $(SHIM_LIBS) -o $@
+
+$(CT_TEST_BIN): tests/harness.c $(wildcard tests/container/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -Icgroup tests/harness.c $(wildcard tests/container/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+
+$(B)/tests/%_check: tests/container/%_check.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icgroup $< $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
 $(B)/rt_demo: tests/demo/rt_demo.c $(RT_LIB)
 	$(CC) $(ALL_CFLAGS) $< $(RT_LIB) $(LDLIBS) -o $@

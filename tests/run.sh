@@ -38,6 +38,11 @@ suite runtime-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_er
 suite runtime-tsan MOONSHIM_TEST_SCALE=10 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/runtime_tests
 suite runtime-aarch64 MOONSHIM_TEST_SCALE=4 qemu-aarch64 build/aarch64/tests/runtime_tests
 suite vm bash tests/vm/run.sh build/vm build/tests/runtime_tests build/tests/cgroup_tests build/moonshim
+# the shim's modules on their own (log file, pty relay), natively and under ASan
+suite container-unit build/tests/container_tests
+suite container-unit-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/container_tests
+# device rules against the kernel: the v1 hierarchy and a cgroup2 BPF program
+suite container-dev bash -c 'build/tests/dev_check && echo "container-dev: 1 passed, 0 failed" || echo "container-dev: 0 passed, 1 failed"'
 # `moonshim run` and its verbs against runc on busybox bundles (root, runc, jq)
 suite container bash tests/container/parity.sh
 suite container-errors bash tests/container/errors.sh

@@ -6,7 +6,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include "logfile.h"
+#include "../../shim/logfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include "tty.h"
+#include "../../shim/tty.h"
 
 #include <errno.h>
 #include <fcntl.h>

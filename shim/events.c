@@ -1,6 +1,7 @@
 /* events.c — the JSON-lines event stream and the shape of cgroup events. */
 #define _GNU_SOURCE
 #include "events.h"
+#include "logfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,19 +38,9 @@ ev_log *ev_open(const char *path, const char *id, ms_err *err) {
 void ev_time(char *buf, size_t n) {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (ts.tv_nsec) {
-		char frac[16];
-		snprintf(frac, sizeof frac, ".%09ld", ts.tv_nsec);
-		size_t f = strlen(frac);
-		while (frac[f - 1] == '0')
-			frac[--f] = 0;
-		snprintf(buf + k, n - k, "%sZ", frac);
-	} else {
-		snprintf(buf + k, n - k, "Z");
-	}
+	char t[LF_TIME_MAX];
+	lf_format_time(&ts, t);
+	snprintf(buf, n, "%s", t);
 }
 
 void ev_emit(ev_log *l, const char *type, json_t *fields) {
@@ -85,7 +76,7 @@ void ev_close(ev_log *l) {
 	free(l);
 }
 
-static json_t *mem_events_json(const cg_memory_events *e) {
+json_t *ev_memory_events_json(const cg_memory_events *e) {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "low", (json_int_t)e->low, "high", (json_int_t)e->high,
 	                 "max", (json_int_t)e->max, "oom", (json_int_t)e->oom, "oom_kill", (json_int_t)e->oom_kill,
 	                 "oom_group_kill", (json_int_t)e->oom_group_kill);
@@ -110,8 +101,8 @@ json_t *ev_cgroup_fields(const cg_event *e) {
 	case CG_EV_FROZEN:
 		return json_pack("{s:i}", "value", e->value);
 	case CG_EV_MEMORY:
-		return json_pack("{s:o, s:o}", "delta", mem_events_json(&e->mem.delta), "total",
-		                 mem_events_json(&e->mem.total));
+		return json_pack("{s:o, s:o}", "delta", ev_memory_events_json(&e->mem.delta), "total",
+		                 ev_memory_events_json(&e->mem.total));
 	case CG_EV_PRESSURE: {
 		char rule[64];
 		cg_psi_format(&e->psi.spec, rule, sizeof rule);

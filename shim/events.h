@@ -26,6 +26,7 @@ void ev_close(ev_log *l);
  * watch` print them. */
 const char *ev_cgroup_type(const cg_event *e);
 json_t *ev_cgroup_fields(const cg_event *e);
+json_t *ev_memory_events_json(const cg_memory_events *e);
 
 /* RFC 3339 UTC with nanoseconds, trailing zeros trimmed (Go's
  * time.RFC3339Nano), e.g. "2026-11-29T12:00:00.5Z". */

@@ -14,6 +14,7 @@
 #include "commands.h"
 
 #include "cgroup.h"
+#include "events.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -86,48 +87,11 @@ static json_t *limit_json(int64_t v) {
 	return v == CG_NOLIMIT ? json_string("max") : v < 0 ? json_null() : json_integer(v);
 }
 
-static json_t *mem_events_json(const cg_memory_events *e) {
-	json_t *o = json_object();
-	const struct {
-		const char *k;
-		int64_t v;
-	} f[] = {{"low", e->low}, {"high", e->high},         {"max", e->max},
-	         {"oom", e->oom}, {"oom_kill", e->oom_kill}, {"oom_group_kill", e->oom_group_kill}};
-	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-		json_object_set_new(o, f[i].k, json_integer(f[i].v));
-	return o;
-}
-
 static void print_event(watched *wd, const cg_event *ev) {
 	json_t *j = line_start(wd->path, cg_event_name(ev->kind), ev->at);
-	switch (ev->kind) {
-	case CG_EV_POPULATED:
-	case CG_EV_FROZEN:
-		json_object_set_new(j, "value", json_integer(ev->value));
-		break;
-	case CG_EV_MEMORY:
-		json_object_set_new(j, "delta", mem_events_json(&ev->mem.delta));
-		json_object_set_new(j, "total", mem_events_json(&ev->mem.total));
-		break;
-	case CG_EV_PRESSURE: {
-		char rule[64];
-		cg_psi_format(&ev->psi.spec, rule, sizeof rule);
-		json_object_set_new(j, "rule", json_string(rule));
-		json_object_set_new(j, "resource", json_string(cg_resource_name(ev->psi.spec.res)));
-		json_object_set_new(j, "kind", json_string(ev->psi.spec.full ? "full" : "some"));
-		json_object_set_new(
-		    j, "mode", json_string(ev->psi.mode == CG_PSI_TRIGGER ? "trigger" : "poll"));
-		json_object_set_new(j, "stall_us", json_integer(ev->psi.stall_us));
-		json_object_set_new(j, "window_us", json_integer(ev->psi.window_us));
-		json_object_set_new(j, "threshold_us", json_integer(ev->psi.spec.threshold_us));
-		if (ev->psi.mode == CG_PSI_TRIGGER)
-			json_object_set_new(j, "trigger_window_us",
-			                    json_integer(ev->psi.used_window_us));
-		break;
-	}
-	default:
-		json_object_set_new(j, "message", json_string(ev->msg));
-	}
+	json_t *fields = ev_cgroup_fields(ev);
+	json_object_update(j, fields);
+	json_decref(fields);
 	line_print(j);
 }
 
@@ -154,7 +118,7 @@ static void print_sample(watched *wd) {
 		json_array_append_new(errors, json_string(e.msg));
 	cg_memory_events me;
 	if (cg_read_memory_events(wd->c, false, &me, &e) == 0)
-		json_object_set_new(j, "memory_events", mem_events_json(&me));
+		json_object_set_new(j, "memory_events", ev_memory_events_json(&me));
 	int64_t pc, pm;
 	if (cg_read_pids(wd->c, &pc, &pm, &e) == 0)
 		json_object_set_new(

@@ -15,6 +15,8 @@ JOBS=${CT_JOBS:-3}
 # an init that exits 3 on SIGTERM, whichever runtime or process sends it
 TRAP_INIT='trap "exit 3" TERM; echo started; while :; do sleep 1; done'
 V1_CONTROLLERS="memory cpu pids devices" # the v1 hierarchies moonshim must use
+# an error from a verb other than run: "moonshim: ..." or "moonshim VERB: ..."
+ERR_LINE='moonshim( [a-z]+)?: '
 
 # ---------------------------------------------------------------- plumbing
 
@@ -143,7 +145,7 @@ cl_state_unknown() {
 	rc=$?
 	cl_want $c "$s" "state of an unknown id exits 0" [ $rc != 0 ]
 	# (runc's "container does not exist" names no id; ours must)
-	[ "$s" = moon ] && cl_want $c "$s" "error is not one moonshim: line naming the id: $out" grep -qx "moonshim: .*$CT_PREFIX-nosuch.*" <<<"$out"
+	[ "$s" = moon ] && cl_want $c "$s" "error is not one moonshim: line naming the id: $out" grep -qxE "$ERR_LINE.*$CT_PREFIX-nosuch.*" <<<"$out"
 	[ "$s" = runc ] && echo "$rc" >"$CT_DIR/b/$c.rc.runc"
 	[ "$s" = moon ] && cl_want $c "$s" "exit status $rc, runc's $(cat "$CT_DIR/b/$c.rc.runc")" [ "$rc" = "$(cat "$CT_DIR/b/$c.rc.runc")" ]
 }
@@ -154,8 +156,11 @@ cl_ps() {
 	cl_start $c "$s" sh -c "$TRAP_INIT" || return
 	pid=$(cl_pid "$s" "$id")
 	ct_rt "$s" ps "$id" >"$b.table" 2>&1
-	cl_want $c "$s" "ps table lacks pid $pid: $(head -c 300 "$b.table")" grep -qE "^[^ ]+ +$pid " "$b.table"
-	cl_want $c "$s" "ps table has no header: $(head -n1 "$b.table")" grep -qE '^UID +PID ' "$b.table"
+	# (runc prints ps(1)'s "UID PID PPID C STIME TTY TIME CMD"; only a PID
+	# column is required here)
+	cl_want $c "$s" "ps table has no PID column: $(head -n1 "$b.table")" grep -qE '^(.* )?PID( |$)' <(head -n1 "$b.table")
+	cl_want $c "$s" "ps table lacks pid $pid in its PID column: $(head -c 300 "$b.table")" \
+		awk -v p="$pid" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "PID") col = i; next } $col == p { found = 1 } END { exit !found }' "$b.table"
 	ct_rt "$s" ps --format json "$id" >"$b.json" 2>&1
 	cl_want $c "$s" "ps --format json lacks $pid: $(head -c 300 "$b.json")" jq -e --argjson p "$pid" 'index($p) != null' "$b.json" >/dev/null
 }
@@ -288,7 +293,7 @@ cl_delete_running() {
 	cl_want $c "$s" "delete of a running container exits 0" [ $rc != 0 ]
 	cl_want $c "$s" "container not running after a refused delete" cl_is "$s" "$id" running
 	[ "$s" = moon ] && cl_want $c "$s" "error is not one moonshim: line naming the id: $(cat "$CT_DIR/b/$c.err.moon")" \
-		grep -qx "moonshim: .*$id.*" "$CT_DIR/b/$c.err.moon"
+		grep -qxE "$ERR_LINE.*$id.*" "$CT_DIR/b/$c.err.moon"
 }
 
 cl_delete_force() {

@@ -4,7 +4,8 @@
 #   - a non-zero exit status (runc's own status when runc fails too: 1);
 #   - nothing on stdout and ONE line on stderr, "moonshim: ...", naming the
 #     problem: the file, the JSON path (mounts[N], linux.namespaces[N].type,
-#     ...), the path or name at fault — each case lists the EREs it must match;
+#     ...), the path or name at fault — each case lists the EREs it must match
+#     (and, as !ERE, what it must not say);
 #   - a clean host afterwards: no cgroup dir moonshim/ID on any hierarchy, no
 #     state dir ROOT/ID, no process rooted in the bundle, no new mount in this
 #     mount namespace (cases run one at a time so a new mount is ours).
@@ -78,7 +79,10 @@ er_judge() {
 		{ echo "stderr line does not start with \"moonshim: \":"; cat "$b.err"; } >>"$b.why"
 	fi
 	for re in "$@"; do
-		grep -qE -- "$re" "$b.err" || echo "stderr lacks /$re/: $(head -c 300 "$b.err")" >>"$b.why"
+		case $re in
+		!*) grep -qE -- "${re#!}" "$b.err" && echo "stderr has /${re#!}/: $(head -c 300 "$b.err")" >>"$b.why" ;;
+		*) grep -qE -- "$re" "$b.err" || echo "stderr lacks /$re/: $(head -c 300 "$b.err")" >>"$b.why" ;;
+		esac
 	done
 }
 
@@ -118,7 +122,7 @@ case_json_malformed() {
 case_json_missing() {
 	er_mk json_missing
 	rm "$CT_DIR/b/json_missing/config.json"
-	er_expect json_missing 'config\.json' '[Nn]o such file'
+	er_expect json_missing 'config\.json' '[Nn]o such file' '!line -1'
 }
 
 case_json_wrong_type() {

@@ -16,4 +16,6 @@ for t in /tests/*_tests; do
 	name=$(basename "$t" _tests)
 	TEST_SUITE="vm-$name" "$t" || fail=1
 done
+# `moonshim run` on this host's cgroup2
+[ -x /tests/moonshim ] && { sh /tests/container-tests.sh || fail=1; }
 exit $fail

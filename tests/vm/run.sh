@@ -19,9 +19,24 @@ for p in "$@"; do
 		cp -L "$lib" "$out/root$lib"
 	done
 done
-cp "$root/tests/vm/init-tests.sh" "$out/root/tests/"
+cp "$root/tests/vm/init-tests.sh" "$root/tests/vm/container-tests.sh" "$out/root/tests/"
+# busybox bundles for `moonshim run` on a pure v2 host: one rootfs, a config
+# per case (the VM has no jq); configs are written by container-configs.sh
+if command -v runc >/dev/null && command -v jq >/dev/null; then
+	bash "$root/tests/container/mkbundle.sh" "$out/root/bundle" -- sh
+	bash "$root/tests/container/mkbundle.sh" "$out/root/ubundle" --userns -- sh
+	bash "$root/tests/vm/container-configs.sh" "$out/root/bundle" "$out/root/ubundle"
+fi
+# pivot_root cannot leave the initramfs: stage 1 copies it to a tmpfs and
+# switches root there, as a real host's root is a mount
 cat > "$out/root/init" <<'INIT'
 #!/bin/busybox sh
+if [ ! -e /.stage2 ]; then
+	mkdir -p /newroot && mount -t tmpfs -o size=512m root /newroot
+	for d in /*; do [ "$d" = /newroot ] || [ "$d" = /proc ] || cp -a "$d" /newroot/; done
+	mkdir -p /newroot/proc && touch /newroot/.stage2
+	exec switch_root /newroot /init
+fi
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev

@@ -181,9 +181,10 @@ static void *sysmon_main(void *arg) {
 }
 
 void rt__sysmon_start(void) {
-	sm.stop = 0;
-	sm.wake = 0;
-	sm.delay_us = SYSMON_MIN_US;
+	/* atomic: M's already running may call rt__sysmon_wake meanwhile */
+	ast(&sm.stop, 0);
+	ast(&sm.wake, 0);
+	ast(&sm.delay_us, SYSMON_MIN_US);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);

@@ -329,6 +329,27 @@ cl_events() {
 	cl_want $c "$s" "events file is not JSON lines: $(head -c 300 "$b.events")" jq -e . "$b.events" >/dev/null
 	cl_want $c "$s" "no exit line with exit_status 4, id $id and a time: $(head -c 500 "$b.events")" \
 		jq -se --arg id "$id" 'any(.[]; .type == "exit" and .exit_status == 4 and .id == $id and (.time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")))' "$b.events" >/dev/null
+	cl_want $c "$s" "the exit line is not the last: $(tail -n1 "$b.events")" jq -se '.[-1].type == "exit"' "$b.events" >/dev/null
+}
+
+# a memory limit the init outgrows: the kernel's OOM kill is run's 137 (as
+# with runc), and --events reports an oom_kill line before the exit line
+cl_events_oom() {
+	local s=$1 c=events_oom id b rc
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c 'x=$(head -c 200000000 /dev/zero | tr "\0" a); echo survived ${#x}')
+	ct_cfg "$b" '.linux.resources.memory = {limit: 33554432}'
+	case $s in
+	runc) ct_rt runc run -b "$b" "$id" </dev/null >"$b.out" 2>&1 ;;
+	moon) ct_rt moon run --events "$b.events" -b "$b" "$id" </dev/null >"$b.out" 2>&1 ;;
+	esac
+	rc=$?
+	cl_want $c "$s" "run exit status $rc, want 137: $(head -c 300 "$b.out")" [ $rc = 137 ]
+	[ "$s" = moon ] || return
+	cl_want $c "$s" "no oom_kill event for $id: $(grep -v memory.max "$b.events" | head -c 500)" \
+		jq -se --arg id "$id" 'any(.[]; .type == "oom_kill" and .id == $id)' "$b.events" >/dev/null
+	cl_want $c "$s" "the last event is not exit 137: $(tail -n1 "$b.events")" \
+		jq -se '.[-1] | .type == "exit" and .exit_status == 137' "$b.events" >/dev/null
 }
 
 # --log FILE: the container's stdout and stderr as CRI k8s-file records
@@ -380,10 +401,10 @@ declare -A SIDES=(
 	[exec_ns]="runc moon" [exec_seccomp]="runc moon" [exec_opts]="runc moon" [exec_process]="runc moon"
 	[exec_detach]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
-	[events]="moon" [log]="moon" [signal_forward]="runc moon"
+	[events]="moon" [events_oom]="runc moon" [log]="moon" [signal_forward]="runc moon"
 )
 ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach kill_term
-	kill_default kill_all delete_running delete_force run_cleanup events log signal_forward)
+	kill_default kill_all delete_running delete_force run_cleanup events events_oom log signal_forward)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 [ -n "${CT_SIDES:-}" ] && for c in "${cases[@]}"; do SIDES[$c]=$(for s in ${SIDES[$c]}; do [[ " $CT_SIDES " == *" $s "* ]] && echo -n "$s "; done); done

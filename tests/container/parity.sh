@@ -281,8 +281,9 @@ case_hostname() {
 		sh -c 'hostname; cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname'
 }
 
+# (no pipelines: a pipeline's processes come and go while ps reads /proc)
 case_pid1() {
-	pc_simple pid1 . '^1$' -- sh -c 'echo $$; sleep 0 & wait; ps -o ppid,comm | grep -v " ps$"; ls -d /proc/[0-9]* | wc -l'
+	pc_simple pid1 . '^1$' -- sh -c 'echo $$; sleep 0 & wait; ps -o pid,ppid,comm >/dev/shm/ps; ls -d /proc/[0-9]* >/dev/shm/ls; grep -v " ps$" /dev/shm/ps; wc -l </dev/shm/ls'
 }
 
 case_netns() {

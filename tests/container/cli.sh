@@ -257,6 +257,10 @@ cl_kill_term() {
 	cl_start $c "$s" sh -c "$TRAP_INIT" || return
 	cl_want $c "$s" "kill $id TERM failed" ct_rt "$s" kill "$id" TERM
 	cl_want $c "$s" "not stopped 5 s after TERM (state: $(ct_state_status "$s" "$id"))" ct_wait 5 cl_is "$s" "$id" stopped
+	# a stopped container's state as runc shows it (runc: pid 0)
+	ct_rt "$s" state "$id" 2>/dev/null | jq -c '{status, pid}' >"$CT_DIR/b/$c.stopped.$s"
+	[ "$s" = moon ] && cl_want $c "$s" "stopped state $(cat "$CT_DIR/b/$c.stopped.moon"), runc's $(cat "$CT_DIR/b/$c.stopped.runc")" \
+		cmp -s "$CT_DIR/b/$c.stopped.runc" "$CT_DIR/b/$c.stopped.moon"
 	cl_want $c "$s" "delete of the stopped container failed" ct_rt "$s" delete "$id"
 	cl_gone $c "$s" "$id"
 }
@@ -367,6 +371,20 @@ cl_log() {
 	cl_want $c "$s" "no \"stderr F err1\" record" grep -qE 'Z stderr F err1$' "$b.log"
 }
 
+# a 40000-byte line is cut into 16 KiB P records and a last F one, which
+# together give the line back
+cl_log_long() {
+	local s=$1 c=log_long id b
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c 'head -c 40000 /dev/zero | tr "\0" x; echo; echo after')
+	ct_rt "$s" run --log "$b.log" -b "$b" "$id" </dev/null >"$b.stdout" 2>"$b.stderr"
+	cl_want $c "$s" "run failed: $(head -c 300 "$b.stderr")" [ $? = 0 ]
+	cl_want $c "$s" "records not P... then F: $(cut -d' ' -f2,3 "$b.log" | tr '\n' ' ')" \
+		[ "$(cut -d' ' -f2,3 "$b.log" | tr '\n' ' ')" = "stdout P stdout P stdout F stdout F " ]
+	cl_want $c "$s" "the parts do not add up to the line" \
+		[ "$(head -n3 "$b.log" | cut -d' ' -f4- | tr -d '\n')" = "$(head -c 40000 /dev/zero | tr '\0' x)" ]
+}
+
 # SIGTERM to a foreground run reaches the init, whose status becomes run's
 cl_signal_forward() {
 	local s=$1 c=signal_forward id b bg rc wd
@@ -401,10 +419,10 @@ declare -A SIDES=(
 	[exec_ns]="runc moon" [exec_seccomp]="runc moon" [exec_opts]="runc moon" [exec_process]="runc moon"
 	[exec_detach]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
-	[events]="moon" [events_oom]="runc moon" [log]="moon" [signal_forward]="runc moon"
+	[events]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
 )
 ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach kill_term
-	kill_default kill_all delete_running delete_force run_cleanup events events_oom log signal_forward)
+	kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long signal_forward)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 [ -n "${CT_SIDES:-}" ] && for c in "${cases[@]}"; do SIDES[$c]=$(for s in ${SIDES[$c]}; do [[ " $CT_SIDES " == *" $s "* ]] && echo -n "$s "; done); done

@@ -12,6 +12,7 @@
 CT_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MOON=${MOONSHIM:-$CT_REPO/build/moonshim}
 RUNC=${RUNC:-/usr/sbin/runc}
+# shellcheck disable=SC2034 # (used by the suites that source this)
 CT_PREFIX=ct$$
 CT_TIMEOUT=${CT_TIMEOUT:-30} # seconds one runtime invocation may take before it is killed
 ct_passed=0 ct_failed=0
@@ -43,11 +44,11 @@ ct_cleanup() {
 	local id b pid m
 	trap - EXIT
 	# runc's containers, then ours (either may be missing or broken)
-	for id in $(ls "$CT_DIR/runc" 2>/dev/null); do
-		timeout 10 "$RUNC" --root "$CT_DIR/runc" delete -f "$id" >/dev/null 2>&1
+	for id in "$CT_DIR"/runc/*/; do
+		[ -d "$id" ] && timeout 10 "$RUNC" --root "$CT_DIR/runc" delete -f "$(basename "$id")" >/dev/null 2>&1
 	done
-	for id in $(ls "$CT_DIR/moon" 2>/dev/null); do
-		timeout 10 "$MOON" --root "$CT_DIR/moon" delete --force "$id" >/dev/null 2>&1
+	for id in "$CT_DIR"/moon/*/; do
+		[ -d "$id" ] && timeout 10 "$MOON" --root "$CT_DIR/moon" delete --force "$(basename "$id")" >/dev/null 2>&1
 	done
 	# whatever still runs inside one of our rootfs
 	for b in "$CT_DIR"/c/*/*/rootfs "$CT_DIR"/b/*/rootfs; do
@@ -55,9 +56,8 @@ ct_cleanup() {
 		for pid in $(ct_root_pids "$b"); do kill -9 "$pid" 2>/dev/null; done
 	done
 	# mounts a runtime leaked into the host namespace, deepest first
-	for m in $(awk -v d="$CT_DIR" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
-		umount -l "$m" 2>/dev/null
-	done
+	awk -v d="$CT_DIR" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null; done
 	if [ -n "${CT_KEEP:-}" ]; then echo "kept $CT_DIR"; else rm -rf "$CT_DIR"; fi
 }
 

@@ -297,7 +297,7 @@ case_hostnet() {
 	pc_mk hostnet -- sh -c 'ls /sys/class/net; ip -o link | cut -d: -f2'
 	pc_cfg hostnet '.linux.namespaces |= map(select(.type != "network"))'
 	pc_run hostnet
-	hostview=$(ls /sys/class/net; ip -o link | cut -d: -f2)
+	hostview=$(ls /sys/class/net; busybox ip -o link | cut -d: -f2) # the same ip as inside
 	for side in $CT_SIDES; do
 		if [ "$(cat "$CT_DIR/c/hostnet/$side.out")" = "$hostview" ]; then
 			pc_host hostnet "$side" "same interfaces as the host"

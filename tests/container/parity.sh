@@ -337,6 +337,18 @@ case_oom_minus() {
 	fi
 }
 
+# a cgroup namespace: every hierarchy's path reads "/" inside
+case_cgroupns() {
+	pc_simple cgroupns '.linux.namespaces += [{type: "cgroup"}]' '^0::/$' -- cat /proc/self/cgroup
+}
+
+# linux.resources as the workload reads them back through /sys/fs/cgroup
+# (where runc binds the container's own cgroup dir of each hierarchy)
+case_resources() {
+	pc_simple resources '.linux.resources += {memory: {limit: 67108864}, pids: {limit: 50}, cpu: {shares: 512, quota: 50000, period: 100000}}' \
+		'^67108864$' '^50$' -- sh -c 'cd /sys/fs/cgroup && cat memory/memory.limit_in_bytes pids/pids.max cpu/cpu.shares cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us'
+}
+
 case_userns() {
 	local side h
 	pc_mk userns --userns -- sh -c 'id; cat /proc/self/uid_map /proc/self/gid_map; '"$SH_CAPS"'; touch /mnt/made; mkdir /mnt/dir; echo x >/mnt/dir/f; ls -ln /mnt'
@@ -430,7 +442,7 @@ case_tmpfs() {
 # ---------------------------------------------------------------- main
 
 ALL=(exit0 exit7 exit255 killed_kill killed_term stdout stdin caps_default caps_extra caps_ambient_noinh
-	nnp_false seccomp_mkdir user umask umask_spec args args_notfound hostname pid1 netns hostnet sysctl oom_plus oom_minus userns mounts
+	nnp_false seccomp_mkdir user umask umask_spec args args_notfound hostname pid1 netns hostnet sysctl oom_plus oom_minus cgroupns resources userns mounts
 	masked readonly_paths rootfs_ro rootfs_rw rlimits cwd_env cwd_missing dev bind_rw bind_ro tmpfs)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")

@@ -89,10 +89,16 @@ $(B)/tests/%_check: tests/container/%_check.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 $(B)/rt_demo: tests/demo/rt_demo.c $(RT_LIB)
 	$(CC) $(ALL_CFLAGS) $< $(RT_LIB) $(LDLIBS) -o $@
 
-# The main job on a built-in default. Until `moonshim run` lands this is the
-# runtime demo, with Go's schedtrace on stderr.
-demo: deps $(B)/rt_demo
-	MOONSHIM_DEBUG=schedtrace=100 $(B)/rt_demo
+# The main job on a built-in default: a Go web service in a moonshim container
+# with memory, pids and CPU limits, its log beside the cgroup's events
+# (tests/demo/run.sh; DEMO_SECONDS=N stops it by itself). The runtime's own
+# demo, $(B)/rt_demo, is still built by `runtime`.
+demo: deps all $(B)/demo/web
+	bash tests/demo/run.sh $(B)/moonshim $(B)/demo/web
+
+$(B)/demo/web: tests/demo/web/main.go tests/demo/web/go.mod
+	@mkdir -p $(dir $@)
+	cd tests/demo/web && CGO_ENABLED=0 GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
 
 # ─── variants ────────────────────────────────────────────────────────────
 asan:

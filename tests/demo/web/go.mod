@@ -1,0 +1,3 @@
+module moonshim/demo
+
+go 1.19

@@ -120,6 +120,7 @@ typedef struct cg_limits {
 	int64_t cpu_quota_us;  /* cpu.max "$QUOTA $PERIOD"; CG_NOLIMIT: "max" */
 	int64_t cpu_period_us; /* CG_UNSET: 100000 */
 	int64_t cpu_weight;    /* 1..10000 */
+	int64_t cpu_shares;    /* v1 cpu.shares 2..262144: as is on v1, as a weight on v2 */
 	int64_t pids_max;
 	const char *io_max; /* lines "MAJ:MIN rbps=N wbps=N riops=N wiops=N", or NULL */
 } cg_limits;

@@ -13,7 +13,7 @@
 void cg_limits_init(cg_limits *l) {
 	l->memory_max = l->memory_high = l->memory_low = l->memory_min = l->swap_max = CG_UNSET;
 	l->oom_group = CG_UNSET;
-	l->cpu_quota_us = l->cpu_period_us = l->cpu_weight = l->pids_max = CG_UNSET;
+	l->cpu_quota_us = l->cpu_period_us = l->cpu_weight = l->cpu_shares = l->pids_max = CG_UNSET;
 	l->io_max = NULL;
 }
 
@@ -123,7 +123,7 @@ static int set_hybrid(cg *c, const cg_limits *l, cg_err *err) {
 	unsigned need = 0;
 	if (l->memory_max != CG_UNSET || l->memory_high != CG_UNSET || l->swap_max != CG_UNSET)
 		need |= CG_MEMORY;
-	if (l->cpu_quota_us != CG_UNSET || l->cpu_weight != CG_UNSET)
+	if (l->cpu_quota_us != CG_UNSET || l->cpu_weight != CG_UNSET || l->cpu_shares != CG_UNSET)
 		need |= CG_CPU;
 	if (l->pids_max != CG_UNSET)
 		need |= CG_PIDS;
@@ -178,9 +178,10 @@ static int set_hybrid(cg *c, const cg_limits *l, cg_err *err) {
 		if ((rc = cg__write(c, CG_TREE_CPU, "cpu.cfs_quota_us", v, err)))
 			return rc;
 	}
-	if (l->cpu_weight != CG_UNSET) {
-		/* the inverse of runc's shares→weight mapping (2..262144 ↔ 1..10000) */
-		int64_t shares = 2 + ((l->cpu_weight - 1) * 262142) / 9999;
+	if (l->cpu_weight != CG_UNSET || l->cpu_shares != CG_UNSET) {
+		/* shares as given, else the inverse of runc's shares→weight
+		 * mapping (2..262144 ↔ 1..10000) */
+		int64_t shares = l->cpu_shares != CG_UNSET ? l->cpu_shares : 2 + ((l->cpu_weight - 1) * 262142) / 9999;
 		snprintf(v, sizeof v, "%" PRId64, shares);
 		if ((rc = cg__write(c, CG_TREE_CPU, "cpu.shares", v, err)))
 			return rc;
@@ -203,11 +204,17 @@ int cg_set_limits(cg *c, const cg_limits *l, cg_err *err) {
 	    (rc = check_range("memory.high", l->memory_high, 0, INT64_MAX / 2, err)) ||
 	    (rc = check_range("memory.low", l->memory_low, 0, INT64_MAX / 2, err)) ||
 	    (rc = check_range("memory.min", l->memory_min, 0, INT64_MAX / 2, err)) ||
-	    (rc = check_range("swap.max", l->swap_max, 0, INT64_MAX / 2, err)))
+	    (rc = check_range("swap.max", l->swap_max, 0, INT64_MAX / 2, err)) ||
+	    (rc = check_range("cpu.shares", l->cpu_shares, 2, 262144, err)))
 		return rc;
 	if (l->oom_group != CG_UNSET && l->oom_group != 0 && l->oom_group != 1) {
 		cg__err(err, -EINVAL, "memory.oom.group: %d is not 0 or 1", l->oom_group);
 		return -EINVAL;
 	}
-	return c->layout == CG_LAYOUT_HYBRID ? set_hybrid(c, l, err) : set_v2(c, l, err);
+	if (c->layout == CG_LAYOUT_HYBRID)
+		return set_hybrid(c, l, err);
+	cg_limits v2 = *l;
+	if (v2.cpu_shares != CG_UNSET && v2.cpu_weight == CG_UNSET) /* runc's mapping */
+		v2.cpu_weight = 1 + ((v2.cpu_shares - 2) * 9999) / 262142;
+	return set_v2(c, &v2, err);
 }

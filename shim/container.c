@@ -100,9 +100,18 @@ static _Noreturn void child_finish(int sk, const ct_final *f, bool bind_console)
 			child_fail(sk, (ms_fail(&e, -errno, "process.terminal: sending the pty: %s", strerror(errno)), &e));
 		close(master);
 	}
-	umask(022);
 	ct__final_exec(f, &e);
 	child_fail(sk, &e);
+}
+
+/* The namespaces clone3 creates; the child unshares the rest after "go".
+ * A new user namespace's root (mapped by then) must own what the others
+ * create, as under runc; the cgroup namespace must be rooted where the
+ * parent put the child in every hierarchy, v1 ones included. */
+static int clone_time_namespaces(const spec *s) {
+	if (s->ns_new & CLONE_NEWUSER)
+		return s->ns_new & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWTIME);
+	return s->ns_new & ~CLONE_NEWCGROUP;
 }
 
 static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_final *f, int sk, const int *joinfds) {
@@ -123,10 +132,7 @@ static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_fin
 	if (userns && setresuid(0, 0, 0) < 0)
 		child_fail(sk, (ms_fail(&e, -errno, "linux.uidMappings: becoming root in the user namespace: %s",
 		                        strerror(errno)), &e));
-	/* with a new user namespace the others are made now, by its mapped
-	 * root, so what they create (the mqueue and devpts roots, ...) belongs
-	 * to root inside, as under runc */
-	int later = userns ? s->ns_new & ~(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWTIME) : 0;
+	int later = s->ns_new & ~clone_time_namespaces(s);
 	if (later && unshare(later) < 0)
 		child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: unshare: %s", strerror(errno)), &e));
 	if (userns && setresgid(0, 0, 0) < 0)
@@ -275,8 +281,7 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 			}
 		}
 	trace(o, "clone3 into ", cg_path(o->cgroup));
-	int at_clone = s->ns_new & CLONE_NEWUSER ? s->ns_new & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWTIME) : s->ns_new;
-	pid_t pid = do_clone3((uint64_t)at_clone, cgfd, &out->pidfd);
+	pid_t pid = do_clone3((uint64_t)clone_time_namespaces(s), cgfd, &out->pidfd);
 	if (pid == 0) {
 		close(sv[0]);
 		child_create(s, o, &fin, sv[1], joinfds);

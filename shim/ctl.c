@@ -90,8 +90,10 @@ static int parse_verb(int argc, char **argv, const verb_opt *opts, const char **
 	return 0;
 }
 
+/* Errors read the same from every verb: "moonshim: what was wrong". */
 static int fail(const char *verb, const ms_err *e) {
-	fprintf(stderr, "moonshim %s: %s\n", verb, e->msg);
+	(void)verb;
+	fprintf(stderr, "moonshim: %s\n", e->msg);
 	return 1;
 }
 
@@ -380,6 +382,7 @@ static int exec_process(const spec *s, const char *file, char **cmd, int ncmd, c
 }
 
 #define MAX_EXEC_ENV 64
+#define EXEC_FAILED  255
 
 /* v1 device rules live in their own hierarchy: join the container's there */
 static int exec_devices_hook(pid_t pid, void *arg, ms_err *err) {
@@ -424,7 +427,9 @@ int cmd_exec(int argc, char **argv) {
 	spec_process p = {0};
 	cg_host h;
 	cg *c = NULL;
-	int status = 1;
+	/* like runc, exec answers 255 when it cannot start the process: its
+	 * other statuses are the process's own */
+	int status = EXEC_FAILED;
 	if (load_running(id, &r, &err) || spec_load(r.bundle, &s, &err) ||
 	    exec_process(s, file, av + rest, ac - rest, envs, nenv, cwd, user, tty, &p, &err) ||
 	    open_cgroup(&r, &h, &c, &err))

@@ -115,8 +115,50 @@ static int find_program(const spec_process *p, char *out, size_t n, ms_err *err)
 	return ms_fail(err, -ENOENT, "exec: \"%s\": executable file not found in $PATH", prog);
 }
 
+/* The home directory of uid in the container's /etc/passwd, "/" when it
+ * has none (runc's rule). Read by hand: NSS would load the image's libraries
+ * into this process. */
+static void home_of(uid_t uid, char *out, size_t n) {
+	snprintf(out, n, "/");
+	FILE *f = fopen("/etc/passwd", "re");
+	if (!f)
+		return;
+	char line[1024];
+	while (fgets(line, sizeof line, f)) {
+		char *field[7] = {0}, *t = line;
+		int k = 0;
+		/* strsep keeps empty fields, which passwd lines have */
+		while (k < 7 && (field[k] = strsep(&t, ":\n")))
+			k++;
+		if (k >= 6 && field[2][0] && (uid_t)strtoul(field[2], NULL, 10) == uid && field[5][0]) {
+			snprintf(out, n, "%s", field[5]);
+			break;
+		}
+		
+	}
+	fclose(f);
+}
+
+/* p->env, with HOME added from /etc/passwd when the spec has none. */
+static char **exec_env(const spec_process *p) {
+	size_t n = 0;
+	for (; p->env[n]; n++)
+		if (!strncmp(p->env[n], "HOME=", 5))
+			return p->env;
+	char **env = calloc(n + 2, sizeof *env);
+	char home[PATH_MAX], *kv = malloc(PATH_MAX + 8);
+	if (!env || !kv)
+		return p->env;
+	home_of(p->uid, home, sizeof home);
+	snprintf(kv, PATH_MAX + 8, "HOME=%s", home);
+	memcpy(env, p->env, n * sizeof *env);
+	env[n] = kv;
+	return env;
+}
+
 int ct__final_exec(const ct_final *f, ms_err *err) {
 	const spec_process *p = f->p;
+	char **env = exec_env(p);
 	bool filter = f->seccomp && f->seccomp->prog.len;
 	int rc;
 	if ((rc = set_rlimits(p, err)))
@@ -139,6 +181,7 @@ int ct__final_exec(const ct_final *f, ms_err *err) {
 	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		return ms_fail(err, -errno, "close_range: %s", strerror(errno));
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-	execve(prog, p->args, p->env);
+	umask(p->has_umask ? p->umask : 022);
+	execve(prog, p->args, env);
 	return ms_fail(err, -errno, "exec: \"%s\": %s", p->args[0], strerror(errno));
 }

@@ -346,8 +346,10 @@ int spec_parse_process(json_t *obj, const char *path, spec_process *p, ms_err *e
 		}
 		if (json_object_get(user, "username"))
 			return ms_fail(err, -ENOTSUP, "%s.user.username: Windows only", path);
-		if (json_object_get(user, "umask"))
-			return ms_fail(err, -ENOTSUP, "%s.user.umask: not supported", path);
+		v = 0;
+		if (get_int(user, "umask", up, 0, 0777, &p->has_umask, &v, err))
+			return err->code;
+		p->umask = (mode_t)v;
 	}
 	char sub[200];
 	json_t *caps = json_object_get(obj, "capabilities");
@@ -609,17 +611,6 @@ static bool id_mapped(const spec_idmap *m, size_t n, uint32_t id) {
 	return false;
 }
 
-static int64_t shares_to_weight(int64_t shares) {
-	/* the conversion runc and crun use for cpu.shares -> cpu.weight */
-	if (shares <= 0)
-		return CG_UNSET;
-	if (shares < 2)
-		shares = 2;
-	if (shares > 262144)
-		shares = 262144;
-	return 1 + ((shares - 2) * 9999) / 262142;
-}
-
 static int parse_unified(spec *s, json_t *obj, ms_err *err) {
 	const char *key;
 	json_t *v;
@@ -696,8 +687,8 @@ static int parse_resources(spec *s, json_t *res, ms_err *err) {
 		    get_int(cpu, "quota", cp, -1, INT64_MAX, NULL, &quota, err) ||
 		    get_int(cpu, "period", cp, 0, INT64_MAX, NULL, &period, err))
 			return err->code;
-		if (shares != CG_UNSET)
-			s->limits.cpu_weight = shares_to_weight(shares);
+		if (shares > 0) /* 0: the kernel's default */
+			s->limits.cpu_shares = shares < 2 ? 2 : shares > 262144 ? 262144 : shares;
 		if (quota != CG_UNSET)
 			s->limits.cpu_quota_us = quota <= 0 ? CG_NOLIMIT : quota;
 		if (period > 0)
@@ -872,6 +863,9 @@ int spec_load(const char *bundle, spec **out, ms_err *err) {
 	if (!realpath(bundle, real))
 		return ms_fail(err, -errno, "bundle %s: %s", bundle, strerror(errno));
 	snprintf(file, sizeof file, "%s/config.json", real);
+	struct stat fst;
+	if (stat(file, &fst) < 0)
+		return ms_fail(err, -errno, "bundle %s: config.json: %s", real, strerror(errno));
 	json_error_t je;
 	json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
 	if (!root)

@@ -47,6 +47,8 @@ typedef struct spec_process {
 	bool no_new_privs;
 	bool has_oom_score_adj;
 	int oom_score_adj;
+	bool has_umask;
+	mode_t umask; /* process.user.umask; 0022 when absent, as runc */
 } spec_process;
 
 typedef struct spec_mount {

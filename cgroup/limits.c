@@ -181,7 +181,9 @@ static int set_hybrid(cg *c, const cg_limits *l, cg_err *err) {
 	if (l->cpu_weight != CG_UNSET || l->cpu_shares != CG_UNSET) {
 		/* shares as given, else the inverse of runc's shares→weight
 		 * mapping (2..262144 ↔ 1..10000) */
-		int64_t shares = l->cpu_shares != CG_UNSET ? l->cpu_shares : 2 + ((l->cpu_weight - 1) * 262142) / 9999;
+		int64_t shares = l->cpu_shares != CG_UNSET
+		                     ? l->cpu_shares
+		                     : 2 + ((l->cpu_weight - 1) * 262142) / 9999;
 		snprintf(v, sizeof v, "%" PRId64, shares);
 		if ((rc = cg__write(c, CG_TREE_CPU, "cpu.shares", v, err)))
 			return rc;

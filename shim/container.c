@@ -58,7 +58,8 @@ static int send_fd(int sk, int fd) {
 	ct_msg m = {.kind = MSG_PTY};
 	char ctl[CMSG_SPACE(sizeof(int))] = {0};
 	struct iovec iov = {&m, sizeof m};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
@@ -84,7 +85,9 @@ static void child_start(int sk, const ct_opts *o) {
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int i = 0; i < 3; i++)
 		if (o->stdio[i] >= 0 && dup2(o->stdio[i], i) < 0)
-			child_fail(sk, (ms_fail(&e, -errno, "stdio %d: dup2: %s", i, strerror(errno)), &e));
+			child_fail(
+			    sk,
+			    (ms_fail(&e, -errno, "stdio %d: dup2: %s", i, strerror(errno)), &e));
 	char c;
 	if (read(sk, &c, 1) != 1 || c != go_byte)
 		_exit(1); /* the parent gave up; it reports why */
@@ -97,7 +100,9 @@ static _Noreturn void child_finish(int sk, const ct_final *f, bool bind_console)
 		if (ct__setup_terminal(&master, bind_console, &e))
 			child_fail(sk, &e);
 		if (send_fd(sk, master) < 0)
-			child_fail(sk, (ms_fail(&e, -errno, "process.terminal: sending the pty: %s", strerror(errno)), &e));
+			child_fail(sk, (ms_fail(&e, -errno, "process.terminal: sending the pty: %s",
+			                        strerror(errno)),
+			                &e));
 		close(master);
 	}
 	ct__final_exec(f, &e);
@@ -114,30 +119,41 @@ static int clone_time_namespaces(const spec *s) {
 	return s->ns_new & ~CLONE_NEWCGROUP;
 }
 
-static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_final *f, int sk, const int *joinfds) {
+static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_final *f, int sk,
+                                   const int *joinfds) {
 	ms_err e = {0};
 	child_start(sk, o);
 	/* a joined user namespace first: it decides what the others allow */
 	for (size_t i = 0; i < s->njoins; i++)
 		if (s->joins[i].type == CLONE_NEWUSER && setns(joinfds[i], CLONE_NEWUSER) < 0)
-			child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: joining %s: %s", s->joins[i].path,
-			                        strerror(errno)), &e));
+			child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: joining %s: %s",
+			                        s->joins[i].path, strerror(errno)),
+			                &e));
 	for (size_t i = 0; i < s->njoins; i++)
 		if (s->joins[i].type != CLONE_NEWUSER && s->joins[i].type != CLONE_NEWPID &&
 		    setns(joinfds[i], s->joins[i].type) < 0)
-			child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: joining %s: %s", s->joins[i].path,
-			                        strerror(errno)), &e));
+			child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: joining %s: %s",
+			                        s->joins[i].path, strerror(errno)),
+			                &e));
 	bool userns = s->ns_new & CLONE_NEWUSER;
 	/* root's uid (not yet its gid, as runc leaves it) owns what comes next */
 	if (userns && setresuid(0, 0, 0) < 0)
-		child_fail(sk, (ms_fail(&e, -errno, "linux.uidMappings: becoming root in the user namespace: %s",
-		                        strerror(errno)), &e));
+		child_fail(sk,
+		           (ms_fail(&e, -errno,
+		                    "linux.uidMappings: becoming root in the user namespace: %s",
+		                    strerror(errno)),
+		            &e));
 	int later = s->ns_new & ~clone_time_namespaces(s);
 	if (later && unshare(later) < 0)
-		child_fail(sk, (ms_fail(&e, -errno, "linux.namespaces: unshare: %s", strerror(errno)), &e));
+		child_fail(
+		    sk,
+		    (ms_fail(&e, -errno, "linux.namespaces: unshare: %s", strerror(errno)), &e));
 	if (userns && setresgid(0, 0, 0) < 0)
-		child_fail(sk, (ms_fail(&e, -errno, "linux.gidMappings: becoming root in the user namespace: %s",
-		                        strerror(errno)), &e));
+		child_fail(sk,
+		           (ms_fail(&e, -errno,
+		                    "linux.gidMappings: becoming root in the user namespace: %s",
+		                    strerror(errno)),
+		            &e));
 	if ((s->ns_new & CLONE_NEWNET) && ct__loopback_up(&e))
 		child_fail(sk, &e);
 	if ((s->ns_new & CLONE_NEWNS) && ct__rootfs_setup(s, o, userns, &e))
@@ -160,15 +176,18 @@ static int write_file(const char *path, const char *text, ms_err *err, const cha
 	int e = errno;
 	close(fd);
 	if (w != (ssize_t)len)
-		return ms_fail(err, w < 0 ? -e : -EIO, "%s: writing %s: %s", what, path, w < 0 ? strerror(e) : "short");
+		return ms_fail(err, w < 0 ? -e : -EIO, "%s: writing %s: %s", what, path,
+		               w < 0 ? strerror(e) : "short");
 	return 0;
 }
 
-static int write_idmap(pid_t pid, const char *file, const spec_idmap *m, size_t n, const char *what, ms_err *err) {
+static int write_idmap(pid_t pid, const char *file, const spec_idmap *m, size_t n, const char *what,
+                       ms_err *err) {
 	char buf[16384], path[64];
 	size_t len = 0;
 	for (size_t i = 0; i < n && len < sizeof buf - 40; i++)
-		len += (size_t)snprintf(buf + len, sizeof buf - len, "%u %u %u\n", m[i].inside, m[i].outside, m[i].size);
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%u %u %u\n", m[i].inside,
+		                        m[i].outside, m[i].size);
 	snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
 	return write_file(path, buf, err, what);
 }
@@ -198,7 +217,10 @@ static int await_exec(int sk, ct_proc *out, ms_err *err) {
 		ct_msg m;
 		char ctl[CMSG_SPACE(sizeof(int))];
 		struct iovec iov = {&m, sizeof m};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+		struct msghdr mh = {.msg_iov = &iov,
+		                    .msg_iovlen = 1,
+		                    .msg_control = ctl,
+		                    .msg_controllen = sizeof ctl};
 		ssize_t n = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -255,11 +277,13 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 		return ms_fail(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < s->njoins; i++)
 		joinfds[i] = -1;
-	if ((rc = sc_compile(s->seccomp, "linux.seccomp", &sc, err)) || (rc = ct__final_prepare(&s->process, &sc, &fin, err)))
+	if ((rc = sc_compile(s->seccomp, "linux.seccomp", &sc, err)) ||
+	    (rc = ct__final_prepare(&s->process, &sc, &fin, err)))
 		goto out;
 	for (size_t i = 0; i < s->njoins; i++)
 		if ((joinfds[i] = open(s->joins[i].path, O_RDONLY | O_CLOEXEC)) < 0) {
-			rc = ms_fail(err, -errno, "linux.namespaces: %s: %s", s->joins[i].path, strerror(errno));
+			rc = ms_fail(err, -errno, "linux.namespaces: %s: %s", s->joins[i].path,
+			             strerror(errno));
 			goto out;
 		}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -276,7 +300,8 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 		if (s->joins[i].type == CLONE_NEWPID) {
 			self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 			if (self_pidns < 0 || setns(joinfds[i], CLONE_NEWPID) < 0) {
-				rc = ms_fail(err, -errno, "linux.namespaces: joining %s: %s", s->joins[i].path, strerror(errno));
+				rc = ms_fail(err, -errno, "linux.namespaces: joining %s: %s",
+				             s->joins[i].path, strerror(errno));
 				goto out;
 			}
 		}
@@ -299,8 +324,10 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	close(sv[1]);
 	sv[1] = -1;
 	if (s->ns_new & CLONE_NEWUSER) {
-		if ((rc = write_idmap(pid, "uid_map", s->uidmap, s->nuidmap, "linux.uidMappings", err)) ||
-		    (rc = write_idmap(pid, "gid_map", s->gidmap, s->ngidmap, "linux.gidMappings", err)))
+		if ((rc = write_idmap(pid, "uid_map", s->uidmap, s->nuidmap, "linux.uidMappings",
+		                      err)) ||
+		    (rc = write_idmap(pid, "gid_map", s->gidmap, s->ngidmap, "linux.gidMappings",
+		                      err)))
 			goto out;
 	}
 	if ((rc = release_child(pid, &s->process, o, err)))
@@ -339,21 +366,24 @@ static int namespaces_to_join(pid_t pid) {
 	static const struct {
 		const char *name;
 		int flag;
-	} ns[] = {{"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},   {"net", CLONE_NEWNET},       {"ipc", CLONE_NEWIPC},
-	          {"uts", CLONE_NEWUTS},   {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP}};
+	} ns[] = {{"user", CLONE_NEWUSER},    {"mnt", CLONE_NEWNS},  {"net", CLONE_NEWNET},
+	          {"ipc", CLONE_NEWIPC},      {"uts", CLONE_NEWUTS}, {"pid", CLONE_NEWPID},
+	          {"cgroup", CLONE_NEWCGROUP}};
 	int flags = 0;
 	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
 		char a[64], b[64];
 		struct stat sa, sb;
 		snprintf(a, sizeof a, "/proc/self/ns/%s", ns[i].name);
 		snprintf(b, sizeof b, "/proc/%d/ns/%s", pid, ns[i].name);
-		if (stat(a, &sa) == 0 && stat(b, &sb) == 0 && (sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev))
+		if (stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+		    (sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev))
 			flags |= ns[i].flag;
 	}
 	return flags;
 }
 
-int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts *o, ct_proc *out, ms_err *err) {
+int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts *o, ct_proc *out,
+            ms_err *err) {
 	*out = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
 	sc_program sc = {0};
 	ct_final fin = {0};
@@ -362,7 +392,8 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 	if (initfd < 0)
 		return ms_fail(err, -errno, "container init %d: %s", init_pid, strerror(errno));
 	int join = namespaces_to_join(init_pid);
-	if ((rc = sc_compile(s->seccomp, "linux.seccomp", &sc, err)) || (rc = ct__final_prepare(p, &sc, &fin, err)))
+	if ((rc = sc_compile(s->seccomp, "linux.seccomp", &sc, err)) ||
+	    (rc = ct__final_prepare(p, &sc, &fin, err)))
 		goto out;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		rc = ms_fail(err, -errno, "socketpair: %s", strerror(errno));
@@ -375,7 +406,8 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 	/* the child must be born in the container's pid namespace; this
 	 * process only ever creates that child, so it need not switch back */
 	if ((join & CLONE_NEWPID) && setns(initfd, CLONE_NEWPID) < 0) {
-		rc = ms_fail(err, -errno, "joining the pid namespace of %d: %s", init_pid, strerror(errno));
+		rc = ms_fail(err, -errno, "joining the pid namespace of %d: %s", init_pid,
+		             strerror(errno));
 		goto out;
 	}
 	pid_t pid = do_clone3(0, cgfd, &out->pidfd);
@@ -385,7 +417,9 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 		child_start(sv[1], o);
 		int rest = join & ~CLONE_NEWPID;
 		if (rest && setns(initfd, rest) < 0)
-			child_fail(sv[1], (ms_fail(&e, -errno, "joining the namespaces of %d: %s", init_pid, strerror(errno)), &e));
+			child_fail(sv[1], (ms_fail(&e, -errno, "joining the namespaces of %d: %s",
+			                           init_pid, strerror(errno)),
+			                   &e));
 		child_finish(sv[1], &fin, false);
 	}
 	if (pid < 0) {

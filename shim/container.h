@@ -48,7 +48,8 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err);
  * the caller against its recorded start time): its namespaces, o->cgroup,
  * the seccomp profile of s (the container's spec); p's user, capabilities,
  * rlimits and no_new_privs. */
-int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts *o, ct_proc *out, ms_err *err);
+int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts *o, ct_proc *out,
+            ms_err *err);
 
 /* The start time of pid (field 22 of /proc/PID/stat), 0 if it is gone:
  * with the pid it identifies a process across pid reuse. */

@@ -56,7 +56,8 @@ static int parse_verb(int argc, char **argv, const verb_opt *opts, const char **
 			matched = true;
 			if (o->takes_value) {
 				if (i + 1 >= argc) {
-					fprintf(stderr, "moonshim %s: %s needs a value\n", argv[0], a);
+					fprintf(stderr, "moonshim %s: %s needs a value\n", argv[0],
+					        a);
 					return -1;
 				}
 				*o->value = argv[++i];
@@ -100,9 +101,9 @@ static int fail(const char *verb, const ms_err *e) {
 static json_t *state_json(const st_record *r) {
 	const char *status = st_status(r);
 	bool live = !strcmp(status, "running");
-	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "ociVersion", "1.0.2", "id", r->id, "pid",
-	                 live ? r->pid : 0, "status", status, "bundle", r->bundle, "rootfs", r->rootfs, "created",
-	                 r->created, "owner", r->owner);
+	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "ociVersion", "1.0.2", "id",
+	                 r->id, "pid", live ? r->pid : 0, "status", status, "bundle", r->bundle,
+	                 "rootfs", r->rootfs, "created", r->created, "owner", r->owner);
 }
 
 static void print_json(json_t *j) {
@@ -139,8 +140,8 @@ int cmd_state(int argc, char **argv) {
 
 static void list_table(const st_record *r, void *arg) {
 	const char *status = st_status(r);
-	printf("%-12s %-8d %-10s %-40s %-32s %s\n", r->id, strcmp(status, "running") ? 0 : r->pid, status, r->bundle,
-	       r->created, r->owner[0] ? r->owner : "root");
+	printf("%-12s %-8d %-10s %-40s %-32s %s\n", r->id, strcmp(status, "running") ? 0 : r->pid,
+	       status, r->bundle, r->created, r->owner[0] ? r->owner : "root");
 }
 
 static void list_json(const st_record *r, void *arg) {
@@ -150,8 +151,11 @@ static void list_json(const st_record *r, void *arg) {
 int cmd_list(int argc, char **argv) {
 	const char *format = "table", *id = NULL;
 	bool quiet = false;
-	verb_opt opts[] = {{"--format", true, &format, NULL}, {"-f", true, &format, NULL},
-	                   {"--quiet", false, NULL, &quiet},  {"-q", false, NULL, &quiet}, {0}};
+	verb_opt opts[] = {{"--format", true, &format, NULL},
+	                   {"-f", true, &format, NULL},
+	                   {"--quiet", false, NULL, &quiet},
+	                   {"-q", false, NULL, &quiet},
+	                   {0}};
 	ms_err err = {0};
 	if (parse_verb(argc, argv, opts, &id, NULL))
 		return 2;
@@ -165,7 +169,8 @@ int cmd_list(int argc, char **argv) {
 		return 0;
 	}
 	if (!quiet)
-		printf("%-12s %-8s %-10s %-40s %-32s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+		printf("%-12s %-8s %-10s %-40s %-32s %s\n", "ID", "PID", "STATUS", "BUNDLE",
+		       "CREATED", "OWNER");
 	return st_list(g_cli.root, list_table, NULL, &err) ? fail("list", &err) : 0;
 }
 
@@ -173,7 +178,8 @@ int cmd_list(int argc, char **argv) {
 
 static int open_cgroup(const st_record *r, cg_host *h, cg **out, ms_err *err) {
 	cg_err ce = {0};
-	if (cg_host_detect(h, "/proc/self/mounts", &ce) || !(*out = cg_open(h, r->cgroup, false, &ce)))
+	if (cg_host_detect(h, "/proc/self/mounts", &ce) ||
+	    !(*out = cg_open(h, r->cgroup, false, &ce)))
 		return ms_fail(err, ce.code ? ce.code : -EIO, "cgroup %s: %s", r->cgroup, ce.msg);
 	return 0;
 }
@@ -304,7 +310,8 @@ int cmd_delete(int argc, char **argv) {
 	cg *c = NULL;
 	bool running = !strcmp(st_status(&r), "running");
 	if (running && !force) {
-		ms_fail(&err, -EBUSY, "container \"%s\" is running: stop it first, or use --force", id);
+		ms_fail(&err, -EBUSY, "container \"%s\" is running: stop it first, or use --force",
+		        id);
 		return fail("delete", &err);
 	}
 	if (r.cgroup[0] && open_cgroup(&r, &h, &c, &err) == 0) {
@@ -314,7 +321,8 @@ int cmd_delete(int argc, char **argv) {
 	}
 	/* the supervisor of a detached container records the exit and removes
 	 * the cgroup; give it the chance, then do what it could not */
-	for (int ms = 0; alive(r.supervisor) && r.supervisor != getpid() && ms < DELETE_WAIT_MS; ms += 10)
+	for (int ms = 0; alive(r.supervisor) && r.supervisor != getpid() && ms < DELETE_WAIT_MS;
+	     ms += 10)
 		usleep(10000);
 	if (c) {
 		cg_err ce = {0};
@@ -344,19 +352,22 @@ static char **strv_append(char **v, const char *s) {
 
 /* The exec'd process: --process FILE, or the container's process with
  * the command, env, cwd and user given on the command line. */
-static int exec_process(const spec *s, const char *file, char **cmd, int ncmd, char **envs, int nenv,
-                        const char *cwd, const char *user, bool tty, spec_process *p, ms_err *err) {
+static int exec_process(const spec *s, const char *file, char **cmd, int ncmd, char **envs,
+                        int nenv, const char *cwd, const char *user, bool tty, spec_process *p,
+                        ms_err *err) {
 	if (file) {
 		json_error_t je;
 		json_t *j = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
 		if (!j)
-			return ms_fail(err, -EINVAL, "%s: line %d, column %d: %s", file, je.line, je.column, je.text);
+			return ms_fail(err, -EINVAL, "%s: line %d, column %d: %s", file, je.line,
+			               je.column, je.text);
 		int rc = spec_parse_process(j, "process", p, err);
 		json_decref(j);
 		return rc ? ms_wrap(err, "%s", file) : 0;
 	}
 	if (!ncmd)
-		return ms_fail(err, -EINVAL, "no command given (exec ID -- CMD..., or --process FILE)");
+		return ms_fail(err, -EINVAL,
+		               "no command given (exec ID -- CMD..., or --process FILE)");
 	json_t *proc = json_deep_copy(json_object_get(s->json, "process"));
 	json_t *args = json_array();
 	for (int i = 0; i < ncmd; i++)
@@ -372,7 +383,9 @@ static int exec_process(const spec *s, const char *file, char **cmd, int ncmd, c
 			json_decref(proc);
 			return ms_fail(err, -EINVAL, "--user \"%s\": UID[:GID]", user);
 		}
-		json_object_set_new(proc, "user", json_pack("{s:i, s:i}", "uid", (int)uid, "gid", k == 2 ? (int)gid : 0));
+		json_object_set_new(
+		    proc, "user",
+		    json_pack("{s:i, s:i}", "uid", (int)uid, "gid", k == 2 ? (int)gid : 0));
 	}
 	int rc = spec_parse_process(proc, "process", p, err);
 	json_decref(proc);
@@ -403,7 +416,8 @@ int cmd_exec(int argc, char **argv) {
 	char **av = calloc((size_t)argc + 1, sizeof *av);
 	int ac = 0;
 	for (int i = 0; i < argc; i++) {
-		if ((!strcmp(argv[i], "--env") || !strcmp(argv[i], "-e")) && i + 1 < argc && nenv < MAX_EXEC_ENV) {
+		if ((!strcmp(argv[i], "--env") || !strcmp(argv[i], "-e")) && i + 1 < argc &&
+		    nenv < MAX_EXEC_ENV) {
 			envs[nenv++] = argv[++i];
 			continue;
 		}
@@ -413,10 +427,11 @@ int cmd_exec(int argc, char **argv) {
 		else
 			av[ac++] = argv[i];
 	}
-	verb_opt opts[] = {{"--process", true, &file, NULL}, {"-p", true, &file, NULL}, {"--cwd", true, &cwd, NULL},
-	                   {"--user", true, &user, NULL},    {"-u", true, &user, NULL},  {"--detach", false, NULL, &detach},
-	                   {"-d", false, NULL, &detach},     {"--tty", false, NULL, &tty}, {"-t", false, NULL, &tty},
-	                   {0}};
+	verb_opt opts[] = {{"--process", true, &file, NULL}, {"-p", true, &file, NULL},
+	                   {"--cwd", true, &cwd, NULL},      {"--user", true, &user, NULL},
+	                   {"-u", true, &user, NULL},        {"--detach", false, NULL, &detach},
+	                   {"-d", false, NULL, &detach},     {"--tty", false, NULL, &tty},
+	                   {"-t", false, NULL, &tty},        {0}};
 	if (parse_verb(ac, av, opts, &id, &rest)) {
 		free(av);
 		return 2;
@@ -434,7 +449,11 @@ int cmd_exec(int argc, char **argv) {
 	    exec_process(s, file, av + rest, ac - rest, envs, nenv, cwd, user, tty, &p, &err) ||
 	    open_cgroup(&r, &h, &c, &err))
 		goto out;
-	ct_opts o = {.host = &h, .cgroup = c, .cgroup_rel = r.cgroup, .stdio = {-1, -1, -1}, .debug = g_cli.debug};
+	ct_opts o = {.host = &h,
+	             .cgroup = c,
+	             .cgroup_rel = r.cgroup,
+	             .stdio = {-1, -1, -1},
+	             .debug = g_cli.debug};
 	ct_proc proc;
 	o.before_start = exec_devices_hook;
 	o.hook_arg = &r;

@@ -77,9 +77,10 @@ void ev_close(ev_log *l) {
 }
 
 json_t *ev_memory_events_json(const cg_memory_events *e) {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "low", (json_int_t)e->low, "high", (json_int_t)e->high,
-	                 "max", (json_int_t)e->max, "oom", (json_int_t)e->oom, "oom_kill", (json_int_t)e->oom_kill,
-	                 "oom_group_kill", (json_int_t)e->oom_group_kill);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "low", (json_int_t)e->low, "high",
+	                 (json_int_t)e->high, "max", (json_int_t)e->max, "oom", (json_int_t)e->oom,
+	                 "oom_kill", (json_int_t)e->oom_kill, "oom_group_kill",
+	                 (json_int_t)e->oom_group_kill);
 }
 
 const char *ev_cgroup_type(const cg_event *e) {
@@ -101,18 +102,20 @@ json_t *ev_cgroup_fields(const cg_event *e) {
 	case CG_EV_FROZEN:
 		return json_pack("{s:i}", "value", e->value);
 	case CG_EV_MEMORY:
-		return json_pack("{s:o, s:o}", "delta", ev_memory_events_json(&e->mem.delta), "total",
-		                 ev_memory_events_json(&e->mem.total));
+		return json_pack("{s:o, s:o}", "delta", ev_memory_events_json(&e->mem.delta),
+		                 "total", ev_memory_events_json(&e->mem.total));
 	case CG_EV_PRESSURE: {
 		char rule[64];
 		cg_psi_format(&e->psi.spec, rule, sizeof rule);
-		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "rule", rule, "resource",
-		                      cg_resource_name(e->psi.spec.res), "kind", e->psi.spec.full ? "full" : "some", "mode",
-		                      e->psi.mode == CG_PSI_TRIGGER ? "trigger" : "poll", "stall_us",
-		                      (json_int_t)e->psi.stall_us, "window_us", (json_int_t)e->psi.window_us,
-		                      "threshold_us", (json_int_t)e->psi.spec.threshold_us);
+		json_t *j = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "rule", rule, "resource",
+		    cg_resource_name(e->psi.spec.res), "kind", e->psi.spec.full ? "full" : "some",
+		    "mode", e->psi.mode == CG_PSI_TRIGGER ? "trigger" : "poll", "stall_us",
+		    (json_int_t)e->psi.stall_us, "window_us", (json_int_t)e->psi.window_us,
+		    "threshold_us", (json_int_t)e->psi.spec.threshold_us);
 		if (e->psi.mode == CG_PSI_TRIGGER)
-			json_object_set_new(j, "trigger_window_us", json_integer(e->psi.used_window_us));
+			json_object_set_new(j, "trigger_window_us",
+			                    json_integer(e->psi.used_window_us));
 		return j;
 	}
 	default:

@@ -18,7 +18,8 @@ int ct__loopback_up(ms_err *err) {
 	int rc, ret = 0;
 	if (!sk)
 		return ms_fail(err, -ENOMEM, "loopback: nl_socket_alloc failed");
-	if ((rc = nl_connect(sk, NETLINK_ROUTE)) < 0 || (rc = rtnl_link_get_kernel(sk, 0, "lo", &lo)) < 0) {
+	if ((rc = nl_connect(sk, NETLINK_ROUTE)) < 0 ||
+	    (rc = rtnl_link_get_kernel(sk, 0, "lo", &lo)) < 0) {
 		ret = ms_fail(err, -EIO, "loopback: %s", nl_geterror(rc));
 		goto out;
 	}

@@ -55,8 +55,10 @@ static int set_rlimits(const spec_process *p, ms_err *err) {
 	for (size_t i = 0; i < p->nrlimits; i++) {
 		struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
 		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
-			return ms_fail(err, -errno, "process.rlimits[%zu]: setrlimit(%llu, %llu): %s", i,
-			               (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, strerror(errno));
+			return ms_fail(err, -errno,
+			               "process.rlimits[%zu]: setrlimit(%llu, %llu): %s", i,
+			               (unsigned long long)rl.rlim_cur,
+			               (unsigned long long)rl.rlim_max, strerror(errno));
 	}
 	return 0;
 }
@@ -67,15 +69,20 @@ static int set_identity(const ct_final *f, ms_err *err) {
 	const spec_process *p = f->p;
 	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
 		if (!(p->caps.bounding & (1ULL << c)) && cap_drop_bound(c) < 0 && errno != EINVAL)
-			return ms_fail(err, -errno, "process.capabilities.bounding: dropping %d: %s", c, strerror(errno));
+			return ms_fail(err, -errno,
+			               "process.capabilities.bounding: dropping %d: %s", c,
+			               strerror(errno));
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return ms_fail(err, -errno, "prctl(PR_SET_KEEPCAPS): %s", strerror(errno));
 	if (setgroups(p->ngids, p->gids) < 0)
-		return ms_fail(err, -errno, "process.user.additionalGids: setgroups: %s", strerror(errno));
+		return ms_fail(err, -errno, "process.user.additionalGids: setgroups: %s",
+		               strerror(errno));
 	if (setresgid(p->gid, p->gid, p->gid) < 0)
-		return ms_fail(err, -errno, "process.user.gid: setresgid(%u): %s", p->gid, strerror(errno));
+		return ms_fail(err, -errno, "process.user.gid: setresgid(%u): %s", p->gid,
+		               strerror(errno));
 	if (setresuid(p->uid, p->uid, p->uid) < 0)
-		return ms_fail(err, -errno, "process.user.uid: setresuid(%u): %s", p->uid, strerror(errno));
+		return ms_fail(err, -errno, "process.user.uid: setresuid(%u): %s", p->uid,
+		               strerror(errno));
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
 		return ms_fail(err, -errno, "prctl(PR_SET_KEEPCAPS): %s", strerror(errno));
 	if (cap_set_proc(f->caps) < 0)
@@ -96,7 +103,8 @@ static int find_program(const spec_process *p, char *out, size_t n, ms_err *err)
 	struct stat st;
 	if (strchr(prog, '/')) {
 		if (stat(prog, &st) < 0)
-			return ms_fail(err, -errno, "exec: \"%s\": stat %s: %s", prog, prog, strerror(errno));
+			return ms_fail(err, -errno, "exec: \"%s\": stat %s: %s", prog, prog,
+			               strerror(errno));
 		snprintf(out, n, "%s", prog);
 		return 0;
 	}
@@ -130,11 +138,11 @@ static void home_of(uid_t uid, char *out, size_t n) {
 		/* strsep keeps empty fields, which passwd lines have */
 		while (k < 7 && (field[k] = strsep(&t, ":\n")))
 			k++;
-		if (k >= 6 && field[2][0] && (uid_t)strtoul(field[2], NULL, 10) == uid && field[5][0]) {
+		if (k >= 6 && field[2][0] && (uid_t)strtoul(field[2], NULL, 10) == uid &&
+		    field[5][0]) {
 			snprintf(out, n, "%s", field[5]);
 			break;
 		}
-		
 	}
 	fclose(f);
 }

@@ -30,7 +30,8 @@ static const struct {
 	const char *name;
 	unsigned major, minor;
 } default_devices[] = {
-    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
 static const struct {
@@ -79,7 +80,8 @@ static int make_in_root(int rootfd, const char *path, bool as_file) {
 				return -errno;
 			int rc;
 			if (last && as_file) {
-				rc = openat(pfd, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+				rc = openat(pfd, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+				            0644);
 				if (rc >= 0)
 					close(rc);
 			} else {
@@ -133,14 +135,16 @@ static unsigned long locked_flags(const char *path) {
 
 /* Remount a bind mount with flags (MS_RDONLY, MS_NOSUID, ...). */
 static int remount_bind(const char *target, unsigned long flags) {
-	flags &= MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME |
-	         MS_STRICTATIME | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK | MS_LAZYTIME;
+	flags &= MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME |
+	         MS_RELATIME | MS_STRICTATIME | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK |
+	         MS_LAZYTIME;
 	return mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | flags | locked_flags(target), NULL);
 }
 
 /* ─── the spec's mounts ─────────────────────────────────────────────── */
 
-static int bind_cgroup_tree(const ct_opts *o, const char *host_root, const char *target, unsigned long flags) {
+static int bind_cgroup_tree(const ct_opts *o, const char *host_root, const char *target,
+                            unsigned long flags) {
 	char src[PATH_MAX + 256], dst[PATH_MAX + 64];
 	snprintf(src, sizeof src, "%s/%s", host_root, o->cgroup_rel);
 	const char *name = strrchr(host_root, '/') + 1;
@@ -153,7 +157,8 @@ static int bind_cgroup_tree(const ct_opts *o, const char *host_root, const char 
 }
 
 static int mount_cgroup_trees(const ct_opts *o, const char *target, unsigned long flags);
-static int remount_fresh(int rootfd, const spec_mount *m, unsigned long flags, unsigned long propagation);
+static int remount_fresh(int rootfd, const spec_mount *m, unsigned long flags,
+                         unsigned long propagation);
 
 /* type "cgroup": cgroup2 on a pure v2 host; on a hybrid host a tmpfs
  * holding the container's own cgroup from each hierarchy moonshim manages
@@ -169,7 +174,8 @@ static int mount_cgroup(const ct_opts *o, const spec_mount *m, const char *targe
 			return -errno;
 		return remount_fresh(rootfd, m, flags, 0);
 	}
-	if (mount("tmpfs", target, "tmpfs", (flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") < 0)
+	if (mount("tmpfs", target, "tmpfs", (flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	          "mode=755") < 0)
 		return -errno;
 	/* the fd behind target still names the directory under the tmpfs */
 	int fd = open_in_root(rootfd, m->dest, O_PATH | O_DIRECTORY);
@@ -183,7 +189,8 @@ static int mount_cgroup(const ct_opts *o, const spec_mount *m, const char *targe
 }
 
 static int mount_cgroup_trees(const ct_opts *o, const char *target, unsigned long flags) {
-	const char *roots[] = {o->host->unified, o->host->v1_memory, o->host->v1_cpu, o->host->v1_pids};
+	const char *roots[] = {o->host->unified, o->host->v1_memory, o->host->v1_cpu,
+	                       o->host->v1_pids};
 	for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
 		if (!roots[i][0])
 			continue;
@@ -196,7 +203,8 @@ static int mount_cgroup_trees(const ct_opts *o, const char *target, unsigned lon
 
 /* Operations on what is now mounted at m->dest must look it up afresh:
  * the fd the first mount went through still names the directory under it. */
-static int remount_fresh(int rootfd, const spec_mount *m, unsigned long flags, unsigned long propagation) {
+static int remount_fresh(int rootfd, const spec_mount *m, unsigned long flags,
+                         unsigned long propagation) {
 	int fd = open_in_root(rootfd, m->dest, O_PATH);
 	if (fd < 0)
 		return -errno;
@@ -211,7 +219,8 @@ static int remount_fresh(int rootfd, const spec_mount *m, unsigned long flags, u
 	return rc;
 }
 
-static int do_mount(const ct_opts *o, const spec_mount *m, const char *target, bool userns, int rootfd) {
+static int do_mount(const ct_opts *o, const spec_mount *m, const char *target, bool userns,
+                    int rootfd) {
 	unsigned long extra = 0;
 	if (m->bind) {
 		if (mount(m->source, target, NULL, m->flags & (MS_BIND | MS_REC), NULL) < 0)
@@ -240,8 +249,8 @@ static int do_mount(const ct_opts *o, const spec_mount *m, const char *target, b
 
 /* ─── /dev ──────────────────────────────────────────────────────────── */
 
-static int make_device(int rootfd, const char *path, char type, unsigned maj, unsigned min, mode_t perm, uid_t uid,
-                       gid_t gid, bool userns) {
+static int make_device(int rootfd, const char *path, char type, unsigned maj, unsigned min,
+                       mode_t perm, uid_t uid, gid_t gid, bool userns) {
 	if (userns) { /* no mknod in a user namespace: bind the host's node */
 		if (type != 'c')
 			return -EPERM;
@@ -271,7 +280,8 @@ static int make_device(int rootfd, const char *path, char type, unsigned maj, un
 	unlinkat(pfd, slash + 1, 0);
 	int rc = 0;
 	if (mknodat(pfd, slash + 1, kind | perm, makedev(maj, min)) < 0 ||
-	    fchmodat(pfd, slash + 1, perm, 0) < 0 || fchownat(pfd, slash + 1, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+	    fchmodat(pfd, slash + 1, perm, 0) < 0 ||
+	    fchownat(pfd, slash + 1, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		rc = -errno;
 	close(pfd);
 	return rc;
@@ -281,23 +291,27 @@ static int populate_dev(const spec *s, int rootfd, bool userns, ms_err *err) {
 	char p[PATH_MAX];
 	for (size_t i = 0; i < sizeof default_devices / sizeof *default_devices; i++) {
 		snprintf(p, sizeof p, "/dev/%s", default_devices[i].name);
-		int rc = make_device(rootfd, p, 'c', default_devices[i].major, default_devices[i].minor, 0666, 0, 0, userns);
+		int rc = make_device(rootfd, p, 'c', default_devices[i].major,
+		                     default_devices[i].minor, 0666, 0, 0, userns);
 		if (rc)
-			return ms_fail(err, rc, "/dev/%s: %s", default_devices[i].name, strerror(-rc));
+			return ms_fail(err, rc, "/dev/%s: %s", default_devices[i].name,
+			               strerror(-rc));
 	}
 	for (size_t i = 0; i < s->ndevices; i++) {
 		const spec_device *d = &s->devices[i];
-		int rc = make_device(rootfd, d->path, d->type, (unsigned)d->major, (unsigned)d->minor, d->mode, d->uid, d->gid,
-		                     userns);
+		int rc = make_device(rootfd, d->path, d->type, (unsigned)d->major,
+		                     (unsigned)d->minor, d->mode, d->uid, d->gid, userns);
 		if (rc)
-			return ms_fail(err, rc, "linux.devices[%zu]: %s: %s", i, d->path, strerror(-rc));
+			return ms_fail(err, rc, "linux.devices[%zu]: %s: %s", i, d->path,
+			               strerror(-rc));
 	}
 	int dev = open_in_root(rootfd, "/dev", O_DIRECTORY);
 	if (dev < 0)
 		return ms_fail(err, -errno, "/dev: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof default_links / sizeof *default_links; i++) {
 		unlinkat(dev, default_links[i].link, 0);
-		if (symlinkat(default_links[i].target, dev, default_links[i].link) < 0 && errno != EEXIST) {
+		if (symlinkat(default_links[i].target, dev, default_links[i].link) < 0 &&
+		    errno != EEXIST) {
 			int e = errno;
 			close(dev);
 			return ms_fail(err, -e, "/dev/%s: %s", default_links[i].link, strerror(e));
@@ -320,13 +334,15 @@ static int write_sysctls(const spec *s, ms_err *err) {
 				*c = '/';
 		int fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
-			return ms_fail(err, -errno, "linux.sysctl.%s: %s: %s", s->sysctls[i].key, path, strerror(errno));
+			return ms_fail(err, -errno, "linux.sysctl.%s: %s: %s", s->sysctls[i].key,
+			               path, strerror(errno));
 		size_t len = strlen(s->sysctls[i].value);
 		ssize_t w = write(fd, s->sysctls[i].value, len);
 		int e = errno;
 		close(fd);
 		if (w != (ssize_t)len)
-			return ms_fail(err, w < 0 ? -e : -EIO, "linux.sysctl.%s: writing \"%s\": %s", s->sysctls[i].key,
+			return ms_fail(err, w < 0 ? -e : -EIO,
+			               "linux.sysctl.%s: writing \"%s\": %s", s->sysctls[i].key,
 			               s->sysctls[i].value, w < 0 ? strerror(e) : "short write");
 	}
 	return 0;
@@ -339,12 +355,14 @@ static int mask_paths(const spec *s, ms_err *err) {
 		if (stat(p, &st) < 0) {
 			if (errno == ENOENT)
 				continue;
-			return ms_fail(err, -errno, "linux.maskedPaths[%zu]: %s: %s", i, p, strerror(errno));
+			return ms_fail(err, -errno, "linux.maskedPaths[%zu]: %s: %s", i, p,
+			               strerror(errno));
 		}
 		int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL)
 		                             : mount("/dev/null", p, NULL, MS_BIND, NULL);
 		if (rc < 0)
-			return ms_fail(err, -errno, "linux.maskedPaths[%zu]: %s: %s", i, p, strerror(errno));
+			return ms_fail(err, -errno, "linux.maskedPaths[%zu]: %s: %s", i, p,
+			               strerror(errno));
 	}
 	return 0;
 }
@@ -355,10 +373,12 @@ static int readonly_paths(const spec *s, ms_err *err) {
 		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
 			if (errno == ENOENT)
 				continue;
-			return ms_fail(err, -errno, "linux.readonlyPaths[%zu]: %s: %s", i, p, strerror(errno));
+			return ms_fail(err, -errno, "linux.readonlyPaths[%zu]: %s: %s", i, p,
+			               strerror(errno));
 		}
 		if (remount_bind(p, MS_RDONLY | MS_REC) < 0)
-			return ms_fail(err, -errno, "linux.readonlyPaths[%zu]: %s: remount: %s", i, p, strerror(errno));
+			return ms_fail(err, -errno, "linux.readonlyPaths[%zu]: %s: remount: %s", i,
+			               p, strerror(errno));
 	}
 	return 0;
 }
@@ -367,11 +387,13 @@ static int enter_root(const char *rootfs, ms_err *err) {
 	if (chdir(rootfs) < 0)
 		return ms_fail(err, -errno, "root.path: chdir %s: %s", rootfs, strerror(errno));
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return ms_fail(err, -errno, "root.path: pivot_root %s: %s", rootfs, strerror(errno));
+		return ms_fail(err, -errno, "root.path: pivot_root %s: %s", rootfs,
+		               strerror(errno));
 	/* the old root is stacked under the new one: keep our unmount from
 	 * reaching the host, then detach it */
 	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 || umount2(".", MNT_DETACH) < 0)
-		return ms_fail(err, -errno, "root.path: detaching the old root: %s", strerror(errno));
+		return ms_fail(err, -errno, "root.path: detaching the old root: %s",
+		               strerror(errno));
 	if (chdir("/") < 0)
 		return ms_fail(err, -errno, "chdir /: %s", strerror(errno));
 	return 0;
@@ -399,14 +421,16 @@ int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, ms_err *err) 
 		if (m->bind) {
 			struct stat st;
 			if (stat(m->source, &st) < 0) {
-				rc = ms_fail(err, -errno, "mounts[%zu].source: %s: %s", i, m->source, strerror(errno));
+				rc = ms_fail(err, -errno, "mounts[%zu].source: %s: %s", i,
+				             m->source, strerror(errno));
 				break;
 			}
 			as_file = !S_ISDIR(st.st_mode);
 		}
 		int fd = make_in_root(rootfd, m->dest, as_file);
 		if (fd < 0) {
-			rc = ms_fail(err, fd, "mounts[%zu].destination: %s: %s", i, m->dest, strerror(-fd));
+			rc = ms_fail(err, fd, "mounts[%zu].destination: %s: %s", i, m->dest,
+			             strerror(-fd));
 			break;
 		}
 		char target[64];
@@ -414,8 +438,8 @@ int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, ms_err *err) 
 		int mrc = do_mount(o, m, target, userns, rootfd);
 		close(fd);
 		if (mrc)
-			rc = ms_fail(err, mrc, "mounts[%zu]: mount %s on %s (%s): %s", i, m->source, m->dest,
-			             m->bind ? "bind" : m->type, strerror(-mrc));
+			rc = ms_fail(err, mrc, "mounts[%zu]: mount %s on %s (%s): %s", i, m->source,
+			             m->dest, m->bind ? "bind" : m->type, strerror(-mrc));
 		if (!strcmp(m->dest, "/dev") || !strcmp(m->dest, "/dev/"))
 			dev_mounted = true;
 	}
@@ -433,17 +457,20 @@ int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, ms_err *err) 
 		return rc;
 	if ((rc = enter_root(s->rootfs, err)))
 		return rc;
-	if ((rc = write_sysctls(s, err)) || (rc = readonly_paths(s, err)) || (rc = mask_paths(s, err)))
+	if ((rc = write_sysctls(s, err)) || (rc = readonly_paths(s, err)) ||
+	    (rc = mask_paths(s, err)))
 		return rc;
 	if (s->root_readonly && remount_bind("/", MS_RDONLY) < 0)
-		return ms_fail(err, -errno, "root.readonly: remount / read-only: %s", strerror(errno));
+		return ms_fail(err, -errno, "root.readonly: remount / read-only: %s",
+		               strerror(errno));
 	return 0;
 }
 
 int ct__setup_terminal(int *master, bool bind_console, ms_err *err) {
 	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (m < 0)
-		return ms_fail(err, -errno, "process.terminal: open /dev/ptmx: %s", strerror(errno));
+		return ms_fail(err, -errno, "process.terminal: open /dev/ptmx: %s",
+		               strerror(errno));
 	char name[64];
 	if (unlockpt(m) < 0 || ptsname_r(m, name, sizeof name)) {
 		int e = errno;
@@ -464,15 +491,17 @@ int ct__setup_terminal(int *master, bool bind_console, ms_err *err) {
 			int e = errno;
 			close(m);
 			close(slave);
-			return ms_fail(err, -e, "process.terminal: bind %s to /dev/console: %s", name, strerror(e));
+			return ms_fail(err, -e, "process.terminal: bind %s to /dev/console: %s",
+			               name, strerror(e));
 		}
 	}
-	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 ||
-	    dup2(slave, 2) < 0) {
+	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 ||
+	    dup2(slave, 1) < 0 || dup2(slave, 2) < 0) {
 		int e = errno;
 		close(m);
 		close(slave);
-		return ms_fail(err, -e, "process.terminal: making %s the controlling terminal: %s", name, strerror(e));
+		return ms_fail(err, -e, "process.terminal: making %s the controlling terminal: %s",
+		               name, strerror(e));
 	}
 	if (slave > 2)
 		close(slave);

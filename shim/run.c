@@ -172,7 +172,8 @@ static int detach(int *ready_fd) {
 	msg[len > 0 ? len : 0] = 0;
 	if (!strcmp(msg, "ok"))
 		_exit(0);
-	fprintf(stderr, "moonshim: %s\n", len ? msg : "the supervisor died before the container started");
+	fprintf(stderr, "moonshim: %s\n",
+	        len ? msg : "the supervisor died before the container started");
 	_exit(1);
 }
 
@@ -235,7 +236,8 @@ static int run_container(const run_args *a) {
 	record(&r, &rec, "running");
 	if (st_write(g_cli.root, &rec, &err))
 		goto fail_running;
-	ev_emit(r.events, "start", json_pack("{s:i, s:s}", "pid", r.proc.pid, "bundle", r.s->bundle));
+	ev_emit(r.events, "start",
+	        json_pack("{s:i, s:s}", "pid", r.proc.pid, "bundle", r.s->bundle));
 	detached_ready(ready_fd, NULL);
 	ready_fd = -1;
 

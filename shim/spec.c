@@ -54,14 +54,21 @@ static void warn(spec *s, const char *fmt, ...) {
 
 static const char *type_name(json_t *v) {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number";
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number";
 	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	default: return "null";
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "null";
 	}
 }
 
@@ -97,8 +104,8 @@ static int get_bool(json_t *obj, const char *key, const char *path, bool *out, m
 	return 0;
 }
 
-static int get_int(json_t *obj, const char *key, const char *path, int64_t lo, int64_t hi, bool *present,
-                   int64_t *out, ms_err *err) {
+static int get_int(json_t *obj, const char *key, const char *path, int64_t lo, int64_t hi,
+                   bool *present, int64_t *out, ms_err *err) {
 	json_t *v = json_object_get(obj, key);
 	if (present)
 		*present = v != NULL;
@@ -110,14 +117,15 @@ static int get_int(json_t *obj, const char *key, const char *path, int64_t lo, i
 		return err->code;
 	json_int_t i = json_integer_value(v);
 	if (i < lo || i > hi)
-		return ms_fail(err, -ERANGE, "%s: %lld is out of range [%lld, %lld]", p, (long long)i, (long long)lo,
-		               (long long)hi);
+		return ms_fail(err, -ERANGE, "%s: %lld is out of range [%lld, %lld]", p,
+		               (long long)i, (long long)lo, (long long)hi);
 	*out = i;
 	return 0;
 }
 
 /* An array of strings as a NULL-terminated vector. */
-static int get_strv(json_t *obj, const char *key, const char *path, char ***out, size_t *n, ms_err *err) {
+static int get_strv(json_t *obj, const char *key, const char *path, char ***out, size_t *n,
+                    ms_err *err) {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
 		return 0;
@@ -133,7 +141,8 @@ static int get_strv(json_t *obj, const char *key, const char *path, char ***out,
 			for (size_t j = 0; j < i; j++)
 				free(vec[j]);
 			free(vec);
-			return ms_fail(err, -EINVAL, "%s[%zu]: must be a string, not %s", p, i, type_name(e));
+			return ms_fail(err, -EINVAL, "%s[%zu]: must be a string, not %s", p, i,
+			               type_name(e));
 		}
 		vec[i] = xstrdup(json_string_value(e));
 	}
@@ -165,12 +174,47 @@ static void check_unknown(spec *s, json_t *obj, const char *path, const char *co
 /* ─── names ─────────────────────────────────────────────────────────── */
 
 static const char *const cap_names[] = {
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
-    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
 };
 
 int spec_cap_number(const char *name) {
@@ -187,13 +231,14 @@ int spec_signal_number(const char *name) {
 		const char *name;
 		int sig;
 	} sigs[] = {
-	    {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT},     {"ILL", SIGILL},    {"TRAP", SIGTRAP},
-	    {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},       {"FPE", SIGFPE},    {"KILL", SIGKILL},
-	    {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},  {"ALRM", SIGALRM},
-	    {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},     {"CONT", SIGCONT},  {"STOP", SIGSTOP},
-	    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},     {"URG", SIGURG},    {"XCPU", SIGXCPU},
-	    {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},     {"WINCH", SIGWINCH}, {"IO", SIGIO},
-	    {"PWR", SIGPWR},   {"SYS", SIGSYS},
+	    {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
+	    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
+	    {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
+	    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+	    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+	    {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
+	    {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+	    {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"PWR", SIGPWR},       {"SYS", SIGSYS},
 	};
 	if (!name || !*name)
 		return -1;
@@ -206,7 +251,8 @@ int spec_signal_number(const char *name) {
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		if (!strcasecmp(sigs[i].name, name))
 			return sigs[i].sig;
-	if (!strncasecmp(name, "RTMIN+", 6) && (n = strtol(name + 6, &end, 10)) >= 0 && !*end && SIGRTMIN + n <= SIGRTMAX)
+	if (!strncasecmp(name, "RTMIN+", 6) && (n = strtol(name + 6, &end, 10)) >= 0 && !*end &&
+	    SIGRTMIN + n <= SIGRTMAX)
 		return SIGRTMIN + (int)n;
 	return -1;
 }
@@ -216,12 +262,14 @@ static int rlimit_number(const char *name) {
 		const char *name;
 		int res;
 	} lims[] = {
-	    {"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_FSIZE", RLIMIT_FSIZE},       {"RLIMIT_DATA", RLIMIT_DATA},
-	    {"RLIMIT_STACK", RLIMIT_STACK},     {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
-	    {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_NOFILE", RLIMIT_NOFILE},     {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-	    {"RLIMIT_AS", RLIMIT_AS},           {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-	    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},       {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-	    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+	    {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+	    {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+	    {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+	    {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+	    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+	    {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+	    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+	    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
 	};
 	for (size_t i = 0; i < sizeof lims / sizeof *lims; i++)
 		if (!strcmp(lims[i].name, name))
@@ -232,9 +280,10 @@ static int rlimit_number(const char *name) {
 /* ─── process ───────────────────────────────────────────────────────── */
 
 static int parse_caps(json_t *obj, const char *path, spec_process *p, ms_err *err) {
-	static const char *const sets[] = {"bounding", "effective", "inheritable", "permitted", "ambient"};
-	uint64_t *dst[] = {&p->caps.bounding, &p->caps.effective, &p->caps.inheritable, &p->caps.permitted,
-	                   &p->caps.ambient};
+	static const char *const sets[] = {"bounding", "effective", "inheritable", "permitted",
+	                                   "ambient"};
+	uint64_t *dst[] = {&p->caps.bounding, &p->caps.effective, &p->caps.inheritable,
+	                   &p->caps.permitted, &p->caps.ambient};
 	if (want(obj, JSON_OBJECT, path, "an object", err))
 		return err->code;
 	p->has_caps = true;
@@ -245,20 +294,26 @@ static int parse_caps(json_t *obj, const char *path, spec_process *p, ms_err *er
 		while (k < 5 && strcmp(sets[k], key))
 			k++;
 		if (k == 5)
-			return ms_fail(err, -EINVAL, "%s.%s: unknown capability set (bounding, effective, inheritable, "
-			                             "permitted, ambient)", path, key);
+			return ms_fail(
+			    err, -EINVAL,
+			    "%s.%s: unknown capability set (bounding, effective, inheritable, "
+			    "permitted, ambient)",
+			    path, key);
 		if (want(v, JSON_ARRAY, path, "an array of capability names", err))
 			return err->code;
 		for (size_t i = 0; i < json_array_size(v); i++) {
 			json_t *e = json_array_get(v, i);
 			int n = json_is_string(e) ? spec_cap_number(json_string_value(e)) : -1;
 			if (n < 0)
-				return ms_fail(err, -EINVAL, "%s.%s[%zu]: unknown capability %s%s%s", path, key, i,
-				               json_is_string(e) ? "\"" : "", json_is_string(e) ? json_string_value(e) : type_name(e),
-				               json_is_string(e) ? "\"" : "");
+				return ms_fail(
+				    err, -EINVAL, "%s.%s[%zu]: unknown capability %s%s%s", path,
+				    key, i, json_is_string(e) ? "\"" : "",
+				    json_is_string(e) ? json_string_value(e) : type_name(e),
+				    json_is_string(e) ? "\"" : "");
 			if (n > CAP_LAST_CAP)
-				return ms_fail(err, -EINVAL, "%s.%s[%zu]: %s is newer than this kernel's headers", path, key, i,
-				               json_string_value(e));
+				return ms_fail(err, -EINVAL,
+				               "%s.%s[%zu]: %s is newer than this kernel's headers",
+				               path, key, i, json_string_value(e));
 			*dst[k] |= 1ULL << n;
 		}
 	}
@@ -275,11 +330,13 @@ static int parse_rlimits(json_t *arr, const char *path, spec_process *p, ms_err 
 		snprintf(ep, sizeof ep, "%s[%zu]", path, i);
 		json_t *e = json_array_get(arr, i);
 		const char *type = NULL;
-		if (want(e, JSON_OBJECT, ep, "an object", err) || get_str(e, "type", ep, &type, err))
+		if (want(e, JSON_OBJECT, ep, "an object", err) ||
+		    get_str(e, "type", ep, &type, err))
 			return err->code;
 		int res = type ? rlimit_number(type) : -1;
 		if (res < 0)
-			return ms_fail(err, -EINVAL, "%s.type: unknown rlimit \"%s\"", ep, type ? type : "(missing)");
+			return ms_fail(err, -EINVAL, "%s.type: unknown rlimit \"%s\"", ep,
+			               type ? type : "(missing)");
 		for (size_t j = 0; j < i; j++)
 			if (p->rlimits[j].resource == res)
 				return ms_fail(err, -EINVAL, "%s.type: %s given twice", ep, type);
@@ -291,7 +348,8 @@ static int parse_rlimits(json_t *arr, const char *path, spec_process *p, ms_err 
 		p->rlimits[i].hard = (uint64_t)json_integer_value(hard);
 		if (p->rlimits[i].soft > p->rlimits[i].hard)
 			return ms_fail(err, -EINVAL, "%s: soft %llu is above hard %llu", ep,
-			               (unsigned long long)p->rlimits[i].soft, (unsigned long long)p->rlimits[i].hard);
+			               (unsigned long long)p->rlimits[i].soft,
+			               (unsigned long long)p->rlimits[i].hard);
 	}
 	return 0;
 }
@@ -303,8 +361,10 @@ int spec_parse_process(json_t *obj, const char *path, spec_process *p, ms_err *e
 	if (want(obj, JSON_OBJECT, path, "an object", err))
 		return err->code;
 	const char *cwd = NULL;
-	if (get_strv(obj, "args", path, &p->args, NULL, err) || get_strv(obj, "env", path, &p->env, NULL, err) ||
-	    get_str(obj, "cwd", path, &cwd, err) || get_bool(obj, "terminal", path, &p->terminal, err) ||
+	if (get_strv(obj, "args", path, &p->args, NULL, err) ||
+	    get_strv(obj, "env", path, &p->env, NULL, err) ||
+	    get_str(obj, "cwd", path, &cwd, err) ||
+	    get_bool(obj, "terminal", path, &p->terminal, err) ||
 	    get_bool(obj, "noNewPrivileges", path, &p->no_new_privs, err))
 		return err->code;
 	if (!p->args || !p->args[0] || !p->args[0][0])
@@ -312,7 +372,8 @@ int spec_parse_process(json_t *obj, const char *path, spec_process *p, ms_err *e
 	if (!p->env)
 		p->env = xcalloc(1, sizeof *p->env);
 	if (!cwd || cwd[0] != '/')
-		return ms_fail(err, -EINVAL, "%s.cwd: must be an absolute path, not \"%s\"", path, cwd ? cwd : "");
+		return ms_fail(err, -EINVAL, "%s.cwd: must be an absolute path, not \"%s\"", path,
+		               cwd ? cwd : "");
 	p->cwd = xstrdup(cwd);
 
 	json_t *user = json_object_get(obj, "user");
@@ -339,8 +400,10 @@ int spec_parse_process(json_t *obj, const char *path, spec_process *p, ms_err *e
 			p->gids = xcalloc(p->ngids, sizeof *p->gids);
 			for (size_t i = 0; i < p->ngids; i++) {
 				json_t *e = json_array_get(g, i);
-				if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) >= UINT32_MAX)
-					return ms_fail(err, -EINVAL, "%s[%zu]: must be a group id", up, i);
+				if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+				    json_integer_value(e) >= UINT32_MAX)
+					return ms_fail(err, -EINVAL, "%s[%zu]: must be a group id",
+					               up, i);
 				p->gids[i] = (gid_t)json_integer_value(e);
 			}
 		}
@@ -365,16 +428,19 @@ int spec_parse_process(json_t *obj, const char *path, spec_process *p, ms_err *e
 		return err->code;
 	p->oom_score_adj = (int)adj;
 	/* Isolation the kernel would enforce through an LSM we don't load. */
-	static const char *const refused[] = {"apparmorProfile", "selinuxLabel", "ioPriority", "scheduler",
-	                                      "execCPUAffinity"};
+	static const char *const refused[] = {"apparmorProfile", "selinuxLabel", "ioPriority",
+	                                      "scheduler", "execCPUAffinity"};
 	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
 		json_t *v = json_object_get(obj, refused[i]);
 		if (v && !(json_is_string(v) && !*json_string_value(v)))
-			return ms_fail(err, -ENOTSUP, "%s.%s: not supported by moonshim (refusing to run without it)", path,
-			               refused[i]);
+			return ms_fail(
+			    err, -ENOTSUP,
+			    "%s.%s: not supported by moonshim (refusing to run without it)", path,
+			    refused[i]);
 	}
 	if (json_object_get(obj, "consoleSize") && !p->terminal)
-		return ms_fail(err, -EINVAL, "%s.consoleSize: only valid with terminal: true", path);
+		return ms_fail(err, -EINVAL, "%s.consoleSize: only valid with terminal: true",
+		               path);
 	return 0;
 }
 
@@ -394,23 +460,41 @@ static const struct mount_opt {
 	bool clear; /* the option clears flag */
 	unsigned long flag;
 } mount_opts[] = {
-    {"ro", false, MS_RDONLY},          {"rw", true, MS_RDONLY},          {"nosuid", false, MS_NOSUID},
-    {"suid", true, MS_NOSUID},         {"nodev", false, MS_NODEV},       {"dev", true, MS_NODEV},
-    {"noexec", false, MS_NOEXEC},      {"exec", true, MS_NOEXEC},        {"sync", false, MS_SYNCHRONOUS},
-    {"async", true, MS_SYNCHRONOUS},   {"dirsync", false, MS_DIRSYNC},   {"remount", false, MS_REMOUNT},
-    {"mand", false, MS_MANDLOCK},      {"nomand", true, MS_MANDLOCK},    {"atime", true, MS_NOATIME},
-    {"noatime", false, MS_NOATIME},    {"diratime", true, MS_NODIRATIME}, {"nodiratime", false, MS_NODIRATIME},
-    {"relatime", false, MS_RELATIME},  {"norelatime", true, MS_RELATIME}, {"strictatime", false, MS_STRICTATIME},
-    {"nostrictatime", true, MS_STRICTATIME}, {"lazytime", false, MS_LAZYTIME}, {"nolazytime", true, MS_LAZYTIME},
-    {"silent", false, MS_SILENT},      {"loud", true, MS_SILENT},
+    {"ro", false, MS_RDONLY},
+    {"rw", true, MS_RDONLY},
+    {"nosuid", false, MS_NOSUID},
+    {"suid", true, MS_NOSUID},
+    {"nodev", false, MS_NODEV},
+    {"dev", true, MS_NODEV},
+    {"noexec", false, MS_NOEXEC},
+    {"exec", true, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},
+    {"remount", false, MS_REMOUNT},
+    {"mand", false, MS_MANDLOCK},
+    {"nomand", true, MS_MANDLOCK},
+    {"atime", true, MS_NOATIME},
+    {"noatime", false, MS_NOATIME},
+    {"diratime", true, MS_NODIRATIME},
+    {"nodiratime", false, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},
+    {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME},
+    {"nostrictatime", true, MS_STRICTATIME},
+    {"lazytime", false, MS_LAZYTIME},
+    {"nolazytime", true, MS_LAZYTIME},
+    {"silent", false, MS_SILENT},
+    {"loud", true, MS_SILENT},
 };
 
 static const struct prop_opt {
 	const char *name;
 	unsigned long flags;
 } prop_opts[] = {
-    {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},       {"shared", MS_SHARED},
-    {"rshared", MS_SHARED | MS_REC}, {"slave", MS_SLAVE},                 {"rslave", MS_SLAVE | MS_REC},
+    {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
     {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
@@ -435,14 +519,19 @@ static char *bundle_path(const spec *s, const char *p) {
 
 static int parse_mount(spec *s, json_t *m, const char *path, spec_mount *out, ms_err *err) {
 	const char *dest = NULL, *type = NULL, *source = NULL;
-	if (want(m, JSON_OBJECT, path, "an object", err) || get_str(m, "destination", path, &dest, err) ||
-	    get_str(m, "type", path, &type, err) || get_str(m, "source", path, &source, err))
+	if (want(m, JSON_OBJECT, path, "an object", err) ||
+	    get_str(m, "destination", path, &dest, err) || get_str(m, "type", path, &type, err) ||
+	    get_str(m, "source", path, &source, err))
 		return err->code;
 	if (!dest || dest[0] != '/')
-		return ms_fail(err, -EINVAL, "%s.destination: must be an absolute path inside the container, not \"%s\"",
-		               path, dest ? dest : "");
-	if (strstr(dest, "/../") || !strcmp(dest + strlen(dest) - (strlen(dest) >= 3 ? 3 : 0), "/.."))
-		return ms_fail(err, -EINVAL, "%s.destination: \"%s\" climbs out with \"..\"", path, dest);
+		return ms_fail(
+		    err, -EINVAL,
+		    "%s.destination: must be an absolute path inside the container, not \"%s\"",
+		    path, dest ? dest : "");
+	if (strstr(dest, "/../") ||
+	    !strcmp(dest + strlen(dest) - (strlen(dest) >= 3 ? 3 : 0), "/.."))
+		return ms_fail(err, -EINVAL, "%s.destination: \"%s\" climbs out with \"..\"", path,
+		               dest);
 	if (json_object_get(m, "uidMappings") || json_object_get(m, "gidMappings"))
 		return ms_fail(err, -ENOTSUP, "%s: idmapped mounts are not supported", path);
 	out->dest = xstrdup(dest);
@@ -475,10 +564,14 @@ static int parse_mount(spec *s, json_t *m, const char *path, spec_mount *out, ms
 			out->flags |= MS_BIND | (name[0] == 'r' ? MS_REC : 0);
 			done = true;
 		}
-		if (!done && (!strcmp(name, "rro") || !strcmp(name, "idmap") || !strcmp(name, "ridmap")))
-			return ms_fail(err, -ENOTSUP, "%s.options[%zu]: \"%s\" is not supported", path, i, name);
+		if (!done &&
+		    (!strcmp(name, "rro") || !strcmp(name, "idmap") || !strcmp(name, "ridmap")))
+			return ms_fail(err, -ENOTSUP, "%s.options[%zu]: \"%s\" is not supported",
+			               path, i, name);
 		if (!done && !strcmp(name, "tmpcopyup")) {
-			warn(s, "%s.options[%zu]: tmpcopyup is not supported; the tmpfs starts empty", path, i);
+			warn(s,
+			     "%s.options[%zu]: tmpcopyup is not supported; the tmpfs starts empty",
+			     path, i);
 			done = true;
 		}
 		if (!done) { /* for the filesystem to parse */
@@ -494,17 +587,21 @@ static int parse_mount(spec *s, json_t *m, const char *path, spec_mount *out, ms
 	if (!type || !*type || !strcmp(type, "bind") || !strcmp(type, "none"))
 		if (!out->bind && (!type || !*type || !strcmp(type, "bind"))) {
 			out->bind = true;
-			out->flags |= MS_BIND | MS_REC; /* a mount without a type is a bind (runc does the same) */
+			out->flags |=
+			    MS_BIND |
+			    MS_REC; /* a mount without a type is a bind (runc does the same) */
 		}
 	out->type = xstrdup(out->bind ? "" : type);
 	if (!out->bind && !*out->type)
 		return ms_fail(err, -EINVAL, "%s.type: missing", path);
 	if (out->bind) {
 		if (!source || !*source)
-			return ms_fail(err, -EINVAL, "%s.source: a bind mount needs a source", path);
+			return ms_fail(err, -EINVAL, "%s.source: a bind mount needs a source",
+			               path);
 		out->source = bundle_path(s, source);
 		if (dlen)
-			warn(s, "%s.options: \"%s\" has no meaning for a bind mount; ignored", path, data);
+			warn(s, "%s.options: \"%s\" has no meaning for a bind mount; ignored", path,
+			     data);
 		dlen = 0;
 		data[0] = 0;
 	} else {
@@ -520,8 +617,8 @@ static int ns_flag(const char *type) {
 	static const struct {
 		const char *name;
 		int flag;
-	} ns[] = {{"pid", CLONE_NEWPID},   {"network", CLONE_NEWNET}, {"mount", CLONE_NEWNS},
-	          {"ipc", CLONE_NEWIPC},   {"uts", CLONE_NEWUTS},     {"user", CLONE_NEWUSER},
+	} ns[] = {{"pid", CLONE_NEWPID},       {"network", CLONE_NEWNET}, {"mount", CLONE_NEWNS},
+	          {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS},     {"user", CLONE_NEWUSER},
 	          {"cgroup", CLONE_NEWCGROUP}, {"time", CLONE_NEWTIME}};
 	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
 		if (!strcmp(ns[i].name, type))
@@ -540,22 +637,28 @@ static int parse_namespaces(spec *s, json_t *arr, ms_err *err) {
 		snprintf(ep, sizeof ep, "%s[%zu]", path, i);
 		json_t *e = json_array_get(arr, i);
 		const char *type = NULL, *nspath = NULL;
-		if (want(e, JSON_OBJECT, ep, "an object", err) || get_str(e, "type", ep, &type, err) ||
-		    get_str(e, "path", ep, &nspath, err))
+		if (want(e, JSON_OBJECT, ep, "an object", err) ||
+		    get_str(e, "type", ep, &type, err) || get_str(e, "path", ep, &nspath, err))
 			return err->code;
 		int f = type ? ns_flag(type) : 0;
 		if (!f)
-			return ms_fail(err, -EINVAL, "%s.type: unknown namespace type \"%s\" (pid, network, mount, ipc, uts, "
-			                             "user, cgroup, time)", ep, type ? type : "");
+			return ms_fail(err, -EINVAL,
+			               "%s.type: unknown namespace type \"%s\" (pid, network, "
+			               "mount, ipc, uts, "
+			               "user, cgroup, time)",
+			               ep, type ? type : "");
 		if (seen & f)
-			return ms_fail(err, -EINVAL, "%s.type: namespace \"%s\" listed twice", ep, type);
+			return ms_fail(err, -EINVAL, "%s.type: namespace \"%s\" listed twice", ep,
+			               type);
 		seen |= f;
 		if (nspath && *nspath) {
 			if (nspath[0] != '/')
-				return ms_fail(err, -EINVAL, "%s.path: must be absolute, not \"%s\"", ep, nspath);
+				return ms_fail(err, -EINVAL,
+				               "%s.path: must be absolute, not \"%s\"", ep, nspath);
 			struct stat st;
 			if (stat(nspath, &st) < 0)
-				return ms_fail(err, -errno, "%s.path: %s: %s", ep, nspath, strerror(errno));
+				return ms_fail(err, -errno, "%s.path: %s: %s", ep, nspath,
+				               strerror(errno));
 			s->joins[s->njoins].type = f;
 			s->joins[s->njoins++].path = xstrdup(nspath);
 			s->ns_joins_mask |= f;
@@ -571,7 +674,8 @@ static int parse_idmaps(json_t *arr, const char *path, spec_idmap **out, size_t 
 		return err->code;
 	size_t len = json_array_size(arr);
 	if (len > MAX_ID_MAP_LINES)
-		return ms_fail(err, -E2BIG, "%s: %zu ranges, the kernel takes at most %d", path, len, MAX_ID_MAP_LINES);
+		return ms_fail(err, -E2BIG, "%s: %zu ranges, the kernel takes at most %d", path,
+		               len, MAX_ID_MAP_LINES);
 	spec_idmap *m = xcalloc(len, sizeof *m);
 	*out = m;
 	*n = len;
@@ -586,19 +690,21 @@ static int parse_idmaps(json_t *arr, const char *path, spec_idmap **out, size_t 
 		    get_int(e, "size", ep, 0, UINT32_MAX, NULL, &size, err))
 			return err->code;
 		if (in < 0 || outid < 0 || size < 0)
-			return ms_fail(err, -EINVAL, "%s: containerID, hostID and size are all required", ep);
+			return ms_fail(err, -EINVAL,
+			               "%s: containerID, hostID and size are all required", ep);
 		if (size == 0)
 			return ms_fail(err, -EINVAL, "%s.size: must be at least 1", ep);
 		if (in + size > UINT32_MAX || outid + size > UINT32_MAX)
 			return ms_fail(err, -ERANGE, "%s: the range passes 2^32-1", ep);
 		m[i] = (spec_idmap){(uint32_t)in, (uint32_t)outid, (uint32_t)size};
 		for (size_t j = 0; j < i; j++) {
-			bool in_overlap = m[j].inside < m[i].inside + m[i].size && m[i].inside < m[j].inside + m[j].size;
-			bool out_overlap =
-			    m[j].outside < m[i].outside + m[i].size && m[i].outside < m[j].outside + m[j].size;
+			bool in_overlap = m[j].inside < m[i].inside + m[i].size &&
+			                  m[i].inside < m[j].inside + m[j].size;
+			bool out_overlap = m[j].outside < m[i].outside + m[i].size &&
+			                   m[i].outside < m[j].outside + m[j].size;
 			if (in_overlap || out_overlap)
-				return ms_fail(err, -EINVAL, "%s: overlaps %s[%zu] (%s ids)", ep, path, j,
-				               in_overlap ? "container" : "host");
+				return ms_fail(err, -EINVAL, "%s: overlaps %s[%zu] (%s ids)", ep,
+				               path, j, in_overlap ? "container" : "host");
 		}
 	}
 	return 0;
@@ -616,34 +722,40 @@ static int parse_unified(spec *s, json_t *obj, ms_err *err) {
 	json_t *v;
 	json_object_foreach(obj, key, v) {
 		if (!json_is_string(v))
-			return ms_fail(err, -EINVAL, "linux.resources.unified.%s: must be a string", key);
+			return ms_fail(err, -EINVAL, "linux.resources.unified.%s: must be a string",
+			               key);
 		const char *val = json_string_value(v);
 		int64_t n = !strcmp(val, "max") ? CG_NOLIMIT : strtoll(val, NULL, 10);
-		int64_t *dst = !strcmp(key, "memory.high")      ? &s->limits.memory_high
-		               : !strcmp(key, "memory.max")     ? &s->limits.memory_max
-		               : !strcmp(key, "memory.low")     ? &s->limits.memory_low
-		               : !strcmp(key, "memory.min")     ? &s->limits.memory_min
+		int64_t *dst = !strcmp(key, "memory.high")       ? &s->limits.memory_high
+		               : !strcmp(key, "memory.max")      ? &s->limits.memory_max
+		               : !strcmp(key, "memory.low")      ? &s->limits.memory_low
+		               : !strcmp(key, "memory.min")      ? &s->limits.memory_min
 		               : !strcmp(key, "memory.swap.max") ? &s->limits.swap_max
-		               : !strcmp(key, "pids.max")       ? &s->limits.pids_max
-		               : !strcmp(key, "cpu.weight")     ? &s->limits.cpu_weight
-		                                                : NULL;
+		               : !strcmp(key, "pids.max")        ? &s->limits.pids_max
+		               : !strcmp(key, "cpu.weight")      ? &s->limits.cpu_weight
+		                                                 : NULL;
 		if (dst) {
 			char *end;
 			if (n != CG_NOLIMIT && (strtoll(val, &end, 10) < 0 || *end))
-				return ms_fail(err, -EINVAL, "linux.resources.unified.%s: \"%s\" is not a number or \"max\"", key,
-				               val);
+				return ms_fail(
+				    err, -EINVAL,
+				    "linux.resources.unified.%s: \"%s\" is not a number or \"max\"",
+				    key, val);
 			*dst = n;
 		} else if (!strcmp(key, "cpu.max")) {
 			char q[32];
 			long long period = 100000;
 			if (sscanf(val, "%31s %lld", q, &period) < 1)
-				return ms_fail(err, -EINVAL, "linux.resources.unified.cpu.max: \"%s\"", val);
-			s->limits.cpu_quota_us = !strcmp(q, "max") ? CG_NOLIMIT : strtoll(q, NULL, 10);
+				return ms_fail(err, -EINVAL,
+				               "linux.resources.unified.cpu.max: \"%s\"", val);
+			s->limits.cpu_quota_us =
+			    !strcmp(q, "max") ? CG_NOLIMIT : strtoll(q, NULL, 10);
 			s->limits.cpu_period_us = period;
 		} else if (!strcmp(key, "memory.oom.group")) {
 			s->limits.oom_group = atoi(val) ? 1 : 0;
 		} else {
-			return ms_fail(err, -ENOTSUP, "linux.resources.unified.%s: not a file moonshim sets", key);
+			return ms_fail(err, -ENOTSUP,
+			               "linux.resources.unified.%s: not a file moonshim sets", key);
 		}
 	}
 	return 0;
@@ -664,15 +776,19 @@ static int parse_resources(spec *s, json_t *res, ms_err *err) {
 			return err->code;
 		s->limits.memory_max = limit == -1 ? CG_NOLIMIT : limit;
 		s->memory_reservation = resv == -1 ? CG_NOLIMIT : resv;
-		if (swap != CG_UNSET) { /* OCI swap is memory+swap (v1 memsw); v2's swap.max is the swap alone */
+		if (swap != CG_UNSET) { /* OCI swap is memory+swap (v1 memsw); v2's swap.max is the
+			                   swap alone */
 			if (swap == -1)
 				s->limits.swap_max = CG_NOLIMIT;
 			else if (limit < 0 || swap < limit)
-				return ms_fail(err, -EINVAL, "%s.swap: %lld must be at least the memory limit", mp, (long long)swap);
+				return ms_fail(err, -EINVAL,
+				               "%s.swap: %lld must be at least the memory limit",
+				               mp, (long long)swap);
 			else
 				s->limits.swap_max = swap - limit;
 		}
-		static const char *const soft[] = {"kernel", "kernelTCP", "swappiness", "disableOOMKiller",
+		static const char *const soft[] = {"kernel",       "kernelTCP",
+		                                   "swappiness",   "disableOOMKiller",
 		                                   "useHierarchy", "checkBeforeUpdate"};
 		for (size_t i = 0; i < sizeof soft / sizeof *soft; i++)
 			if (json_object_get(mem, soft[i]))
@@ -693,7 +809,8 @@ static int parse_resources(spec *s, json_t *res, ms_err *err) {
 			s->limits.cpu_quota_us = quota <= 0 ? CG_NOLIMIT : quota;
 		if (period > 0)
 			s->limits.cpu_period_us = period;
-		static const char *const soft[] = {"cpus", "mems", "realtimeRuntime", "realtimePeriod", "burst", "idle"};
+		static const char *const soft[] = {"cpus",           "mems",  "realtimeRuntime",
+		                                   "realtimePeriod", "burst", "idle"};
 		for (size_t i = 0; i < sizeof soft / sizeof *soft; i++)
 			if (json_object_get(cpu, soft[i]))
 				warn(s, "%s.%s: not supported; ignored", cp, soft[i]);
@@ -702,7 +819,8 @@ static int parse_resources(spec *s, json_t *res, ms_err *err) {
 	if (pids) {
 		int64_t lim = CG_UNSET;
 		if (want(pids, JSON_OBJECT, "linux.resources.pids", "an object", err) ||
-		    get_int(pids, "limit", "linux.resources.pids", INT64_MIN, INT64_MAX, NULL, &lim, err))
+		    get_int(pids, "limit", "linux.resources.pids", INT64_MIN, INT64_MAX, NULL, &lim,
+		            err))
 			return err->code;
 		if (lim != CG_UNSET)
 			s->limits.pids_max = lim <= 0 ? CG_NOLIMIT : lim;
@@ -714,7 +832,8 @@ static int parse_resources(spec *s, json_t *res, ms_err *err) {
 		s->device_rules = dev;
 	}
 	json_t *uni = json_object_get(res, "unified");
-	if (uni && (want(uni, JSON_OBJECT, "linux.resources.unified", "an object", err) || parse_unified(s, uni, err)))
+	if (uni && (want(uni, JSON_OBJECT, "linux.resources.unified", "an object", err) ||
+	            parse_unified(s, uni, err)))
 		return err->code;
 	static const char *const soft[] = {"blockIO", "hugepageLimits", "network", "rdma"};
 	for (size_t i = 0; i < sizeof soft / sizeof *soft; i++)
@@ -738,18 +857,22 @@ static int parse_devices(spec *s, json_t *arr, ms_err *err) {
 		int64_t mode = 0666, uid = 0, gid = 0;
 		d->major = d->minor = -1;
 		if (want(e, JSON_OBJECT, ep, "an object", err) || get_str(e, "path", ep, &p, err) ||
-		    get_str(e, "type", ep, &type, err) || get_int(e, "major", ep, 0, 4095, NULL, &d->major, err) ||
+		    get_str(e, "type", ep, &type, err) ||
+		    get_int(e, "major", ep, 0, 4095, NULL, &d->major, err) ||
 		    get_int(e, "minor", ep, 0, 1048575, NULL, &d->minor, err) ||
 		    get_int(e, "fileMode", ep, 0, 07777, NULL, &mode, err) ||
 		    get_int(e, "uid", ep, 0, UINT32_MAX - 1, NULL, &uid, err) ||
 		    get_int(e, "gid", ep, 0, UINT32_MAX - 1, NULL, &gid, err))
 			return err->code;
 		if (!p || strncmp(p, "/dev/", 5))
-			return ms_fail(err, -EINVAL, "%s.path: must be under /dev, not \"%s\"", ep, p ? p : "");
+			return ms_fail(err, -EINVAL, "%s.path: must be under /dev, not \"%s\"", ep,
+			               p ? p : "");
 		if (!type || strlen(type) != 1 || !strchr("cbup", type[0]))
-			return ms_fail(err, -EINVAL, "%s.type: must be c, b, u or p, not \"%s\"", ep, type ? type : "");
+			return ms_fail(err, -EINVAL, "%s.type: must be c, b, u or p, not \"%s\"",
+			               ep, type ? type : "");
 		if (type[0] != 'p' && (d->major < 0 || d->minor < 0))
-			return ms_fail(err, -EINVAL, "%s: a %s device needs major and minor", ep, type);
+			return ms_fail(err, -EINVAL, "%s: a %s device needs major and minor", ep,
+			               type);
 		d->path = xstrdup(p);
 		d->type = type[0] == 'u' ? 'c' : type[0];
 		d->mode = (uint32_t)mode & 07777;
@@ -769,7 +892,8 @@ static int parse_sysctls(spec *s, json_t *obj, ms_err *err) {
 		if (!json_is_string(v))
 			return ms_fail(err, -EINVAL, "linux.sysctl.%s: must be a string", key);
 		if (!*key || strstr(key, "..") || key[0] == '/' || key[0] == '.')
-			return ms_fail(err, -EINVAL, "linux.sysctl: \"%s\" is not a sysctl name", key);
+			return ms_fail(err, -EINVAL, "linux.sysctl: \"%s\" is not a sysctl name",
+			               key);
 		spec_kv *kv = &s->sysctls[s->nsysctls++];
 		kv->key = xstrdup(key);
 		kv->value = xstrdup(json_string_value(v));
@@ -792,16 +916,21 @@ static int parse_linux(spec *s, json_t *lx, ms_err *err) {
 	if ((v = json_object_get(lx, "resources")) && parse_resources(s, v, err))
 		return err->code;
 	const char *cgp = NULL, *prop = NULL;
-	if (get_str(lx, "cgroupsPath", "linux", &cgp, err) || get_str(lx, "rootfsPropagation", "linux", &prop, err))
+	if (get_str(lx, "cgroupsPath", "linux", &cgp, err) ||
+	    get_str(lx, "rootfsPropagation", "linux", &prop, err))
 		return err->code;
 	if (cgp && *cgp) {
 		if (strstr(cgp, "..") || strchr(cgp, ':'))
-			return ms_fail(err, -EINVAL, "linux.cgroupsPath: \"%s\" must be a plain path (no \"..\"; the systemd "
-			                             "\"slice:prefix:name\" form is not supported)", cgp);
+			return ms_fail(err, -EINVAL,
+			               "linux.cgroupsPath: \"%s\" must be a plain path (no \"..\"; "
+			               "the systemd "
+			               "\"slice:prefix:name\" form is not supported)",
+			               cgp);
 		s->cgroups_path = xstrdup(cgp);
 	}
 	if (prop && *prop && parse_propagation(prop, &s->rootfs_propagation))
-		return ms_fail(err, -EINVAL, "linux.rootfsPropagation: unknown propagation \"%s\"", prop);
+		return ms_fail(err, -EINVAL, "linux.rootfsPropagation: unknown propagation \"%s\"",
+		               prop);
 	if ((v = json_object_get(lx, "seccomp"))) {
 		if (want(v, JSON_OBJECT, "linux.seccomp", "an object", err))
 			return err->code;
@@ -815,19 +944,24 @@ static int parse_linux(spec *s, json_t *lx, ms_err *err) {
 			return ms_fail(err, -EINVAL, "linux.maskedPaths[%zu]: must be absolute", i);
 	for (size_t i = 0; i < s->nreadonly; i++)
 		if (s->readonly[i][0] != '/')
-			return ms_fail(err, -EINVAL, "linux.readonlyPaths[%zu]: must be absolute", i);
+			return ms_fail(err, -EINVAL, "linux.readonlyPaths[%zu]: must be absolute",
+			               i);
 	if ((v = json_object_get(lx, "devices")) && parse_devices(s, v, err))
 		return err->code;
 	if ((v = json_object_get(lx, "sysctl")) && parse_sysctls(s, v, err))
 		return err->code;
-	static const char *const refused[] = {"intelRdt", "mountLabel", "personality", "memoryPolicy", "netDevices"};
+	static const char *const refused[] = {"intelRdt", "mountLabel", "personality",
+	                                      "memoryPolicy", "netDevices"};
 	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
 		if (json_object_get(lx, refused[i]))
-			return ms_fail(err, -ENOTSUP, "linux.%s: not supported by moonshim (refusing to run without it)",
-			               refused[i]);
-	static const char *const known[] = {"namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath",
-	                                    "rootfsPropagation", "seccomp", "maskedPaths", "readonlyPaths",
-	                                    "devices", "sysctl", NULL};
+			return ms_fail(
+			    err, -ENOTSUP,
+			    "linux.%s: not supported by moonshim (refusing to run without it)",
+			    refused[i]);
+	static const char *const known[] = {"namespaces", "uidMappings", "gidMappings",
+	                                    "resources",  "cgroupsPath", "rootfsPropagation",
+	                                    "seccomp",    "maskedPaths", "readonlyPaths",
+	                                    "devices",    "sysctl",      NULL};
 	check_unknown(s, lx, "linux", known);
 	return 0;
 }
@@ -836,22 +970,30 @@ static int parse_linux(spec *s, json_t *lx, ms_err *err) {
 static int check_spec(spec *s, ms_err *err) {
 	bool userns = s->ns_new & CLONE_NEWUSER;
 	if (userns && (!s->nuidmap || !s->ngidmap))
-		return ms_fail(err, -EINVAL, "linux.%s: a new user namespace needs uid and gid mappings",
+		return ms_fail(err, -EINVAL,
+		               "linux.%s: a new user namespace needs uid and gid mappings",
 		               !s->nuidmap ? "uidMappings" : "gidMappings");
 	if (!(s->ns_new & CLONE_NEWUSER) && (s->nuidmap || s->ngidmap))
-		return ms_fail(err, -EINVAL, "linux.%s: mappings given without a new user namespace",
+		return ms_fail(err, -EINVAL,
+		               "linux.%s: mappings given without a new user namespace",
 		               s->nuidmap ? "uidMappings" : "gidMappings");
 	if (userns && !id_mapped(s->uidmap, s->nuidmap, s->process.uid))
-		return ms_fail(err, -EINVAL, "linux.uidMappings: process.user.uid %u is not mapped", s->process.uid);
+		return ms_fail(err, -EINVAL, "linux.uidMappings: process.user.uid %u is not mapped",
+		               s->process.uid);
 	if (userns && !id_mapped(s->gidmap, s->ngidmap, s->process.gid))
-		return ms_fail(err, -EINVAL, "linux.gidMappings: process.user.gid %u is not mapped", s->process.gid);
+		return ms_fail(err, -EINVAL, "linux.gidMappings: process.user.gid %u is not mapped",
+		               s->process.gid);
 	if (s->hostname && !(s->ns_new & CLONE_NEWUTS))
 		return ms_fail(err, -EINVAL, "hostname: setting it needs a new uts namespace");
 	if (s->nsysctls && !(s->ns_new & (CLONE_NEWNET | CLONE_NEWIPC)))
 		for (size_t i = 0; i < s->nsysctls; i++)
-			if (!strncmp(s->sysctls[i].key, "net.", 4) || !strncmp(s->sysctls[i].key, "kernel.", 7))
-				return ms_fail(err, -EINVAL, "linux.sysctl.%s: would change the host (no new %s namespace)",
-				               s->sysctls[i].key, s->sysctls[i].key[0] == 'n' ? "network" : "ipc");
+			if (!strncmp(s->sysctls[i].key, "net.", 4) ||
+			    !strncmp(s->sysctls[i].key, "kernel.", 7))
+				return ms_fail(
+				    err, -EINVAL,
+				    "linux.sysctl.%s: would change the host (no new %s namespace)",
+				    s->sysctls[i].key,
+				    s->sysctls[i].key[0] == 'n' ? "network" : "ipc");
 	if (s->nmounts && !(s->ns_new & CLONE_NEWNS))
 		return ms_fail(err, -EINVAL, "mounts: need a new mount namespace");
 	return 0;
@@ -869,7 +1011,8 @@ int spec_load(const char *bundle, spec **out, ms_err *err) {
 	json_error_t je;
 	json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return ms_fail(err, -EINVAL, "%s: line %d, column %d: %s", file, je.line, je.column, je.text);
+		return ms_fail(err, -EINVAL, "%s: line %d, column %d: %s", file, je.line, je.column,
+		               je.text);
 	spec *s = xcalloc(1, sizeof *s);
 	s->json = root;
 	s->bundle = xstrdup(real);
@@ -887,7 +1030,8 @@ int spec_load(const char *bundle, spec **out, ms_err *err) {
 		goto fail;
 	json_t *r = json_object_get(root, "root");
 	const char *rp = NULL;
-	if (!r || want(r, JSON_OBJECT, "root", "an object", err) || get_str(r, "path", "root", &rp, err) ||
+	if (!r || want(r, JSON_OBJECT, "root", "an object", err) ||
+	    get_str(r, "path", "root", &rp, err) ||
 	    get_bool(r, "readonly", "root", &s->root_readonly, err)) {
 		if (!r)
 			ms_fail(err, -EINVAL, "root: missing (the container's root filesystem)");
@@ -900,7 +1044,8 @@ int spec_load(const char *bundle, spec **out, ms_err *err) {
 	s->rootfs = bundle_path(s, rp);
 	struct stat st;
 	if (stat(s->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		ms_fail(err, -ENOENT, "root.path: %s: %s", s->rootfs, errno ? strerror(errno) : "not a directory");
+		ms_fail(err, -ENOENT, "root.path: %s: %s", s->rootfs,
+		        errno ? strerror(errno) : "not a directory");
 		goto fail;
 	}
 	const char *hn = NULL, *dn = NULL;
@@ -942,8 +1087,9 @@ int spec_load(const char *bundle, spec **out, ms_err *err) {
 			ms_fail(err, -ENOTSUP, "%s: not a Linux container", refused[i]);
 			goto fail;
 		}
-	static const char *const known[] = {"ociVersion", "process", "root", "hostname", "domainname", "mounts",
-	                                    "linux", "annotations", "hooks", NULL};
+	static const char *const known[] = {"ociVersion", "process", "root",  "hostname",
+	                                    "domainname", "mounts",  "linux", "annotations",
+	                                    "hooks",      NULL};
 	check_unknown(s, root, "config", known);
 	if (check_spec(s, err))
 		goto fail;

@@ -52,11 +52,11 @@ typedef struct spec_process {
 } spec_process;
 
 typedef struct spec_mount {
-	char *dest;   /* absolute inside the container */
-	char *type;   /* "" for a bind mount */
-	char *source; /* absolute for binds (relative ones resolved against the bundle) */
-	char *data;   /* comma-joined options the kernel parses ("mode=755,size=64k") */
-	unsigned long flags;       /* MS_* set (MS_BIND, MS_RDONLY, ...) */
+	char *dest;          /* absolute inside the container */
+	char *type;          /* "" for a bind mount */
+	char *source;        /* absolute for binds (relative ones resolved against the bundle) */
+	char *data;          /* comma-joined options the kernel parses ("mode=755,size=64k") */
+	unsigned long flags; /* MS_* set (MS_BIND, MS_RDONLY, ...) */
 	unsigned long propagation; /* MS_SHARED/SLAVE/PRIVATE/UNBINDABLE (| MS_REC), 0: none */
 	bool bind;
 } spec_mount;
@@ -93,7 +93,7 @@ typedef struct spec {
 	spec_mount *mounts;
 	size_t nmounts;
 
-	int ns_new;   /* CLONE_NEW* of namespaces created for the container */
+	int ns_new; /* CLONE_NEW* of namespaces created for the container */
 	int ns_joins_mask;
 	spec_ns_join *joins; /* namespaces joined by path */
 	size_t njoins;
@@ -104,8 +104,8 @@ typedef struct spec {
 	/* memory.reservation: memory.low on v2, the soft limit on v1, as runc
 	 * maps it (the layout is the runner's to know); CG_UNSET if absent */
 	int64_t memory_reservation;
-	char *cgroups_path; /* NULL: the caller's default */
-	json_t *seccomp;    /* linux.seccomp (borrowed), NULL when absent */
+	char *cgroups_path;   /* NULL: the caller's default */
+	json_t *seccomp;      /* linux.seccomp (borrowed), NULL when absent */
 	json_t *device_rules; /* linux.resources.devices (borrowed) */
 	char **masked, **readonly;
 	size_t nmasked, nreadonly;
@@ -114,7 +114,7 @@ typedef struct spec {
 	spec_kv *sysctls;
 	size_t nsysctls;
 	unsigned long rootfs_propagation; /* MS_* | MS_REC; 0: default (rslave) */
-	json_t *annotations; /* borrowed object, may be NULL */
+	json_t *annotations;              /* borrowed object, may be NULL */
 
 	char *warnings[SPEC_MAX_WARNINGS];
 	int nwarnings;

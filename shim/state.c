@@ -16,12 +16,16 @@
 int st_check_id(const char *id, ms_err *err) {
 	size_t n = strlen(id);
 	if (!n || n >= ST_ID_MAX || !strcmp(id, ".") || !strcmp(id, ".."))
-		return ms_fail(err, -EINVAL, "container id \"%s\": must be 1 to %d characters, not \".\" or \"..\"", id,
-		               ST_ID_MAX - 1);
+		return ms_fail(
+		    err, -EINVAL,
+		    "container id \"%s\": must be 1 to %d characters, not \".\" or \"..\"", id,
+		    ST_ID_MAX - 1);
 	for (const char *c = id; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		      strchr("_-.", *c)))
-			return ms_fail(err, -EINVAL, "container id \"%s\": only letters, digits, '_', '-' and '.'", id);
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || strchr("_-.", *c)))
+			return ms_fail(
+			    err, -EINVAL,
+			    "container id \"%s\": only letters, digits, '_', '-' and '.'", id);
 	return 0;
 }
 
@@ -45,8 +49,10 @@ int st_claim(const char *root, const char *id, ms_err *err) {
 	char dir[PATH_MAX + ST_ID_MAX];
 	snprintf(dir, sizeof dir, "%s/%s", root, id);
 	if (mkdir(dir, 0700) < 0)
-		return ms_fail(err, -errno, errno == EEXIST ? "container \"%s\" already exists (in %s)" : "%s: %s", id,
-		               errno == EEXIST ? root : strerror(errno));
+		return ms_fail(err, -errno,
+		               errno == EEXIST ? "container \"%s\" already exists (in %s)"
+		                               : "%s: %s",
+		               id, errno == EEXIST ? root : strerror(errno));
 	return 0;
 }
 
@@ -54,10 +60,11 @@ int st_write(const char *root, const st_record *r, ms_err *err) {
 	char path[PATH_MAX + ST_ID_MAX + 32], tmp[sizeof path + 8];
 	snprintf(path, sizeof path, "%s/%s/state.json", root, r->id);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	json_t *j = json_pack("{s:s, s:s, s:i, s:I, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.0.2",
-	                      "id", r->id, "pid", r->pid, "pid_start_time", (json_int_t)r->start_time, "supervisor",
-	                      r->supervisor, "status", r->status, "bundle", r->bundle, "rootfs", r->rootfs, "created",
-	                      r->created, "cgroup", r->cgroup, "exit_status", r->exit_status, "owner", r->owner);
+	json_t *j = json_pack(
+	    "{s:s, s:s, s:i, s:I, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.0.2",
+	    "id", r->id, "pid", r->pid, "pid_start_time", (json_int_t)r->start_time, "supervisor",
+	    r->supervisor, "status", r->status, "bundle", r->bundle, "rootfs", r->rootfs, "created",
+	    r->created, "cgroup", r->cgroup, "exit_status", r->exit_status, "owner", r->owner);
 	int rc = json_dump_file(j, tmp, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 	json_decref(j);
 	if (rc < 0 || rename(tmp, path) < 0) {
@@ -84,14 +91,16 @@ int st_read(const char *root, const char *id, st_record *r, ms_err *err) {
 		struct stat st;
 		snprintf(path, sizeof path, "%s/%s", root, id);
 		if (stat(path, &st) < 0)
-			return ms_fail(err, -ENOENT, "container \"%s\" does not exist (in %s)", id, root);
+			return ms_fail(err, -ENOENT, "container \"%s\" does not exist (in %s)", id,
+			               root);
 		snprintf(r->id, sizeof r->id, "%s", id);
 		snprintf(r->status, sizeof r->status, "creating");
 		return 0;
 	}
 	copy_str(j, "id", r->id, sizeof r->id);
 	r->pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
-	r->start_time = (unsigned long long)json_integer_value(json_object_get(j, "pid_start_time"));
+	r->start_time =
+	    (unsigned long long)json_integer_value(json_object_get(j, "pid_start_time"));
 	r->supervisor = (pid_t)json_integer_value(json_object_get(j, "supervisor"));
 	copy_str(j, "status", r->status, sizeof r->status);
 	copy_str(j, "bundle", r->bundle, sizeof r->bundle);
@@ -126,7 +135,9 @@ const char *st_status(const st_record *r) {
 int st_list(const char *root, void (*fn)(const st_record *r, void *arg), void *arg, ms_err *err) {
 	DIR *d = opendir(root);
 	if (!d)
-		return errno == ENOENT ? 0 : ms_fail(err, -errno, "state root %s: %s", root, strerror(errno));
+		return errno == ENOENT
+		           ? 0
+		           : ms_fail(err, -errno, "state root %s: %s", root, strerror(errno));
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')

@@ -19,15 +19,15 @@
 
 typedef struct st_record {
 	char id[ST_ID_MAX];
-	pid_t pid;                    /* the container's init, 0 before it exists */
+	pid_t pid;                     /* the container's init, 0 before it exists */
 	unsigned long long start_time; /* of pid (ct_start_time) */
-	pid_t supervisor;             /* the moonshim process that waits for it */
+	pid_t supervisor;              /* the moonshim process that waits for it */
 	char bundle[PATH_MAX];
 	char rootfs[PATH_MAX];
-	char cgroup[PATH_MAX];        /* relative to the cgroup roots */
-	char created[48];             /* RFC 3339 */
-	char status[16];              /* "creating", "running", "stopped" as recorded */
-	int exit_status;              /* valid when stopped */
+	char cgroup[PATH_MAX]; /* relative to the cgroup roots */
+	char created[48];      /* RFC 3339 */
+	char status[16];       /* "creating", "running", "stopped" as recorded */
+	int exit_status;       /* valid when stopped */
 	char owner[64];
 } st_record;
 

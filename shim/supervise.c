@@ -59,7 +59,8 @@ static void exit_waiter(void *arg) {
 	}
 	siginfo_t si = {0};
 	/* the pidfd is readable once the process exited: this does not block */
-	while (waitid((idtype_t)P_PIDFD, (id_t)st->o->proc->pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+	while (waitid((idtype_t)P_PIDFD, (id_t)st->o->proc->pidfd, &si, WEXITED) < 0 &&
+	       errno == EINTR) {
 	}
 	status = si.si_code == CLD_EXITED ? si.si_status & 0xff : 128 + si.si_status;
 	rt_chan_send(st->exited, &status);
@@ -76,7 +77,8 @@ static void signal_forwarder(void *arg) {
 			continue;
 		}
 		if (st->o->debug)
-			fprintf(stderr, "moonshim: forwarding signal %d to %d\n", sig, st->o->proc->pid);
+			fprintf(stderr, "moonshim: forwarding signal %d to %d\n", sig,
+			        st->o->proc->pid);
 		syscall(SYS_pidfd_send_signal, st->o->proc->pidfd, sig, NULL, 0);
 	}
 	rt_wg_done(&st->wg);
@@ -168,8 +170,9 @@ static int supervise_main(void *arg) {
 	if (o->cgroup && o->reap_cgroup)
 		empty_cgroup(o->cgroup, true);
 	/* let the stream show the cgroup emptying before the exit line */
-	for (int64_t end = rt_deadline_in(EMPTY_EVENT_WAIT_NS); w && o->reap_cgroup && rt_now() < end &&
-	                                                         !__atomic_load_n(&st.saw_empty, __ATOMIC_ACQUIRE);)
+	for (int64_t end = rt_deadline_in(EMPTY_EVENT_WAIT_NS);
+	     w && o->reap_cgroup && rt_now() < end &&
+	     !__atomic_load_n(&st.saw_empty, __ATOMIC_ACQUIRE);)
 		rt_sleep(REAP_POLL_NS / 5);
 	if (relay)
 		tty_relay_wait(relay);
@@ -178,7 +181,8 @@ static int supervise_main(void *arg) {
 		lf_stats ls;
 		lf_close(log, &ls);
 		if (ls.all.dropped_bytes)
-			json_object_set_new(fields, "log_dropped_bytes", json_integer((json_int_t)ls.all.dropped_bytes));
+			json_object_set_new(fields, "log_dropped_bytes",
+			                    json_integer((json_int_t)ls.all.dropped_bytes));
 	}
 	if (st.sig_pd)
 		rt_poll_evict(st.sig_pd);

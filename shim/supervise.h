@@ -15,11 +15,11 @@
 
 typedef struct sv_opts {
 	ct_proc *proc;
-	cg *cgroup;          /* watched when set; emptied after the exit when reap_cgroup */
-	bool reap_cgroup;    /* the process is the container's init: nothing may outlive it */
-	ev_log *events;      /* may be NULL */
+	cg *cgroup;           /* watched when set; emptied after the exit when reap_cgroup */
+	bool reap_cgroup;     /* the process is the container's init: nothing may outlive it */
+	ev_log *events;       /* may be NULL */
 	const char *log_path; /* --log: out_fd and err_fd are pipes to log */
-	int out_fd, err_fd;  /* read ends, -1 when not logging */
+	int out_fd, err_fd;   /* read ends, -1 when not logging */
 	bool debug;
 } sv_opts;
 

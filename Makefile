@@ -137,6 +137,7 @@ $(B)/bench/cgroupbench: bench/cgroup_bench.c $(CG_LIB) $(RT_LIB)
 bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
 	bash bench/run_cgroup.sh $(B)/bench/cgroupbench $(B)/moonshim
+	bash bench/run_container.sh $(B)/moonshim
 
 install: $(RT_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/moonshim

@@ -38,6 +38,12 @@ die() { echo "demo: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (namespaces and cgroups); try: sudo make demo"
 [ -x "$MOONSHIM" ] || die "$MOONSHIM is missing; build it with: make $MOONSHIM"
 [ -x "$WEB" ] || die "$WEB is missing; build it with: make $WEB"
+# A container left by an interrupted earlier run would make `run` refuse the
+# id (and hold the port).
+if "$MOONSHIM" --root "$STATE" state "$ID" >/dev/null 2>&1; then
+	say "removing container \"$ID\" left by an earlier run"
+	"$MOONSHIM" --root "$STATE" delete --force "$ID"
+fi
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
 	die "something already listens on port $PORT; stop it first (the service needs that port)"
 fi
@@ -61,11 +67,6 @@ jq --arg host moonshim-demo \
 	"$BUNDLE/config.json" >"$BUNDLE/config.json.new" && mv "$BUNDLE/config.json.new" "$BUNDLE/config.json" ||
 	die "could not edit $BUNDLE/config.json"
 
-# A container left by an interrupted earlier run would make `run` refuse the id.
-if "$MOONSHIM" --root "$STATE" state "$ID" >/dev/null 2>&1; then
-	say "removing container \"$ID\" left by an earlier run"
-	"$MOONSHIM" --root "$STATE" delete --force "$ID"
-fi
 : >"$EVENTS"
 rm -f "$CGROUPS"
 

@@ -67,6 +67,10 @@ void ev_emit(ev_log *l, const char *type, json_t *fields) {
 	free(s);
 }
 
+bool ev_enabled(const ev_log *l) {
+	return l && l->fd >= 0;
+}
+
 void ev_close(ev_log *l) {
 	if (!l)
 		return;

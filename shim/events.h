@@ -10,6 +10,7 @@
 #define MOONSHIM_EVENTS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "cgroup.h"
 #include "err.h"
@@ -21,6 +22,8 @@ ev_log *ev_open(const char *path, const char *id, ms_err *err);
 /* Write one event; fields (may be NULL) is consumed. */
 void ev_emit(ev_log *l, const char *type, json_t *fields);
 void ev_close(ev_log *l);
+/* Whether events go anywhere (a file was given). */
+bool ev_enabled(const ev_log *l);
 
 /* The type of a cgroup event and its fields, as the stream and `moonshim
  * watch` print them. */

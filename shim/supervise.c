@@ -27,8 +27,8 @@
 /* After the init exits, how long the rest of the cgroup gets to die. */
 #define REAP_TIMEOUT_NS (5 * 1000000000LL)
 #define REAP_POLL_NS    (5 * 1000000LL)
-/* How long the populated-0 notification gets to reach the event stream. */
-#define EMPTY_EVENT_WAIT_NS (100 * 1000000LL)
+/* Time given to notifications already raised when the process exited. */
+#define NOTIFY_GRACE_NS (200 * 1000LL)
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
@@ -46,7 +46,6 @@ typedef struct {
 	rt_pollfd *sig_pd;
 	rt_waitgroup wg;
 	rt_chan *cg_events;
-	bool saw_empty; /* the watcher reported populated 0 */
 } sv_state;
 
 static void exit_waiter(void *arg) {
@@ -89,8 +88,6 @@ static void cgroup_events(void *arg) {
 	cg_event e;
 	while (rt_chan_recv(st->cg_events, &e)) {
 		ev_emit(st->o->events, ev_cgroup_type(&e), ev_cgroup_fields(&e));
-		if (e.kind == CG_EV_POPULATED && e.value == 0)
-			__atomic_store_n(&st->saw_empty, true, __ATOMIC_RELEASE);
 	}
 	rt_wg_done(&st->wg);
 }
@@ -126,7 +123,7 @@ static int supervise_main(void *arg) {
 		rt_go(signal_forwarder, &st, "signal forwarder");
 	}
 	cg_watch *w = NULL;
-	if (o->cgroup && o->events) {
+	if (o->cgroup && ev_enabled(o->events)) {
 		cg_err ce = {0};
 		cg_watch_opts wo = {0};
 		st.cg_events = rt_chan_new(sizeof(cg_event), 64);
@@ -169,11 +166,10 @@ static int supervise_main(void *arg) {
 		fprintf(stderr, "moonshim: %d exited, status %d\n", o->proc->pid, status);
 	if (o->cgroup && o->reap_cgroup)
 		empty_cgroup(o->cgroup, true);
-	/* let the stream show the cgroup emptying before the exit line */
-	for (int64_t end = rt_deadline_in(EMPTY_EVENT_WAIT_NS);
-	     w && o->reap_cgroup && rt_now() < end &&
-	     !__atomic_load_n(&st.saw_empty, __ATOMIC_ACQUIRE);)
-		rt_sleep(REAP_POLL_NS / 5);
+	/* one pass of the netpoller, so a populated-0 notification already
+	 * raised reaches the stream before the exit line */
+	if (w)
+		rt_sleep(NOTIFY_GRACE_NS);
 	if (relay)
 		tty_relay_wait(relay);
 	json_t *fields = json_pack("{s:i, s:i}", "pid", o->proc->pid, "exit_status", status);

@@ -262,10 +262,6 @@ static void reap(ct_proc *p) {
 	*p = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
 }
 
-static void trace(const ct_opts *o, const char *fmt, const char *arg) {
-	if (o->debug)
-		fprintf(stderr, "moonshim: %s%s\n", fmt, arg ? arg : "");
-}
 
 int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	*out = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
@@ -305,7 +301,7 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 				goto out;
 			}
 		}
-	trace(o, "clone3 into ", cg_path(o->cgroup));
+	ms_trace(o->debug, "clone3 into %s", cg_path(o->cgroup));
 	pid_t pid = do_clone3((uint64_t)clone_time_namespaces(s), cgfd, &out->pidfd);
 	if (pid == 0) {
 		close(sv[0]);
@@ -332,12 +328,13 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	}
 	if ((rc = release_child(pid, &s->process, o, err)))
 		goto out;
-	trace(o, "container set-up: go", NULL);
+	ms_trace(o->debug, "parent side done (maps, cgroups, devices): go");
 	if (write(sv[0], &go_byte, 1) != 1) {
 		rc = ms_fail(err, -errno, "container setup: %s", strerror(errno));
 		goto out;
 	}
 	rc = await_exec(sv[0], out, err);
+	ms_trace(o->debug, "container init %d exec'd", out->pid);
 out:
 	if (rc)
 		reap(out);

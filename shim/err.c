@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 int ms_fail(ms_err *err, int code, const char *fmt, ...) {
 	if (!err)
@@ -37,4 +38,21 @@ int ms_wrap(ms_err *err, const char *fmt, ...) {
 		err->msg[n + rest] = 0;
 	}
 	return err->code;
+}
+
+void ms_trace(bool on, const char *fmt, ...) {
+	if (!on)
+		return;
+	static struct timespec t0;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!t0.tv_sec && !t0.tv_nsec)
+		t0 = now;
+	double ms = (double)(now.tv_sec - t0.tv_sec) * 1e3 + (double)(now.tv_nsec - t0.tv_nsec) / 1e6;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "moonshim: +%.3fms %s\n", ms, msg);
 }

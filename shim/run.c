@@ -197,8 +197,10 @@ static int run_container(const run_args *a) {
 	ms_err err = {0};
 	int ready_fd = -1, status = 1;
 
+	ms_trace(g_cli.debug, "run %s", a->id);
 	if (st_check_id(a->id, &err) || spec_load(a->bundle, &r.s, &err))
 		goto fail;
+	ms_trace(g_cli.debug, "spec %s/config.json read", r.s->bundle);
 	for (int i = 0; i < r.s->nwarnings; i++)
 		fprintf(stderr, "moonshim: warning: %s\n", r.s->warnings[i]);
 	if (st_claim(g_cli.root, a->id, &err))
@@ -214,6 +216,7 @@ static int run_container(const run_args *a) {
 		ev_emit(r.events, "warning", json_pack("{s:s}", "message", r.s->warnings[i]));
 	if (make_cgroup(&r, &err))
 		goto fail;
+	ms_trace(g_cli.debug, "cgroup %s made", r.cgroup_rel);
 	ct_opts o = {.host = &r.host,
 	             .cgroup = r.cgroup,
 	             .cgroup_rel = r.cgroup_rel,
@@ -250,6 +253,7 @@ static int run_container(const run_args *a) {
 	              .err_fd = r.log_pipes[1][0],
 	              .debug = g_cli.debug};
 	status = sv_supervise(&so);
+	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
 	close(r.proc.pidfd);
 	if (r.proc.pty_master >= 0)
@@ -262,6 +266,7 @@ static int run_container(const run_args *a) {
 	undo(&r, a->detach);
 	ev_close(r.events);
 	spec_free(r.s);
+	ms_trace(g_cli.debug, "cleaned up");
 	return status;
 
 fail_running:

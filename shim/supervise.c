@@ -162,10 +162,10 @@ static int supervise_main(void *arg) {
 
 	int status;
 	rt_chan_recv(st.exited, &status);
-	if (o->debug)
-		fprintf(stderr, "moonshim: %d exited, status %d\n", o->proc->pid, status);
+	ms_trace(o->debug, "%d exited, status %d", o->proc->pid, status);
 	if (o->cgroup && o->reap_cgroup)
 		empty_cgroup(o->cgroup, true);
+	ms_trace(o->debug, "cgroup empty");
 	/* one pass of the netpoller, so a populated-0 notification already
 	 * raised reaches the stream before the exit line */
 	if (w)

@@ -1,9 +1,10 @@
 # moonshim — build, test, benchmark.
-#   make            build/moonshim's runtime library and test programs
+#   make            build/moonshim, its libraries and test programs
 #   make test       install what is missing (deps), then every test suite
-#   make bench      benchmarks against Go's runtime, and cgroup watching against
-#                   1 s polling (ratios)
-#   make asan|tsan  the runtime tests under sanitizers
+#   make demo       a Go web service in a busybox bundle under `moonshim run`
+#   make bench      benchmarks against Go's runtime, cgroup watching against
+#                   1 s polling, and `moonshim run` against runc (ratios)
+#   make asan|tsan  the tests under sanitizers
 # Variants build into their own directories: build/ (native), build/asan,
 # build/tsan, build/aarch64 (cross-compiled, run under qemu-user).
 

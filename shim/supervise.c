@@ -27,6 +27,8 @@
 /* After the init exits, how long the rest of the cgroup gets to die. */
 #define REAP_TIMEOUT_NS (5 * 1000000000LL)
 #define REAP_POLL_NS    (5 * 1000000LL)
+/* cg_memory_events is this many int64_t counters, low first */
+#define MEM_EVENT_FIELDS ((int)(sizeof(cg_memory_events) / sizeof(int64_t)))
 /* Time given to notifications already raised when the process exited. */
 #define NOTIFY_GRACE_NS (200 * 1000LL)
 
@@ -46,6 +48,8 @@ typedef struct {
 	rt_pollfd *sig_pd;
 	rt_waitgroup wg;
 	rt_chan *cg_events;
+	cg_memory_events mem_seen; /* totals of the last memory event streamed */
+	bool mem_known;
 } sv_state;
 
 static void exit_waiter(void *arg) {
@@ -87,9 +91,38 @@ static void cgroup_events(void *arg) {
 	sv_state *st = arg;
 	cg_event e;
 	while (rt_chan_recv(st->cg_events, &e)) {
+		if (e.kind == CG_EV_MEMORY) {
+			st->mem_seen = e.mem.total;
+			st->mem_known = true;
+		}
 		ev_emit(st->o->events, ev_cgroup_type(&e), ev_cgroup_fields(&e));
 	}
 	rt_wg_done(&st->wg);
+}
+
+/* A last look at memory.events once the watcher stopped: the kernel may
+ * count an OOM kill after the notification the watcher last read (the
+ * victim's exit and the counter race), and the stream must not lose it. */
+static void last_memory_events(sv_state *st) {
+	cg_memory_events now;
+	cg_err e = {0};
+	if (cg_read_memory_events(st->o->cgroup, false, &now, &e))
+		return;
+	cg_memory_events was = st->mem_known ? st->mem_seen : (cg_memory_events){0};
+	cg_event ev = {.kind = CG_EV_MEMORY, .at = rt_now()};
+	/* field by field, never backwards: on a hybrid host the watcher counts
+	 * soft-limit crossings as "high", which memory.events there lacks */
+	int64_t *t = &ev.mem.total.low, *d = &ev.mem.delta.low;
+	const int64_t *n = &now.low, *w = &was.low;
+	for (int i = 0; i < MEM_EVENT_FIELDS; i++) {
+		t[i] = n[i] > w[i] ? n[i] : w[i];
+		d[i] = t[i] - w[i];
+	}
+	for (int i = 0; i < MEM_EVENT_FIELDS; i++)
+		if (d[i] > 0) {
+			ev_emit(st->o->events, ev_cgroup_type(&ev), ev_cgroup_fields(&ev));
+			return;
+		}
 }
 
 /* Wait until the cgroup holds no process: after the init of a pid
@@ -187,6 +220,8 @@ static int supervise_main(void *arg) {
 		rt_chan_close(st.cg_events);
 	}
 	rt_wg_wait(&st.wg);
+	if (w)
+		last_memory_events(&st);
 	if (st.sig_pd)
 		rt_poll_close(st.sig_pd);
 	if (sfd >= 0)

@@ -244,8 +244,10 @@ static int release_child(pid_t pid, const spec_process *p, const ct_opts *o, ms_
 	cg_err ce = {0};
 	if (cg_attach(o->cgroup, pid, &ce) < 0)
 		return ms_fail(err, ce.code, "cgroup: %s", ce.msg);
+	ms_trace(o->debug, "%d in every cgroup hierarchy", pid);
 	if (o->before_start && o->before_start(pid, o->hook_arg, err))
 		return err->code;
+	ms_trace(o->debug, "caller's set-up for %d done", pid);
 	return set_oom_score_adj(pid, p, err);
 }
 
@@ -261,7 +263,6 @@ static void reap(ct_proc *p) {
 		close(p->pty_master);
 	*p = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
 }
-
 
 int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	*out = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};

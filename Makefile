@@ -35,9 +35,15 @@ CG_TEST_BIN := $(B)/tests/cgroup_tests
 
 SHIM_SRC := $(wildcard shim/*.c)
 SHIM_BIN := $(B)/moonshim
+# protobuf messages (containerd's task API, ttrpc's envelope, events):
+# shim/proto/**/*.proto -> $(B)/proto/**/*.pb-c.[ch] with protoc-c at build time
+PROTO_SRC := $(shell find shim/proto -name '*.proto' 2>/dev/null)
+PROTO_C   := $(PROTO_SRC:shim/proto/%.proto=$(B)/proto/%.pb-c.c)
+PROTO_H   := $(PROTO_C:.c=.h)
+PROTO_OBJ := $(PROTO_C:.c=.o)
 # containers: OCI JSON, capabilities, seccomp, netlink (loopback)
-SHIM_INC  := -I/usr/include/libnl3
-SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3
+SHIM_INC  := -I/usr/include/libnl3 -I$(B)/proto
+SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c
 # The program is linked statically (Debian's .a files) unless sanitized: a
 # supervisor then maps only the code it links, not all of libc and five
 # shared libraries (resident 1.3 MB instead of 2.2 MB), and starts without
@@ -53,9 +59,20 @@ CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
 all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(CT_TEST_BIN) $(CT_CHECKS)
 runtime: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
-$(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h)
+$(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) -c $< -o $@
+
+$(B)/proto/%.pb-c.c $(B)/proto/%.pb-c.h: shim/proto/%.proto $(PROTO_SRC)
+	@mkdir -p $(B)/proto
+	protoc-c --proto_path=shim/proto --c_out=$(B)/proto $<
+
+# generated files are kept (make would delete them as intermediates)
+.SECONDARY: $(PROTO_C) $(PROTO_H)
+
+# generated code: its own warnings are not ours to fix
+$(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(PROTO_H)
+	$(CC) -std=gnu11 $(OPT) -g $(SAN) -I$(B)/proto $(CFLAGS) -c $< -o $@
 
 $(B)/runtime/switch_$(ARCH).o: runtime/switch_$(ARCH).S
 	@mkdir -p $(dir $@)
@@ -78,7 +95,7 @@ $(CG_TEST_BIN): tests/harness.c $(wildcard tests/cgroup/*.c tests/cgroup/*.h) te
 	$(CC) $(ALL_CFLAGS) -Itests -Itests/cgroup -Icgroup tests/harness.c $(wildcard tests/cgroup/*.c) $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
 # the shim's modules without main(), for the unit tests and checkers
-$(SHIM_LIB): $(filter-out $(B)/shim/main.o,$(SHIM_SRC:%.c=$(B)/%.o))
+$(SHIM_LIB): $(filter-out $(B)/shim/main.o,$(SHIM_SRC:%.c=$(B)/%.o)) $(PROTO_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 

@@ -11,6 +11,7 @@ PKGS=(
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # aarch64 build + run
 	linux-image-cloud-amd64 qemu-system-x86 busybox-static cpio  # the pure cgroup v2 VM
 	runc libcap-dev libseccomp-dev libnl-3-dev libnl-route-3-dev pkg-config  # moonshim run: containers, and runc as the parity peer
+	containerd protobuf-c-compiler libprotobuf-c-dev  # the containerd shim: ttrpc messages (protoc-c), a real containerd for its tests
 )
 missing=()
 for p in "${PKGS[@]}"; do

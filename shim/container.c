@@ -36,7 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { MSG_ERROR = 1, MSG_PTY = 2 };
+enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_READY = 3 };
 
 typedef struct {
 	int kind, code;
@@ -91,6 +91,11 @@ static void child_start(int sk, const ct_opts *o) {
 	char c;
 	if (read(sk, &c, 1) != 1 || c != go_byte)
 		_exit(1); /* the parent gave up; it reports why */
+}
+
+void ct__send_ready(int sync_fd) {
+	ct_msg m = {.kind = MSG_READY};
+	(void)!send(sync_fd, &m, sizeof m, MSG_NOSIGNAL);
 }
 
 static _Noreturn void child_finish(int sk, const ct_final *f, bool bind_console) {
@@ -201,9 +206,9 @@ static int set_oom_score_adj(pid_t pid, const spec_process *p, ms_err *err) {
 	return write_file(path, val, err, "process.oomScoreAdj");
 }
 
-static pid_t do_clone3(uint64_t flags, int cgroup_fd, int *pidfd) {
+static pid_t do_clone3(uint64_t flags, int cgroup_fd, int *pidfd, bool parent) {
 	struct clone_args args = {
-	    .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+	    .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0) | (parent ? CLONE_PARENT : 0),
 	    .pidfd = (uint64_t)(uintptr_t)pidfd,
 	    .exit_signal = SIGCHLD,
 	    .cgroup = (uint64_t)(cgroup_fd >= 0 ? cgroup_fd : 0),
@@ -234,6 +239,8 @@ static int await_exec(int sk, ct_proc *out, ms_err *err) {
 				memcpy(&out->pty_master, CMSG_DATA(c), sizeof(int));
 			continue;
 		}
+		if (m.kind == MSG_READY) /* held before exec until started */
+			return 0;
 		m.text[sizeof m.text - 1] = 0;
 		return ms_fail(err, m.code ? m.code : -EIO, "%s", m.text);
 	}
@@ -287,6 +294,8 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 		rc = ms_fail(err, -errno, "socketpair: %s", strerror(errno));
 		goto out;
 	}
+	fin.sync_fd = sv[1];
+	fin.start_fd = o->hold ? o->start_fd : -1;
 	if ((cgfd = open(cg_path(o->cgroup), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = ms_fail(err, -errno, "cgroup %s: %s", cg_path(o->cgroup), strerror(errno));
 		goto out;
@@ -303,7 +312,7 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 			}
 		}
 	ms_trace(o->debug, "clone3 into %s", cg_path(o->cgroup));
-	pid_t pid = do_clone3((uint64_t)clone_time_namespaces(s), cgfd, &out->pidfd);
+	pid_t pid = do_clone3((uint64_t)clone_time_namespaces(s), cgfd, &out->pidfd, o->clone_parent);
 	if (pid == 0) {
 		close(sv[0]);
 		child_create(s, o, &fin, sv[1], joinfds);
@@ -397,6 +406,8 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 		rc = ms_fail(err, -errno, "socketpair: %s", strerror(errno));
 		goto out;
 	}
+	fin.sync_fd = sv[1];
+	fin.start_fd = o->hold ? o->start_fd : -1;
 	if ((cgfd = open(cg_path(o->cgroup), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = ms_fail(err, -errno, "cgroup %s: %s", cg_path(o->cgroup), strerror(errno));
 		goto out;
@@ -408,7 +419,7 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 		             strerror(errno));
 		goto out;
 	}
-	pid_t pid = do_clone3(0, cgfd, &out->pidfd);
+	pid_t pid = do_clone3(0, cgfd, &out->pidfd, o->clone_parent);
 	if (pid == 0) {
 		ms_err e = {0};
 		close(sv[0]);

@@ -33,6 +33,16 @@ typedef struct ct_opts {
 	 * attach): e.g. the v1 device controller. Returns 0 or fills err. */
 	int (*before_start)(pid_t pid, void *hook_arg, ms_err *err);
 	void *hook_arg;
+	/* containerd's Create/Start split: with hold, the child does all its
+	 * set-up (the program is looked up too), reports ready, and execs only
+	 * once a byte can be read from start_fd (EOF: it exits instead);
+	 * ct_create/ct_exec return at "ready". */
+	bool hold;
+	int start_fd;
+	/* The new process becomes a child of our parent (CLONE_PARENT): for a
+	 * helper forked by a multi-threaded shim, so the shim itself waits
+	 * for the container. */
+	bool clone_parent;
 } ct_opts;
 
 typedef struct ct_proc {

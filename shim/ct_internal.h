@@ -22,8 +22,13 @@ int ct__setup_terminal(int *master, bool bind_console, ms_err *err);
 typedef struct ct_final {
 	const spec_process *p;
 	const sc_program *seccomp;
-	cap_t caps; /* effective, permitted, inheritable of p */
+	cap_t caps;    /* effective, permitted, inheritable of p */
+	int start_fd;  /* ct_opts.start_fd */
+	int sync_fd;   /* the child's end of the handshake socket */
 } ct_final;
+
+/* In the child: tell the parent the process waits for its start. */
+void ct__send_ready(int sync_fd);
 
 int ct__final_prepare(const spec_process *p, const sc_program *sc, ct_final *f, ms_err *err);
 void ct__final_release(ct_final *f);

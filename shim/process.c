@@ -24,6 +24,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* The status of a created process deleted before it was started. */
+#define EXIT_NEVER_STARTED 137
+
 /* PATH for a container whose env has none (runc's and Go's default). */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -182,6 +185,15 @@ int ct__final_exec(const ct_final *f, ms_err *err) {
 	char prog[PATH_MAX];
 	if ((rc = find_program(p, prog, sizeof prog, err)))
 		return rc;
+	if (f->start_fd >= 0) { /* everything that can fail has been tried: wait for Start */
+		ct__send_ready(f->sync_fd);
+		char go;
+		ssize_t n;
+		while ((n = read(f->start_fd, &go, 1)) < 0 && errno == EINTR) {
+		}
+		if (n != 1)
+			_exit(EXIT_NEVER_STARTED);
+	}
 	if (filter && p->no_new_privs && (rc = sc_install(f->seccomp)) < 0)
 		return ms_fail(err, rc, "linux.seccomp: loading the filter: %s", strerror(-rc));
 	/* Nothing of ours may reach the workload: an inherited directory fd

@@ -15,7 +15,7 @@
 #include "commands.h"
 
 #include "container.h"
-#include "devices.h"
+#include "ctcg.h"
 #include "events.h"
 #include "spec.h"
 #include "state.h"
@@ -49,33 +49,15 @@ static void run_usage(FILE *f) {
 typedef struct run_ctx {
 	const run_args *a;
 	spec *s;
-	cg_host host;
-	char cgroup_rel[PATH_MAX];
-	cg *cgroup;
-	dev_rules *devices;
-	bool devices_set, claimed;
+	ctcg cg;
+	bool claimed;
 	ct_proc proc;
 	int log_pipes[2][2]; /* stdout, stderr: {read, write} */
 	ev_log *events;
 } run_ctx;
 
-static int devices_hook(pid_t pid, void *arg, ms_err *err) {
-	run_ctx *r = arg;
-	return r->devices_set ? dev_attach(&r->host, r->cgroup_rel, pid, err) : 0;
-}
-
 static void undo(run_ctx *r, bool keep_state) {
-	cg_err ce = {0};
-	if (r->cgroup) {
-		cg_remove(r->cgroup, &ce);
-		cg_close(r->cgroup);
-		r->cgroup = NULL;
-	}
-	if (r->devices_set)
-		dev_cleanup(&r->host, r->cgroup_rel);
-	dev_rules_free(r->devices);
-	r->devices = NULL;
-	r->devices_set = false;
+	ctcg_teardown(&r->cg);
 	if (r->claimed && !keep_state)
 		st_remove(g_cli.root, r->a->id);
 	for (int i = 0; i < 2; i++)
@@ -84,40 +66,6 @@ static void undo(run_ctx *r, bool keep_state) {
 				close(r->log_pipes[i][j]);
 				r->log_pipes[i][j] = -1;
 			}
-}
-
-static void apply_reservation(run_ctx *r, cg_limits *l) {
-	if (r->s->memory_reservation == CG_UNSET)
-		return;
-	/* runc's mapping: memory.low on v2, the soft limit on v1 (which the
-	 * cgroup module sets from memory_high on a hybrid host) */
-	if (r->host.layout == CG_LAYOUT_V2)
-		l->memory_low = r->s->memory_reservation;
-	else if (l->memory_high == CG_UNSET)
-		l->memory_high = r->s->memory_reservation;
-}
-
-static int make_cgroup(run_ctx *r, ms_err *err) {
-	cg_err ce = {0};
-	if (cg_host_detect(&r->host, "/proc/self/mounts", &ce))
-		return ms_fail(err, ce.code, "cgroups: %s", ce.msg);
-	const char *p = r->s->cgroups_path;
-	if (p)
-		snprintf(r->cgroup_rel, sizeof r->cgroup_rel, "%s", p + strspn(p, "/"));
-	else
-		snprintf(r->cgroup_rel, sizeof r->cgroup_rel, "moonshim/%s", r->a->id);
-	if (!(r->cgroup = cg_open(&r->host, r->cgroup_rel, true, &ce)))
-		return ms_fail(err, ce.code, "linux.cgroupsPath: %s", ce.msg);
-	cg_limits l = r->s->limits;
-	apply_reservation(r, &l);
-	if (cg_set_limits(r->cgroup, &l, &ce))
-		return ms_fail(err, ce.code, "linux.resources: %s", ce.msg);
-	if (dev_rules_parse(r->s->device_rules, "linux.resources.devices", &r->devices, err))
-		return err->code;
-	if (dev_setup(r->devices, &r->host, r->cgroup_rel, err))
-		return err->code;
-	r->devices_set = true;
-	return 0;
 }
 
 static int open_log_pipes(run_ctx *r, int stdio[3], ms_err *err) {
@@ -142,7 +90,7 @@ static void record(run_ctx *r, st_record *rec, const char *status) {
 	rec->supervisor = getpid();
 	snprintf(rec->bundle, sizeof rec->bundle, "%s", r->s->bundle);
 	snprintf(rec->rootfs, sizeof rec->rootfs, "%s", r->s->rootfs);
-	snprintf(rec->cgroup, sizeof rec->cgroup, "%s", r->cgroup_rel);
+	snprintf(rec->cgroup, sizeof rec->cgroup, "%s", r->cg.rel);
 	ev_time(rec->created, sizeof rec->created);
 	snprintf(rec->status, sizeof rec->status, "%s", status);
 	snprintf(rec->owner, sizeof rec->owner, "%s", "");
@@ -214,16 +162,18 @@ static int run_container(const run_args *a) {
 		goto fail;
 	for (int i = 0; i < r.s->nwarnings; i++)
 		ev_emit(r.events, "warning", json_pack("{s:s}", "message", r.s->warnings[i]));
-	if (make_cgroup(&r, &err))
+	char default_rel[PATH_MAX];
+	snprintf(default_rel, sizeof default_rel, "moonshim/%s", a->id);
+	if (ctcg_setup(&r.cg, r.s, default_rel, &err))
 		goto fail;
-	ms_trace(g_cli.debug, "cgroup %s made", r.cgroup_rel);
-	ct_opts o = {.host = &r.host,
-	             .cgroup = r.cgroup,
-	             .cgroup_rel = r.cgroup_rel,
+	ms_trace(g_cli.debug, "cgroup %s made", r.cg.rel);
+	ct_opts o = {.host = &r.cg.host,
+	             .cgroup = r.cg.cgroup,
+	             .cgroup_rel = r.cg.rel,
 	             .stdio = {-1, -1, -1},
 	             .debug = g_cli.debug,
-	             .before_start = devices_hook,
-	             .hook_arg = &r};
+	             .before_start = ctcg_attach_devices,
+	             .hook_arg = &r.cg};
 	if (a->log && !r.s->process.terminal && open_log_pipes(&r, o.stdio, &err))
 		goto fail;
 	sv_block_signals();
@@ -245,7 +195,7 @@ static int run_container(const run_args *a) {
 	ready_fd = -1;
 
 	sv_opts so = {.proc = &r.proc,
-	              .cgroup = r.cgroup,
+	              .cgroup = r.cg.cgroup,
 	              .reap_cgroup = true,
 	              .events = r.events,
 	              .log_path = a->log,

@@ -1,0 +1,57 @@
+/* ctcg.c — a container's cgroup, limits and device rules, made and undone. */
+#include "ctcg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void apply_reservation(const ctcg *c, const spec *s, cg_limits *l) {
+	if (s->memory_reservation == CG_UNSET)
+		return;
+	/* runc's mapping: memory.low on v2, the soft limit on v1 (which the
+	 * cgroup module sets from memory_high on a hybrid host) */
+	if (c->host.layout == CG_LAYOUT_V2)
+		l->memory_low = s->memory_reservation;
+	else if (l->memory_high == CG_UNSET)
+		l->memory_high = s->memory_reservation;
+}
+
+int ctcg_setup(ctcg *c, const spec *s, const char *default_rel, ms_err *err) {
+	memset(c, 0, sizeof *c);
+	cg_err ce = {0};
+	if (cg_host_detect(&c->host, "/proc/self/mounts", &ce))
+		return ms_fail(err, ce.code, "cgroups: %s", ce.msg);
+	const char *p = s->cgroups_path;
+	snprintf(c->rel, sizeof c->rel, "%s", p ? p + strspn(p, "/") : default_rel);
+	if (!(c->cgroup = cg_open(&c->host, c->rel, true, &ce)))
+		return ms_fail(err, ce.code, "linux.cgroupsPath: %s", ce.msg);
+	cg_limits l = s->limits;
+	apply_reservation(c, s, &l);
+	int rc = 0;
+	if (cg_set_limits(c->cgroup, &l, &ce))
+		rc = ms_fail(err, ce.code, "linux.resources: %s", ce.msg);
+	else if (!(rc = dev_rules_parse(s->device_rules, "linux.resources.devices", &c->devices, err)) &&
+	         !(rc = dev_setup(c->devices, &c->host, c->rel, err)))
+		c->devices_set = true;
+	if (rc)
+		ctcg_teardown(c);
+	return rc;
+}
+
+int ctcg_attach_devices(pid_t pid, void *arg, ms_err *err) {
+	ctcg *c = arg;
+	return c->devices_set ? dev_attach(&c->host, c->rel, pid, err) : 0;
+}
+
+void ctcg_teardown(ctcg *c) {
+	cg_err ce = {0};
+	if (c->cgroup) {
+		cg_remove(c->cgroup, &ce);
+		cg_close(c->cgroup);
+		c->cgroup = NULL;
+	}
+	if (c->devices_set)
+		dev_cleanup(&c->host, c->rel);
+	dev_rules_free(c->devices);
+	c->devices = NULL;
+	c->devices_set = false;
+}

@@ -1,0 +1,35 @@
+/*
+ * ctcg.h — a container's cgroup as the spec asks for it (prefix ctcg_):
+ * the cgroup at linux.cgroupsPath (or a default), its limits from
+ * linux.resources (memory.reservation mapped as runc maps it), and the
+ * device rules; undone as one. Shared by `moonshim run` and the
+ * containerd shim.
+ */
+#ifndef MOONSHIM_CTCG_H
+#define MOONSHIM_CTCG_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "cgroup.h"
+#include "devices.h"
+#include "err.h"
+#include "spec.h"
+
+typedef struct ctcg {
+	cg_host host;
+	char rel[PATH_MAX]; /* below the cgroup roots */
+	cg *cgroup;
+	dev_rules *devices;
+	bool devices_set;
+} ctcg;
+
+/* default_rel: used when the spec has no cgroupsPath. On failure what was
+ * made is undone. */
+int ctcg_setup(ctcg *c, const spec *s, const char *default_rel, ms_err *err);
+/* A ct_opts.before_start hook (arg: the ctcg): the v1 device hierarchy. */
+int ctcg_attach_devices(pid_t pid, void *arg, ms_err *err);
+/* Remove the cgroup (it must be empty) and the device rules. */
+void ctcg_teardown(ctcg *c);
+
+#endif

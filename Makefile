@@ -56,7 +56,7 @@ SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
 CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
 
-all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(CT_TEST_BIN) $(CT_CHECKS)
+all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(B)/containerd-shim-moon-v2 $(CT_TEST_BIN) $(CT_CHECKS)
 runtime: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
 $(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h) | $(PROTO_H)
@@ -101,6 +101,10 @@ $(SHIM_LIB): $(filter-out $(B)/shim/main.o,$(SHIM_SRC:%.c=$(B)/%.o)) $(PROTO_OBJ
 
 $(SHIM_BIN): $(B)/shim/main.o $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	$(CC) $(ALL_CFLAGS) $(SHIM_LDFLAGS) $^ $(LDLIBS) $(SHIM_LIBS) -o $@
+
+# containerd finds runtime io.containerd.moon.v2 as this name on its PATH
+$(B)/containerd-shim-moon-v2: $(SHIM_BIN)
+	ln -sf moonshim $@
 
 $(CT_TEST_BIN): tests/harness.c $(wildcard tests/container/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)

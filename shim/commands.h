@@ -23,5 +23,7 @@ int cmd_kill(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
+/* containerd-shim-moon-v2 (the program under that name, argv[0]) */
+int cmd_shim(int argc, char **argv);
 
 #endif

@@ -2,6 +2,7 @@
  * main.c — the moonshim program: one binary, runc-like subcommands.
  *   run, exec, state, kill, ps, list, delete   containers (run.c, ctl.c)
  *   watch                                      a cgroup's events (watch.c)
+ * and, run as containerd-shim-moon-v2, containerd's shim (shimv2.c).
  */
 #include "commands.h"
 #include "state.h"
@@ -48,7 +49,14 @@ static void usage(FILE *f) {
 		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].help);
 }
 
+#define SHIM_NAME "containerd-shim-moon-v2"
+
 int main(int argc, char **argv) {
+	/* containerd runs us as containerd-shim-<name>-v2 */
+	const char *base = strrchr(argv[0], '/');
+	base = base ? base + 1 : argv[0];
+	if (!strcmp(base, SHIM_NAME))
+		return cmd_shim(argc, argv);
 	int i = 1;
 	while (i < argc && cli_global_option(argc, argv, &i))
 		i++;

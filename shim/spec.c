@@ -1136,3 +1136,52 @@ void spec_free(spec *s) {
 	json_decref(s->json);
 	free(s);
 }
+
+/* ─── for the containerd shim ───────────────────────────────────────── */
+
+int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, char *data, size_t datalen,
+                       ms_err *err) {
+	*flags = 0;
+	size_t dlen = 0;
+	data[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = opts[i];
+		bool done = false;
+		for (size_t k = 0; k < sizeof mount_opts / sizeof *mount_opts && !done; k++)
+			if (!strcmp(mount_opts[k].name, name)) {
+				*flags = mount_opts[k].clear ? *flags & ~mount_opts[k].flag : *flags | mount_opts[k].flag;
+				done = true;
+			}
+		unsigned long prop;
+		if (!done && !parse_propagation(name, &prop)) {
+			*flags |= prop;
+			done = true;
+		}
+		if (!done && (!strcmp(name, "bind") || !strcmp(name, "rbind"))) {
+			*flags |= MS_BIND | (name[0] == 'r' ? MS_REC : 0);
+			done = true;
+		}
+		if (!done) {
+			size_t len = strlen(name);
+			if (dlen + len + 2 > datalen)
+				return ms_fail(err, -E2BIG, "mount options: too long");
+			if (dlen)
+				data[dlen++] = ',';
+			memcpy(data + dlen, name, len + 1);
+			dlen += len;
+		}
+	}
+	return 0;
+}
+
+int spec_parse_resources(json_t *res, cg_limits *out, ms_err *err) {
+	spec tmp;
+	memset(&tmp, 0, sizeof tmp);
+	cg_limits_init(&tmp.limits);
+	tmp.memory_reservation = CG_UNSET;
+	int rc = parse_resources(&tmp, res, err);
+	for (int i = 0; i < tmp.nwarnings; i++)
+		free(tmp.warnings[i]);
+	*out = tmp.limits;
+	return rc;
+}

@@ -127,6 +127,13 @@ int spec_parse_process(json_t *obj, const char *jpath, spec_process *out, ms_err
 void spec_process_free(spec_process *p);
 void spec_free(spec *s);
 
+/* Mount options ("ro", "nosuid", "bind", propagation, fs options) as
+ * mount(2) flags and the fs data string. */
+int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, char *data, size_t datalen,
+                       ms_err *err);
+/* An OCI LinuxResources object (Update) as cgroup limits. */
+int spec_parse_resources(json_t *res, cg_limits *out, ms_err *err);
+
 /* Capability name ("CAP_KILL") to number, -1 if unknown. */
 int spec_cap_number(const char *name);
 /* Signal name ("TERM", "SIGTERM") or number to a signal, -1 if unknown. */

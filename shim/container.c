@@ -210,7 +210,9 @@ static pid_t do_clone3(uint64_t flags, int cgroup_fd, int *pidfd, bool parent) {
 	struct clone_args args = {
 	    .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0) | (parent ? CLONE_PARENT : 0),
 	    .pidfd = (uint64_t)(uintptr_t)pidfd,
-	    .exit_signal = SIGCHLD,
+	    /* with CLONE_PARENT the kernel wants 0 here and uses our own exit
+	     * signal (SIGCHLD: we were forked) */
+	    .exit_signal = parent ? 0 : SIGCHLD,
 	    .cgroup = (uint64_t)(cgroup_fd >= 0 ? cgroup_fd : 0),
 	};
 	return (pid_t)syscall(SYS_clone3, &args, sizeof args);

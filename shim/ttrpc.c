@@ -6,12 +6,13 @@
  * waiting caller). Request and Response are protobuf-c's (ttrpc.pb-c.h).
  *
  * Lifetimes. A server connection is shared by its reader and the handlers
- * it started; each holds a reference and the last one closes the fd. When
- * the reader ends (EOF, error, stop) it shuts the socket down — the peer
- * sees the close at once even while a handler runs for hours — and closes
- * the connection's done channel, which such handlers select on. The
- * server's wait group counts tt_serve, readers and handlers, which is what
- * tt_server_stop waits for.
+ * it started; each holds a reference and the last one closes the fd, so
+ * replies still go out after the reader ended. The reader ends at EOF:
+ * the peer closed, or tt_server_stop shut our read side; it then closes
+ * the connection's done channel, which a long handler (Wait) selects on.
+ * The server's wait group counts tt_serve, readers and handlers, which is
+ * what tt_server_stop waits for. A write that fails or stalls (a torn
+ * frame) shuts the whole socket down, which ends the reader too.
  */
 #define _GNU_SOURCE
 #include "ttrpc.h"
@@ -38,6 +39,8 @@
 #define ACCEPT_BACKOFF_MIN_NS (5 * 1000000LL)
 #define ACCEPT_BACKOFF_MAX_NS (1000 * 1000000LL)
 #define DIAL_TIMEOUT_NS       (5 * 1000000000LL)
+/* A peer that takes no reply for this long is taken for dead. */
+#define WRITE_TIMEOUT_NS (30 * 1000000000LL)
 /* A client waits this much past its timeout so that a server honouring the
  * same deadline can answer DeadlineExceeded before we give up. */
 #define REPLY_GRACE_NS (100 * 1000000LL)
@@ -79,7 +82,7 @@ static void put_header(uint8_t *p, uint32_t len, uint32_t stream, uint8_t type) 
  * whatever fits, so several frames can arrive in one. */
 static int fill(rt_pollfd *pd, rbuf *b, size_t need) {
 	while (b->end - b->start < need) {
-		if (b->cap - b->start < need) {
+		if (b->start && b->cap - b->start < need) {
 			memmove(b->buf, b->buf + b->start, b->end - b->start);
 			b->end -= b->start;
 			b->start = 0;
@@ -139,12 +142,13 @@ static int read_frame(rt_pollfd *pd, rbuf *b, frame *f) {
 	return 1;
 }
 
-/* All of p, however many writes it takes. 0 or -errno. */
-static int send_all(rt_pollfd *pd, const uint8_t *p, size_t n) {
+/* All of p, however many writes it takes. 0 or -errno; after an error the
+ * stream may hold part of a frame, so the caller ends the connection. */
+static int send_all(rt_pollfd *pd, const uint8_t *p, size_t n, int64_t deadline) {
 	while (n) {
 		struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
 		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-		ssize_t w = rt_sendmsg(pd, &m, 0, RT_FOREVER); /* MSG_NOSIGNAL: EPIPE, no SIGPIPE */
+		ssize_t w = rt_sendmsg(pd, &m, 0, deadline); /* MSG_NOSIGNAL: EPIPE, no SIGPIPE */
 		if (w < 0)
 			return (int)w;
 		p += w;
@@ -294,7 +298,8 @@ static void reply(conn *c, uint32_t stream, int code, const char *msg, const uin
 		return;
 	}
 	rt_mutex_lock(&c->wmu);
-	send_all(c->pd, f, n); /* a failure is the reader's to see */
+	if (send_all(c->pd, f, n, rt_deadline_in(WRITE_TIMEOUT_NS)))
+		shutdown(c->fd, SHUT_RDWR); /* the reader sees EOF and ends it */
 	rt_mutex_unlock(&c->wmu);
 	free(f);
 }
@@ -417,8 +422,6 @@ static void conn_reader(void *arg) {
 	tt_closed_fn on_close = s->on_close;
 	void *on_close_arg = s->on_close_arg;
 	rt_mutex_unlock(&s->mu);
-	shutdown(c->fd, SHUT_RDWR); /* replies still being written fail with EPIPE */
-	rt_poll_evict(c->pd);
 	rt_chan_close(c->done);
 	if (on_close)
 		on_close(on_close_arg, r);
@@ -522,8 +525,7 @@ void tt_server_stop(tt_server *s) {
 	__atomic_store_n(&s->stopping, true, __ATOMIC_RELAXED);
 	rt_poll_evict(s->lpd);
 	for (conn *c = s->conns; c; c = c->next) {
-		shutdown(c->fd, SHUT_RDWR); /* a reader with data pending reads EOF too */
-		rt_poll_evict(c->pd);
+		shutdown(c->fd, SHUT_RD); /* its reader sees EOF; replies still go out */
 	}
 	rt_mutex_unlock(&s->mu);
 	rt_wg_wait(&s->wg);
@@ -672,7 +674,7 @@ static int pack_request(const char *service, const char *method, const uint8_t *
 }
 
 /* Send f as a new stream and register w for its reply. 0 or -errno. */
-static int send_request(tt_client *c, uint8_t *f, size_t n, waiter *w) {
+static int send_request(tt_client *c, uint8_t *f, size_t n, waiter *w, int64_t deadline) {
 	rt_mutex_lock(&c->wmu);
 	rt_mutex_lock(&c->mu);
 	int r = c->err;
@@ -686,7 +688,8 @@ static int send_request(tt_client *c, uint8_t *f, size_t n, waiter *w) {
 	rt_mutex_unlock(&c->mu);
 	if (!r) {
 		put_be32(f + 4, w->stream);
-		r = send_all(c->pd, f, n);
+		if ((r = send_all(c->pd, f, n, deadline)))
+			shutdown(c->fd, SHUT_RDWR); /* a torn frame: the reader ends it all */
 	}
 	rt_mutex_unlock(&c->wmu);
 	return r;
@@ -742,8 +745,11 @@ int tt_call_sync(tt_client *c, const char *service, const char *method, const ui
 	waiter w = {0};
 	if (!r && !(w.ch = rt_chan_new(sizeof(reply_msg), 1)))
 		r = -ENOMEM;
+	int64_t deadline =
+	    timeout_ns > 0 ? rt_deadline_in(timeout_ns + REPLY_GRACE_NS) : RT_FOREVER;
 	if (!r)
-		r = send_request(c, f, n, &w);
+		r = send_request(c, f, n, &w,
+		                 timeout_ns > 0 ? deadline : rt_deadline_in(WRITE_TIMEOUT_NS));
 	free(f);
 	if (!w.stream) { /* never registered: nothing will answer */
 		if (w.ch)
@@ -752,7 +758,6 @@ int tt_call_sync(tt_client *c, const char *service, const char *method, const ui
 	}
 	reply_msg m = {0};
 	rt_case rc = {.c = w.ch, .dir = RT_RECV, .elem = &m};
-	int64_t deadline = timeout_ns > 0 ? rt_deadline_in(timeout_ns + REPLY_GRACE_NS) : RT_FOREVER;
 	if (r || rt_select(&rc, 1, deadline) < 0) {
 		if (take_waiter(c, w.stream))
 			m = (reply_msg){.code = r ? r : -ETIMEDOUT};

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TT_MAX_FRAME (4u << 20) /* ttrpc's messageLengthMax */
+#define TT_MAX_FRAME     (4u << 20) /* ttrpc's messageLengthMax */
 #define TT_NAMESPACE_KEY "containerd-namespace-ttrpc"
 
 /* gRPC status codes, as containerd's errdefs maps them back. */
@@ -88,7 +88,8 @@ void tt_server_on_close(tt_server *s, tt_closed_fn fn, void *arg);
  * still the caller's to close) until tt_server_stop; blocks the calling
  * goroutine. A peer whose SO_PEERCRED uid/gid differ from our euid/egid is
  * closed at once. Each connection gets a reader goroutine; replies are
- * written whole under a per-connection lock, in completion order.
+ * written whole under a per-connection lock, in completion order; one
+ * that cannot be written within 30 s ends the connection.
  *
  * Protocol errors answered on their stream, the connection kept: an even
  * stream id (InvalidArgument "StreamID must be odd"), a frame over
@@ -100,11 +101,12 @@ void tt_server_on_close(tt_server *s, tt_closed_fn fn, void *arg);
  * which). */
 int tt_serve(tt_server *s, int listen_fd, ms_err *err);
 
-/* Stop accepting, end every connection (their done channels close, their
- * sockets shut down), and wait until tt_serve, the readers and every
- * handler have returned. Handlers must return in bounded time once done is
- * closed. Not from a handler (it would wait for itself): a Shutdown
- * handler tells the owner instead. */
+/* Stop accepting, end every connection — its read side is shut, its done
+ * channel closes — and wait until tt_serve, the readers and every handler
+ * have returned; replies of handlers still running go out before each
+ * socket closes (so a Shutdown reply is delivered). Handlers must return
+ * in bounded time once done is closed. Not from a handler (it would wait
+ * for itself): a Shutdown handler tells the owner instead. */
 void tt_server_stop(tt_server *s);
 void tt_server_free(tt_server *s); /* after tt_server_stop, or if never served */
 

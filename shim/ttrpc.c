@@ -45,6 +45,7 @@
  * same deadline can answer DeadlineExceeded before we give up. */
 #define REPLY_GRACE_NS (100 * 1000000LL)
 #define STATUS_MSG_MAX 512 /* protocol error messages built here */
+#define MAX_METADATA   16  /* key/value pairs a client call sends (containerd's: one) */
 
 /* ─── Frames ──────────────────────────────────────────────────────────── */
 
@@ -194,7 +195,7 @@ typedef struct conn {
 struct tt_server {
 	rt_mutex mu; /* everything below but wg */
 	route *routes;
-	size_t nroutes, caproutes;
+	size_t nroutes;
 	conn *conns;
 	rt_pollfd *lpd; /* the listener while tt_serve runs */
 	bool stopping;
@@ -223,41 +224,27 @@ int tt_fail(char **msg, int code, const char *fmt, ...) {
 }
 
 tt_server *tt_server_new(void) {
-	tt_server *s = calloc(1, sizeof *s);
-	if (s) {
-		s->mu = (rt_mutex)RT_MUTEX_INIT;
-		s->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
-	}
-	return s;
+	return calloc(1, sizeof(tt_server)); /* all zero: RT_MUTEX_INIT, RT_WAITGROUP_INIT */
 }
 
 int tt_register(tt_server *s, const char *service, const char *method, tt_handler h, void *arg) {
-	int ret = 0;
+	route r = {strdup(service), strdup(method), h, arg}, *grown = NULL;
+	int ret = r.service && r.method ? 0 : -ENOMEM;
 	rt_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->nroutes; i++)
+	for (size_t i = 0; !ret && i < s->nroutes; i++)
 		if (!strcmp(s->routes[i].service, service) && !strcmp(s->routes[i].method, method))
 			ret = -EEXIST;
-	if (!ret && s->nroutes == s->caproutes) {
-		size_t cap = s->caproutes ? s->caproutes * 2 : 16;
-		route *r = realloc(s->routes, cap * sizeof *r);
-		if (r) {
-			s->routes = r;
-			s->caproutes = cap;
-		} else {
-			ret = -ENOMEM;
-		}
-	}
+	if (!ret && !(grown = realloc(s->routes, (s->nroutes + 1) * sizeof *grown)))
+		ret = -ENOMEM;
 	if (!ret) {
-		route r = {strdup(service), strdup(method), h, arg};
-		if (r.service && r.method) {
-			s->routes[s->nroutes++] = r;
-		} else {
-			free(r.service);
-			free(r.method);
-			ret = -ENOMEM;
-		}
+		s->routes = grown;
+		s->routes[s->nroutes++] = r;
 	}
 	rt_mutex_unlock(&s->mu);
+	if (ret) {
+		free(r.service);
+		free(r.method);
+	}
 	return ret;
 }
 
@@ -304,17 +291,6 @@ static void reply(conn *c, uint32_t stream, int code, const char *msg, const uin
 	free(f);
 }
 
-static void replyf(conn *c, uint32_t stream, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void replyf(conn *c, uint32_t stream, int code, const char *fmt, ...) {
-	char msg[STATUS_MSG_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	reply(c, stream, code, msg, NULL, 0);
-}
-
 static void handler_main(void *arg) {
 	running_call *rc = arg;
 	tt_server *s = rc->c->s;
@@ -333,57 +309,46 @@ static void handler_main(void *arg) {
 	rt_wg_done(&s->wg);
 }
 
-/* Find the route; else the Unimplemented message ttrpc gives. */
-static bool lookup(tt_server *s, const char *service, const char *method, running_call *rc,
-                   char *why, size_t whylen) {
-	bool service_known = false;
-	rt_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->nroutes; i++) {
-		if (strcmp(s->routes[i].service, service))
-			continue;
-		service_known = true;
-		if (!strcmp(s->routes[i].method, method)) {
-			rc->h = s->routes[i].h;
-			rc->arg = s->routes[i].arg;
-			break;
-		}
-	}
-	rt_mutex_unlock(&s->mu);
-	if (!rc->h)
-		snprintf(why, whylen, service_known ? "method %s" : "service %s",
-		         service_known ? method : service);
-	return rc->h != NULL;
-}
-
 /* One frame from the peer: a handler goroutine, or a status right away. */
 static void dispatch(conn *c, const frame *f) {
+	char why[STATUS_MSG_MAX];
 	if (f->too_big) { /* answered whatever its type, as ttrpc's recv error */
-		replyf(c, f->stream, TT_RESOURCE_EXHAUSTED,
-		       "message length %u exceed maximum message size of %u", f->len, TT_MAX_FRAME);
+		snprintf(why, sizeof why, "message length %u exceed maximum message size of %u",
+		         f->len, TT_MAX_FRAME);
+		reply(c, f->stream, TT_RESOURCE_EXHAUSTED, why, NULL, 0);
 		return;
 	}
 	if (f->type != TYPE_REQUEST)
 		return;
 	if (f->stream % 2 == 0) {
-		replyf(c, f->stream, TT_INVALID_ARGUMENT, "StreamID must be odd");
+		reply(c, f->stream, TT_INVALID_ARGUMENT, "StreamID must be odd", NULL, 0);
 		return;
 	}
 	running_call *rc = calloc(1, sizeof *rc);
-	char why[STATUS_MSG_MAX];
-	if (!rc) {
-		replyf(c, f->stream, TT_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	if (!(rc->req = ttrpc__request__unpack(NULL, f->len, f->data))) {
+	if (!rc || !(rc->req = ttrpc__request__unpack(NULL, f->len, f->data))) {
+		reply(c, f->stream, rc ? TT_INVALID_ARGUMENT : TT_RESOURCE_EXHAUSTED,
+		      rc ? "unmarshal request error" : "out of memory", NULL, 0);
 		free(rc);
-		replyf(c, f->stream, TT_INVALID_ARGUMENT, "unmarshal request error");
 		return;
 	}
 	Ttrpc__Request *req = rc->req;
-	if (!lookup(c->s, req->service, req->method, rc, why, sizeof why)) {
+	bool service_known = false;
+	rt_mutex_lock(&c->s->mu);
+	for (size_t i = 0; i < c->s->nroutes && !rc->h; i++) {
+		const route *r = &c->s->routes[i];
+		if (!strcmp(r->service, req->service)) {
+			service_known = true;
+			if (!strcmp(r->method, req->method))
+				rc->h = r->h, rc->arg = r->arg;
+		}
+	}
+	rt_mutex_unlock(&c->s->mu);
+	if (!rc->h) { /* ttrpc's words */
+		snprintf(why, sizeof why, service_known ? "method %s" : "service %s",
+		         service_known ? req->method : req->service);
+		reply(c, f->stream, TT_UNIMPLEMENTED, why, NULL, 0);
 		ttrpc__request__free_unpacked(req, NULL);
 		free(rc);
-		replyf(c, f->stream, TT_UNIMPLEMENTED, "%s", why);
 		return;
 	}
 	rc->c = c;
@@ -447,7 +412,6 @@ static bool admit(tt_server *s, int fd) {
 	c->s = s;
 	c->fd = fd;
 	c->refs = 1;
-	c->wmu = (rt_mutex)RT_MUTEX_INIT;
 	rt_mutex_lock(&s->mu);
 	if (s->stopping) {
 		rt_mutex_unlock(&s->mu);
@@ -472,26 +436,20 @@ fail:
 }
 
 int tt_serve(tt_server *s, int listen_fd, ms_err *err) {
-	int fl = fcntl(listen_fd, F_GETFL);
+	int fl = fcntl(listen_fd, F_GETFL), perr = 0;
+	rt_pollfd *pd = NULL;
 	if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return ms_fail(err, -errno, "ttrpc: listener fd %d: %s", listen_fd,
-		               strerror(errno));
-	int perr;
-	rt_pollfd *pd = rt_poll_open(listen_fd, &perr);
+		perr = -errno;
+	else
+		pd = rt_poll_open(listen_fd, &perr);
 	if (!pd)
-		return ms_fail(err, perr, "ttrpc: polling listener fd %d: %s", listen_fd,
-		               strerror(-perr));
+		return ms_fail(err, perr, "ttrpc: listener fd %d: %s", listen_fd, strerror(-perr));
 	rt_mutex_lock(&s->mu);
-	bool stopped = s->stopping;
-	if (!stopped) {
-		s->lpd = pd;
-		rt_wg_add(&s->wg, 1);
-	}
+	s->lpd = pd;
+	if (s->stopping) /* stopped already: the loop ends at once */
+		rt_poll_evict(pd);
+	rt_wg_add(&s->wg, 1);
 	rt_mutex_unlock(&s->mu);
-	if (stopped) {
-		rt_poll_close(pd);
-		return 0;
-	}
 	int ret = 0;
 	int64_t backoff = 0;
 	for (;;) {
@@ -524,9 +482,8 @@ void tt_server_stop(tt_server *s) {
 	rt_mutex_lock(&s->mu);
 	__atomic_store_n(&s->stopping, true, __ATOMIC_RELAXED);
 	rt_poll_evict(s->lpd);
-	for (conn *c = s->conns; c; c = c->next) {
+	for (conn *c = s->conns; c; c = c->next)
 		shutdown(c->fd, SHUT_RD); /* its reader sees EOF; replies still go out */
-	}
 	rt_mutex_unlock(&s->mu);
 	rt_wg_wait(&s->wg);
 }
@@ -634,9 +591,7 @@ tt_client *tt_dial(const char *path, ms_err *err) {
 		free(c);
 		return NULL;
 	}
-	c->fd = fd;
-	c->wmu = c->mu = (rt_mutex)RT_MUTEX_INIT;
-	c->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
+	c->fd = fd; /* calloc'd: the mutexes and wait group are initialised */
 	c->next_stream = 1;
 	rt_wg_add(&c->wg, 1);
 	rt_go(client_reader, c, "ttrpc client reader");
@@ -646,31 +601,23 @@ tt_client *tt_dial(const char *path, ms_err *err) {
 /* A Request frame, its stream id filled in when sent: 0 or -errno. */
 static int pack_request(const char *service, const char *method, const uint8_t *req, size_t len,
                         const char *const *metadata, int64_t timeout_ns, uint8_t **f, size_t *n) {
-	size_t nmeta = 0;
-	while (metadata && metadata[2 * nmeta] && metadata[2 * nmeta + 1])
-		nmeta++;
-	Ttrpc__KeyValue *kv = calloc(nmeta ? nmeta : 1, sizeof *kv);
-	Ttrpc__KeyValue **kvp = calloc(nmeta ? nmeta : 1, sizeof *kvp);
-	int r = -ENOMEM;
-	if (kv && kvp) {
-		for (size_t i = 0; i < nmeta; i++) {
-			kv[i] = (Ttrpc__KeyValue)TTRPC__KEY_VALUE__INIT;
-			kv[i].key = (char *)metadata[2 * i];
-			kv[i].value = (char *)metadata[2 * i + 1];
-			kvp[i] = &kv[i];
-		}
-		Ttrpc__Request rq = TTRPC__REQUEST__INIT;
-		rq.service = (char *)service;
-		rq.method = (char *)method;
-		rq.payload = (ProtobufCBinaryData){.len = len, .data = (uint8_t *)req};
-		rq.timeout_nano = timeout_ns > 0 ? timeout_ns : 0;
-		rq.n_metadata = nmeta;
-		rq.metadata = kvp;
-		r = pack_frame(&rq.base, 0, TYPE_REQUEST, f, n);
+	Ttrpc__KeyValue kv[MAX_METADATA], *kvp[MAX_METADATA];
+	Ttrpc__Request rq = TTRPC__REQUEST__INIT;
+	for (; metadata && metadata[2 * rq.n_metadata]; rq.n_metadata++) {
+		size_t i = rq.n_metadata;
+		if (i == MAX_METADATA || !metadata[2 * i + 1])
+			return -EINVAL;
+		kv[i] = (Ttrpc__KeyValue)TTRPC__KEY_VALUE__INIT;
+		kv[i].key = (char *)metadata[2 * i];
+		kv[i].value = (char *)metadata[2 * i + 1];
+		kvp[i] = &kv[i];
 	}
-	free(kv);
-	free(kvp);
-	return r;
+	rq.metadata = kvp;
+	rq.service = (char *)service;
+	rq.method = (char *)method;
+	rq.payload = (ProtobufCBinaryData){.len = len, .data = (uint8_t *)req};
+	rq.timeout_nano = timeout_ns > 0 ? timeout_ns : 0;
+	return pack_frame(&rq.base, 0, TYPE_REQUEST, f, n);
 }
 
 /* Send f as a new stream and register w for its reply. 0 or -errno. */
@@ -776,8 +723,7 @@ void tt_client_close(tt_client *c) {
 	rt_mutex_lock(&c->mu);
 	c->err = -EPIPE;
 	rt_mutex_unlock(&c->mu);
-	shutdown(c->fd, SHUT_RDWR); /* the reader reads EOF and fails the waiting calls */
-	rt_poll_evict(c->pd);
+	shutdown(c->fd, SHUT_RDWR); /* the reader sees EOF, fails the waiting calls */
 	rt_wg_wait(&c->wg);
 	rt_poll_close(c->pd);
 	close(c->fd);

@@ -119,11 +119,14 @@ tt_client *tt_dial(const char *path, ms_err *err);
 
 /* One call; any number may run at once from different goroutines (stream
  * ids 1, 3, 5, ..., a reader goroutine hands each response to its caller).
- * metadata: NULL or NULL-terminated key, value pairs. timeout_ns > 0 is
- * sent as timeout_nano and bounds the wait (plus a short grace, so the
- * server's own DeadlineExceeded can arrive first); 0 waits forever.
+ * metadata: NULL or NULL-terminated key, value pairs (at most 16, else
+ * -EINVAL). timeout_ns > 0 is sent as timeout_nano and bounds the wait
+ * (plus a short grace, so the server's own DeadlineExceeded can arrive
+ * first); 0 waits forever.
  * Returns the status (TT_OK or a tt_code) or -errno for transport errors
- * (-ETIMEDOUT, -EPIPE when the connection is gone, -EMSGSIZE, -EPROTO).
+ * (-ETIMEDOUT, -EPIPE when the connection is gone, -EMSGSIZE, -EPROTO). A
+ * request that cannot be written in time ends the connection (a torn
+ * frame); after -EPIPE close the client and dial again.
  * The reply payload is malloc'd into *out (NULL/0 when empty or on error);
  * the status message, or a description of a transport error, goes into msg
  * (out and msg may be NULL). */

@@ -321,6 +321,10 @@ static int round_trip_main(void *arg) {
 	CHECKF(len == 6 && !memcmp(out, "k8s.io", 6), "namespace %.*s", (int)len, (char *)out);
 	free(out);
 	CHECK(call_text(c, "Namespace", "", 0, text, sizeof text, NULL) == 0);
+	const char *many[35] = {0}; /* 17 pairs: more than a call carries */
+	for (int i = 0; i < 34; i++)
+		many[i] = "k";
+	CHECK(tt_call_sync(c, SVC, "Echo", NULL, 0, many, 0, NULL, NULL, NULL, 0) == -EINVAL);
 	CHECKF(!strcmp(text, "-"), "namespace without metadata: %s", text);
 
 	CHECK(call_text(c, "Fail", "abc", 0, text, sizeof text, msg) == TT_NOT_FOUND);

@@ -564,8 +564,33 @@ static int garbage_main(void *arg) {
 	        replies[TT_INVALID_ARGUMENT], replies[TT_UNIMPLEMENTED]);
 	CHECK(replies[TT_INVALID_ARGUMENT] > 0 && replies[TT_UNIMPLEMENTED] > 0);
 
-	/* data that is no Request: InvalidArgument, the connection kept */
+	/* one connection, many well-framed hostile frames in each write (random
+	 * type, stream and data): answered or ignored, and a real call after
+	 * them is still answered */
 	raw r = raw_connect(fx.path);
+	static uint8_t burst[64 * 1024];
+	for (long round = 0; round < scaled(20); round++) {
+		size_t off = 0;
+		while (off + HDR_SIZE + 64 < sizeof burst - 128) {
+			uint32_t len = rnd() % 64;
+			header(burst + off, len, rnd(), (uint8_t)(rnd() % 4));
+			for (uint32_t k = 0; k < len; k++)
+				burst[off + HDR_SIZE + k] = (uint8_t)rnd();
+			off += HDR_SIZE + len;
+		}
+		size_t n;
+		uint8_t *f = request_frame(0x7ffffff1, "Echo", "through", &n);
+		memcpy(burst + off, f, n);
+		free(f);
+		raw_send(&r, burst, off + n);
+		response resp;
+		do
+			CHECK(raw_response(&r, &resp));
+		while (resp.stream != 0x7ffffff1);
+		CHECKF(resp.code == 0 && !strcmp(resp.payload, "through"), "code %d", resp.code);
+	}
+
+	/* data that is no Request: InvalidArgument, the connection kept */
 	static const uint8_t bad[] = {0x0a, 0x7f, 'x'}; /* field 1, length past the end */
 	header(buf, sizeof bad, 11, 1);
 	memcpy(buf + HDR_SIZE, bad, sizeof bad);

@@ -55,8 +55,9 @@ SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
 SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
 CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
+CD_TEST_BIN := $(B)/tests/containerd_tests
 
-all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(B)/containerd-shim-moon-v2 $(CT_TEST_BIN) $(CT_CHECKS)
+all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(B)/containerd-shim-moon-v2 $(CT_TEST_BIN) $(CT_CHECKS) $(CD_TEST_BIN)
 runtime: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
 $(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h) | $(PROTO_H)
@@ -109,6 +110,10 @@ $(B)/containerd-shim-moon-v2: $(SHIM_BIN)
 $(CT_TEST_BIN): tests/harness.c $(wildcard tests/container/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup tests/harness.c $(wildcard tests/container/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+
+$(CD_TEST_BIN): tests/harness.c $(wildcard tests/containerd/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/containerd/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
 $(B)/tests/%_check: tests/container/%_check.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)

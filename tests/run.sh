@@ -43,6 +43,9 @@ suite container-unit build/tests/container_tests
 suite container-unit-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/container_tests
 # device rules against the kernel: the v1 hierarchy and a cgroup2 BPF program
 suite container-dev bash -c 'build/tests/dev_check && echo "container-dev: 1 passed, 0 failed" || echo "container-dev: 0 passed, 1 failed"'
+# ttrpc (framing, server, client) on its own, natively and under ASan
+suite containerd-unit build/tests/containerd_tests
+suite containerd-unit-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/containerd_tests
 # `moonshim run` and its verbs against runc on busybox bundles (root, runc, jq)
 suite container bash tests/container/parity.sh
 suite container-errors bash tests/container/errors.sh

@@ -1,0 +1,414 @@
+#!/bin/bash
+# e2e.sh — the shim end to end under a real containerd (1.6, tests/containerd/lib.sh
+# starts a private one): every case drives `ctr` with --runtime $E2E_RUNTIME
+# (default io.containerd.moon.v2, our build/containerd-shim-moon-v2) and checks
+# what a user sees: output, exit codes, task states, events, and that nothing
+# is left behind (shim, socket, mount, cgroup, bundle). Every case is written to
+# pass with E2E_RUNTIME=io.containerd.runc.v2 too, which validates the suite.
+# Prints "containerd: N passed, N failed" (exit 1 on any failure).
+#   bash tests/containerd/e2e.sh [CASE...]    E2E_RUNTIME=...  MOONSHIM_SHIM=path
+#   E2E_JOBS=3 (parallel cases)  CD_KEEP=1 (keep the temp dir)  CD_LOG_LEVEL=debug
+# Needs root, containerd and ctr; runs in ~1 min.
+set -uo pipefail
+# shellcheck source=tests/containerd/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RT=${E2E_RUNTIME:-io.containerd.moon.v2}
+JOBS=${E2E_JOBS:-3}
+SETTLE=5            # seconds a shim may take to exit and clean up after ctr returns
+MEM_LIMIT=33554432  # 32 MiB: the OOM case's limit, half of what its dd allocates
+LOOP_RUNS=${E2E_LOOP_RUNS:-50}
+
+if [ "$(id -u)" -ne 0 ] || [ ! -x "$CD_CONTAINERD" ] || [ ! -x "$CD_CTR" ]; then
+	echo "containerd: skipped (needs root, $CD_CONTAINERD and $CD_CTR)"
+	echo "containerd: 0 passed, 0 failed"
+	exit 0
+fi
+
+# ---------------------------------------------------------------- bookkeeping
+
+# Each case writes its log to $RES/NAME.log and its verdict to $RES/NAME
+# ("ok" or "FAIL"), so parallel cases do not interleave their output.
+RES=
+
+# fail MSG...: record a failure reason for the running case and return 1.
+fail() {
+	echo "$*" >>"$RES/$CASE.log"
+	return 1
+}
+
+# note CMD...: run CMD with its stdout and stderr appended to the case log.
+note() { "$@" >>"$RES/$CASE.log" 2>&1; }
+
+# run_case NAME: run case_NAME, record its verdict.
+run_case() {
+	CASE=$1
+	: >"$RES/$CASE.log"
+	local t0=$SECONDS
+	if "case_$CASE"; then echo ok >"$RES/$CASE"; else echo FAIL >"$RES/$CASE"; fi
+	echo "($((SECONDS - t0)) s)" >>"$RES/$CASE.time"
+}
+
+report() {
+	local n passed=0 failed=0
+	for n in "$@"; do
+		if [ "$(cat "$RES/$n" 2>/dev/null)" = ok ]; then
+			echo "ok $n $(cat "$RES/$n.time")"
+			passed=$((passed + 1))
+		else
+			echo "FAIL $n $(cat "$RES/$n.time" 2>/dev/null)"
+			[ -f "$RES/$n" ] || echo "    (case crashed: no result)"
+			sed 's/^/    /' "$RES/$n.log" 2>/dev/null | head -n 60
+			failed=$((failed + 1))
+		fi
+	done
+	echo "containerd: $passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
+
+# ---------------------------------------------------------------- helpers
+
+# run ARGS...: `ctr run` with the runtime under test.
+run() { cd_ctr run --runtime "$RT" "$@"; }
+
+# clean ID: waits for ID to leave nothing behind; fails listing what it left.
+no_leftovers() { [ -z "$(cd_leftovers "$1")" ]; }
+clean() {
+	cd_wait $SETTLE no_leftovers "$1" && return 0
+	cd_leftovers "$1" >>"$RES/$CASE.log"
+	fail "$1 left the above behind"
+}
+
+# expect WHAT GOT WANT: fails when GOT differs from WANT.
+expect() {
+	[ "$2" = "$3" ] && return 0
+	fail "$1: got '$2', want '$3'"
+}
+
+# detached ID ARGS...: `ctr run -d` of ARGS in the busybox rootfs; waits for RUNNING.
+detached() {
+	local id=$1
+	shift
+	note run -d --rootfs "$CD_ROOTFS" "$id" "$@" || fail "ctr run -d $id failed" || return 1
+	cd_wait 5 cd_is_status "$id" RUNNING || fail "$id: task is $(cd_task_status "$id"), not RUNNING" || return 1
+}
+
+# shim_is_ours ID: the shim serving ID is the binary under test (containerd
+# looks next to itself before its PATH: a containerd-shim-moon-v2 installed in
+# /usr/bin would win over ours).
+shim_is_ours() {
+	local pids exe want=$CD_SHIM
+	pids=$(cd_shim_pids "$1")
+	[ "$RT" = io.containerd.runc.v2 ] && want=$(realpath "$(command -v containerd-shim-runc-v2)")
+	[ "$(echo "$pids" | wc -w)" -eq 1 ] || fail "$1: shims serving it: '${pids}', want one" || return 1
+	exe=$(readlink "/proc/$pids/exe")
+	expect "shim binary" "$exe" "$want"
+}
+
+# stop ID: SIGKILL, wait for STOPPED, delete task and container; fails if any step does.
+stop() {
+	note cd_ctr task kill -s SIGKILL "$1" || fail "ctr task kill $1 failed" || return 1
+	cd_wait 5 cd_is_status "$1" STOPPED || fail "$1: task is $(cd_task_status "$1") after SIGKILL, not STOPPED" || return 1
+	note cd_ctr task delete "$1" || fail "ctr task delete $1 failed" || return 1
+	note cd_ctr container delete "$1" || fail "ctr container delete $1 failed" || return 1
+}
+
+# events_start / events_stop: a `ctr events` subscription into $RES/$CASE.events.
+EVPID=
+events_start() {
+	cd_ctr events >"$RES/$CASE.events" 2>&1 &
+	EVPID=$!
+	sleep 0.3 # the subscription is made asynchronously; nothing shows when it is
+}
+events_stop() {
+	kill "$EVPID" 2>/dev/null
+	wait "$EVPID" 2>/dev/null
+}
+# topics ID: the /tasks/ topics seen for container ID, in order, space separated.
+topics() {
+	grep -F "\"container_id\":\"$1\"" "$RES/$CASE.events" | awk '{print $6}' | tr '\n' ' ' | sed 's/ $//'
+}
+has_topic() { topics "$1" | grep -qw -- "$2"; }
+
+# ---------------------------------------------------------------- cases
+
+# `ctr run --rm` of /bin/echo: its output, exit 0, nothing left.
+case_echo() {
+	local id out
+	id=$(cd_id echo)
+	out=$(run --rm --rootfs "$CD_ROOTFS" "$id" /bin/echo hi 2>"$RES/$CASE.err")
+	local rc=$?
+	note cat "$RES/$CASE.err"
+	expect "exit code" $rc 0 && expect stdout "$out" hi && clean "$id"
+}
+
+# An exit code passes through; stdout and stderr reach ctr separately.
+case_exit() {
+	local id out err rc
+	id=$(cd_id exit)
+	out=$(run --rm --rootfs "$CD_ROOTFS" "$id" /bin/sh -c 'echo to-out; echo to-err >&2; exit 3' 2>"$RES/$CASE.err")
+	rc=$?
+	err=$(cat "$RES/$CASE.err")
+	expect "exit code" $rc 3 && expect stdout "$out" to-out && expect stderr "$err" to-err && clean "$id"
+}
+
+# A foreground `ctr run --rm` whose task gets `ctr task kill -s SIGKILL` exits 137.
+case_kill() {
+	local id pid rc
+	id=$(cd_id kill)
+	run --rm --rootfs "$CD_ROOTFS" "$id" /bin/sleep 1000 </dev/null >>"$RES/$CASE.log" 2>&1 &
+	pid=$!
+	cd_wait 5 cd_is_status "$id" RUNNING || { kill "$pid"; fail "task never RUNNING"; return 1; }
+	note cd_ctr task kill -s SIGKILL "$id" || fail "ctr task kill failed" || return 1
+	wait "$pid"
+	rc=$?
+	expect "ctr run exit code" $rc 137 && clean "$id"
+}
+
+# `ctr run -d`, then `ctr task exec`: its stdout, stderr and exit code, and it
+# runs in the container (pid 1 is the container's sleep); kill and delete.
+case_exec() {
+	local id out err rc
+	id=$(cd_id exec)
+	detached "$id" /bin/sleep 1000 || return 1
+	shim_is_ours "$id" || return 1
+	out=$(cd_ctr task exec --exec-id x "$id" /bin/sh -c 'echo exec-out; echo exec-err >&2; exit 7' 2>"$RES/$CASE.err")
+	rc=$?
+	err=$(cat "$RES/$CASE.err")
+	expect "exec exit code" $rc 7 && expect "exec stdout" "$out" exec-out && expect "exec stderr" "$err" exec-err || return 1
+	out=$(cd_ctr task exec --exec-id y "$id" /bin/sh -c 'tr "\0" " " </proc/1/cmdline' 2>>"$RES/$CASE.log")
+	expect "pid 1 seen by an exec" "$out" "/bin/sleep 1000 " || return 1
+	# an exec id in use after its process exited and was deleted is free again
+	out=$(cd_ctr task exec --exec-id x "$id" /bin/echo again 2>>"$RES/$CASE.log")
+	expect "exec id reused" "$out" again || return 1
+	expect "task after execs" "$(cd_task_status "$id")" RUNNING && stop "$id" && clean "$id"
+}
+
+# `ctr task ps`: the init pid and a detached exec's pid.
+case_ps() {
+	local id pid pids
+	id=$(cd_id ps)
+	detached "$id" /bin/sleep 1000 || return 1
+	pid=$(cd_task_pid "$id")
+	note cd_ctr task exec -d --exec-id bg "$id" /bin/sleep 500 || fail "ctr task exec -d failed" || return 1
+	sleep 0.2
+	cd_ctr task ps "$id" >"$RES/$CASE.ps" 2>&1 || fail "ctr task ps failed" || return 1
+	note cat "$RES/$CASE.ps"
+	pids=$(awk 'NR > 1 {print $1}' "$RES/$CASE.ps" | sort -n | tr '\n' ' ')
+	grep -qw "^$pid" "$RES/$CASE.ps" || fail "init pid $pid not listed: $pids" || return 1
+	expect "process count" "$(echo "$pids" | wc -w)" 2 || return 1
+	stop "$id" && clean "$id"
+}
+
+# `ctr task metrics`: memory usage and the pids count are there and non-zero
+# (cgroup v1 or v2 names, whichever the shim reports).
+case_metrics() {
+	local id m
+	id=$(cd_id metrics)
+	detached "$id" /bin/sleep 1000 || return 1
+	cd_ctr task metrics "$id" >"$RES/$CASE.m" 2>&1 || { note cat "$RES/$CASE.m"; fail "ctr task metrics failed"; return 1; }
+	note cat "$RES/$CASE.m"
+	m=$(awk '$1 ~ /^memory\.(usage_in_bytes|usage)$/ {print $2}' "$RES/$CASE.m")
+	[ "${m:-0}" -gt 0 ] 2>/dev/null || fail "no memory usage (memory.usage_in_bytes or memory.usage) > 0" || return 1
+	m=$(awk '$1 == "pids.current" {print $2}' "$RES/$CASE.m")
+	expect pids.current "$m" 1 || return 1
+	stop "$id" && clean "$id"
+}
+
+# `ctr task pause` / `resume`: PAUSED, then RUNNING, and the container works after.
+case_pause() {
+	local id out
+	id=$(cd_id pause)
+	detached "$id" /bin/sleep 1000 || return 1
+	note cd_ctr task pause "$id" || fail "ctr task pause failed" || return 1
+	expect "status after pause" "$(cd_task_status "$id")" PAUSED || return 1
+	note cd_ctr task resume "$id" || fail "ctr task resume failed" || return 1
+	expect "status after resume" "$(cd_task_status "$id")" RUNNING || return 1
+	out=$(cd_ctr task exec --exec-id e "$id" /bin/echo alive 2>>"$RES/$CASE.log")
+	expect "exec after resume" "$out" alive && stop "$id" && clean "$id"
+}
+
+# `ctr events` sees the task's life in order: create, start, exit (status 3), delete.
+case_events() {
+	local id
+	id=$(cd_id events)
+	events_start
+	note run --rm --rootfs "$CD_ROOTFS" "$id" /bin/sh -c 'exit 3'
+	cd_wait $SETTLE has_topic "$id" /tasks/delete
+	events_stop
+	note grep -F "$id" "$RES/$CASE.events"
+	expect "topics of $id" "$(topics "$id")" "/tasks/create /tasks/start /tasks/exit /tasks/delete" || return 1
+	grep -F '/tasks/exit' "$RES/$CASE.events" | grep -F "\"container_id\":\"$id\"" | grep -qF '"exit_status":3' ||
+		fail "/tasks/exit without exit_status 3" || return 1
+	clean "$id"
+}
+
+# A memory hog under --memory-limit is OOM-killed: exit 137 and /tasks/oom
+# before /tasks/exit.
+case_oom() {
+	local id rc t
+	id=$(cd_id oom)
+	events_start
+	run --rm --memory-limit $MEM_LIMIT --rootfs "$CD_ROOTFS" "$id" \
+		/bin/dd if=/dev/zero of=/dev/null bs=64M count=1 >>"$RES/$CASE.log" 2>&1
+	rc=$?
+	cd_wait $SETTLE has_topic "$id" /tasks/delete
+	events_stop
+	note grep -F "$id" "$RES/$CASE.events"
+	expect "exit code" $rc 137 || return 1
+	t=$(topics "$id")
+	case " $t " in
+	*" /tasks/oom "*"/tasks/exit "*) ;;
+	*) fail "topics of $id: got '$t', want /tasks/oom before /tasks/exit" || return 1 ;;
+	esac
+	clean "$id"
+}
+
+# `ctr run --config FILE`: an OCI spec written here is what runs (args, env,
+# cwd, hostname, read-only root, capabilities, rlimits, its cgroupsPath).
+case_config() {
+	local id out want
+	id=$(cd_id config)
+	jq -n --arg root "$CD_ROOTFS" --arg cg "/$CD_NS/$id" '{
+		ociVersion: "1.0.2",
+		process: {
+			terminal: false, user: {uid: 0, gid: 0}, cwd: "/tmp",
+			args: ["/bin/sh", "-c", "echo $FOO $(pwd) $(hostname) $(ulimit -n); grep CapEff /proc/self/status; touch /x 2>/dev/null || echo read-only; cat /proc/self/cgroup | grep -c \($cg)"],
+			env: ["PATH=/bin", "FOO=bar"],
+			capabilities: {
+				bounding: ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"],
+				effective: ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"],
+				permitted: ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]
+			},
+			rlimits: [{type: "RLIMIT_NOFILE", hard: 1024, soft: 1000}],
+			noNewPrivileges: true
+		},
+		root: {path: $root, readonly: true},
+		hostname: "moon-cfg",
+		mounts: [
+			{destination: "/proc", type: "proc", source: "proc"},
+			{destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+			{destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]}
+		],
+		linux: {
+			cgroupsPath: $cg,
+			resources: {devices: [{allow: false, access: "rwm"}]},
+			namespaces: [{type: "pid"}, {type: "ipc"}, {type: "uts"}, {type: "mount"}, {type: "network"}],
+			maskedPaths: ["/proc/kcore"], readonlyPaths: ["/proc/sys"]
+		}
+	}' >"$RES/$CASE.json" || fail "jq could not write the spec" || return 1
+	out=$(run --rm --config "$RES/$CASE.json" "$id" 2>>"$RES/$CASE.log")
+	local rc=$?
+	# CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29)
+	want=$(printf 'bar /tmp moon-cfg 1000\nCapEff:\t0000000020000420\nread-only\n')
+	expect "exit code" $rc 0 || { note echo "$out"; return 1; }
+	# the last line counts hierarchies whose path is the spec's cgroupsPath (at least one)
+	expect output "$(head -n 3 <<<"$out")" "$want" || return 1
+	[ "$(tail -n 1 <<<"$out")" -ge 1 ] 2>/dev/null || fail "not in cgroup /$CD_NS/$id: $(tail -n 1 <<<"$out")" || return 1
+	clean "$id"
+}
+
+# An image made by mkimage.sh, imported with `ctr image import`, run by name:
+# the rootfs is containerd's overlay mount, the image's PATH applies, and
+# the snapshot and mount are gone after.
+case_image() {
+	local id out
+	id=$(cd_id image)
+	note bash "$CD_REPO/tests/containerd/mkimage.sh" "$RES/bb.tar" || fail "mkimage.sh failed" || return 1
+	note cd_ctr image import --base-name local/bb "$RES/bb.tar" || fail "ctr image import failed" || return 1
+	# shellcheck disable=SC2016 # expanded inside the container
+	out=$(run --rm local/bb:latest "$id" sh -c 'awk "\$2 == \"/\" {print \$1, \$3}" /proc/mounts; echo $PATH' 2>>"$RES/$CASE.log")
+	local rc=$?
+	expect "exit code" $rc 0 &&
+		expect output "$out" "$(printf 'overlay overlay\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')" || return 1
+	! cd_ctr snapshot ls 2>/dev/null | grep -qw "$id" || fail "snapshot $id left" || return 1
+	clean "$id"
+}
+
+# containerd killed with SIGKILL and started again while a task runs: the task
+# keeps running, and ls, exec, kill and delete work through the reloaded shim.
+case_restart() {
+	local id pid shim out
+	id=$(cd_id restart)
+	detached "$id" /bin/sleep 1000 || return 1
+	pid=$(cd_task_pid "$id")
+	shim=$(cd_shim_pids "$id")
+	note echo "task pid $pid, shim pid(s) $shim"
+	cd_restart >>"$RES/$CASE.log" 2>&1 || { fail "containerd did not come back"; return 1; }
+	kill -0 "$pid" 2>/dev/null || fail "task process $pid died with containerd" || return 1
+	expect "shim after restart" "$(cd_shim_pids "$id")" "$shim" || return 1
+	cd_wait 5 cd_is_status "$id" RUNNING || fail "after restart: task is $(cd_task_status "$id"), not RUNNING" || return 1
+	expect "pid after restart" "$(cd_task_pid "$id")" "$pid" || return 1
+	out=$(cd_ctr task exec --exec-id after "$id" /bin/echo after-restart 2>>"$RES/$CASE.log")
+	expect "exec after restart" "$out" after-restart || return 1
+	stop "$id" && clean "$id"
+}
+
+# LOOP_RUNS sequential `ctr run --rm` of /bin/true, then nothing new: no shim,
+# socket in /run/containerd/s, mount, cgroup, bundle or file under /run/containerd.
+case_loop() {
+	local i id ids=() before after d rc
+	before=$(find "$CD_SHIM_SOCKDIR" -mindepth 1 2>/dev/null | sort)
+	local mounts_before; mounts_before=$(grep -c . /proc/self/mountinfo)
+	for ((i = 0; i < LOOP_RUNS; i++)); do
+		id=$(cd_id "loop$i")
+		ids+=("$id")
+		run --rm --rootfs "$CD_ROOTFS" "$id" /bin/true </dev/null >>"$RES/$CASE.log" 2>&1
+		rc=$?
+		[ $rc -eq 0 ] || { fail "run $i ($id) exited $rc"; return 1; }
+	done
+	for id in "${ids[@]}"; do clean "$id" || return 1; done
+	[ -z "$(cd_shim_pids)" ] || fail "shims still running: $(cd_shim_pids)" || return 1
+	after=$(find "$CD_SHIM_SOCKDIR" -mindepth 1 2>/dev/null | sort)
+	d=$(comm -13 <(echo "$before") <(echo "$after"))
+	[ -z "$d" ] || fail "new entries in $CD_SHIM_SOCKDIR: $d" || return 1
+	expect "mount count" "$(grep -c . /proc/self/mountinfo)" "$mounts_before" || return 1
+	d=$(for c in /sys/fs/cgroup/*/"$CD_NS"; do [ -d "$c" ] && find "$c" -mindepth 1 -type d; done)
+	[ -z "$d" ] || fail "cgroups left: $d" || return 1
+	expect "containers left" "$(cd_ctr container ls -q)" ""
+}
+
+# ---------------------------------------------------------------- main
+
+PARALLEL=(echo exit kill exec ps metrics pause events oom config image)
+SERIAL=(restart loop) # restart stops containerd under everybody; loop counts what is new
+ALL=("${PARALLEL[@]}" "${SERIAL[@]}")
+if [ $# -gt 0 ]; then
+	PARALLEL=() SERIAL=()
+	for c in "$@"; do
+		if [ "$c" = restart ] || [ "$c" = loop ]; then SERIAL+=("$c"); else PARALLEL+=("$c"); fi
+	done
+	ALL=("$@")
+fi
+
+echo "containerd e2e: runtime $RT$([ "$RT" = io.containerd.moon.v2 ] && echo " ($CD_SHIM)")"
+if [ "$RT" = io.containerd.moon.v2 ] && [ ! -x "$CD_SHIM" ]; then
+	echo "  note: $CD_SHIM does not exist yet: every case will fail"
+fi
+cd_start || {
+	echo "containerd: 0 passed, ${#ALL[@]} failed"
+	exit 1
+}
+RES=$CD_DIR/res
+mkdir -p "$RES"
+cd_rootfs
+t0=$SECONDS
+# (containerd is a background job of this shell too: wait for the cases by pid)
+running=()
+for c in "${PARALLEL[@]}"; do
+	while [ ${#running[@]} -ge "$JOBS" ]; do
+		wait -n "${running[@]}"
+		still=()
+		for p in "${running[@]}"; do kill -0 "$p" 2>/dev/null && still+=("$p"); done
+		running=("${still[@]}")
+	done
+	run_case "$c" </dev/null &
+	running+=($!)
+done
+[ ${#running[@]} -eq 0 ] || wait "${running[@]}"
+for c in "${SERIAL[@]}"; do run_case "$c" </dev/null; done
+echo "  ($((SECONDS - t0)) s; containerd log: $CD_DIR/containerd.log$([ -z "${CD_KEEP:-}" ] && echo ", removed"))"
+if ! report "${ALL[@]}"; then
+	[ -n "${E2E_VERBOSE:-}" ] && tail -n 40 "$CD_DIR/containerd.log"
+	exit 1
+fi

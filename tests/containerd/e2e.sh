@@ -181,7 +181,23 @@ case_exec() {
 	# an exec id in use after its process exited and was deleted is free again
 	out=$(cd_ctr task exec --exec-id x "$id" /bin/echo again 2>>"$RES/$CASE.log")
 	expect "exec id reused" "$out" again || return 1
-	expect "task after execs" "$(cd_task_status "$id")" RUNNING && stop "$id" && clean "$id"
+	# a running task is not deleted
+	if cd_ctr task delete "$id" >>"$RES/$CASE.log" 2>&1; then fail "ctr task delete of a running task succeeded" || return 1; fi
+	expect "task after execs and a refused delete" "$(cd_task_status "$id")" RUNNING && stop "$id" && clean "$id"
+}
+
+# `ctr run -t` under a pty (script(1) gives ctr one): the container's stdin
+# is a terminal, its output comes back, its exit code passes through.
+case_tty() {
+	local id out rc
+	id=$(cd_id tty)
+	command -v script >/dev/null || { fail "script(1) not installed (bsdutils)"; return 1; }
+	out=$(script -qec "$CD_CTR --address $CD_SOCK -n $CD_NS run --runtime $RT -t --rm --rootfs $CD_ROOTFS $id /bin/sh -c 'tty; exit 4'" /dev/null </dev/null 2>>"$RES/$CASE.log")
+	rc=$?
+	note echo "$out"
+	expect "exit code" $rc 4 || return 1
+	grep -q '/dev/pts/0' <<<"$out" || fail "tty did not print /dev/pts/0" || return 1
+	clean "$id"
 }
 
 # `ctr task ps`: the init pid and a detached exec's pid.
@@ -368,15 +384,26 @@ case_loop() {
 	expect "containers left" "$(cd_ctr container ls -q)" ""
 }
 
+# containerd logged no error for anything the suite did (errors, and warnings
+# that start "failed": a shim that did not shut down or clean up). Run last.
+case_log() {
+	local bad
+	bad=$(grep -E 'level=(error|fatal|panic)|level=warning msg="failed' "$CD_DIR/containerd.log")
+	[ -z "$bad" ] && return 0
+	note echo "$bad"
+	fail "containerd logged the errors above"
+}
+
 # ---------------------------------------------------------------- main
 
-PARALLEL=(echo exit kill exec ps metrics pause events oom config image)
-SERIAL=(restart loop) # restart stops containerd under everybody; loop counts what is new
+PARALLEL=(echo exit kill tty exec ps metrics pause events oom config image)
+# restart stops containerd under everybody; loop counts what is new; log reads everybody's
+SERIAL=(restart loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")
 if [ $# -gt 0 ]; then
 	PARALLEL=() SERIAL=()
 	for c in "$@"; do
-		if [ "$c" = restart ] || [ "$c" = loop ]; then SERIAL+=("$c"); else PARALLEL+=("$c"); fi
+		if [ "$c" = restart ] || [ "$c" = loop ] || [ "$c" = log ]; then SERIAL+=("$c"); else PARALLEL+=("$c"); fi
 	done
 	ALL=("$@")
 fi

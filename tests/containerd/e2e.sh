@@ -192,7 +192,7 @@ case_tty() {
 	local id out rc
 	id=$(cd_id tty)
 	command -v script >/dev/null || { fail "script(1) not installed (bsdutils)"; return 1; }
-	out=$(script -qec "$CD_CTR --address $CD_SOCK -n $CD_NS run --runtime $RT -t --rm --rootfs $CD_ROOTFS $id /bin/sh -c 'tty; exit 4'" /dev/null </dev/null 2>>"$RES/$CASE.log")
+	out=$(script -qec "timeout -k 5 $CD_TIMEOUT $CD_CTR --address $CD_SOCK -n $CD_NS run --runtime $RT -t --rm --rootfs $CD_ROOTFS $id /bin/sh -c 'tty; exit 4'" /dev/null </dev/null 2>>"$RES/$CASE.log")
 	rc=$?
 	note echo "$out"
 	expect "exit code" $rc 4 || return 1

@@ -50,7 +50,8 @@
 #define FORWARD_TIMEOUT_NS (5 * 1000000000LL)
 #define PUBLISH_QUEUE     1024 /* events waiting for containerd */
 #define PUBLISH_TRIES     5
-#define KILLED_STATUS     137 /* what delete reports: the runc shim's 128+SIGKILL */
+#define KILLED_STATUS     137
+#define IDLE_THREAD_NS    (1000 * 1000000LL) /* an idle extra M exits after this */ /* what delete reports: the runc shim's 128+SIGKILL */
 
 typedef struct shim_args {
 	const char *ns, *address, *id, *bundle, *action;
@@ -240,7 +241,8 @@ static int run_daemon(const shim_args *a, int listen_fd, const char *sock) {
 	daemon_ctx d = {.a = a, .listen_fd = listen_fd};
 	snprintf(d.sock, sizeof d.sock, "%s", sock);
 	signal(SIGPIPE, SIG_IGN);
-	rt_config cfg = {.procs = 1, .quiet_leaks = true, .blocking_threads = 1};
+	/* one P: a shim's work is small; idle helper threads retire quickly */
+	rt_config cfg = {.procs = 1, .quiet_leaks = true, .blocking_threads = 1, .idle_m_ns = IDLE_THREAD_NS};
 	return rt_main(&cfg, daemon_main, &d);
 }
 

@@ -199,6 +199,11 @@ typedef struct {
 	ms_err err;
 } create_job;
 
+/* Run the helper on this goroutine's thread, marked as a blocking call:
+ * sysmon hands the P to another thread only if it takes long, and that
+ * thread retires when idle again, so an idle shim keeps few threads. */
+static intptr_t create_with_helper(create_job *j);
+
 typedef struct {
 	int rc;
 	pid_t pid;
@@ -261,6 +266,13 @@ static intptr_t run_helper(void *arg) {
 		return ms_fail(&j->err, r.rc, "%s", r.msg);
 	j->pid = r.pid;
 	return 0;
+}
+
+static intptr_t create_with_helper(create_job *j) {
+	rt_syscall_enter();
+	intptr_t rc = run_helper(j);
+	rt_syscall_exit();
+	return rc;
 }
 
 /* ─── exits ─────────────────────────────────────────────────────────── */
@@ -472,7 +484,7 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		goto fail_err;
 	}
 	j.o.start_fd = startp[0];
-	if (rt_blocking(run_helper, &j)) {
+	if (create_with_helper(&j)) {
 		err = j.err;
 		goto fail_err;
 	}
@@ -545,7 +557,7 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 	int fds[3];
 	if (prepare_stdio(p, &j.o, fds, err))
 		return err->code;
-	int rc = (int)rt_blocking(run_helper, &j);
+	int rc = (int)create_with_helper(&j);
 	close_fds(fds, 3);
 	if (rc) {
 		*err = j.err;

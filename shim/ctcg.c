@@ -29,7 +29,8 @@ int ctcg_setup(ctcg *c, const spec *s, const char *default_rel, ms_err *err) {
 	int rc = 0;
 	if (cg_set_limits(c->cgroup, &l, &ce))
 		rc = ms_fail(err, ce.code, "linux.resources: %s", ce.msg);
-	else if (!(rc = dev_rules_parse(s->device_rules, "linux.resources.devices", &c->devices, err)) &&
+	else if (!(rc = dev_rules_parse(s->device_rules, "linux.resources.devices", &c->devices,
+	                                err)) &&
 	         !(rc = dev_setup(c->devices, &c->host, c->rel, err)))
 		c->devices_set = true;
 	if (rc)

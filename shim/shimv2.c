@@ -44,14 +44,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SOCKET_DIR        "/run/containerd/s"
+#define SOCKET_DIR         "/run/containerd/s"
 #define SANDBOX_ANNOTATION "io.kubernetes.cri.sandbox-id"
-#define FORWARD_SERVICE   "containerd.services.events.ttrpc.v1.Events"
+#define FORWARD_SERVICE    "containerd.services.events.ttrpc.v1.Events"
 #define FORWARD_TIMEOUT_NS (5 * 1000000000LL)
-#define PUBLISH_QUEUE     1024 /* events waiting for containerd */
-#define PUBLISH_TRIES     5
-#define KILLED_STATUS     137
-#define IDLE_THREAD_NS    (1000 * 1000000LL) /* an idle extra M exits after this */ /* what delete reports: the runc shim's 128+SIGKILL */
+#define PUBLISH_QUEUE      1024 /* events waiting for containerd */
+#define PUBLISH_TRIES      5
+#define KILLED_STATUS      137
+#define IDLE_THREAD_NS                                                                             \
+	(1000 * 1000000LL) /* an idle extra M exits after this */ /* what delete reports: the runc \
+	                                                             shim's 128+SIGKILL */
 
 typedef struct shim_args {
 	const char *ns, *address, *id, *bundle, *action;
@@ -72,7 +74,8 @@ static void socket_path(const shim_args *a, const char *group, char *out, size_t
 static void group_of(const shim_args *a, char *out, size_t n) {
 	snprintf(out, n, "%s", a->id);
 	json_t *j = json_load_file("config.json", 0, NULL);
-	const char *sb = json_string_value(json_object_get(json_object_get(j, "annotations"), SANDBOX_ANNOTATION));
+	const char *sb = json_string_value(
+	    json_object_get(json_object_get(j, "annotations"), SANDBOX_ANNOTATION));
 	if (sb && *sb)
 		snprintf(out, n, "%s", sb);
 	json_decref(j);
@@ -130,7 +133,8 @@ typedef struct daemon_ctx {
 	rt_waitgroup wg;
 } daemon_ctx;
 
-static void publish(void *arg, const char *topic, const char *type_url, const uint8_t *ev, size_t len) {
+static void publish(void *arg, const char *topic, const char *type_url, const uint8_t *ev,
+                    size_t len) {
 	daemon_ctx *d = arg;
 	event_msg m = {.len = len};
 	snprintf(m.topic, sizeof m.topic, "%s", topic);
@@ -158,7 +162,8 @@ static int forward(daemon_ctx *d, tt_client **cl, const event_msg *m) {
 	any.type_url = (char *)m->type_url;
 	any.value.data = m->data, any.value.len = m->len;
 	Containerd__Events__Envelope env = CONTAINERD__EVENTS__ENVELOPE__INIT;
-	env.timestamp = &ts, env.namespace_ = (char *)d->a->ns, env.topic = (char *)m->topic, env.event = &any;
+	env.timestamp = &ts, env.namespace_ = (char *)d->a->ns, env.topic = (char *)m->topic,
+	env.event = &any;
 	Containerd__Events__ForwardRequest req = CONTAINERD__EVENTS__FORWARD_REQUEST__INIT;
 	req.envelope = &env;
 	size_t n = protobuf_c_message_get_packed_size(&req.base);
@@ -168,8 +173,8 @@ static int forward(daemon_ctx *d, tt_client **cl, const event_msg *m) {
 	protobuf_c_message_pack(&req.base, buf);
 	const char *md[] = {TT_NAMESPACE_KEY, d->a->ns, NULL};
 	char msg[256];
-	int rc = tt_call_sync(*cl, FORWARD_SERVICE, "Forward", buf, n, md, FORWARD_TIMEOUT_NS, NULL, NULL, msg,
-	                      sizeof msg);
+	int rc = tt_call_sync(*cl, FORWARD_SERVICE, "Forward", buf, n, md, FORWARD_TIMEOUT_NS, NULL,
+	                      NULL, msg, sizeof msg);
 	free(buf);
 	if (rc < 0) { /* the connection is gone: dial again next time */
 		tt_client_close(*cl);
@@ -242,7 +247,8 @@ static int run_daemon(const shim_args *a, int listen_fd, const char *sock) {
 	snprintf(d.sock, sizeof d.sock, "%s", sock);
 	signal(SIGPIPE, SIG_IGN);
 	/* one P: a shim's work is small; idle helper threads retire quickly */
-	rt_config cfg = {.procs = 1, .quiet_leaks = true, .blocking_threads = 1, .idle_m_ns = IDLE_THREAD_NS};
+	rt_config cfg = {
+	    .procs = 1, .quiet_leaks = true, .blocking_threads = 1, .idle_m_ns = IDLE_THREAD_NS};
 	return rt_main(&cfg, daemon_main, &d);
 }
 
@@ -405,7 +411,8 @@ int cmd_shim(int argc, char **argv) {
 		return do_start(&a);
 	if (a.action && !strcmp(a.action, "delete"))
 		return do_delete(&a);
-	fprintf(stderr, "containerd-shim-moon-v2: action must be start or delete (containerd runs the daemon itself "
+	fprintf(stderr, "containerd-shim-moon-v2: action must be start or delete (containerd runs "
+	                "the daemon itself "
 	                "through start)\n");
 	return 2;
 }

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "task.h"
 
+#include "binlog.h"
 #include "container.h"
 #include "ctcg.h"
 #include "events.h"
@@ -112,7 +113,8 @@ static Google__Protobuf__Timestamp ts_proto(const struct timespec *t) {
 	return p;
 }
 
-static void publish(task_service *t, const char *topic, const char *type_url, const ProtobufCMessage *m) {
+static void publish(task_service *t, const char *topic, const char *type_url,
+                    const ProtobufCMessage *m) {
 	size_t n = protobuf_c_message_get_packed_size(m);
 	uint8_t *buf = malloc(n ? n : 1);
 	if (!buf)
@@ -152,10 +154,10 @@ int task_count(task_service *t) {
 /* ─── stdio ─────────────────────────────────────────────────────────── */
 
 /* containerd's stdio URIs: "" (none), a FIFO path ("fifo://" optional),
- * "file:///path". FIFOs are opened so that opening never blocks: stdout
- * and stderr read-write (the container is then a writer of its own, and
- * the reader sees EOF when the container's copies close), stdin
- * read-only. "binary://" needs a logging process: not supported yet. */
+ * "file:///path" (binary:// is binlog.c's). FIFOs are opened so that
+ * opening never blocks: stdout and stderr read-write (the container is then
+ * a writer of its own, and the reader sees EOF when the container's copies
+ * close), stdin read-only. */
 static int open_stdio(const char *uri, int which, int *fd, ms_err *err) {
 	*fd = -1;
 	if (!uri || !*uri) {
@@ -167,10 +169,14 @@ static int open_stdio(const char *uri, int which, int *fd, ms_err *err) {
 		path = uri + 7;
 	else if (!strncmp(uri, "file://", 7)) {
 		path = uri + 7;
-		*fd = open(path, which ? O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC, 0640);
+		*fd = open(path,
+		           which ? O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC,
+		           0640);
 		return *fd < 0 ? ms_fail(err, -errno, "%s: %s", uri, strerror(errno)) : 0;
 	} else if (strstr(uri, "://"))
-		return ms_fail(err, -ENOTSUP, "stdio \"%s\": only FIFO paths and file:// are supported", uri);
+		return ms_fail(err, -ENOTSUP,
+		               "stdio \"%s\": FIFO paths, file:// and binary:// are supported",
+		               uri);
 	*fd = open(path, (which ? O_RDWR : O_RDONLY | O_NONBLOCK) | O_CLOEXEC);
 	if (*fd < 0)
 		return ms_fail(err, -errno, "%s: %s", path, strerror(errno));
@@ -227,7 +233,8 @@ static intptr_t run_helper(void *arg) {
 		close(sv[0]);
 		ct_proc cp;
 		ms_err e = {0};
-		int rc = j->p ? ct_exec(j->s, j->p, j->init_pid, &j->o, &cp, &e) : ct_create(j->s, &j->o, &cp, &e);
+		int rc = j->p ? ct_exec(j->s, j->p, j->init_pid, &j->o, &cp, &e)
+		              : ct_create(j->s, &j->o, &cp, &e);
 		helper_report r = {.rc = rc, .pid = rc ? 0 : cp.pid};
 		snprintf(r.msg, sizeof r.msg, "%s", e.msg);
 		char ctl[CMSG_SPACE(sizeof(int))] = {0};
@@ -249,7 +256,8 @@ static intptr_t run_helper(void *arg) {
 	helper_report r = {.rc = -EIO};
 	char ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {&r, sizeof r};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
 	ssize_t n;
 	while ((n = recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
 	}
@@ -322,7 +330,8 @@ static void oom_watcher(void *arg) {
 	exit_ctx *x = arg;
 	cg_event e;
 	while (rt_chan_recv(x->k->cg_events, &e))
-		if (e.kind == CG_EV_MEMORY && (e.mem.delta.oom_kill > 0 || e.mem.delta.oom_group_kill > 0)) {
+		if (e.kind == CG_EV_MEMORY &&
+		    (e.mem.delta.oom_kill > 0 || e.mem.delta.oom_group_kill > 0)) {
 			Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
 			ev.container_id = x->k->id;
 			publish(x->t, "/tasks/oom", "containerd.events.TaskOOM", &ev.base);
@@ -354,12 +363,14 @@ static int mount_rootfs(task *k, Containerd__Task__V2__CreateTaskRequest *r, ms_
 		Containerd__Types__Mount *m = r->rootfs[i];
 		unsigned long flags = 0;
 		char data[4096];
-		if (spec_mount_options((const char *const *)m->options, m->n_options, &flags, data, sizeof data, err))
+		if (spec_mount_options((const char *const *)m->options, m->n_options, &flags, data,
+		                       sizeof data, err))
 			return ms_wrap(err, "rootfs[%zu]", i);
 		const char *type = m->type && *m->type ? m->type : NULL;
-		if (mount(m->source, target, (flags & MS_BIND) ? NULL : type, flags, data[0] ? data : NULL) < 0)
-			return ms_fail(err, -errno, "rootfs[%zu]: mount %s (%s) on %s: %s", i, m->source, m->type, target,
-			               strerror(errno));
+		if (mount(m->source, target, (flags & MS_BIND) ? NULL : type, flags,
+		          data[0] ? data : NULL) < 0)
+			return ms_fail(err, -errno, "rootfs[%zu]: mount %s (%s) on %s: %s", i,
+			               m->source, m->type, target, strerror(errno));
 		k->rootfs_mounted = true;
 	}
 	return 0;
@@ -396,8 +407,8 @@ static void free_task(task *k) {
 	free(k);
 }
 
-static void init_proc(proc *p, const char *exec_id, const char *in, const char *out, const char *errs,
-                      bool terminal) {
+static void init_proc(proc *p, const char *exec_id, const char *in, const char *out,
+                      const char *errs, bool terminal) {
 	snprintf(p->exec_id, sizeof p->exec_id, "%s", exec_id ? exec_id : "");
 	p->pidfd = p->pty_master = -1;
 	p->relay_fds[0] = p->relay_fds[1] = -1;
@@ -410,9 +421,34 @@ static void init_proc(proc *p, const char *exec_id, const char *in, const char *
 
 /* Open p's stdio for a new process into o->stdio; with a terminal the
  * relay fds are kept for after the pty arrives. */
-static int prepare_stdio(proc *p, ct_opts *o, int fds[3], ms_err *err) {
+static void reaper(void *arg) {
+	pid_t pid = (pid_t)(intptr_t)arg;
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0), perr;
+	rt_pollfd *pd = fd >= 0 ? rt_poll_open(fd, &perr) : NULL;
+	if (pd) {
+		rt_poll_wait(pd, RT_POLL_READ, RT_FOREVER);
+		rt_poll_close(pd);
+	}
+	if (fd >= 0)
+		close(fd);
+	waitpid(pid, NULL, WNOHANG);
+}
+
+static int prepare_stdio(task_service *t, task *k, proc *p, ct_opts *o, int fds[3], ms_err *err) {
 	fds[0] = fds[1] = fds[2] = -1;
-	for (int i = 0; i < 3; i++)
+	bool binary = !strncmp(p->io[1], BINLOG_SCHEME, strlen(BINLOG_SCHEME));
+	if (binary && !p->terminal) { /* one logger takes both streams */
+		pid_t logger = 0;
+		int rc = binlog_start(p->io[1], k->id, t->o.ns ? t->o.ns : "default", &fds[1],
+		                      &fds[2], &logger, err);
+		if (logger > 0) /* it is our child: never leave a zombie */
+			rt_go(reaper, (void *)(intptr_t)logger, "logger reaper");
+		if (rc || open_stdio(p->io[0], 0, &fds[0], err)) {
+			close_fds(fds, 3);
+			return err->code;
+		}
+	}
+	for (int i = 0; i < 3 && !binary; i++)
 		if (open_stdio(p->io[i], i, &fds[i], err)) {
 			close_fds(fds, 3);
 			return err->code;
@@ -439,7 +475,8 @@ static void start_relay(proc *p) {
 
 static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__CreateTaskRequest *r = unpack(&containerd__task__v2__create_task_request__descriptor, c);
+	Containerd__Task__V2__CreateTaskRequest *r =
+	    unpack(&containerd__task__v2__create_task_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Create: the request does not decode");
 	ms_err err = {0};
@@ -466,7 +503,8 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		goto fail_err;
 	k->s->process.terminal = r->terminal;
 	char default_rel[PATH_MAX];
-	snprintf(default_rel, sizeof default_rel, "moonshim/%s/%s", t->o.ns ? t->o.ns : "default", k->id);
+	snprintf(default_rel, sizeof default_rel, "moonshim/%s/%s", t->o.ns ? t->o.ns : "default",
+	         k->id);
 	if (ctcg_setup(&k->cg, k->s, default_rel, &err))
 		goto fail_err;
 	create_job j = {.s = k->s,
@@ -478,7 +516,7 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	                      .hook_arg = &k->cg,
 	                      .hold = true,
 	                      .clone_parent = true}};
-	if (prepare_stdio(&k->init, &j.o, fds, &err) || pipe2(startp, O_CLOEXEC) < 0) {
+	if (prepare_stdio(t, k, &k->init, &j.o, fds, &err) || pipe2(startp, O_CLOEXEC) < 0) {
 		if (!err.code)
 			ms_fail(&err, -errno, "pipe: %s", strerror(errno));
 		goto fail_err;
@@ -513,17 +551,20 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 
 	Containerd__Events__TaskCreate ev = CONTAINERD__EVENTS__TASK_CREATE__INIT;
 	Containerd__Events__TaskIO io = CONTAINERD__EVENTS__TASK_IO__INIT;
-	io.stdin = r->stdin, io.stdout = r->stdout, io.stderr = r->stderr, io.terminal = r->terminal;
+	io.stdin = r->stdin, io.stdout = r->stdout, io.stderr = r->stderr,
+	io.terminal = r->terminal;
 	ev.container_id = r->id, ev.bundle = r->bundle, ev.io = &io, ev.pid = (uint32_t)j.pid;
 	ev.n_rootfs = r->n_rootfs, ev.rootfs = r->rootfs;
 	publish(t, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
-	Containerd__Task__V2__CreateTaskResponse resp = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+	Containerd__Task__V2__CreateTaskResponse resp =
+	    CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
 	resp.pid = (uint32_t)j.pid;
 	code = reply(&resp.base, out, out_len);
 	goto out;
 
 fail_err:
-	code = tt_fail(msg, err.code == -ENOENT ? TT_NOT_FOUND : TT_FAILED_PRECONDITION, "%s", err.msg);
+	code = tt_fail(msg, err.code == -ENOENT ? TT_NOT_FOUND : TT_FAILED_PRECONDITION, "%s",
+	               err.msg);
 fail:
 	close_fds(fds, 3);
 	close_fds(startp, 2);
@@ -555,7 +596,7 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 	                      .hook_arg = &k->cg,
 	                      .clone_parent = true}};
 	int fds[3];
-	if (prepare_stdio(p, &j.o, fds, err))
+	if (prepare_stdio(t, k, p, &j.o, fds, err))
 		return err->code;
 	int rc = (int)create_with_helper(&j);
 	close_fds(fds, 3);
@@ -573,7 +614,8 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 
 static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__StartRequest *r = unpack(&containerd__task__v2__start_request__descriptor, c);
+	Containerd__Task__V2__StartRequest *r =
+	    unpack(&containerd__task__v2__start_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Start: the request does not decode");
 	int code;
@@ -584,13 +626,14 @@ static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 	bool exec = r->exec_id && *r->exec_id;
 	if (!p) {
 		rt_mutex_unlock(&t->mu);
-		code = tt_fail(msg, TT_NOT_FOUND, "%s %s not created", exec ? "process" : "container",
-		               exec ? r->exec_id : r->id);
+		code = tt_fail(msg, TT_NOT_FOUND, "%s %s not created",
+		               exec ? "process" : "container", exec ? r->exec_id : r->id);
 		goto out;
 	}
 	if (p->started) {
 		rt_mutex_unlock(&t->mu);
-		code = tt_fail(msg, TT_FAILED_PRECONDITION, "%s already started", exec ? r->exec_id : r->id);
+		code = tt_fail(msg, TT_FAILED_PRECONDITION, "%s already started",
+		               exec ? r->exec_id : r->id);
 		goto out;
 	}
 	p->started = true;
@@ -603,7 +646,8 @@ static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 		bool ok = write(start_fd, &go, 1) == 1;
 		close(start_fd);
 		if (!ok) {
-			code = tt_fail(msg, TT_FAILED_PRECONDITION, "container %s: its init is gone", r->id);
+			code = tt_fail(msg, TT_FAILED_PRECONDITION,
+			               "container %s: its init is gone", r->id);
 			goto out;
 		}
 		Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
@@ -614,7 +658,8 @@ static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 			code = tt_fail(msg, TT_FAILED_PRECONDITION, "%s", err.msg);
 			goto out;
 		}
-		Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
+		Containerd__Events__TaskExecStarted ev =
+		    CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
 		ev.container_id = k->id, ev.exec_id = p->exec_id, ev.pid = (uint32_t)p->pid;
 		publish(t, "/tasks/exec-started", "containerd.events.TaskExecStarted", &ev.base);
 	}
@@ -628,7 +673,8 @@ out:
 
 static int h_exec(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__ExecProcessRequest *r = unpack(&containerd__task__v2__exec_process_request__descriptor, c);
+	Containerd__Task__V2__ExecProcessRequest *r =
+	    unpack(&containerd__task__v2__exec_process_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Exec: the request does not decode");
 	int code = TT_OK;
@@ -646,7 +692,8 @@ static int h_exec(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 	json_error_t je;
 	j = json_loadb((const char *)r->spec->value.data, r->spec->value.len, 0, &je);
 	if (!j || spec_parse_process(j, "process", &p->exec, &err)) {
-		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Exec %s: %s", r->exec_id, j ? err.msg : je.text);
+		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Exec %s: %s", r->exec_id,
+		               j ? err.msg : je.text);
 		goto out;
 	}
 	p->exec.terminal = r->terminal;
@@ -656,7 +703,8 @@ static int h_exec(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 	if (!k || !*r->exec_id || find_proc(k, r->exec_id)) {
 		rt_mutex_unlock(&t->mu);
 		code = tt_fail(msg, k ? TT_ALREADY_EXISTS : TT_NOT_FOUND,
-		               k ? "process %s already exists" : "container %s not created", k ? r->exec_id : r->id);
+		               k ? "process %s already exists" : "container %s not created",
+		               k ? r->exec_id : r->id);
 		goto out;
 	}
 	p->next = k->execs;
@@ -685,7 +733,8 @@ out:
 
 static int h_wait(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__WaitRequest *r = unpack(&containerd__task__v2__wait_request__descriptor, c);
+	Containerd__Task__V2__WaitRequest *r =
+	    unpack(&containerd__task__v2__wait_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Wait: the request does not decode");
 	int code;
@@ -702,7 +751,8 @@ static int h_wait(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 	rt_case cs[2] = {{.c = p->done, .dir = RT_RECV}, {.c = c->done, .dir = RT_RECV}};
 	int which = rt_select(cs, 2, c->deadline);
 	if (which != 0) {
-		code = tt_fail(msg, which == 1 ? TT_CANCELED : TT_DEADLINE_EXCEEDED, "Wait %s: gave up", r->id);
+		code = tt_fail(msg, which == 1 ? TT_CANCELED : TT_DEADLINE_EXCEEDED,
+		               "Wait %s: gave up", r->id);
 		goto out;
 	}
 	Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
@@ -717,7 +767,8 @@ out:
 
 static int h_state(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__StateRequest *r = unpack(&containerd__task__v2__state_request__descriptor, c);
+	Containerd__Task__V2__StateRequest *r =
+	    unpack(&containerd__task__v2__state_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "State: the request does not decode");
 	int code;
@@ -734,7 +785,7 @@ static int h_state(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 	resp.id = k->id;
 	resp.bundle = k->bundle;
 	resp.pid = (uint32_t)(p->pid > 0 ? p->pid : 0);
-	resp.status = p->exited   ? CONTAINERD__V1__TYPES__STATUS__STOPPED
+	resp.status = p->exited     ? CONTAINERD__V1__TYPES__STATUS__STOPPED
 	              : !p->started ? CONTAINERD__V1__TYPES__STATUS__CREATED
 	              : k->paused   ? CONTAINERD__V1__TYPES__STATUS__PAUSED
 	                            : CONTAINERD__V1__TYPES__STATUS__RUNNING;
@@ -753,7 +804,8 @@ out:
 
 static int h_pids(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__PidsRequest *r = unpack(&containerd__task__v2__pids_request__descriptor, c);
+	Containerd__Task__V2__PidsRequest *r =
+	    unpack(&containerd__task__v2__pids_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Pids: the request does not decode");
 	int code;
@@ -764,7 +816,8 @@ static int h_pids(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 	ssize_t n = k ? cg_read(k->cg.cgroup, "cgroup.procs", buf, sizeof buf, &ce) : -ENOENT;
 	rt_mutex_unlock(&t->mu);
 	if (n < 0) {
-		code = tt_fail(msg, k ? TT_INTERNAL : TT_NOT_FOUND, "%s", k ? ce.msg : "container not created");
+		code = tt_fail(msg, k ? TT_INTERNAL : TT_NOT_FOUND, "%s",
+		               k ? ce.msg : "container not created");
 		goto out;
 	}
 	Containerd__V1__Types__ProcessInfo infos[1024], *ptrs[1024];
@@ -788,7 +841,8 @@ out:
 
 static int h_kill(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__KillRequest *r = unpack(&containerd__task__v2__kill_request__descriptor, c);
+	Containerd__Task__V2__KillRequest *r =
+	    unpack(&containerd__task__v2__kill_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Kill: the request does not decode");
 	int code = TT_OK;
@@ -804,8 +858,8 @@ static int h_kill(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 	} else if (p->exited || p->pidfd < 0)
 		code = tt_fail(msg, TT_NOT_FOUND, "process already finished");
 	else if (syscall(SYS_pidfd_send_signal, p->pidfd, (int)r->signal, NULL, 0) < 0)
-		code = tt_fail(msg, errno == ESRCH ? TT_NOT_FOUND : TT_INTERNAL, "signal %u to %d: %s", r->signal, p->pid,
-		               strerror(errno));
+		code = tt_fail(msg, errno == ESRCH ? TT_NOT_FOUND : TT_INTERNAL,
+		               "signal %u to %d: %s", r->signal, p->pid, strerror(errno));
 	rt_mutex_unlock(&t->mu);
 	*out = NULL, *out_len = 0;
 	containerd__task__v2__kill_request__free_unpacked(r, NULL);
@@ -814,7 +868,8 @@ static int h_kill(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 
 static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__DeleteRequest *r = unpack(&containerd__task__v2__delete_request__descriptor, c);
+	Containerd__Task__V2__DeleteRequest *r =
+	    unpack(&containerd__task__v2__delete_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Delete: the request does not decode");
 	int code;
@@ -847,7 +902,8 @@ static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 			}
 	}
 	rt_mutex_unlock(&t->mu);
-	if (!p->started && p->pid > 0) { /* created, never started: its init waits, release it to die */
+	if (!p->started &&
+	    p->pid > 0) { /* created, never started: its init waits, release it to die */
 		syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
 		rt_chan_recv(p->done, NULL);
 	}
@@ -883,7 +939,8 @@ static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	if (k->cg_events)
 		rt_chan_free(k->cg_events);
 	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
-	ev.container_id = k->id, ev.id = k->id, ev.pid = resp.pid, ev.exit_status = resp.exit_status;
+	ev.container_id = k->id, ev.id = k->id, ev.pid = resp.pid,
+	ev.exit_status = resp.exit_status;
 	ev.exited_at = &at;
 	publish(t, "/tasks/delete", "containerd.events.TaskDelete", &ev.base);
 	free_task(k);
@@ -895,7 +952,8 @@ out:
 /* ─── Pause, Resume, Update, Stats, ResizePty, CloseIO ──────────────── */
 
 static int pause_resume(task_service *t, tt_call *c, bool pause, char **msg) {
-	Containerd__Task__V2__PauseRequest *r = unpack(&containerd__task__v2__pause_request__descriptor, c);
+	Containerd__Task__V2__PauseRequest *r =
+	    unpack(&containerd__task__v2__pause_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "the request does not decode");
 	int code = TT_OK;
@@ -906,16 +964,19 @@ static int pause_resume(task_service *t, tt_call *c, bool pause, char **msg) {
 	cg_err ce = {0};
 	if (!cgr)
 		code = tt_fail(msg, TT_NOT_FOUND, "container %s not created", r->id);
-	else if (cg_freeze(cgr, pause, &ce) || cg_freeze_wait(cgr, pause, rt_deadline_in(5000 * 1000000LL), &ce))
+	else if (cg_freeze(cgr, pause, &ce) ||
+	         cg_freeze_wait(cgr, pause, rt_deadline_in(5000 * 1000000LL), &ce))
 		code = tt_fail(msg, TT_INTERNAL, "%s", ce.msg);
 	else {
 		rt_mutex_lock(&t->mu);
 		k->paused = pause;
 		rt_mutex_unlock(&t->mu);
-		Containerd__Events__TaskPaused ev = CONTAINERD__EVENTS__TASK_PAUSED__INIT; /* same shape as TaskResumed */
+		Containerd__Events__TaskPaused ev =
+		    CONTAINERD__EVENTS__TASK_PAUSED__INIT; /* same shape as TaskResumed */
 		ev.container_id = r->id;
 		publish(t, pause ? "/tasks/paused" : "/tasks/resumed",
-		        pause ? "containerd.events.TaskPaused" : "containerd.events.TaskResumed", &ev.base);
+		        pause ? "containerd.events.TaskPaused" : "containerd.events.TaskResumed",
+		        &ev.base);
 	}
 	containerd__task__v2__pause_request__free_unpacked(r, NULL);
 	return code;
@@ -933,7 +994,8 @@ static int h_resume(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 
 static int h_update(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__UpdateTaskRequest *r = unpack(&containerd__task__v2__update_task_request__descriptor, c);
+	Containerd__Task__V2__UpdateTaskRequest *r =
+	    unpack(&containerd__task__v2__update_task_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Update: the request does not decode");
 	int code = TT_OK;
@@ -941,8 +1003,10 @@ static int h_update(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	ms_err err = {0};
 	cg_limits l;
 	json_error_t je;
-	if (!r->resources || !(j = json_loadb((const char *)r->resources->value.data, r->resources->value.len, 0, &je)))
-		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Update %s: resources are not LinuxResources JSON", r->id);
+	if (!r->resources || !(j = json_loadb((const char *)r->resources->value.data,
+	                                      r->resources->value.len, 0, &je)))
+		code = tt_fail(msg, TT_INVALID_ARGUMENT,
+		               "Update %s: resources are not LinuxResources JSON", r->id);
 	else if (spec_parse_resources(j, &l, &err))
 		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Update %s: %s", r->id, err.msg);
 	else {
@@ -968,7 +1032,8 @@ static uint64_t u64(int64_t v) {
 /* io.containerd.cgroups.v2.Metrics, filled with what the host has. */
 static int h_stats(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__StatsRequest *r = unpack(&containerd__task__v2__stats_request__descriptor, c);
+	Containerd__Task__V2__StatsRequest *r =
+	    unpack(&containerd__task__v2__stats_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Stats: the request does not decode");
 	int code;
@@ -984,8 +1049,10 @@ static int h_stats(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 	Io__Containerd__Cgroups__V2__Metrics m = IO__CONTAINERD__CGROUPS__V2__METRICS__INIT;
 	Io__Containerd__Cgroups__V2__PidsStat pids = IO__CONTAINERD__CGROUPS__V2__PIDS_STAT__INIT;
 	Io__Containerd__Cgroups__V2__CPUStat cpu = IO__CONTAINERD__CGROUPS__V2__CPUSTAT__INIT;
-	Io__Containerd__Cgroups__V2__MemoryStat mem = IO__CONTAINERD__CGROUPS__V2__MEMORY_STAT__INIT;
-	Io__Containerd__Cgroups__V2__MemoryEvents mev = IO__CONTAINERD__CGROUPS__V2__MEMORY_EVENTS__INIT;
+	Io__Containerd__Cgroups__V2__MemoryStat mem =
+	    IO__CONTAINERD__CGROUPS__V2__MEMORY_STAT__INIT;
+	Io__Containerd__Cgroups__V2__MemoryEvents mev =
+	    IO__CONTAINERD__CGROUPS__V2__MEMORY_EVENTS__INIT;
 	int64_t cur, max;
 	if (cg_read_pids(g, &cur, &max, &ce) == 0) {
 		pids.current = u64(cur), pids.limit = u64(max);
@@ -995,7 +1062,8 @@ static int h_stats(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 	if (cg_read_cpu_stat(g, &cs, &ce) == 0) {
 		cpu.usage_usec = u64(cs.usage_usec), cpu.user_usec = u64(cs.user_usec);
 		cpu.system_usec = u64(cs.system_usec), cpu.nr_periods = u64(cs.nr_periods);
-		cpu.nr_throttled = u64(cs.nr_throttled), cpu.throttled_usec = u64(cs.throttled_usec);
+		cpu.nr_throttled = u64(cs.nr_throttled),
+		cpu.throttled_usec = u64(cs.throttled_usec);
 		m.cpu = &cpu;
 	}
 	cg_memory mm;
@@ -1005,8 +1073,10 @@ static int h_stats(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 		cg_memory_stat st;
 		if (cg_read_memory_stat(g, &st, &ce) == 0) {
 			mem.anon = u64(st.anon), mem.file = u64(st.file), mem.shmem = u64(st.shmem);
-			mem.file_dirty = u64(st.file_dirty), mem.file_writeback = u64(st.file_writeback);
-			mem.sock = u64(st.sock), mem.pgfault = u64(st.pgfault), mem.pgmajfault = u64(st.pgmajfault);
+			mem.file_dirty = u64(st.file_dirty),
+			mem.file_writeback = u64(st.file_writeback);
+			mem.sock = u64(st.sock), mem.pgfault = u64(st.pgfault),
+			mem.pgmajfault = u64(st.pgmajfault);
 		}
 		m.memory = &mem;
 	}
@@ -1034,7 +1104,8 @@ out:
 
 static int h_resize_pty(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__ResizePtyRequest *r = unpack(&containerd__task__v2__resize_pty_request__descriptor, c);
+	Containerd__Task__V2__ResizePtyRequest *r =
+	    unpack(&containerd__task__v2__resize_pty_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "ResizePty: the request does not decode");
 	int code = TT_OK;
@@ -1060,7 +1131,8 @@ static int h_close_io(tt_call *c, void *arg, uint8_t **out, size_t *out_len, cha
 
 static int h_connect(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
-	Containerd__Task__V2__ConnectRequest *r = unpack(&containerd__task__v2__connect_request__descriptor, c);
+	Containerd__Task__V2__ConnectRequest *r =
+	    unpack(&containerd__task__v2__connect_request__descriptor, c);
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Connect: the request does not decode");
 	Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
@@ -1085,7 +1157,8 @@ static int h_shutdown(tt_call *c, void *arg, uint8_t **out, size_t *out_len, cha
 }
 
 static int h_checkpoint(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
-	return tt_fail(msg, TT_UNIMPLEMENTED, "Checkpoint: moonshim does not checkpoint containers (no CRIU support)");
+	return tt_fail(msg, TT_UNIMPLEMENTED,
+	               "Checkpoint: moonshim does not checkpoint containers (no CRIU support)");
 }
 
 task_service *task_service_new(tt_server *s, const task_opts *o) {
@@ -1098,10 +1171,22 @@ task_service *task_service_new(tt_server *s, const task_opts *o) {
 		const char *name;
 		tt_handler h;
 	} methods[] = {
-	    {"Create", h_create}, {"Start", h_start},       {"Exec", h_exec},         {"Wait", h_wait},
-	    {"State", h_state},   {"Pids", h_pids},         {"Kill", h_kill},         {"Delete", h_delete},
-	    {"Pause", h_pause},   {"Resume", h_resume},     {"Update", h_update},     {"Stats", h_stats},
-	    {"ResizePty", h_resize_pty}, {"CloseIO", h_close_io}, {"Connect", h_connect}, {"Shutdown", h_shutdown},
+	    {"Create", h_create},
+	    {"Start", h_start},
+	    {"Exec", h_exec},
+	    {"Wait", h_wait},
+	    {"State", h_state},
+	    {"Pids", h_pids},
+	    {"Kill", h_kill},
+	    {"Delete", h_delete},
+	    {"Pause", h_pause},
+	    {"Resume", h_resume},
+	    {"Update", h_update},
+	    {"Stats", h_stats},
+	    {"ResizePty", h_resize_pty},
+	    {"CloseIO", h_close_io},
+	    {"Connect", h_connect},
+	    {"Shutdown", h_shutdown},
 	    {"Checkpoint", h_checkpoint},
 	};
 	for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)

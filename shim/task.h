@@ -14,8 +14,8 @@
 typedef struct task_service task_service;
 
 /* publish(topic, type_url, encoded event) sends an event to containerd. */
-typedef void (*task_publish_fn)(void *arg, const char *topic, const char *type_url, const uint8_t *ev,
-                                size_t len);
+typedef void (*task_publish_fn)(void *arg, const char *topic, const char *type_url,
+                                const uint8_t *ev, size_t len);
 
 typedef struct task_opts {
 	const char *ns; /* containerd namespace */

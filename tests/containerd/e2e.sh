@@ -360,12 +360,19 @@ case_restart() {
 	stop "$id" && clean "$id"
 }
 
+# ns_cgroups: the cgroup dirs under our namespace on every hierarchy, sorted.
+ns_cgroups() {
+	local c
+	for c in /sys/fs/cgroup/*/"$CD_NS"; do [ -d "$c" ] && find "$c" -mindepth 1 -type d; done | sort
+}
+
 # LOOP_RUNS sequential `ctr run --rm` of /bin/true, then nothing new: no shim,
 # socket in /run/containerd/s, mount, cgroup, bundle or file under /run/containerd.
 case_loop() {
 	local i id ids=() before after d rc
 	before=$(find "$CD_SHIM_SOCKDIR" -mindepth 1 2>/dev/null | sort)
 	local mounts_before; mounts_before=$(grep -c . /proc/self/mountinfo)
+	local cgroups_before; cgroups_before=$(ns_cgroups)
 	for ((i = 0; i < LOOP_RUNS; i++)); do
 		id=$(cd_id "loop$i")
 		ids+=("$id")
@@ -379,8 +386,8 @@ case_loop() {
 	d=$(comm -13 <(echo "$before") <(echo "$after"))
 	[ -z "$d" ] || fail "new entries in $CD_SHIM_SOCKDIR: $d" || return 1
 	expect "mount count" "$(grep -c . /proc/self/mountinfo)" "$mounts_before" || return 1
-	d=$(for c in /sys/fs/cgroup/*/"$CD_NS"; do [ -d "$c" ] && find "$c" -mindepth 1 -type d; done)
-	[ -z "$d" ] || fail "cgroups left: $d" || return 1
+	d=$(comm -13 <(echo "$cgroups_before") <(ns_cgroups))
+	[ -z "$d" ] || fail "new cgroups left: $d" || return 1
 	expect "containers left" "$(cd_ctr container ls -q)" ""
 }
 

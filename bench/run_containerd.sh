@@ -61,7 +61,7 @@ verdict() { # command... -> v=ok if it succeeds, else MISS; counted
 one_run() {
 	local t0 t1 rc
 	t0=$(now_us)
-	"$CD_CTR" --address "$CD_SOCK" -n "$CD_NS" run --rm --runtime "$1" --rootfs "$CD_ROOTFS" "$2" /bin/true \
+	"$CD_CTR" --address "$CD_SOCK" -n "$CD_NS" run --rm --runtime "$1" --fifo-dir "$CD_DIR/fifo" --rootfs "$CD_ROOTFS" "$2" /bin/true \
 		</dev/null >/dev/null 2>"$CD_DIR/run.err"
 	rc=$?
 	t1=$(now_us)
@@ -101,7 +101,7 @@ kb() { awk -v f="$2:" '$1 == f {print $2; exit}' "/proc/$1/$3"; }
 # pid once it has been idle a moment.
 idle_shim() {
 	local pid
-	if ! cd_ctr run -d --runtime "$1" --rootfs "$CD_ROOTFS" "$2" /bin/sleep 1000 </dev/null >/dev/null 2>"$CD_DIR/run.err"; then
+	if ! cd_ctr run -d --runtime "$1" --fifo-dir "$CD_DIR/fifo" --rootfs "$CD_ROOTFS" "$2" /bin/sleep 1000 </dev/null >/dev/null 2>"$CD_DIR/run.err"; then
 		echo "bench shim_rss: ctr run -d --runtime $1 failed:" >&2
 		sed 's/^/  /' "$CD_DIR/run.err" >&2
 		return 1

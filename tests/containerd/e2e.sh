@@ -69,7 +69,11 @@ report() {
 # ---------------------------------------------------------------- helpers
 
 # run ARGS...: `ctr run` with the runtime under test.
-run() { cd_ctr run --runtime "$RT" "$@"; }
+# The FIFOs ctr makes for a task's stdio go under the temp dir (ctr leaves a
+# detached exec's behind in /run/containerd/fifo otherwise).
+run() { cd_ctr run --runtime "$RT" --fifo-dir "$CD_DIR/fifo" "$@"; }
+# exec ARGS...: `ctr task exec`, FIFOs likewise.
+exec_() { cd_ctr task exec --fifo-dir "$CD_DIR/fifo" "$@"; }
 
 # clean ID: waits for ID to leave nothing behind; fails listing what it left.
 no_leftovers() { [ -z "$(cd_leftovers "$1")" ]; }
@@ -172,14 +176,14 @@ case_exec() {
 	id=$(cd_id exec)
 	detached "$id" /bin/sleep 1000 || return 1
 	shim_is_ours "$id" || return 1
-	out=$(cd_ctr task exec --exec-id x "$id" /bin/sh -c 'echo exec-out; echo exec-err >&2; exit 7' 2>"$RES/$CASE.err")
+	out=$(exec_ --exec-id x "$id" /bin/sh -c 'echo exec-out; echo exec-err >&2; exit 7' 2>"$RES/$CASE.err")
 	rc=$?
 	err=$(cat "$RES/$CASE.err")
 	expect "exec exit code" $rc 7 && expect "exec stdout" "$out" exec-out && expect "exec stderr" "$err" exec-err || return 1
-	out=$(cd_ctr task exec --exec-id y "$id" /bin/sh -c 'tr "\0" " " </proc/1/cmdline' 2>>"$RES/$CASE.log")
+	out=$(exec_ --exec-id y "$id" /bin/sh -c 'tr "\0" " " </proc/1/cmdline' 2>>"$RES/$CASE.log")
 	expect "pid 1 seen by an exec" "$out" "/bin/sleep 1000 " || return 1
 	# an exec id in use after its process exited and was deleted is free again
-	out=$(cd_ctr task exec --exec-id x "$id" /bin/echo again 2>>"$RES/$CASE.log")
+	out=$(exec_ --exec-id x "$id" /bin/echo again 2>>"$RES/$CASE.log")
 	expect "exec id reused" "$out" again || return 1
 	# a running task is not deleted
 	if cd_ctr task delete "$id" >>"$RES/$CASE.log" 2>&1; then fail "ctr task delete of a running task succeeded" || return 1; fi
@@ -192,7 +196,7 @@ case_tty() {
 	local id out rc
 	id=$(cd_id tty)
 	command -v script >/dev/null || { fail "script(1) not installed (bsdutils)"; return 1; }
-	out=$(script -qec "timeout -k 5 $CD_TIMEOUT $CD_CTR --address $CD_SOCK -n $CD_NS run --runtime $RT -t --rm --rootfs $CD_ROOTFS $id /bin/sh -c 'tty; exit 4'" /dev/null </dev/null 2>>"$RES/$CASE.log")
+	out=$(script -qec "timeout -k 5 $CD_TIMEOUT $CD_CTR --address $CD_SOCK -n $CD_NS run --runtime $RT --fifo-dir $CD_DIR/fifo -t --rm --rootfs $CD_ROOTFS $id /bin/sh -c 'tty; exit 4'" /dev/null </dev/null 2>>"$RES/$CASE.log")
 	rc=$?
 	note echo "$out"
 	expect "exit code" $rc 4 || return 1
@@ -206,7 +210,7 @@ case_ps() {
 	id=$(cd_id ps)
 	detached "$id" /bin/sleep 1000 || return 1
 	pid=$(cd_task_pid "$id")
-	note cd_ctr task exec -d --exec-id bg "$id" /bin/sleep 500 || fail "ctr task exec -d failed" || return 1
+	note exec_ -d --exec-id bg "$id" /bin/sleep 500 || fail "ctr task exec -d failed" || return 1
 	sleep 0.2
 	cd_ctr task ps "$id" >"$RES/$CASE.ps" 2>&1 || fail "ctr task ps failed" || return 1
 	note cat "$RES/$CASE.ps"
@@ -240,7 +244,7 @@ case_pause() {
 	expect "status after pause" "$(cd_task_status "$id")" PAUSED || return 1
 	note cd_ctr task resume "$id" || fail "ctr task resume failed" || return 1
 	expect "status after resume" "$(cd_task_status "$id")" RUNNING || return 1
-	out=$(cd_ctr task exec --exec-id e "$id" /bin/echo alive 2>>"$RES/$CASE.log")
+	out=$(exec_ --exec-id e "$id" /bin/echo alive 2>>"$RES/$CASE.log")
 	expect "exec after resume" "$out" alive && stop "$id" && clean "$id"
 }
 
@@ -355,7 +359,7 @@ case_restart() {
 	expect "shim after restart" "$(cd_shim_pids "$id")" "$shim" || return 1
 	cd_wait 5 cd_is_status "$id" RUNNING || fail "after restart: task is $(cd_task_status "$id"), not RUNNING" || return 1
 	expect "pid after restart" "$(cd_task_pid "$id")" "$pid" || return 1
-	out=$(cd_ctr task exec --exec-id after "$id" /bin/echo after-restart 2>>"$RES/$CASE.log")
+	out=$(exec_ --exec-id after "$id" /bin/echo after-restart 2>>"$RES/$CASE.log")
 	expect "exec after restart" "$out" after-restart || return 1
 	stop "$id" && clean "$id"
 }

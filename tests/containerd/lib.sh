@@ -217,7 +217,7 @@ cd_leftovers() {
 		"$CD_DIR"/root/io.containerd.runtime.v2.task/"$CD_NS"/"$id"; do
 		[ -e "$d" ] && echo "bundle left: $d"
 	done
-	find /run/containerd -name "*$id*" 2>/dev/null | sed 's/^/file left: /'
+	find /run/containerd "$CD_DIR/fifo" -name "*$id*" 2>/dev/null | sed "s/^/file left: /"
 	return 0
 }
 

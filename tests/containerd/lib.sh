@@ -4,7 +4,7 @@
 # the shim under test is found on its PATH as containerd-shim-moon-v2 (so the
 # runtime name io.containerd.moon.v2 resolves to it), and one cleanup trap
 # leaves the host as it was. Source it, then call cd_start. It sets
-#   CD_DIR    the temp dir (config.toml, root/, state/, bin/, containerd.log, ...)
+#   CD_DIR    the temp dir (config.toml, root/, state/, bin/, fifo/, containerd.log, ...)
 #   CD_SOCK   containerd's gRPC socket ($CD_DIR/c.sock; ttrpc at $CD_SOCK.ttrpc)
 #   CD_NS     the containerd namespace every ctr call uses (cgroups land under
 #             /<ns>/<id> on each hierarchy, so one name finds them all)

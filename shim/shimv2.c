@@ -333,6 +333,7 @@ static int do_delete(const shim_args *a) {
 				usleep(10000);
 			cg_remove(c, &ce);
 			cg_close(c);
+			dev_cleanup(&h, s->cgroups_path + strspn(s->cgroups_path, "/"));
 		}
 	} else if (err.code) {
 		fprintf(stderr, "moonshim shim delete: %s\n", err.msg);

@@ -45,6 +45,8 @@
 /* The type containerd's Exec sends the process in (JSON). */
 #define PROCESS_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 #define METRICS_TYPE "io.containerd.cgroups.v2.Metrics"
+#define PIDS_BUF     (256 * 1024) /* cgroup.procs of a container */
+#define MAX_PIDS     16384
 
 typedef struct proc {
 	char exec_id[ID_MAX]; /* "" for init */
@@ -75,7 +77,8 @@ typedef struct task {
 	proc *execs;
 	cg_watch *watch;
 	rt_chan *cg_events;
-	rt_waitgroup wg; /* the task's goroutines (exit waiters, OOM watcher) */
+	int64_t oom_kills_told; /* OOM kills published (under the service lock) */
+	rt_waitgroup wg;        /* the task's goroutines (exit waiters, OOM watcher) */
 	struct task *next;
 } task;
 
@@ -291,6 +294,8 @@ typedef struct {
 	proc *p;
 } exit_ctx;
 
+static void check_oom(task_service *t, task *k);
+
 static void exit_waiter(void *arg) {
 	exit_ctx *x = arg;
 	proc *p = x->p;
@@ -308,6 +313,8 @@ static void exit_waiter(void *arg) {
 		p->relay = NULL;
 		close_fds(p->relay_fds, 2);
 	}
+	if (p == &x->k->init)
+		check_oom(x->t, x->k);
 	rt_mutex_lock(&x->t->mu);
 	p->status = si.si_code == CLD_EXITED ? si.si_status & 0xff : 128 + si.si_status;
 	ts_now(&p->exited_at);
@@ -326,16 +333,36 @@ static void exit_waiter(void *arg) {
 	free(x);
 }
 
+/* Publish /tasks/oom if the cgroup counted an OOM kill not yet told.
+ * Called by the watcher on memory events, and once more when init exits:
+ * a container killed within milliseconds of its start can be gone before
+ * the watcher read its first baseline. */
+static void tell_oom(task_service *t, task *k, int64_t kills) {
+	rt_mutex_lock(&t->mu);
+	bool news = kills > k->oom_kills_told;
+	if (news)
+		k->oom_kills_told = kills;
+	rt_mutex_unlock(&t->mu);
+	if (!news)
+		return;
+	Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
+	ev.container_id = k->id;
+	publish(t, "/tasks/oom", "containerd.events.TaskOOM", &ev.base);
+}
+
+static void check_oom(task_service *t, task *k) {
+	cg_memory_events me;
+	cg_err ce = {0};
+	if (k->cg.cgroup && cg_read_memory_events(k->cg.cgroup, false, &me, &ce) == 0)
+		tell_oom(t, k, me.oom_kill + me.oom_group_kill);
+}
+
 static void oom_watcher(void *arg) {
 	exit_ctx *x = arg;
 	cg_event e;
 	while (rt_chan_recv(x->k->cg_events, &e))
-		if (e.kind == CG_EV_MEMORY &&
-		    (e.mem.delta.oom_kill > 0 || e.mem.delta.oom_group_kill > 0)) {
-			Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
-			ev.container_id = x->k->id;
-			publish(x->t, "/tasks/oom", "containerd.events.TaskOOM", &ev.base);
-		}
+		if (e.kind == CG_EV_MEMORY)
+			tell_oom(x->t, x->k, e.mem.total.oom_kill + e.mem.total.oom_group_kill);
 	rt_wg_done(&x->k->wg);
 	free(x);
 }
@@ -809,20 +836,26 @@ static int h_pids(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Pids: the request does not decode");
 	int code;
-	char buf[65536];
+	/* on the heap: a goroutine's stack is small */
+	char *buf = malloc(PIDS_BUF);
+	Containerd__V1__Types__ProcessInfo *infos = calloc(MAX_PIDS, sizeof *infos);
+	Containerd__V1__Types__ProcessInfo **ptrs = calloc(MAX_PIDS, sizeof *ptrs);
 	cg_err ce = {0};
+	if (!buf || !infos || !ptrs) {
+		code = tt_fail(msg, TT_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
 	rt_mutex_lock(&t->mu);
 	task *k = find_task(t, r->id);
-	ssize_t n = k ? cg_read(k->cg.cgroup, "cgroup.procs", buf, sizeof buf, &ce) : -ENOENT;
+	ssize_t n = k ? cg_read(k->cg.cgroup, "cgroup.procs", buf, PIDS_BUF, &ce) : -ENOENT;
 	rt_mutex_unlock(&t->mu);
 	if (n < 0) {
 		code = tt_fail(msg, k ? TT_INTERNAL : TT_NOT_FOUND, "%s",
 		               k ? ce.msg : "container not created");
 		goto out;
 	}
-	Containerd__V1__Types__ProcessInfo infos[1024], *ptrs[1024];
 	size_t count = 0;
-	for (char *line = strtok(buf, "\n"); line && count < 1024; line = strtok(NULL, "\n")) {
+	for (char *line = strtok(buf, "\n"); line && count < MAX_PIDS; line = strtok(NULL, "\n")) {
 		containerd__v1__types__process_info__init(&infos[count]);
 		infos[count].pid = (uint32_t)atoi(line);
 		ptrs[count] = &infos[count];
@@ -833,6 +866,9 @@ static int h_pids(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 	resp.processes = ptrs;
 	code = reply(&resp.base, out, out_len);
 out:
+	free(buf);
+	free(infos);
+	free(ptrs);
 	containerd__task__v2__pids_request__free_unpacked(r, NULL);
 	return code;
 }

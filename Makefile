@@ -3,7 +3,8 @@
 #   make test       install what is missing (deps), then every test suite
 #   make demo       a Go web service in a busybox bundle under `moonshim run`
 #   make bench      benchmarks against Go's runtime, cgroup watching against
-#                   1 s polling, and `moonshim run` against runc (ratios)
+#                   1 s polling, `moonshim run` against runc, and the containerd
+#                   shim against containerd-shim-runc-v2 (ratios)
 #   make asan|tsan  the tests under sanitizers
 # Variants build into their own directories: build/ (native), build/asan,
 # build/tsan, build/aarch64 (cross-compiled, run under qemu-user).
@@ -167,10 +168,11 @@ $(B)/bench/cgroupbench: bench/cgroup_bench.c $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icgroup $< $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
-bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim
+bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
 	bash bench/run_cgroup.sh $(B)/bench/cgroupbench $(B)/moonshim
 	bash bench/run_container.sh $(B)/moonshim
+	bash bench/run_containerd.sh $(B)/containerd-shim-moon-v2
 
 install: $(RT_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/moonshim

@@ -234,6 +234,33 @@ case_ps() {
 	stop "$id" && clean "$id"
 }
 
+# Containers of one pod (CRI's sandbox annotation) share one shim process;
+# another container gets its own. The shim is the init's parent.
+case_group() {
+	local a b c pa pb pc
+	a=$(cd_id groupa) b=$(cd_id groupb) c=$(cd_id groupc)
+	local x
+	for x in "$a" "$b"; do
+		note run -d --annotation io.kubernetes.cri.sandbox-id="pod-$a" --rootfs "$CD_ROOTFS" "$x" /bin/sleep 1000 ||
+			fail "ctr run -d $x failed" || return 1
+		cd_wait 5 cd_is_status "$x" RUNNING || fail "$x: task is $(cd_task_status "$x"), not RUNNING" || return 1
+	done
+	detached "$c" /bin/sleep 1000 || return 1
+	pa=$(awk '/^PPid:/ {print $2}' "/proc/$(cd_task_pid "$a")/status")
+	pb=$(awk '/^PPid:/ {print $2}' "/proc/$(cd_task_pid "$b")/status")
+	pc=$(awk '/^PPid:/ {print $2}' "/proc/$(cd_task_pid "$c")/status")
+	note echo "shims: $pa $pb $pc"
+	expect "pod's shim" "$pb" "$pa" || return 1
+	[ "$pc" != "$pa" ] || fail "an unrelated container joined the pod's shim $pa" || return 1
+	stop "$a" || return 1
+	# the pod's shim stays for the container still running
+	sleep 0.3
+	kill -0 "$pa" 2>/dev/null || fail "the pod's shim exited with a container left" || return 1
+	stop "$b" && stop "$c" || return 1
+	# a's leftovers include the shared shim until b is gone
+	clean "$a" && clean "$b" && clean "$c"
+}
+
 # `ctr task metrics`: memory usage and the pids count are there and non-zero
 # (cgroup v1 or v2 names, whichever the shim reports).
 case_metrics() {
@@ -421,7 +448,7 @@ case_log() {
 
 # ---------------------------------------------------------------- main
 
-PARALLEL=(echo exit kill tty exec ps metrics pause events oom config image)
+PARALLEL=(echo exit kill tty exec ps group metrics pause events oom config image)
 # restart stops containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

@@ -43,8 +43,8 @@ PROTO_C   := $(PROTO_SRC:shim/proto/%.proto=$(B)/proto/%.pb-c.c)
 PROTO_H   := $(PROTO_C:.c=.h)
 PROTO_OBJ := $(PROTO_C:.c=.o)
 # containers: OCI JSON, capabilities, seccomp, netlink (loopback)
-SHIM_INC  := -I/usr/include/libnl3 -I$(B)/proto
-SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c
+SHIM_INC  := -I/usr/include/libnl3 -I/usr/include/lua5.4 -I$(B)/proto
+SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c -llua5.4 -lm
 # The program is linked statically (Debian's .a files) unless sanitized: a
 # supervisor then maps only the code it links, not all of libc and five
 # shared libraries (resident 1.3 MB instead of 2.2 MB), and starts without
@@ -57,8 +57,9 @@ SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
 CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
 CD_TEST_BIN := $(B)/tests/containerd_tests
+LUA_TEST_BIN := $(B)/tests/lua_tests
 
-all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(B)/containerd-shim-moon-v2 $(CT_TEST_BIN) $(CT_CHECKS) $(CD_TEST_BIN)
+all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(B)/containerd-shim-moon-v2 $(CT_TEST_BIN) $(CT_CHECKS) $(CD_TEST_BIN) $(LUA_TEST_BIN)
 runtime: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
 $(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h) | $(PROTO_H)
@@ -115,6 +116,10 @@ $(CT_TEST_BIN): tests/harness.c $(wildcard tests/container/*_test.c) tests/harne
 $(CD_TEST_BIN): tests/harness.c $(wildcard tests/containerd/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/containerd/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+
+$(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/lua/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
 $(B)/tests/%_check: tests/container/%_check.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)

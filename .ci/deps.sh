@@ -12,6 +12,7 @@ PKGS=(
 	linux-image-cloud-amd64 qemu-system-x86 busybox-static cpio  # the pure cgroup v2 VM
 	runc libcap-dev libseccomp-dev libnl-3-dev libnl-route-3-dev pkg-config  # moonshim run: containers, and runc as the parity peer
 	containerd protobuf-c-compiler libprotobuf-c-dev  # the containerd shim: ttrpc messages (protoc-c), a real containerd for its tests
+	liblua5.4-dev                       # health checks and policies in Lua
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -337,6 +337,7 @@ static rt_p *pidle_get(void) { /* S.lock held */
 	if (p) {
 		S.pidle = p->link;
 		__atomic_sub_fetch(&S.npidle, 1, __ATOMIC_SEQ_CST);
+		rt__sysmon_kick(); /* something may now run long: sysmon must watch */
 	}
 	return p;
 }
@@ -670,6 +671,14 @@ static void fin_runnext(rt_m *m, rt_g *prev, void *arg) {
 void rt_yield(void) {
 	rt_m *m = rt__getm();
 	rt_g *g = m->curg;
+	/* A yield sysmon asked for ends a long slice: the P's timers may be
+	 * overdue (find_local looks at them only every few ticks, and a long
+	 * runner makes few ticks), so look now. Plain yields stay clock-free. */
+	if (arl(&g->preempt)) {
+		int64_t t0 = arl(&m->p->timer0), now;
+		if (t0 && t0 <= (now = rt__nanotime()))
+			rt__timers_run(m->p, now);
+	}
 	asr(&g->preempt, 0);
 	rt_g *next = find_local(m, m->p);
 	if (!next) { /* nobody else wants this P: carry on with a fresh slice */

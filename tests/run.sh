@@ -47,6 +47,9 @@ suite container-dev bash -c 'build/tests/dev_check && echo "container-dev: 1 pas
 suite containerd-unit build/tests/containerd_tests
 suite containerd-unit-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/containerd_tests
 suite containerd bash tests/containerd/e2e.sh
+# the Lua engine (sandbox, preemption, budgets, memory caps), natively and under ASan
+suite lua build/tests/lua_tests
+suite lua-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/lua_tests
 # `moonshim run` and its verbs against runc on busybox bundles (root, runc, jq)
 suite container bash tests/container/parity.sh
 suite container-errors bash tests/container/errors.sh

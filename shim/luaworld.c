@@ -1,0 +1,400 @@
+/*
+ * luaworld.c — the Lua engine: worlds, the sandbox, the capped allocator,
+ * tasks as coroutines on goroutines, parking calls, preemption and budgets.
+ *
+ * Invariants:
+ *  - w->mu is held exactly while a goroutine is inside lua_* calls on w;
+ *    a task drops it around every park (sleep, preemption).
+ *  - A task's coroutine is anchored in the registry (task->ref) while the
+ *    task lives; the task struct is the goroutine's rt_set_local pointer,
+ *    so sysmon's preempt hook finds the coroutine to arm.
+ *  - The count hook only ever yields; stopping a task is the host's
+ *    decision after the yield (pcall inside the script cannot catch it).
+ */
+#define _GNU_SOURCE
+#include "luaworld.h"
+
+#include "rt.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PER_SEC   1000000000LL
+#define MAX_SLEEP_NS (365LL * 24 * 3600 * NS_PER_SEC)
+
+struct lw_world {
+	lua_State *L;
+	rt_mutex mu;
+	lw_config cfg;
+	size_t mem_used, mem_peak;
+	uint64_t tasks, preemptions, killed;
+	char name[64];
+};
+
+typedef enum { REQ_NONE = 0, REQ_SLEEP } req_kind;
+
+typedef struct lw_task {
+	lw_world *w;
+	lua_State *co;
+	int ref;
+	volatile int in_lua; /* read by the preempt hook on sysmon */
+	bool preempted;      /* the count hook yielded */
+	int preempt_line;
+	char preempt_src[128];
+	req_kind req;
+	int64_t req_ns;
+	int64_t cpu_ns; /* spent inside the world in this run */
+} lw_task;
+
+/* ─── memory ────────────────────────────────────────────────────────── */
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+	lw_world *w = ud;
+	size_t old = ptr ? osize : 0;
+	if (nsize == 0) {
+		free(ptr);
+		w->mem_used -= old;
+		return NULL;
+	}
+	if (nsize > old && w->mem_used + (nsize - old) > w->cfg.mem_limit)
+		return NULL; /* Lua raises "not enough memory" in the script */
+	void *p = realloc(ptr, nsize);
+	if (!p)
+		return NULL;
+	w->mem_used = w->mem_used - old + nsize;
+	if (w->mem_used > w->mem_peak)
+		w->mem_peak = w->mem_used;
+	return p;
+}
+
+/* ─── the API scripts see (first slice: time and logging) ───────────── */
+
+static lw_task *task_of(lua_State *L) {
+	lw_task *t = rt_get_local();
+	return t && t->co == L ? t : NULL;
+}
+
+/* sleep(seconds): parks the task; only from the task's own coroutine (a
+ * nested Lua coroutine cannot carry the park to the host). */
+static int api_sleep(lua_State *L) {
+	double s = luaL_checknumber(L, 1);
+	lw_task *t = task_of(L);
+	if (!t)
+		return luaL_error(L, "sleep: only from a task's own coroutine");
+	if (!(s >= 0))
+		return luaL_error(L, "sleep: %f is not a duration", s);
+	t->req = REQ_SLEEP;
+	t->req_ns =
+	    s * NS_PER_SEC > (double)MAX_SLEEP_NS ? MAX_SLEEP_NS : (int64_t)(s * NS_PER_SEC);
+	return lua_yield(L, 0);
+}
+
+static int api_now(lua_State *L) {
+	lua_pushnumber(L, (double)rt_now() / NS_PER_SEC);
+	return 1;
+}
+
+static int api_log(lua_State *L) {
+	lw_task *t = rt_get_local();
+	lw_world *w = t ? t->w : NULL;
+	luaL_Buffer b;
+	int n = lua_gettop(L);
+	luaL_buffinit(L, &b);
+	for (int i = 1; i <= n; i++) {
+		if (i > 1)
+			luaL_addchar(&b, '\t');
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+	}
+	luaL_pushresult(&b);
+	const char *text = lua_tostring(L, -1);
+	lua_Debug ar;
+	const char *src = "?";
+	int line = 0;
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) {
+		src = ar.short_src;
+		line = ar.currentline;
+	}
+	if (w && w->cfg.log)
+		w->cfg.log(w->cfg.log_arg, src, line, text);
+	else
+		fprintf(stderr, "lua[%s]: %s:%d: %s\n", w ? w->name : "?", src, line, text);
+	return 0;
+}
+
+/* collectgarbage("count") only: a script may look, not drive the GC. */
+static int api_collectgarbage(lua_State *L) {
+	const char *opt = luaL_optstring(L, 1, "count");
+	if (strcmp(opt, "count"))
+		return luaL_error(L, "collectgarbage: only \"count\" is allowed");
+	lua_pushnumber(L, (double)lua_gc(L, LUA_GCCOUNT, 0) +
+	                      (double)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
+	return 1;
+}
+
+/* load(text [, name]): text chunks only, in the caller's globals. */
+static int api_load(lua_State *L) {
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	const char *name = luaL_optstring(L, 2, "=(load)");
+	if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		return 2;
+	}
+	return 1;
+}
+
+static void open_sandbox(lua_State *L) {
+	static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
+	                                {LUA_COLIBNAME, luaopen_coroutine},
+	                                {LUA_TABLIBNAME, luaopen_table},
+	                                {LUA_STRLIBNAME, luaopen_string},
+	                                {LUA_MATHLIBNAME, luaopen_math},
+	                                {LUA_UTF8LIBNAME, luaopen_utf8},
+	                                {NULL, NULL}};
+	for (const luaL_Reg *l = libs; l->name; l++) {
+		luaL_requiref(L, l->name, l->func, 1);
+		lua_pop(L, 1);
+	}
+	static const char *const removed[] = {"dofile", "loadfile", "require", NULL};
+	for (const char *const *r = removed; *r; r++) {
+		lua_pushnil(L);
+		lua_setglobal(L, *r);
+	}
+	lua_getglobal(L, LUA_STRLIBNAME);
+	lua_pushnil(L);
+	lua_setfield(L, -2, "dump"); /* bytecode out is bytecode in elsewhere */
+	lua_pop(L, 1);
+	static const luaL_Reg api[] = {{"sleep", api_sleep}, {"now", api_now},
+	                               {"log", api_log},     {"print", api_log},
+	                               {"load", api_load},   {"collectgarbage", api_collectgarbage},
+	                               {NULL, NULL}};
+	for (const luaL_Reg *a = api; a->name; a++) {
+		lua_pushcfunction(L, a->func);
+		lua_setglobal(L, a->name);
+	}
+}
+
+/* ─── preemption ────────────────────────────────────────────────────── */
+
+static void count_hook(lua_State *L, lua_Debug *ar) {
+	lw_task *t = task_of(L);
+	lua_sethook(L, NULL, 0, 0);
+	if (!t)
+		return;
+	if (lua_getinfo(L, "Sl", ar)) {
+		snprintf(t->preempt_src, sizeof t->preempt_src, "%s", ar->short_src);
+		t->preempt_line = ar->currentline;
+	}
+	t->preempted = true;
+	lua_yield(L, 0);
+}
+
+/* On sysmon: a goroutine ran past its slice. If it is inside Lua, arm the
+ * count hook on its coroutine (lua_sethook is safe from another thread by
+ * design: the mask is an atomic value). */
+static void preempt_hook(uint64_t id, void *local, void *arg) {
+	lw_task *t = local;
+	if (t && __atomic_load_n(&t->in_lua, __ATOMIC_ACQUIRE))
+		lua_sethook(t->co, count_hook, LUA_MASKCOUNT, 1);
+}
+
+/* ─── tasks ─────────────────────────────────────────────────────────── */
+
+static void lock(lw_world *w) {
+	rt_mutex_lock(&w->mu);
+}
+
+static void unlock(lw_world *w) {
+	rt_mutex_unlock(&w->mu);
+}
+
+/* Run the function on top of w->L's stack as a task on this goroutine.
+ * Called with the lock held; returns with it held. */
+static int run_task(lw_world *w, const char *what, ms_err *err) {
+	lw_task t = {.w = w};
+	t.co = lua_newthread(w->L);
+	t.ref = luaL_ref(w->L, LUA_REGISTRYINDEX); /* pops the thread */
+	lua_xmove(w->L, t.co, 1);                  /* the function */
+	w->tasks++;
+	void *saved_local = rt_get_local();
+	rt_set_local(&t);
+	int rc = 0, nres = 0, nargs = 0;
+	for (;;) {
+		t.req = REQ_NONE;
+		t.preempted = false;
+		int64_t t0 = rt_now();
+		__atomic_store_n(&t.in_lua, 1, __ATOMIC_RELEASE);
+		int st = lua_resume(t.co, w->L, nargs, &nres);
+		__atomic_store_n(&t.in_lua, 0, __ATOMIC_RELEASE);
+		lua_sethook(t.co, NULL, 0, 0);
+		t.cpu_ns += rt_now() - t0;
+		nargs = 0;
+		if (st == LUA_OK)
+			break;
+		if (st != LUA_YIELD) {
+			const char *m = lua_tostring(t.co, -1);
+			rc = ms_fail(err, st == LUA_ERRMEM ? -ENOMEM : -EINVAL, "%s: %s%s", what,
+			             m ? m : "error",
+			             st == LUA_ERRMEM ? " (the world's memory limit)" : "");
+			break;
+		}
+		lua_pop(t.co, nres);
+		if (t.cpu_ns > w->cfg.cpu_budget_ns) {
+			w->killed++;
+			rc = ms_fail(err, -ETIME,
+			             "%s: %s:%d: stopped after %lld ms of CPU (budget %lld ms)",
+			             what, t.preempt_src[0] ? t.preempt_src : "?", t.preempt_line,
+			             (long long)(t.cpu_ns / 1000000),
+			             (long long)(w->cfg.cpu_budget_ns / 1000000));
+			break;
+		}
+		if (t.req == REQ_SLEEP) {
+			unlock(w);
+			rt_sleep(t.req_ns);
+			lock(w);
+		} else if (t.preempted) {
+			w->preemptions++;
+			unlock(w);
+			rt_yield();
+			lock(w);
+		} else {
+			rc = ms_fail(err, -EINVAL,
+			             "%s: coroutine.yield outside a coroutine the script made",
+			             what);
+			break;
+		}
+	}
+	rt_set_local(saved_local);
+	lua_resetthread(t.co); /* closes pending to-be-closed variables */
+	luaL_unref(w->L, LUA_REGISTRYINDEX, t.ref);
+	return rc;
+}
+
+lw_world *lw_new(const lw_config *c, ms_err *err) {
+	lw_world *w = calloc(1, sizeof *w);
+	if (!w) {
+		ms_fail(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	w->cfg = *c;
+	if (!w->cfg.mem_limit)
+		w->cfg.mem_limit = LW_DEFAULT_MEM;
+	if (!w->cfg.cpu_budget_ns)
+		w->cfg.cpu_budget_ns = LW_DEFAULT_BUDGET;
+	snprintf(w->name, sizeof w->name, "%s", c->name ? c->name : "lua");
+	w->cfg.name = w->name;
+	w->mu = (rt_mutex)RT_MUTEX_INIT;
+	if (!(w->L = lua_newstate(capped_alloc, w))) {
+		free(w);
+		ms_fail(err, -ENOMEM, "lua: cannot create a state within %zu bytes", c->mem_limit);
+		return NULL;
+	}
+	open_sandbox(w->L);
+	rt_set_preempt_hook(preempt_hook, NULL);
+	return w;
+}
+
+void lw_free(lw_world *w) {
+	if (!w)
+		return;
+	lua_close(w->L);
+	free(w);
+}
+
+int lw_load(lw_world *w, const char *chunkname, const char *src, size_t len, ms_err *err) {
+	char name[256];
+	snprintf(name, sizeof name, "@%s", chunkname);
+	lock(w);
+	int rc;
+	int st = luaL_loadbufferx(w->L, src, len, name, "t");
+	if (st != LUA_OK) {
+		const char *m = lua_tostring(w->L, -1);
+		rc =
+		    ms_fail(err, st == LUA_ERRMEM ? -ENOMEM : -EINVAL, "%s", m ? m : "cannot load");
+		lua_pop(w->L, 1);
+	} else {
+		rc = run_task(w, chunkname, err);
+	}
+	unlock(w);
+	return rc;
+}
+
+int lw_load_file(lw_world *w, const char *path, ms_err *err) {
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return ms_fail(err, -errno, "%s: %s", path, strerror(errno));
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	char chunk[8192];
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (len + n > cap) {
+			cap = (len + n) * 2;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return ms_fail(err, -ENOMEM, "%s: out of memory", path);
+			}
+			buf = nb;
+		}
+		memcpy(buf + len, chunk, n);
+		len += n;
+	}
+	fclose(f);
+	int rc = lw_load(w, path, buf ? buf : "", len, err);
+	free(buf);
+	return rc;
+}
+
+int lw_call(lw_world *w, const char *fn, ms_err *err) {
+	lock(w);
+	int rc;
+	if (lua_getglobal(w->L, fn) != LUA_TFUNCTION) {
+		lua_pop(w->L, 1);
+		rc = ms_fail(err, -ENOENT, "%s: no function %s", w->name, fn);
+	} else {
+		rc = run_task(w, fn, err);
+	}
+	unlock(w);
+	return rc;
+}
+
+typedef struct {
+	lw_world *w;
+	char fn[128];
+	lw_done_fn done;
+	void *arg;
+} go_ctx;
+
+static void task_goroutine(void *p) {
+	go_ctx *g = p;
+	ms_err err = {0};
+	int rc = lw_call(g->w, g->fn, &err);
+	if (g->done)
+		g->done(g->arg, rc, err.msg);
+	free(g);
+}
+
+int lw_go(lw_world *w, const char *fn, lw_done_fn done, void *arg, ms_err *err) {
+	go_ctx *g = calloc(1, sizeof *g);
+	if (!g)
+		return ms_fail(err, -ENOMEM, "out of memory");
+	*g = (go_ctx){.w = w, .done = done, .arg = arg};
+	snprintf(g->fn, sizeof g->fn, "%s", fn);
+	rt_go(task_goroutine, g, "lua task");
+	return 0;
+}
+
+void lw_stats_get(lw_world *w, lw_stats *s) {
+	lock(w);
+	*s = (lw_stats){w->mem_used, w->mem_peak, w->tasks, w->preemptions, w->killed};
+	unlock(w);
+}

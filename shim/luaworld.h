@@ -1,0 +1,68 @@
+/*
+ * luaworld.h — Lua 5.4 worlds on the runtime (prefix lw_).
+ *
+ * A world is one lua_State with the scripts loaded into it. Each task (a
+ * health check's run, an event handler) is a Lua coroutine resumed by its
+ * own goroutine; one goroutine is inside a world at a time (the world's
+ * lock, released whenever the task parks), so worlds run in parallel and
+ * a world never sees a data race.
+ *
+ * Blocking calls the API gives scripts (sleep, ...) yield the coroutine
+ * with a request; the goroutine drops the lock, does the work parked on
+ * the runtime, and resumes the coroutine with the result. A task that runs
+ * past its time slice is preempted: sysmon's preempt hook arms a count
+ * hook on its coroutine, which yields at the next instruction (a yield, not
+ * an error, so a script's pcall cannot catch it); past its CPU budget the
+ * task is stopped with an error naming the script and line. Memory is
+ * capped per world (lua_Alloc); scripts are text only and see no io, os,
+ * debug, package, load of binary chunks or string.dump. A script's error
+ * ends its task only.
+ */
+#ifndef MOONSHIM_LUAWORLD_H
+#define MOONSHIM_LUAWORLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define LW_DEFAULT_MEM    (8u << 20)        /* bytes per world */
+#define LW_DEFAULT_BUDGET (200 * 1000000LL) /* CPU per task run, ns */
+
+typedef struct lw_world lw_world;
+
+typedef struct lw_config {
+	const char *name;      /* in messages */
+	size_t mem_limit;      /* 0: LW_DEFAULT_MEM */
+	int64_t cpu_budget_ns; /* 0: LW_DEFAULT_BUDGET */
+	/* where log() and print() go; NULL: stderr as "lua[name]: text" */
+	void (*log)(void *arg, const char *script, int line, const char *text);
+	void *log_arg;
+} lw_config;
+
+typedef struct lw_stats {
+	size_t mem_used, mem_peak;
+	uint64_t tasks, preemptions, killed;
+} lw_stats;
+
+/* In a goroutine (the runtime must be running). */
+lw_world *lw_new(const lw_config *c, ms_err *err);
+/* After every task of the world ended. */
+void lw_free(lw_world *w);
+
+/* Load a script and run its top level as a task on this goroutine.
+ * chunkname names it in messages ("scripts/http.lua"). */
+int lw_load(lw_world *w, const char *chunkname, const char *src, size_t len, ms_err *err);
+int lw_load_file(lw_world *w, const char *path, ms_err *err);
+
+/* Run the global function fn as a task on this goroutine until it ends;
+ * 0, or the error ("script:line: message") in err. */
+int lw_call(lw_world *w, const char *fn, ms_err *err);
+
+/* The same on a new goroutine; done(arg, rc, message) when it ends. */
+typedef void (*lw_done_fn)(void *arg, int rc, const char *msg);
+int lw_go(lw_world *w, const char *fn, lw_done_fn done, void *arg, ms_err *err);
+
+void lw_stats_get(lw_world *w, lw_stats *s);
+
+#endif

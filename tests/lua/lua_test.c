@@ -1,0 +1,227 @@
+/*
+ * lua_test.c — the Lua engine (shim/luaworld.c): the sandbox, load errors
+ * with file and line, parking calls, preemption of a runaway loop while
+ * another task keeps its period, the CPU budget, the memory cap, and one
+ * goroutine inside a world at a time.
+ */
+#include "harness.h"
+
+#include "../../shim/luaworld.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define MS 1000000LL
+
+static lw_world *world(const char *name, size_t mem, int64_t budget) {
+	ms_err err = {0};
+	lw_config c = {.name = name, .mem_limit = mem, .cpu_budget_ns = budget};
+	lw_world *w = lw_new(&c, &err);
+	CHECKF(w, "lw_new: %s", err.msg);
+	return w;
+}
+
+static int load(lw_world *w, const char *name, const char *src, ms_err *err) {
+	return lw_load(w, name, src, strlen(src), err);
+}
+
+/* ─── sandbox and errors ────────────────────────────────────────────── */
+
+static int sandbox_main(void *arg) {
+	lw_world *w = world("sandbox", 0, 0);
+	ms_err err = {0};
+	CHECKF(load(w, "probe.lua",
+	            "assert(io == nil and os == nil and debug == nil and package == nil)\n"
+	            "assert(dofile == nil and loadfile == nil and require == nil and string.dump "
+	            "== nil)\n"
+	            "assert(load('return 1')() == 1)\n"
+	            "local f, e = load('\\27Lua')  -- a binary chunk is refused\n"
+	            "assert(f == nil and e:find('binary'), e)\n"
+	            "assert(not pcall(collectgarbage, 'collect'))\n"
+	            "assert(type(collectgarbage('count')) == 'number')\n",
+	            &err) == 0,
+	       "%s", err.msg);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_sandbox_has_no_io_os_debug_or_bytecode) {
+	run_rt(1, sandbox_main, NULL);
+}
+
+static int syntax_main(void *arg) {
+	lw_world *w = world("syntax", 0, 0);
+	ms_err err = {0};
+	CHECK(load(w, "scripts/bad.lua", "local x = 1\nif x then\n  x = x +\nend\n", &err) != 0);
+	CHECKF(strstr(err.msg, "scripts/bad.lua:4:") != NULL, "message: %s", err.msg);
+	/* a runtime error names its line too, and the world carries on */
+	memset(&err, 0, sizeof err);
+	CHECK(load(w, "scripts/boom.lua", "function f() error('boom') end\nf()\n", &err) != 0);
+	CHECKF(strstr(err.msg, "scripts/boom.lua:1: boom") != NULL, "message: %s", err.msg);
+	memset(&err, 0, sizeof err);
+	CHECKF(load(w, "ok.lua", "function g() return 1 end", &err) == 0, "%s", err.msg);
+	CHECKF(lw_call(w, "g", &err) == 0, "%s", err.msg);
+	CHECK(lw_call(w, "missing", &err) == -ENOENT);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_errors_name_file_and_line_world_survives) {
+	run_rt(1, syntax_main, NULL);
+}
+
+/* ─── parking, preemption, budget ───────────────────────────────────── */
+
+typedef struct {
+	int rc;
+	char msg[1024];
+	rt_chan *done;
+} result;
+
+static void done_cb(void *arg, int rc, const char *msg) {
+	result *r = arg;
+	r->rc = rc;
+	snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
+	int one = 1;
+	rt_chan_send(r->done, &one);
+}
+
+static int runaway_main(void *arg) {
+	/* one world: the ticker and the runaway share the lock, so the ticker
+	 * keeps its period only if the runaway is preempted */
+	lw_world *w = world("runaway", 0, 300 * MS);
+	ms_err err = {0};
+	CHECKF(load(w, "tick.lua",
+	            "ticks, late = 0, 0\n"
+	            "function ticker()\n"
+	            "  local last = now()\n"
+	            "  for i = 1, 20 do\n"
+	            "    sleep(0.02)\n"
+	            "    local t = now()\n"
+	            "    if t - last > 0.1 then late = late + 1; log('late', i, t - last) end\n"
+	            "    last = t\n"
+	            "    ticks = ticks + 1\n"
+	            "  end\n"
+	            "end\n"
+	            "function runaway()\n"
+	            "  local n = 0\n"
+	            "  while true do n = n + 1 end\n"
+	            "end\n"
+	            "function report() assert(ticks == 20, ticks); assert(late == 0, 'late ' .. "
+	            "late) end\n",
+	            &err) == 0,
+	       "%s", err.msg);
+	result a = {.done = rt_chan_new(sizeof(int), 1)}, b = {.done = rt_chan_new(sizeof(int), 1)};
+	int64_t t0 = rt_now();
+	CHECK(lw_go(w, "runaway", done_cb, &a, &err) == 0);
+	CHECK(lw_go(w, "ticker", done_cb, &b, &err) == 0);
+	int x;
+	rt_chan_recv(a.done, &x);
+	int64_t stopped_after = rt_now() - t0;
+	CHECKF(a.rc == -ETIME, "runaway ended with %d: %s", a.rc, a.msg);
+	CHECKF(strstr(a.msg, "tick.lua:14:") != NULL, "the message names the loop's line: %s",
+	       a.msg);
+	CHECKF(stopped_after < 2000 * MS, "stopped after %lld ms", (long long)(stopped_after / MS));
+	rt_chan_recv(b.done, &x);
+	CHECKF(b.rc == 0, "ticker: %s", b.msg);
+	CHECKF(lw_call(w, "report", &err) == 0,
+	       "the ticker kept its period while the runaway ran: %s", err.msg);
+	lw_stats st;
+	lw_stats_get(w, &st);
+	CHECK(st.preemptions > 0 && st.killed == 1);
+	fprintf(stderr, "runaway stopped after %lld ms with %llu preemptions: %s\n",
+	        (long long)(stopped_after / MS), (unsigned long long)st.preemptions, a.msg);
+	rt_chan_free(a.done);
+	rt_chan_free(b.done);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_runaway_preempted_then_stopped_others_keep_period) {
+	run_rt(1, runaway_main, NULL);
+}
+
+static int pcall_main(void *arg) {
+	/* pcall cannot catch the preemption (a yield) nor escape the budget */
+	lw_world *w = world("pcall", 0, 100 * MS);
+	ms_err err = {0};
+	CHECK(load(w, "sneaky.lua",
+	           "function f() while true do pcall(function() while true do end end) end end",
+	           &err) == 0);
+	CHECK(lw_call(w, "f", &err) == -ETIME);
+	CHECKF(strstr(err.msg, "sneaky.lua:1:") != NULL, "%s", err.msg);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_pcall_cannot_escape_the_budget) {
+	run_rt(1, pcall_main, NULL);
+}
+
+/* ─── memory ────────────────────────────────────────────────────────── */
+
+static int membomb_main(void *arg) {
+	lw_world *w = world("bomb", 1 << 20, 0);
+	ms_err err = {0};
+	CHECK(load(w, "bomb.lua",
+	           "function bomb() local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1000) .. i end "
+	           "end\n"
+	           "function small() return #('y'):rep(100) end\n",
+	           &err) == 0);
+	CHECK(lw_call(w, "bomb", &err) == -ENOMEM);
+	CHECKF(strstr(err.msg, "not enough memory") != NULL, "%s", err.msg);
+	lw_stats st;
+	lw_stats_get(w, &st);
+	CHECKF(st.mem_peak <= (1 << 20), "peak %zu", st.mem_peak);
+	/* the world still works once the bomb's garbage is collected */
+	memset(&err, 0, sizeof err);
+	CHECKF(lw_call(w, "small", &err) == 0, "%s", err.msg);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_memory_bomb_capped_world_survives) {
+	run_rt(1, membomb_main, NULL);
+}
+
+/* ─── one goroutine in a world at a time; sleeping tasks cost no CPU ─── */
+
+static int lock_main(void *arg) {
+	lw_world *w = world("lock", 0, 0);
+	ms_err err = {0};
+	CHECK(load(w, "race.lua",
+	           "inside, max_inside, done = 0, 0, 0\n"
+	           "function worker()\n"
+	           "  for i = 1, 50 do\n"
+	           "    inside = inside + 1\n"
+	           "    if inside > max_inside then max_inside = inside end\n"
+	           "    local x = 0 for j = 1, 2000 do x = x + j end\n"
+	           "    inside = inside - 1\n"
+	           "    sleep(0)\n"
+	           "  end\n"
+	           "  done = done + 1\n"
+	           "end\n"
+	           "function check() assert(done == 200, done); assert(max_inside == 1, "
+	           "max_inside) end\n",
+	           &err) == 0);
+	result *r = calloc(200, sizeof *r); /* not on the goroutine's stack */
+	rt_chan *all = rt_chan_new(sizeof(int), 200);
+	for (int i = 0; i < 200; i++) {
+		r[i] = (result){.done = all};
+		CHECK(lw_go(w, "worker", done_cb, &r[i], &err) == 0);
+	}
+	int x;
+	for (int i = 0; i < 200; i++)
+		rt_chan_recv(all, &x);
+	for (int i = 0; i < 200; i++)
+		CHECKF(r[i].rc == 0, "%s", r[i].msg);
+	CHECKF(lw_call(w, "check", &err) == 0, "%s", err.msg);
+	rt_chan_free(all);
+	free(r);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_one_goroutine_inside_a_world_at_a_time) {
+	run_rt(2, lock_main, NULL);
+}

@@ -1,0 +1,531 @@
+/* health.c — the health-check state machine: config validation, per-check
+ * status and scheduling, startup gating and aggregates of a set, and the
+ * docker-inspect JSON. Semantics are documented in health.h. */
+#include "health.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NS_PER_S          1000000000LL
+#define NS_PER_MS         1000000LL
+#define TIMEOUT_EXIT_CODE -1 /* Docker logs -1 for a probe that did not exit */
+
+struct hc_check {
+	hc_config cfg; /* defaults filled in; cfg.name points at name */
+	char name[HC_NAME_MAX];
+	hc_status status;
+	int64_t start_ns; /* the clock: HC_NEVER while gated */
+	int64_t next_ns;
+	bool done; /* a startup check that passed or failed */
+	int fail_streak, pass_streak;
+	int log_head, log_len; /* ring: log[(log_head + i) % HC_LOG_MAX] is the i-th oldest */
+	hc_entry log[HC_LOG_MAX];
+};
+
+struct hc_set {
+	int n;
+	hc_check *c[];
+};
+
+static const char *const status_names[] = {"starting", "healthy", "unhealthy"};
+static const char *const role_names[] = {"liveness", "readiness", "startup"};
+
+const char *hc_status_name(hc_status s) {
+	return (unsigned)s < 3 ? status_names[s] : "invalid";
+}
+const char *hc_role_name(hc_role r) {
+	return (unsigned)r < 3 ? role_names[r] : "invalid";
+}
+
+/* ─── helpers ────────────────────────────────────────────────────────── */
+
+static int64_t add_sat(int64_t t, int64_t d) {
+	return t >= HC_NEVER - d ? HC_NEVER : t + d;
+}
+
+/* ".5", ".000000001": a fraction of `digits` digits without trailing zeros */
+static void fmt_frac(char *buf, size_t n, int64_t frac, int digits) {
+	buf[0] = 0;
+	if (!frac)
+		return;
+	int k = snprintf(buf, n, ".%0*lld", digits, (long long)frac);
+	while (k > 1 && buf[k - 1] == '0')
+		buf[--k] = 0;
+}
+
+/* "30s", "1.5s", "250ms", "42ns", exactly: for reasons and messages */
+static const char *fmt_dur(char *buf, size_t n, int64_t ns) {
+	uint64_t a = ns < 0 ? -(uint64_t)ns : (uint64_t)ns;
+	uint64_t unit = a >= NS_PER_S ? NS_PER_S : a >= NS_PER_MS ? NS_PER_MS : 1;
+	char frac[16];
+	fmt_frac(frac, sizeof frac, (int64_t)(a % unit), unit == NS_PER_S ? 9 : 6);
+	snprintf(buf, n, "%s%llu%s%s", ns < 0 ? "-" : "", (unsigned long long)(a / unit), frac,
+	         unit == NS_PER_S    ? "s"
+	         : unit == NS_PER_MS ? "ms"
+	                             : "ns");
+	return buf;
+}
+
+/* ─── configuration ──────────────────────────────────────────────────── */
+
+static int bad(ms_err *err, const hc_config *c, const char *field, const char *rule,
+               const char *got) {
+	return ms_fail(err, -EINVAL, "health check \"%s\": %s %s (got %s)", c->name, field, rule,
+	               got);
+}
+static int bad_int(ms_err *err, const hc_config *c, const char *field, const char *rule, int v) {
+	char got[16];
+	snprintf(got, sizeof got, "%d", v);
+	return bad(err, c, field, rule, got);
+}
+static int bad_dur(ms_err *err, const hc_config *c, const char *field, const char *rule,
+                   int64_t v) {
+	char got[32];
+	return bad(err, c, field, rule, fmt_dur(got, sizeof got, v));
+}
+
+/* a period: 0 (the default) or at least HC_PERIOD_MIN_NS */
+static int check_period(ms_err *err, const hc_config *c, const char *field, int64_t v) {
+	return v == 0 || v >= HC_PERIOD_MIN_NS
+	           ? 0
+	           : bad_dur(err, c, field, "must be 0 or at least 1ms", v);
+}
+
+int hc_config_check(const hc_config *c, ms_err *err) {
+	if (!c)
+		return ms_fail(err, -EINVAL, "health check: no configuration");
+	if (!c->name || !c->name[0])
+		return ms_fail(err, -EINVAL, "health check: name is empty");
+	if (strlen(c->name) >= HC_NAME_MAX)
+		return ms_fail(err, -EINVAL,
+		               "health check \"%.*s...\": name is longer than %d bytes",
+		               HC_NAME_MAX / 2, c->name, HC_NAME_MAX - 1);
+	if ((unsigned)c->role > HC_ROLE_STARTUP)
+		return bad_int(err, c, "role", "must be liveness, readiness or startup",
+		               (int)c->role);
+	int r;
+	if ((r = check_period(err, c, "interval", c->interval_ns)) ||
+	    (r = check_period(err, c, "timeout", c->timeout_ns)) ||
+	    (r = check_period(err, c, "start_interval", c->start_interval_ns)))
+		return r;
+	if (c->start_period_ns < 0)
+		return bad_dur(err, c, "start_period", "must not be negative", c->start_period_ns);
+	if (c->initial_delay_ns < 0)
+		return bad_dur(err, c, "initial_delay", "must not be negative",
+		               c->initial_delay_ns);
+	if (c->failure_threshold < 0)
+		return bad_int(err, c, "failure_threshold", "must be 0 (3) or more",
+		               c->failure_threshold);
+	if (c->success_threshold < 0)
+		return bad_int(err, c, "success_threshold", "must be 0 (1) or more",
+		               c->success_threshold);
+	if (c->role == HC_ROLE_STARTUP && c->success_threshold > 1)
+		return bad_int(err, c, "success_threshold",
+		               "must be 1 for a startup check (it ends at its first pass)",
+		               c->success_threshold);
+	return 0;
+}
+
+/* ─── one check ──────────────────────────────────────────────────────── */
+
+static bool in_start_period(const hc_check *h, int64_t t) {
+	return h->status == HC_STARTING && t < add_sat(h->start_ns, h->cfg.start_period_ns);
+}
+
+/* when the probe after one that ended at t is due */
+static int64_t due_after(const hc_check *h, int64_t t) {
+	if (h->done)
+		return HC_NEVER;
+	if (!in_start_period(h, t))
+		return add_sat(t, h->cfg.interval_ns);
+	int64_t next = add_sat(t, h->cfg.start_interval_ns);
+	int64_t end = add_sat(h->start_ns, h->cfg.start_period_ns);
+	return next < end ? next : end;
+}
+
+static void start_clock(hc_check *h, int64_t now) {
+	h->start_ns = now;
+	h->next_ns =
+	    h->cfg.initial_delay_ns > 0 ? add_sat(now, h->cfg.initial_delay_ns) : due_after(h, now);
+}
+
+static hc_check *check_new(const hc_config *c, int64_t now, bool gated, ms_err *err) {
+	if (hc_config_check(c, err) < 0)
+		return NULL;
+	hc_check *h = calloc(1, sizeof *h);
+	if (!h) {
+		ms_fail(err, -ENOMEM, "health check \"%s\": out of memory", c->name);
+		return NULL;
+	}
+	h->cfg = *c;
+	snprintf(h->name, sizeof h->name, "%s", c->name);
+	h->cfg.name = h->name;
+	if (!h->cfg.interval_ns)
+		h->cfg.interval_ns = HC_DEFAULT_INTERVAL_NS;
+	if (!h->cfg.timeout_ns)
+		h->cfg.timeout_ns = HC_DEFAULT_TIMEOUT_NS;
+	if (!h->cfg.start_interval_ns)
+		h->cfg.start_interval_ns = HC_DEFAULT_START_INT_NS;
+	if (!h->cfg.failure_threshold)
+		h->cfg.failure_threshold = HC_DEFAULT_RETRIES;
+	if (!h->cfg.success_threshold)
+		h->cfg.success_threshold = 1;
+	h->status = HC_STARTING;
+	h->start_ns = h->next_ns = HC_NEVER;
+	if (!gated)
+		start_clock(h, now);
+	return h;
+}
+
+hc_check *hc_new(const hc_config *c, int64_t now, ms_err *err) {
+	return check_new(c, now, false, err);
+}
+
+void hc_free(hc_check *h) {
+	free(h);
+}
+
+const hc_config *hc_config_of(const hc_check *h) {
+	return &h->cfg;
+}
+int64_t hc_next_due(const hc_check *h) {
+	return h->next_ns;
+}
+hc_status hc_status_of(const hc_check *h) {
+	return h->status;
+}
+int hc_failing_streak(const hc_check *h) {
+	return h->fail_streak;
+}
+int hc_log_len(const hc_check *h) {
+	return h->log_len;
+}
+const hc_entry *hc_log_at(const hc_check *h, int i) {
+	return i >= 0 && i < h->log_len ? &h->log[(h->log_head + i) % HC_LOG_MAX] : NULL;
+}
+
+/* Append r (already classified) to the ring, cutting its output. */
+static void log_result(hc_check *h, const hc_result *r, hc_outcome outcome) {
+	hc_entry *e;
+	if (h->log_len < HC_LOG_MAX)
+		e = &h->log[(h->log_head + h->log_len++) % HC_LOG_MAX];
+	else
+		e = &h->log[h->log_head], h->log_head = (h->log_head + 1) % HC_LOG_MAX;
+	e->start_ns = r->start_ns;
+	e->end_ns = r->end_ns;
+	e->outcome = outcome;
+	e->exit_code =
+	    outcome == HC_TIMEOUT || outcome == HC_ERROR ? TIMEOUT_EXIT_CODE : r->exit_code;
+	size_t n = r->output ? r->output_len : 0;
+	if (n > HC_OUTPUT_MAX) {
+		n = HC_OUTPUT_MAX; /* back off to the first byte of a UTF-8 character */
+		while (n > HC_OUTPUT_MAX - 3 && ((unsigned char)r->output[n] & 0xC0) == 0x80)
+			n--;
+		memcpy(e->output, r->output, n);
+		memcpy(e->output + n, HC_TRUNCATED, sizeof HC_TRUNCATED);
+		e->output_len = n + sizeof HC_TRUNCATED - 1;
+		return;
+	}
+	if (n)
+		memcpy(e->output, r->output, n);
+	e->output[n] = 0;
+	e->output_len = n;
+	if (!n && outcome == HC_TIMEOUT) {
+		char d[32];
+		int k = snprintf(e->output, sizeof e->output, "Health check exceeded timeout (%s)",
+		                 fmt_dur(d, sizeof d, h->cfg.timeout_ns));
+		e->output_len = (size_t)k;
+	}
+}
+
+static const char *describe(const hc_entry *e, char *buf, size_t n) {
+	char d[32];
+	if (e->outcome == HC_TIMEOUT)
+		snprintf(buf, n, "timed out after %s",
+		         fmt_dur(d, sizeof d, e->end_ns - e->start_ns));
+	else if (e->outcome == HC_ERROR)
+		snprintf(buf, n, "probe error");
+	else
+		snprintf(buf, n, "exit code %d", e->exit_code);
+	return buf;
+}
+
+bool hc_record(hc_check *h, const hc_result *r, hc_transition *t) {
+	if (h->start_ns == HC_NEVER || h->done)
+		return false;
+	hc_outcome outcome = r->outcome;
+	if ((unsigned)outcome > HC_ERROR)
+		outcome = HC_ERROR;
+	if (r->end_ns - r->start_ns > h->cfg.timeout_ns)
+		outcome = HC_TIMEOUT;
+	log_result(h, r, outcome);
+	hc_status from = h->status, to = from;
+	if (outcome == HC_PASS) {
+		h->fail_streak = 0;
+		h->pass_streak++;
+		if (h->pass_streak >= h->cfg.success_threshold)
+			to = HC_HEALTHY;
+	} else {
+		h->pass_streak = 0;
+		if (!in_start_period(h, r->start_ns))
+			h->fail_streak++;
+		if (h->fail_streak >= h->cfg.failure_threshold)
+			to = HC_UNHEALTHY;
+	}
+	h->status = to;
+	if (h->cfg.role == HC_ROLE_STARTUP && to != HC_STARTING)
+		h->done = true;
+	h->next_ns = due_after(h, r->end_ns);
+	if (to == from)
+		return false;
+	if (t) {
+		char what[64];
+		*t = (hc_transition){.subject = HC_OF_CHECK,
+		                     .check = h->name,
+		                     .from = from,
+		                     .to = to,
+		                     .at_ns = r->end_ns};
+		if (to == HC_HEALTHY)
+			snprintf(t->reason, sizeof t->reason, "%d consecutive pass%s",
+			         h->pass_streak, h->pass_streak == 1 ? "" : "es");
+		else
+			snprintf(t->reason, sizeof t->reason, "%d consecutive failure%s, last: %s",
+			         h->fail_streak, h->fail_streak == 1 ? "" : "s",
+			         describe(hc_log_at(h, h->log_len - 1), what, sizeof what));
+	}
+	return true;
+}
+
+/* ─── JSON ───────────────────────────────────────────────────────────── */
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+	unsigned char c = s[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+	else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	return len;
+}
+
+static json_t *json_text(const char *p, size_t n) {
+	static const char fffd[] = "\xEF\xBF\xBD";
+	char *buf = malloc(n * 3 + 1); /* each invalid byte may become 3 */
+	if (!buf)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_seq((const unsigned char *)p + i, n - i);
+		if (k)
+			memcpy(buf + o, p + i, k), o += k, i += k;
+		else
+			memcpy(buf + o, fffd, 3), o += 3, i++;
+	}
+	json_t *j = json_stringn(buf, o);
+	free(buf);
+	return j;
+}
+
+/* RFC 3339 with nanoseconds in UTC, trailing zeros dropped (Go's RFC3339Nano) */
+static json_t *json_time(int64_t mono_ns, int64_t wall_offset_ns) {
+	int64_t w = add_sat(mono_ns, wall_offset_ns);
+	time_t sec = (time_t)(w / NS_PER_S);
+	long ns = (long)(w % NS_PER_S);
+	if (ns < 0)
+		sec--, ns += NS_PER_S;
+	struct tm tm;
+	char buf[64], frac[16];
+	gmtime_r(&sec, &tm);
+	fmt_frac(frac, sizeof frac, ns, 9);
+	size_t k = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + k, sizeof buf - k, "%sZ", frac);
+	return json_string(buf);
+}
+
+static json_t *health_json(const hc_check *h, hc_status status, int64_t wall_offset_ns) {
+	json_t *log = json_array();
+	for (int i = 0; log && i < h->log_len; i++) {
+		const hc_entry *e = hc_log_at(h, i);
+		if (json_array_append_new(log,
+		                          json_pack("{s:o?,s:o?,s:i,s:o?}", "Start",
+		                                    json_time(e->start_ns, wall_offset_ns), "End",
+		                                    json_time(e->end_ns, wall_offset_ns),
+		                                    "ExitCode", e->exit_code, "Output",
+		                                    json_text(e->output, e->output_len))) < 0) {
+			json_decref(log);
+			return NULL;
+		}
+	}
+	return json_pack("{s:s,s:i,s:o?}", "Status", hc_status_name(status), "FailingStreak",
+	                 h->fail_streak, "Log", log);
+}
+
+json_t *hc_to_json(const hc_check *h, int64_t wall_offset_ns) {
+	return health_json(h, h->status, wall_offset_ns);
+}
+
+/* ─── a set ──────────────────────────────────────────────────────────── */
+
+hc_set *hc_set_new(const hc_config *cfgs, int n, int64_t now, ms_err *err) {
+	if (n < 0)
+		n = 0;
+	hc_set *s = calloc(1, sizeof *s + (size_t)n * sizeof s->c[0]);
+	if (!s) {
+		ms_fail(err, -ENOMEM, "health checks: out of memory");
+		return NULL;
+	}
+	bool gated = false;
+	for (int i = 0; i < n; i++)
+		gated |= cfgs[i].role == HC_ROLE_STARTUP;
+	for (int i = 0; i < n; i++) {
+		for (int j = 0; j < i; j++)
+			if (cfgs[i].name && cfgs[j].name && !strcmp(cfgs[i].name, cfgs[j].name)) {
+				ms_fail(err, -EINVAL, "health check \"%s\": name used twice",
+				        cfgs[i].name);
+				goto fail;
+			}
+		s->c[i] = check_new(&cfgs[i], now, gated && cfgs[i].role != HC_ROLE_STARTUP, err);
+		if (!s->c[i])
+			goto fail;
+		s->n++;
+	}
+	return s;
+fail:
+	hc_set_free(s);
+	return NULL;
+}
+
+void hc_set_free(hc_set *s) {
+	if (!s)
+		return;
+	for (int i = 0; i < s->n; i++)
+		hc_free(s->c[i]);
+	free(s);
+}
+
+int hc_set_len(const hc_set *s) {
+	return s->n;
+}
+hc_check *hc_set_at(const hc_set *s, int i) {
+	return i >= 0 && i < s->n ? s->c[i] : NULL;
+}
+
+int64_t hc_set_next_due(const hc_set *s, int *which) {
+	int64_t due = HC_NEVER;
+	int w = -1;
+	for (int i = 0; i < s->n; i++)
+		if (s->c[i]->next_ns < due)
+			due = s->c[i]->next_ns, w = i;
+	if (which)
+		*which = w;
+	return due;
+}
+
+/* UNHEALTHY if any check of the roles is, else STARTING if any is, else HEALTHY */
+static hc_status aggregate(const hc_set *s, hc_role ignored) {
+	hc_status st = HC_HEALTHY;
+	for (int i = 0; i < s->n; i++) {
+		const hc_check *h = s->c[i];
+		if (h->cfg.role == ignored)
+			continue;
+		if (h->status == HC_UNHEALTHY)
+			return HC_UNHEALTHY;
+		if (h->status == HC_STARTING)
+			st = HC_STARTING;
+	}
+	return st;
+}
+
+hc_status hc_set_health(const hc_set *s) {
+	return aggregate(s, HC_ROLE_READINESS);
+}
+hc_status hc_set_readiness(const hc_set *s) {
+	return aggregate(s, HC_ROLE_LIVENESS);
+}
+
+/* every startup check passed: start the clocks of the gated checks */
+static void release_gated(hc_set *s, int64_t now) {
+	for (int i = 0; i < s->n; i++)
+		if (s->c[i]->cfg.role == HC_ROLE_STARTUP && s->c[i]->status != HC_HEALTHY)
+			return;
+	for (int i = 0; i < s->n; i++)
+		if (s->c[i]->start_ns == HC_NEVER)
+			start_clock(s->c[i], now);
+}
+
+static int aggregate_changed(hc_transition *t, hc_subject subj, hc_status from, hc_status to,
+                             const hc_check *cause, int64_t at) {
+	if (from == to)
+		return 0;
+	*t = (hc_transition){
+	    .subject = subj, .check = cause->name, .from = from, .to = to, .at_ns = at};
+	snprintf(t->reason, sizeof t->reason, "%s check \"%s\" is %s",
+	         hc_role_name(cause->cfg.role), cause->name, hc_status_name(cause->status));
+	return 1;
+}
+
+int hc_set_record(hc_set *s, int i, const hc_result *r, hc_transition out[HC_TRANSITIONS_MAX]) {
+	hc_check *h = hc_set_at(s, i);
+	if (!h)
+		return 0;
+	hc_status health = hc_set_health(s), ready = hc_set_readiness(s);
+	int n = hc_record(h, r, &out[0]) ? 1 : 0;
+	if (h->cfg.role == HC_ROLE_STARTUP && h->status == HC_HEALTHY)
+		release_gated(s, r->end_ns);
+	n += aggregate_changed(&out[n], HC_OF_HEALTH, health, hc_set_health(s), h, r->end_ns);
+	n += aggregate_changed(&out[n], HC_OF_READINESS, ready, hc_set_readiness(s), h, r->end_ns);
+	return n;
+}
+
+/* a check's State.Health with its "Name" and "Role" */
+static json_t *check_json(const hc_check *h, int64_t wall_offset_ns) {
+	json_t *c = hc_to_json(h, wall_offset_ns);
+	if (c && (json_object_set_new(c, "Name", json_string(h->name)) < 0 ||
+	          json_object_set_new(c, "Role", json_string(hc_role_name(h->cfg.role))) < 0)) {
+		json_decref(c);
+		return NULL;
+	}
+	return c;
+}
+
+json_t *hc_set_to_json(const hc_set *s, int64_t wall_offset_ns) {
+	const hc_check *primary = s->n ? s->c[0] : NULL;
+	for (int i = s->n - 1; i >= 0; i--)
+		if (s->c[i]->cfg.role == HC_ROLE_LIVENESS)
+			primary = s->c[i];
+	json_t *j = primary
+	                ? health_json(primary, hc_set_health(s), wall_offset_ns)
+	                : json_pack("{s:s,s:i,s:[]}", "Status", hc_status_name(hc_set_health(s)),
+	                            "FailingStreak", 0, "Log");
+	json_t *checks = json_array();
+	/* the _new setters take the reference even when they fail */
+	if (!j || json_object_set_new(j, "Checks", checks) < 0 ||
+	    json_object_set_new(j, "Ready", json_boolean(hc_set_readiness(s) == HC_HEALTHY)) < 0)
+		goto fail;
+	for (int i = 0; i < s->n; i++)
+		if (json_array_append_new(checks, check_json(s->c[i], wall_offset_ns)) < 0)
+			goto fail;
+	return j;
+fail:
+	if (!j)
+		json_decref(checks);
+	json_decref(j);
+	return NULL;
+}

@@ -1,0 +1,708 @@
+/*
+ * http.c — the HTTP/1.1 client of http.h: URL parsing, dialing (literals,
+ * getaddrinfo on the blocking pool, sockets made inside another network
+ * namespace), the request, and a response reader that frames the body as
+ * RFC 9112 §6.3 says: no body for HEAD, 1xx, 204 and 304, else chunked
+ * when it is the final transfer coding, else Content-Length, else to EOF.
+ *
+ * One exchange is one `xfer`: everything lives in it or in the response,
+ * and every error goes out through fail(), which names the method, the URL
+ * and the stage. Parsers that find a protocol error record why in x->why
+ * and return -EPROTO. Nothing here holds errno across a call that parks.
+ */
+#define _GNU_SOURCE
+#include "http.h"
+
+#include "rt.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define HOST_MAX        255         /* a DNS name's longest */
+#define AUTHORITY_MAX   (HOST_MAX + 8) /* "[" host "]:" port */
+#define ADDRS_MAX       4           /* addresses of a name tried in turn */
+#define RBUF_INIT       4096        /* a health check's whole response, usually */
+#define CHUNK_HEX_MAX   15          /* hex digits of a chunk size: < 2^60, no overflow */
+#define LENGTH_DIGITS   18          /* Content-Length digits: < 10^18, no overflow */
+#define BODY_PREALLOC   (64 * 1024) /* most trusted of a Content-Length up front */
+#define NS_THREAD_STACK (64 * 1024) /* the setns thread runs two syscalls */
+#define URL_SHOWN       200         /* URL bytes quoted in an error message */
+
+typedef struct {
+	const http_request *req;
+	const char *method, *stage, *why; /* stage: what failed; why: -EPROTO's detail */
+	ms_err *err;
+	http_response *resp;
+	int64_t deadline;
+	/* the URL, split */
+	char host[HOST_MAX + 1], authority[AUTHORITY_MAX + 1], port[6];
+	const char *target; /* path and query, without '#...'; "" means "/" */
+	int target_len;
+	bool target_slash; /* it starts with '/' (else "/" goes first) */
+	/* the connection and what has been read but not parsed: buf[start, end) */
+	int fd;
+	rt_pollfd *pd;
+	char *buf;
+	size_t cap, start, end;
+	size_t body_cap, max_body;
+} xfer;
+
+static int fail(xfer *x, int code) {
+	const char *what = x->why ? x->why : strerror(-code);
+	if (code == -ETIMEDOUT)
+		what = "timed out (the exchange's deadline passed)";
+	return ms_fail(x->err, code, "http %s %.*s: %s: %s", x->method, URL_SHOWN,
+	               x->req->url ? x->req->url : "(null)", x->stage, what);
+}
+
+static int invalid(xfer *x, const char *why) {
+	x->why = why;
+	return -EINVAL;
+}
+
+static int proto(xfer *x, const char *why) {
+	x->why = why;
+	return -EPROTO;
+}
+
+static bool is_tchar(int c) { /* RFC 9110 §5.6.2 token characters */
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_token(const char *s, size_t n) {
+	for (size_t i = 0; i < n; i++)
+		if (!is_tchar((unsigned char)s[i]))
+			return false;
+	return n > 0;
+}
+
+/* ─── URL ─────────────────────────────────────────────────────────────── */
+
+static int parse_url(xfer *x, const char *url) {
+	x->stage = "parsing the URL";
+	if (!url)
+		return invalid(x, "no URL");
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f) /* would corrupt the request line */
+			return invalid(x, "a space or a control character in the URL");
+	if (!strncasecmp(url, "https://", 8))
+		return x->why = "https is not supported", -EPROTONOSUPPORT;
+	if (strncasecmp(url, "http://", 7))
+		return invalid(x, "not an http:// URL");
+	const char *a = url + 7, *end = a + strcspn(a, "/?#"), *h = a, *hend, *colon;
+	size_t alen = (size_t)(end - a);
+	if (!alen || alen > AUTHORITY_MAX || memchr(a, '@', alen))
+		return invalid(x, "no host, a host too long, or userinfo in the URL");
+	memcpy(x->authority, a, alen);
+	x->authority[alen] = 0;
+	if (*a == '[') { /* IPv6 literal */
+		if (!(hend = memchr(a, ']', alen)))
+			return invalid(x, "no ']' after an IPv6 address");
+		h = a + 1;
+		colon = hend + 1 < end ? hend + 1 : NULL;
+		if (colon && *colon != ':')
+			return invalid(x, "junk after an IPv6 address");
+	} else {
+		colon = memchr(a, ':', alen);
+		hend = colon ? colon : end;
+	}
+	size_t hlen = (size_t)(hend - h), plen = colon ? (size_t)(end - colon - 1) : 0;
+	if (!hlen || hlen > HOST_MAX || plen >= sizeof x->port)
+		return invalid(x, "bad host or port");
+	memcpy(x->host, h, hlen);
+	x->host[hlen] = 0;
+	strcpy(x->port, "80"); /* also for an empty port, "host:" (RFC 3986 §3.2.3) */
+	if (plen) {
+		memcpy(x->port, colon + 1, plen);
+		x->port[plen] = 0;
+		long v = strspn(x->port, "0123456789") == plen ? atol(x->port) : 0;
+		if (v < 1 || v > 65535)
+			return invalid(x, "bad port");
+	}
+	x->target = end;
+	x->target_len = (int)strcspn(end, "#");
+	x->target_slash = *end == '/';
+	return 0;
+}
+
+/* ─── Dialing ─────────────────────────────────────────────────────────── */
+
+typedef struct {
+	struct sockaddr_storage ss[ADDRS_MAX];
+	socklen_t len[ADDRS_MAX];
+	int n;
+} addrs;
+
+typedef struct {
+	const char *host, *port;
+	addrs *out;
+} lookup;
+
+static intptr_t lookup_job(void *arg) { /* on the blocking pool */
+	lookup *l = arg;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG}, *res;
+	int r = getaddrinfo(l->host, l->port, &hints, &res);
+	if (r)
+		return r;
+	for (struct addrinfo *ai = res; ai && l->out->n < ADDRS_MAX; ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(struct sockaddr_storage))
+			continue;
+		memcpy(&l->out->ss[l->out->n], ai->ai_addr, ai->ai_addrlen);
+		l->out->len[l->out->n++] = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int resolve(xfer *x, addrs *a) {
+	x->stage = "resolving the host";
+	uint16_t port = (uint16_t)atoi(x->port);
+	struct sockaddr_in *in = (struct sockaddr_in *)&a->ss[0];
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss[0];
+	const char *v4 = x->host;
+	memset(a, 0, sizeof *a);
+	if (x->req->netns_fd >= 0 && !strcasecmp(x->host, "localhost"))
+		v4 = "127.0.0.1";
+	a->n = 1;
+	if (inet_pton(AF_INET, v4, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		a->len[0] = sizeof *in;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, x->host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		a->len[0] = sizeof *in6;
+		return 0;
+	}
+	a->n = 0;
+	if (x->req->netns_fd >= 0)
+		return invalid(x, "only IP literals and localhost in another network namespace");
+	lookup l = {x->host, x->port, a};
+	int r = (int)rt_blocking(lookup_job, &l);
+	if (rt_now() >= x->deadline)
+		return -ETIMEDOUT;
+	if (r == EAI_NONAME || r == EAI_NODATA || (!r && !a->n))
+		return -ENOENT;
+	if (r == EAI_SYSTEM)
+		return -EIO;
+	if (r) {
+		x->why = gai_strerror(r);
+		return r == EAI_MEMORY ? -ENOMEM : -EHOSTUNREACH;
+	}
+	return 0;
+}
+
+typedef struct {
+	int netns, family, fd;
+} ns_socket;
+
+static void *ns_socket_thread(void *arg) {
+	ns_socket *s = arg;
+	if (setns(s->netns, CLONE_NEWNET) < 0)
+		s->fd = -errno;
+	else if ((s->fd = socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		s->fd = -errno;
+	return NULL; /* the thread, and the namespace it joined, end here */
+}
+
+static intptr_t ns_socket_job(void *arg) { /* on the blocking pool: it waits for the thread */
+	pthread_attr_t at;
+	pthread_t t;
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, NS_THREAD_STACK);
+	int r = pthread_create(&t, &at, ns_socket_thread, arg);
+	pthread_attr_destroy(&at);
+	if (r)
+		return -r;
+	pthread_join(t, NULL);
+	return 0;
+}
+
+static int new_socket(xfer *x, int family) {
+	if (x->req->netns_fd < 0) {
+		int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	ns_socket s = {x->req->netns_fd, family, -EIO};
+	int r = (int)rt_blocking(ns_socket_job, &s);
+	return r ? r : s.fd;
+}
+
+/* Connect to the first address that answers: 0 or the last error. */
+static int dial(xfer *x) {
+	addrs a;
+	int r = resolve(x, &a);
+	for (int i = 0; !r && i < a.n; i++) {
+		x->stage = x->req->netns_fd >= 0 ? "connecting (in the network namespace)"
+		                                 : "connecting";
+		if ((x->fd = new_socket(x, a.ss[i].ss_family)) < 0)
+			return x->fd;
+		if ((x->pd = rt_poll_open(x->fd, &r)) &&
+		    !(r = rt_connect(x->pd, (struct sockaddr *)&a.ss[i], a.len[i], x->deadline)))
+			return 0;
+		rt_poll_close(x->pd);
+		close(x->fd);
+		x->pd = NULL;
+		x->fd = -1;
+		if (r == -ETIMEDOUT)
+			break;
+	}
+	return r;
+}
+
+/* ─── Request ─────────────────────────────────────────────────────────── */
+
+static bool header_named(const char *h, const char *name) {
+	size_t n = strlen(name);
+	return !strncasecmp(h, name, n) && h[n] == ':';
+}
+
+static int build_request(xfer *x, char **out, size_t *len) {
+	x->stage = "building the request";
+	bool own_host = false, own_ua = false;
+	for (const char *const *h = x->req->headers; h && *h; h++) {
+		const char *colon = strchr(*h, ':');
+		if (!colon || !is_token(*h, (size_t)(colon - *h)) || strpbrk(*h, "\r\n"))
+			return invalid(x, "a request header is not \"Name: value\" on one line");
+		if (header_named(*h, "Content-Length") || header_named(*h, "Transfer-Encoding") ||
+		    header_named(*h, "Connection"))
+			return invalid(x, "Content-Length, Transfer-Encoding and Connection "
+			                  "are http_do's own");
+		own_host |= header_named(*h, "Host");
+		own_ua |= header_named(*h, "User-Agent");
+	}
+	if (!is_token(x->method, strlen(x->method)))
+		return invalid(x, "the method is not a token");
+	FILE *f = open_memstream(out, len);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "%s %s%.*s HTTP/1.1\r\n", x->method, x->target_slash ? "" : "/", x->target_len,
+	        x->target);
+	if (!own_host)
+		fprintf(f, "Host: %s\r\n", x->authority);
+	if (!own_ua)
+		fputs("User-Agent: moonshim\r\n", f);
+	for (const char *const *h = x->req->headers; h && *h; h++)
+		fprintf(f, "%s\r\n", *h);
+	const char *m = x->method;
+	if (x->req->body || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH"))
+		fprintf(f, "Content-Length: %zu\r\n", x->req->body ? x->req->body_len : 0);
+	fputs("Connection: close\r\n\r\n", f);
+	return fclose(f) ? -ENOMEM : 0;
+}
+
+/* All of the iovecs (MSG_NOSIGNAL: a closed peer is -EPIPE, not SIGPIPE). */
+static int send_all(xfer *x, struct iovec *iov, int n) {
+	while (n) {
+		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t w = rt_sendmsg(x->pd, &m, 0, x->deadline);
+		if (w < 0)
+			return (int)w;
+		for (; n && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* ─── Reading ─────────────────────────────────────────────────────────── */
+
+/* Read more into the buffer, growing it up to `limit` bytes: >0, 0 at EOF,
+ * or -errno. */
+static ssize_t fill(xfer *x, size_t limit) {
+	if (x->start == x->end)
+		x->start = x->end = 0;
+	if (x->end == x->cap && x->start) {
+		memmove(x->buf, x->buf + x->start, x->end - x->start);
+		x->end -= x->start;
+		x->start = 0;
+	}
+	if (x->end == x->cap) {
+		size_t cap = x->cap * 2 < limit ? x->cap * 2 : limit;
+		char *p = cap > x->cap ? realloc(x->buf, cap) : NULL;
+		if (!p)
+			return -ENOMEM;
+		x->buf = p;
+		x->cap = cap;
+	}
+	return rt_read(x->pd, x->buf + x->end, x->cap - x->end, x->deadline);
+}
+
+/* The next line, its CRLF (or bare LF, RFC 9112 §2.2) cut off and NUL
+ * put in its place; it may take *budget bytes, which it uses up. 1, 0 at
+ * EOF, -EPROTO for a line over budget (`toolong`) or with NUL or a bare CR. */
+static int get_line(xfer *x, size_t *budget, const char *toolong, char **line, size_t *len) {
+	size_t scanned = 0;
+	for (;;) {
+		char *s = x->buf + x->start;
+		char *nl = memchr(s + scanned, '\n', x->end - x->start - scanned);
+		if (nl) {
+			size_t n = (size_t)(nl - s);
+			if (n + 1 > *budget)
+				return proto(x, toolong);
+			*budget -= n + 1;
+			x->start += n + 1;
+			*nl = 0;
+			if (n && s[n - 1] == '\r')
+				s[--n] = 0;
+			if (memchr(s, '\r', n) || memchr(s, 0, n))
+				return proto(x, "a bare CR or a NUL in the response head");
+			*line = s;
+			*len = n;
+			return 1;
+		}
+		scanned = x->end - x->start;
+		if (scanned >= *budget)
+			return proto(x, toolong);
+		ssize_t k = fill(x, *budget + RBUF_INIT);
+		if (k <= 0)
+			return (int)k;
+		x->end += (size_t)k;
+	}
+}
+
+/* Up to `max` buffered bytes (reading if none): their count, 0 at EOF. */
+static ssize_t take(xfer *x, size_t max, const char **p) {
+	if (x->start == x->end) {
+		ssize_t k = fill(x, x->cap);
+		if (k <= 0)
+			return k;
+		x->end += (size_t)k;
+	}
+	size_t n = x->end - x->start < max ? x->end - x->start : max;
+	*p = x->buf + x->start;
+	x->start += n;
+	return (ssize_t)n;
+}
+
+/* ─── Response head ───────────────────────────────────────────────────── */
+
+static int parse_status(xfer *x, const char *l, size_t n) {
+	const char *d = l + 9;
+	if (n < 12 || memcmp(l, "HTTP/1.", 7) || l[7] < '0' || l[7] > '9' || l[8] != ' ' ||
+	    strspn(d, "0123456789") < 3 || (n > 12 && l[12] != ' '))
+		return proto(x, "malformed status line");
+	http_response *r = x->resp;
+	r->status = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+	if (r->status < 100 || r->status > 599)
+		return proto(x, "status code out of range");
+	size_t i = 0;
+	for (const char *p = n > 12 ? l + 13 : ""; *p && i < sizeof r->reason - 1; p++)
+		r->reason[i++] = (*p >= ' ' && *p < 0x7f) || *p == '\t' ? *p : '?';
+	r->reason[i] = 0;
+	return 0;
+}
+
+static char *trim(char *s, char **end) { /* optional whitespace off both ends */
+	while (*s == ' ' || *s == '\t')
+		s++;
+	while (*end > s && ((*end)[-1] == ' ' || (*end)[-1] == '\t'))
+		(*end)--;
+	**end = 0;
+	return s;
+}
+
+static int add_header(xfer *x, char *l, size_t n) {
+	http_response *r = x->resp;
+	char *end = l + n, *colon = memchr(l, ':', n), *s;
+	if (*l == ' ' || *l == '\t') { /* obs-fold: joined with a space (RFC 9112 §5.2) */
+		if (!r->nheaders)
+			return proto(x, "a continuation line before any header");
+		char *v = trim(l, &end), *prev = r->headers[r->nheaders - 1];
+		size_t pl = strlen(prev), vl = (size_t)(end - v);
+		if (!(s = realloc(prev, pl + 1 + vl + 1)))
+			return -ENOMEM;
+		s[pl] = ' ';
+		memcpy(s + pl + 1, v, vl + 1);
+		r->headers[r->nheaders - 1] = s;
+		return 0;
+	}
+	if (!colon || !is_token(l, (size_t)(colon - l))) /* no space before ':' (§5.1) */
+		return proto(x, "malformed header line");
+	char *v = trim(colon + 1, &end);
+	int nl = (int)(colon - l);
+	if (asprintf(&s, "%.*s: %s", nl, l, v) < 0)
+		return -ENOMEM;
+	size_t n8 = r->nheaders;
+	if (!n8 || (n8 >= 8 && !(n8 & (n8 - 1)))) { /* room for 8, then doubled */
+		char **h = realloc(r->headers, (r->nheaders ? r->nheaders * 2 : 8) * sizeof *h);
+		if (!h) {
+			free(s);
+			return -ENOMEM;
+		}
+		r->headers = h;
+	}
+	r->headers[r->nheaders++] = s;
+	return 0;
+}
+
+static void drop_headers(http_response *r) {
+	for (size_t i = 0; i < r->nheaders; i++)
+		free(r->headers[i]);
+	free(r->headers);
+	r->headers = NULL;
+	r->nheaders = 0;
+}
+
+/* Status line and fields of the final response; interim 1xx heads are
+ * skipped, all of them drawing on one HTTP_MAX_HEADER_BYTES budget. */
+static int read_head(xfer *x) {
+	x->stage = "reading the response head";
+	size_t budget = HTTP_MAX_HEADER_BYTES;
+	_Static_assert(HTTP_MAX_HEADER_BYTES == 64 * 1024, "the message below says 64 KiB");
+	const char *toolong = "response head over 64 KiB";
+	for (bool first = true;; first = false) {
+		char *l;
+		size_t n;
+		int r = get_line(x, &budget, toolong, &l, &n);
+		if (r <= 0)
+			return r ? r : proto(x, first ? "connection closed without a response"
+			                               : "connection closed in the response head");
+		if ((r = parse_status(x, l, n)))
+			return r;
+		while ((r = get_line(x, &budget, toolong, &l, &n)) > 0 && n)
+			if ((r = add_header(x, l, n)))
+				return r;
+		if (r <= 0)
+			return r ? r : proto(x, "connection closed in the response head");
+		if (x->resp->status == 101)
+			return proto(x, "101 Switching Protocols, which was not asked for");
+		if (x->resp->status >= 200)
+			return 0;
+		drop_headers(x->resp); /* 100 Continue, 103 Early Hints, ... */
+	}
+}
+
+/* ─── Body ────────────────────────────────────────────────────────────── */
+
+/* Keep n more bytes, up to max_body: 1 to go on, 0 once truncated, -ENOMEM. */
+static int body_add(xfer *x, const char *p, size_t n) {
+	http_response *r = x->resp;
+	if (n > x->max_body - r->body_len) {
+		n = x->max_body - r->body_len;
+		r->truncated = true;
+	}
+	if (r->body_len + n + 1 > x->body_cap) {
+		size_t cap = x->body_cap * 2 > RBUF_INIT ? x->body_cap * 2 : RBUF_INIT;
+		cap = cap < r->body_len + n + 1 ? r->body_len + n + 1 : cap;
+		cap = cap > x->max_body + 1 ? x->max_body + 1 : cap;
+		char *b = realloc(r->body, cap);
+		if (!b)
+			return -ENOMEM;
+		r->body = b;
+		x->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, p, n);
+	r->body_len += n;
+	r->body[r->body_len] = 0;
+	return r->truncated ? 0 : 1;
+}
+
+/* Exactly `len` bytes; the connection ending sooner is -EPROTO. */
+static int body_sized(xfer *x, uint64_t len) {
+	if (len && !x->body_cap) { /* trust a Content-Length only so far */
+		size_t pre = len < BODY_PREALLOC ? (size_t)len + 1 : BODY_PREALLOC;
+		pre = pre > x->max_body + 1 ? x->max_body + 1 : pre;
+		if ((x->resp->body = malloc(pre)))
+			x->body_cap = pre;
+	}
+	while (len) {
+		const char *p;
+		ssize_t k = take(x, len < SIZE_MAX ? (size_t)len : SIZE_MAX, &p);
+		if (k <= 0)
+			return k ? (int)k : proto(x, "connection closed before the body's end");
+		len -= (uint64_t)k;
+		int r = body_add(x, p, (size_t)k);
+		if (r <= 0)
+			return r;
+	}
+	return 1;
+}
+
+static int body_to_eof(xfer *x) {
+	const char *p;
+	ssize_t k;
+	int r = 1;
+	while (r > 0 && (k = take(x, SIZE_MAX, &p)) != 0)
+		r = k < 0 ? (int)k : body_add(x, p, (size_t)k);
+	return r < 0 ? r : 0;
+}
+
+/* RFC 9112 §7.1: hex size, extensions ignored, data, CRLF; after the last
+ * (size 0) chunk, trailer fields up to an empty line, read and dropped. */
+static int body_chunked(xfer *x) {
+	char *l;
+	size_t n, budget;
+	int r;
+	for (;;) {
+		budget = HTTP_MAX_CHUNK_LINE;
+		if ((r = get_line(x, &budget, "chunk-size line too long", &l, &n)) <= 0)
+			return r ? r : proto(x, "connection closed before the last chunk");
+		size_t digits = strspn(l, "0123456789abcdefABCDEF"), ws = strspn(l + digits, " \t");
+		if (!digits || digits > CHUNK_HEX_MAX || (l[digits + ws] && l[digits + ws] != ';'))
+			return proto(x, "bad chunk size");
+		uint64_t size = strtoull(l, NULL, 16);
+		if (!size)
+			break;
+		if ((r = body_sized(x, size)) <= 0)
+			return r;
+		budget = 2;
+		if ((r = get_line(x, &budget, "no CRLF after chunk data", &l, &n)) <= 0 || n)
+			return r < 0 ? r : proto(x, "no CRLF after chunk data");
+	}
+	budget = HTTP_MAX_HEADER_BYTES;
+	while ((r = get_line(x, &budget, "trailer fields too long", &l, &n)) > 0 && n)
+		;
+	return r < 0 ? r : r ? 0 : proto(x, "connection closed in the trailer fields");
+}
+
+/* The last Transfer-Encoding's last coding is chunked (§6.3 rule 4). */
+static bool chunked_last(const char *te) {
+	const char *c = strrchr(te, ',');
+	c = c ? c + 1 : te;
+	c += strspn(c, " \t");
+	return !strncasecmp(c, "chunked", 7) && !c[7 + strspn(c + 7, " \t")];
+}
+
+/* Every Content-Length value (fields and comma lists) must agree: the
+ * length, -1 for none, or -EPROTO. */
+static int64_t content_length(xfer *x) {
+	int64_t len = -1;
+	const http_response *r = x->resp;
+	for (size_t i = 0; i < r->nheaders; i++) {
+		if (!header_named(r->headers[i], "Content-Length"))
+			continue;
+		for (const char *p = r->headers[i] + strlen("Content-Length: "); *p;) {
+			p += strspn(p, " \t,");
+			size_t d = strspn(p, "0123456789");
+			if (!*p)
+				break;
+			if (!d || d > LENGTH_DIGITS || (p[d] && !strchr(" \t,", p[d])))
+				return proto(x, "malformed Content-Length");
+			int64_t v = strtoll(p, NULL, 10);
+			if (len >= 0 && v != len)
+				return proto(x, "conflicting Content-Length values");
+			len = v;
+			p += d;
+		}
+	}
+	return len;
+}
+
+static int read_body(xfer *x) {
+	x->stage = "reading the body";
+	int status = x->resp->status;
+	if (!strcmp(x->method, "HEAD") || status == 204 || status == 304)
+		return 0;
+	const char *te = NULL;
+	for (size_t i = 0; i < x->resp->nheaders; i++)
+		if (header_named(x->resp->headers[i], "Transfer-Encoding"))
+			te = x->resp->headers[i] + strlen("Transfer-Encoding: ");
+	if (te) /* it overrides any Content-Length; an unknown coding ends at EOF */
+		return chunked_last(te) ? body_chunked(x) : body_to_eof(x);
+	int64_t len = content_length(x);
+	if (len < -1)
+		return (int)len;
+	if (len == -1)
+		return body_to_eof(x);
+	int r = body_sized(x, (uint64_t)len);
+	return r < 0 ? r : 0;
+}
+
+/* ─── The exchange ────────────────────────────────────────────────────── */
+
+static int exchange(xfer *x) {
+	char *head = NULL;
+	size_t head_len = 0;
+	int r = parse_url(x, x->req->url);
+	if (!r)
+		r = build_request(x, &head, &head_len);
+	if (!r)
+		r = dial(x);
+	/* A server may answer and close before taking the whole body (413):
+	 * its response is still the answer. */
+	int sent = 0;
+	if (!r) {
+		x->stage = "sending the request";
+		struct iovec iov[2] = {{head, head_len}, {(void *)x->req->body, x->req->body_len}};
+		r = send_all(x, iov, x->req->body ? 2 : 1);
+		if (r == -EPIPE || r == -ECONNRESET)
+			sent = r, r = 0;
+	}
+	free(head);
+	if (r)
+		return r;
+	if (!(x->buf = malloc(RBUF_INIT)))
+		return -ENOMEM;
+	x->cap = RBUF_INIT;
+	if ((r = read_head(x)) || (r = read_body(x))) {
+		if (!sent)
+			return r;
+		x->stage = "sending the request";
+		x->why = NULL;
+		return sent;
+	}
+	if (!x->resp->body && !(x->resp->body = calloc(1, 1)))
+		return -ENOMEM;
+	return 0;
+}
+
+int http_do(const http_request *req, http_response *resp, ms_err *err) {
+	int64_t t0 = rt_now();
+	xfer x = {
+	    .req = req,
+	    .method = req->method ? req->method : "GET",
+	    .err = err,
+	    .resp = resp,
+	    .deadline = rt_deadline_in(req->timeout_ns > 0 ? req->timeout_ns : HTTP_TIMEOUT_DEFAULT_NS),
+	    .fd = -1,
+	    .max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT,
+	};
+	if (x.max_body > SIZE_MAX / 2) /* max_body + 1 must not wrap */
+		x.max_body = SIZE_MAX / 2;
+	memset(resp, 0, sizeof *resp);
+	int r = exchange(&x);
+	if (x.pd)
+		rt_poll_close(x.pd);
+	if (x.fd >= 0)
+		close(x.fd);
+	free(x.buf);
+	if (r) {
+		http_response_free(resp);
+		fail(&x, r);
+	}
+	resp->elapsed_ns = rt_now() - t0;
+	return r;
+}
+
+const char *http_header(const http_response *r, const char *name) {
+	for (size_t i = 0; i < r->nheaders; i++)
+		if (header_named(r->headers[i], name))
+			return r->headers[i] + strlen(name) + 2;
+	return NULL;
+}
+
+void http_response_free(http_response *r) {
+	if (!r)
+		return;
+	drop_headers(r);
+	free(r->body);
+	memset(r, 0, sizeof *r);
+}

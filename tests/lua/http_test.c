@@ -1,0 +1,576 @@
+/* http_test.c — the HTTP client (shim/http.c) against a canned server on
+ * a goroutine: bodies framed by Content-Length, chunks and EOF; statuses
+ * surfaced; HEAD/204/304 without a body even when the server keeps the
+ * connection open; hostile servers (silence, slowloris, huge heads, bad
+ * chunk sizes, short bodies) ending in -ETIMEDOUT or -EPROTO within the
+ * deadline; the body cap; 1,000 concurrent GETs; and a request made inside
+ * another network namespace, where our own namespace has no such server. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include "../../shim/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#define MS           1000000LL
+#define IO_TIMEOUT   (5000 * MS) /* the server's own deadline per connection */
+#define BIG_BODY     (1 << 20)
+#define N_CONCURRENT 1000
+
+/* ─── the canned server ──────────────────────────────────────────────── */
+
+typedef struct {
+	int fd, port;
+	rt_pollfd *pd;
+	rt_waitgroup wg; /* the accept loop and each connection */
+} server;
+
+typedef struct {
+	server *s;
+	int fd;
+	rt_pollfd *pd;
+	char req[8192];
+	size_t len;
+} sconn;
+
+static int send_bytes(rt_pollfd *pd, const void *p, size_t n) {
+	while (n) {
+		struct iovec iov = {(void *)p, n};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t w = rt_sendmsg(pd, &m, 0, rt_deadline_in(IO_TIMEOUT));
+		if (w < 0)
+			return (int)w;
+		p = (const char *)p + w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int send_str(rt_pollfd *pd, const char *s) {
+	return send_bytes(pd, s, strlen(s));
+}
+
+/* The value of header `name` in the request, copied into out ("" if none). */
+static void req_header(const sconn *c, const char *name, char *out, size_t n) {
+	const char *p = strcasestr(c->req, name);
+	out[0] = 0;
+	if (p && (p = strchr(p, ':'))) {
+		p += strspn(p + 1, " ") + 1;
+		snprintf(out, n, "%.*s", (int)strcspn(p, "\r\n"), p);
+	}
+}
+
+/* Read until the peer closes (or the server's deadline). */
+static void wait_eof(sconn *c) {
+	char b[256];
+	while (rt_read(c->pd, b, sizeof b, rt_deadline_in(IO_TIMEOUT)) > 0)
+		;
+}
+
+static void respond(sconn *c, const char *method, const char *path, const char *body,
+                    size_t body_len) {
+	char buf[1024], ua[64], host[64];
+	if (!strcmp(path, "/hello")) {
+		send_str(c->pd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test:  a b \r\n\r\nhello");
+	} else if (!strcmp(path, "/echo")) {
+		req_header(c, "\r\nUser-Agent", ua, sizeof ua);
+		req_header(c, "\r\nHost", host, sizeof host);
+		snprintf(buf, sizeof buf,
+		         "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\nX-Method: %s\r\n"
+		         "X-UA: %s\r\nX-Host: %s\r\n\r\n",
+		         body_len, method, ua, host);
+		send_str(c->pd, buf);
+		send_bytes(c->pd, body, body_len);
+	} else if (!strcmp(path, "/chunked")) { /* split mid-chunk, with an extension, a trailer */
+		send_str(c->pd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhel");
+		rt_sleep(10 * MS);
+		send_str(c->pd, "lo\r\nA\r\n, world!!!\r\n0\r\nX-Trailer: t\r\n\r\n");
+	} else if (!strcmp(path, "/close")) { /* HTTP/1.0, no length: to EOF */
+		send_str(c->pd, "HTTP/1.0 200 OK\r\n\r\n");
+		for (int i = 0; i < 100; i++) {
+			memset(buf, 'a' + i % 26, 1000);
+			send_bytes(c->pd, buf, 1000);
+		}
+	} else if (!strcmp(path, "/404")) {
+		send_str(c->pd, "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
+	} else if (!strcmp(path, "/silent")) {
+		wait_eof(c);
+	} else if (!strcmp(path, "/big")) {
+		snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", BIG_BODY);
+		send_str(c->pd, buf);
+		char *b = calloc(1, BIG_BODY);
+		send_bytes(c->pd, b, BIG_BODY); /* fails once the client stops reading */
+		free(b);
+	} else if (!strcmp(path, "/badstatus")) {
+		send_str(c->pd, "HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n");
+	} else if (!strcmp(path, "/hugehead")) { /* 100 KiB of header, never ending */
+		send_str(c->pd, "HTTP/1.1 200 OK\r\nX-Big: ");
+		memset(buf, 'x', sizeof buf);
+		for (int i = 0; i < 100 && !send_bytes(c->pd, buf, sizeof buf); i++)
+			;
+	} else if (!strcmp(path, "/badchunk")) {
+		send_str(c->pd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+	} else if (!strcmp(path, "/hugechunk")) { /* a size that would overflow 64 bits */
+		send_str(c->pd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		                "10000000000000000000\r\n");
+	} else if (!strcmp(path, "/short")) {
+		send_str(c->pd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+	} else if (!strcmp(path, "/twolengths")) {
+		send_str(c->pd, "HTTP/1.1 200 OK\r\nContent-Length: 3, 4\r\n\r\nabcd");
+	} else if (!strcmp(path, "/nobody")) { /* a length but no body: kept open */
+		send_str(c->pd, !strcmp(method, "HEAD")
+		                    ? "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+		                    : "HTTP/1.1 204 No Content\r\n\r\n");
+		wait_eof(c);
+	} else if (!strcmp(path, "/304")) {
+		send_str(c->pd, "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n");
+		wait_eof(c);
+	} else if (!strcmp(path, "/continue")) {
+		send_str(c->pd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
+		                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	} else if (!strcmp(path, "/slowloris")) { /* one header byte every 20 ms */
+		send_str(c->pd, "HTTP/1.1 200 OK\r\nX-Slow: ");
+		for (int i = 0; i < 500 && !send_str(c->pd, "s"); i++)
+			rt_sleep(20 * MS);
+	}
+}
+
+static void conn_main(void *arg) {
+	sconn *c = arg;
+	char *end = NULL;
+	while (!end && c->len < sizeof c->req - 1) { /* the head */
+		ssize_t n = rt_read(c->pd, c->req + c->len, sizeof c->req - 1 - c->len,
+		                    rt_deadline_in(IO_TIMEOUT));
+		if (n <= 0)
+			break;
+		c->len += (size_t)n;
+		c->req[c->len] = 0;
+		end = strstr(c->req, "\r\n\r\n");
+	}
+	if (end) {
+		char method[16] = "", path[256] = "", cl[32];
+		sscanf(c->req, "%15s %255s", method, path);
+		req_header(c, "\r\nContent-Length", cl, sizeof cl);
+		size_t want = (size_t)atol(cl), have = c->len - (size_t)(end + 4 - c->req);
+		char *body = malloc(want + 1);
+		memcpy(body, end + 4, have < want ? have : want);
+		while (have < want) {
+			ssize_t n = rt_read(c->pd, body + have, want - have, rt_deadline_in(IO_TIMEOUT));
+			if (n <= 0)
+				break;
+			have += (size_t)n;
+		}
+		respond(c, method, path, body, want);
+		free(body);
+	}
+	rt_poll_close(c->pd);
+	close(c->fd);
+	rt_wg_done(&c->s->wg);
+	free(c);
+}
+
+static void accept_main(void *arg) {
+	server *s = arg;
+	for (;;) {
+		int fd = rt_accept(s->pd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC, RT_FOREVER);
+		if (fd == -ECANCELED)
+			break;
+		if (fd < 0)
+			continue;
+		sconn *c = calloc(1, sizeof *c);
+		int err;
+		c->s = s;
+		c->fd = fd;
+		CHECK((c->pd = rt_poll_open(fd, &err)));
+		rt_wg_add(&s->wg, 1);
+		rt_go(conn_main, c, "http test conn");
+	}
+	rt_wg_done(&s->wg);
+}
+
+/* A listening TCP socket on 127.0.0.1, port chosen by the kernel. */
+static int listen_local(int *port) {
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	CHECK(fd >= 0);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	CHECK(listen(fd, 4096) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void server_start(server *s) {
+	int err, port, fd = listen_local(&port);
+	*s = (server){.fd = fd, .port = port};
+	CHECK((s->pd = rt_poll_open(s->fd, &err)));
+	rt_wg_add(&s->wg, 1);
+	rt_go(accept_main, s, "http test server");
+}
+
+static void server_stop(server *s) {
+	rt_poll_evict(s->pd);
+	rt_wg_wait(&s->wg);
+	rt_poll_close(s->pd);
+	close(s->fd);
+}
+
+/* ─── helpers ────────────────────────────────────────────────────────── */
+
+typedef struct {
+	const char *method, *path;
+	const void *body;
+	size_t body_len;
+	int64_t timeout_ns;
+	size_t max_body;
+} call;
+
+static int do_call(server *s, call c, http_response *resp, ms_err *err) {
+	char url[128];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, c.path);
+	http_request req = {.method = c.method,
+	                    .url = url,
+	                    .body = c.body,
+	                    .body_len = c.body_len,
+	                    .timeout_ns = c.timeout_ns ? c.timeout_ns : 2000 * MS,
+	                    .max_body = c.max_body,
+	                    .netns_fd = -1};
+	*err = (ms_err){0};
+	int r = http_do(&req, resp, err);
+	if (r)
+		fprintf(stderr, "%s -> %d: %s\n", c.path, r, err->msg);
+	return r;
+}
+
+#define BODY_IS(resp, s)                                                                           \
+	((resp).body_len == strlen(s) && !memcmp((resp).body, (s), strlen(s)))
+
+/* ─── cases ──────────────────────────────────────────────────────────── */
+
+static int get_main(void *arg) {
+	server s;
+	server_start(&s);
+	http_response r;
+	ms_err err;
+	CHECK(do_call(&s, (call){.path = "/hello"}, &r, &err) == 0);
+	CHECK(r.status == 200 && !strcmp(r.reason, "OK"));
+	CHECK(BODY_IS(r, "hello") && r.body[5] == 0 && !r.truncated);
+	CHECKF(!strcmp(http_header(&r, "x-test") ?: "", "a b"), "%s", http_header(&r, "x-test"));
+	CHECK(r.nheaders == 2 && !strcmp(r.headers[0], "Content-Length: 5"));
+	CHECK(r.elapsed_ns > 0 && r.elapsed_ns < 1000 * MS);
+	http_response_free(&r);
+	CHECK(do_call(&s, (call){.path = "/404"}, &r, &err) == 0); /* a status, not an error */
+	CHECK(r.status == 404 && !strcmp(r.reason, "Not Found") && BODY_IS(r, "not found"));
+	http_response_free(&r);
+	CHECK(do_call(&s, (call){.path = "/continue"}, &r, &err) == 0); /* 1xx skipped */
+	CHECK(r.status == 200 && BODY_IS(r, "ok") && !http_header(&r, "Link"));
+	http_response_free(&r);
+	server_stop(&s);
+	return 0;
+}
+TEST(http_get_status_and_headers) { run_rt(2, get_main, NULL); }
+
+static int post_main(void *arg) {
+	server s;
+	server_start(&s);
+	http_response r;
+	ms_err err;
+	const char *msg = "{\"event\":\"oom\",\"container\":\"c1\"}";
+	CHECK(do_call(&s, (call){.method = "POST", .path = "/echo", .body = msg, .body_len = strlen(msg)},
+	              &r, &err) == 0);
+	CHECK(r.status == 201 && BODY_IS(r, msg));
+	CHECK(!strcmp(http_header(&r, "X-Method"), "POST"));
+	CHECK(!strcmp(http_header(&r, "X-UA"), "moonshim"));
+	char host[64];
+	snprintf(host, sizeof host, "127.0.0.1:%d", s.port);
+	CHECK(!strcmp(http_header(&r, "X-Host"), host));
+	http_response_free(&r);
+	/* 1 MiB up: more than the socket buffers, so it takes several writes */
+	char *big = malloc(BIG_BODY);
+	for (int i = 0; i < BIG_BODY; i++)
+		big[i] = (char)('A' + i % 23);
+	CHECK(do_call(&s, (call){.method = "PUT", .path = "/echo", .body = big, .body_len = BIG_BODY},
+	              &r, &err) == 0);
+	CHECK(r.body_len == BIG_BODY && !memcmp(r.body, big, BIG_BODY) && !r.truncated);
+	http_response_free(&r);
+	free(big);
+	server_stop(&s);
+	return 0;
+}
+TEST(http_post_body_echoed) { run_rt(2, post_main, NULL); }
+
+static int framing_main(void *arg) {
+	server s;
+	server_start(&s);
+	http_response r;
+	ms_err err;
+	CHECK(do_call(&s, (call){.path = "/chunked"}, &r, &err) == 0);
+	CHECKF(BODY_IS(r, "hello, world!!!"), "%.*s", (int)r.body_len, r.body);
+	http_response_free(&r);
+	CHECK(do_call(&s, (call){.path = "/close"}, &r, &err) == 0);
+	CHECK(r.status == 200 && r.body_len == 100000 && r.body[0] == 'a' && r.body[99999] == 'v');
+	http_response_free(&r);
+	/* no body to wait for, though the server says a length and stays open */
+	CHECK(do_call(&s, (call){.method = "HEAD", .path = "/nobody"}, &r, &err) == 0);
+	CHECK(r.status == 200 && r.body_len == 0 && r.body && !r.body[0]);
+	CHECK(r.elapsed_ns < 500 * MS);
+	http_response_free(&r);
+	CHECK(do_call(&s, (call){.path = "/nobody"}, &r, &err) == 0);
+	CHECK(r.status == 204 && r.body_len == 0 && r.elapsed_ns < 500 * MS);
+	http_response_free(&r);
+	CHECK(do_call(&s, (call){.path = "/304"}, &r, &err) == 0);
+	CHECK(r.status == 304 && r.body_len == 0 && r.elapsed_ns < 500 * MS);
+	http_response_free(&r);
+	server_stop(&s);
+	return 0;
+}
+TEST(http_chunked_eof_and_bodiless) { run_rt(2, framing_main, NULL); }
+
+static int cap_main(void *arg) {
+	server s;
+	server_start(&s);
+	http_response r;
+	ms_err err;
+	CHECK(do_call(&s, (call){.path = "/big", .max_body = 1000}, &r, &err) == 0);
+	CHECK(r.status == 200 && r.body_len == 1000 && r.truncated && r.body[1000] == 0);
+	http_response_free(&r);
+	CHECK(do_call(&s, (call){.path = "/close", .max_body = 100000}, &r, &err) == 0);
+	CHECK(r.body_len == 100000 && !r.truncated); /* exactly the cap is not cut */
+	http_response_free(&r);
+	CHECK(do_call(&s, (call){.path = "/chunked", .max_body = 7}, &r, &err) == 0);
+	CHECK(BODY_IS(r, "hello, ") && r.truncated);
+	http_response_free(&r);
+	server_stop(&s);
+	return 0;
+}
+TEST(http_body_cap_truncates) { run_rt(2, cap_main, NULL); }
+
+static int hostile_main(void *arg) {
+	server s;
+	server_start(&s);
+	http_response r;
+	ms_err err;
+	static const struct {
+		const char *path, *msg;
+	} cases[] = {
+	    {"/badstatus", "malformed status line"}, {"/hugehead", "response head over 64 KiB"},
+	    {"/badchunk", "bad chunk size"},         {"/hugechunk", "bad chunk size"},
+	    {"/short", "connection closed before the body's end"},
+	    {"/twolengths", "conflicting Content-Length values"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		CHECKF(do_call(&s, (call){.path = cases[i].path}, &r, &err) == -EPROTO, "%s",
+		       cases[i].path);
+		CHECKF(strstr(err.msg, cases[i].msg) && strstr(err.msg, cases[i].path), "%s", err.msg);
+		CHECK(r.status == 0 && !r.body && !r.headers && r.elapsed_ns > 0);
+	}
+	server_stop(&s);
+	return 0;
+}
+TEST(http_malformed_responses_are_eproto) { run_rt(2, hostile_main, NULL); }
+
+static int timeout_main(void *arg) {
+	server s;
+	server_start(&s);
+	http_response r;
+	ms_err err;
+	const char *paths[] = {"/silent", "/slowloris"};
+	for (int i = 0; i < 2; i++) {
+		int64_t t0 = rt_now();
+		CHECK(do_call(&s, (call){.path = paths[i], .timeout_ns = 300 * MS}, &r, &err) ==
+		      -ETIMEDOUT);
+		int64_t took = rt_now() - t0;
+		fprintf(stderr, "%s: -ETIMEDOUT after %.1f ms (deadline 300 ms)\n", paths[i],
+		        (double)took / MS);
+		CHECK(took >= 300 * MS && took < 400 * MS);
+		CHECK(r.elapsed_ns >= 300 * MS && r.elapsed_ns <= took);
+		CHECK(strstr(err.msg, "timed out") && strstr(err.msg, paths[i]));
+	}
+	server_stop(&s);
+	return 0;
+}
+TEST(http_deadline_covers_silence_and_slowloris) { run_rt(2, timeout_main, NULL); }
+
+static int refused_main(void *arg) {
+	/* bound, never listening: a connect is refused */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", ntohs(sa.sin_port));
+	http_request req = {.url = url, .timeout_ns = 1000 * MS, .netns_fd = -1};
+	http_response r;
+	ms_err err = {0};
+	CHECK(http_do(&req, &r, &err) == -ECONNREFUSED);
+	CHECKF(strstr(err.msg, url) && strstr(err.msg, "refused"), "%s", err.msg);
+	close(fd);
+	/* errors before any I/O */
+	static const struct {
+		const char *url;
+		int code;
+	} bad[] = {
+	    {"https://127.0.0.1/", -EPROTONOSUPPORT}, {"ftp://x/", -EINVAL},
+	    {"http://127.0.0.1:99999/", -EINVAL},     {"http://a b/", -EINVAL},
+	    {"http://user@127.0.0.1/", -EINVAL},      {"http://[::1/", -EINVAL},
+	    {"http:///x", -EINVAL},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		req.url = bad[i].url;
+		CHECKF(http_do(&req, &r, &err) == bad[i].code, "%s: %s", bad[i].url, err.msg);
+	}
+	const char *hdrs[] = {"Connection: keep-alive", NULL};
+	req = (http_request){.url = url, .headers = hdrs, .netns_fd = -1};
+	CHECK(http_do(&req, &r, &err) == -EINVAL);
+	const char *inject[] = {"X-A: 1\r\nX-B: 2", NULL};
+	req.headers = inject;
+	CHECK(http_do(&req, &r, &err) == -EINVAL);
+	return 0;
+}
+TEST(http_refused_and_bad_requests) { run_rt(2, refused_main, NULL); }
+
+/* ─── 1,000 at once ──────────────────────────────────────────────────── */
+
+typedef struct {
+	server *s;
+	rt_waitgroup wg;
+	int ok;
+} fleet;
+
+static void one_get(void *arg) {
+	fleet *f = arg;
+	http_response r;
+	ms_err err;
+	if (do_call(f->s, (call){.path = "/hello", .timeout_ns = 10000 * MS}, &r, &err) == 0 &&
+	    r.status == 200 && BODY_IS(r, "hello"))
+		__atomic_add_fetch(&f->ok, 1, __ATOMIC_RELAXED);
+	http_response_free(&r);
+	rt_wg_done(&f->wg);
+}
+
+static int concurrent_main(void *arg) {
+	server s;
+	server_start(&s);
+	long n = scaled(N_CONCURRENT);
+	fleet f = {.s = &s};
+	int64_t t0 = rt_now();
+	for (long i = 0; i < n; i++) { /* one after another: the peer to compare with */
+		rt_wg_add(&f.wg, 1);
+		one_get(&f);
+	}
+	int64_t serial = rt_now() - t0;
+	CHECK(f.ok == n);
+	f.ok = 0;
+	t0 = rt_now();
+	for (long i = 0; i < n; i++) {
+		rt_wg_add(&f.wg, 1);
+		rt_go(one_get, &f, "http get");
+	}
+	rt_wg_wait(&f.wg);
+	int64_t conc = rt_now() - t0;
+	fprintf(stderr,
+	        "%ld GETs: %.1f ms from %ld goroutines at once (%.0f/s), %.1f ms one after "
+	        "another (%.0f/s); ratio %.2fx\n",
+	        n, (double)conc / MS, n, n * 1e9 / (double)conc, (double)serial / MS,
+	        n * 1e9 / (double)serial, (double)serial / (double)conc);
+	CHECKF(f.ok == n, "%d of %ld succeeded", f.ok, n);
+	server_stop(&s);
+	return 0;
+}
+TEST(http_1000_concurrent_gets) { run_rt(2, concurrent_main, NULL); }
+
+/* ─── another network namespace ──────────────────────────────────────── */
+
+/* The forked helper: a new network namespace with lo up, one response on
+ * a blocking socket, its port written to `ready`. */
+static void netns_child(int ready) {
+	if (unshare(CLONE_NEWNET) < 0)
+		_exit(2);
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifreq ifr = {0};
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		_exit(3);
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		_exit(4);
+	int port, lfd = listen_local(&port);
+	fcntl(lfd, F_SETFL, 0);
+	if (write(ready, &port, sizeof port) != sizeof port)
+		_exit(5);
+	for (;;) {
+		int c = accept(lfd, NULL, NULL);
+		char buf[4096];
+		if (c < 0)
+			_exit(6);
+		(void)!read(c, buf, sizeof buf);
+		const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ninside";
+		(void)!write(c, resp, strlen(resp));
+		close(c);
+	}
+}
+
+typedef struct {
+	pid_t pid;
+	int port;
+} netns_arg;
+
+static int netns_main(void *arg) {
+	netns_arg *a = arg;
+	char path[64], url[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/net", a->pid);
+	snprintf(url, sizeof url, "http://localhost:%d/", a->port);
+	int nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(nsfd >= 0);
+	http_request req = {.url = url, .timeout_ns = 2000 * MS, .netns_fd = nsfd};
+	http_response r;
+	ms_err err = {0};
+	for (int i = 0; i < 3; i++) { /* again and again: no thread is left in there */
+		CHECKF(http_do(&req, &r, &err) == 0, "%s", err.msg);
+		CHECK(r.status == 200 && BODY_IS(r, "inside"));
+		http_response_free(&r);
+	}
+	req.netns_fd = -1; /* in ours, nobody listens on that port */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/", a->port);
+	CHECK(http_do(&req, &r, &err) == -ECONNREFUSED);
+	req.netns_fd = nsfd;
+	req.url = "http://example.invalid/";
+	CHECK(http_do(&req, &r, &err) == -EINVAL && strstr(err.msg, "namespace"));
+	close(nsfd);
+	return 0;
+}
+
+TEST(http_connect_inside_another_netns) {
+	int p[2];
+	CHECK(pipe(p) == 0);
+	netns_arg a = {.pid = fork()};
+	CHECK(a.pid >= 0);
+	if (a.pid == 0) {
+		close(p[0]);
+		netns_child(p[1]);
+	}
+	close(p[1]);
+	int got = (int)read(p[0], &a.port, sizeof a.port);
+	if (got != sizeof a.port) { /* no CAP_SYS_ADMIN here: nothing to test */
+		int st;
+		waitpid(a.pid, &st, 0);
+		fprintf(stderr, "skipped: the helper could not make a network namespace (exit %d)\n",
+		        WEXITSTATUS(st));
+		return;
+	}
+	run_rt(2, netns_main, &a);
+	kill(a.pid, SIGKILL);
+	waitpid(a.pid, NULL, 0);
+}

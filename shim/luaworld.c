@@ -37,7 +37,7 @@ struct lw_world {
 	char name[64];
 };
 
-typedef enum { REQ_NONE = 0, REQ_SLEEP } req_kind;
+typedef enum { REQ_NONE = 0, REQ_PARK } req_kind;
 
 typedef struct lw_task {
 	lw_world *w;
@@ -48,7 +48,9 @@ typedef struct lw_task {
 	int preempt_line;
 	char preempt_src[128];
 	req_kind req;
-	int64_t req_ns;
+	void *park_ctx;
+	void (*park_work)(void *ctx);
+	int (*park_push)(lua_State *L, void *ctx);
 	int64_t cpu_ns; /* spent inside the world in this run */
 } lw_task;
 
@@ -80,19 +82,35 @@ static lw_task *task_of(lua_State *L) {
 	return t && t->co == L ? t : NULL;
 }
 
-/* sleep(seconds): parks the task; only from the task's own coroutine (a
- * nested Lua coroutine cannot carry the park to the host). */
-static int api_sleep(lua_State *L) {
-	double s = luaL_checknumber(L, 1);
+int lw_park(lua_State *L, void *ctx, void (*work)(void *ctx),
+            int (*push)(lua_State *L, void *ctx)) {
 	lw_task *t = task_of(L);
 	if (!t)
-		return luaL_error(L, "sleep: only from a task's own coroutine");
+		return luaL_error(L, "a blocking call is allowed only in a task's own coroutine, "
+		                     "not in one the script made");
+	t->req = REQ_PARK;
+	t->park_ctx = ctx;
+	t->park_work = work;
+	t->park_push = push;
+	return lua_yield(L, 0);
+}
+
+static void sleep_work(void *ctx) {
+	rt_sleep(*(int64_t *)ctx);
+}
+
+static int sleep_push(lua_State *L, void *ctx) {
+	return 0;
+}
+
+/* sleep(seconds): parks the task. */
+static int api_sleep(lua_State *L) {
+	double s = luaL_checknumber(L, 1);
 	if (!(s >= 0))
 		return luaL_error(L, "sleep: %f is not a duration", s);
-	t->req = REQ_SLEEP;
-	t->req_ns =
-	    s * NS_PER_SEC > (double)MAX_SLEEP_NS ? MAX_SLEEP_NS : (int64_t)(s * NS_PER_SEC);
-	return lua_yield(L, 0);
+	int64_t *ns = lua_newuserdatauv(L, sizeof *ns, 0); /* lives on the stack while parked */
+	*ns = s * NS_PER_SEC > (double)MAX_SLEEP_NS ? MAX_SLEEP_NS : (int64_t)(s * NS_PER_SEC);
+	return lw_park(L, ns, sleep_work, sleep_push);
 }
 
 static int api_now(lua_State *L) {
@@ -256,10 +274,11 @@ static int run_task(lw_world *w, const char *what, ms_err *err) {
 			             (long long)(w->cfg.cpu_budget_ns / 1000000));
 			break;
 		}
-		if (t.req == REQ_SLEEP) {
+		if (t.req == REQ_PARK) {
 			unlock(w);
-			rt_sleep(t.req_ns);
+			t.park_work(t.park_ctx);
 			lock(w);
+			nargs = t.park_push(t.co, t.park_ctx);
 		} else if (t.preempted) {
 			w->preemptions++;
 			unlock(w);
@@ -391,6 +410,21 @@ int lw_go(lw_world *w, const char *fn, lw_done_fn done, void *arg, ms_err *err) 
 	snprintf(g->fn, sizeof g->fn, "%s", fn);
 	rt_go(task_goroutine, g, "lua task");
 	return 0;
+}
+
+void lw_register(lw_world *w, const char *name, int (*fn)(lua_State *L)) {
+	lock(w);
+	lua_pushcfunction(w->L, fn);
+	lua_setglobal(w->L, name);
+	unlock(w);
+}
+
+void lw_register_lib(lw_world *w, const char *name, const luaL_Reg *fns) {
+	lock(w);
+	lua_newtable(w->L);
+	luaL_setfuncs(w->L, fns, 0);
+	lua_setglobal(w->L, name);
+	unlock(w);
 }
 
 void lw_stats_get(lw_world *w, lw_stats *s) {

@@ -65,4 +65,25 @@ int lw_go(lw_world *w, const char *fn, lw_done_fn done, void *arg, ms_err *err);
 
 void lw_stats_get(lw_world *w, lw_stats *s);
 
+/* ─── for API modules (the functions a world gives its scripts) ─────── */
+
+typedef struct lua_State lua_State;
+struct luaL_Reg;
+
+/* From a C function a task called: park the task. work(ctx) then runs on
+ * the task's goroutine without the world's lock (it may block on the
+ * runtime: netpoller, timers, channels); afterwards, under the lock,
+ * push(L, ctx) pushes what the script's call returns and says how many.
+ * ctx must live until push returns (a C function's locals do not: put it
+ * in a userdata or malloc it and free it in push). Use as
+ * `return lw_park(L, ctx, work, push);`. Only from the task's own
+ * coroutine; elsewhere it raises an error. */
+int lw_park(lua_State *L, void *ctx, void (*work)(void *ctx), int (*push)(lua_State *L, void *ctx));
+
+/* Register a C function as a global of every script in w (before
+ * loading them). */
+void lw_register(lw_world *w, const char *name, int (*fn)(lua_State *L));
+/* Register a table of functions as a global library (e.g. "http"). */
+void lw_register_lib(lw_world *w, const char *name, const struct luaL_Reg *fns);
+
 #endif

@@ -15,7 +15,6 @@
 
 #include "rt.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -29,15 +28,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define HOST_MAX        255         /* a DNS name's longest */
+#define HOST_MAX        255            /* a DNS name's longest */
 #define AUTHORITY_MAX   (HOST_MAX + 8) /* "[" host "]:" port */
-#define ADDRS_MAX       4           /* addresses of a name tried in turn */
-#define RBUF_INIT       4096        /* a health check's whole response, usually */
-#define CHUNK_HEX_MAX   15          /* hex digits of a chunk size: < 2^60, no overflow */
-#define LENGTH_DIGITS   18          /* Content-Length digits: < 10^18, no overflow */
-#define BODY_PREALLOC   (64 * 1024) /* most trusted of a Content-Length up front */
-#define NS_THREAD_STACK (64 * 1024) /* the setns thread runs two syscalls */
-#define URL_SHOWN       200         /* URL bytes quoted in an error message */
+#define RBUF_INIT       4096           /* a health check's whole response, usually */
+#define CHUNK_HEX_MAX   15             /* hex digits of a chunk size: < 2^60, no overflow */
+#define LENGTH_DIGITS   18             /* Content-Length digits: < 10^18, no overflow */
+#define BODY_PREALLOC   (64 * 1024)    /* most trusted of a Content-Length up front */
+#define NS_THREAD_STACK (64 * 1024)    /* the setns thread runs two syscalls */
+#define URL_SHOWN       200            /* URL bytes quoted in an error message */
 
 typedef struct {
 	const http_request *req;
@@ -55,6 +53,7 @@ typedef struct {
 	rt_pollfd *pd;
 	char *buf;
 	size_t cap, start, end;
+	size_t head_left; /* of HTTP_MAX_HEADER_BYTES, for heads and trailers */
 	size_t body_cap, max_body;
 } xfer;
 
@@ -140,69 +139,42 @@ static int parse_url(xfer *x, const char *url) {
 /* ─── Dialing ─────────────────────────────────────────────────────────── */
 
 typedef struct {
-	struct sockaddr_storage ss[ADDRS_MAX];
-	socklen_t len[ADDRS_MAX];
-	int n;
-} addrs;
-
-typedef struct {
 	const char *host, *port;
-	addrs *out;
+	int flags;
+	struct addrinfo *res;
 } lookup;
 
-static intptr_t lookup_job(void *arg) { /* on the blocking pool */
+static intptr_t lookup_job(void *arg) {
 	lookup *l = arg;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG}, *res;
-	int r = getaddrinfo(l->host, l->port, &hints, &res);
-	if (r)
-		return r;
-	for (struct addrinfo *ai = res; ai && l->out->n < ADDRS_MAX; ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof(struct sockaddr_storage))
-			continue;
-		memcpy(&l->out->ss[l->out->n], ai->ai_addr, ai->ai_addrlen);
-		l->out->len[l->out->n++] = ai->ai_addrlen;
-	}
-	freeaddrinfo(res);
-	return 0;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = l->flags | AI_NUMERICSERV};
+	return getaddrinfo(l->host, l->port, &hints, &l->res);
 }
 
-static int resolve(xfer *x, addrs *a) {
+/* A literal is parsed right here (AI_NUMERICHOST does no I/O); a name is
+ * looked up on the blocking pool. */
+static int resolve(xfer *x, struct addrinfo **res) {
 	x->stage = "resolving the host";
-	uint16_t port = (uint16_t)atoi(x->port);
-	struct sockaddr_in *in = (struct sockaddr_in *)&a->ss[0];
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss[0];
-	const char *v4 = x->host;
-	memset(a, 0, sizeof *a);
-	if (x->req->netns_fd >= 0 && !strcasecmp(x->host, "localhost"))
-		v4 = "127.0.0.1";
-	a->n = 1;
-	if (inet_pton(AF_INET, v4, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		a->len[0] = sizeof *in;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, x->host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		a->len[0] = sizeof *in6;
-		return 0;
-	}
-	a->n = 0;
-	if (x->req->netns_fd >= 0)
+	bool theirs = x->req->netns_fd >= 0;
+	lookup l = {theirs && !strcasecmp(x->host, "localhost") ? "127.0.0.1" : x->host, x->port,
+	            AI_NUMERICHOST, NULL};
+	int r = (int)lookup_job(&l);
+	if (r == EAI_NONAME && theirs)
 		return invalid(x, "only IP literals and localhost in another network namespace");
-	lookup l = {x->host, x->port, a};
-	int r = (int)rt_blocking(lookup_job, &l);
-	if (rt_now() >= x->deadline)
-		return -ETIMEDOUT;
-	if (r == EAI_NONAME || r == EAI_NODATA || (!r && !a->n))
-		return -ENOENT;
-	if (r == EAI_SYSTEM)
-		return -EIO;
-	if (r) {
-		x->why = gai_strerror(r);
-		return r == EAI_MEMORY ? -ENOMEM : -EHOSTUNREACH;
+	if (r == EAI_NONAME) {
+		l.flags = AI_ADDRCONFIG;
+		if (!(r = (int)rt_blocking(lookup_job, &l)) && rt_now() >= x->deadline) {
+			freeaddrinfo(l.res);
+			return -ETIMEDOUT;
+		}
 	}
+	if (r) {
+		x->why = r == EAI_SYSTEM ? NULL : gai_strerror(r);
+		return r == EAI_MEMORY   ? -ENOMEM
+		       : r == EAI_AGAIN  ? -EAGAIN
+		       : r == EAI_SYSTEM ? -EIO
+		                         : -ENOENT;
+	}
+	*res = l.res;
 	return 0;
 }
 
@@ -244,23 +216,28 @@ static int new_socket(xfer *x, int family) {
 
 /* Connect to the first address that answers: 0 or the last error. */
 static int dial(xfer *x) {
-	addrs a;
-	int r = resolve(x, &a);
-	for (int i = 0; !r && i < a.n; i++) {
-		x->stage = x->req->netns_fd >= 0 ? "connecting (in the network namespace)"
-		                                 : "connecting";
-		if ((x->fd = new_socket(x, a.ss[i].ss_family)) < 0)
-			return x->fd;
+	struct addrinfo *res = NULL;
+	int r = resolve(x, &res);
+	if (!r)
+		x->stage =
+		    x->req->netns_fd >= 0 ? "connecting in the network namespace" : "connecting";
+	for (struct addrinfo *ai = res; !r && ai; ai = ai->ai_next) {
+		if ((x->fd = new_socket(x, ai->ai_family)) < 0) {
+			r = x->fd;
+			break;
+		}
 		if ((x->pd = rt_poll_open(x->fd, &r)) &&
-		    !(r = rt_connect(x->pd, (struct sockaddr *)&a.ss[i], a.len[i], x->deadline)))
-			return 0;
+		    !(r = rt_connect(x->pd, ai->ai_addr, ai->ai_addrlen, x->deadline)))
+			break;
 		rt_poll_close(x->pd);
 		close(x->fd);
 		x->pd = NULL;
 		x->fd = -1;
-		if (r == -ETIMEDOUT)
-			break;
+		if (r != -ETIMEDOUT && ai->ai_next)
+			r = 0; /* try the next address */
 	}
+	if (res)
+		freeaddrinfo(res);
 	return r;
 }
 
@@ -465,19 +442,20 @@ static void drop_headers(http_response *r) {
  * skipped, all of them drawing on one HTTP_MAX_HEADER_BYTES budget. */
 static int read_head(xfer *x) {
 	x->stage = "reading the response head";
-	size_t budget = HTTP_MAX_HEADER_BYTES;
+	size_t *budget = &x->head_left;
 	_Static_assert(HTTP_MAX_HEADER_BYTES == 64 * 1024, "the message below says 64 KiB");
 	const char *toolong = "response head over 64 KiB";
 	for (bool first = true;; first = false) {
 		char *l;
 		size_t n;
-		int r = get_line(x, &budget, toolong, &l, &n);
+		int r = get_line(x, budget, toolong, &l, &n);
 		if (r <= 0)
-			return r ? r : proto(x, first ? "connection closed without a response"
-			                               : "connection closed in the response head");
+			return r ? r
+			         : proto(x, first ? "connection closed without a response"
+			                          : "connection closed in the response head");
 		if ((r = parse_status(x, l, n)))
 			return r;
-		while ((r = get_line(x, &budget, toolong, &l, &n)) > 0 && n)
+		while ((r = get_line(x, budget, toolong, &l, &n)) > 0 && n)
 			if ((r = add_header(x, l, n)))
 				return r;
 		if (r <= 0)
@@ -567,8 +545,7 @@ static int body_chunked(xfer *x) {
 		if ((r = get_line(x, &budget, "no CRLF after chunk data", &l, &n)) <= 0 || n)
 			return r < 0 ? r : proto(x, "no CRLF after chunk data");
 	}
-	budget = HTTP_MAX_HEADER_BYTES;
-	while ((r = get_line(x, &budget, "trailer fields too long", &l, &n)) > 0 && n)
+	while ((r = get_line(x, &x->head_left, "trailer fields too long", &l, &n)) > 0 && n)
 		;
 	return r < 0 ? r : r ? 0 : proto(x, "connection closed in the trailer fields");
 }
@@ -671,8 +648,10 @@ int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	    .method = req->method ? req->method : "GET",
 	    .err = err,
 	    .resp = resp,
-	    .deadline = rt_deadline_in(req->timeout_ns > 0 ? req->timeout_ns : HTTP_TIMEOUT_DEFAULT_NS),
+	    .deadline =
+	        rt_deadline_in(req->timeout_ns > 0 ? req->timeout_ns : HTTP_TIMEOUT_DEFAULT_NS),
 	    .fd = -1,
+	    .head_left = HTTP_MAX_HEADER_BYTES,
 	    .max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT,
 	};
 	if (x.max_body > SIZE_MAX / 2) /* max_body + 1 must not wrap */

@@ -81,7 +81,8 @@ static void respond(sconn *c, const char *method, const char *path, const char *
                     size_t body_len) {
 	char buf[1024], ua[64], host[64];
 	if (!strcmp(path, "/hello")) {
-		send_str(c->pd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test:  a b \r\n\r\nhello");
+		send_str(c->pd,
+		         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test:  a b \r\n\r\nhello");
 	} else if (!strcmp(path, "/echo")) {
 		req_header(c, "\r\nUser-Agent", ua, sizeof ua);
 		req_header(c, "\r\nHost", host, sizeof host);
@@ -92,7 +93,8 @@ static void respond(sconn *c, const char *method, const char *path, const char *
 		send_str(c->pd, buf);
 		send_bytes(c->pd, body, body_len);
 	} else if (!strcmp(path, "/chunked")) { /* split mid-chunk, with an extension, a trailer */
-		send_str(c->pd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhel");
+		send_str(c->pd,
+		         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhel");
 		rt_sleep(10 * MS);
 		send_str(c->pd, "lo\r\nA\r\n, world!!!\r\n0\r\nX-Trailer: t\r\n\r\n");
 	} else if (!strcmp(path, "/close")) { /* HTTP/1.0, no length: to EOF */
@@ -101,12 +103,16 @@ static void respond(sconn *c, const char *method, const char *path, const char *
 			memset(buf, 'a' + i % 26, 1000);
 			send_bytes(c->pd, buf, 1000);
 		}
+	} else if (!strcmp(path, "/fold")) { /* obs-fold, bare LF, odd spacing */
+		send_str(c->pd, "HTTP/1.1 200 OK\nX-Fold: a\r\n   b\r\nX-Empty:\r\n"
+		                "Content-Length:  2 \r\n\r\nok");
 	} else if (!strcmp(path, "/404")) {
 		send_str(c->pd, "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
 	} else if (!strcmp(path, "/silent")) {
 		wait_eof(c);
 	} else if (!strcmp(path, "/big")) {
-		snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", BIG_BODY);
+		snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n",
+		         BIG_BODY);
 		send_str(c->pd, buf);
 		char *b = calloc(1, BIG_BODY);
 		send_bytes(c->pd, b, BIG_BODY); /* fails once the client stops reading */
@@ -136,8 +142,9 @@ static void respond(sconn *c, const char *method, const char *path, const char *
 		send_str(c->pd, "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n");
 		wait_eof(c);
 	} else if (!strcmp(path, "/continue")) {
-		send_str(c->pd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
-		                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+		send_str(c->pd,
+		         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
+		         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
 	} else if (!strcmp(path, "/slowloris")) { /* one header byte every 20 ms */
 		send_str(c->pd, "HTTP/1.1 200 OK\r\nX-Slow: ");
 		for (int i = 0; i < 500 && !send_str(c->pd, "s"); i++)
@@ -162,15 +169,22 @@ static void conn_main(void *arg) {
 		sscanf(c->req, "%15s %255s", method, path);
 		req_header(c, "\r\nContent-Length", cl, sizeof cl);
 		size_t want = (size_t)atol(cl), have = c->len - (size_t)(end + 4 - c->req);
+		if (!strcmp(path, "/early")) { /* refused before the body: closed with a RST */
+			send_str(c->pd,
+			         "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
+			want = 0;
+		}
 		char *body = malloc(want + 1);
 		memcpy(body, end + 4, have < want ? have : want);
 		while (have < want) {
-			ssize_t n = rt_read(c->pd, body + have, want - have, rt_deadline_in(IO_TIMEOUT));
+			ssize_t n =
+			    rt_read(c->pd, body + have, want - have, rt_deadline_in(IO_TIMEOUT));
 			if (n <= 0)
 				break;
 			have += (size_t)n;
 		}
-		respond(c, method, path, body, want);
+		if (strcmp(path, "/early"))
+			respond(c, method, path, body, want);
 		free(body);
 	}
 	rt_poll_close(c->pd);
@@ -253,8 +267,7 @@ static int do_call(server *s, call c, http_response *resp, ms_err *err) {
 	return r;
 }
 
-#define BODY_IS(resp, s)                                                                           \
-	((resp).body_len == strlen(s) && !memcmp((resp).body, (s), strlen(s)))
+#define BODY_IS(resp, s) ((resp).body_len == strlen(s) && !memcmp((resp).body, (s), strlen(s)))
 
 /* ─── cases ──────────────────────────────────────────────────────────── */
 
@@ -276,10 +289,25 @@ static int get_main(void *arg) {
 	CHECK(do_call(&s, (call){.path = "/continue"}, &r, &err) == 0); /* 1xx skipped */
 	CHECK(r.status == 200 && BODY_IS(r, "ok") && !http_header(&r, "Link"));
 	http_response_free(&r);
+	CHECK(do_call(&s, (call){.path = "/fold"}, &r, &err) == 0);
+	CHECK(!strcmp(http_header(&r, "X-Fold"), "a b") && !strcmp(http_header(&r, "X-Empty"), ""));
+	CHECK(BODY_IS(r, "ok"));
+	http_response_free(&r);
+	/* a name: resolved on the blocking pool (::1 may come first and be refused) */
+	char url[64];
+	snprintf(url, sizeof url, "http://localhost:%d/hello", s.port);
+	http_request req = {.url = url, .timeout_ns = 2000 * MS, .netns_fd = -1};
+	CHECKF(http_do(&req, &r, &err) == 0, "%s", err.msg);
+	CHECK(r.status == 200 && BODY_IS(r, "hello"));
+	http_response_free(&r);
+	req.url = "http://no-such-host.invalid/";
+	CHECKF(http_do(&req, &r, &err) == -ENOENT, "%s", err.msg);
 	server_stop(&s);
 	return 0;
 }
-TEST(http_get_status_and_headers) { run_rt(2, get_main, NULL); }
+TEST(http_get_status_and_headers) {
+	run_rt(2, get_main, NULL);
+}
 
 static int post_main(void *arg) {
 	server s;
@@ -287,8 +315,10 @@ static int post_main(void *arg) {
 	http_response r;
 	ms_err err;
 	const char *msg = "{\"event\":\"oom\",\"container\":\"c1\"}";
-	CHECK(do_call(&s, (call){.method = "POST", .path = "/echo", .body = msg, .body_len = strlen(msg)},
-	              &r, &err) == 0);
+	CHECK(
+	    do_call(&s,
+	            (call){.method = "POST", .path = "/echo", .body = msg, .body_len = strlen(msg)},
+	            &r, &err) == 0);
 	CHECK(r.status == 201 && BODY_IS(r, msg));
 	CHECK(!strcmp(http_header(&r, "X-Method"), "POST"));
 	CHECK(!strcmp(http_header(&r, "X-UA"), "moonshim"));
@@ -300,15 +330,24 @@ static int post_main(void *arg) {
 	char *big = malloc(BIG_BODY);
 	for (int i = 0; i < BIG_BODY; i++)
 		big[i] = (char)('A' + i % 23);
-	CHECK(do_call(&s, (call){.method = "PUT", .path = "/echo", .body = big, .body_len = BIG_BODY},
+	CHECK(do_call(&s,
+	              (call){.method = "PUT", .path = "/echo", .body = big, .body_len = BIG_BODY},
 	              &r, &err) == 0);
 	CHECK(r.body_len == BIG_BODY && !memcmp(r.body, big, BIG_BODY) && !r.truncated);
+	http_response_free(&r);
+	/* answered and closed before the body was taken: the answer still counts */
+	int r413 = do_call(
+	    &s, (call){.method = "POST", .path = "/early", .body = big, .body_len = BIG_BODY}, &r,
+	    &err);
+	CHECKF(r413 == 0 && r.status == 413, "%d %d", r413, r.status);
 	http_response_free(&r);
 	free(big);
 	server_stop(&s);
 	return 0;
 }
-TEST(http_post_body_echoed) { run_rt(2, post_main, NULL); }
+TEST(http_post_body_echoed) {
+	run_rt(2, post_main, NULL);
+}
 
 static int framing_main(void *arg) {
 	server s;
@@ -335,7 +374,9 @@ static int framing_main(void *arg) {
 	server_stop(&s);
 	return 0;
 }
-TEST(http_chunked_eof_and_bodiless) { run_rt(2, framing_main, NULL); }
+TEST(http_chunked_eof_and_bodiless) {
+	run_rt(2, framing_main, NULL);
+}
 
 static int cap_main(void *arg) {
 	server s;
@@ -354,7 +395,9 @@ static int cap_main(void *arg) {
 	server_stop(&s);
 	return 0;
 }
-TEST(http_body_cap_truncates) { run_rt(2, cap_main, NULL); }
+TEST(http_body_cap_truncates) {
+	run_rt(2, cap_main, NULL);
+}
 
 static int hostile_main(void *arg) {
 	server s;
@@ -364,21 +407,26 @@ static int hostile_main(void *arg) {
 	static const struct {
 		const char *path, *msg;
 	} cases[] = {
-	    {"/badstatus", "malformed status line"}, {"/hugehead", "response head over 64 KiB"},
-	    {"/badchunk", "bad chunk size"},         {"/hugechunk", "bad chunk size"},
+	    {"/badstatus", "malformed status line"},
+	    {"/hugehead", "response head over 64 KiB"},
+	    {"/badchunk", "bad chunk size"},
+	    {"/hugechunk", "bad chunk size"},
 	    {"/short", "connection closed before the body's end"},
 	    {"/twolengths", "conflicting Content-Length values"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		CHECKF(do_call(&s, (call){.path = cases[i].path}, &r, &err) == -EPROTO, "%s",
 		       cases[i].path);
-		CHECKF(strstr(err.msg, cases[i].msg) && strstr(err.msg, cases[i].path), "%s", err.msg);
+		CHECKF(strstr(err.msg, cases[i].msg) && strstr(err.msg, cases[i].path), "%s",
+		       err.msg);
 		CHECK(r.status == 0 && !r.body && !r.headers && r.elapsed_ns > 0);
 	}
 	server_stop(&s);
 	return 0;
 }
-TEST(http_malformed_responses_are_eproto) { run_rt(2, hostile_main, NULL); }
+TEST(http_malformed_responses_are_eproto) {
+	run_rt(2, hostile_main, NULL);
+}
 
 static int timeout_main(void *arg) {
 	server s;
@@ -400,7 +448,9 @@ static int timeout_main(void *arg) {
 	server_stop(&s);
 	return 0;
 }
-TEST(http_deadline_covers_silence_and_slowloris) { run_rt(2, timeout_main, NULL); }
+TEST(http_deadline_covers_silence_and_slowloris) {
+	run_rt(2, timeout_main, NULL);
+}
 
 static int refused_main(void *arg) {
 	/* bound, never listening: a connect is refused */
@@ -422,9 +472,12 @@ static int refused_main(void *arg) {
 		const char *url;
 		int code;
 	} bad[] = {
-	    {"https://127.0.0.1/", -EPROTONOSUPPORT}, {"ftp://x/", -EINVAL},
-	    {"http://127.0.0.1:99999/", -EINVAL},     {"http://a b/", -EINVAL},
-	    {"http://user@127.0.0.1/", -EINVAL},      {"http://[::1/", -EINVAL},
+	    {"https://127.0.0.1/", -EPROTONOSUPPORT},
+	    {"ftp://x/", -EINVAL},
+	    {"http://127.0.0.1:99999/", -EINVAL},
+	    {"http://a b/", -EINVAL},
+	    {"http://user@127.0.0.1/", -EINVAL},
+	    {"http://[::1/", -EINVAL},
 	    {"http:///x", -EINVAL},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -439,7 +492,9 @@ static int refused_main(void *arg) {
 	CHECK(http_do(&req, &r, &err) == -EINVAL);
 	return 0;
 }
-TEST(http_refused_and_bad_requests) { run_rt(2, refused_main, NULL); }
+TEST(http_refused_and_bad_requests) {
+	run_rt(2, refused_main, NULL);
+}
 
 /* ─── 1,000 at once ──────────────────────────────────────────────────── */
 
@@ -489,7 +544,9 @@ static int concurrent_main(void *arg) {
 	server_stop(&s);
 	return 0;
 }
-TEST(http_1000_concurrent_gets) { run_rt(2, concurrent_main, NULL); }
+TEST(http_1000_concurrent_gets) {
+	run_rt(2, concurrent_main, NULL);
+}
 
 /* ─── another network namespace ──────────────────────────────────────── */
 
@@ -566,7 +623,8 @@ TEST(http_connect_inside_another_netns) {
 	if (got != sizeof a.port) { /* no CAP_SYS_ADMIN here: nothing to test */
 		int st;
 		waitpid(a.pid, &st, 0);
-		fprintf(stderr, "skipped: the helper could not make a network namespace (exit %d)\n",
+		fprintf(stderr,
+		        "skipped: the helper could not make a network namespace (exit %d)\n",
 		        WEXITSTATUS(st));
 		return;
 	}

@@ -82,7 +82,8 @@ typedef struct http_response {
 /* One exchange. 0 with *resp filled in — whatever the status, a 404 or a
  * 500 is a response, not an error — or -errno with *resp empty (but for
  * elapsed_ns) and a message naming the method, the URL and the stage:
- * -EINVAL (bad URL or header), -EPROTONOSUPPORT, -ENOENT (name not found),
+ * -EINVAL (bad URL or header), -EPROTONOSUPPORT (https), -ENOENT or -EAGAIN
+ * (the name did not resolve, for good or for now),
  * -ETIMEDOUT (the deadline passed), -ECONNREFUSED and other socket errors,
  * -EPROTO (a malformed or unframeable response, or one cut short). */
 int http_do(const http_request *req, http_response *resp, ms_err *err);

@@ -11,7 +11,7 @@
 
 #define NS_PER_S          1000000000LL
 #define NS_PER_MS         1000000LL
-#define TIMEOUT_EXIT_CODE -1 /* Docker logs -1 for a probe that did not exit */
+#define TIMEOUT_EXIT_CODE (-1) /* Docker logs -1 for a probe that did not exit */
 
 struct hc_check {
 	hc_config cfg; /* defaults filled in; cfg.name points at name */
@@ -19,7 +19,6 @@ struct hc_check {
 	hc_status status;
 	int64_t start_ns; /* the clock: HC_NEVER while gated */
 	int64_t next_ns;
-	bool done; /* a startup check that passed or failed */
 	int fail_streak, pass_streak;
 	int log_head, log_len; /* ring: log[(log_head + i) % HC_LOG_MAX] is the i-th oldest */
 	hc_entry log[HC_LOG_MAX];
@@ -34,10 +33,10 @@ static const char *const status_names[] = {"starting", "healthy", "unhealthy"};
 static const char *const role_names[] = {"liveness", "readiness", "startup"};
 
 const char *hc_status_name(hc_status s) {
-	return (unsigned)s < 3 ? status_names[s] : "invalid";
+	return (unsigned)s <= HC_UNHEALTHY ? status_names[s] : "invalid";
 }
 const char *hc_role_name(hc_role r) {
-	return (unsigned)r < 3 ? role_names[r] : "invalid";
+	return (unsigned)r <= HC_ROLE_STARTUP ? role_names[r] : "invalid";
 }
 
 /* ─── helpers ────────────────────────────────────────────────────────── */
@@ -56,80 +55,82 @@ static void fmt_frac(char *buf, size_t n, int64_t frac, int digits) {
 		buf[--k] = 0;
 }
 
-/* "30s", "1.5s", "250ms", "42ns", exactly: for reasons and messages */
+/* "30s", "1.5s", "250ms", "500us", "42ns", exactly: for reasons and messages */
 static const char *fmt_dur(char *buf, size_t n, int64_t ns) {
+	static const struct {
+		uint64_t ns;
+		const char *name;
+		int digits;
+	} units[] = {{NS_PER_S, "s", 9}, {NS_PER_MS, "ms", 6}, {1000, "us", 3}, {1, "ns", 0}};
 	uint64_t a = ns < 0 ? -(uint64_t)ns : (uint64_t)ns;
-	uint64_t unit = a >= NS_PER_S ? NS_PER_S : a >= NS_PER_MS ? NS_PER_MS : 1;
+	int u = 0;
+	while (units[u].ns > 1 && a < units[u].ns)
+		u++;
 	char frac[16];
-	fmt_frac(frac, sizeof frac, (int64_t)(a % unit), unit == NS_PER_S ? 9 : 6);
-	snprintf(buf, n, "%s%llu%s%s", ns < 0 ? "-" : "", (unsigned long long)(a / unit), frac,
-	         unit == NS_PER_S    ? "s"
-	         : unit == NS_PER_MS ? "ms"
-	                             : "ns");
+	fmt_frac(frac, sizeof frac, (int64_t)(a % units[u].ns), units[u].digits);
+	snprintf(buf, n, "%s%llu%s%s", ns < 0 ? "-" : "", (unsigned long long)(a / units[u].ns),
+	         frac, units[u].name);
 	return buf;
 }
 
 /* ─── configuration ──────────────────────────────────────────────────── */
 
-static int bad(ms_err *err, const hc_config *c, const char *field, const char *rule,
-               const char *got) {
+/* "health check "web": interval must be ... (got 500us)", the value as a duration or not */
+static int bad(ms_err *err, const hc_config *c, const char *field, const char *rule, int64_t v,
+               bool dur) {
+	char got[32];
+	if (dur)
+		fmt_dur(got, sizeof got, v);
+	else
+		snprintf(got, sizeof got, "%lld", (long long)v);
 	return ms_fail(err, -EINVAL, "health check \"%s\": %s %s (got %s)", c->name, field, rule,
 	               got);
 }
-static int bad_int(ms_err *err, const hc_config *c, const char *field, const char *rule, int v) {
-	char got[16];
-	snprintf(got, sizeof got, "%d", v);
-	return bad(err, c, field, rule, got);
-}
-static int bad_dur(ms_err *err, const hc_config *c, const char *field, const char *rule,
-                   int64_t v) {
-	char got[32];
-	return bad(err, c, field, rule, fmt_dur(got, sizeof got, v));
-}
-
-/* a period: 0 (the default) or at least HC_PERIOD_MIN_NS */
-static int check_period(ms_err *err, const hc_config *c, const char *field, int64_t v) {
-	return v == 0 || v >= HC_PERIOD_MIN_NS
-	           ? 0
-	           : bad_dur(err, c, field, "must be 0 or at least 1ms", v);
-}
 
 int hc_config_check(const hc_config *c, ms_err *err) {
-	if (!c)
-		return ms_fail(err, -EINVAL, "health check: no configuration");
-	if (!c->name || !c->name[0])
+	if (!c || !c->name || !c->name[0])
 		return ms_fail(err, -EINVAL, "health check: name is empty");
 	if (strlen(c->name) >= HC_NAME_MAX)
 		return ms_fail(err, -EINVAL,
 		               "health check \"%.*s...\": name is longer than %d bytes",
 		               HC_NAME_MAX / 2, c->name, HC_NAME_MAX - 1);
 	if ((unsigned)c->role > HC_ROLE_STARTUP)
-		return bad_int(err, c, "role", "must be liveness, readiness or startup",
-		               (int)c->role);
-	int r;
-	if ((r = check_period(err, c, "interval", c->interval_ns)) ||
-	    (r = check_period(err, c, "timeout", c->timeout_ns)) ||
-	    (r = check_period(err, c, "start_interval", c->start_interval_ns)))
-		return r;
-	if (c->start_period_ns < 0)
-		return bad_dur(err, c, "start_period", "must not be negative", c->start_period_ns);
-	if (c->initial_delay_ns < 0)
-		return bad_dur(err, c, "initial_delay", "must not be negative",
-		               c->initial_delay_ns);
+		return bad(err, c, "role", "must be liveness, readiness or startup", c->role,
+		           false);
+	const struct {
+		const char *field;
+		int64_t v;
+		bool period; /* 0 (the default) or at least HC_PERIOD_MIN_NS; else >= 0 */
+	} durs[] = {{"interval", c->interval_ns, true},
+	            {"timeout", c->timeout_ns, true},
+	            {"start_interval", c->start_interval_ns, true},
+	            {"start_period", c->start_period_ns, false},
+	            {"initial_delay", c->initial_delay_ns, false}};
+	for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++)
+		if (durs[i].v < 0 || (durs[i].period && durs[i].v && durs[i].v < HC_PERIOD_MIN_NS))
+			return bad(err, c, durs[i].field,
+			           durs[i].period ? "must be 0 or at least 1ms"
+			                          : "must not be negative",
+			           durs[i].v, true);
 	if (c->failure_threshold < 0)
-		return bad_int(err, c, "failure_threshold", "must be 0 (3) or more",
-		               c->failure_threshold);
-	if (c->success_threshold < 0)
-		return bad_int(err, c, "success_threshold", "must be 0 (1) or more",
-		               c->success_threshold);
-	if (c->role == HC_ROLE_STARTUP && c->success_threshold > 1)
-		return bad_int(err, c, "success_threshold",
-		               "must be 1 for a startup check (it ends at its first pass)",
-		               c->success_threshold);
+		return bad(err, c, "failure_threshold", "must not be negative",
+		           c->failure_threshold, false);
+	if (c->success_threshold < 0 || (c->role == HC_ROLE_STARTUP && c->success_threshold > 1))
+		return bad(err, c, "success_threshold",
+		           c->role == HC_ROLE_STARTUP
+		               ? "must be 0 or 1 for a startup check (it ends at its first pass)"
+		               : "must not be negative",
+		           c->success_threshold, false);
 	return 0;
 }
 
 /* ─── one check ──────────────────────────────────────────────────────── */
+
+/* gated, or a startup check that passed or failed */
+static bool stopped(const hc_check *h) {
+	return h->start_ns == HC_NEVER ||
+	       (h->cfg.role == HC_ROLE_STARTUP && h->status != HC_STARTING);
+}
 
 static bool in_start_period(const hc_check *h, int64_t t) {
 	return h->status == HC_STARTING && t < add_sat(h->start_ns, h->cfg.start_period_ns);
@@ -137,7 +138,7 @@ static bool in_start_period(const hc_check *h, int64_t t) {
 
 /* when the probe after one that ended at t is due */
 static int64_t due_after(const hc_check *h, int64_t t) {
-	if (h->done)
+	if (stopped(h))
 		return HC_NEVER;
 	if (!in_start_period(h, t))
 		return add_sat(t, h->cfg.interval_ns);
@@ -163,16 +164,12 @@ static hc_check *check_new(const hc_config *c, int64_t now, bool gated, ms_err *
 	h->cfg = *c;
 	snprintf(h->name, sizeof h->name, "%s", c->name);
 	h->cfg.name = h->name;
-	if (!h->cfg.interval_ns)
-		h->cfg.interval_ns = HC_DEFAULT_INTERVAL_NS;
-	if (!h->cfg.timeout_ns)
-		h->cfg.timeout_ns = HC_DEFAULT_TIMEOUT_NS;
-	if (!h->cfg.start_interval_ns)
-		h->cfg.start_interval_ns = HC_DEFAULT_START_INT_NS;
-	if (!h->cfg.failure_threshold)
-		h->cfg.failure_threshold = HC_DEFAULT_RETRIES;
-	if (!h->cfg.success_threshold)
-		h->cfg.success_threshold = 1;
+	h->cfg.interval_ns = c->interval_ns ? c->interval_ns : HC_DEFAULT_INTERVAL_NS;
+	h->cfg.timeout_ns = c->timeout_ns ? c->timeout_ns : HC_DEFAULT_TIMEOUT_NS;
+	h->cfg.start_interval_ns =
+	    c->start_interval_ns ? c->start_interval_ns : HC_DEFAULT_START_INT_NS;
+	h->cfg.failure_threshold = c->failure_threshold ? c->failure_threshold : HC_DEFAULT_RETRIES;
+	h->cfg.success_threshold = c->success_threshold ? c->success_threshold : 1;
 	h->status = HC_STARTING;
 	h->start_ns = h->next_ns = HC_NEVER;
 	if (!gated)
@@ -241,20 +238,8 @@ static void log_result(hc_check *h, const hc_result *r, hc_outcome outcome) {
 	}
 }
 
-static const char *describe(const hc_entry *e, char *buf, size_t n) {
-	char d[32];
-	if (e->outcome == HC_TIMEOUT)
-		snprintf(buf, n, "timed out after %s",
-		         fmt_dur(d, sizeof d, e->end_ns - e->start_ns));
-	else if (e->outcome == HC_ERROR)
-		snprintf(buf, n, "probe error");
-	else
-		snprintf(buf, n, "exit code %d", e->exit_code);
-	return buf;
-}
-
 bool hc_record(hc_check *h, const hc_result *r, hc_transition *t) {
-	if (h->start_ns == HC_NEVER || h->done)
+	if (stopped(h))
 		return false;
 	hc_outcome outcome = r->outcome;
 	if ((unsigned)outcome > HC_ERROR)
@@ -276,26 +261,25 @@ bool hc_record(hc_check *h, const hc_result *r, hc_transition *t) {
 			to = HC_UNHEALTHY;
 	}
 	h->status = to;
-	if (h->cfg.role == HC_ROLE_STARTUP && to != HC_STARTING)
-		h->done = true;
 	h->next_ns = due_after(h, r->end_ns);
 	if (to == from)
 		return false;
-	if (t) {
-		char what[64];
-		*t = (hc_transition){.subject = HC_OF_CHECK,
-		                     .check = h->name,
-		                     .from = from,
-		                     .to = to,
-		                     .at_ns = r->end_ns};
-		if (to == HC_HEALTHY)
-			snprintf(t->reason, sizeof t->reason, "%d consecutive pass%s",
-			         h->pass_streak, h->pass_streak == 1 ? "" : "es");
-		else
-			snprintf(t->reason, sizeof t->reason, "%d consecutive failure%s, last: %s",
-			         h->fail_streak, h->fail_streak == 1 ? "" : "s",
-			         describe(hc_log_at(h, h->log_len - 1), what, sizeof what));
-	}
+	if (!t)
+		return true;
+	*t = (hc_transition){
+	    .subject = HC_OF_CHECK, .check = h->name, .from = from, .to = to, .at_ns = r->end_ns};
+	char last[64] = "probe error", d[32];
+	if (outcome == HC_TIMEOUT)
+		snprintf(last, sizeof last, "timed out after %s",
+		         fmt_dur(d, sizeof d, r->end_ns - r->start_ns));
+	else if (outcome == HC_FAIL)
+		snprintf(last, sizeof last, "exit code %d", r->exit_code);
+	if (to == HC_HEALTHY)
+		snprintf(t->reason, sizeof t->reason, "%d consecutive pass%s", h->pass_streak,
+		         h->pass_streak == 1 ? "" : "es");
+	else
+		snprintf(t->reason, sizeof t->reason, "%d consecutive failure%s, last: %s",
+		         h->fail_streak, h->fail_streak == 1 ? "" : "s", last);
 	return true;
 }
 
@@ -359,34 +343,33 @@ static json_t *json_time(int64_t mono_ns, int64_t wall_offset_ns) {
 	return json_string(buf);
 }
 
-static json_t *health_json(const hc_check *h, hc_status status, int64_t wall_offset_ns) {
+/* State.Health; with a name, also "Name" and "Role" as in a set's "Checks" */
+static json_t *health_json(const hc_check *h, hc_status status, bool named, int64_t wall_offset) {
 	json_t *log = json_array();
 	for (int i = 0; log && i < h->log_len; i++) {
 		const hc_entry *e = hc_log_at(h, i);
-		if (json_array_append_new(log,
-		                          json_pack("{s:o?,s:o?,s:i,s:o?}", "Start",
-		                                    json_time(e->start_ns, wall_offset_ns), "End",
-		                                    json_time(e->end_ns, wall_offset_ns),
-		                                    "ExitCode", e->exit_code, "Output",
-		                                    json_text(e->output, e->output_len))) < 0) {
+		if (json_array_append_new(
+		        log, json_pack("{s:o?,s:o?,s:i,s:o?}", "Start",
+		                       json_time(e->start_ns, wall_offset), "End",
+		                       json_time(e->end_ns, wall_offset), "ExitCode", e->exit_code,
+		                       "Output", json_text(e->output, e->output_len))) < 0) {
 			json_decref(log);
 			return NULL;
 		}
 	}
-	return json_pack("{s:s,s:i,s:o?}", "Status", hc_status_name(status), "FailingStreak",
-	                 h->fail_streak, "Log", log);
+	return json_pack("{s:s*,s:s*,s:s,s:i,s:o}", "Name", named ? h->name : NULL, "Role",
+	                 named ? hc_role_name(h->cfg.role) : NULL, "Status", hc_status_name(status),
+	                 "FailingStreak", h->fail_streak, "Log", log);
 }
 
 json_t *hc_to_json(const hc_check *h, int64_t wall_offset_ns) {
-	return health_json(h, h->status, wall_offset_ns);
+	return health_json(h, h->status, false, wall_offset_ns);
 }
 
 /* ─── a set ──────────────────────────────────────────────────────────── */
 
 hc_set *hc_set_new(const hc_config *cfgs, int n, int64_t now, ms_err *err) {
-	if (n < 0)
-		n = 0;
-	hc_set *s = calloc(1, sizeof *s + (size_t)n * sizeof s->c[0]);
+	hc_set *s = calloc(1, sizeof *s + (size_t)(n > 0 ? n : 0) * sizeof(hc_check *));
 	if (!s) {
 		ms_fail(err, -ENOMEM, "health checks: out of memory");
 		return NULL;
@@ -494,38 +477,29 @@ int hc_set_record(hc_set *s, int i, const hc_result *r, hc_transition out[HC_TRA
 	return n;
 }
 
-/* a check's State.Health with its "Name" and "Role" */
-static json_t *check_json(const hc_check *h, int64_t wall_offset_ns) {
-	json_t *c = hc_to_json(h, wall_offset_ns);
-	if (c && (json_object_set_new(c, "Name", json_string(h->name)) < 0 ||
-	          json_object_set_new(c, "Role", json_string(hc_role_name(h->cfg.role))) < 0)) {
-		json_decref(c);
-		return NULL;
-	}
-	return c;
-}
-
 json_t *hc_set_to_json(const hc_set *s, int64_t wall_offset_ns) {
-	const hc_check *primary = s->n ? s->c[0] : NULL;
+	int primary = 0; /* the first liveness check, else the first */
 	for (int i = s->n - 1; i >= 0; i--)
 		if (s->c[i]->cfg.role == HC_ROLE_LIVENESS)
-			primary = s->c[i];
-	json_t *j = primary
-	                ? health_json(primary, hc_set_health(s), wall_offset_ns)
-	                : json_pack("{s:s,s:i,s:[]}", "Status", hc_status_name(hc_set_health(s)),
-	                            "FailingStreak", 0, "Log");
-	json_t *checks = json_array();
-	/* the _new setters take the reference even when they fail */
-	if (!j || json_object_set_new(j, "Checks", checks) < 0 ||
-	    json_object_set_new(j, "Ready", json_boolean(hc_set_readiness(s) == HC_HEALTHY)) < 0)
+			primary = i;
+	json_t *checks = json_array(), *j;
+	if (s->n)
+		j = health_json(s->c[primary], hc_set_health(s), false, wall_offset_ns);
+	else
+		j = json_pack("{s:s,s:i,s:[]}", "Status", "healthy", "FailingStreak", 0, "Log");
+	if (!j ||
+	    json_object_set_new(j, "Ready", json_boolean(hc_set_readiness(s) == HC_HEALTHY))) {
+		json_decref(checks);
+		goto fail;
+	}
+	if (json_object_set_new(j, "Checks", checks)) /* takes checks even when it fails */
 		goto fail;
 	for (int i = 0; i < s->n; i++)
-		if (json_array_append_new(checks, check_json(s->c[i], wall_offset_ns)) < 0)
+		if (json_array_append_new(
+		        checks, health_json(s->c[i], s->c[i]->status, true, wall_offset_ns)))
 			goto fail;
 	return j;
 fail:
-	if (!j)
-		json_decref(checks);
 	json_decref(j);
 	return NULL;
 }

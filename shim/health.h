@@ -78,7 +78,7 @@ typedef struct hc_config {
 	hc_role role;
 	int64_t interval_ns, timeout_ns, start_period_ns, start_interval_ns, initial_delay_ns;
 	int failure_threshold; /* Docker's retries */
-	int success_threshold; /* must be 1 for a startup check */
+	int success_threshold; /* 0 or 1 for a startup check (it ends at its first pass) */
 } hc_config;
 
 /* What the caller measured. output need not be NUL-terminated. */

@@ -284,7 +284,7 @@ TEST(health_invalid_configs_name_the_field) {
 	rejects((hc_config){.name = NULL}, "name", "empty");
 	rejects((hc_config){.name = long_name}, "name", "longer than 63");
 	rejects((hc_config){.name = "w", .role = 7}, "role", "got 7");
-	rejects((hc_config){.name = "w", .interval_ns = 500000}, "\"w\": interval", "got 500000ns");
+	rejects((hc_config){.name = "w", .interval_ns = 500000}, "\"w\": interval", "got 500us");
 	rejects((hc_config){.name = "w", .timeout_ns = -SEC}, "timeout", "got -1s");
 	rejects((hc_config){.name = "w", .start_interval_ns = 1}, "start_interval", "at least 1ms");
 	rejects((hc_config){.name = "w", .start_period_ns = -1}, "start_period", "negative");
@@ -292,7 +292,7 @@ TEST(health_invalid_configs_name_the_field) {
 	rejects((hc_config){.name = "w", .failure_threshold = -1}, "failure_threshold", "got -1");
 	rejects((hc_config){.name = "w", .success_threshold = -2}, "success_threshold", "got -2");
 	rejects((hc_config){.name = "boot", .role = HC_ROLE_STARTUP, .success_threshold = 2},
-	        "success_threshold", "must be 1 for a startup check");
+	        "success_threshold", "must be 0 or 1 for a startup check");
 	ms_err err = {0};
 	CHECK(hc_config_check(&(hc_config){.name = "w", .interval_ns = MS}, &err) == 0);
 

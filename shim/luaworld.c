@@ -236,7 +236,15 @@ static void unlock(lw_world *w) {
 
 /* Run the function on top of w->L's stack as a task on this goroutine.
  * Called with the lock held; returns with it held. */
+typedef int (*take_fn)(lua_State *co, int nres, void *arg);
+
+static int run_task_take(lw_world *w, const char *what, take_fn take, void *take_arg, ms_err *err);
+
 static int run_task(lw_world *w, const char *what, ms_err *err) {
+	return run_task_take(w, what, NULL, NULL, err);
+}
+
+static int run_task_take(lw_world *w, const char *what, take_fn take, void *take_arg, ms_err *err) {
 	lw_task t = {.w = w};
 	t.co = lua_newthread(w->L);
 	t.ref = luaL_ref(w->L, LUA_REGISTRYINDEX); /* pops the thread */
@@ -255,8 +263,11 @@ static int run_task(lw_world *w, const char *what, ms_err *err) {
 		lua_sethook(t.co, NULL, 0, 0);
 		t.cpu_ns += rt_now() - t0;
 		nargs = 0;
-		if (st == LUA_OK)
+		if (st == LUA_OK) {
+			if (take)
+				rc = take(t.co, nres, take_arg);
 			break;
+		}
 		if (st != LUA_YIELD) {
 			const char *m = lua_tostring(t.co, -1);
 			rc = ms_fail(err, st == LUA_ERRMEM ? -ENOMEM : -EINVAL, "%s: %s%s", what,
@@ -386,6 +397,20 @@ int lw_call(lw_world *w, const char *fn, ms_err *err) {
 	return rc;
 }
 
+int lw_call_ref(lw_world *w, int ref, const char *what,
+                int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err) {
+	lock(w);
+	int rc;
+	if (lua_rawgeti(w->L, LUA_REGISTRYINDEX, ref) != LUA_TFUNCTION) {
+		lua_pop(w->L, 1);
+		rc = ms_fail(err, -ENOENT, "%s: not a function", what);
+	} else {
+		rc = run_task_take(w, what, take, arg, err);
+	}
+	unlock(w);
+	return rc;
+}
+
 typedef struct {
 	lw_world *w;
 	char fn[128];
@@ -410,6 +435,20 @@ int lw_go(lw_world *w, const char *fn, lw_done_fn done, void *arg, ms_err *err) 
 	snprintf(g->fn, sizeof g->fn, "%s", fn);
 	rt_go(task_goroutine, g, "lua task");
 	return 0;
+}
+
+void lw_set_ptr(lw_world *w, const char *key, void *p) {
+	lock(w);
+	lua_pushlightuserdata(w->L, p);
+	lua_setfield(w->L, LUA_REGISTRYINDEX, key);
+	unlock(w);
+}
+
+void *lw_get_ptr(lua_State *L, const char *key) {
+	lua_getfield(L, LUA_REGISTRYINDEX, key);
+	void *p = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return p;
 }
 
 void lw_register(lw_world *w, const char *name, int (*fn)(lua_State *L)) {

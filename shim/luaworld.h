@@ -80,6 +80,17 @@ struct luaL_Reg;
  * coroutine; elsewhere it raises an error. */
 int lw_park(lua_State *L, void *ctx, void (*work)(void *ctx), int (*push)(lua_State *L, void *ctx));
 
+/* Run the function in registry slot ref (luaL_ref) as a task on this
+ * goroutine; take(co, nres, arg) reads its nres results (under the lock)
+ * and returns 0 or an error code. what names it in messages. */
+int lw_call_ref(lw_world *w, int ref, const char *what,
+                int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err);
+
+/* A pointer for API modules to find from their C functions (kept in the
+ * world's registry under key). */
+void lw_set_ptr(lw_world *w, const char *key, void *p);
+void *lw_get_ptr(lua_State *L, const char *key);
+
 /* Register a C function as a global of every script in w (before
  * loading them). */
 void lw_register(lw_world *w, const char *name, int (*fn)(lua_State *L));

@@ -33,14 +33,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define MAX_CHECK_SCRIPTS 16
+
 typedef struct run_args {
 	const char *bundle, *log, *events, *id;
 	bool detach;
+	const char *checks[MAX_CHECK_SCRIPTS];
+	int nchecks;
 } run_args;
 
 static void run_usage(FILE *f) {
 	fprintf(f, "usage: moonshim [--root DIR] [--debug] run [--bundle|-b DIR] [--detach|-d]\n"
-	           "                [--log FILE] [--events FILE] ID\n"
+	           "                [--log FILE] [--events FILE] [--check FILE.lua]... ID\n"
 	           "Runs the OCI bundle (default: the current directory) as container ID. In the\n"
 	           "foreground the exit status is the container's (128+N for signal N).\n");
 }
@@ -201,7 +205,9 @@ static int run_container(const run_args *a) {
 	              .log_path = a->log,
 	              .out_fd = r.log_pipes[0][0],
 	              .err_fd = r.log_pipes[1][0],
-	              .debug = g_cli.debug};
+	              .debug = g_cli.debug,
+	              .checks = a->checks,
+	              .nchecks = a->nchecks};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
@@ -250,7 +256,14 @@ int cmd_run(int argc, char **argv) {
 			a.log = argv[++i];
 		else if (!strcmp(o, "--events") && has_val)
 			a.events = argv[++i];
-		else if (cli_global_option(argc, argv, &i))
+		else if (!strcmp(o, "--check") && has_val) {
+			if (a.nchecks == MAX_CHECK_SCRIPTS) {
+				fprintf(stderr, "moonshim run: at most %d --check scripts\n",
+				        MAX_CHECK_SCRIPTS);
+				return 2;
+			}
+			a.checks[a.nchecks++] = argv[++i];
+		} else if (cli_global_option(argc, argv, &i))
 			continue;
 		else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
 			run_usage(stdout);

@@ -8,12 +8,17 @@
 #define _GNU_SOURCE
 #include "supervise.h"
 
+#include "checks.h"
 #include "logfile.h"
+#include "luaapi.h"
+#include "luaworld.h"
 #include "rt.h"
 #include "tty.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -139,6 +144,64 @@ static void empty_cgroup(cg *c, bool kill_rest) {
 	}
 }
 
+/* ─── Lua checks ────────────────────────────────────────────────────── */
+
+typedef struct {
+	lw_world *w;
+	hk_checks *checks;
+	int netns_fd;
+} lua_side;
+
+static void check_event(void *arg, const char *type, json_t *fields) {
+	ev_emit(arg, type, fields);
+}
+
+/* The container's network namespace when it has its own, so checks reach
+ * its localhost; -1 otherwise. */
+static int container_netns(pid_t pid) {
+	char path[64];
+	struct stat a, b;
+	snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+	if (stat(path, &a) < 0 || stat("/proc/self/ns/net", &b) < 0 || a.st_ino == b.st_ino)
+		return -1;
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* A script that does not load is reported and left out; the others run. */
+static void start_checks(const sv_opts *o, lua_side *ls) {
+	ms_err err = {0};
+	lw_config lc = {.name = "checks"};
+	ls->netns_fd = -1;
+	if (!o->nchecks || !(ls->w = lw_new(&lc, &err)))
+		return;
+	ls->netns_fd = container_netns(o->proc->pid);
+	la_set_netns(ls->netns_fd);
+	la_open(ls->w);
+	ls->checks = hk_new(ls->w, check_event, o->events);
+	for (int i = 0; i < o->nchecks; i++) {
+		memset(&err, 0, sizeof err);
+		if (lw_load_file(ls->w, o->checks[i], &err)) {
+			fprintf(stderr, "moonshim: --check %s\n", err.msg);
+			ev_emit(
+			    o->events, "error",
+			    json_pack("{s:s, s:s}", "script", o->checks[i], "message", err.msg));
+		}
+	}
+	memset(&err, 0, sizeof err);
+	if (hk_start(ls->checks, &err)) {
+		fprintf(stderr, "moonshim: checks: %s\n", err.msg);
+		ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+	}
+	ms_trace(o->debug, "%d health checks running", hk_count(ls->checks));
+}
+
+static void stop_checks(lua_side *ls) {
+	hk_stop(ls->checks);
+	lw_free(ls->w);
+	if (ls->netns_fd >= 0)
+		close(ls->netns_fd);
+}
+
 static int supervise_main(void *arg) {
 	const sv_opts *o = arg;
 	sv_state st = {.o = o, .wg = RT_WAITGROUP_INIT};
@@ -192,9 +255,12 @@ static int supervise_main(void *arg) {
 			fprintf(stderr, "moonshim: %s\n", err.msg);
 	}
 	rt_go(exit_waiter, &st, "exit waiter");
+	lua_side ls = {0};
+	start_checks(o, &ls);
 
 	int status;
 	rt_chan_recv(st.exited, &status);
+	stop_checks(&ls);
 	ms_trace(o->debug, "%d exited, status %d", o->proc->pid, status);
 	if (o->cgroup && o->reap_cgroup)
 		empty_cgroup(o->cgroup, true);

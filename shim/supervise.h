@@ -21,6 +21,10 @@ typedef struct sv_opts {
 	const char *log_path; /* --log: out_fd and err_fd are pipes to log */
 	int out_fd, err_fd;   /* read ends, -1 when not logging */
 	bool debug;
+	/* Lua scripts declaring health checks (--check); their status changes
+	 * go to events as "health" */
+	const char *const *checks;
+	int nchecks;
 } sv_opts;
 
 /* The signals forwarded to the process: block them (in every thread)

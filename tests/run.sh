@@ -50,6 +50,8 @@ suite containerd bash tests/containerd/e2e.sh
 # the Lua engine (sandbox, preemption, budgets, memory caps), natively and under ASan
 suite lua build/tests/lua_tests
 suite lua-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/lua_tests
+# `moonshim run --check`: Lua health checks against a real container
+suite lua-checks bash tests/lua/checks_e2e.sh
 # `moonshim run` and its verbs against runc on busybox bundles (root, runc, jq)
 suite container bash tests/container/parity.sh
 suite container-errors bash tests/container/errors.sh

@@ -1,0 +1,253 @@
+/*
+ * checks.c — check{} declarations from Lua, and a goroutine per check that
+ * runs it when due (health.c decides when) and records the outcome.
+ */
+#define _GNU_SOURCE
+#include "checks.h"
+
+#include "health.h"
+#include "rt.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HK_MAX     64 /* checks per world */
+#define HK_KEY     "moonshim.checks"
+#define NS_PER_SEC 1000000000LL
+
+typedef struct hk_def {
+	char name[HC_NAME_MAX];
+	hc_config cfg;
+	int ref; /* run, in the registry */
+} hk_def;
+
+struct hk_checks {
+	lw_world *w;
+	hk_def defs[HK_MAX];
+	int n;
+	hc_set *set;
+	rt_mutex mu; /* guards set */
+	hk_event_fn ev;
+	void *ev_arg;
+	rt_chan *done;
+	rt_waitgroup wg;
+	int64_t wall_offset; /* CLOCK_REALTIME - rt_now(), for the JSON's times */
+};
+
+/* ─── check{} ───────────────────────────────────────────────────────── */
+
+static int64_t seconds_field(lua_State *L, const char *key, int64_t dflt) {
+	int t = lua_getfield(L, 1, key);
+	int64_t v = dflt;
+	if (t == LUA_TNUMBER)
+		v = (int64_t)(lua_tonumber(L, -1) * NS_PER_SEC);
+	else if (t != LUA_TNIL)
+		luaL_error(L, "check: %s must be a number of seconds", key);
+	lua_pop(L, 1);
+	return v;
+}
+
+static int int_field(lua_State *L, const char *key, int dflt) {
+	int t = lua_getfield(L, 1, key);
+	int v = dflt;
+	if (t == LUA_TNUMBER && lua_isinteger(L, -1))
+		v = (int)lua_tointeger(L, -1);
+	else if (t != LUA_TNIL)
+		luaL_error(L, "check: %s must be an integer", key);
+	lua_pop(L, 1);
+	return v;
+}
+
+static int l_check(lua_State *L) {
+	hk_checks *c = lw_get_ptr(L, HK_KEY);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (!c)
+		return luaL_error(L, "check: not available here");
+	if (c->n == HK_MAX)
+		return luaL_error(L, "check: at most %d checks", HK_MAX);
+	hk_def *d = &c->defs[c->n];
+	memset(d, 0, sizeof *d);
+	if (lua_getfield(L, 1, "name") != LUA_TSTRING)
+		return luaL_error(L, "check: name must be a string");
+	snprintf(d->name, sizeof d->name, "%s", lua_tostring(L, -1));
+	lua_pop(L, 1);
+	for (int i = 0; i < c->n; i++)
+		if (!strcmp(c->defs[i].name, d->name))
+			return luaL_error(L, "check: \"%s\" is declared twice", d->name);
+	const char *role = "liveness";
+	if (lua_getfield(L, 1, "role") == LUA_TSTRING)
+		role = lua_tostring(L, -1);
+	d->cfg.role = !strcmp(role, "liveness")    ? HC_ROLE_LIVENESS
+	              : !strcmp(role, "readiness") ? HC_ROLE_READINESS
+	              : !strcmp(role, "startup")   ? HC_ROLE_STARTUP
+	                                           : (hc_role)-1;
+	if ((int)d->cfg.role < 0)
+		return luaL_error(
+		    L, "check \"%s\": role must be liveness, readiness or startup, not \"%s\"",
+		    d->name, role);
+	lua_pop(L, 1);
+	d->cfg.name = d->name;
+	d->cfg.interval_ns = seconds_field(L, "interval", 0);
+	d->cfg.timeout_ns = seconds_field(L, "timeout", 0);
+	d->cfg.start_period_ns = seconds_field(L, "start_period", 0);
+	d->cfg.start_interval_ns = seconds_field(L, "start_interval", 0);
+	d->cfg.initial_delay_ns = seconds_field(L, "initial_delay", 0);
+	d->cfg.failure_threshold = int_field(L, "retries", 0);
+	d->cfg.success_threshold = int_field(L, "success_threshold", 0);
+	ms_err err = {0};
+	if (hc_config_check(&d->cfg, &err))
+		return luaL_error(L, "check \"%s\": %s", d->name, err.msg);
+	if (lua_getfield(L, 1, "run") != LUA_TFUNCTION)
+		return luaL_error(L, "check \"%s\": run must be a function", d->name);
+	d->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	c->n++;
+	return 0;
+}
+
+hk_checks *hk_new(lw_world *w, hk_event_fn ev, void *arg) {
+	hk_checks *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->w = w;
+	c->ev = ev;
+	c->ev_arg = arg;
+	c->mu = (rt_mutex)RT_MUTEX_INIT;
+	c->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->wall_offset = (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec - rt_now();
+	lw_set_ptr(w, HK_KEY, c);
+	lw_register(w, "check", l_check);
+	return c;
+}
+
+int hk_count(hk_checks *c) {
+	return c ? c->n : 0;
+}
+
+/* ─── running ───────────────────────────────────────────────────────── */
+
+typedef struct {
+	bool ok;
+	char output[HC_OUTPUT_MAX];
+} run_result;
+
+/* run's results: ok [, output] */
+static int take_result(lua_State *co, int nres, void *arg) {
+	run_result *r = arg;
+	int base = lua_gettop(co) - nres + 1;
+	r->ok = nres >= 1 && lua_toboolean(co, base);
+	if (nres >= 2) {
+		size_t n;
+		const char *s = luaL_tolstring(co, base + 1, &n);
+		snprintf(r->output, sizeof r->output, "%.*s", (int)n, s);
+		lua_pop(co, 1);
+	}
+	return 0;
+}
+
+static void emit(hk_checks *c, const hc_transition *t) {
+	static const char *const subjects[] = {"check", "health", "readiness"};
+	json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "subject", subjects[t->subject], "check",
+	                      t->check ? t->check : "", "from", hc_status_name(t->from), "to",
+	                      hc_status_name(t->to), "reason", t->reason);
+	if (c->ev)
+		c->ev(c->ev_arg, "health", f);
+	else
+		json_decref(f);
+}
+
+typedef struct {
+	hk_checks *c;
+	int i;
+} runner_arg;
+
+static void runner(void *p) {
+	runner_arg *a = p;
+	hk_checks *c = a->c;
+	int i = a->i;
+	free(a);
+	hk_def *d = &c->defs[i];
+	for (;;) {
+		rt_mutex_lock(&c->mu);
+		int64_t due = hc_next_due(hc_set_at(c->set, i));
+		const hc_config *cfg = hc_config_of(hc_set_at(c->set, i));
+		int64_t timeout = cfg->timeout_ns;
+		rt_mutex_unlock(&c->mu);
+		rt_case cs[1] = {{.c = c->done, .dir = RT_RECV}};
+		if (rt_select(cs, 1, due == HC_NEVER ? RT_FOREVER : due) == 0)
+			break; /* stopped */
+		run_result r = {0};
+		ms_err err = {0};
+		hc_result res = {.start_ns = rt_now()};
+		int rc = lw_call_ref(c->w, d->ref, d->name, take_result, &r, &err);
+		res.end_ns = rt_now();
+		if (rc) {
+			res.outcome = HC_ERROR;
+			res.exit_code = -1;
+			res.output = err.msg;
+		} else if (res.end_ns - res.start_ns > timeout) {
+			res.outcome = HC_TIMEOUT;
+			res.exit_code = -1;
+			res.output = "the check ran past its timeout";
+		} else {
+			res.outcome = r.ok ? HC_PASS : HC_FAIL;
+			res.exit_code = r.ok ? 0 : 1;
+			res.output = r.output;
+		}
+		if (res.output)
+			res.output_len = strlen(res.output);
+		hc_transition t[HC_TRANSITIONS_MAX];
+		rt_mutex_lock(&c->mu);
+		int n = hc_set_record(c->set, i, &res, t);
+		rt_mutex_unlock(&c->mu);
+		for (int k = 0; k < n; k++)
+			emit(c, &t[k]);
+	}
+	rt_wg_done(&c->wg);
+}
+
+int hk_start(hk_checks *c, ms_err *err) {
+	if (!c->n)
+		return 0;
+	hc_config cfgs[HK_MAX];
+	for (int i = 0; i < c->n; i++)
+		cfgs[i] = c->defs[i].cfg;
+	if (!(c->set = hc_set_new(cfgs, c->n, rt_now(), err)))
+		return err->code ? err->code : -EINVAL;
+	c->done = rt_chan_new(1, 0);
+	for (int i = 0; i < c->n; i++) {
+		runner_arg *a = malloc(sizeof *a);
+		if (!a)
+			return ms_fail(err, -ENOMEM, "out of memory");
+		*a = (runner_arg){c, i};
+		rt_wg_add(&c->wg, 1);
+		rt_go(runner, a, "health check");
+	}
+	return 0;
+}
+
+void hk_stop(hk_checks *c) {
+	if (!c)
+		return;
+	if (c->done) {
+		rt_chan_close(c->done);
+		rt_wg_wait(&c->wg);
+		rt_chan_free(c->done);
+	}
+	hc_set_free(c->set);
+	free(c);
+}
+
+json_t *hk_json(hk_checks *c) {
+	if (!c || !c->set)
+		return json_null();
+	rt_mutex_lock(&c->mu);
+	json_t *j = hc_set_to_json(c->set, c->wall_offset);
+	rt_mutex_unlock(&c->mu);
+	return j;
+}

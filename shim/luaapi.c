@@ -1,0 +1,288 @@
+/*
+ * luaapi.c — the libraries a world gives its scripts beyond the engine's
+ * own (sleep, now, log): http (GET and POST on the netpoller, from inside
+ * the container's network namespace when the world has one) and json
+ * (jansson). Blocking calls park the task (lw_park).
+ */
+#define _GNU_SOURCE
+#include "luaapi.h"
+
+#include "http.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PER_SEC       1000000000LL
+#define JSON_MAX_DEPTH   64 /* nesting json.encode follows before giving up */
+#define MAX_HTTP_HEADERS 32
+
+/* The network namespace http connects from: one per process for now (a
+ * shim supervises one container per `moonshim run`). */
+static int api_netns_fd = -1;
+
+void la_set_netns(int fd) {
+	api_netns_fd = fd;
+}
+
+/* ─── http ──────────────────────────────────────────────────────────── */
+
+typedef struct {
+	http_request req;
+	http_response resp;
+	ms_err err;
+	int rc;
+	char *url, *body, *hdr_store[MAX_HTTP_HEADERS + 1];
+	const char *hdrs[MAX_HTTP_HEADERS + 1];
+} http_call;
+
+static void http_work(void *ctx) {
+	http_call *c = ctx;
+	c->rc = http_do(&c->req, &c->resp, &c->err);
+}
+
+static void http_free(http_call *c) {
+	http_response_free(&c->resp);
+	free(c->url);
+	free(c->body);
+	for (int i = 0; c->hdr_store[i]; i++)
+		free(c->hdr_store[i]);
+	free(c);
+}
+
+/* On success a table {status, reason, body, headers = {name = value},
+ * truncated, elapsed}; on failure nil and the message (as io functions
+ * do, so `local r, err = http.get(...)` reads naturally). */
+static int http_push(lua_State *L, void *ctx) {
+	http_call *c = ctx;
+	if (c->rc) {
+		lua_pushnil(L);
+		lua_pushstring(L, c->err.msg);
+		http_free(c);
+		return 2;
+	}
+	lua_createtable(L, 0, 6);
+	lua_pushinteger(L, c->resp.status);
+	lua_setfield(L, -2, "status");
+	lua_pushstring(L, c->resp.reason);
+	lua_setfield(L, -2, "reason");
+	lua_pushlstring(L, c->resp.body, c->resp.body_len);
+	lua_setfield(L, -2, "body");
+	lua_pushboolean(L, c->resp.truncated);
+	lua_setfield(L, -2, "truncated");
+	lua_pushnumber(L, (double)c->resp.elapsed_ns / NS_PER_SEC);
+	lua_setfield(L, -2, "elapsed");
+	lua_createtable(L, 0, (int)c->resp.nheaders);
+	for (size_t i = 0; i < c->resp.nheaders; i++) {
+		const char *h = c->resp.headers[i], *colon = strchr(h, ':');
+		if (!colon)
+			continue;
+		luaL_Buffer b;
+		luaL_buffinit(L, &b);
+		for (const char *p = h; p < colon;
+		     p++) /* names lower-cased: one spelling to look up */
+			luaL_addchar(&b, (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
+		luaL_pushresult(&b);
+		const char *v = colon + 1;
+		while (*v == ' ')
+			v++;
+		lua_pushstring(L, v);
+		lua_settable(L, -3);
+	}
+	lua_setfield(L, -2, "headers");
+	http_free(c);
+	return 1;
+}
+
+/* http.request{method=, url=, body=, headers={...}, timeout=s, max_body=n} */
+static int http_request_from(lua_State *L, const char *method, const char *url, const char *body,
+                             size_t body_len, int opts) {
+	http_call *c = calloc(1, sizeof *c);
+	if (!c)
+		return luaL_error(L, "http: out of memory");
+	c->url = strdup(url);
+	if (body && !(c->body = malloc(body_len ? body_len : 1))) {
+		http_free(c);
+		return luaL_error(L, "http: out of memory");
+	}
+	if (body)
+		memcpy(c->body, body, body_len);
+	c->req = (http_request){.method = method,
+	                        .url = c->url,
+	                        .body = c->body,
+	                        .body_len = body_len,
+	                        .netns_fd = api_netns_fd};
+	if (opts && lua_istable(L, opts)) {
+		if (lua_getfield(L, opts, "timeout") == LUA_TNUMBER)
+			c->req.timeout_ns = (int64_t)(lua_tonumber(L, -1) * NS_PER_SEC);
+		lua_pop(L, 1);
+		if (lua_getfield(L, opts, "max_body") == LUA_TNUMBER)
+			c->req.max_body = (size_t)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+		if (lua_getfield(L, opts, "headers") == LUA_TTABLE) {
+			int n = 0;
+			lua_pushnil(L);
+			while (lua_next(L, -2) && n < MAX_HTTP_HEADERS) {
+				if (lua_type(L, -2) == LUA_TSTRING &&
+				    lua_type(L, -1) == LUA_TSTRING &&
+				    asprintf(&c->hdr_store[n], "%s: %s", lua_tostring(L, -2),
+				             lua_tostring(L, -1)) >= 0) {
+					c->hdrs[n] = c->hdr_store[n];
+					n++;
+				}
+				lua_pop(L, 1);
+			}
+			c->req.headers = c->hdrs;
+		}
+		lua_pop(L, 1);
+	}
+	return lw_park(L, c, http_work, http_push);
+}
+
+static int l_http_get(lua_State *L) {
+	return http_request_from(L, "GET", luaL_checkstring(L, 1), NULL, 0, 2);
+}
+
+static int l_http_post(lua_State *L) {
+	size_t len;
+	const char *body = luaL_checklstring(L, 2, &len);
+	return http_request_from(L, "POST", luaL_checkstring(L, 1), body, len, 3);
+}
+
+/* ─── json ──────────────────────────────────────────────────────────── */
+
+static json_t *to_json(lua_State *L, int idx, int depth) {
+	if (depth > JSON_MAX_DEPTH)
+		return NULL;
+	idx = lua_absindex(L, idx);
+	switch (lua_type(L, idx)) {
+	case LUA_TNIL:
+		return json_null();
+	case LUA_TBOOLEAN:
+		return json_boolean(lua_toboolean(L, idx));
+	case LUA_TNUMBER:
+		return lua_isinteger(L, idx) ? json_integer(lua_tointeger(L, idx))
+		                             : json_real(lua_tonumber(L, idx));
+	case LUA_TSTRING: {
+		size_t n;
+		const char *s = lua_tolstring(L, idx, &n);
+		return json_stringn(s, n);
+	}
+	case LUA_TTABLE: {
+		lua_Unsigned n = lua_rawlen(L, idx);
+		if (n > 0) { /* a sequence is an array */
+			json_t *a = json_array();
+			for (lua_Unsigned i = 1; i <= n; i++) {
+				lua_rawgeti(L, idx, (lua_Integer)i);
+				json_t *v = to_json(L, -1, depth + 1);
+				lua_pop(L, 1);
+				if (!v) {
+					json_decref(a);
+					return NULL;
+				}
+				json_array_append_new(a, v);
+			}
+			return a;
+		}
+		json_t *o = json_object();
+		lua_pushnil(L);
+		while (lua_next(L, idx)) {
+			json_t *v =
+			    lua_type(L, -2) == LUA_TSTRING ? to_json(L, -1, depth + 1) : NULL;
+			if (!v) {
+				lua_pop(L, 2);
+				json_decref(o);
+				return NULL;
+			}
+			json_object_set_new(o, lua_tostring(L, -2), v);
+			lua_pop(L, 1);
+		}
+		return o;
+	}
+	default:
+		return NULL;
+	}
+}
+
+static void push_json(lua_State *L, json_t *j) {
+	luaL_checkstack(L, 4, "json.decode: nested too deep");
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *v;
+		lua_createtable(L, 0, (int)json_object_size(j));
+		json_object_foreach(j, k, v) {
+			push_json(L, v);
+			lua_setfield(L, -2, k);
+		}
+		break;
+	}
+	case JSON_ARRAY:
+		lua_createtable(L, (int)json_array_size(j), 0);
+		for (size_t i = 0; i < json_array_size(j); i++) {
+			push_json(L, json_array_get(j, i));
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		break;
+	case JSON_STRING:
+		lua_pushlstring(L, json_string_value(j), json_string_length(j));
+		break;
+	case JSON_INTEGER:
+		lua_pushinteger(L, json_integer_value(j));
+		break;
+	case JSON_REAL:
+		lua_pushnumber(L, json_real_value(j));
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		lua_pushboolean(L, json_is_true(j));
+		break;
+	default:
+		lua_pushnil(L);
+	}
+}
+
+static int l_json_encode(lua_State *L) {
+	luaL_checkany(L, 1);
+	json_t *j = to_json(L, 1, 0);
+	if (!j)
+		return luaL_error(
+		    L,
+		    "json.encode: a value JSON cannot hold (function, userdata, a table with "
+		    "non-string keys, or nesting deeper than %d)",
+		    JSON_MAX_DEPTH);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+	json_decref(j);
+	if (!s)
+		return luaL_error(L, "json.encode: out of memory");
+	lua_pushstring(L, s);
+	free(s);
+	return 1;
+}
+
+static int l_json_decode(lua_State *L) {
+	size_t n;
+	const char *s = luaL_checklstring(L, 1, &n);
+	json_error_t e;
+	json_t *j = json_loadb(s, n, JSON_DECODE_ANY, &e);
+	if (!j) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "json.decode: line %d, column %d: %s", e.line, e.column, e.text);
+		return 2;
+	}
+	push_json(L, j);
+	json_decref(j);
+	return 1;
+}
+
+void la_open(lw_world *w) {
+	static const luaL_Reg http_fns[] = {
+	    {"get", l_http_get}, {"post", l_http_post}, {NULL, NULL}};
+	static const luaL_Reg json_fns[] = {
+	    {"encode", l_json_encode}, {"decode", l_json_decode}, {NULL, NULL}};
+	lw_register_lib(w, "http", http_fns);
+	lw_register_lib(w, "json", json_fns);
+}

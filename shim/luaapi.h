@@ -1,0 +1,16 @@
+/* luaapi.h — libraries for scripts beyond the engine's own (prefix la_):
+ * http.get(url [, opts]), http.post(url, body [, opts]) returning
+ * {status, reason, body, headers, truncated, elapsed} or nil, message; and
+ * json.encode(value), json.decode(text). */
+#ifndef MOONSHIM_LUAAPI_H
+#define MOONSHIM_LUAAPI_H
+
+#include "luaworld.h"
+
+/* Give w's scripts the libraries (before loading them). */
+void la_open(lw_world *w);
+/* http connects from this network namespace (an fd of /proc/PID/ns/net;
+ * -1: ours). */
+void la_set_netns(int fd);
+
+#endif

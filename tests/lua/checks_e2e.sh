@@ -1,0 +1,63 @@
+#!/bin/bash
+# checks_e2e.sh — `moonshim run --check` end to end: a busybox httpd in the
+# container, Lua checks reaching it inside the container's network
+# namespace, health transitions in the event stream; a broken script
+# reported with file and line while the container runs on; a runaway
+# check stopped while another keeps its state. Prints
+# "lua-checks: N passed, N failed".
+set -uo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+MS=${MOONSHIM_BIN:-$REPO/build/moonshim}
+T=$(mktemp -d /tmp/moonshim-checks.XXXXXX)
+trap 'for d in "$T"/root/*; do [ -d "$d" ] && "$MS" --root "$T/root" delete --force "$(basename "$d")" >/dev/null 2>&1; done; rm -rf "$T"' EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok   lua-checks/$1"; }
+bad() { failed=$((failed + 1)); echo "FAIL lua-checks/$1: $2"; }
+
+bash "$REPO/tests/container/mkbundle.sh" "$T/b" -- sh >/dev/null
+mkdir -p "$T/b/rootfs/www" && echo ok >"$T/b/rootfs/www/healthz"
+# httpd up for 2 s, then gone for 2 s: healthy, then unhealthy
+jq '.process.args = ["sh", "-c", "httpd -f -p 8080 -h /www & sleep 2; kill %1; sleep 2; exit 4"] | .root.readonly = false' \
+	"$T/b/config.json" >"$T/c" && mv "$T/c" "$T/b/config.json"
+
+cat >"$T/fast.lua" <<'L'
+check {
+  name = "http", interval = 0.2, timeout = 0.5, retries = 2,
+  run = function()
+    local r, err = http.get("http://127.0.0.1:8080/healthz", { timeout = 0.5 })
+    if not r then return false, err end
+    return r.status == 200, r.status
+  end,
+}
+L
+"$MS" --root "$T/root" run --bundle "$T/b" --events "$T/ev1" --check "$T/fast.lua" c1 >"$T/out1" 2>&1
+rc=$?
+h=$(jq -r 'select(.type == "health" and .subject == "health") | .to' "$T/ev1" | tr '\n' ' ')
+if [ $rc = 4 ] && [ "$h" = "healthy unhealthy " ]; then ok http_check_healthy_then_unhealthy
+else bad http_check_healthy_then_unhealthy "rc=$rc health transitions: '$h'; $(cat "$T/out1")"; fi
+
+printf 'check {\n  name = "x",\n  run = function() return true end\n' >"$T/broken.lua"
+"$MS" --root "$T/root" run --bundle "$T/b" --events "$T/ev2" --check "$T/broken.lua" c2 >"$T/out2" 2>&1
+rc=$?
+lines=$(grep -c . "$T/out2")
+if [ $rc = 4 ] && [ "$lines" = 1 ] && grep -q "broken.lua:4:" "$T/out2" && grep -q '"type":"error"' "$T/ev2"; then
+	ok syntax_error_named_container_runs_on
+else bad syntax_error_named_container_runs_on "rc=$rc: $(cat "$T/out2")"; fi
+
+cat >"$T/runaway.lua" <<'L'
+check { name = "spin", interval = 0.2, timeout = 5, retries = 1,
+  run = function() while true do end end }
+check { name = "http", interval = 0.2, timeout = 0.5, retries = 5,
+  run = function()
+    local r = http.get("http://127.0.0.1:8080/healthz", { timeout = 0.5 })
+    return r ~= nil and r.status == 200
+  end }
+L
+"$MS" --root "$T/root" run --bundle "$T/b" --events "$T/ev3" --check "$T/runaway.lua" c3 >"$T/out3" 2>&1
+spin=$(jq -r 'select(.type == "health" and .subject == "check" and .check == "spin") | .to' "$T/ev3" | head -1)
+http=$(jq -r 'select(.type == "health" and .subject == "check" and .check == "http") | .to' "$T/ev3" | head -1)
+if [ "$spin" = unhealthy ] && [ "$http" = healthy ]; then ok runaway_check_stopped_others_healthy
+else bad runaway_check_stopped_others_healthy "spin=$spin http=$http; $(cut -c1-300 "$T/ev3")"; fi
+
+echo "lua-checks: $passed passed, $failed failed"
+[ $failed = 0 ]

@@ -154,6 +154,12 @@ static int l_http_post(lua_State *L) {
 
 /* ─── json ──────────────────────────────────────────────────────────── */
 
+static json_t *to_json(lua_State *L, int idx, int depth);
+
+json_t *la_to_json(lua_State *L, int idx) {
+	return to_json(L, idx, 0);
+}
+
 static json_t *to_json(lua_State *L, int idx, int depth) {
 	if (depth > JSON_MAX_DEPTH)
 		return NULL;
@@ -207,7 +213,7 @@ static json_t *to_json(lua_State *L, int idx, int depth) {
 	}
 }
 
-static void push_json(lua_State *L, json_t *j) {
+void la_push_json(lua_State *L, json_t *j) {
 	luaL_checkstack(L, 4, "json.decode: nested too deep");
 	switch (json_typeof(j)) {
 	case JSON_OBJECT: {
@@ -215,7 +221,7 @@ static void push_json(lua_State *L, json_t *j) {
 		json_t *v;
 		lua_createtable(L, 0, (int)json_object_size(j));
 		json_object_foreach(j, k, v) {
-			push_json(L, v);
+			la_push_json(L, v);
 			lua_setfield(L, -2, k);
 		}
 		break;
@@ -223,7 +229,7 @@ static void push_json(lua_State *L, json_t *j) {
 	case JSON_ARRAY:
 		lua_createtable(L, (int)json_array_size(j), 0);
 		for (size_t i = 0; i < json_array_size(j); i++) {
-			push_json(L, json_array_get(j, i));
+			la_push_json(L, json_array_get(j, i));
 			lua_rawseti(L, -2, (lua_Integer)i + 1);
 		}
 		break;
@@ -273,7 +279,7 @@ static int l_json_decode(lua_State *L) {
 		lua_pushfstring(L, "json.decode: line %d, column %d: %s", e.line, e.column, e.text);
 		return 2;
 	}
-	push_json(L, j);
+	la_push_json(L, j);
 	json_decref(j);
 	return 1;
 }

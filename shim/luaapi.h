@@ -13,4 +13,11 @@ void la_open(lw_world *w);
  * -1: ours). */
 void la_set_netns(int fd);
 
+#include <jansson.h>
+
+/* JSON to a Lua value on L's stack, and a Lua value to JSON (NULL if it
+ * has no JSON form), for modules passing events to scripts. */
+void la_push_json(lua_State *L, json_t *j);
+json_t *la_to_json(lua_State *L, int idx);
+
 #endif

@@ -237,14 +237,17 @@ static void unlock(lw_world *w) {
 /* Run the function on top of w->L's stack as a task on this goroutine.
  * Called with the lock held; returns with it held. */
 typedef int (*take_fn)(lua_State *co, int nres, void *arg);
+typedef int (*args_fn)(lua_State *co, void *arg);
 
-static int run_task_take(lw_world *w, const char *what, take_fn take, void *take_arg, ms_err *err);
+static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *arg,
+                         ms_err *err);
 
 static int run_task(lw_world *w, const char *what, ms_err *err) {
-	return run_task_take(w, what, NULL, NULL, err);
+	return run_task_take(w, what, NULL, NULL, NULL, err);
 }
 
-static int run_task_take(lw_world *w, const char *what, take_fn take, void *take_arg, ms_err *err) {
+static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *take_arg,
+                         ms_err *err) {
 	lw_task t = {.w = w};
 	t.co = lua_newthread(w->L);
 	t.ref = luaL_ref(w->L, LUA_REGISTRYINDEX); /* pops the thread */
@@ -252,7 +255,7 @@ static int run_task_take(lw_world *w, const char *what, take_fn take, void *take
 	w->tasks++;
 	void *saved_local = rt_get_local();
 	rt_set_local(&t);
-	int rc = 0, nres = 0, nargs = 0;
+	int rc = 0, nres = 0, nargs = args ? args(t.co, take_arg) : 0;
 	for (;;) {
 		t.req = REQ_NONE;
 		t.preempted = false;
@@ -405,7 +408,21 @@ int lw_call_ref(lw_world *w, int ref, const char *what,
 		lua_pop(w->L, 1);
 		rc = ms_fail(err, -ENOENT, "%s: not a function", what);
 	} else {
-		rc = run_task_take(w, what, take, arg, err);
+		rc = run_task_take(w, what, NULL, take, arg, err);
+	}
+	unlock(w);
+	return rc;
+}
+
+int lw_call_ref_args(lw_world *w, int ref, const char *what, int (*args)(lua_State *co, void *arg),
+                     void *arg, ms_err *err) {
+	lock(w);
+	int rc;
+	if (lua_rawgeti(w->L, LUA_REGISTRYINDEX, ref) != LUA_TFUNCTION) {
+		lua_pop(w->L, 1);
+		rc = ms_fail(err, -ENOENT, "%s: not a function", what);
+	} else {
+		rc = run_task_take(w, what, args, NULL, arg, err);
 	}
 	unlock(w);
 	return rc;

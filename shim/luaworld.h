@@ -86,6 +86,10 @@ int lw_park(lua_State *L, void *ctx, void (*work)(void *ctx), int (*push)(lua_St
 int lw_call_ref(lw_world *w, int ref, const char *what,
                 int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err);
 
+/* The same, with arguments: args(co, arg) pushes them and says how many. */
+int lw_call_ref_args(lw_world *w, int ref, const char *what, int (*args)(lua_State *co, void *arg),
+                     void *arg, ms_err *err);
+
 /* A pointer for API modules to find from their C functions (kept in the
  * world's registry under key). */
 void lw_set_ptr(lw_world *w, const char *key, void *p);

@@ -40,11 +40,14 @@ typedef struct run_args {
 	bool detach;
 	const char *checks[MAX_CHECK_SCRIPTS];
 	int nchecks;
+	const char *policies[MAX_CHECK_SCRIPTS];
+	int npolicies;
 } run_args;
 
 static void run_usage(FILE *f) {
 	fprintf(f, "usage: moonshim [--root DIR] [--debug] run [--bundle|-b DIR] [--detach|-d]\n"
-	           "                [--log FILE] [--events FILE] [--check FILE.lua]... ID\n"
+	           "                [--log FILE] [--events FILE] [--check FILE.lua]... [--policy "
+	           "FILE.lua]... ID\n"
 	           "Runs the OCI bundle (default: the current directory) as container ID. In the\n"
 	           "foreground the exit status is the container's (128+N for signal N).\n");
 }
@@ -207,7 +210,9 @@ static int run_container(const run_args *a) {
 	              .err_fd = r.log_pipes[1][0],
 	              .debug = g_cli.debug,
 	              .checks = a->checks,
-	              .nchecks = a->nchecks};
+	              .nchecks = a->nchecks,
+	              .policies = a->policies,
+	              .npolicies = a->npolicies};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
@@ -263,6 +268,13 @@ int cmd_run(int argc, char **argv) {
 				return 2;
 			}
 			a.checks[a.nchecks++] = argv[++i];
+		} else if (!strcmp(o, "--policy") && has_val) {
+			if (a.npolicies == MAX_CHECK_SCRIPTS) {
+				fprintf(stderr, "moonshim run: at most %d --policy scripts\n",
+				        MAX_CHECK_SCRIPTS);
+				return 2;
+			}
+			a.policies[a.npolicies++] = argv[++i];
 		} else if (cli_global_option(argc, argv, &i))
 			continue;
 		else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {

@@ -12,6 +12,7 @@
 #include "logfile.h"
 #include "luaapi.h"
 #include "luaworld.h"
+#include "policy.h"
 #include "rt.h"
 #include "tty.h"
 
@@ -55,6 +56,7 @@ typedef struct {
 	rt_chan *cg_events;
 	cg_memory_events mem_seen; /* totals of the last memory event streamed */
 	bool mem_known;
+	pl_engine *policies; /* NULL without --policy */
 } sv_state;
 
 static void exit_waiter(void *arg) {
@@ -100,7 +102,9 @@ static void cgroup_events(void *arg) {
 			st->mem_seen = e.mem.total;
 			st->mem_known = true;
 		}
-		ev_emit(st->o->events, ev_cgroup_type(&e), ev_cgroup_fields(&e));
+		json_t *fields = ev_cgroup_fields(&e);
+		pl_dispatch(st->policies, ev_cgroup_type(&e), fields);
+		ev_emit(st->o->events, ev_cgroup_type(&e), fields);
 	}
 	rt_wg_done(&st->wg);
 }
@@ -149,11 +153,22 @@ static void empty_cgroup(cg *c, bool kill_rest) {
 typedef struct {
 	lw_world *w;
 	hk_checks *checks;
+	pl_engine *policies;
 	int netns_fd;
+	ev_log *events;
 } lua_side;
 
+/* Health events go to the stream and to the policies. */
 static void check_event(void *arg, const char *type, json_t *fields) {
-	ev_emit(arg, type, fields);
+	lua_side *ls = arg;
+	pl_dispatch(ls->policies, type, fields);
+	ev_emit(ls->events, type, fields);
+}
+
+/* What policies emit goes to the stream only (a handler reacting to its
+ * own emits could loop). */
+static void policy_event(void *arg, const char *type, json_t *fields) {
+	ev_emit(((lua_side *)arg)->events, type, fields);
 }
 
 /* The container's network namespace when it has its own, so checks reach
@@ -167,36 +182,58 @@ static int container_netns(pid_t pid) {
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-/* A script that does not load is reported and left out; the others run. */
-static void start_checks(const sv_opts *o, lua_side *ls) {
+static void load_scripts(const sv_opts *o, lua_side *ls, const char *const *files, int n,
+                         const char *flag) {
+	for (int i = 0; i < n; i++) {
+		ms_err err = {0};
+		if (lw_load_file(ls->w, files[i], &err)) {
+			fprintf(stderr, "moonshim: %s %s\n", flag, err.msg);
+			ev_emit(o->events, "error",
+			        json_pack("{s:s, s:s}", "script", files[i], "message", err.msg));
+		}
+	}
+}
+
+/* One world for the container's checks and policies. A script that does
+ * not load is reported and left out; the others run. */
+static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 	ms_err err = {0};
-	lw_config lc = {.name = "checks"};
+	lw_config lc = {.name = "container"};
 	ls->netns_fd = -1;
-	if (!o->nchecks || !(ls->w = lw_new(&lc, &err)))
+	ls->events = o->events;
+	if ((!o->nchecks && !o->npolicies) || !(ls->w = lw_new(&lc, &err)))
 		return;
 	ls->netns_fd = container_netns(o->proc->pid);
 	la_set_netns(ls->netns_fd);
 	la_open(ls->w);
-	ls->checks = hk_new(ls->w, check_event, o->events);
-	for (int i = 0; i < o->nchecks; i++) {
-		memset(&err, 0, sizeof err);
-		if (lw_load_file(ls->w, o->checks[i], &err)) {
-			fprintf(stderr, "moonshim: --check %s\n", err.msg);
-			ev_emit(
-			    o->events, "error",
-			    json_pack("{s:s, s:s}", "script", o->checks[i], "message", err.msg));
-		}
-	}
-	memset(&err, 0, sizeof err);
+	pl_env env = {.cgroup = o->cgroup,
+	              .pid = o->proc->pid,
+	              .pidfd = o->proc->pidfd,
+	              .emit = policy_event,
+	              .emit_arg = ls};
+	ls->policies = pl_new(ls->w, &env);
+	ls->checks = hk_new(ls->w, check_event, ls);
+	load_scripts(o, ls, o->policies, o->npolicies, "--policy");
+	load_scripts(o, ls, o->checks, o->nchecks, "--check");
+	st->policies = ls->policies;
 	if (hk_start(ls->checks, &err)) {
 		fprintf(stderr, "moonshim: checks: %s\n", err.msg);
 		ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
 	}
-	ms_trace(o->debug, "%d health checks running", hk_count(ls->checks));
+	ms_trace(o->debug, "%d health checks, %d policy handlers", hk_count(ls->checks),
+	         pl_handlers(ls->policies));
 }
 
-static void stop_checks(lua_side *ls) {
+/* The checks stop first; the policies see the exit, then stop. */
+static void stop_lua(lua_side *ls, sv_state *st, int status) {
 	hk_stop(ls->checks);
+	if (ls->policies) {
+		json_t *f = json_pack("{s:i}", "exit_status", status);
+		pl_dispatch(ls->policies, "exit", f);
+		json_decref(f);
+		st->policies = NULL;
+		pl_stop(ls->policies);
+	}
 	lw_free(ls->w);
 	if (ls->netns_fd >= 0)
 		close(ls->netns_fd);
@@ -219,7 +256,10 @@ static int supervise_main(void *arg) {
 		rt_go(signal_forwarder, &st, "signal forwarder");
 	}
 	cg_watch *w = NULL;
-	if (o->cgroup && ev_enabled(o->events)) {
+	/* the Lua world first: policies must be there for the first event */
+	lua_side ls = {0};
+	start_lua(o, &st, &ls);
+	if (o->cgroup && (ev_enabled(o->events) || st.policies)) {
 		cg_err ce = {0};
 		cg_watch_opts wo = {0};
 		st.cg_events = rt_chan_new(sizeof(cg_event), 64);
@@ -255,12 +295,9 @@ static int supervise_main(void *arg) {
 			fprintf(stderr, "moonshim: %s\n", err.msg);
 	}
 	rt_go(exit_waiter, &st, "exit waiter");
-	lua_side ls = {0};
-	start_checks(o, &ls);
 
 	int status;
 	rt_chan_recv(st.exited, &status);
-	stop_checks(&ls);
 	ms_trace(o->debug, "%d exited, status %d", o->proc->pid, status);
 	if (o->cgroup && o->reap_cgroup)
 		empty_cgroup(o->cgroup, true);
@@ -288,6 +325,7 @@ static int supervise_main(void *arg) {
 	rt_wg_wait(&st.wg);
 	if (w)
 		last_memory_events(&st);
+	stop_lua(&ls, &st, status);
 	if (st.sig_pd)
 		rt_poll_close(st.sig_pd);
 	if (sfd >= 0)

@@ -25,6 +25,9 @@ typedef struct sv_opts {
 	 * go to events as "health" */
 	const char *const *checks;
 	int nchecks;
+	/* Lua policies (--policy): handlers on the container's events */
+	const char *const *policies;
+	int npolicies;
 } sv_opts;
 
 /* The signals forwarded to the process: block them (in every thread)

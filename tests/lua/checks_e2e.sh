@@ -59,5 +59,28 @@ http=$(jq -r 'select(.type == "health" and .subject == "check" and .check == "ht
 if [ "$spin" = unhealthy ] && [ "$http" = healthy ]; then ok runaway_check_stopped_others_healthy
 else bad runaway_check_stopped_others_healthy "spin=$spin http=$http; $(cut -c1-300 "$T/ev3")"; fi
 
+# a policy reacting to a real memory.high event (the soft limit on a hybrid
+# host), and reading the cgroup; its error in another handler is reported
+cat >"$T/pol.lua" <<'L'
+on("memory.high", function(ev)
+  local m = cgroup.memory()
+  emit("policy.action", { action = "noted", current = m.current })
+end)
+on("exit", function(ev) emit("policy.action", { action = "saw-exit", status = ev.exit_status }) end)
+on("exit", function(ev) error("deliberate") end)
+L
+jq '.process.args = ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null; exit 5"]
+  | .linux.resources.memory = {"limit": 134217728, "reservation": 16777216}' "$T/b/config.json" >"$T/c2.json"
+cp "$T/b/config.json" "$T/config.keep" && cp "$T/c2.json" "$T/b/config.json"
+"$MS" --root "$T/root" run --bundle "$T/b" --events "$T/ev4" --policy "$T/pol.lua" c4 >"$T/out4" 2>&1
+rc=$?
+cp "$T/config.keep" "$T/b/config.json"
+noted=$(jq -r 'select(.type == "policy.action" and .action == "noted") | .current' "$T/ev4" | head -1)
+sawexit=$(jq -r 'select(.type == "policy.action" and .action == "saw-exit") | .status' "$T/ev4")
+perr=$(jq -r 'select(.type == "error") | .handler + " " + .message' "$T/ev4")
+if [ $rc = 5 ] && [ "${noted:-0}" -gt 0 ] && [ "$sawexit" = 5 ] && [[ "$perr" == *pol.lua:6*deliberate* ]]; then
+	ok policy_reacts_to_memory_high_and_exit
+else bad policy_reacts_to_memory_high_and_exit "rc=$rc noted=$noted sawexit=$sawexit err=$perr"; fi
+
 echo "lua-checks: $passed passed, $failed failed"
 [ $failed = 0 ]

@@ -1,0 +1,336 @@
+/*
+ * policy.c — on() registrations, dispatching events to them as tasks, and
+ * the cgroup/container library policies act through.
+ */
+#define _GNU_SOURCE
+#include "policy.h"
+
+#include "luaapi.h"
+#include "rt.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define PL_MAX_HANDLERS 64
+#define PL_KEY          "moonshim.policy"
+#define TYPE_MAX        64
+
+typedef struct {
+	char type[TYPE_MAX];
+	int ref;
+	char where[128]; /* script:line of the on() call, for messages */
+} pl_handler;
+
+struct pl_engine {
+	lw_world *w;
+	pl_env env;
+	pl_handler h[PL_MAX_HANDLERS];
+	int n;
+	rt_waitgroup wg;
+	bool stopped;
+};
+
+static pl_engine *engine(lua_State *L) {
+	pl_engine *p = lw_get_ptr(L, PL_KEY);
+	if (!p)
+		luaL_error(L, "policies are not available here");
+	return p;
+}
+
+/* ─── on, emit ──────────────────────────────────────────────────────── */
+
+static int l_on(lua_State *L) {
+	pl_engine *p = engine(L);
+	const char *type = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	if (p->n == PL_MAX_HANDLERS)
+		return luaL_error(L, "on: at most %d handlers", PL_MAX_HANDLERS);
+	if (strlen(type) >= TYPE_MAX)
+		return luaL_error(L, "on: event type \"%s\" is too long", type);
+	pl_handler *h = &p->h[p->n];
+	snprintf(h->type, sizeof h->type, "%s", type);
+	lua_Debug ar;
+	snprintf(h->where, sizeof h->where, "on(\"%s\")", type);
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
+		snprintf(h->where, sizeof h->where, "%s:%d: on(\"%s\")", ar.short_src,
+		         ar.currentline, type);
+	lua_settop(L, 2);
+	h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	p->n++;
+	return 0;
+}
+
+static int l_emit(lua_State *L) {
+	pl_engine *p = engine(L);
+	const char *type = luaL_checkstring(L, 1);
+	json_t *fields = lua_isnoneornil(L, 2) ? json_object() : la_to_json(L, 2);
+	if (!json_is_object(fields)) {
+		json_decref(fields);
+		return luaL_error(L, "emit: fields must be a table with string keys");
+	}
+	if (p->env.emit)
+		p->env.emit(p->env.emit_arg, type, fields);
+	else
+		json_decref(fields);
+	return 0;
+}
+
+/* ─── cgroup ────────────────────────────────────────────────────────── */
+
+static cg *cgroup_of(lua_State *L) {
+	pl_engine *p = engine(L);
+	if (!p->env.cgroup)
+		luaL_error(L, "cgroup: this container has no cgroup here");
+	return p->env.cgroup;
+}
+
+static void set_num(lua_State *L, const char *k, int64_t v) {
+	if (v == CG_NOLIMIT)
+		lua_pushnumber(L, HUGE_VAL); /* "max": no limit compares above anything */
+	else if (v < 0)
+		lua_pushnil(L);
+	else
+		lua_pushinteger(L, v);
+	lua_setfield(L, -2, k);
+}
+
+static int l_cg_memory(lua_State *L) {
+	cg_memory m;
+	cg_err e = {0};
+	if (cg_read_memory(cgroup_of(L), &m, &e))
+		return luaL_error(L, "cgroup.memory: %s", e.msg);
+	lua_createtable(L, 0, 6);
+	set_num(L, "current", m.current);
+	set_num(L, "peak", m.peak);
+	set_num(L, "high", m.high);
+	set_num(L, "max", m.max);
+	set_num(L, "swap", m.swap_current);
+	return 1;
+}
+
+static int l_cg_memory_events(lua_State *L) {
+	cg_memory_events m;
+	cg_err e = {0};
+	if (cg_read_memory_events(cgroup_of(L), false, &m, &e))
+		return luaL_error(L, "cgroup.memory_events: %s", e.msg);
+	lua_createtable(L, 0, 6);
+	set_num(L, "low", m.low);
+	set_num(L, "high", m.high);
+	set_num(L, "max", m.max);
+	set_num(L, "oom", m.oom);
+	set_num(L, "oom_kill", m.oom_kill);
+	return 1;
+}
+
+static int l_cg_pressure(lua_State *L) {
+	static const char *const names[] = {"cpu", "memory", "io", NULL};
+	int r = luaL_checkoption(L, 1, "memory", names);
+	cg_pressure pr;
+	cg_err e = {0};
+	if (cg_read_pressure(cgroup_of(L), (cg_resource)r, &pr, &e))
+		return luaL_error(L, "cgroup.pressure: %s", e.msg);
+	lua_createtable(L, 0, 2);
+	const cg_pressure_line *lines[2] = {&pr.some, &pr.full};
+	for (int i = 0; i < 2; i++) {
+		if (!lines[i]->present)
+			continue;
+		lua_createtable(L, 0, 4);
+		lua_pushnumber(L, lines[i]->avg10);
+		lua_setfield(L, -2, "avg10");
+		lua_pushnumber(L, lines[i]->avg60);
+		lua_setfield(L, -2, "avg60");
+		lua_pushnumber(L, lines[i]->avg300);
+		lua_setfield(L, -2, "avg300");
+		lua_pushinteger(L, lines[i]->total);
+		lua_setfield(L, -2, "total");
+		lua_setfield(L, -2, i ? "full" : "some");
+	}
+	return 1;
+}
+
+static int64_t limit_field(lua_State *L, const char *k) {
+	int t = lua_getfield(L, 1, k);
+	int64_t v = CG_UNSET;
+	if (t == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "max"))
+		v = CG_NOLIMIT;
+	else if (t == LUA_TNUMBER)
+		v = (int64_t)lua_tonumber(L, -1);
+	else if (t != LUA_TNIL)
+		luaL_error(L, "cgroup.set: %s must be a number or \"max\"", k);
+	lua_pop(L, 1);
+	return v;
+}
+
+static int l_cg_set(lua_State *L) {
+	luaL_checktype(L, 1, LUA_TTABLE);
+	cg_limits l;
+	cg_limits_init(&l);
+	l.memory_high = limit_field(L, "memory_high");
+	l.memory_max = limit_field(L, "memory_max");
+	l.cpu_quota_us = limit_field(L, "cpu_quota");
+	l.cpu_period_us = limit_field(L, "cpu_period");
+	l.pids_max = limit_field(L, "pids_max");
+	cg_err e = {0};
+	if (cg_set_limits(cgroup_of(L), &l, &e))
+		return luaL_error(L, "cgroup.set: %s", e.msg);
+	return 0;
+}
+
+static int l_cg_reclaim(lua_State *L) {
+	lua_Integer bytes = luaL_checkinteger(L, 1);
+	cg_err e = {0};
+	int rc = cg_reclaim(cgroup_of(L), bytes, &e);
+	lua_pushboolean(L, rc == 0); /* the kernel may reclaim less (EAGAIN) */
+	if (rc)
+		lua_pushstring(L, e.msg);
+	return rc ? 2 : 1;
+}
+
+static int freeze(lua_State *L, bool on) {
+	cg_err e = {0};
+	if (cg_freeze(cgroup_of(L), on, &e))
+		return luaL_error(L, "cgroup.%s: %s", on ? "freeze" : "thaw", e.msg);
+	return 0;
+}
+
+static int l_cg_freeze(lua_State *L) {
+	return freeze(L, true);
+}
+
+static int l_cg_thaw(lua_State *L) {
+	return freeze(L, false);
+}
+
+static int signal_arg(lua_State *L, int idx, int dflt) {
+	if (lua_isnoneornil(L, idx))
+		return dflt;
+	if (lua_isinteger(L, idx))
+		return (int)lua_tointeger(L, idx);
+	const char *n = luaL_checkstring(L, idx);
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {{"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},
+	            {"HUP", SIGHUP},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+	            {"USR2", SIGUSR2}, {"STOP", SIGSTOP}, {"CONT", SIGCONT}};
+	if (!strncmp(n, "SIG", 3))
+		n += 3;
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		if (!strcmp(sigs[i].name, n))
+			return sigs[i].sig;
+	return luaL_error(L, "unknown signal \"%s\"", n);
+}
+
+static int l_cg_kill(lua_State *L) {
+	int sig = signal_arg(L, 1, SIGKILL);
+	cg_err e = {0};
+	if (cg_kill(cgroup_of(L), sig, &e))
+		return luaL_error(L, "cgroup.kill: %s", e.msg);
+	return 0;
+}
+
+/* ─── container ─────────────────────────────────────────────────────── */
+
+static int l_ct_pid(lua_State *L) {
+	lua_pushinteger(L, engine(L)->env.pid);
+	return 1;
+}
+
+static int l_ct_signal(lua_State *L) {
+	pl_engine *p = engine(L);
+	int sig = signal_arg(L, 1, SIGTERM);
+	if (syscall(SYS_pidfd_send_signal, p->env.pidfd, sig, NULL, 0) < 0)
+		return luaL_error(L, "container.signal: %s", strerror(errno));
+	return 0;
+}
+
+/* ─── dispatch ──────────────────────────────────────────────────────── */
+
+pl_engine *pl_new(lw_world *w, const pl_env *env) {
+	pl_engine *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->w = w;
+	p->env = *env;
+	p->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
+	static const luaL_Reg cgroup_fns[] = {{"memory", l_cg_memory},
+	                                      {"memory_events", l_cg_memory_events},
+	                                      {"pressure", l_cg_pressure},
+	                                      {"set", l_cg_set},
+	                                      {"reclaim", l_cg_reclaim},
+	                                      {"freeze", l_cg_freeze},
+	                                      {"thaw", l_cg_thaw},
+	                                      {"kill", l_cg_kill},
+	                                      {NULL, NULL}};
+	static const luaL_Reg container_fns[] = {
+	    {"pid", l_ct_pid}, {"signal", l_ct_signal}, {NULL, NULL}};
+	lw_set_ptr(w, PL_KEY, p);
+	lw_register(w, "on", l_on);
+	lw_register(w, "emit", l_emit);
+	lw_register_lib(w, "cgroup", cgroup_fns);
+	lw_register_lib(w, "container", container_fns);
+	return p;
+}
+
+int pl_handlers(pl_engine *p) {
+	return p ? p->n : 0;
+}
+
+typedef struct {
+	pl_engine *p;
+	int i;
+	char type[TYPE_MAX];
+	json_t *fields;
+} run_arg;
+
+static int push_event(lua_State *co, void *arg) {
+	run_arg *a = arg;
+	la_push_json(co, a->fields);
+	lua_pushstring(co, a->type);
+	lua_setfield(co, -2, "type");
+	return 1;
+}
+
+static void handler_goroutine(void *arg) {
+	run_arg *a = arg;
+	pl_handler *h = &a->p->h[a->i];
+	ms_err err = {0};
+	if (lw_call_ref_args(a->p->w, h->ref, h->where, push_event, a, &err) && a->p->env.emit)
+		a->p->env.emit(a->p->env.emit_arg, "error",
+		               json_pack("{s:s, s:s}", "handler", h->where, "message", err.msg));
+	json_decref(a->fields);
+	rt_wg_done(&a->p->wg);
+	free(a);
+}
+
+void pl_dispatch(pl_engine *p, const char *type, json_t *fields) {
+	if (!p || p->stopped)
+		return;
+	for (int i = 0; i < p->n; i++) {
+		if (strcmp(p->h[i].type, "*") && strcmp(p->h[i].type, type))
+			continue;
+		run_arg *a = malloc(sizeof *a);
+		if (!a)
+			return;
+		*a = (run_arg){
+		    .p = p, .i = i, .fields = fields ? json_deep_copy(fields) : json_object()};
+		snprintf(a->type, sizeof a->type, "%s", type);
+		rt_wg_add(&p->wg, 1);
+		rt_go(handler_goroutine, a, "policy handler");
+	}
+}
+
+void pl_stop(pl_engine *p) {
+	if (!p)
+		return;
+	p->stopped = true;
+	rt_wg_wait(&p->wg);
+	free(p);
+}

@@ -1,0 +1,49 @@
+/*
+ * policy.h — Lua policies: handlers on the container's events, and what
+ * they may act on (prefix pl_).
+ *
+ *   on("memory.high", function(ev)        -- any event type, or "*"
+ *     local m = cgroup.memory()            -- {current, high, max, peak}
+ *     if m.current > 0.9 * m.max then
+ *       cgroup.reclaim(64 * 1024 * 1024)
+ *       emit("policy.action", {action = "reclaim", bytes = 64 * 1024 * 1024})
+ *     end
+ *   end)
+ *
+ * Each matching handler runs as its own task (a goroutine) with the event
+ * as a table ({type, time, ...fields}). The library: cgroup.memory(),
+ * cgroup.memory_events(), cgroup.pressure(res), cgroup.set{memory_high=,
+ * memory_max=, cpu_quota=, cpu_period=, pids_max=}, cgroup.reclaim(bytes),
+ * cgroup.freeze(), cgroup.thaw(), cgroup.kill([sig]), container.pid(),
+ * container.signal(sig), emit(type, fields).
+ */
+#ifndef MOONSHIM_POLICY_H
+#define MOONSHIM_POLICY_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "luaworld.h"
+
+typedef struct pl_engine pl_engine;
+
+typedef struct pl_env {
+	cg *cgroup;
+	pid_t pid;
+	int pidfd;
+	/* where emit() and the engine's own reports go (type, fields consumed) */
+	void (*emit)(void *arg, const char *type, json_t *fields);
+	void *emit_arg;
+} pl_env;
+
+/* Give w's scripts on(), emit() and the cgroup and container libraries;
+ * call before loading them. */
+pl_engine *pl_new(lw_world *w, const pl_env *env);
+/* Run the handlers of an event (type; fields borrowed). In a goroutine. */
+void pl_dispatch(pl_engine *p, const char *type, json_t *fields);
+int pl_handlers(pl_engine *p);
+/* Wait for running handlers; later dispatches do nothing; frees p. */
+void pl_stop(pl_engine *p);
+
+#endif

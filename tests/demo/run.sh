@@ -12,6 +12,7 @@
 #   tests/demo/run.sh [MOONSHIM] [WEB]     (default build/moonshim build/demo/web)
 #   DEMO_SECONDS=N   stop by itself after N seconds (SIGINT to moonshim), for CI
 #   DEMO_DIR=DIR     bundle, state and events (default: the directory of WEB)
+DEMO_REPO=$(cd "$(dirname "$0")/../.." && pwd)
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 MOONSHIM=${1:-build/moonshim}
@@ -183,7 +184,10 @@ runner=()
 # Ctrl-C: bash waits for moonshim (which forwards it to the container) and
 # then carries on here instead of dying with it.
 trap ':' INT
-"${runner[@]}" "$MOONSHIM" --root "$STATE" run --bundle "$BUNDLE" --events "$EVENTS" "$ID"
+# the demo's health check (HTTP on /healthz, a goroutine not a process per
+# probe) and the memory guard policy; their events join the stream
+"${runner[@]}" "$MOONSHIM" --root "$STATE" run --bundle "$BUNDLE" --events "$EVENTS" \
+	--check "$DEMO_REPO/scripts/http-check.lua" --policy "$DEMO_REPO/policies/memory-guard.lua" "$ID"
 rc=$?
 trap - INT
 stop_helpers

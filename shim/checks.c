@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define HK_MAX     64 /* checks per world */
+#define HK_MAX     10000 /* checks per world */
 #define HK_KEY     "moonshim.checks"
 #define NS_PER_SEC 1000000000LL
 
@@ -27,8 +27,9 @@ typedef struct hk_def {
 
 struct hk_checks {
 	lw_world *w;
-	hk_def defs[HK_MAX];
-	int n;
+	hk_def *defs; /* grows as scripts declare checks */
+	int n, cap;
+	bool started; /* no more declarations: runners point into defs */
 	hc_set *set;
 	rt_mutex mu; /* guards set */
 	hk_event_fn ev;
@@ -67,8 +68,18 @@ static int l_check(lua_State *L) {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	if (!c)
 		return luaL_error(L, "check: not available here");
+	if (c->started)
+		return luaL_error(L, "check: declare checks while the script loads, not later");
 	if (c->n == HK_MAX)
 		return luaL_error(L, "check: at most %d checks", HK_MAX);
+	if (c->n == c->cap) {
+		int cap = c->cap ? c->cap * 2 : 16;
+		hk_def *nd = realloc(c->defs, (size_t)cap * sizeof *nd);
+		if (!nd)
+			return luaL_error(L, "check: out of memory");
+		c->defs = nd;
+		c->cap = cap;
+	}
 	hk_def *d = &c->defs[c->n];
 	memset(d, 0, sizeof *d);
 	if (lua_getfield(L, 1, "name") != LUA_TSTRING)
@@ -212,12 +223,19 @@ static void runner(void *p) {
 }
 
 int hk_start(hk_checks *c, ms_err *err) {
+	c->started = true;
 	if (!c->n)
 		return 0;
-	hc_config cfgs[HK_MAX];
-	for (int i = 0; i < c->n; i++)
+	hc_config *cfgs = malloc((size_t)c->n * sizeof *cfgs);
+	if (!cfgs)
+		return ms_fail(err, -ENOMEM, "out of memory");
+	for (int i = 0; i < c->n; i++) { /* names point into defs, which moved as it grew */
 		cfgs[i] = c->defs[i].cfg;
-	if (!(c->set = hc_set_new(cfgs, c->n, rt_now(), err)))
+		cfgs[i].name = c->defs[i].name;
+	}
+	c->set = hc_set_new(cfgs, c->n, rt_now(), err);
+	free(cfgs);
+	if (!c->set)
 		return err->code ? err->code : -EINVAL;
 	c->done = rt_chan_new(1, 0);
 	for (int i = 0; i < c->n; i++) {
@@ -240,6 +258,7 @@ void hk_stop(hk_checks *c) {
 		rt_chan_free(c->done);
 	}
 	hc_set_free(c->set);
+	free(c->defs);
 	free(c);
 }
 

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "luaapi.h"
 
+#include "hostexec.h"
 #include "http.h"
 
 #include <errno.h>
@@ -152,6 +153,107 @@ static int l_http_post(lua_State *L) {
 	return http_request_from(L, "POST", luaL_checkstring(L, 1), body, len, 3);
 }
 
+/* ─── exec ──────────────────────────────────────────────────────────── */
+
+#define EXEC_MAX_ARGS   64
+#define EXEC_MAX_OUTPUT (64 * 1024)
+#define EXEC_TIMEOUT_NS (10 * NS_PER_SEC)
+
+typedef struct {
+	char *argv[EXEC_MAX_ARGS + 1], *env[EXEC_MAX_ARGS + 1];
+	char *in;
+	size_t in_len;
+	int64_t timeout;
+	hx_result r;
+	ms_err err;
+	int rc;
+} exec_call;
+
+static void exec_free(exec_call *c) {
+	for (int i = 0; c->argv[i]; i++)
+		free(c->argv[i]);
+	for (int i = 0; c->env[i]; i++)
+		free(c->env[i]);
+	free(c->in);
+	hx_result_free(&c->r);
+	free(c);
+}
+
+static void exec_work(void *ctx) {
+	exec_call *c = ctx;
+	c->rc =
+	    hx_run(c->argv, c->env, c->in, c->in_len, c->timeout, EXEC_MAX_OUTPUT, &c->r, &c->err);
+}
+
+static int exec_push(lua_State *L, void *ctx) {
+	exec_call *c = ctx;
+	if (c->rc) {
+		lua_pushnil(L);
+		lua_pushstring(L, c->err.msg);
+		exec_free(c);
+		return 2;
+	}
+	lua_createtable(L, 0, 4);
+	lua_pushinteger(L, c->r.status);
+	lua_setfield(L, -2, "status");
+	lua_pushlstring(L, c->r.out, c->r.out_len);
+	lua_setfield(L, -2, "stdout");
+	lua_pushlstring(L, c->r.err, c->r.err_len);
+	lua_setfield(L, -2, "stderr");
+	lua_pushboolean(L, c->r.timed_out);
+	lua_setfield(L, -2, "timed_out");
+	exec_free(c);
+	return 1;
+}
+
+/* exec.host({cmd, args...} [, {timeout = s, stdin = text, env = {K = V}}]) */
+static int l_exec_host(lua_State *L) {
+	luaL_checktype(L, 1, LUA_TTABLE);
+	exec_call *c = calloc(1, sizeof *c);
+	if (!c)
+		return luaL_error(L, "exec: out of memory");
+	c->timeout = EXEC_TIMEOUT_NS;
+	lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+	if (n < 1 || n > EXEC_MAX_ARGS) {
+		exec_free(c);
+		return luaL_error(L, "exec.host: the command is a list of 1 to %d strings",
+		                  EXEC_MAX_ARGS);
+	}
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, 1, i);
+		c->argv[i - 1] = strdup(luaL_tolstring(L, -1, NULL));
+		lua_pop(L, 2);
+	}
+	if (lua_istable(L, 2)) {
+		if (lua_getfield(L, 2, "timeout") == LUA_TNUMBER)
+			c->timeout = (int64_t)(lua_tonumber(L, -1) * NS_PER_SEC);
+		lua_pop(L, 1);
+		size_t len;
+		if (lua_getfield(L, 2, "stdin") == LUA_TSTRING) {
+			const char *s = lua_tolstring(L, -1, &len);
+			if ((c->in = malloc(len ? len : 1)))
+				memcpy(c->in, s, len), c->in_len = len;
+		}
+		lua_pop(L, 1);
+		if (lua_getfield(L, 2, "env") == LUA_TTABLE) {
+			int k = 0;
+			lua_pushnil(L);
+			while (lua_next(L, -2)) {
+				if (lua_type(L, -2) == LUA_TSTRING && k < EXEC_MAX_ARGS) {
+					const char *v = luaL_tolstring(L, -1, NULL); /* pushes */
+					if (asprintf(&c->env[k], "%s=%s", lua_tostring(L, -3), v) >=
+					    0)
+						k++;
+					lua_pop(L, 1);
+				}
+				lua_pop(L, 1); /* the value; the key stays for lua_next */
+			}
+		}
+		lua_pop(L, 1);
+	}
+	return lw_park(L, c, exec_work, exec_push);
+}
+
 /* ─── json ──────────────────────────────────────────────────────────── */
 
 static json_t *to_json(lua_State *L, int idx, int depth);
@@ -291,4 +393,6 @@ void la_open(lw_world *w) {
 	    {"encode", l_json_encode}, {"decode", l_json_decode}, {NULL, NULL}};
 	lw_register_lib(w, "http", http_fns);
 	lw_register_lib(w, "json", json_fns);
+	static const luaL_Reg exec_fns[] = {{"host", l_exec_host}, {NULL, NULL}};
+	lw_register_lib(w, "exec", exec_fns);
 }

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "policy.h"
 
+#include "hostexec.h"
 #include "luaapi.h"
 #include "rt.h"
 
@@ -19,6 +20,10 @@
 #include <unistd.h>
 
 #define PL_MAX_HANDLERS 64
+#define PL_MAX_HOOKS    32
+#define HOOK_MAX_ARGS   32
+#define HOOK_TIMEOUT_NS (10 * 1000000000LL) /* default; hook{timeout=} changes it */
+#define HOOK_OUTPUT_MAX 4096                /* of a hook's output kept in its event */
 #define PL_KEY          "moonshim.policy"
 #define TYPE_MAX        64
 
@@ -28,11 +33,20 @@ typedef struct {
 	char where[128]; /* script:line of the on() call, for messages */
 } pl_handler;
 
+/* An alert hook: a command run with the event as JSON on stdin. */
+typedef struct {
+	char type[TYPE_MAX];
+	char *argv[HOOK_MAX_ARGS + 1];
+	int64_t timeout_ns;
+} pl_hook;
+
 struct pl_engine {
 	lw_world *w;
 	pl_env env;
 	pl_handler h[PL_MAX_HANDLERS];
 	int n;
+	pl_hook hooks[PL_MAX_HOOKS];
+	int nhooks;
 	rt_waitgroup wg;
 	bool stopped;
 };
@@ -64,6 +78,32 @@ static int l_on(lua_State *L) {
 	lua_settop(L, 2);
 	h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	p->n++;
+	return 0;
+}
+
+/* hook(type, {cmd, args...} [, {timeout = s}]) */
+static int l_hook(lua_State *L) {
+	pl_engine *p = engine(L);
+	const char *type = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	if (p->nhooks == PL_MAX_HOOKS)
+		return luaL_error(L, "hook: at most %d hooks", PL_MAX_HOOKS);
+	lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+	if (n < 1 || n > HOOK_MAX_ARGS || strlen(type) >= TYPE_MAX)
+		return luaL_error(L, "hook: a type and a command of 1 to %d strings",
+		                  HOOK_MAX_ARGS);
+	pl_hook *k = &p->hooks[p->nhooks];
+	memset(k, 0, sizeof *k);
+	snprintf(k->type, sizeof k->type, "%s", type);
+	k->timeout_ns = HOOK_TIMEOUT_NS;
+	if (lua_istable(L, 3) && lua_getfield(L, 3, "timeout") == LUA_TNUMBER)
+		k->timeout_ns = (int64_t)(lua_tonumber(L, -1) * 1e9);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, 2, i);
+		k->argv[i - 1] = strdup(luaL_tolstring(L, -1, NULL));
+		lua_pop(L, 2);
+	}
+	p->nhooks++;
 	return 0;
 }
 
@@ -274,6 +314,7 @@ pl_engine *pl_new(lw_world *w, const pl_env *env) {
 	lw_set_ptr(w, PL_KEY, p);
 	lw_register(w, "on", l_on);
 	lw_register(w, "emit", l_emit);
+	lw_register(w, "hook", l_hook);
 	lw_register_lib(w, "cgroup", cgroup_fns);
 	lw_register_lib(w, "container", container_fns);
 	return p;
@@ -310,9 +351,66 @@ static void handler_goroutine(void *arg) {
 	free(a);
 }
 
+typedef struct {
+	pl_engine *p;
+	pl_hook *k;
+	char type[TYPE_MAX];
+	char *json;
+} hook_arg;
+
+static void hook_goroutine(void *arg) {
+	hook_arg *a = arg;
+	char ev_env[TYPE_MAX + 32], pid_env[48];
+	snprintf(ev_env, sizeof ev_env, "MOONSHIM_EVENT=%s", a->type);
+	snprintf(pid_env, sizeof pid_env, "MOONSHIM_CONTAINER_PID=%d", a->p->env.pid);
+	char *env[] = {ev_env, pid_env, NULL};
+	hx_result r;
+	ms_err err = {0};
+	json_t *f;
+	if (hx_run(a->k->argv, env, a->json, strlen(a->json), a->k->timeout_ns, HOOK_OUTPUT_MAX, &r,
+	           &err) == 0) {
+		f = json_pack("{s:s, s:s, s:i, s:b, s:s%, s:s%}", "event", a->type, "command",
+		              a->k->argv[0], "exit_status", r.status, "timed_out", r.timed_out,
+		              "stdout", r.out, r.out_len, "stderr", r.err, r.err_len);
+		hx_result_free(&r);
+	} else {
+		f = json_pack("{s:s, s:s, s:s}", "event", a->type, "command", a->k->argv[0],
+		              "error", err.msg);
+	}
+	if (a->p->env.emit && f)
+		a->p->env.emit(a->p->env.emit_arg, "hook", f);
+	else
+		json_decref(f);
+	free(a->json);
+	rt_wg_done(&a->p->wg);
+	free(a);
+}
+
+static void run_hooks(pl_engine *p, const char *type, json_t *fields) {
+	for (int i = 0; i < p->nhooks; i++) {
+		if (strcmp(p->hooks[i].type, "*") && strcmp(p->hooks[i].type, type))
+			continue;
+		json_t *ev = fields ? json_deep_copy(fields) : json_object();
+		json_object_set_new(ev, "type", json_string(type));
+		hook_arg *a = calloc(1, sizeof *a);
+		char *js = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(ev);
+		if (!a || !js) {
+			free(a);
+			free(js);
+			return;
+		}
+		*a = (hook_arg){.p = p, .k = &p->hooks[i], .json = js};
+		snprintf(a->type, sizeof a->type, "%s", type);
+		rt_wg_add(&p->wg, 1);
+		rt_go(hook_goroutine, a, "alert hook");
+	}
+}
+
 void pl_dispatch(pl_engine *p, const char *type, json_t *fields) {
 	if (!p || p->stopped)
 		return;
+	run_hooks(p, type, fields);
 	for (int i = 0; i < p->n; i++) {
 		if (strcmp(p->h[i].type, "*") && strcmp(p->h[i].type, type))
 			continue;
@@ -332,5 +430,8 @@ void pl_stop(pl_engine *p) {
 		return;
 	p->stopped = true;
 	rt_wg_wait(&p->wg);
+	for (int i = 0; i < p->nhooks; i++)
+		for (int k = 0; p->hooks[i].argv[k]; k++)
+			free(p->hooks[i].argv[k]);
 	free(p);
 }

@@ -15,7 +15,10 @@
  * cgroup.memory_events(), cgroup.pressure(res), cgroup.set{memory_high=,
  * memory_max=, cpu_quota=, cpu_period=, pids_max=}, cgroup.reclaim(bytes),
  * cgroup.freeze(), cgroup.thaw(), cgroup.kill([sig]), container.pid(),
- * container.signal(sig), emit(type, fields).
+ * container.signal(sig), emit(type, fields); and hook(type, {cmd, ...}
+ * [, {timeout = s}]): an alert command run with the event as JSON on
+ * stdin (MOONSHIM_EVENT, MOONSHIM_CONTAINER_PID in its environment), its
+ * status and output reported as a "hook" event.
  */
 #ifndef MOONSHIM_POLICY_H
 #define MOONSHIM_POLICY_H

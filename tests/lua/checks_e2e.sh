@@ -82,5 +82,15 @@ if [ $rc = 5 ] && [ "${noted:-0}" -gt 0 ] && [ "$sawexit" = 5 ] && [[ "$perr" ==
 	ok policy_reacts_to_memory_high_and_exit
 else bad policy_reacts_to_memory_high_and_exit "rc=$rc noted=$noted sawexit=$sawexit err=$perr"; fi
 
+# an alert hook: a command receiving the event as JSON on stdin
+cat >"$T/hook.lua" <<L
+hook("exit", {"sh", "-c", "cat > $T/hook.json; echo hooked \$MOONSHIM_EVENT"}, {timeout = 5})
+L
+"$MS" --root "$T/root" run --bundle "$T/b" --events "$T/ev5" --policy "$T/hook.lua" c5 >"$T/out5" 2>&1
+got=$(jq -r '.exit_status' "$T/hook.json" 2>/dev/null)
+said=$(jq -r 'select(.type == "hook") | .stdout' "$T/ev5")
+if [ "$got" = 4 ] && [ "$said" = "hooked exit" ]; then ok alert_hook_gets_event_json
+else bad alert_hook_gets_event_json "hook.json exit_status=$got stdout=$said; $(cat "$T/out5")"; fi
+
 echo "lua-checks: $passed passed, $failed failed"
 [ $failed = 0 ]

@@ -130,3 +130,35 @@ static int many_main(void *arg) {
 TEST(checks_1000_http_checks_become_healthy) {
 	run_rt(2, many_main, NULL);
 }
+
+/* exec.host: status, output, stdin, env, and a deadline that kills the
+ * command's whole process group. */
+static int exec_main(void *arg) {
+	ms_err err = {0};
+	lw_config lc = {.name = "exec"};
+	lw_world *w = lw_new(&lc, &err);
+	CHECK(w);
+	la_open(w);
+	const char *src =
+	    "function f()\n"
+	    "  local r = exec.host({'sh', '-c', 'cat; echo err >&2; exit 3'}, {stdin = 'hello', "
+	    "timeout = 5})\n"
+	    "  assert(r.status == 3 and r.stdout == 'hello' and r.stderr == 'err\\n', r.status .. "
+	    "r.stdout .. r.stderr)\n"
+	    "  local t0 = now()\n"
+	    "  local t = exec.host({'sh', '-c', 'echo $FOO; sleep 5 & wait'}, {timeout = 0.2, env "
+	    "= {FOO = 'bar'}})\n"
+	    "  assert(t.timed_out and t.stdout == 'bar\\n', tostring(t.timed_out) .. t.stdout)\n"
+	    "  assert(now() - t0 < 2, 'the deadline took ' .. (now() - t0))\n"
+	    "  local n, e = exec.host({'/nonexistent/cmd'})\n"
+	    "  assert(n == nil and e:find('nonexistent'), e)\n"
+	    "end\n";
+	CHECKF(lw_load(w, "exec.lua", src, strlen(src), &err) == 0, "%s", err.msg);
+	CHECKF(lw_call(w, "f", &err) == 0, "%s", err.msg);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_exec_host_status_output_timeout) {
+	run_rt(1, exec_main, NULL);
+}

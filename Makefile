@@ -98,7 +98,19 @@ $(CG_TEST_BIN): tests/harness.c $(wildcard tests/cgroup/*.c tests/cgroup/*.h) te
 	$(CC) $(ALL_CFLAGS) -Itests -Itests/cgroup -Icgroup tests/harness.c $(wildcard tests/cgroup/*.c) $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
 # the shim's modules without main(), for the unit tests and checkers
-$(SHIM_LIB): $(filter-out $(B)/shim/main.o,$(SHIM_SRC:%.c=$(B)/%.o)) $(PROTO_OBJ)
+# policies/default.lua, compiled in as a byte array
+$(B)/gen/default_policy.c: policies/default.lua
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from policies/default.lua */'; \
+	  echo 'const unsigned char moonshim_default_policy[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'const unsigned long moonshim_default_policy_len = sizeof moonshim_default_policy;'; } > $@
+
+$(B)/gen/default_policy.o: $(B)/gen/default_policy.c
+	$(CC) -std=gnu11 $(OPT) $(SAN) -c $< -o $@
+
+$(SHIM_LIB): $(filter-out $(B)/shim/main.o,$(SHIM_SRC:%.c=$(B)/%.o)) $(PROTO_OBJ) $(B)/gen/default_policy.o
 	rm -f $@
 	$(AR) rcs $@ $^
 

@@ -194,6 +194,11 @@ static void load_scripts(const sv_opts *o, lua_side *ls, const char *const *file
 	}
 }
 
+/* policies/default.lua, compiled in (Makefile) */
+extern const unsigned char moonshim_default_policy[];
+extern const unsigned long moonshim_default_policy_len;
+#define DEFAULT_POLICY_NAME "policies/default.lua (built in)"
+
 /* One world for the container's checks and policies. A script that does
  * not load is reported and left out; the others run. */
 static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
@@ -201,7 +206,10 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 	lw_config lc = {.name = "container"};
 	ls->netns_fd = -1;
 	ls->events = o->events;
-	if ((!o->nchecks && !o->npolicies) || !(ls->w = lw_new(&lc, &err)))
+	/* with no --policy the built-in one reports (dry run) to the event
+	 * stream; without a stream it would have no one to tell */
+	bool builtin = !o->npolicies && ev_enabled(o->events);
+	if ((!o->nchecks && !o->npolicies && !builtin) || !(ls->w = lw_new(&lc, &err)))
 		return;
 	ls->netns_fd = container_netns(o->proc->pid);
 	la_set_netns(ls->netns_fd);
@@ -214,6 +222,11 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 	ls->policies = pl_new(ls->w, &env);
 	ls->checks = hk_new(ls->w, check_event, ls);
 	load_scripts(o, ls, o->policies, o->npolicies, "--policy");
+	if (builtin && lw_load(ls->w, DEFAULT_POLICY_NAME, (const char *)moonshim_default_policy,
+	                       moonshim_default_policy_len, &err)) {
+		fprintf(stderr, "moonshim: %s\n", err.msg);
+		ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+	}
 	load_scripts(o, ls, o->checks, o->nchecks, "--check");
 	st->policies = ls->policies;
 	if (hk_start(ls->checks, &err)) {

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,12 +22,16 @@
 #define JSON_MAX_DEPTH   64 /* nesting json.encode follows before giving up */
 #define MAX_HTTP_HEADERS 32
 
-/* The network namespace http connects from: one per process for now (a
- * shim supervises one container per `moonshim run`). */
-static int api_netns_fd = -1;
+#define NETNS_KEY "moonshim.netns"
 
-void la_set_netns(int fd) {
-	api_netns_fd = fd;
+/* The network namespace a world's http connects from, kept in the world
+ * (a shim may hold several containers' worlds): fd + 1, so 0 means ours. */
+void la_set_netns(lw_world *w, int fd) {
+	lw_set_ptr(w, NETNS_KEY, (void *)(intptr_t)(fd + 1));
+}
+
+static int netns_of(lua_State *L) {
+	return (int)(intptr_t)lw_get_ptr(L, NETNS_KEY) - 1;
 }
 
 /* ─── http ──────────────────────────────────────────────────────────── */
@@ -115,7 +120,7 @@ static int http_request_from(lua_State *L, const char *method, const char *url, 
 	                        .url = c->url,
 	                        .body = c->body,
 	                        .body_len = body_len,
-	                        .netns_fd = api_netns_fd};
+	                        .netns_fd = netns_of(L)};
 	if (opts && lua_istable(L, opts)) {
 		if (lua_getfield(L, opts, "timeout") == LUA_TNUMBER)
 			c->req.timeout_ns = (int64_t)(lua_tonumber(L, -1) * NS_PER_SEC);

@@ -11,7 +11,7 @@
 void la_open(lw_world *w);
 /* http connects from this network namespace (an fd of /proc/PID/ns/net;
  * -1: ours). */
-void la_set_netns(int fd);
+void la_set_netns(lw_world *w, int fd);
 
 #include <jansson.h>
 

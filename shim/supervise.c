@@ -212,7 +212,7 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 	if ((!o->nchecks && !o->npolicies && !builtin) || !(ls->w = lw_new(&lc, &err)))
 		return;
 	ls->netns_fd = container_netns(o->proc->pid);
-	la_set_netns(ls->netns_fd);
+	la_set_netns(ls->w, ls->netns_fd);
 	la_open(ls->w);
 	pl_env env = {.cgroup = o->cgroup,
 	              .pid = o->proc->pid,

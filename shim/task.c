@@ -18,6 +18,7 @@
 #include "ctcg.h"
 #include "events.h"
 #include "spec.h"
+#include "tasklua.h"
 #include "tty.h"
 
 #include "containerd/events.pb-c.h"
@@ -78,6 +79,7 @@ typedef struct task {
 	cg_watch *watch;
 	rt_chan *cg_events;
 	int64_t oom_kills_told; /* OOM kills published (under the service lock) */
+	tl_lua *lua;            /* checks and policies from annotations, or NULL */
 	rt_waitgroup wg;        /* the task's goroutines (exit waiters, OOM watcher) */
 	struct task *next;
 } task;
@@ -360,9 +362,15 @@ static void check_oom(task_service *t, task *k) {
 static void oom_watcher(void *arg) {
 	exit_ctx *x = arg;
 	cg_event e;
-	while (rt_chan_recv(x->k->cg_events, &e))
+	while (rt_chan_recv(x->k->cg_events, &e)) {
 		if (e.kind == CG_EV_MEMORY)
 			tell_oom(x->t, x->k, e.mem.total.oom_kill + e.mem.total.oom_group_kill);
+		if (x->k->lua) {
+			json_t *f = ev_cgroup_fields(&e);
+			tl_dispatch(x->k->lua, ev_cgroup_type(&e), f);
+			json_decref(f);
+		}
+	}
 	rt_wg_done(&x->k->wg);
 	free(x);
 }
@@ -571,6 +579,7 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		rt_wg_add(&k->wg, 1);
 		rt_go(oom_watcher, x, "task oom watcher");
 	}
+	k->lua = tl_start(k->s, k->id, k->cg.cgroup, k->init.pid, k->init.pidfd);
 	rt_mutex_lock(&t->mu);
 	k->next = t->tasks;
 	t->tasks = k;
@@ -974,6 +983,9 @@ static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	rt_wg_wait(&k->wg);
 	if (k->cg_events)
 		rt_chan_free(k->cg_events);
+	/* the watcher is gone: the policies see the exit, then stop */
+	tl_stop(k->lua, p->status);
+	k->lua = NULL;
 	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
 	ev.container_id = k->id, ev.id = k->id, ev.pid = resp.pid,
 	ev.exit_status = resp.exit_status;

@@ -261,6 +261,24 @@ case_group() {
 	clean "$a" && clean "$b" && clean "$c"
 }
 
+# Lua policies and checks from OCI annotations (inline text or a path), the
+# same scripts `moonshim run --policy/--check` takes; their events reach
+# containerd's log through the shim's. moon only (runc's shim has none).
+case_lua() {
+	[ "$RT" = io.containerd.moon.v2 ] || { note echo "skipped for $RT"; return 0; }
+	local id
+	id=$(cd_id lua)
+	printf 'check { name = "always", interval = 0.1, run = function() return true end }\n' >"$RES/$CASE.checks.lua"
+	note run --rm --annotation "io.moonshim.policy=on('exit', function(ev) emit('policy.action', {action = 'saw-exit-$id', status = ev.exit_status}) end)" \
+		--annotation "io.moonshim.checks=$RES/$CASE.checks.lua" --rootfs "$CD_ROOTFS" "$id" /bin/sh -c 'sleep 0.5; exit 6'
+	cd_wait 5 grep -q "saw-exit-$id" "$CD_DIR/containerd.log" ||
+		fail "no policy.action from the annotation's policy in containerd's log" || return 1
+	grep "saw-exit-$id" "$CD_DIR/containerd.log" | grep -q '"status":6' || fail "the policy saw another exit status" || return 1
+	grep "\"id\":\"$id\"" "$CD_DIR/containerd.log" | grep -q '"type":"health"' ||
+		fail "no health event from the annotation's check" || return 1
+	clean "$id"
+}
+
 # `ctr task metrics`: memory usage and the pids count are there and non-zero
 # (cgroup v1 or v2 names, whichever the shim reports).
 case_metrics() {
@@ -448,7 +466,7 @@ case_log() {
 
 # ---------------------------------------------------------------- main
 
-PARALLEL=(echo exit kill tty exec ps group metrics pause events oom config image)
+PARALLEL=(echo exit kill tty exec ps group lua metrics pause events oom config image)
 # restart stops containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

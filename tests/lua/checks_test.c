@@ -84,7 +84,7 @@ static int many_main(void *arg) {
 	lw_config lc = {.name = "many", .mem_limit = 64u << 20};
 	lw_world *w = lw_new(&lc, &err);
 	CHECK(w);
-	la_set_netns(-1);
+	la_set_netns(w, -1);
 	la_open(w);
 	counts cnt = {0};
 	hk_checks *hk = hk_new(w, on_event, &cnt);

@@ -1,0 +1,31 @@
+/*
+ * tasklua.h — the Lua side of a container in containerd mode (prefix tl_):
+ * the same checks and policies `moonshim run --check/--policy` takes, from
+ * the OCI annotations io.moonshim.checks and io.moonshim.policy (a path to
+ * a script, or the script itself), else the shim-wide defaults
+ * /etc/moonshim/checks.lua and /etc/moonshim/policy.lua. Their events go
+ * to the shim's log (containerd's log for the shim) as JSON lines.
+ */
+#ifndef MOONSHIM_TASKLUA_H
+#define MOONSHIM_TASKLUA_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "spec.h"
+
+#define TL_CHECKS_ANNOTATION "io.moonshim.checks"
+#define TL_POLICY_ANNOTATION "io.moonshim.policy"
+#define TL_DEFAULT_DIR       "/etc/moonshim"
+
+typedef struct tl_lua tl_lua;
+
+/* NULL when the container has neither checks nor policy. In a goroutine. */
+tl_lua *tl_start(const spec *s, const char *id, cg *cgroup, pid_t pid, int pidfd);
+/* An event of the container for the policies (fields borrowed). */
+void tl_dispatch(tl_lua *l, const char *type, json_t *fields);
+/* The exit to the policies, then everything stops; frees l. */
+void tl_stop(tl_lua *l, int exit_status);
+
+#endif

@@ -185,11 +185,16 @@ $(B)/bench/cgroupbench: bench/cgroup_bench.c $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icgroup $< $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
-bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2
+$(B)/bench/luabench: bench/lua_bench.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) $< $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+
+bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2 $(B)/bench/luabench
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
 	bash bench/run_cgroup.sh $(B)/bench/cgroupbench $(B)/moonshim
 	bash bench/run_container.sh $(B)/moonshim
 	bash bench/run_containerd.sh $(B)/containerd-shim-moon-v2
+	bash bench/run_lua.sh $(B)/bench/luabench
 
 install: $(RT_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/moonshim

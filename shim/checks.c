@@ -144,7 +144,7 @@ int hk_count(hk_checks *c) {
 
 typedef struct {
 	bool ok;
-	char output[HC_OUTPUT_MAX];
+	char *output; /* on the heap: the runner's stack stays small */
 } run_result;
 
 /* run's results: ok [, output] */
@@ -155,7 +155,7 @@ static int take_result(lua_State *co, int nres, void *arg) {
 	if (nres >= 2) {
 		size_t n;
 		const char *s = luaL_tolstring(co, base + 1, &n);
-		snprintf(r->output, sizeof r->output, "%.*s", (int)n, s);
+		r->output = strndup(s, n < HC_OUTPUT_MAX ? n : HC_OUTPUT_MAX);
 		lua_pop(co, 1);
 	}
 	return 0;
@@ -218,6 +218,7 @@ static void runner(void *p) {
 		rt_mutex_unlock(&c->mu);
 		for (int k = 0; k < n; k++)
 			emit(c, &t[k]);
+		free(r.output);
 	}
 	rt_wg_done(&c->wg);
 }

@@ -24,8 +24,11 @@ struct hc_check {
 	hc_entry log[HC_LOG_MAX];
 };
 
+static hc_status aggregate(const struct hc_set *s, hc_role ignored);
+
 struct hc_set {
 	int n;
+	hc_status health, ready; /* cached: recomputed only when a check's status changes */
 	hc_check *c[];
 };
 
@@ -182,6 +185,10 @@ hc_check *hc_new(const hc_config *c, int64_t now, ms_err *err) {
 }
 
 void hc_free(hc_check *h) {
+	if (!h)
+		return;
+	for (int i = 0; i < HC_LOG_MAX; i++)
+		free(h->log[i].output);
 	free(h);
 }
 
@@ -216,25 +223,38 @@ static void log_result(hc_check *h, const hc_result *r, hc_outcome outcome) {
 	e->outcome = outcome;
 	e->exit_code =
 	    outcome == HC_TIMEOUT || outcome == HC_ERROR ? TIMEOUT_EXIT_CODE : r->exit_code;
+	/* the output on the heap, sized to fit: an idle check holds only what
+	 * its results said, not five 4 KiB buffers */
+	free(e->output);
 	size_t n = r->output ? r->output_len : 0;
-	if (n > HC_OUTPUT_MAX) {
+	bool cut = n > HC_OUTPUT_MAX;
+	if (cut) {
 		n = HC_OUTPUT_MAX; /* back off to the first byte of a UTF-8 character */
 		while (n > HC_OUTPUT_MAX - 3 && ((unsigned char)r->output[n] & 0xC0) == 0x80)
 			n--;
-		memcpy(e->output, r->output, n);
-		memcpy(e->output + n, HC_TRUNCATED, sizeof HC_TRUNCATED);
-		e->output_len = n + sizeof HC_TRUNCATED - 1;
+	}
+	char d[32];
+	if (!n && outcome == HC_TIMEOUT) {
+		char msg[96];
+		int k = snprintf(msg, sizeof msg, "Health check exceeded timeout (%s)",
+		                 fmt_dur(d, sizeof d, h->cfg.timeout_ns));
+		e->output = strdup(msg);
+		e->output_len = e->output ? (size_t)k : 0;
+		return;
+	}
+	e->output = malloc(n + (cut ? sizeof HC_TRUNCATED : 1));
+	if (!e->output) {
+		e->output_len = 0;
 		return;
 	}
 	if (n)
 		memcpy(e->output, r->output, n);
-	e->output[n] = 0;
-	e->output_len = n;
-	if (!n && outcome == HC_TIMEOUT) {
-		char d[32];
-		int k = snprintf(e->output, sizeof e->output, "Health check exceeded timeout (%s)",
-		                 fmt_dur(d, sizeof d, h->cfg.timeout_ns));
-		e->output_len = (size_t)k;
+	if (cut) {
+		memcpy(e->output + n, HC_TRUNCATED, sizeof HC_TRUNCATED);
+		e->output_len = n + sizeof HC_TRUNCATED - 1;
+	} else {
+		e->output[n] = 0;
+		e->output_len = n;
 	}
 }
 
@@ -389,6 +409,8 @@ hc_set *hc_set_new(const hc_config *cfgs, int n, int64_t now, ms_err *err) {
 			goto fail;
 		s->n++;
 	}
+	s->health = aggregate(s, HC_ROLE_READINESS);
+	s->ready = aggregate(s, HC_ROLE_LIVENESS);
 	return s;
 fail:
 	hc_set_free(s);
@@ -421,7 +443,8 @@ int64_t hc_set_next_due(const hc_set *s, int *which) {
 	return due;
 }
 
-/* UNHEALTHY if any check of the roles is, else STARTING if any is, else HEALTHY */
+/* UNHEALTHY if any check of the roles is, else STARTING if any is, else
+ * HEALTHY. O(checks): run when a status changed, never per result. */
 static hc_status aggregate(const hc_set *s, hc_role ignored) {
 	hc_status st = HC_HEALTHY;
 	for (int i = 0; i < s->n; i++) {
@@ -437,10 +460,10 @@ static hc_status aggregate(const hc_set *s, hc_role ignored) {
 }
 
 hc_status hc_set_health(const hc_set *s) {
-	return aggregate(s, HC_ROLE_READINESS);
+	return s->health;
 }
 hc_status hc_set_readiness(const hc_set *s) {
-	return aggregate(s, HC_ROLE_LIVENESS);
+	return s->ready;
 }
 
 /* every startup check passed: start the clocks of the gated checks */
@@ -468,12 +491,16 @@ int hc_set_record(hc_set *s, int i, const hc_result *r, hc_transition out[HC_TRA
 	hc_check *h = hc_set_at(s, i);
 	if (!h)
 		return 0;
-	hc_status health = hc_set_health(s), ready = hc_set_readiness(s);
+	hc_status health = s->health, ready = s->ready;
 	int n = hc_record(h, r, &out[0]) ? 1 : 0;
+	if (!n) /* no check changed: neither did the set (the common case, O(1)) */
+		return 0;
 	if (h->cfg.role == HC_ROLE_STARTUP && h->status == HC_HEALTHY)
 		release_gated(s, r->end_ns);
-	n += aggregate_changed(&out[n], HC_OF_HEALTH, health, hc_set_health(s), h, r->end_ns);
-	n += aggregate_changed(&out[n], HC_OF_READINESS, ready, hc_set_readiness(s), h, r->end_ns);
+	s->health = aggregate(s, HC_ROLE_READINESS);
+	s->ready = aggregate(s, HC_ROLE_LIVENESS);
+	n += aggregate_changed(&out[n], HC_OF_HEALTH, health, s->health, h, r->end_ns);
+	n += aggregate_changed(&out[n], HC_OF_READINESS, ready, s->ready, h, r->end_ns);
 	return n;
 }
 

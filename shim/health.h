@@ -97,7 +97,7 @@ typedef struct hc_entry {
 	hc_outcome outcome;
 	int exit_code;
 	size_t output_len;
-	char output[HC_OUTPUT_MAX + sizeof HC_TRUNCATED];
+	char *output; /* NUL-terminated, at most HC_OUTPUT_MAX + "..." (owned by the log) */
 } hc_entry;
 
 typedef enum { HC_OF_CHECK, HC_OF_HEALTH, HC_OF_READINESS } hc_subject;

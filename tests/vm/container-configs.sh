@@ -18,4 +18,13 @@ cfg oom '.process.args = ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=96M count
 # device rules: a node that exists but is denied (kmsg, c 1:11) and the standard ones allowed
 cfg devices '.process.args = ["sh", "-c", "head -c 0 /dev/kmsg 2>/dev/null && echo kmsg-open || echo kmsg-denied; head -c 4 /dev/zero | wc -c"]
   | .linux.devices = [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 420}]'
+# memory.high crossed for real (pure v2 throttling) for a policy to see
+cfg high '.process.args = ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; sleep 0.5"]
+  | .linux.resources = {"memory": {"limit": 268435456}, "unified": {"memory.high": "16777216"}}'
+cat >"$b/policy-high.lua" <<'L'
+on("memory.high", function(ev)
+  local m = cgroup.memory()
+  emit("policy.action", { action = "saw-memory.high", current = m.current, high = m.high })
+end)
+L
 cfg userns '.process.args = ["sh", "-c", "id -u; cat /proc/self/uid_map"]' "$u"

@@ -37,6 +37,11 @@ run devices /bundle
 [ "$(echo "$out" | head -1)" = kmsg-denied ] && [ "$(echo "$out" | tail -1)" = 4 ]
 check devices_bpf $? "$out"
 
+cp /bundle/config-high.json /bundle/config.json
+out=$($ms --root $root run --bundle /bundle --events /tmp/ev-high --policy /bundle/policy-high.lua c-high 2>&1)
+grep -q '"action":"saw-memory.high"' /tmp/ev-high && grep -q '"high":16777216' /tmp/ev-high
+check policy_on_memory_high $? "out=$out events=$(cat /tmp/ev-high)"
+
 run userns /ubundle
 [ "$(echo "$out" | head -1)" = 0 ] && echo "$out" | grep -q "100000"
 check user_namespace $? "rc=$rc $out"

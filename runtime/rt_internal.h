@@ -295,7 +295,6 @@ bool rt__netpoll_waiters(void);
 void rt__sysmon_start(void);
 void rt__sysmon_stop(void);
 void rt__sysmon_wake(void);
-void rt__sysmon_kick(void); /* a P left the idle list: end a deep sleep */
 
 /* blocking.c */
 void rt__blocking_init(void);

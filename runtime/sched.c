@@ -337,7 +337,6 @@ static rt_p *pidle_get(void) { /* S.lock held */
 	if (p) {
 		S.pidle = p->link;
 		__atomic_sub_fetch(&S.npidle, 1, __ATOMIC_SEQ_CST);
-		rt__sysmon_kick(); /* something may now run long: sysmon must watch */
 	}
 	return p;
 }

@@ -42,20 +42,6 @@ void rt__sysmon_wake(void) {
 	rt__futex_wake(&sm.wake, 1);
 }
 
-/* A P leaves the idle list while sysmon sleeps deeply: what runs on it may
- * run long, so sysmon must look again within a normal tick (not after
- * DEEP_SLEEP_NS). Only the first kick of a deep sleep costs a wake-up. */
-void rt__sysmon_kick(void) {
-	int64_t deep = DEEP_SLEEP_NS / 1000;
-	if (arl(&sm.delay_us) != deep || ald(&sm.stop))
-		return;
-	if (!__atomic_compare_exchange_n(&sm.delay_us, &deep, SYSMON_MAX_US, false,
-	                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		return;
-	__atomic_add_fetch(&sm.wake, 1, __ATOMIC_RELEASE);
-	rt__futex_wake(&sm.wake, 1);
-}
-
 /* With every P idle nothing can be retaken or preempted: sleep long. A P
  * taken meanwhile (an I/O or timer wake-up) is seen within DEEP_SLEEP_NS,
  * and a goroutine entering a syscall wakes us (rt__sysmon_wake). */

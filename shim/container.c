@@ -208,7 +208,8 @@ static int set_oom_score_adj(pid_t pid, const spec_process *p, ms_err *err) {
 
 static pid_t do_clone3(uint64_t flags, int cgroup_fd, int *pidfd, bool parent) {
 	struct clone_args args = {
-	    .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0) | (parent ? CLONE_PARENT : 0),
+	    .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0) |
+	             (parent ? CLONE_PARENT : 0),
 	    .pidfd = (uint64_t)(uintptr_t)pidfd,
 	    /* with CLONE_PARENT the kernel wants 0 here and uses our own exit
 	     * signal (SIGCHLD: we were forked) */
@@ -273,18 +274,77 @@ static void reap(ct_proc *p) {
 	*p = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
 }
 
+/* What ct_create and ct_exec share: the seccomp program and identity the
+ * child applies, the handshake socket, and the cgroup fd clone3 enters. */
+typedef struct handshake {
+	sc_program sc;
+	ct_final fin;
+	int sv[2]; /* [0] ours, [1] the child's */
+	int cgfd;
+} handshake;
+
+static int handshake_open(handshake *h, const spec *s, const spec_process *p, const ct_opts *o,
+                          ms_err *err) {
+	*h = (handshake){.sv = {-1, -1}, .cgfd = -1};
+	int rc;
+	if ((rc = sc_compile(s->seccomp, "linux.seccomp", &h->sc, err)) ||
+	    (rc = ct__final_prepare(p, &h->sc, &h->fin, err)))
+		return rc;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, h->sv) < 0)
+		return ms_fail(err, -errno, "socketpair: %s", strerror(errno));
+	h->fin.sync_fd = h->sv[1];
+	h->fin.start_fd = o->hold ? o->start_fd : -1;
+	if ((h->cgfd = open(cg_path(o->cgroup), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return ms_fail(err, -errno, "cgroup %s: %s", cg_path(o->cgroup), strerror(errno));
+	return 0;
+}
+
+/* In the parent after clone3: the child's end of the socket is the
+ * child's alone. */
+static void handshake_cloned(handshake *h, pid_t pid, ct_proc *out) {
+	out->pid = pid;
+	close(h->sv[1]);
+	h->sv[1] = -1;
+}
+
+/* The parent's shared last steps: cgroups, the caller's hook and
+ * oom_score_adj, "go", then the child's report (exec'd, or ready). */
+static int handshake_go(handshake *h, const spec_process *p, const ct_opts *o, ct_proc *out,
+                        ms_err *err) {
+	int rc = release_child(out->pid, p, o, err);
+	if (rc)
+		return rc;
+	ms_trace(o->debug, "parent side done (maps, cgroups, devices): go");
+	if (write(h->sv[0], &go_byte, 1) != 1)
+		return ms_fail(err, -errno, "container setup: %s", strerror(errno));
+	rc = await_exec(h->sv[0], out, err);
+	ms_trace(o->debug, "process %d exec'd or ready", out->pid);
+	return rc;
+}
+
+/* Close everything; on failure (rc) the child is killed and reaped. */
+static void handshake_close(handshake *h, int rc, ct_proc *out) {
+	if (rc)
+		reap(out);
+	for (int i = 0; i < 2; i++)
+		if (h->sv[i] >= 0)
+			close(h->sv[i]);
+	if (h->cgfd >= 0)
+		close(h->cgfd);
+	ct__final_release(&h->fin);
+	sc_free(&h->sc);
+}
+
 int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	*out = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
-	sc_program sc = {0};
-	ct_final fin = {0};
-	int sv[2] = {-1, -1}, cgfd = -1, rc = 0, self_pidns = -1;
+	handshake h;
+	int rc, self_pidns = -1;
 	int *joinfds = calloc(s->njoins + 1, sizeof *joinfds);
 	if (!joinfds)
 		return ms_fail(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < s->njoins; i++)
 		joinfds[i] = -1;
-	if ((rc = sc_compile(s->seccomp, "linux.seccomp", &sc, err)) ||
-	    (rc = ct__final_prepare(&s->process, &sc, &fin, err)))
+	if ((rc = handshake_open(&h, s, &s->process, o, err)))
 		goto out;
 	for (size_t i = 0; i < s->njoins; i++)
 		if ((joinfds[i] = open(s->joins[i].path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -292,16 +352,6 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 			             strerror(errno));
 			goto out;
 		}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		rc = ms_fail(err, -errno, "socketpair: %s", strerror(errno));
-		goto out;
-	}
-	fin.sync_fd = sv[1];
-	fin.start_fd = o->hold ? o->start_fd : -1;
-	if ((cgfd = open(cg_path(o->cgroup), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = ms_fail(err, -errno, "cgroup %s: %s", cg_path(o->cgroup), strerror(errno));
-		goto out;
-	}
 	/* a pid namespace joined by path applies to children: set it for the
 	 * clone, then return to ours */
 	for (size_t i = 0; i < s->njoins; i++)
@@ -314,10 +364,11 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 			}
 		}
 	ms_trace(o->debug, "clone3 into %s", cg_path(o->cgroup));
-	pid_t pid = do_clone3((uint64_t)clone_time_namespaces(s), cgfd, &out->pidfd, o->clone_parent);
+	pid_t pid =
+	    do_clone3((uint64_t)clone_time_namespaces(s), h.cgfd, &out->pidfd, o->clone_parent);
 	if (pid == 0) {
-		close(sv[0]);
-		child_create(s, o, &fin, sv[1], joinfds);
+		close(h.sv[0]);
+		child_create(s, o, &h.fin, h.sv[1], joinfds);
 	}
 	int e = errno;
 	if (self_pidns >= 0)
@@ -328,42 +379,20 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 		             e == EINVAL ? " (a namespace type this kernel lacks?)" : "");
 		goto out;
 	}
-	out->pid = pid;
-	close(sv[1]);
-	sv[1] = -1;
-	if (s->ns_new & CLONE_NEWUSER) {
-		if ((rc = write_idmap(pid, "uid_map", s->uidmap, s->nuidmap, "linux.uidMappings",
-		                      err)) ||
-		    (rc = write_idmap(pid, "gid_map", s->gidmap, s->ngidmap, "linux.gidMappings",
-		                      err)))
-			goto out;
-	}
-	if ((rc = release_child(pid, &s->process, o, err)))
+	handshake_cloned(&h, pid, out);
+	if ((s->ns_new & CLONE_NEWUSER) &&
+	    ((rc = write_idmap(pid, "uid_map", s->uidmap, s->nuidmap, "linux.uidMappings", err)) ||
+	     (rc = write_idmap(pid, "gid_map", s->gidmap, s->ngidmap, "linux.gidMappings", err))))
 		goto out;
-	ms_trace(o->debug, "parent side done (maps, cgroups, devices): go");
-	if (write(sv[0], &go_byte, 1) != 1) {
-		rc = ms_fail(err, -errno, "container setup: %s", strerror(errno));
-		goto out;
-	}
-	rc = await_exec(sv[0], out, err);
-	ms_trace(o->debug, "container init %d exec'd", out->pid);
+	rc = handshake_go(&h, &s->process, o, out, err);
 out:
-	if (rc)
-		reap(out);
+	handshake_close(&h, rc, out);
 	for (size_t i = 0; i < s->njoins; i++)
 		if (joinfds[i] >= 0)
 			close(joinfds[i]);
 	free(joinfds);
 	if (self_pidns >= 0)
 		close(self_pidns);
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	if (cgfd >= 0)
-		close(cgfd);
-	ct__final_release(&fin);
-	sc_free(&sc);
 	return rc;
 }
 
@@ -394,26 +423,14 @@ static int namespaces_to_join(pid_t pid) {
 int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts *o, ct_proc *out,
             ms_err *err) {
 	*out = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
-	sc_program sc = {0};
-	ct_final fin = {0};
-	int sv[2] = {-1, -1}, cgfd = -1, rc = 0;
+	handshake h;
+	int rc;
 	int initfd = (int)syscall(SYS_pidfd_open, init_pid, 0);
 	if (initfd < 0)
 		return ms_fail(err, -errno, "container init %d: %s", init_pid, strerror(errno));
 	int join = namespaces_to_join(init_pid);
-	if ((rc = sc_compile(s->seccomp, "linux.seccomp", &sc, err)) ||
-	    (rc = ct__final_prepare(p, &sc, &fin, err)))
+	if ((rc = handshake_open(&h, s, p, o, err)))
 		goto out;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		rc = ms_fail(err, -errno, "socketpair: %s", strerror(errno));
-		goto out;
-	}
-	fin.sync_fd = sv[1];
-	fin.start_fd = o->hold ? o->start_fd : -1;
-	if ((cgfd = open(cg_path(o->cgroup), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = ms_fail(err, -errno, "cgroup %s: %s", cg_path(o->cgroup), strerror(errno));
-		goto out;
-	}
 	/* the child must be born in the container's pid namespace; this
 	 * process only ever creates that child, so it need not switch back */
 	if ((join & CLONE_NEWPID) && setns(initfd, CLONE_NEWPID) < 0) {
@@ -421,45 +438,28 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 		             strerror(errno));
 		goto out;
 	}
-	pid_t pid = do_clone3(0, cgfd, &out->pidfd, o->clone_parent);
+	pid_t pid = do_clone3(0, h.cgfd, &out->pidfd, o->clone_parent);
 	if (pid == 0) {
 		ms_err e = {0};
-		close(sv[0]);
-		child_start(sv[1], o);
+		close(h.sv[0]);
+		child_start(h.sv[1], o);
 		int rest = join & ~CLONE_NEWPID;
 		if (rest && setns(initfd, rest) < 0)
-			child_fail(sv[1], (ms_fail(&e, -errno, "joining the namespaces of %d: %s",
-			                           init_pid, strerror(errno)),
-			                   &e));
-		child_finish(sv[1], &fin, false);
+			child_fail(h.sv[1], (ms_fail(&e, -errno, "joining the namespaces of %d: %s",
+			                             init_pid, strerror(errno)),
+			                     &e));
+		child_finish(h.sv[1], &h.fin, false);
 	}
 	if (pid < 0) {
 		out->pidfd = -1;
 		rc = ms_fail(err, -errno, "clone3: %s", strerror(errno));
 		goto out;
 	}
-	out->pid = pid;
-	close(sv[1]);
-	sv[1] = -1;
-	if ((rc = release_child(pid, p, o, err)))
-		goto out;
-	if (write(sv[0], &go_byte, 1) != 1) {
-		rc = ms_fail(err, -errno, "exec setup: %s", strerror(errno));
-		goto out;
-	}
-	rc = await_exec(sv[0], out, err);
+	handshake_cloned(&h, pid, out);
+	rc = handshake_go(&h, p, o, out, err);
 out:
-	if (rc)
-		reap(out);
+	handshake_close(&h, rc, out);
 	close(initfd);
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	if (cgfd >= 0)
-		close(cgfd);
-	ct__final_release(&fin);
-	sc_free(&sc);
 	return rc;
 }
 

@@ -195,7 +195,7 @@ static void runner(void *p) {
 		run_result r = {0};
 		ms_err err = {0};
 		hc_result res = {.start_ns = rt_now()};
-		int rc = lw_call_ref(c->w, d->ref, d->name, take_result, &r, &err);
+		int rc = lw_call_ref(c->w, d->ref, d->name, NULL, take_result, &r, &err);
 		res.end_ns = rt_now();
 		if (rc) {
 			res.outcome = HC_ERROR;

@@ -400,7 +400,7 @@ int lw_call(lw_world *w, const char *fn, ms_err *err) {
 	return rc;
 }
 
-int lw_call_ref(lw_world *w, int ref, const char *what,
+int lw_call_ref(lw_world *w, int ref, const char *what, int (*args)(lua_State *co, void *arg),
                 int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err) {
 	lock(w);
 	int rc;
@@ -408,21 +408,7 @@ int lw_call_ref(lw_world *w, int ref, const char *what,
 		lua_pop(w->L, 1);
 		rc = ms_fail(err, -ENOENT, "%s: not a function", what);
 	} else {
-		rc = run_task_take(w, what, NULL, take, arg, err);
-	}
-	unlock(w);
-	return rc;
-}
-
-int lw_call_ref_args(lw_world *w, int ref, const char *what, int (*args)(lua_State *co, void *arg),
-                     void *arg, ms_err *err) {
-	lock(w);
-	int rc;
-	if (lua_rawgeti(w->L, LUA_REGISTRYINDEX, ref) != LUA_TFUNCTION) {
-		lua_pop(w->L, 1);
-		rc = ms_fail(err, -ENOENT, "%s: not a function", what);
-	} else {
-		rc = run_task_take(w, what, args, NULL, arg, err);
+		rc = run_task_take(w, what, args, take, arg, err);
 	}
 	unlock(w);
 	return rc;

@@ -81,14 +81,11 @@ struct luaL_Reg;
 int lw_park(lua_State *L, void *ctx, void (*work)(void *ctx), int (*push)(lua_State *L, void *ctx));
 
 /* Run the function in registry slot ref (luaL_ref) as a task on this
- * goroutine; take(co, nres, arg) reads its nres results (under the lock)
- * and returns 0 or an error code. what names it in messages. */
-int lw_call_ref(lw_world *w, int ref, const char *what,
+ * goroutine. args(co, arg), if given, pushes its arguments and says how
+ * many; take(co, nres, arg), if given, reads its nres results (under the
+ * lock) and returns 0 or an error code. what names it in messages. */
+int lw_call_ref(lw_world *w, int ref, const char *what, int (*args)(lua_State *co, void *arg),
                 int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err);
-
-/* The same, with arguments: args(co, arg) pushes them and says how many. */
-int lw_call_ref_args(lw_world *w, int ref, const char *what, int (*args)(lua_State *co, void *arg),
-                     void *arg, ms_err *err);
 
 /* A pointer for API modules to find from their C functions (kept in the
  * world's registry under key). */

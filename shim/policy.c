@@ -7,6 +7,7 @@
 
 #include "hostexec.h"
 #include "luaapi.h"
+#include "spec.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -248,24 +249,15 @@ static int l_cg_thaw(lua_State *L) {
 	return freeze(L, false);
 }
 
+/* A signal by number or name ("TERM", "SIGKILL"), as the CLI reads them. */
 static int signal_arg(lua_State *L, int idx, int dflt) {
 	if (lua_isnoneornil(L, idx))
 		return dflt;
 	if (lua_isinteger(L, idx))
 		return (int)lua_tointeger(L, idx);
 	const char *n = luaL_checkstring(L, idx);
-	static const struct {
-		const char *name;
-		int sig;
-	} sigs[] = {{"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},
-	            {"HUP", SIGHUP},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
-	            {"USR2", SIGUSR2}, {"STOP", SIGSTOP}, {"CONT", SIGCONT}};
-	if (!strncmp(n, "SIG", 3))
-		n += 3;
-	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-		if (!strcmp(sigs[i].name, n))
-			return sigs[i].sig;
-	return luaL_error(L, "unknown signal \"%s\"", n);
+	int sig = spec_signal_number(n);
+	return sig > 0 ? sig : luaL_error(L, "unknown signal \"%s\"", n);
 }
 
 static int l_cg_kill(lua_State *L) {
@@ -343,7 +335,7 @@ static void handler_goroutine(void *arg) {
 	run_arg *a = arg;
 	pl_handler *h = &a->p->h[a->i];
 	ms_err err = {0};
-	if (lw_call_ref_args(a->p->w, h->ref, h->where, push_event, a, &err) && a->p->env.emit)
+	if (lw_call_ref(a->p->w, h->ref, h->where, push_event, NULL, a, &err) && a->p->env.emit)
 		a->p->env.emit(a->p->env.emit_arg, "error",
 		               json_pack("{s:s, s:s}", "handler", h->where, "message", err.msg));
 	json_decref(a->fields);

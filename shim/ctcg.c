@@ -1,8 +1,10 @@
 /* ctcg.c — a container's cgroup, limits and device rules, made and undone. */
 #include "ctcg.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static void apply_reservation(const ctcg *c, const spec *s, cg_limits *l) {
 	if (s->memory_reservation == CG_UNSET)
@@ -55,4 +57,18 @@ void ctcg_teardown(ctcg *c) {
 	dev_rules_free(c->devices);
 	c->devices = NULL;
 	c->devices_set = false;
+}
+
+void ctcg_reap(const cg_host *h, const char *rel) {
+	cg_err ce = {0};
+	cg *c = cg_open(h, rel, false, &ce);
+	if (c) {
+		if (cg_populated(c, &ce) == 1)
+			cg_kill(c, SIGKILL, &ce);
+		for (int ms = 0; cg_populated(c, &ce) == 1 && ms < CTCG_EMPTY_WAIT_MS; ms += 10)
+			usleep(10000);
+		cg_remove(c, &ce);
+		cg_close(c);
+	}
+	dev_cleanup(h, rel);
 }

@@ -31,5 +31,10 @@ int ctcg_setup(ctcg *c, const spec *s, const char *default_rel, ms_err *err);
 int ctcg_attach_devices(pid_t pid, void *arg, ms_err *err);
 /* Remove the cgroup (it must be empty) and the device rules. */
 void ctcg_teardown(ctcg *c);
+/* Outside the runtime (the CLI's delete, the shim's delete): kill what is
+ * left in the cgroup at rel, wait up to CTCG_EMPTY_WAIT_MS for it to
+ * empty, remove it and its device rules. Best effort. */
+#define CTCG_EMPTY_WAIT_MS 5000
+void ctcg_reap(const cg_host *h, const char *rel);
 
 #endif

@@ -13,7 +13,7 @@
 #include "commands.h"
 
 #include "container.h"
-#include "devices.h"
+#include "ctcg.h"
 #include "spec.h"
 #include "state.h"
 #include "supervise.h"
@@ -306,32 +306,27 @@ int cmd_delete(int argc, char **argv) {
 		return 2;
 	if (st_read(g_cli.root, id, &r, &err))
 		return fail("delete", &err);
-	cg_host h;
-	cg *c = NULL;
 	bool running = !strcmp(st_status(&r), "running");
 	if (running && !force) {
 		ms_fail(&err, -EBUSY, "container \"%s\" is running: stop it first, or use --force",
 		        id);
 		return fail("delete", &err);
 	}
-	if (r.cgroup[0] && open_cgroup(&r, &h, &c, &err) == 0) {
-		cg_err ce = {0};
-		if (running)
-			cg_kill(c, SIGKILL, &ce);
+	cg_host h;
+	cg_err ce = {0};
+	bool have_host = r.cgroup[0] && cg_host_detect(&h, "/proc/self/mounts", &ce) == 0;
+	cg *c = have_host && running ? cg_open(&h, r.cgroup, false, &ce) : NULL;
+	if (c) { /* stop it now; the supervisor then finishes its part */
+		cg_kill(c, SIGKILL, &ce);
+		cg_close(c);
 	}
 	/* the supervisor of a detached container records the exit and removes
 	 * the cgroup; give it the chance, then do what it could not */
 	for (int ms = 0; alive(r.supervisor) && r.supervisor != getpid() && ms < DELETE_WAIT_MS;
 	     ms += 10)
 		usleep(10000);
-	if (c) {
-		cg_err ce = {0};
-		for (int ms = 0; cg_populated(c, &ce) == 1 && ms < DELETE_WAIT_MS; ms += 10)
-			usleep(10000);
-		cg_remove(c, &ce);
-		cg_close(c);
-		dev_cleanup(&h, r.cgroup);
-	}
+	if (have_host)
+		ctcg_reap(&h, r.cgroup);
 	st_remove(g_cli.root, id);
 	return 0;
 }
@@ -397,16 +392,6 @@ static int exec_process(const spec *s, const char *file, char **cmd, int ncmd, c
 #define MAX_EXEC_ENV 64
 #define EXEC_FAILED  255
 
-/* v1 device rules live in their own hierarchy: join the container's there */
-static int exec_devices_hook(pid_t pid, void *arg, ms_err *err) {
-	const st_record *r = arg;
-	cg_host h;
-	cg_err ce = {0};
-	if (cg_host_detect(&h, "/proc/self/mounts", &ce))
-		return ms_fail(err, ce.code, "%s", ce.msg);
-	return dev_attach(&h, r->cgroup, pid, err);
-}
-
 int cmd_exec(int argc, char **argv) {
 	const char *id = NULL, *file = NULL, *cwd = NULL, *user = NULL;
 	bool detach = false, tty = false;
@@ -455,8 +440,11 @@ int cmd_exec(int argc, char **argv) {
 	             .stdio = {-1, -1, -1},
 	             .debug = g_cli.debug};
 	ct_proc proc;
-	o.before_start = exec_devices_hook;
-	o.hook_arg = &r;
+	/* v1 device rules live in their own hierarchy: join the container's there */
+	ctcg view = {.host = h, .cgroup = c, .devices_set = true};
+	snprintf(view.rel, sizeof view.rel, "%s", r.cgroup);
+	o.before_start = ctcg_attach_devices;
+	o.hook_arg = &view;
 	sv_block_signals();
 	if (ct_exec(s, &p, r.pid, &o, &proc, &err))
 		goto out;

@@ -324,17 +324,8 @@ static int do_delete(const shim_args *a) {
 	if (spec_load(bundle, &s, &err) == 0 && s->cgroups_path) {
 		cg_host h;
 		cg_err ce = {0};
-		cg *c;
-		if (cg_host_detect(&h, "/proc/self/mounts", &ce) == 0 &&
-		    (c = cg_open(&h, s->cgroups_path + strspn(s->cgroups_path, "/"), false, &ce))) {
-			if (cg_populated(c, &ce) == 1)
-				cg_kill(c, SIGKILL, &ce);
-			for (int i = 0; i < 500 && cg_populated(c, &ce) == 1; i++)
-				usleep(10000);
-			cg_remove(c, &ce);
-			cg_close(c);
-			dev_cleanup(&h, s->cgroups_path + strspn(s->cgroups_path, "/"));
-		}
+		if (cg_host_detect(&h, "/proc/self/mounts", &ce) == 0)
+			ctcg_reap(&h, s->cgroups_path + strspn(s->cgroups_path, "/"));
 	} else if (err.code) {
 		fprintf(stderr, "moonshim shim delete: %s\n", err.msg);
 	}

@@ -147,6 +147,18 @@ static proc *find_proc(task *k, const char *exec_id) {
 	return NULL;
 }
 
+/* Under t->mu: the process exec_id ("": init) of container id. */
+static proc *lookup(task_service *t, const char *id, const char *exec_id, task **k) {
+	*k = find_task(t, id);
+	return *k ? find_proc(*k, exec_id) : NULL;
+}
+
+static int not_found(char **msg, const char *id, const char *exec_id) {
+	return exec_id && *exec_id
+	           ? tt_fail(msg, TT_NOT_FOUND, "process %s of container %s not found", exec_id, id)
+	           : tt_fail(msg, TT_NOT_FOUND, "container %s not created", id);
+}
+
 int task_count(task_service *t) {
 	rt_mutex_lock(&t->mu);
 	int n = 0;
@@ -657,8 +669,8 @@ static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 	int code;
 	ms_err err = {0};
 	rt_mutex_lock(&t->mu);
-	task *k = find_task(t, r->id);
-	proc *p = k ? find_proc(k, r->exec_id) : NULL;
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
 	bool exec = r->exec_id && *r->exec_id;
 	if (!p) {
 		rt_mutex_unlock(&t->mu);
@@ -775,11 +787,11 @@ static int h_wait(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Wait: the request does not decode");
 	int code;
 	rt_mutex_lock(&t->mu);
-	task *k = find_task(t, r->id);
-	proc *p = k ? find_proc(k, r->exec_id) : NULL;
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
 	rt_mutex_unlock(&t->mu);
 	if (!p) {
-		code = tt_fail(msg, TT_NOT_FOUND, "process %s/%s not found", r->id, r->exec_id);
+		code = not_found(msg, r->id, r->exec_id);
 		goto out;
 	}
 	/* the process outlives this call while it is not exited: Delete
@@ -809,11 +821,11 @@ static int h_state(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "State: the request does not decode");
 	int code;
 	rt_mutex_lock(&t->mu);
-	task *k = find_task(t, r->id);
-	proc *p = k ? find_proc(k, r->exec_id) : NULL;
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
 	if (!p) {
 		rt_mutex_unlock(&t->mu);
-		code = tt_fail(msg, TT_NOT_FOUND, "process %s/%s not found", r->id, r->exec_id);
+		code = not_found(msg, r->id, r->exec_id);
 		goto out;
 	}
 	Containerd__Task__V2__StateResponse resp = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
@@ -892,10 +904,10 @@ static int h_kill(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Kill: the request does not decode");
 	int code = TT_OK;
 	rt_mutex_lock(&t->mu);
-	task *k = find_task(t, r->id);
-	proc *p = k ? find_proc(k, r->exec_id) : NULL;
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
 	if (!p)
-		code = tt_fail(msg, TT_NOT_FOUND, "process %s/%s not found", r->id, r->exec_id);
+		code = not_found(msg, r->id, r->exec_id);
 	else if (r->all && k->cg.cgroup) {
 		cg_err ce = {0};
 		if (cg_kill(k->cg.cgroup, (int)r->signal, &ce))
@@ -920,11 +932,11 @@ static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	int code;
 	bool exec = r->exec_id && *r->exec_id;
 	rt_mutex_lock(&t->mu);
-	task *k = find_task(t, r->id);
-	proc *p = k ? find_proc(k, r->exec_id) : NULL;
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
 	if (!p) {
 		rt_mutex_unlock(&t->mu);
-		code = tt_fail(msg, TT_NOT_FOUND, "process %s/%s not found", r->id, r->exec_id);
+		code = not_found(msg, r->id, r->exec_id);
 		goto out;
 	}
 	if (p->started && !p->exited) {
@@ -1158,10 +1170,10 @@ static int h_resize_pty(tt_call *c, void *arg, uint8_t **out, size_t *out_len, c
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "ResizePty: the request does not decode");
 	int code = TT_OK;
 	rt_mutex_lock(&t->mu);
-	task *k = find_task(t, r->id);
-	proc *p = k ? find_proc(k, r->exec_id) : NULL;
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
 	if (!p)
-		code = tt_fail(msg, TT_NOT_FOUND, "process %s/%s not found", r->id, r->exec_id);
+		code = not_found(msg, r->id, r->exec_id);
 	else if (p->pty_master >= 0)
 		tty_set_size(p->pty_master, (unsigned short)r->height, (unsigned short)r->width);
 	rt_mutex_unlock(&t->mu);

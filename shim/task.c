@@ -513,11 +513,18 @@ static int prepare_stdio(task_service *t, task *k, proc *p, ct_opts *o, int fds[
 	return 0;
 }
 
-static void start_relay(proc *p) {
+/* Without a relay nobody reads the pty, and the FIFOs would stay open for
+ * ever (containerd waits for their EOF): say why and close them. */
+static void start_relay(task *k, proc *p) {
 	if (p->pty_master < 0)
 		return;
 	ms_err e = {0};
 	p->relay = tty_relay_start(p->pty_master, p->relay_fds[0], p->relay_fds[1], &e);
+	if (!p->relay) {
+		fprintf(stderr, "moonshim shim: %s%s%s: %s\n", k->id, p->exec_id[0] ? " exec " : "",
+		        p->exec_id, e.msg);
+		close_fds(p->relay_fds, 2);
+	}
 }
 
 static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
@@ -582,7 +589,7 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	k->init.pty_master = j.pty_master;
 	if (watch_exit(t, k, &k->init, &err))
 		goto fail_err;
-	start_relay(&k->init);
+	start_relay(k, &k->init);
 	cg_err ce = {0};
 	k->cg_events = rt_chan_new(sizeof(cg_event), 16);
 	if ((k->watch = cg_watch_start(k->cg.cgroup, &(cg_watch_opts){0}, k->cg_events, &ce))) {
@@ -654,9 +661,18 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 	}
 	p->pid = j.pid;
 	p->pty_master = j.pty_master;
-	if ((rc = watch_exit(t, k, p, err)))
+	/* the relay before the exit waiter: an exec that exits at once must
+	 * find p->relay set, or its FIFOs would never close */
+	start_relay(k, p);
+	if ((rc = watch_exit(t, k, p, err))) {
+		if (p->relay) {
+			kill(p->pid, SIGKILL);
+			tty_relay_wait(p->relay);
+			p->relay = NULL;
+			close_fds(p->relay_fds, 2);
+		}
 		return rc;
-	start_relay(p);
+	}
 	return 0;
 }
 

@@ -213,6 +213,8 @@ case_tty() {
 	out=$(script -qec "timeout -k 5 $CD_TIMEOUT $CD_CTR --address $CD_SOCK -n $CD_NS run --runtime $RT --fifo-dir $CD_DIR/fifo -t --rm --rootfs $CD_ROOTFS $id /bin/sh -c 'tty; exit 4'" /dev/null </dev/null 2>>"$RES/$CASE.log")
 	rc=$?
 	note echo "$out"
+	# what containerd and the shim said about it, for a failure to be read
+	[ $rc -eq 4 ] || note grep -F "$id" "$CD_DIR/containerd.log"
 	expect "exit code" $rc 4 || return 1
 	grep -q '/dev/pts/0' <<<"$out" || fail "tty did not print /dev/pts/0" || return 1
 	clean "$id"

@@ -261,17 +261,20 @@ static int release_child(pid_t pid, const spec_process *p, const ct_opts *o, ms_
 	return set_oom_score_adj(pid, p, err);
 }
 
-static void reap(ct_proc *p) {
+/* Kill a child that failed to start and reap it. With CLONE_PARENT it is
+ * our parent's child, not ours: out->pid stays set for the parent to reap
+ * (a zombie in a pid namespace keeps that namespace's init from exiting). */
+static void reap(ct_proc *p, bool ours) {
 	if (p->pidfd >= 0) {
 		syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
 		close(p->pidfd);
 	}
-	if (p->pid > 0)
+	if (p->pid > 0 && ours)
 		while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
 		}
 	if (p->pty_master >= 0)
 		close(p->pty_master);
-	*p = (ct_proc){.pid = -1, .pidfd = -1, .pty_master = -1};
+	*p = (ct_proc){.pid = ours ? -1 : p->pid, .pidfd = -1, .pty_master = -1};
 }
 
 /* What ct_create and ct_exec share: the seccomp program and identity the
@@ -323,9 +326,9 @@ static int handshake_go(handshake *h, const spec_process *p, const ct_opts *o, c
 }
 
 /* Close everything; on failure (rc) the child is killed and reaped. */
-static void handshake_close(handshake *h, int rc, ct_proc *out) {
+static void handshake_close(handshake *h, int rc, ct_proc *out, bool clone_parent) {
 	if (rc)
-		reap(out);
+		reap(out, !clone_parent);
 	for (int i = 0; i < 2; i++)
 		if (h->sv[i] >= 0)
 			close(h->sv[i]);
@@ -386,7 +389,7 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 		goto out;
 	rc = handshake_go(&h, &s->process, o, out, err);
 out:
-	handshake_close(&h, rc, out);
+	handshake_close(&h, rc, out, o->clone_parent);
 	for (size_t i = 0; i < s->njoins; i++)
 		if (joinfds[i] >= 0)
 			close(joinfds[i]);
@@ -458,7 +461,7 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 	handshake_cloned(&h, pid, out);
 	rc = handshake_go(&h, p, o, out, err);
 out:
-	handshake_close(&h, rc, out);
+	handshake_close(&h, rc, out, o->clone_parent);
 	close(initfd);
 	return rc;
 }

@@ -41,7 +41,8 @@ typedef struct ct_opts {
 	int start_fd;
 	/* The new process becomes a child of our parent (CLONE_PARENT): for a
 	 * helper forked by a multi-threaded shim, so the shim itself waits
-	 * for the container. */
+	 * for the container. On failure out->pid is then still set (> 0) if
+	 * a child was made: it is killed, and the parent must reap it. */
 	bool clone_parent;
 } ct_opts;
 

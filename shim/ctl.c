@@ -363,27 +363,7 @@ static int exec_process(const spec *s, const char *file, char **cmd, int ncmd, c
 	if (!ncmd)
 		return ms_fail(err, -EINVAL,
 		               "no command given (exec ID -- CMD..., or --process FILE)");
-	json_t *proc = json_deep_copy(json_object_get(s->json, "process"));
-	json_t *args = json_array();
-	for (int i = 0; i < ncmd; i++)
-		json_array_append_new(args, json_string(cmd[i]));
-	json_object_set_new(proc, "args", args);
-	json_object_set_new(proc, "terminal", json_boolean(tty));
-	if (cwd)
-		json_object_set_new(proc, "cwd", json_string(cwd));
-	if (user) {
-		unsigned uid = 0, gid = 0;
-		int k = sscanf(user, "%u:%u", &uid, &gid);
-		if (k < 1) {
-			json_decref(proc);
-			return ms_fail(err, -EINVAL, "--user \"%s\": UID[:GID]", user);
-		}
-		json_object_set_new(
-		    proc, "user",
-		    json_pack("{s:i, s:i}", "uid", (int)uid, "gid", k == 2 ? (int)gid : 0));
-	}
-	int rc = spec_parse_process(proc, "process", p, err);
-	json_decref(proc);
+	int rc = spec_exec_process(s, cmd, ncmd, cwd, user, tty, p, err);
 	for (int i = 0; !rc && i < nenv; i++)
 		p->env = strv_append(p->env, envs[i]);
 	return rc;

@@ -62,19 +62,72 @@ static void drain(void *arg) {
 	rt_wg_done(j->wg);
 }
 
+int hx_pipes(int child[3], int ours[3], ms_err *err) {
+	int p[3][2];
+	for (int i = 0; i < 3; i++)
+		if (pipe2(p[i], O_CLOEXEC | O_NONBLOCK) < 0) {
+			int e = errno;
+			for (int k = 0; k < i; k++)
+				close(p[k][0]), close(p[k][1]);
+			return ms_fail(err, -e, "pipe: %s", strerror(e));
+		}
+	child[0] = p[0][0], ours[0] = p[0][1];
+	for (int i = 1; i < 3; i++)
+		child[i] = p[i][1], ours[i] = p[i][0];
+	for (int i = 0; i < 3; i++) /* the child's ends blocking, as programs expect */
+		fcntl(child[i], F_SETFL, 0);
+	return 0;
+}
+
+void hx_collect(pid_t pid, bool group, int ours[3], const void *in, size_t in_len,
+                int64_t timeout_ns, size_t max_output, hx_result *r) {
+	memset(r, 0, sizeof *r);
+	int64_t deadline = rt_deadline_in(timeout_ns > 0 ? timeout_ns : RT_FOREVER);
+	r->out = malloc(max_output + 1);
+	r->err = malloc(max_output + 1);
+	rt_waitgroup wg = RT_WAITGROUP_INIT;
+	pipe_job jin = {.fd = ours[0],
+	                .data = in ? in : "",
+	                .len = in ? in_len : 0,
+	                .deadline = deadline,
+	                .wg = &wg};
+	pipe_job jout = {
+	    .fd = ours[1], .buf = r->out, .max = max_output, .deadline = deadline, .wg = &wg};
+	pipe_job jerr = {
+	    .fd = ours[2], .buf = r->err, .max = max_output, .deadline = deadline, .wg = &wg};
+	rt_wg_add(&wg, 3);
+	rt_go(feed, &jin, "command stdin");
+	rt_go(drain, &jout, "command stdout");
+	rt_go(drain, &jerr, "command stderr");
+	pid_t target = group ? -pid : pid; /* a process group: a shell's children too */
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0), perr;
+	rt_pollfd *pd = pfd >= 0 ? rt_poll_open(pfd, &perr) : NULL;
+	if (pd && rt_poll_wait(pd, RT_POLL_READ, deadline) != 0) {
+		r->timed_out = true;
+		kill(target, SIGKILL);
+		rt_poll_wait(pd, RT_POLL_READ, RT_FOREVER);
+	}
+	if (pd)
+		rt_poll_close(pd);
+	if (pfd >= 0)
+		close(pfd);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+	}
+	if (r->timed_out) /* descendants may hold the pipes: stop waiting for them */
+		kill(target, SIGKILL);
+	rt_wg_wait(&wg);
+	r->out_len = jout.n;
+	r->err_len = jerr.n;
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 int hx_run(char *const argv[], char *const env[], const void *in, size_t in_len, int64_t timeout_ns,
            size_t max_output, hx_result *r, ms_err *err) {
 	memset(r, 0, sizeof *r);
-	int pin[2], pout[2], perr_[2];
-	if (pipe2(pin, O_CLOEXEC | O_NONBLOCK) < 0)
-		return ms_fail(err, -errno, "pipe: %s", strerror(errno));
-	if (pipe2(pout, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(perr_, O_CLOEXEC | O_NONBLOCK) < 0) {
-		int e = errno;
-		close(pin[0]), close(pin[1]);
-		return ms_fail(err, -e, "pipe: %s", strerror(e));
-	}
-	/* the child's ends blocking, as programs expect */
-	fcntl(pin[0], F_SETFL, 0), fcntl(pout[1], F_SETFL, 0), fcntl(perr_[1], F_SETFL, 0);
+	int child[3] = {-1, -1, -1}, ours[3] = {-1, -1, -1};
+	if (hx_pipes(child, ours, err))
+		return err->code;
 	char *envp[MAX_ENV + 1];
 	int ne = 0;
 	for (char **e = environ; *e && ne < MAX_ENV; e++)
@@ -84,9 +137,8 @@ int hx_run(char *const argv[], char *const env[], const void *in, size_t in_len,
 	envp[ne] = NULL;
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, perr_[1], 2);
+	for (int i = 0; i < 3; i++)
+		posix_spawn_file_actions_adddup2(&fa, child[i], i);
 	posix_spawnattr_t at;
 	posix_spawnattr_init(&at);
 	sigset_t none, all;
@@ -100,48 +152,14 @@ int hx_run(char *const argv[], char *const env[], const void *in, size_t in_len,
 	int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
-	close(pin[0]), close(pout[1]), close(perr_[1]);
+	for (int i = 0; i < 3; i++)
+		close(child[i]);
 	if (rc) {
-		close(pin[1]), close(pout[0]), close(perr_[0]);
+		for (int i = 0; i < 3; i++)
+			close(ours[i]);
 		return ms_fail(err, -rc, "%s: %s", argv[0], strerror(rc));
 	}
-	int64_t deadline = rt_deadline_in(timeout_ns > 0 ? timeout_ns : RT_FOREVER);
-	r->out = malloc(max_output + 1);
-	r->err = malloc(max_output + 1);
-	rt_waitgroup wg = RT_WAITGROUP_INIT;
-	pipe_job jin = {.fd = pin[1],
-	                .data = in ? in : "",
-	                .len = in ? in_len : 0,
-	                .deadline = deadline,
-	                .wg = &wg};
-	pipe_job jout = {
-	    .fd = pout[0], .buf = r->out, .max = max_output, .deadline = deadline, .wg = &wg};
-	pipe_job jerr = {
-	    .fd = perr_[0], .buf = r->err, .max = max_output, .deadline = deadline, .wg = &wg};
-	rt_wg_add(&wg, 3);
-	rt_go(feed, &jin, "command stdin");
-	rt_go(drain, &jout, "command stdout");
-	rt_go(drain, &jerr, "command stderr");
-	int pfd = (int)syscall(SYS_pidfd_open, pid, 0), perr;
-	rt_pollfd *pd = pfd >= 0 ? rt_poll_open(pfd, &perr) : NULL;
-	if (pd && rt_poll_wait(pd, RT_POLL_READ, deadline) != 0) {
-		r->timed_out = true; /* the whole process group: a shell's children too */
-		kill(-pid, SIGKILL);
-		rt_poll_wait(pd, RT_POLL_READ, RT_FOREVER);
-	}
-	if (pd)
-		rt_poll_close(pd);
-	if (pfd >= 0)
-		close(pfd);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-	}
-	if (r->timed_out) /* descendants may hold the pipes: stop waiting for them */
-		kill(-pid, SIGKILL);
-	rt_wg_wait(&wg);
-	r->out_len = jout.n;
-	r->err_len = jerr.n;
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	hx_collect(pid, true, ours, in, in_len, timeout_ns, max_output, r);
 	return 0;
 }
 

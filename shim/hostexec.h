@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "err.h"
 
@@ -26,5 +27,15 @@ typedef struct hx_result {
 int hx_run(char *const argv[], char *const env[], const void *in, size_t in_len, int64_t timeout_ns,
            size_t max_output, hx_result *r, ms_err *err);
 void hx_result_free(hx_result *r);
+
+/* The same for a process started otherwise (in a container): hx_pipes
+ * makes the pipes, child[] (blocking) become its stdin, stdout, stderr
+ * and are the starter's to close; ours[] (non-blocking, close-on-exec)
+ * go to hx_collect, which feeds and drains them, waits for pid (our
+ * child), kills it at the deadline (its process group when group), and
+ * closes them. */
+int hx_pipes(int child[3], int ours[3], ms_err *err);
+void hx_collect(pid_t pid, bool group, int ours[3], const void *in, size_t in_len,
+                int64_t timeout_ns, size_t max_output, hx_result *r);
 
 #endif

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "luaapi.h"
 
+#include "forkhelper.h"
 #include "hostexec.h"
 #include "http.h"
 
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NS_PER_SEC       1000000000LL
 #define JSON_MAX_DEPTH   64 /* nesting json.encode follows before giving up */
@@ -166,6 +168,8 @@ static int l_http_post(lua_State *L) {
 
 typedef struct {
 	char *argv[EXEC_MAX_ARGS + 1], *env[EXEC_MAX_ARGS + 1];
+	const la_container *ct; /* exec.container: where; NULL: the host */
+	char *user, *cwd;       /* exec.container's user ("UID[:GID]") and cwd */
 	char *in;
 	size_t in_len;
 	int64_t timeout;
@@ -180,14 +184,67 @@ static void exec_free(exec_call *c) {
 	for (int i = 0; c->env[i]; i++)
 		free(c->env[i]);
 	free(c->in);
+	free(c->user);
+	free(c->cwd);
 	hx_result_free(&c->r);
 	free(c);
 }
 
+/* Docker's exec health check: the command as a second process of the
+ * container (its namespaces, cgroup, user, caps, seccomp; the container's
+ * env plus env), made by the fork helper, collected like a host command
+ * but killed alone at the deadline (it is no group leader). */
+static int exec_in_container(exec_call *c) {
+	int nargs = 0;
+	while (c->argv[nargs])
+		nargs++;
+	spec_process p = {0};
+	if (spec_exec_process(c->ct->s, c->argv, nargs, c->cwd, c->user, false, &p, &c->err))
+		return c->err.code;
+	size_t ne = 0, add = 0;
+	while (p.env && p.env[ne])
+		ne++;
+	while (c->env[add])
+		add++;
+	char **env = realloc(p.env, (ne + add + 1) * sizeof *env);
+	if (!env) {
+		spec_process_free(&p);
+		return ms_fail(&c->err, -ENOMEM, "exec.container: out of memory");
+	}
+	/* ours first: getenv takes the first of a name */
+	memmove(env + add, env, ne * sizeof *env);
+	for (size_t i = 0; i < add; i++)
+		env[i] = c->env[i], c->env[i] = NULL;
+	env[ne + add] = NULL;
+	p.env = env;
+	int child[3] = {-1, -1, -1}, ours[3] = {-1, -1, -1};
+	if (hx_pipes(child, ours, &c->err)) {
+		spec_process_free(&p);
+		return c->err.code;
+	}
+	fh_job j = {.s = c->ct->s, .p = &p, .init_pid = c->ct->init_pid, .o = c->ct->o};
+	memcpy(j.o.stdio, child, sizeof child);
+	j.o.hold = false;
+	j.o.clone_parent = true;
+	int rc = fh_create(&j);
+	for (int i = 0; i < 3; i++)
+		close(child[i]);
+	spec_process_free(&p);
+	if (rc) {
+		for (int i = 0; i < 3; i++)
+			close(ours[i]);
+		c->err = j.err;
+		return ms_wrap(&c->err, "exec.container %s", c->argv[0]);
+	}
+	hx_collect(j.pid, false, ours, c->in, c->in_len, c->timeout, EXEC_MAX_OUTPUT, &c->r);
+	return 0;
+}
+
 static void exec_work(void *ctx) {
 	exec_call *c = ctx;
-	c->rc =
-	    hx_run(c->argv, c->env, c->in, c->in_len, c->timeout, EXEC_MAX_OUTPUT, &c->r, &c->err);
+	c->rc = c->ct ? exec_in_container(c)
+	              : hx_run(c->argv, c->env, c->in, c->in_len, c->timeout, EXEC_MAX_OUTPUT,
+	                       &c->r, &c->err);
 }
 
 static int exec_push(lua_State *L, void *ctx) {
@@ -211,17 +268,19 @@ static int exec_push(lua_State *L, void *ctx) {
 	return 1;
 }
 
-/* exec.host({cmd, args...} [, {timeout = s, stdin = text, env = {K = V}}]) */
-static int l_exec_host(lua_State *L) {
+/* exec.host({cmd, args...} [, {timeout = s, stdin = text, env = {K = V}}]),
+ * exec.container(the same [, {..., user = "UID[:GID]", cwd = dir}]) */
+static int exec_call_from(lua_State *L, const char *fn, const la_container *ct) {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	exec_call *c = calloc(1, sizeof *c);
 	if (!c)
 		return luaL_error(L, "exec: out of memory");
 	c->timeout = EXEC_TIMEOUT_NS;
+	c->ct = ct;
 	lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
 	if (n < 1 || n > EXEC_MAX_ARGS) {
 		exec_free(c);
-		return luaL_error(L, "exec.host: the command is a list of 1 to %d strings",
+		return luaL_error(L, "%s: the command is a list of 1 to %d strings", fn,
 		                  EXEC_MAX_ARGS);
 	}
 	for (lua_Integer i = 1; i <= n; i++) {
@@ -255,8 +314,31 @@ static int l_exec_host(lua_State *L) {
 			}
 		}
 		lua_pop(L, 1);
+		if (ct && lua_getfield(L, 2, "user") == LUA_TSTRING)
+			c->user = strdup(lua_tostring(L, -1));
+		lua_pop(L, 1);
+		if (ct && lua_getfield(L, 2, "cwd") == LUA_TSTRING)
+			c->cwd = strdup(lua_tostring(L, -1));
+		lua_pop(L, 1);
 	}
 	return lw_park(L, c, exec_work, exec_push);
+}
+
+static int l_exec_host(lua_State *L) {
+	return exec_call_from(L, "exec.host", NULL);
+}
+
+#define CONTAINER_KEY "moonshim.container"
+
+void la_set_container(lw_world *w, const la_container *c) {
+	lw_set_ptr(w, CONTAINER_KEY, (void *)c);
+}
+
+static int l_exec_container(lua_State *L) {
+	const la_container *ct = lw_get_ptr(L, CONTAINER_KEY);
+	if (!ct)
+		return luaL_error(L, "exec.container: no container here");
+	return exec_call_from(L, "exec.container", ct);
 }
 
 /* ─── json ──────────────────────────────────────────────────────────── */
@@ -398,6 +480,7 @@ void la_open(lw_world *w) {
 	    {"encode", l_json_encode}, {"decode", l_json_decode}, {NULL, NULL}};
 	lw_register_lib(w, "http", http_fns);
 	lw_register_lib(w, "json", json_fns);
-	static const luaL_Reg exec_fns[] = {{"host", l_exec_host}, {NULL, NULL}};
+	static const luaL_Reg exec_fns[] = {
+	    {"host", l_exec_host}, {"container", l_exec_container}, {NULL, NULL}};
 	lw_register_lib(w, "exec", exec_fns);
 }

@@ -1,10 +1,13 @@
 /* luaapi.h — libraries for scripts beyond the engine's own (prefix la_):
  * http.get(url [, opts]), http.post(url, body [, opts]) returning
- * {status, reason, body, headers, truncated, elapsed} or nil, message; and
+ * {status, reason, body, headers, truncated, elapsed} or nil, message;
+ * exec.host(cmd [, opts]) and exec.container(cmd [, opts]) returning
+ * {status, stdout, stderr, timed_out} or nil, message; and
  * json.encode(value), json.decode(text). */
 #ifndef MOONSHIM_LUAAPI_H
 #define MOONSHIM_LUAAPI_H
 
+#include "container.h"
 #include "luaworld.h"
 
 /* Give w's scripts the libraries (before loading them). */
@@ -12,6 +15,16 @@ void la_open(lw_world *w);
 /* http connects from this network namespace (an fd of /proc/PID/ns/net;
  * -1: ours). */
 void la_set_netns(lw_world *w, int fd);
+
+/* The container exec.container runs commands in: its spec, its init,
+ * and how its processes are made (cgroup, device rules). Borrowed: it
+ * must outlive the world. */
+typedef struct la_container {
+	const spec *s;
+	pid_t init_pid;
+	ct_opts o;
+} la_container;
+void la_set_container(lw_world *w, const la_container *c);
 
 #include <jansson.h>
 

@@ -11,9 +11,11 @@
 #include "rt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +29,14 @@
 #define HOOK_OUTPUT_MAX 4096                /* of a hook's output kept in its event */
 #define PL_KEY          "moonshim.policy"
 #define TYPE_MAX        64
+#define STOP_GRACE_S    10 /* docker stop's default */
+#define STOP_KILL_WAIT_NS (5 * 1000000000LL)
 
 typedef struct {
 	char type[TYPE_MAX];
 	int ref;
 	char where[128]; /* script:line of the on() call, for messages */
+	bool hook;       /* hook(type, fn): its outcome is reported as a "hook" event */
 } pl_handler;
 
 /* An alert hook: a command run with the event as JSON on stdin. */
@@ -61,31 +66,39 @@ static pl_engine *engine(lua_State *L) {
 
 /* ─── on, emit ──────────────────────────────────────────────────────── */
 
-static int l_on(lua_State *L) {
+/* on(type, fn), or hook(type, fn): the function at 2 runs on each event. */
+static int add_handler(lua_State *L, const char *fn, bool hook) {
 	pl_engine *p = engine(L);
 	const char *type = luaL_checkstring(L, 1);
 	luaL_checktype(L, 2, LUA_TFUNCTION);
 	if (p->n == PL_MAX_HANDLERS)
-		return luaL_error(L, "on: at most %d handlers", PL_MAX_HANDLERS);
+		return luaL_error(L, "%s: at most %d handlers", fn, PL_MAX_HANDLERS);
 	if (strlen(type) >= TYPE_MAX)
-		return luaL_error(L, "on: event type \"%s\" is too long", type);
+		return luaL_error(L, "%s: event type \"%s\" is too long", fn, type);
 	pl_handler *h = &p->h[p->n];
 	snprintf(h->type, sizeof h->type, "%s", type);
+	h->hook = hook;
 	lua_Debug ar;
-	snprintf(h->where, sizeof h->where, "on(\"%s\")", type);
+	snprintf(h->where, sizeof h->where, "%s(\"%s\")", fn, type);
 	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
-		snprintf(h->where, sizeof h->where, "%s:%d: on(\"%s\")", ar.short_src,
-		         ar.currentline, type);
+		snprintf(h->where, sizeof h->where, "%s:%d: %s(\"%s\")", ar.short_src,
+		         ar.currentline, fn, type);
 	lua_settop(L, 2);
 	h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	p->n++;
 	return 0;
 }
 
-/* hook(type, {cmd, args...} [, {timeout = s}]) */
+static int l_on(lua_State *L) {
+	return add_handler(L, "on", false);
+}
+
+/* hook(type, {cmd, args...} [, {timeout = s}]), or hook(type, fn) */
 static int l_hook(lua_State *L) {
 	pl_engine *p = engine(L);
 	const char *type = luaL_checkstring(L, 1);
+	if (lua_isfunction(L, 2))
+		return add_handler(L, "hook", true);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	if (p->nhooks == PL_MAX_HOOKS)
 		return luaL_error(L, "hook: at most %d hooks", PL_MAX_HOOKS);
@@ -283,6 +296,85 @@ static int l_ct_signal(lua_State *L) {
 	return 0;
 }
 
+/* Has the container's process exited, waiting until deadline? The pidfd
+ * is dup'd: epoll keys on the fd number, and the supervisor's exit waiter
+ * has the pidfd itself registered. */
+static bool wait_exit(int pidfd, int64_t deadline) {
+	struct pollfd now = {.fd = pidfd, .events = POLLIN};
+	if (poll(&now, 1, 0) == 1) /* a fresh netpoller entry knows nothing yet */
+		return true;
+	if (deadline <= rt_now())
+		return false;
+	int fd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3), perr;
+	if (fd < 0)
+		return false;
+	rt_pollfd *pd = rt_poll_open(fd, &perr);
+	bool gone = pd && rt_poll_wait(pd, RT_POLL_READ, deadline) == 0;
+	rt_poll_close(pd);
+	close(fd);
+	return gone;
+}
+
+static int l_ct_state(lua_State *L) {
+	lua_pushstring(L, wait_exit(engine(L)->env.pidfd, 0) ? "stopped" : "running");
+	return 1;
+}
+
+typedef struct {
+	pl_engine *p;
+	int sig;
+	int64_t grace_ns;
+	bool killed, gone;
+	char err[160];
+} stop_call;
+
+/* What `docker stop -t` does: the signal, the grace period, then SIGKILL
+ * to the whole cgroup (or the process when there is none here). */
+static void stop_work(void *ctx) {
+	stop_call *c = ctx;
+	if (wait_exit(c->p->env.pidfd, 0)) {
+		c->gone = true;
+		return;
+	}
+	if (syscall(SYS_pidfd_send_signal, c->p->env.pidfd, c->sig, NULL, 0) < 0 && errno != ESRCH) {
+		snprintf(c->err, sizeof c->err, "container.stop: %s", strerror(errno));
+		return;
+	}
+	if (wait_exit(c->p->env.pidfd, rt_deadline_in(c->grace_ns))) {
+		c->gone = true;
+		return;
+	}
+	c->killed = true;
+	cg_err e = {0};
+	if (!c->p->env.cgroup || cg_kill(c->p->env.cgroup, SIGKILL, &e))
+		syscall(SYS_pidfd_send_signal, c->p->env.pidfd, SIGKILL, NULL, 0);
+	c->gone = wait_exit(c->p->env.pidfd, rt_deadline_in(STOP_KILL_WAIT_NS));
+}
+
+static int stop_push(lua_State *L, void *ctx) {
+	stop_call *c = ctx;
+	if (c->err[0]) {
+		lua_pushnil(L);
+		lua_pushstring(L, c->err);
+	} else {
+		lua_pushboolean(L, c->gone);
+		lua_pushstring(L, c->killed ? "killed" : "exited");
+	}
+	return 2;
+}
+
+/* container.stop([grace_s [, signal]]) → exited?, "exited"|"killed" */
+static int l_ct_stop(lua_State *L) {
+	pl_engine *p = engine(L);
+	double grace = luaL_optnumber(L, 1, STOP_GRACE_S);
+	if (!(grace >= 0 && grace < 1e6))
+		return luaL_error(L, "container.stop: grace must be 0 to 1e6 seconds");
+	int sig = signal_arg(L, 2, SIGTERM);
+	stop_call *c = lua_newuserdatauv(L, sizeof *c, 0);
+	*c = (stop_call){.p = p, .sig = sig, .grace_ns = (int64_t)(grace * 1e9)};
+	return lw_park(L, c, stop_work, stop_push);
+}
+
 /* ─── dispatch ──────────────────────────────────────────────────────── */
 
 pl_engine *pl_new(lw_world *w, const pl_env *env) {
@@ -302,7 +394,8 @@ pl_engine *pl_new(lw_world *w, const pl_env *env) {
 	                                      {"kill", l_cg_kill},
 	                                      {NULL, NULL}};
 	static const luaL_Reg container_fns[] = {
-	    {"pid", l_ct_pid}, {"signal", l_ct_signal}, {NULL, NULL}};
+	    {"pid", l_ct_pid},   {"signal", l_ct_signal}, {"state", l_ct_state},
+	    {"stop", l_ct_stop}, {NULL, NULL}};
 	lw_set_ptr(w, PL_KEY, p);
 	lw_register(w, "on", l_on);
 	lw_register(w, "emit", l_emit);
@@ -335,7 +428,14 @@ static void handler_goroutine(void *arg) {
 	run_arg *a = arg;
 	pl_handler *h = &a->p->h[a->i];
 	ms_err err = {0};
-	if (lw_call_ref(a->p->w, h->ref, h->where, push_event, NULL, a, &err) && a->p->env.emit)
+	int rc = lw_call_ref(a->p->w, h->ref, h->where, push_event, NULL, a, &err);
+	if (a->p->env.emit && h->hook) /* a function hook reports like a command */
+		a->p->env.emit(a->p->env.emit_arg, "hook",
+		               rc ? json_pack("{s:s, s:s, s:s}", "event", a->type, "function",
+		                              h->where, "error", err.msg)
+		                  : json_pack("{s:s, s:s, s:i}", "event", a->type, "function",
+		                              h->where, "exit_status", 0));
+	else if (rc && a->p->env.emit)
 		a->p->env.emit(a->p->env.emit_arg, "error",
 		               json_pack("{s:s, s:s}", "handler", h->where, "message", err.msg));
 	json_decref(a->fields);

@@ -212,7 +212,9 @@ static int run_container(const run_args *a) {
 	              .checks = a->checks,
 	              .nchecks = a->nchecks,
 	              .policies = a->policies,
-	              .npolicies = a->npolicies};
+	              .npolicies = a->npolicies,
+	              .spec = r.s,
+	              .create = &o};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */

@@ -1185,3 +1185,31 @@ int spec_parse_resources(json_t *res, cg_limits *out, ms_err *err) {
 	*out = tmp.limits;
 	return rc;
 }
+
+int spec_exec_process(const spec *s, char *const *args, int nargs, const char *cwd,
+                      const char *user, bool tty, spec_process *out, ms_err *err) {
+	json_t *proc = json_deep_copy(json_object_get(s->json, "process"));
+	if (!proc)
+		return ms_fail(err, -EINVAL, "the container has no process to start from");
+	json_t *a = json_array();
+	for (int i = 0; i < nargs; i++)
+		json_array_append_new(a, json_string(args[i]));
+	json_object_set_new(proc, "args", a);
+	json_object_set_new(proc, "terminal", json_boolean(tty));
+	if (cwd)
+		json_object_set_new(proc, "cwd", json_string(cwd));
+	if (user) {
+		unsigned uid = 0, gid = 0;
+		int k = sscanf(user, "%u:%u", &uid, &gid);
+		if (k < 1) {
+			json_decref(proc);
+			return ms_fail(err, -EINVAL, "user \"%s\": UID[:GID]", user);
+		}
+		json_object_set_new(
+		    proc, "user",
+		    json_pack("{s:i, s:i}", "uid", (int)uid, "gid", k == 2 ? (int)gid : 0));
+	}
+	int rc = spec_parse_process(proc, "process", out, err);
+	json_decref(proc);
+	return rc;
+}

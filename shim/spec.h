@@ -125,6 +125,11 @@ int spec_load(const char *bundle, spec **out, ms_err *err);
 /* Check a process object (an exec's --process file); jpath prefixes errors. */
 int spec_parse_process(json_t *obj, const char *jpath, spec_process *out, ms_err *err);
 void spec_process_free(spec_process *p);
+/* A second process for s's container, as `exec` starts one: the
+ * container's process (env, caps, rlimits, ...) with args, terminal tty,
+ * and cwd and user ("UID[:GID]") when given. */
+int spec_exec_process(const spec *s, char *const *args, int nargs, const char *cwd,
+                      const char *user, bool tty, spec_process *out, ms_err *err);
 void spec_free(spec *s);
 
 /* Mount options ("ro", "nosuid", "bind", propagation, fs options) as

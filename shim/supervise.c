@@ -158,6 +158,7 @@ typedef struct {
 	pl_engine *policies;
 	int netns_fd;
 	ev_log *events;
+	la_container ct; /* exec.container's target */
 } lua_side;
 
 /* Health events go to the stream and to the policies. */
@@ -215,6 +216,12 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 		return;
 	ls->netns_fd = container_netns(o->proc->pid);
 	la_set_netns(ls->w, ls->netns_fd);
+	if (o->spec && o->create) {
+		ls->ct = (la_container){.s = o->spec, .init_pid = o->proc->pid, .o = *o->create};
+		for (int i = 0; i < 3; i++)
+			ls->ct.o.stdio[i] = -1;
+		la_set_container(ls->w, &ls->ct);
+	}
 	la_open(ls->w);
 	pl_env env = {.cgroup = o->cgroup,
 	              .pid = o->proc->pid,

@@ -28,6 +28,10 @@ typedef struct sv_opts {
 	/* Lua policies (--policy): handlers on the container's events */
 	const char *const *policies;
 	int npolicies;
+	/* the container, for exec.container: its spec and the options its
+	 * init was made with (NULL: scripts cannot exec in it) */
+	const spec *spec;
+	const ct_opts *create;
 } sv_opts;
 
 /* The signals forwarded to the process: block them (in every thread)

@@ -17,6 +17,7 @@
 #include "container.h"
 #include "ctcg.h"
 #include "events.h"
+#include "forkhelper.h"
 #include "spec.h"
 #include "tasklua.h"
 #include "tty.h"
@@ -208,96 +209,6 @@ static void close_fds(int *fds, int n) {
 			close(fds[i]);
 			fds[i] = -1;
 		}
-}
-
-/* ─── creating processes from a single-threaded helper ──────────────── */
-
-typedef struct {
-	const spec *s;
-	const spec_process *p; /* exec: the process; create: NULL */
-	pid_t init_pid;        /* exec: the container's init */
-	ct_opts o;
-	pid_t pid;
-	int pty_master;
-	ms_err err;
-} create_job;
-
-/* Run the helper on this goroutine's thread, marked as a blocking call:
- * sysmon hands the P to another thread only if it takes long, and that
- * thread retires when idle again, so an idle shim keeps few threads. */
-static intptr_t create_with_helper(create_job *j);
-
-typedef struct {
-	int rc;
-	pid_t pid;
-	char msg[sizeof(((ms_err *)0)->msg)];
-} helper_report;
-
-/* The helper: fork, create the process in the child (which is
- * single-threaded), report pid, pty and error back, exit. */
-static intptr_t run_helper(void *arg) {
-	create_job *j = arg;
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return ms_fail(&j->err, -errno, "socketpair: %s", strerror(errno));
-	pid_t h = fork();
-	if (h < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return ms_fail(&j->err, -errno, "fork: %s", strerror(errno));
-	}
-	if (h == 0) {
-		close(sv[0]);
-		ct_proc cp;
-		ms_err e = {0};
-		int rc = j->p ? ct_exec(j->s, j->p, j->init_pid, &j->o, &cp, &e)
-		              : ct_create(j->s, &j->o, &cp, &e);
-		helper_report r = {.rc = rc, .pid = rc ? 0 : cp.pid};
-		snprintf(r.msg, sizeof r.msg, "%s", e.msg);
-		char ctl[CMSG_SPACE(sizeof(int))] = {0};
-		struct iovec iov = {&r, sizeof r};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (!rc && cp.pty_master >= 0) {
-			mh.msg_control = ctl;
-			mh.msg_controllen = sizeof ctl;
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(c), &cp.pty_master, sizeof(int));
-		}
-		(void)!sendmsg(sv[1], &mh, MSG_NOSIGNAL);
-		_exit(0);
-	}
-	close(sv[1]);
-	helper_report r = {.rc = -EIO};
-	char ctl[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {&r, sizeof r};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
-	ssize_t n;
-	while ((n = recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-	}
-	close(sv[0]);
-	while (waitpid(h, NULL, 0) < 0 && errno == EINTR) {
-	}
-	j->pty_master = -1;
-	if (n <= 0)
-		return ms_fail(&j->err, -EIO, "the creating helper died");
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	if (c && c->cmsg_type == SCM_RIGHTS)
-		memcpy(&j->pty_master, CMSG_DATA(c), sizeof(int));
-	if (r.rc)
-		return ms_fail(&j->err, r.rc, "%s", r.msg);
-	j->pid = r.pid;
-	return 0;
-}
-
-static intptr_t create_with_helper(create_job *j) {
-	rt_syscall_enter();
-	intptr_t rc = run_helper(j);
-	rt_syscall_exit();
-	return rc;
 }
 
 /* ─── exits ─────────────────────────────────────────────────────────── */
@@ -561,7 +472,7 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	         k->id);
 	if (ctcg_setup(&k->cg, k->s, default_rel, &err))
 		goto fail_err;
-	create_job j = {.s = k->s,
+	fh_job j = {.s = k->s,
 	                .o = {.host = &k->cg.host,
 	                      .cgroup = k->cg.cgroup,
 	                      .cgroup_rel = k->cg.rel,
@@ -576,7 +487,7 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		goto fail_err;
 	}
 	j.o.start_fd = startp[0];
-	if (create_with_helper(&j)) {
+	if (fh_create(&j)) {
 		err = j.err;
 		goto fail_err;
 	}
@@ -598,7 +509,17 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		rt_wg_add(&k->wg, 1);
 		rt_go(oom_watcher, x, "task oom watcher");
 	}
-	k->lua = tl_start(k->s, k->id, k->cg.cgroup, k->init.pid, k->init.pidfd);
+	la_container lc = {.s = k->s,
+	                   .init_pid = k->init.pid,
+	                   .o = {.host = &k->cg.host,
+	                         .cgroup = k->cg.cgroup,
+	                         .cgroup_rel = k->cg.rel,
+	                         .stdio = {-1, -1, -1},
+	                         .debug = t->o.debug,
+	                         .before_start = ctcg_attach_devices,
+	                         .hook_arg = &k->cg,
+	                         .clone_parent = true}};
+	k->lua = tl_start(&lc, k->id, k->cg.cgroup, k->init.pidfd);
 	rt_mutex_lock(&t->mu);
 	k->next = t->tasks;
 	t->tasks = k;
@@ -640,7 +561,7 @@ out:
 /* ─── Start, Exec ───────────────────────────────────────────────────── */
 
 static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
-	create_job j = {.s = k->s,
+	fh_job j = {.s = k->s,
 	                .p = &p->exec,
 	                .init_pid = k->init.pid,
 	                .o = {.host = &k->cg.host,
@@ -653,7 +574,7 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 	int fds[3];
 	if (prepare_stdio(t, k, p, &j.o, fds, err))
 		return err->code;
-	int rc = (int)create_with_helper(&j);
+	int rc = (int)fh_create(&j);
 	close_fds(fds, 3);
 	if (rc) {
 		*err = j.err;

@@ -21,6 +21,7 @@ struct tl_lua {
 	pl_engine *policies;
 	ev_log *log;
 	int netns_fd;
+	la_container ct; /* exec.container's target */
 };
 
 static void to_log(void *arg, const char *type, json_t *fields) {
@@ -59,7 +60,9 @@ static bool wanted(const spec *s, const char *annotation, const char *fallback) 
 	return json_object_get(s->annotations, annotation) || stat(fallback, &st) == 0;
 }
 
-tl_lua *tl_start(const spec *s, const char *id, cg *cgroup, pid_t pid, int pidfd) {
+tl_lua *tl_start(const la_container *ct, const char *id, cg *cgroup, int pidfd) {
+	const spec *s = ct->s;
+	pid_t pid = ct->init_pid;
 	const char *checks_file = TL_DEFAULT_DIR "/checks.lua",
 	           *policy_file = TL_DEFAULT_DIR "/policy.lua";
 	if (!wanted(s, TL_CHECKS_ANNOTATION, checks_file) &&
@@ -77,6 +80,8 @@ tl_lua *tl_start(const spec *s, const char *id, cg *cgroup, pid_t pid, int pidfd
 	snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
 	l->netns_fd = open(path, O_RDONLY | O_CLOEXEC);
 	la_set_netns(l->w, l->netns_fd);
+	l->ct = *ct;
+	la_set_container(l->w, &l->ct);
 	la_open(l->w);
 	pl_env env = {.cgroup = cgroup, .pid = pid, .pidfd = pidfd, .emit = to_log, .emit_arg = l};
 	l->policies = pl_new(l->w, &env);

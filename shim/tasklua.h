@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
+#include "luaapi.h"
 #include "spec.h"
 
 #define TL_CHECKS_ANNOTATION "io.moonshim.checks"
@@ -22,7 +23,8 @@
 typedef struct tl_lua tl_lua;
 
 /* NULL when the container has neither checks nor policy. In a goroutine. */
-tl_lua *tl_start(const spec *s, const char *id, cg *cgroup, pid_t pid, int pidfd);
+/* ct: the container (its spec, init, how to exec in it; copied). */
+tl_lua *tl_start(const la_container *ct, const char *id, cg *cgroup, int pidfd);
 /* An event of the container for the policies (fields borrowed). */
 void tl_dispatch(tl_lua *l, const char *type, json_t *fields);
 /* The exit to the policies, then everything stops; frees l. */

@@ -92,5 +92,60 @@ said=$(jq -r 'select(.type == "hook") | .stdout' "$T/ev5")
 if [ "$got" = 4 ] && [ "$said" = "hooked exit" ]; then ok alert_hook_gets_event_json
 else bad alert_hook_gets_event_json "hook.json exit_status=$got stdout=$said; $(cat "$T/out5")"; fi
 
+# exec.container: Docker's CMD check, a second process of the container
+# with its user, environment and capabilities; killed at its timeout
+cat >"$T/exec.lua" <<'L'
+check { name = "exec", interval = 0.3, timeout = 2, retries = 1,
+  run = function()
+    local r, err = exec.container({"sh", "-c", "id -u; echo $HOME $EXTRA; grep CapEff /proc/self/status"},
+                                  {env = {EXTRA = "given"}, user = "1000:1000"})
+    if not r then return false, err end
+    emit("policy.action", {action = "probe", out = r.stdout, status = r.status})
+    return r.status == 0
+  end }
+check { name = "slow", interval = 0.5, timeout = 3, retries = 1,
+  run = function()
+    local t0 = now()
+    local r = exec.container({"sleep", "10"}, {timeout = 0.3})
+    emit("policy.action", {action = "slow", timed_out = r.timed_out, status = r.status, took = now() - t0})
+    return not r.timed_out
+  end }
+L
+"$MS" --root "$T/root" run --bundle "$T/b" --events "$T/ev6" --check "$T/exec.lua" c6 >"$T/out6" 2>&1
+out=$(jq -r 'select(.action == "probe") | .out' "$T/ev6" | head -4 | tr '\n' ' ')
+slow=$(jq -r 'select(.action == "slow") | "\(.timed_out) \(.status) \(.took < 1)"' "$T/ev6" | head -1)
+h=$(jq -r 'select(.type == "health" and .subject == "check" and .check == "exec") | .to' "$T/ev6" | head -1)
+if [[ "$out" == "1000 "*" given CapEff:"* ]] && [ "$slow" = "true 137 true" ] && [ "$h" = healthy ]; then
+	ok exec_container_check
+else bad exec_container_check "out='$out' slow='$slow' health=$h; $(cat "$T/out6")"; fi
+
+# container.stop(grace): TERM ignored, killed after the grace period; a
+# function as an alert hook, reported like a command's
+bash "$REPO/tests/container/mkbundle.sh" "$T/stub" -- sh -c 'trap "" TERM; sleep 30' >/dev/null
+cat >"$T/stop.lua" <<'L'
+on("start", function() end)
+hook("exit", function(ev) emit("policy.action", {action = "fn-hook", status = ev.exit_status}) end)
+L
+cat >"$T/stopcheck.lua" <<'L'
+check { name = "stopper", interval = 0.3, retries = 1, run = function() return false end }
+L
+cat >>"$T/stop.lua" <<'L'
+on("health", function(ev)
+  if ev.subject ~= "health" or ev.to ~= "unhealthy" then return end
+  local t0 = now()
+  local gone, how = container.stop(0.5)
+  emit("policy.action", {action = "stopped", gone = gone, how = how, state = container.state(), took = now() - t0})
+end)
+L
+start=$SECONDS
+"$MS" --root "$T/root" run --bundle "$T/stub" --events "$T/ev7" --check "$T/stopcheck.lua" --policy "$T/stop.lua" c7 >"$T/out7" 2>&1
+rc=$?
+st=$(jq -r 'select(.action == "stopped") | "\(.gone) \(.how) \(.state) \(.took >= 0.5 and .took < 3)"' "$T/ev7")
+fh=$(jq -r 'select(.type == "hook") | "\(.function | test("stop.lua:2")) \(.exit_status)"' "$T/ev7")
+fs=$(jq -r 'select(.action == "fn-hook") | .status' "$T/ev7")
+if [ $rc = 137 ] && [ "$st" = "true killed stopped true" ] && [ "$fh" = "true 0" ] && [ "$fs" = 137 ] && [ $((SECONDS - start)) -lt 10 ]; then
+	ok container_stop_grace_and_function_hook
+else bad container_stop_grace_and_function_hook "rc=$rc stopped='$st' hook='$fh' fn-hook=$fs; $(cat "$T/out7")"; fi
+
 echo "lua-checks: $passed passed, $failed failed"
 [ $failed = 0 ]

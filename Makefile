@@ -169,7 +169,7 @@ vmtest: $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
 	bash tests/vm/run.sh $(B)/vm $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
 
 test: deps
-	$(MAKE) all asan tsan aarch64
+	$(MAKE) all asan tsan aarch64 $(B)/bench/luabench
 	bash tests/run.sh
 check: test
 
@@ -181,13 +181,16 @@ $(B)/bench/gobench: bench/go/main.go bench/go/go.mod
 	@mkdir -p $(dir $@)
 	cd bench/go && GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
 
-$(B)/bench/cgroupbench: bench/cgroup_bench.c $(CG_LIB) $(RT_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Icgroup $< $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
+# bench/fixture.c: the private cgroups and exit children both share
+BENCH_FIXTURE := bench/fixture.c bench/fixture.h
 
-$(B)/bench/luabench: bench/lua_bench.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+$(B)/bench/cgroupbench: bench/cgroup_bench.c $(BENCH_FIXTURE) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) $< $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+	$(CC) $(ALL_CFLAGS) -Icgroup $< bench/fixture.c $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
+
+$(B)/bench/luabench: bench/lua_bench.c $(BENCH_FIXTURE) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) $< bench/fixture.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
 bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2 $(B)/bench/luabench
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
@@ -202,7 +205,7 @@ install: $(RT_LIB)
 	install -m 644 runtime/rt.h $(DESTDIR)$(PREFIX)/include/moonshim/
 
 format:
-	clang-format -i runtime/*.c runtime/*.h cgroup/*.c cgroup/*.h shim/*.c shim/*.h tests/*.c tests/*.h tests/*/*.c tests/*/*.h bench/*.c
+	clang-format -i runtime/*.c runtime/*.h cgroup/*.c cgroup/*.h shim/*.c shim/*.h tests/*.c tests/*.h tests/*/*.c tests/*/*.h bench/*.c bench/*.h
 
 clean:
 	rm -rf build

@@ -13,13 +13,13 @@
  *                                 `moonshim watch` over S seconds
  *                                 (default $BENCH_IDLE_SECS, else 60)
  *
- * Needs root and a cgroup2 mount. Every cgroup is private
- * (moonshim-bench-<pid>-N at the cgroup2 root, and the same name in the v1
- * hierarchies of a hybrid host) and is removed on exit with whatever runs in
- * it killed first — also on failure and on SIGINT/SIGTERM/SIGHUP/SIGPIPE.
+ * Needs root and a cgroup2 mount. Every cgroup is private and is removed
+ * on exit with whatever runs in it killed first — also on failure and on
+ * SIGINT/SIGTERM/SIGHUP/SIGPIPE (bench/fixture.h).
  */
 #define _GNU_SOURCE
 #include "cgroup.h"
+#include "fixture.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -38,429 +38,107 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MS  ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
-
-/* ─── Clock, random numbers, statistics ──────────────────────────────── */
-
-/* CLOCK_MONOTONIC, the clock of rt_now() and of cg_event.at. */
-static int64_t mono_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-/* Sleep until an absolute mono_ns() time. Outside the runtime only: in a
- * goroutine this would block its M (use rt_sleep_until there). */
-static void sleep_until(int64_t t) {
-	struct timespec ts = {.tv_sec = t / SEC, .tv_nsec = t % SEC};
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
-	}
-}
-
-static uint64_t rng_state;
-
-static uint64_t splitmix(void) {
-	uint64_t x = (rng_state += 0x9E3779B97F4A7C15ULL);
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
-
-/* Uniform in [0, n). */
-static int64_t random_ns(int64_t n) {
-	return (int64_t)(splitmix() % (uint64_t)n);
-}
-
-static int cmp_i64(const void *a, const void *b) {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Sorts v. The median (mean of the middle two for an even count). */
-static double median(int64_t *v, int n) {
-	qsort(v, (size_t)n, sizeof *v, cmp_i64);
-	return n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2;
-}
-
-/* How many of the n values exceed limit. */
-static int count_over(const int64_t *v, int n, int64_t limit) {
-	int k = 0;
-	for (int i = 0; i < n; i++)
-		k += v[i] > limit;
-	return k;
-}
-
-/* Nearest-rank percentile of sorted v (call median first). */
-static int64_t percentile(const int64_t *v, int n, int p) {
-	int k = (n * p + 99) / 100;
-	return v[k < 1 ? 0 : k - 1];
-}
-
-/* ─── Private cgroups and their cleanup ──────────────────────────────── */
-
-#define MAX_CGROUPS 20
-#define MAX_HELPERS 4
-
-/* What cleanup needs, as plain paths built before the cgroup is made: the
- * cleanup also runs in a signal handler, where only syscalls are safe. */
-typedef struct {
-	char kill_file[PATH_MAX + 96]; /* <unified dir>/cgroup.kill */
-	char dirs[4][PATH_MAX + 64];   /* unified, then v1 memory, cpu, pids ("" if none) */
-	bool live;
-} made_cgroup;
-
-static cg_host host;
-static pid_t bench_pid;
-static made_cgroup made[MAX_CGROUPS];
-static int nmade;
-/* Processes outside our cgroups (moonshim watch, a polling loop), killed
- * by the cleanup if still running. */
-static volatile pid_t helpers[MAX_HELPERS];
-
-/* Create cgroup number n (0 ≤ n < MAX_CGROUPS); NULL after printing why. */
-static cg *new_cgroup(int n) {
-	char rel[64];
-	snprintf(rel, sizeof rel, "moonshim-bench-%d-%d", (int)bench_pid, n);
-	const char *roots[4] = {host.unified, NULL, NULL, NULL};
-	if (host.layout == CG_LAYOUT_HYBRID) {
-		roots[1] = host.v1_memory;
-		roots[2] = host.v1_cpu;
-		roots[3] = host.v1_pids;
-	}
-	made_cgroup *m = &made[n];
-	for (int i = 0; i < 4; i++) {
-		m->dirs[i][0] = 0;
-		if (roots[i] && roots[i][0])
-			snprintf(m->dirs[i], sizeof m->dirs[i], "%s/%s", roots[i], rel);
-	}
-	snprintf(m->kill_file, sizeof m->kill_file, "%s/%s/cgroup.kill", host.unified, rel);
-	m->live = true; /* before mkdir: a half-made cgroup is cleaned up too */
-	if (n >= nmade)
-		nmade = n + 1;
-	cg_err e = {0};
-	cg *c = cg_open(&host, rel, true, &e);
-	if (!c)
-		fprintf(stderr, "cgroupbench: %s\n", e.msg);
-	return c;
-}
-
-/* End the helpers, kill everything in our cgroups (cgroup.kill) and remove
- * them. Only syscalls (it runs in the signal handler too); idempotent.
- * Returns how many directories could not be removed. */
-static int cleanup_all(void) {
-	if (getpid() != bench_pid)
-		return 0; /* a forked child that got here: the parent cleans up */
-	for (int i = 0; i < MAX_HELPERS; i++)
-		if (helpers[i] > 0) {
-			kill(helpers[i], SIGKILL);
-			waitpid(helpers[i], NULL, 0);
-			helpers[i] = 0;
-		}
-	for (int i = 0; i < nmade; i++) {
-		int fd = made[i].live ? open(made[i].kill_file, O_WRONLY | O_CLOEXEC) : -1;
-		if (fd >= 0) {
-			(void)!write(fd, "1", 1);
-			close(fd);
-		}
-	}
-	/* killed processes leave their cgroup within milliseconds; until then
-	 * rmdir says EBUSY: retry for up to 3 s */
-	int left = 0;
-	for (int tries = 0; tries < 300; tries++) {
-		while (waitpid(-1, NULL, WNOHANG) > 0) {
-		}
-		left = 0;
-		for (int i = 0; i < nmade; i++) {
-			if (!made[i].live)
-				continue;
-			int busy = 0;
-			for (int d = 0; d < 4; d++) {
-				char *dir = made[i].dirs[d];
-				if (dir[0] && (rmdir(dir) == 0 || errno == ENOENT))
-					dir[0] = 0;
-				busy += dir[0] != 0;
-			}
-			made[i].live = busy > 0;
-			left += busy;
-		}
-		if (!left)
-			break;
-		struct timespec ts = {0, 10 * MS};
-		nanosleep(&ts, NULL);
-	}
-	return left;
-}
-
-static void cleanup_at_exit(void) {
-	if (cleanup_all())
-		for (int i = 0; i < nmade; i++)
-			for (int d = 0; d < 4; d++)
-				if (made[i].dirs[d][0])
-					fprintf(stderr, "cgroupbench: could not remove %s\n",
-					        made[i].dirs[d]);
-}
-
-static void on_signal(int sig) {
-	cleanup_all();
-	_exit(128 + sig);
-}
-
-/* Reap a child that has exited or was killed: short, but a blocking call
- * all the same, so a goroutine says so to the runtime. */
-static void reap(pid_t pid) {
-	bool in_goroutine = rt_self() != 0;
-	if (in_goroutine)
-		rt_syscall_enter();
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-	}
-	if (in_goroutine)
-		rt_syscall_exit();
-}
-
 /* ─── cgroup_event_latency ──────────────────────────────────────────────
- * A child in a fresh cgroup writes its CLOCK_MONOTONIC time into a pipe
- * just before it _exits; the exit empties the cgroup (populated 1→0 in
- * cgroup.events). From that stamp:
+ * Exit children (fixture.h) in a fresh cgroup; from each child's stamp:
  *   moonshim  until the subscriber goroutine has received the
- *             CG_EV_POPULATED event from the channel given to cg_watch_start
+ *             CG_EV_POPULATED 0 event from the channel given to
+ *             cg_watch_start
  *   poll_1s   a loop that preads cgroup.events every second, as oomd does,
- *             until the read that shows populated 0. Children exit at a
- *             random phase of its second; it looks at several cgroups at
- *             once (one child each) so that its samples take ~12 s.
+ *             until the read that shows populated 0 (bf_poll_exits).
+ *             Children exit at a random phase of its second; it looks at
+ *             several cgroups at once (one child each) so that its samples
+ *             take ~12 s.
  *   floor     for scale, outside the runtime: a plain thread blocked in
  *             poll(POLLPRI) on the file, until its pread shows 0 — what the
  *             kernel alone costs (the exit, kernfs's notification work item,
- *             the wake-ups).
- * The child execs this program (`cgroupbench exit-child`) rather than
- * staying a fork: a fork of the runtime process has a large address space,
- * and tearing that down (before the cgroup empties) took ~300 µs by itself.
- *
- * The kernel sends at most one notification per file every 10 ms
- * (CGROUP_FILE_NOTIFY_MIN_INTV, rounded up to jiffies: 12 ms at HZ=250)
- * and holds back a closer one until then. Children live 20 ms and rounds
- * are 15 ms apart, so the 1→0 notification is never held back: we measure
- * the watcher, not the kernel's rate limit. */
+ *             the wake-ups). */
 
-#define EV_ROUNDS        200
-#define EV_FLOOR_ROUNDS  100
-#define EV_CHILD_LIFE_NS (20 * MS)
-#define EV_GAP_NS        (15 * MS)
-#define EV_POLL_SAMPLES  24
-#define EV_POLL_SLOTS    4
-#define EV_POLL_MARGIN   (10 * MS) /* a child outlives the tick after its birth by this */
+#define EV_ROUNDS       200
+#define EV_FLOOR_ROUNDS 100
+#define EV_POLL_SAMPLES 24
 
 static int64_t ev_lat[EV_ROUNDS], ev_seen[EV_ROUNDS], ev_floor[EV_FLOOR_ROUNDS];
+static int64_t ev_stamp[EV_ROUNDS];
 static int64_t ev_poll[EV_POLL_SAMPLES];
 
 typedef struct {
-	pid_t pid;
-	int stamp_fd; /* the pipe's read end: the child's exit stamp */
-} exit_child;
+	int fd;       /* floor: our own cgroup.events */
+	rt_chan *out; /* moonshim: the watcher's channel */
+} ev_run;
 
-/* `cgroupbench exit-child EXIT_AT FD`: a benchmark child's whole life. */
-static int exit_child_main(char **argv) {
-	int64_t exit_at = strtoll(argv[2], NULL, 10), now;
-	sleep_until(exit_at);
-	now = mono_ns();
-	(void)!write(atoi(argv[3]), &now, sizeof now);
-	_exit(0);
-}
-
-/* Start a child in c that sleeps until exit_at, stamps and exits. */
-static int spawn_exit_child(cg *c, int64_t exit_at, exit_child *ch) {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK)) {
-		perror("cgroupbench: pipe");
-		return 1;
+/* The kernel's floor: poll(2) on our own fd in this plain thread. */
+static int floor_seen(void *arg, int round) {
+	ev_run *r = arg;
+	int64_t populated;
+	while ((populated = bf_read_populated(r->fd)) != 0) {
+		struct pollfd p = {.fd = r->fd, .events = POLLPRI};
+		if (populated < 0 || poll(&p, 1, 5000) != 1) {
+			fprintf(stderr, "cgroupbench: cgroup.events: no change within 5 s\n");
+			return 1;
+		}
 	}
-	char at[24], fd[16];
-	snprintf(at, sizeof at, "%lld", (long long)exit_at);
-	snprintf(fd, sizeof fd, "%d", p[1]);
-	char *const argv[] = {"cgroupbench", "exit-child", at, fd, NULL};
-	cg_err e = {0};
-	pid_t pid = cg_fork_into(c, NULL, &e);
-	if (pid == 0) { /* only syscalls: a fork of a threaded process */
-		fcntl(p[1], F_SETFD, 0);
-		execv("/proc/self/exe", argv);
-		_exit(127);
-	}
-	close(p[1]);
-	if (pid < 0) {
-		close(p[0]);
-		fprintf(stderr, "cgroupbench: %s\n", e.msg);
-		return 1;
-	}
-	*ch = (exit_child){pid, p[0]};
+	ev_floor[round] = bf_mono_ns();
 	return 0;
 }
 
-/* Reap the child (it has left its cgroup) and return its stamp, or -1. */
-static int64_t finish_exit_child(exit_child *ch) {
-	int64_t stamp = -1;
-	if (read(ch->stamp_fd, &stamp, sizeof stamp) != (ssize_t)sizeof stamp)
-		stamp = -1;
-	close(ch->stamp_fd);
-	reap(ch->pid);
-	ch->pid = 0;
-	if (stamp < 0)
-		fprintf(stderr, "cgroupbench: a child exited without its stamp\n");
-	return stamp;
-}
-
-/* populated from cgroup.events read through fd, or -1. */
-static int64_t read_populated(int fd) {
-	char buf[256];
-	ssize_t r = pread(fd, buf, sizeof buf - 1, 0);
-	int64_t populated = -1;
-	if (r > 0) {
-		buf[r] = 0;
-		cg_parse_kv(buf, "populated", &populated, NULL);
-	}
-	return populated;
-}
-
-/* The kernel's floor: poll(2) on our own fd in this plain thread. */
 static int event_latency_floor(cg *c) {
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof path, "%s/cgroup.events", cg_path(c));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "cgroupbench: %s: %s\n", path, strerror(errno));
+	cg_err e = {0};
+	ev_run r = {.fd = cg_fd(c, "cgroup.events", &e)};
+	if (r.fd < 0) {
+		fprintf(stderr, "cgroupbench: %s\n", e.msg);
 		return 1;
 	}
-	int rc = 0;
-	for (int i = 0; i < EV_FLOOR_ROUNDS && !rc; i++) {
-		sleep_until(mono_ns() + EV_GAP_NS);
-		exit_child ch;
-		if ((rc = spawn_exit_child(c, mono_ns() + EV_CHILD_LIFE_NS, &ch)))
-			break;
-		int64_t populated, seen = 0;
-		while ((populated = read_populated(fd)) != 0 && !rc) {
-			struct pollfd p = {.fd = fd, .events = POLLPRI};
-			if (populated < 0 || poll(&p, 1, 5000) != 1) {
-				fprintf(stderr, "cgroupbench: %s: no change within 5 s\n", path);
-				rc = 1;
-			}
+	if (bf_exit_rounds(c, EV_FLOOR_ROUNDS, floor_seen, &r, ev_stamp))
+		return 1;
+	for (int i = 0; i < EV_FLOOR_ROUNDS; i++)
+		ev_floor[i] -= ev_stamp[i];
+	return 0;
+}
+
+/* populated 1 comes first; wait for the 0 */
+static int moonshim_seen(void *arg, int round) {
+	ev_run *r = arg;
+	for (;;) {
+		cg_event ev;
+		rt_case rcv = {.c = r->out, .dir = RT_RECV, .elem = &ev};
+		if (rt_select(&rcv, 1, rt_deadline_in(5 * SEC)) != 0) {
+			fprintf(stderr, "cgroupbench: no populated 0 event 5 s into round %d\n",
+			        round);
+			return 1;
 		}
-		seen = mono_ns();
-		int64_t stamp = finish_exit_child(&ch);
-		rc = rc || stamp < 0;
-		ev_floor[i] = seen - stamp;
+		if (ev.kind == CG_EV_POPULATED && ev.value == 0) {
+			ev_lat[round] = rt_now();
+			ev_seen[round] = ev.at;
+			return 0;
+		}
+		if (ev.kind == CG_EV_ERROR || ev.kind == CG_EV_GONE) {
+			fprintf(stderr, "cgroupbench: watcher: %s\n", ev.msg);
+			return 1;
+		}
 	}
-	close(fd);
-	return rc;
 }
 
 static int event_latency_moonshim(void *arg) {
 	cg *c = arg;
 	cg_err e = {0};
-	rt_chan *out = rt_chan_new(sizeof(cg_event), 64);
-	cg_watch *w = cg_watch_start(c, NULL, out, &e);
+	ev_run r = {.out = rt_chan_new(sizeof(cg_event), 64)};
+	cg_watch *w = cg_watch_start(c, NULL, r.out, &e);
 	if (!w) {
 		fprintf(stderr, "cgroupbench: cg_watch_start: %s\n", e.msg);
 		return 1;
 	}
-	int rc = 0;
+	int rc = bf_exit_rounds(c, EV_ROUNDS, moonshim_seen, &r, ev_stamp);
 	for (int i = 0; i < EV_ROUNDS && !rc; i++) {
-		rt_sleep(EV_GAP_NS);
-		exit_child ch;
-		if ((rc = spawn_exit_child(c, rt_now() + EV_CHILD_LIFE_NS, &ch)))
-			break;
-		/* populated 1 comes first; wait for the 0 */
-		int64_t received = 0, seen = 0;
-		while (!received && !rc) {
-			cg_event ev;
-			rt_case rcv = {.c = out, .dir = RT_RECV, .elem = &ev};
-			if (rt_select(&rcv, 1, rt_deadline_in(5 * SEC)) != 0) {
-				fprintf(stderr,
-				        "cgroupbench: no populated 0 event 5 s into round %d\n", i);
-				rc = 1;
-			} else if (ev.kind == CG_EV_POPULATED && ev.value == 0) {
-				received = rt_now();
-				seen = ev.at;
-			} else if (ev.kind == CG_EV_ERROR || ev.kind == CG_EV_GONE) {
-				fprintf(stderr, "cgroupbench: watcher: %s\n", ev.msg);
-				rc = 1;
-			}
-		}
-		int64_t stamp = finish_exit_child(&ch);
-		rc = rc || stamp < 0;
-		ev_lat[i] = received - stamp;
-		ev_seen[i] = seen - stamp;
+		ev_lat[i] -= ev_stamp[i];
+		ev_seen[i] -= ev_stamp[i];
 	}
 	cg_watch_stop(w);
-	rt_chan_free(out);
-	return rc;
-}
-
-/* The oomd-style loop, outside the runtime: every second on a fixed
- * schedule, pread each cgroup.events. A child is born right after a tick
- * and exits at a uniformly random point of the second after the next
- * tick, which therefore sees it populated. */
-static int event_latency_poll(int *n_out, int *missed) {
-	struct {
-		cg *c;
-		int fd; /* cgroup.events */
-		exit_child ch;
-		bool seen; /* the poller has seen this child's cgroup populated */
-	} slot[EV_POLL_SLOTS] = {0};
-	cg_err e = {0};
-	int rc = 0, n = 0;
-	int64_t tick = mono_ns() + 20 * MS;
-	for (int i = 0; i < EV_POLL_SLOTS && !rc; i++) {
-		if (!(slot[i].c = new_cgroup(1 + i)) ||
-		    (slot[i].fd = cg_fd(slot[i].c, "cgroup.events", &e)) < 0) {
-			if (slot[i].c)
-				fprintf(stderr, "cgroupbench: %s\n", e.msg);
-			rc = 1;
-			break;
-		}
-		rc = spawn_exit_child(slot[i].c, tick + EV_POLL_MARGIN + random_ns(SEC),
-		                      &slot[i].ch);
-	}
-	for (; !rc && n < EV_POLL_SAMPLES; tick += SEC) {
-		sleep_until(tick);
-		for (int i = 0; i < EV_POLL_SLOTS && !rc; i++) {
-			int64_t populated = read_populated(slot[i].fd), now = mono_ns();
-			if (populated < 0) {
-				fprintf(stderr, "cgroupbench: cannot read %s/cgroup.events\n",
-				        cg_path(slot[i].c));
-				rc = 1;
-			} else if (populated == 1) {
-				slot[i].seen = true;
-			} else {
-				/* the child is gone: a sample, unless it came and went
-				 * between two reads (a real poller misses those) */
-				int64_t stamp = finish_exit_child(&slot[i].ch);
-				if (stamp < 0)
-					rc = 1;
-				else if (slot[i].seen && n < EV_POLL_SAMPLES)
-					ev_poll[n++] = now - stamp;
-				else if (!slot[i].seen)
-					(*missed)++;
-				slot[i].seen = false;
-				rc = rc ||
-				     spawn_exit_child(slot[i].c,
-				                      tick + SEC + EV_POLL_MARGIN + random_ns(SEC),
-				                      &slot[i].ch);
-			}
-		}
-	}
-	for (int i = 0; i < EV_POLL_SLOTS; i++) {
-		if (slot[i].ch.pid > 0) {
-			cg_kill(slot[i].c, SIGKILL, NULL);
-			close(slot[i].ch.stamp_fd);
-			reap(slot[i].ch.pid);
-		}
-		cg_close(slot[i].c);
-	}
-	*n_out = n;
+	rt_chan_free(r.out);
 	return rc;
 }
 
 static int cgroup_event_latency(int argc, char **argv) {
-	cg *c = new_cgroup(0);
+	cg *c = bf_new_cgroup(0);
 	if (!c || event_latency_floor(c))
 		return 1;
 	rt_config cfg = {.procs = 2};
@@ -468,29 +146,29 @@ static int cgroup_event_latency(int argc, char **argv) {
 		return 1;
 	cg_close(c);
 	int npoll = 0, missed = 0;
-	if (event_latency_poll(&npoll, &missed) || npoll == 0)
+	if (bf_poll_exits(1, EV_POLL_SAMPLES, ev_poll, &npoll, &missed) || npoll == 0)
 		return 1;
-	double m = median(ev_lat, EV_ROUNDS), seen = median(ev_seen, EV_ROUNDS);
-	double floor = median(ev_floor, EV_FLOOR_ROUNDS), p = median(ev_poll, npoll);
+	double m = bf_median(ev_lat, EV_ROUNDS), seen = bf_median(ev_seen, EV_ROUNDS);
+	double floor = bf_median(ev_floor, EV_FLOOR_ROUNDS), p = bf_median(ev_poll, npoll);
 	printf("INFO cgroup_event_latency: moonshim, %d exits: received median %.1f us, p99 "
 	       "%.1f us, max %.1f us, %d over 1 ms; its watcher read the change at median %.1f "
 	       "us, p99 %.1f us\n",
-	       EV_ROUNDS, m / 1e3, (double)percentile(ev_lat, EV_ROUNDS, 99) / 1e3,
-	       (double)ev_lat[EV_ROUNDS - 1] / 1e3, count_over(ev_lat, EV_ROUNDS, MS), seen / 1e3,
-	       (double)percentile(ev_seen, EV_ROUNDS, 99) / 1e3);
+	       EV_ROUNDS, m / 1e3, (double)bf_percentile(ev_lat, EV_ROUNDS, 99) / 1e3,
+	       (double)ev_lat[EV_ROUNDS - 1] / 1e3, bf_count_over(ev_lat, EV_ROUNDS, MS),
+	       seen / 1e3, (double)bf_percentile(ev_seen, EV_ROUNDS, 99) / 1e3);
 	printf("INFO cgroup_event_latency: floor (plain poll(2) thread, no runtime), %d exits: "
 	       "median %.1f us, p99 %.1f us, %d over 1 ms\n",
 	       EV_FLOOR_ROUNDS, floor / 1e3,
-	       (double)percentile(ev_floor, EV_FLOOR_ROUNDS, 99) / 1e3,
-	       count_over(ev_floor, EV_FLOOR_ROUNDS, MS));
+	       (double)bf_percentile(ev_floor, EV_FLOOR_ROUNDS, 99) / 1e3,
+	       bf_count_over(ev_floor, EV_FLOOR_ROUNDS, MS));
 	printf("INFO cgroup_event_latency: poll_1s, %d exits over %d cgroups at random phase: "
 	       "median %.0f us, p99 %.0f us, min %.0f us (%d exits never seen populated)\n",
-	       npoll, EV_POLL_SLOTS, p / 1e3, (double)percentile(ev_poll, npoll, 99) / 1e3,
+	       npoll, BF_POLL_SLOTS, p / 1e3, (double)bf_percentile(ev_poll, npoll, 99) / 1e3,
 	       (double)ev_poll[0] / 1e3, missed);
 	printf("RESULT cgroup_event_latency moonshim_us=%.1f moonshim_p99_us=%.1f poll_us=%.0f "
 	       "poll_p99_us=%.0f\n",
-	       m / 1e3, (double)percentile(ev_lat, EV_ROUNDS, 99) / 1e3, p / 1e3,
-	       (double)percentile(ev_poll, npoll, 99) / 1e3);
+	       m / 1e3, (double)bf_percentile(ev_lat, EV_ROUNDS, 99) / 1e3, p / 1e3,
+	       (double)bf_percentile(ev_poll, npoll, 99) / 1e3);
 	return 0;
 }
 
@@ -556,8 +234,8 @@ static int64_t some_total(int fd) {
 static void *psi_poll_thread(void *arg) {
 	psi_poller *p = arg;
 	int64_t prev = -1;
-	for (int64_t tick = mono_ns();; tick += SEC) {
-		int64_t total = some_total(p->fd), now = mono_ns();
+	for (int64_t tick = bf_mono_ns();; tick += SEC) {
+		int64_t total = some_total(p->fd), now = bf_mono_ns();
 		if (total >= 0) {
 			if (prev >= 0 && total - prev >= PSI_THRESHOLD &&
 			    !atomic_load(&p->fired_at))
@@ -565,7 +243,7 @@ static void *psi_poll_thread(void *arg) {
 			prev = total;
 		}
 		struct pollfd stop = {.fd = p->stop_fd, .events = POLLIN};
-		for (int64_t left; (left = tick + SEC - mono_ns()) > 0;) {
+		for (int64_t left; (left = tick + SEC - bf_mono_ns()) > 0;) {
 			struct timespec ts = {.tv_sec = left / SEC, .tv_nsec = left % SEC};
 			if (ppoll(&stop, 1, &ts, NULL) > 0)
 				return NULL;
@@ -599,7 +277,7 @@ static int psi_run(int n, const char *rule, bool poller_too, psi_results *res, c
 		fprintf(stderr, "cgroupbench: %s\n", e.msg);
 		return 1;
 	}
-	cg *c = new_cgroup(n);
+	cg *c = bf_new_cgroup(n);
 	if (!c)
 		return 1;
 	psi_poller poller = {.fd = -1, .stop_fd = -1};
@@ -628,7 +306,7 @@ static int psi_run(int n, const char *rule, bool poller_too, psi_results *res, c
 	/* calm while the watch starts (a NOTICE if the window is refused), for
 	 * a random time: at least a second with the poller (it needs one calm
 	 * read), over a whole 2 s trigger window without */
-	int64_t calm = poller_too ? SEC + random_ns(SEC) : 300 * MS + random_ns(2 * SEC);
+	int64_t calm = poller_too ? SEC + bf_random_ns(SEC) : 300 * MS + bf_random_ns(2 * SEC);
 	int64_t deadline = rt_deadline_in(calm);
 	while (!rc && rt_select(&rcv, 1, deadline) == 0) {
 		if (ev.kind == CG_EV_NOTICE)
@@ -672,7 +350,7 @@ static int psi_run(int n, const char *rule, bool poller_too, psi_results *res, c
 	cg_kill(c, SIGKILL, NULL);
 	for (int i = 0; i < PSI_BUSY; i++)
 		if (kids[i] > 0)
-			reap(kids[i]);
+			bf_reap(kids[i]);
 	cg_watch_stop(w);
 	rt_chan_free(out);
 	if (poller_too) {
@@ -730,9 +408,9 @@ static int psi_onset(int argc, char **argv) {
 		return 1;
 	}
 	char t[16], p[16];
-	double m = median(res.moonshim, res.nm);
-	int64_t tm = res.nt ? (int64_t)median(res.trigger, res.nt) : 0;
-	int64_t pm = res.np ? (int64_t)median(res.poll, res.np) : 0;
+	double m = bf_median(res.moonshim, res.nm);
+	int64_t tm = res.nt ? (int64_t)bf_median(res.trigger, res.nt) : 0;
+	int64_t pm = res.np ? (int64_t)bf_median(res.poll, res.np) : 0;
 	printf("INFO psi_onset: onsets in ms, moonshim:%s; poll_1s:%s; trigger_2s:%s\n",
 	       res.runs[0], res.runs[1], res.runs[2]);
 	printf("INFO psi_onset: %d+%d runs of %d busy loops on %ld CPUs; fired in %d/%d/%d runs "
@@ -780,14 +458,14 @@ typedef struct {
 } idle_proc;
 
 static int fork_helper(idle_proc *p, int slot) {
-	p->started = mono_ns();
+	p->started = bf_mono_ns();
 	p->pid = fork();
 	if (p->pid < 0) {
 		perror("cgroupbench: fork");
 		return 1;
 	}
 	if (p->pid > 0)
-		helpers[slot] = p->pid;
+		bf_helpers[slot] = p->pid;
 	return 0;
 }
 
@@ -800,7 +478,7 @@ static int spawn_watch(idle_proc *p, int slot, const char *moonshim, int secs) {
 	argv[k++] = "watch";
 	for (int i = p->first; i < p->first + p->ncg; i++) {
 		argv[k++] = "--cgroup";
-		argv[k++] = made[i].dirs[0];
+		argv[k++] = bf_cgroup_dir(i);
 	}
 	for (int i = 0; i < 2; i++) {
 		argv[k++] = "--psi";
@@ -821,7 +499,7 @@ static int spawn_watch(idle_proc *p, int slot, const char *moonshim, int secs) {
 	if (p->pid == 0) {
 		dup2(p->out_fd, 1);
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the benchmark */
-		if (getppid() == bench_pid)
+		if (getppid() == bf_main_pid())
 			execv(moonshim, (char *const *)argv);
 		_exit(127);
 	}
@@ -835,11 +513,11 @@ static _Noreturn void idle_poll_loop(const idle_proc *p, int64_t end) {
 	for (int i = 0; i < p->ncg; i++)
 		for (int f = 0; f < 3; f++) {
 			char path[PATH_MAX + 96];
-			snprintf(path, sizeof path, "%s/%s", made[p->first + i].dirs[0], files[f]);
+			snprintf(path, sizeof path, "%s/%s", bf_cgroup_dir(p->first + i), files[f]);
 			if ((fds[i][f] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 				_exit(1);
 		}
-	for (int64_t tick = mono_ns(); tick < end; tick += SEC) {
+	for (int64_t tick = bf_mono_ns(); tick < end; tick += SEC) {
 		for (int i = 0; i < p->ncg; i++)
 			for (int f = 0; f < 3; f++) {
 				char buf[256];
@@ -854,7 +532,7 @@ static _Noreturn void idle_poll_loop(const idle_proc *p, int64_t end) {
 				          : cg_parse_kv(buf, "populated", &populated, &e))
 					_exit(1);
 			}
-		sleep_until(tick + SEC);
+		bf_sleep_until(tick + SEC);
 	}
 	_exit(0);
 }
@@ -900,7 +578,7 @@ static int watch_idle_cpu(int argc, char **argv) {
 		return 1;
 	}
 	for (int i = 0; i < 1 + IDLE_MULTI; i++) {
-		cg *c = new_cgroup(i);
+		cg *c = bf_new_cgroup(i);
 		if (!c)
 			return 1;
 		cg_close(c); /* moonshim and the poller open the directories themselves */
@@ -917,7 +595,7 @@ static int watch_idle_cpu(int argc, char **argv) {
 	     .ncg = IDLE_MULTI,
 	     .rules = trigger_rules},
 	};
-	int64_t end = mono_ns() + secs * SEC;
+	int64_t end = bf_mono_ns() + secs * SEC;
 	for (int i = 0; i < IDLE_PROCS; i++) {
 		if (procs[i].rules ? spawn_watch(&procs[i], i, argv[2], secs)
 		                   : fork_helper(&procs[i], i))
@@ -935,12 +613,12 @@ static int watch_idle_cpu(int argc, char **argv) {
 		}
 		for (int i = 0; i < IDLE_PROCS; i++)
 			if (procs[i].pid == pid) {
-				procs[i].wall_s = (double)(mono_ns() - procs[i].started) / 1e9;
+				procs[i].wall_s = (double)(bf_mono_ns() - procs[i].started) / 1e9;
 				procs[i].cpu_s =
 				    (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 				    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 				procs[i].status = status;
-				helpers[i] = 0;
+				bf_helpers[i] = 0;
 				left--;
 			}
 	}
@@ -986,26 +664,15 @@ static const struct {
 
 int main(int argc, char **argv) {
 	if (argc == 4 && !strcmp(argv[1], "exit-child"))
-		return exit_child_main(argv);
+		return bf_exit_child_main(argv);
 	if (argc < 2) {
 		fprintf(stderr, "usage: cgroupbench cgroup_event_latency|psi_onset|"
 		                "watch_idle_cpu MOONSHIM [SECONDS]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0); /* INFO lines as they come */
-	bench_pid = getpid();
-	rng_state = (uint64_t)mono_ns() ^ ((uint64_t)bench_pid << 32);
-	cg_err e = {0};
-	if (cg_host_detect(&host, "/proc/self/mounts", &e)) {
-		fprintf(stderr, "cgroupbench: %s\n", e.msg);
+	if (bf_init("cgroupbench"))
 		return 1;
-	}
-	atexit(cleanup_at_exit);
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL); /* e.g. piped into head: still clean up */
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		if (!strcmp(argv[1], cases[i].name)) {
 			int rc = cases[i].fn(argc, argv);

@@ -20,21 +20,32 @@
  *   check_memory [N]            bytes per idle check: the process's RSS
  *                               with N checks declared and started (long
  *                               interval) minus with none, over N
+ *   event_to_handler [N] [P]    a real cgroup event (a process exits,
+ *                               populated 1→0) → the first line of a Lua
+ *                               policy handler, N (300) events; the 1 s
+ *                               poller's P (24) samples beside it (0: no
+ *                               poller). Needs root and a cgroup2 mount;
+ *                               its cgroups are removed on every exit
+ *                               path (bench/fixture.h)
  *
  * The server is a forked child, so its CPU is in neither figure: the
  * moonshim side reads RUSAGE_SELF, the peer RUSAGE_SELF + RUSAGE_CHILDREN
  * of probes it reaped, and the server is reaped only at the end.
  */
 #define _GNU_SOURCE
+#include "fixture.h"
 #include "rt.h"
 
 #include "../shim/checks.h"
+#include "../shim/events.h"
 #include "../shim/luaapi.h"
 #include "../shim/luaworld.h"
+#include "../shim/policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <lauxlib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -51,9 +62,6 @@
 #include <unistd.h>
 
 extern char **environ;
-
-#define MS  ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
 
 #define DEFAULT_SECS    60
 #define DEFAULT_CHECKS  1000
@@ -78,19 +86,6 @@ static const char RESPONSE[] =
     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
 
 /* ─── clocks ─────────────────────────────────────────────────────────── */
-
-static int64_t mono_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-/* Outside the runtime only (it blocks the thread). */
-static void sleep_until(int64_t t) {
-	struct timespec ts = {.tv_sec = t / SEC, .tv_nsec = t % SEC};
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
-	}
-}
 
 /* User + system CPU of RUSAGE_SELF or RUSAGE_CHILDREN, ns. */
 static int64_t cpu_ns(int who) {
@@ -363,10 +358,10 @@ static int moonshim_cpu_main(void *arg) {
 		return 1;
 	r->worlds = f.nworlds;
 	rt_sleep(WARMUP);
-	int64_t t0 = mono_ns(), c0 = cpu_ns(RUSAGE_SELF);
+	int64_t t0 = bf_mono_ns(), c0 = cpu_ns(RUSAGE_SELF);
 	uint64_t n0 = fleet_tasks(&f, &mem);
 	rt_sleep(r->secs * SEC);
-	int64_t t1 = mono_ns(), c1 = cpu_ns(RUSAGE_SELF);
+	int64_t t1 = bf_mono_ns(), c1 = cpu_ns(RUSAGE_SELF);
 	uint64_t n1 = fleet_tasks(&f, &mem);
 	r->healthy = fleet_healthy(&f);
 	r->unhealthy = atomic_load(&went_unhealthy);
@@ -502,16 +497,16 @@ static int exec_probes(peer_run *p, int64_t start, int64_t measure_from, int64_t
 			measuring = true;
 			reap(rp, WNOHANG);
 			rp->failed = 0;
-			t0 = mono_ns();
+			t0 = bf_mono_ns();
 			c0 = cpu_ns(RUSAGE_SELF) + cpu_ns(RUSAGE_CHILDREN);
 		}
-		sleep_until(due);
+		bf_sleep_until(due);
 		reap(rp, WNOHANG);
 		if (rp->running[i]) {
 			skipped += measuring;
 			continue;
 		}
-		int64_t late = mono_ns() - due;
+		int64_t late = bf_mono_ns() - due;
 		pid_t pid;
 		int rc = posix_spawn(&pid, p->busybox, &fa, NULL, argv, environ);
 		if (rc) {
@@ -528,7 +523,7 @@ static int exec_probes(peer_run *p, int64_t start, int64_t measure_from, int64_t
 		}
 	}
 	reap(rp, 0);
-	int64_t t1 = mono_ns(), c1 = cpu_ns(RUSAGE_SELF) + cpu_ns(RUSAGE_CHILDREN);
+	int64_t t1 = bf_mono_ns(), c1 = cpu_ns(RUSAGE_SELF) + cpu_ns(RUSAGE_CHILDREN);
 	posix_spawn_file_actions_destroy(&fa);
 	p->probes = started;
 	p->failed = rp->failed;
@@ -548,7 +543,7 @@ static int exec_probes(peer_run *p, int64_t start, int64_t measure_from, int64_t
 static int peer_cpu(peer_run *p) {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	p->rate = p->n;
-	int64_t start = mono_ns();
+	int64_t start = bf_mono_ns();
 	if (exec_probes(p, start, start, start + PEER_TRIAL))
 		return 1;
 	double trial = p->pct;
@@ -557,7 +552,7 @@ static int peer_cpu(peer_run *p) {
 	printf("INFO checks_cpu: peer trial at %d probes/s: %.1f%% of a core on %ld cores, "
 	       "%ld probes; measuring at %d probes/s\n",
 	       p->n, trial, ncpu, p->probes, p->rate);
-	start = mono_ns();
+	start = bf_mono_ns();
 	return exec_probes(p, start, start + WARMUP, start + WARMUP + p->secs * SEC) ? 1 : 0;
 }
 
@@ -759,6 +754,232 @@ static int check_memory(int argc, char **argv) {
 	return 0;
 }
 
+/* ─── event_to_handler ──────────────────────────────────────────────────
+ * A cgroup event through the shim's own path to a Lua policy handler, as
+ * shim/supervise.c wires it: cg_watch_start → a goroutine receiving the
+ * cg_event → ev_cgroup_type / ev_cgroup_fields → pl_dispatch → the handler
+ * (E2H_SCRIPT), whose first line calls stamp(), a C function that records
+ * CLOCK_MONOTONIC. The event is the one cgroup_event_latency times (an
+ * exit child empties a fresh cgroup: populated 1→0, bench/fixture.h); from
+ * the child's stamp just before it exits:
+ *   moonshim  to stamp() in the handler of the populated 0 event
+ *   watcher   to the receiving goroutine holding that event: the watcher
+ *             alone. moonshim - watcher, event by event, is what dispatch
+ *             and Lua add
+ *   poll_1s   an oomd-style loop reading cgroup.events every second until
+ *             it sees populated 0 (bf_poll_exits): the earliest its handler
+ *             could start */
+
+#define E2H_ROUNDS       300
+#define E2H_POLL_SAMPLES 24
+#define E2H_TIMEOUT      (5 * SEC) /* for the handler of one event */
+#define E2H_CHAN_CAP     64        /* events and stamps in flight; 2 per round */
+#define E2H_KEY          "luabench.event_to_handler"
+#define E2H_FAILED       (-1) /* a stamp's value: the watcher or a handler failed */
+
+static const char E2H_SCRIPT[] = "on(\"populated\", function(ev)\n"
+                                 "  stamp(ev.value)\n"
+                                 "end)\n";
+
+typedef struct {
+	int value; /* the event's populated, or E2H_FAILED */
+	int64_t at;
+} e2h_stamp;
+
+typedef struct e2h_run {
+	cg *c;
+	int rounds;
+	rt_chan *events; /* cg_event, from the watcher */
+	rt_chan *stamps; /* e2h_stamp, from stamp() and failures */
+	pl_engine *policies;
+	rt_waitgroup wg;
+	_Atomic int64_t received; /* when the last populated 0 was received */
+	char failure[512];        /* what E2H_FAILED was about */
+	/* per round, mono ns */
+	int64_t *exited, *handled, *seen;
+} e2h_run;
+
+/* Never blocks the sender (a Lua task, the watcher's reader): after a
+ * failure nobody may be receiving. */
+static void e2h_offer(e2h_run *r, e2h_stamp s) {
+	rt_case snd = {.c = r->stamps, .dir = RT_SEND, .elem = &s};
+	rt_select(&snd, 1, 0);
+}
+
+static void e2h_fail(e2h_run *r, const char *msg) {
+	snprintf(r->failure, sizeof r->failure, "%s", msg ? msg : "(no message)");
+	e2h_offer(r, (e2h_stamp){.value = E2H_FAILED});
+}
+
+static int l_stamp(lua_State *L) {
+	e2h_stamp s = {.at = bf_mono_ns()};
+	s.value = (int)luaL_checkinteger(L, 1);
+	e2h_offer(lw_get_ptr(L, E2H_KEY), s);
+	return 0;
+}
+
+/* The policy engine's own reports: a handler's error ("script:line: ..."). */
+static void e2h_emit(void *arg, const char *type, json_t *f) {
+	if (!strcmp(type, "error"))
+		e2h_fail(arg, json_string_value(json_object_get(f, "message")));
+	json_decref(f);
+}
+
+/* supervise.c's cgroup_events: each watcher event to the policies. */
+static void e2h_forward(void *arg) {
+	e2h_run *r = arg;
+	cg_event e;
+	while (rt_chan_recv(r->events, &e)) {
+		if (e.kind == CG_EV_POPULATED && e.value == 0)
+			atomic_store(&r->received, rt_now());
+		if (e.kind == CG_EV_ERROR || e.kind == CG_EV_GONE) {
+			char msg[sizeof e.msg + 16];
+			snprintf(msg, sizeof msg, "watcher: %s", e.msg);
+			e2h_fail(r, msg);
+		}
+		json_t *fields = ev_cgroup_fields(&e);
+		pl_dispatch(r->policies, ev_cgroup_type(&e), fields);
+		json_decref(fields);
+	}
+	rt_wg_done(&r->wg);
+}
+
+/* bf_exit_rounds' wait: the handler's stamp of populated 0 (the child's
+ * populated 1 comes first). */
+static int e2h_seen(void *arg, int round) {
+	e2h_run *r = arg;
+	for (int64_t deadline = rt_deadline_in(E2H_TIMEOUT);;) {
+		e2h_stamp s = {0};
+		rt_case rcv = {.c = r->stamps, .dir = RT_RECV, .elem = &s};
+		if (rt_select(&rcv, 1, deadline) != 0) {
+			fprintf(stderr,
+			        "luabench: no handler ran for populated 0 within 5 s, round %d\n",
+			        round);
+			return 1;
+		}
+		if (s.value == E2H_FAILED) {
+			fprintf(stderr, "luabench: round %d: %s\n", round, r->failure);
+			return 1;
+		}
+		if (s.value == 0) {
+			r->handled[round] = s.at;
+			r->seen[round] = atomic_load(&r->received);
+			return 0;
+		}
+	}
+}
+
+static int e2h_main(void *arg) {
+	e2h_run *r = arg;
+	ms_err err = {0};
+	cg_err ce = {0};
+	lw_config lc = {.name = "event_to_handler"};
+	lw_world *w = lw_new(&lc, &err);
+	if (!w) {
+		fprintf(stderr, "luabench: lw_new: %s\n", err.msg);
+		return 1;
+	}
+	la_open(w);
+	lw_set_ptr(w, E2H_KEY, r);
+	lw_register(w, "stamp", l_stamp);
+	pl_env env = {.cgroup = r->c, .pidfd = -1, .emit = e2h_emit, .emit_arg = r};
+	r->policies = pl_new(w, &env);
+	r->events = rt_chan_new(sizeof(cg_event), E2H_CHAN_CAP);
+	r->stamps = rt_chan_new(sizeof(e2h_stamp), E2H_CHAN_CAP);
+	cg_watch *cw = NULL;
+	int rc = 0;
+	if (lw_load(w, "event_to_handler.lua", E2H_SCRIPT, sizeof E2H_SCRIPT - 1, &err)) {
+		fprintf(stderr, "luabench: %s\n", err.msg);
+		rc = 1;
+	} else if (!(cw = cg_watch_start(r->c, NULL, r->events, &ce))) {
+		fprintf(stderr, "luabench: cg_watch_start: %s\n", ce.msg);
+		rc = 1;
+	}
+	if (cw) {
+		rt_wg_add(&r->wg, 1);
+		rt_go(e2h_forward, r, "cgroup events");
+		rc = bf_exit_rounds(r->c, r->rounds, e2h_seen, r, r->exited);
+		cg_watch_stop(cw);
+		rt_chan_close(r->events);
+		rt_wg_wait(&r->wg);
+	}
+	pl_stop(r->policies);
+	lw_free(w);
+	rt_chan_free(r->events);
+	rt_chan_free(r->stamps);
+	return rc;
+}
+
+/* "median 123.4 us, p99 567.8 us" of v (sorted in place) */
+static const char *e2h_summary(char *buf, size_t n, int64_t *v, int count, bool max_too) {
+	double m = bf_median(v, count);
+	int len = snprintf(buf, n, "median %.1f us, p99 %.1f us", m / 1e3,
+	                   (double)bf_percentile(v, count, 99) / 1e3);
+	if (max_too)
+		snprintf(buf + len, n - (size_t)len, ", max %.1f us, %d over 1 ms",
+		         (double)v[count - 1] / 1e3, bf_count_over(v, count, MS));
+	return buf;
+}
+
+static int event_to_handler(int argc, char **argv) {
+	int rounds = argc > 2 ? atoi(argv[2]) : E2H_ROUNDS;
+	int want_poll = argc > 3 ? atoi(argv[3]) : E2H_POLL_SAMPLES;
+	if (rounds < 1 || want_poll < 0) {
+		fprintf(stderr, "luabench: event_to_handler [EVENTS >= 1] [POLL_SAMPLES >= 0]\n");
+		return 2;
+	}
+	if (bf_init("luabench"))
+		return 1;
+	int64_t *v = calloc((size_t)rounds * 5 + (size_t)want_poll + 1, sizeof *v);
+	if (!v) {
+		fprintf(stderr, "luabench: out of memory\n");
+		return 1;
+	}
+	e2h_run r = {.rounds = rounds, .wg = RT_WAITGROUP_INIT};
+	r.exited = v;
+	r.handled = v + rounds;
+	r.seen = v + 2 * rounds;
+	int64_t *lua = v + 3 * rounds, *watcher = v + 4 * rounds, *poll = v + 5 * rounds;
+	int npoll = 0, missed = 0, rc = 1;
+	if (!(r.c = bf_new_cgroup(0)) || rt_main(&(rt_config){.procs = 2}, e2h_main, &r))
+		goto out;
+	cg_close(r.c);
+	if (want_poll && (bf_poll_exits(1, want_poll, poll, &npoll, &missed) || npoll == 0))
+		goto out;
+	int64_t *handler = r.handled; /* becomes the latency in place */
+	for (int i = 0; i < rounds; i++) {
+		lua[i] = r.handled[i] - r.seen[i];
+		watcher[i] = r.seen[i] - r.exited[i];
+		handler[i] = r.handled[i] - r.exited[i];
+	}
+	char a[128], b[128], c[128];
+	double m = bf_median(handler, rounds), w = bf_median(watcher, rounds);
+	double l = bf_median(lua, rounds);
+	printf("INFO event_to_handler: moonshim, %d exits (populated 0 events): the handler's "
+	       "first line %s\n",
+	       rounds, e2h_summary(a, sizeof a, handler, rounds, true));
+	printf("INFO event_to_handler: the watcher alone (the event received from its "
+	       "channel): %s; dispatch + Lua added %s\n",
+	       e2h_summary(b, sizeof b, watcher, rounds, false),
+	       e2h_summary(c, sizeof c, lua, rounds, false));
+	double p = npoll ? bf_median(poll, npoll) : 0;
+	if (npoll)
+		printf("INFO event_to_handler: poll_1s, %d exits over %d cgroups at random phase: "
+		       "the read that saw populated 0 %s, min %.0f us (%d exits never seen "
+		       "populated); its handler runs after that\n",
+		       npoll, BF_POLL_SLOTS, e2h_summary(a, sizeof a, poll, npoll, false),
+		       (double)poll[0] / 1e3, missed);
+	printf("RESULT event_to_handler moonshim_us=%.1f moonshim_p99_us=%.1f watcher_us=%.1f "
+	       "watcher_p99_us=%.1f lua_us=%.1f poll_us=%.0f poll_p99_us=%.0f\n",
+	       m / 1e3, (double)bf_percentile(handler, rounds, 99) / 1e3, w / 1e3,
+	       (double)bf_percentile(watcher, rounds, 99) / 1e3, l / 1e3, p / 1e3,
+	       npoll ? (double)bf_percentile(poll, npoll, 99) / 1e3 : 0);
+	rc = 0;
+out:
+	free(v);
+	return rc;
+}
+
 /* ─── driver ─────────────────────────────────────────────────────────── */
 
 static int serve_main(int argc, char **argv) {
@@ -778,12 +999,16 @@ static const struct {
     {"serve", serve_main},
     {"checks_cpu", checks_cpu},
     {"check_memory", check_memory},
+    {"event_to_handler", event_to_handler},
 };
 
 int main(int argc, char **argv) {
+	if (argc == 4 && !strcmp(argv[1], "exit-child"))
+		return bf_exit_child_main(argv);
 	if (argc < 2) {
-		fprintf(stderr, "usage: luabench serve PORT | checks_cpu [SECS] [CHECKS] | "
-		                "check_memory [CHECKS]\n");
+		fprintf(stderr,
+		        "usage: luabench serve PORT | checks_cpu [SECS] [CHECKS] | "
+		        "check_memory [CHECKS] | event_to_handler [EVENTS] [POLL_SAMPLES]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0); /* INFO lines as they come */

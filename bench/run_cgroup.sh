@@ -15,22 +15,9 @@ if [ "$(id -u)" -ne 0 ] || ! grep -q ' cgroup2 ' /proc/self/mounts; then
 	exit 0
 fi
 
-# The benchmark removes its cgroups (moonshim-bench-<pid>-N) itself, also
-# on failure and on SIGINT/SIGTERM; this catches what a SIGKILLed one left.
-leftovers() { # pid
-	local d dirs=()
-	for d in /sys/fs/cgroup/moonshim-bench-"$1"-* /sys/fs/cgroup/*/moonshim-bench-"$1"-*; do
-		[ -d "$d" ] && dirs+=("$d")
-	done
-	[ ${#dirs[@]} -eq 0 ] && return
-	for d in "${dirs[@]}"; do
-		[ -e "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null
-	done
-	sleep 0.2
-	for d in "${dirs[@]}"; do
-		rmdir "$d" 2>/dev/null || echo "bench cgroup: could not remove $d"
-	done
-}
+# shellcheck source=bench/leftovers.sh
+. "$(dirname "$0")/leftovers.sh"
+leftovers() { cgroup_leftovers cgroup "$1"; }
 
 out=$(mktemp)
 pid=

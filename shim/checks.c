@@ -197,6 +197,8 @@ static void runner(void *p) {
 		hc_result res = {.start_ns = rt_now()};
 		int rc = lw_call_ref(c->w, d->ref, d->name, NULL, take_result, &r, &err);
 		res.end_ns = rt_now();
+		if (rc == -ECANCELED) /* the world stopped under the probe: no result */
+			break;
 		if (rc) {
 			res.outcome = HC_ERROR;
 			res.exit_code = -1;

@@ -9,6 +9,7 @@
 
 #include "forkhelper.h"
 #include "hostexec.h"
+#include "luachan.h"
 #include "http.h"
 
 #include <errno.h>
@@ -483,4 +484,5 @@ void la_open(lw_world *w) {
 	static const luaL_Reg exec_fns[] = {
 	    {"host", l_exec_host}, {"container", l_exec_container}, {NULL, NULL}};
 	lw_register_lib(w, "exec", exec_fns);
+	lc_open(w);
 }

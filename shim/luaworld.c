@@ -35,6 +35,11 @@ struct lw_world {
 	size_t mem_used, mem_peak;
 	uint64_t tasks, preemptions, killed;
 	char name[64];
+	/* closed by lw_stop_tasks: waits in sleep() and on channels end their
+	 * task, go() refuses; go_wg counts the tasks go() started */
+	rt_chan *done;
+	bool stopping;
+	rt_waitgroup go_wg;
 };
 
 typedef enum { REQ_NONE = 0, REQ_PARK } req_kind;
@@ -51,7 +56,9 @@ typedef struct lw_task {
 	void *park_ctx;
 	void (*park_work)(void *ctx);
 	int (*park_push)(lua_State *L, void *ctx);
-	int64_t cpu_ns; /* spent inside the world in this run */
+	bool cancel;          /* park_push said: end the task (the world stops) */
+	bool budget_per_wait; /* go() tasks: the budget counts from the last wait */
+	int64_t cpu_ns;       /* spent inside the world in this run */
 } lw_task;
 
 /* ─── memory ────────────────────────────────────────────────────────── */
@@ -95,11 +102,40 @@ int lw_park(lua_State *L, void *ctx, void (*work)(void *ctx),
 	return lua_yield(L, 0);
 }
 
+#define WORLD_KEY "moonshim.world"
+
+static lw_world *world_of(lua_State *L) {
+	lua_getfield(L, LUA_REGISTRYINDEX, WORLD_KEY);
+	lw_world *w = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return w;
+}
+
+rt_chan *lw_done(lua_State *L) {
+	return world_of(L)->done;
+}
+
+void lw_cancel(lua_State *L) {
+	lw_task *t = task_of(L);
+	if (t)
+		t->cancel = true;
+}
+
+typedef struct {
+	int64_t deadline;
+	rt_chan *done;
+	bool stopped;
+} sleep_call;
+
+/* The world's done channel never carries a value: ready only once closed. */
 static void sleep_work(void *ctx) {
-	rt_sleep(*(int64_t *)ctx);
+	sleep_call *s = ctx;
+	s->stopped = rt_select(&(rt_case){.c = s->done, .dir = RT_RECV}, 1, s->deadline) == 0;
 }
 
 static int sleep_push(lua_State *L, void *ctx) {
+	if (((sleep_call *)ctx)->stopped)
+		lw_cancel(L);
 	return 0;
 }
 
@@ -108,9 +144,10 @@ static int api_sleep(lua_State *L) {
 	double s = luaL_checknumber(L, 1);
 	if (!(s >= 0))
 		return luaL_error(L, "sleep: %f is not a duration", s);
-	int64_t *ns = lua_newuserdatauv(L, sizeof *ns, 0); /* lives on the stack while parked */
-	*ns = s * NS_PER_SEC > (double)MAX_SLEEP_NS ? MAX_SLEEP_NS : (int64_t)(s * NS_PER_SEC);
-	return lw_park(L, ns, sleep_work, sleep_push);
+	sleep_call *c = lua_newuserdatauv(L, sizeof *c, 0); /* lives on the stack while parked */
+	int64_t ns = s * NS_PER_SEC > (double)MAX_SLEEP_NS ? MAX_SLEEP_NS : (int64_t)(s * NS_PER_SEC);
+	*c = (sleep_call){.deadline = rt_deadline_in(ns), .done = lw_done(L)};
+	return lw_park(L, c, sleep_work, sleep_push);
 }
 
 static int api_now(lua_State *L) {
@@ -169,6 +206,8 @@ static int api_load(lua_State *L) {
 	return 1;
 }
 
+static int api_go(lua_State *L);
+
 static void open_sandbox(lua_State *L) {
 	static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
 	                                {LUA_COLIBNAME, luaopen_coroutine},
@@ -190,7 +229,7 @@ static void open_sandbox(lua_State *L) {
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump"); /* bytecode out is bytecode in elsewhere */
 	lua_pop(L, 1);
-	static const luaL_Reg api[] = {{"sleep", api_sleep}, {"now", api_now},
+	static const luaL_Reg api[] = {{"sleep", api_sleep}, {"now", api_now}, {"go", api_go},
 	                               {"log", api_log},     {"print", api_log},
 	                               {"load", api_load},   {"collectgarbage", api_collectgarbage},
 	                               {NULL, NULL}};
@@ -240,15 +279,15 @@ typedef int (*take_fn)(lua_State *co, int nres, void *arg);
 typedef int (*args_fn)(lua_State *co, void *arg);
 
 static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *arg,
-                         ms_err *err);
+                         bool budget_per_wait, ms_err *err);
 
 static int run_task(lw_world *w, const char *what, ms_err *err) {
-	return run_task_take(w, what, NULL, NULL, NULL, err);
+	return run_task_take(w, what, NULL, NULL, NULL, false, err);
 }
 
 static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *take_arg,
-                         ms_err *err) {
-	lw_task t = {.w = w};
+                         bool budget_per_wait, ms_err *err) {
+	lw_task t = {.w = w, .budget_per_wait = budget_per_wait};
 	t.co = lua_newthread(w->L);
 	t.ref = luaL_ref(w->L, LUA_REGISTRYINDEX); /* pops the thread */
 	lua_xmove(w->L, t.co, 1);                  /* the function */
@@ -293,6 +332,12 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 			t.park_work(t.park_ctx);
 			lock(w);
 			nargs = t.park_push(t.co, t.park_ctx);
+			if (t.cancel) {
+				rc = ms_fail(err, -ECANCELED, "%s: ended: the world is stopping", what);
+				break;
+			}
+			if (t.budget_per_wait)
+				t.cpu_ns = 0;
 		} else if (t.preempted) {
 			w->preemptions++;
 			unlock(w);
@@ -325,20 +370,43 @@ lw_world *lw_new(const lw_config *c, ms_err *err) {
 	snprintf(w->name, sizeof w->name, "%s", c->name ? c->name : "lua");
 	w->cfg.name = w->name;
 	w->mu = (rt_mutex)RT_MUTEX_INIT;
+	w->go_wg = (rt_waitgroup)RT_WAITGROUP_INIT;
+	if (!(w->done = rt_chan_new(1, 0))) {
+		free(w);
+		ms_fail(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
 	if (!(w->L = lua_newstate(capped_alloc, w))) {
+		rt_chan_free(w->done);
 		free(w);
 		ms_fail(err, -ENOMEM, "lua: cannot create a state within %zu bytes", c->mem_limit);
 		return NULL;
 	}
 	open_sandbox(w->L);
+	lua_pushlightuserdata(w->L, w);
+	lua_setfield(w->L, LUA_REGISTRYINDEX, WORLD_KEY);
 	rt_set_preempt_hook(preempt_hook, NULL);
 	return w;
+}
+
+void lw_stop_tasks(lw_world *w) {
+	if (!w)
+		return;
+	lock(w);
+	bool first = !w->stopping;
+	w->stopping = true;
+	unlock(w);
+	if (first)
+		rt_chan_close(w->done);
+	rt_wg_wait(&w->go_wg);
 }
 
 void lw_free(lw_world *w) {
 	if (!w)
 		return;
+	lw_stop_tasks(w);
 	lua_close(w->L);
+	rt_chan_free(w->done);
 	free(w);
 }
 
@@ -408,7 +476,7 @@ int lw_call_ref(lw_world *w, int ref, const char *what, int (*args)(lua_State *c
 		lua_pop(w->L, 1);
 		rc = ms_fail(err, -ENOENT, "%s: not a function", what);
 	} else {
-		rc = run_task_take(w, what, args, take, arg, err);
+		rc = run_task_take(w, what, args, take, arg, false, err);
 	}
 	unlock(w);
 	return rc;
@@ -437,6 +505,77 @@ int lw_go(lw_world *w, const char *fn, lw_done_fn done, void *arg, ms_err *err) 
 	*g = (go_ctx){.w = w, .done = done, .arg = arg};
 	snprintf(g->fn, sizeof g->fn, "%s", fn);
 	rt_go(task_goroutine, g, "lua task");
+	return 0;
+}
+
+/* ─── go(fn, ...) ──────────────────────────────────────────────────── */
+
+typedef struct {
+	lw_world *w;
+	int fn, args; /* registry refs: the function, a table of its arguments */
+	char where[160];
+} spawn;
+
+static int spawn_args(lua_State *co, void *arg) {
+	spawn *s = arg;
+	lua_rawgeti(co, LUA_REGISTRYINDEX, s->args);
+	int n = (int)lua_rawlen(co, -1);
+	luaL_checkstack(co, n, "go: too many arguments");
+	for (int i = 1; i <= n; i++)
+		lua_rawgeti(co, -i, i);
+	lua_remove(co, -n - 1);
+	return n;
+}
+
+static void spawn_goroutine(void *arg) {
+	spawn *s = arg;
+	lw_world *w = s->w;
+	ms_err err = {0};
+	lock(w);
+	lua_rawgeti(w->L, LUA_REGISTRYINDEX, s->fn);
+	int rc = run_task_take(w, s->where, spawn_args, NULL, s, true, &err);
+	unlock(w);
+	lock(w);
+	luaL_unref(w->L, LUA_REGISTRYINDEX, s->fn);
+	luaL_unref(w->L, LUA_REGISTRYINDEX, s->args);
+	unlock(w);
+	if (rc && rc != -ECANCELED) { /* nobody waits for it: say it */
+		if (w->cfg.log)
+			w->cfg.log(w->cfg.log_arg, s->where, 0, err.msg);
+		else
+			fprintf(stderr, "lua[%s]: %s\n", w->name, err.msg);
+	}
+	free(s);
+	rt_wg_done(&w->go_wg);
+}
+
+/* go(fn, ...): fn(...) as a task of its own on a new goroutine. Its CPU
+ * budget counts from its last blocking call, so a long-lived loop that
+ * waits is fine and one that spins is stopped. */
+static int api_go(lua_State *L) {
+	lw_world *w = world_of(L);
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	if (w->stopping)
+		return luaL_error(L, "go: the world is stopping");
+	spawn *s = calloc(1, sizeof *s);
+	if (!s)
+		return luaL_error(L, "go: out of memory");
+	s->w = w;
+	lua_Debug ar;
+	snprintf(s->where, sizeof s->where, "go");
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
+		snprintf(s->where, sizeof s->where, "%s:%d: go", ar.short_src, ar.currentline);
+	int n = lua_gettop(L);
+	lua_createtable(L, n - 1, 0);
+	for (int i = 2; i <= n; i++) {
+		lua_pushvalue(L, i);
+		lua_rawseti(L, -2, i - 1);
+	}
+	s->args = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pushvalue(L, 1);
+	s->fn = luaL_ref(L, LUA_REGISTRYINDEX);
+	rt_wg_add(&w->go_wg, 1);
+	rt_go(spawn_goroutine, s, "lua go");
 	return 0;
 }
 

@@ -47,7 +47,12 @@ typedef struct lw_stats {
 
 /* In a goroutine (the runtime must be running). */
 lw_world *lw_new(const lw_config *c, ms_err *err);
-/* After every task of the world ended. */
+/* Stop the world's own tasks: go() refuses from now on, a task waiting in
+ * sleep() or on a channel (or starting to) ends, and the tasks go()
+ * started are waited for. Other tasks run on (an exit handler may still
+ * post a webhook). Idempotent. */
+void lw_stop_tasks(lw_world *w);
+/* After every task of the world ended (lw_stop_tasks is done first). */
 void lw_free(lw_world *w);
 
 /* Load a script and run its top level as a task on this goroutine.
@@ -86,6 +91,13 @@ int lw_park(lua_State *L, void *ctx, void (*work)(void *ctx), int (*push)(lua_St
  * lock) and returns 0 or an error code. what names it in messages. */
 int lw_call_ref(lw_world *w, int ref, const char *what, int (*args)(lua_State *co, void *arg),
                 int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err);
+
+/* For API modules' waits: a channel closed when the world stops (select
+ * on it next to what you wait for), and, from push, lw_cancel(L) to end
+ * the task instead of resuming it. */
+typedef struct rt_chan rt_chan;
+rt_chan *lw_done(lua_State *L);
+void lw_cancel(lua_State *L);
 
 /* A pointer for API modules to find from their C functions (kept in the
  * world's registry under key). */

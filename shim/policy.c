@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -375,6 +376,23 @@ static int l_ct_stop(lua_State *L) {
 	return lw_park(L, c, stop_work, stop_push);
 }
 
+/* ─── events ────────────────────────────────────────────────────────── */
+
+/* events.subscribe(type [, cap]): a channel that receives the events of a
+ * type ("*": all) as tables. A subscriber that falls behind loses events
+ * (counted in events.dropped[type]) rather than stalling the dispatch. */
+static const char EVENTS_LIB[] =
+    "events = { emit = emit, dropped = {} }\n"
+    "function events.subscribe(type, cap)\n"
+    "  local ch = chan(cap or 64)\n"
+    "  on(type, function(ev)\n"
+    "    if not ch:send(ev, 0) then\n"
+    "      events.dropped[type] = (events.dropped[type] or 0) + 1\n"
+    "    end\n"
+    "  end)\n"
+    "  return ch\n"
+    "end\n";
+
 /* ─── dispatch ──────────────────────────────────────────────────────── */
 
 pl_engine *pl_new(lw_world *w, const pl_env *env) {
@@ -402,6 +420,9 @@ pl_engine *pl_new(lw_world *w, const pl_env *env) {
 	lw_register(w, "hook", l_hook);
 	lw_register_lib(w, "cgroup", cgroup_fns);
 	lw_register_lib(w, "container", container_fns);
+	ms_err err = {0};
+	if (lw_load(w, "events", EVENTS_LIB, sizeof EVENTS_LIB - 1, &err))
+		fprintf(stderr, "moonshim: the events library: %s\n", err.msg);
 	return p;
 }
 
@@ -435,7 +456,7 @@ static void handler_goroutine(void *arg) {
 		                              h->where, "error", err.msg)
 		                  : json_pack("{s:s, s:s, s:i}", "event", a->type, "function",
 		                              h->where, "exit_status", 0));
-	else if (rc && a->p->env.emit)
+	else if (rc && rc != -ECANCELED && a->p->env.emit) /* not: ended by the stop */
 		a->p->env.emit(a->p->env.emit_arg, "error",
 		               json_pack("{s:s, s:s}", "handler", h->where, "message", err.msg));
 	json_decref(a->fields);

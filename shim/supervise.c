@@ -248,6 +248,7 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 
 /* The checks stop first; the policies see the exit, then stop. */
 static void stop_lua(lua_side *ls, sv_state *st, int status) {
+	lw_stop_tasks(ls->w); /* go() tasks and waits on sleep or channels end */
 	hk_stop(ls->checks);
 	if (ls->policies) {
 		json_t *f = json_pack("{s:i}", "exit_status", status);

@@ -101,6 +101,7 @@ void tl_dispatch(tl_lua *l, const char *type, json_t *fields) {
 void tl_stop(tl_lua *l, int exit_status) {
 	if (!l)
 		return;
+	lw_stop_tasks(l->w); /* go() tasks and waits on sleep or channels end */
 	hk_stop(l->checks);
 	json_t *f = json_pack("{s:i}", "exit_status", exit_status);
 	pl_dispatch(l->policies, "exit", f);

@@ -147,5 +147,38 @@ if [ $rc = 137 ] && [ "$st" = "true killed stopped true" ] && [ "$fh" = "true 0"
 	ok container_stop_grace_and_function_hook
 else bad container_stop_grace_and_function_hook "rc=$rc stopped='$st' hook='$fh' fn-hook=$fs; $(cat "$T/out7")"; fi
 
+# go() and channels between tasks, events.subscribe; endless go() tasks
+# and a task waiting on a channel end when the container exits
+cat >"$T/go.lua" <<'L'
+local results = chan(4)
+go(function(a, b) results:send(a + b) end, 2, 3)
+go(function() local t0 = now(); sleep(0.05); results:send(now() - t0) end)
+local unbuf = chan()
+go(function() for i = 1, 3 do unbuf:send(i) end unbuf:close() end)
+local sub = events.subscribe("health")
+go(function()
+  local v = results:recv()
+  local w = results:recv()
+  local got = {}
+  while true do local x, ok = unbuf:recv(); if not ok then break end; got[#got + 1] = x end
+  local _, ok, why = results:recv(0.05)
+  local ev = sub:recv(5)
+  emit("policy.action", {action = "go", sum = v, slept = w >= 0.05, got = table.concat(got, ","),
+                         timeout = why, subscribed = ev and ev.subject})
+  go(function() while true do sleep(0.01) end end)
+  go(function() local c = chan(); c:recv() end)
+end)
+L
+cat >"$T/ok.lua" <<'L'
+check { name = "ok", interval = 0.1, retries = 1, run = function() return true end }
+L
+start=$SECONDS
+timeout 20 "$MS" --root "$T/root" run --bundle "$T/b" --events "$T/ev8" --policy "$T/go.lua" --check "$T/ok.lua" c8 >"$T/out8" 2>&1
+rc=$?
+got=$(jq -r 'select(.action == "go") | "\(.sum) \(.slept) \(.got) \(.timeout) \(.subscribed)"' "$T/ev8")
+if [ $rc = 4 ] && [ "$got" = "5 true 1,2,3 timeout check" ] && [ $((SECONDS - start)) -lt 10 ]; then
+	ok go_channels_subscribe_end_with_container
+else bad go_channels_subscribe_end_with_container "rc=$rc got='$got'; $(cat "$T/out8")"; fi
+
 echo "lua-checks: $passed passed, $failed failed"
 [ $failed = 0 ]

@@ -1,7 +1,6 @@
 /*
- * http.c — the HTTP/1.1 client of http.h: URL parsing, dialing (literals,
- * getaddrinfo on the blocking pool, sockets made inside another network
- * namespace), the request, and a response reader that frames the body as
+ * http.c — the HTTP/1.1 client of http.h: URL parsing, the request (its
+ * connection comes from netconn.c), and a response reader that frames the body as
  * RFC 9112 §6.3 says: no body for HEAD, 1xx, 204 and 304, else chunked
  * when it is the final transfer coding, else Content-Length, else to EOF.
  *
@@ -13,29 +12,23 @@
 #define _GNU_SOURCE
 #include "http.h"
 
+#include "netconn.h"
 #include "rt.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
-#define HOST_MAX        255            /* a DNS name's longest */
-#define AUTHORITY_MAX   (HOST_MAX + 8) /* "[" host "]:" port */
-#define RBUF_INIT       4096           /* a health check's whole response, usually */
-#define CHUNK_HEX_MAX   15             /* hex digits of a chunk size: < 2^60, no overflow */
-#define LENGTH_DIGITS   18             /* Content-Length digits: < 10^18, no overflow */
-#define BODY_PREALLOC   (64 * 1024)    /* most trusted of a Content-Length up front */
-#define NS_THREAD_STACK (64 * 1024)    /* the setns thread runs two syscalls */
-#define URL_SHOWN       200            /* URL bytes quoted in an error message */
+#define AUTHORITY_MAX (NC_HOST_MAX + 8) /* "[" host "]:" port */
+#define RBUF_INIT     4096              /* a health check's whole response, usually */
+#define CHUNK_HEX_MAX 15                /* hex digits of a chunk size: < 2^60, no overflow */
+#define LENGTH_DIGITS 18                /* Content-Length digits: < 10^18, no overflow */
+#define BODY_PREALLOC (64 * 1024)       /* most trusted of a Content-Length up front */
+#define URL_SHOWN     200               /* URL bytes quoted in an error message */
 
 typedef struct {
 	const http_request *req;
@@ -44,13 +37,12 @@ typedef struct {
 	http_response *resp;
 	int64_t deadline;
 	/* the URL, split */
-	char host[HOST_MAX + 1], authority[AUTHORITY_MAX + 1], port[6];
+	char host[NC_HOST_MAX + 1], authority[AUTHORITY_MAX + 1], port[6];
 	const char *target; /* path and query, without '#...'; "" means "/" */
 	int target_len;
 	bool target_slash; /* it starts with '/' (else "/" goes first) */
 	/* the connection and what has been read but not parsed: buf[start, end) */
-	int fd;
-	rt_pollfd *pd;
+	nc_conn conn;
 	char *buf;
 	size_t cap, start, end;
 	size_t head_left; /* of HTTP_MAX_HEADER_BYTES, for heads and trailers */
@@ -118,7 +110,7 @@ static int parse_url(xfer *x, const char *url) {
 		hend = colon ? colon : end;
 	}
 	size_t hlen = (size_t)(hend - h), plen = colon ? (size_t)(end - colon - 1) : 0;
-	if (!hlen || hlen > HOST_MAX || plen >= sizeof x->port)
+	if (!hlen || hlen > NC_HOST_MAX || plen >= sizeof x->port)
 		return invalid(x, "bad host or port");
 	memcpy(x->host, h, hlen);
 	x->host[hlen] = 0;
@@ -138,106 +130,13 @@ static int parse_url(xfer *x, const char *url) {
 
 /* ─── Dialing ─────────────────────────────────────────────────────────── */
 
-typedef struct {
-	const char *host, *port;
-	int flags;
-	struct addrinfo *res;
-} lookup;
-
-static intptr_t lookup_job(void *arg) {
-	lookup *l = arg;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = l->flags | AI_NUMERICSERV};
-	return getaddrinfo(l->host, l->port, &hints, &l->res);
-}
-
-/* A literal is parsed right here (AI_NUMERICHOST does no I/O); a name is
- * looked up on the blocking pool. */
-static int resolve(xfer *x, struct addrinfo **res) {
-	x->stage = "resolving the host";
-	bool theirs = x->req->netns_fd >= 0;
-	lookup l = {theirs && !strcasecmp(x->host, "localhost") ? "127.0.0.1" : x->host, x->port,
-	            AI_NUMERICHOST, NULL};
-	int r = (int)lookup_job(&l);
-	if (r == EAI_NONAME && theirs)
-		return invalid(x, "only IP literals and localhost in another network namespace");
-	if (r == EAI_NONAME) {
-		l.flags = AI_ADDRCONFIG;
-		if (!(r = (int)rt_blocking(lookup_job, &l)) && rt_now() >= x->deadline) {
-			freeaddrinfo(l.res);
-			return -ETIMEDOUT;
-		}
-	}
-	if (r) {
-		x->why = r == EAI_SYSTEM ? NULL : gai_strerror(r);
-		return r == EAI_MEMORY   ? -ENOMEM
-		       : r == EAI_AGAIN  ? -EAGAIN
-		       : r == EAI_SYSTEM ? -EIO
-		                         : -ENOENT;
-	}
-	*res = l.res;
-	return 0;
-}
-
-typedef struct {
-	int netns, family, fd;
-} ns_socket;
-
-static void *ns_socket_thread(void *arg) {
-	ns_socket *s = arg;
-	if (setns(s->netns, CLONE_NEWNET) < 0)
-		s->fd = -errno;
-	else if ((s->fd = socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		s->fd = -errno;
-	return NULL; /* the thread, and the namespace it joined, end here */
-}
-
-static intptr_t ns_socket_job(void *arg) { /* on the blocking pool: it waits for the thread */
-	pthread_attr_t at;
-	pthread_t t;
-	pthread_attr_init(&at);
-	pthread_attr_setstacksize(&at, NS_THREAD_STACK);
-	int r = pthread_create(&t, &at, ns_socket_thread, arg);
-	pthread_attr_destroy(&at);
-	if (r)
-		return -r;
-	pthread_join(t, NULL);
-	return 0;
-}
-
-static int new_socket(xfer *x, int family) {
-	if (x->req->netns_fd < 0) {
-		int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		return fd < 0 ? -errno : fd;
-	}
-	ns_socket s = {x->req->netns_fd, family, -EIO};
-	int r = (int)rt_blocking(ns_socket_job, &s);
-	return r ? r : s.fd;
-}
-
-/* Connect to the first address that answers: 0 or the last error. */
 static int dial(xfer *x) {
-	struct addrinfo *res = NULL;
-	int r = resolve(x, &res);
-	if (!r)
-		x->stage =
-		    x->req->netns_fd >= 0 ? "connecting in the network namespace" : "connecting";
-	for (struct addrinfo *ai = res; !r && ai; ai = ai->ai_next) {
-		if ((x->fd = new_socket(x, ai->ai_family)) < 0) {
-			r = x->fd;
-			break;
-		}
-		if ((x->pd = rt_poll_open(x->fd, &r)) &&
-		    !(r = rt_connect(x->pd, ai->ai_addr, ai->ai_addrlen, x->deadline)))
-			break;
-		rt_poll_close(x->pd);
-		close(x->fd);
-		x->pd = NULL;
-		x->fd = -1;
-		if (r != -ETIMEDOUT && ai->ai_next)
-			r = 0; /* try the next address */
+	nc_why why;
+	int r = nc_dial(&x->conn, x->host, x->port, x->req->netns_fd, x->deadline, &why);
+	if (r) {
+		x->stage = why.stage;
+		x->why = why.why;
 	}
-	if (res)
-		freeaddrinfo(res);
 	return r;
 }
 
@@ -282,23 +181,6 @@ static int build_request(xfer *x, char **out, size_t *len) {
 	return fclose(f) ? -ENOMEM : 0;
 }
 
-/* All of the iovecs (MSG_NOSIGNAL: a closed peer is -EPIPE, not SIGPIPE). */
-static int send_all(xfer *x, struct iovec *iov, int n) {
-	while (n) {
-		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t w = rt_sendmsg(x->pd, &m, 0, x->deadline);
-		if (w < 0)
-			return (int)w;
-		for (; n && (size_t)w >= iov->iov_len; iov++, n--)
-			w -= (ssize_t)iov->iov_len;
-		if (n) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
-
 /* ─── Reading ─────────────────────────────────────────────────────────── */
 
 /* Read more into the buffer, growing it up to `limit` bytes: >0, 0 at EOF,
@@ -319,7 +201,7 @@ static ssize_t fill(xfer *x, size_t limit) {
 		x->buf = p;
 		x->cap = cap;
 	}
-	return rt_read(x->pd, x->buf + x->end, x->cap - x->end, x->deadline);
+	return rt_read(x->conn.pd, x->buf + x->end, x->cap - x->end, x->deadline);
 }
 
 /* The next line, its CRLF (or bare LF, RFC 9112 §2.2) cut off and NUL
@@ -619,7 +501,7 @@ static int exchange(xfer *x) {
 	if (!r) {
 		x->stage = "sending the request";
 		struct iovec iov[2] = {{head, head_len}, {(void *)x->req->body, x->req->body_len}};
-		r = send_all(x, iov, x->req->body ? 2 : 1);
+		r = nc_send_all(x->conn.pd, iov, x->req->body ? 2 : 1, x->deadline);
 		if (r == -EPIPE || r == -ECONNRESET)
 			sent = r, r = 0;
 	}
@@ -650,7 +532,7 @@ int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	    .resp = resp,
 	    .deadline =
 	        rt_deadline_in(req->timeout_ns > 0 ? req->timeout_ns : HTTP_TIMEOUT_DEFAULT_NS),
-	    .fd = -1,
+	    .conn = {.fd = -1},
 	    .head_left = HTTP_MAX_HEADER_BYTES,
 	    .max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT,
 	};
@@ -658,10 +540,7 @@ int http_do(const http_request *req, http_response *resp, ms_err *err) {
 		x.max_body = SIZE_MAX / 2;
 	memset(resp, 0, sizeof *resp);
 	int r = exchange(&x);
-	if (x.pd)
-		rt_poll_close(x.pd);
-	if (x.fd >= 0)
-		close(x.fd);
+	nc_close(&x.conn);
 	free(x.buf);
 	if (r) {
 		http_response_free(resp);

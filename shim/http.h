@@ -13,13 +13,10 @@
  * 1xx heads together) may take HTTP_MAX_HEADER_BYTES, a chunk-size line
  * HTTP_MAX_CHUNK_LINE, and the body max_body.
  *
- * Host names. IPv4 and IPv6 literals ("http://[::1]:8080/") are used as
- * they are. Other names are resolved with getaddrinfo on the runtime's
- * blocking pool (rt_blocking), in our own namespaces; the deadline is
- * checked after it returns (glibc's resolver has its own timeouts, from
- * resolv.conf, and cannot be interrupted). In another network namespace
- * (netns_fd >= 0) only literals and "localhost" (127.0.0.1) are accepted:
- * our resolv.conf and /etc/hosts say nothing about the container's names.
+ * Host names and network namespaces are netconn.h's: IPv4 and IPv6
+ * literals ("http://[::1]:8080/") as they are, other names resolved in our
+ * own namespace on the blocking pool, and in another network namespace
+ * only literals and "localhost".
  */
 #ifndef MOONSHIM_HTTP_H
 #define MOONSHIM_HTTP_H
@@ -56,15 +53,10 @@ typedef struct http_request {
 	 * flag). The connection is closed without reading the rest. */
 	size_t max_body;
 	/* -1: our network namespace. Else an fd of a network namespace
-	 * (/proc/<pid>/ns/net): the socket is created inside it, and a socket
-	 * stays in the namespace it was created in for its whole life. The
-	 * socket is made on a fresh thread started from the blocking pool,
-	 * which calls setns(CLONE_NEWNET), socket(), and exits: setns changes
-	 * only the calling thread, and that thread never runs a goroutine or a
-	 * pool job afterwards, so no M and no pool thread is ever left in the
-	 * container's namespace (restoring a borrowed thread could fail and
-	 * poison it). Needs CAP_SYS_ADMIN over that namespace's user namespace.
-	 * Costs a thread start per connection (tens of microseconds). */
+	 * (/proc/<pid>/ns/net): the socket is created inside it, as
+	 * netconn.h's nc_dial does it (a throwaway thread, so no runtime
+	 * thread is left in there; needs CAP_SYS_ADMIN over the namespace's
+	 * user namespace; a thread start per connection). */
 	int netns_fd;
 } http_request;
 

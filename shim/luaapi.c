@@ -1,8 +1,8 @@
 /*
  * luaapi.c — the libraries a world gives its scripts beyond the engine's
  * own (sleep, now, log): http (GET and POST on the netpoller, from inside
- * the container's network namespace when the world has one) and json
- * (jansson). Blocking calls park the task (lw_park).
+ * the container's network namespace when the world has one), exec and
+ * json (jansson); tcp is luatcp.c's. Blocking calls park the task (lw_park).
  */
 #define _GNU_SOURCE
 #include "luaapi.h"
@@ -30,7 +30,7 @@ void la_set_netns(lw_world *w, int fd) {
 	lw_set_ptr(w, NETNS_KEY, (void *)(intptr_t)(fd + 1));
 }
 
-static int netns_of(lua_State *L) {
+int la_netns(lua_State *L) {
 	return (int)(intptr_t)lw_get_ptr(L, NETNS_KEY) - 1;
 }
 
@@ -120,7 +120,7 @@ static int http_request_from(lua_State *L, const char *method, const char *url, 
 	                        .url = c->url,
 	                        .body = c->body,
 	                        .body_len = body_len,
-	                        .netns_fd = netns_of(L)};
+	                        .netns_fd = la_netns(L)};
 	if (opts && lua_istable(L, opts)) {
 		if (lua_getfield(L, opts, "timeout") == LUA_TNUMBER)
 			c->req.timeout_ns = (int64_t)(lua_tonumber(L, -1) * NS_PER_SEC);
@@ -400,4 +400,5 @@ void la_open(lw_world *w) {
 	lw_register_lib(w, "json", json_fns);
 	static const luaL_Reg exec_fns[] = {{"host", l_exec_host}, {NULL, NULL}};
 	lw_register_lib(w, "exec", exec_fns);
+	la_open_tcp(w);
 }

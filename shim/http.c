@@ -4,6 +4,10 @@
  * RFC 9112 §6.3 says: no body for HEAD, 1xx, 204 and 304, else chunked
  * when it is the final transfer coding, else Content-Length, else to EOF.
  *
+ * With a pool, the connection may come from it and go back to it
+ * (reusable()), and a reused connection that turns out closed is replaced
+ * once (retry_fresh()).
+ *
  * One exchange is one `xfer`: everything lives in it or in the response,
  * and every error goes out through fail(), which names the method, the URL
  * and the stage. Parsers that find a protocol error record why in x->why
@@ -47,6 +51,13 @@ typedef struct {
 	size_t cap, start, end;
 	size_t head_left; /* of HTTP_MAX_HEADER_BYTES, for heads and trailers */
 	size_t body_cap, max_body;
+	/* keep-alive */
+	bool reused;      /* the connection came from req->pool */
+	bool fresh_only;  /* the retry: dial, do not take from the pool */
+	bool send_failed; /* the peer was gone before the request all went out */
+	bool framed;      /* the body ended by its framing (or had none), not at EOF */
+	int minor;        /* HTTP/1.minor of the final response */
+	size_t received;  /* bytes read on this connection */
 } xfer;
 
 static int fail(xfer *x, int code) {
@@ -131,6 +142,11 @@ static int parse_url(xfer *x, const char *url) {
 /* ─── Dialing ─────────────────────────────────────────────────────────── */
 
 static int dial(xfer *x) {
+	if (x->req->pool && !x->fresh_only &&
+	    nc_pool_get(x->req->pool, x->host, x->port, x->req->netns_fd, &x->conn)) {
+		x->reused = true;
+		return 0;
+	}
 	nc_why why;
 	int r = nc_dial(&x->conn, x->host, x->port, x->req->netns_fd, x->deadline, &why);
 	if (r) {
@@ -177,7 +193,7 @@ static int build_request(xfer *x, char **out, size_t *len) {
 	const char *m = x->method;
 	if (x->req->body || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH"))
 		fprintf(f, "Content-Length: %zu\r\n", x->req->body ? x->req->body_len : 0);
-	fputs("Connection: close\r\n\r\n", f);
+	fputs(x->req->pool ? "\r\n" : "Connection: close\r\n\r\n", f); /* 1.1 keeps it open */
 	return fclose(f) ? -ENOMEM : 0;
 }
 
@@ -201,7 +217,10 @@ static ssize_t fill(xfer *x, size_t limit) {
 		x->buf = p;
 		x->cap = cap;
 	}
-	return rt_read(x->conn.pd, x->buf + x->end, x->cap - x->end, x->deadline);
+	ssize_t k = rt_read(x->conn.pd, x->buf + x->end, x->cap - x->end, x->deadline);
+	if (k > 0)
+		x->received += (size_t)k;
+	return k;
 }
 
 /* The next line, its CRLF (or bare LF, RFC 9112 §2.2) cut off and NUL
@@ -259,6 +278,7 @@ static int parse_status(xfer *x, const char *l, size_t n) {
 	    strspn(d, "0123456789") < 3 || (n > 12 && l[12] != ' '))
 		return proto(x, "malformed status line");
 	http_response *r = x->resp;
+	x->minor = l[7] - '0';
 	r->status = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
 	if (r->status < 100 || r->status > 599)
 		return proto(x, "status code out of range");
@@ -468,18 +488,20 @@ static int64_t content_length(xfer *x) {
 static int read_body(xfer *x) {
 	x->stage = "reading the body";
 	int status = x->resp->status;
+	x->framed = true;
 	if (!strcmp(x->method, "HEAD") || status == 204 || status == 304)
 		return 0;
 	const char *te = NULL;
 	for (size_t i = 0; i < x->resp->nheaders; i++)
 		if (header_named(x->resp->headers[i], "Transfer-Encoding"))
 			te = x->resp->headers[i] + strlen("Transfer-Encoding: ");
-	if (te) /* it overrides any Content-Length; an unknown coding ends at EOF */
-		return chunked_last(te) ? body_chunked(x) : body_to_eof(x);
-	int64_t len = content_length(x);
+	int64_t len = te ? -1 : content_length(x); /* Transfer-Encoding overrides it */
 	if (len < -1)
 		return (int)len;
-	if (len == -1)
+	x->framed = te ? chunked_last(te) : len >= 0;
+	if (te && x->framed)
+		return body_chunked(x);
+	if (!x->framed) /* an unknown coding, or no length: the body ends at EOF */
 		return body_to_eof(x);
 	int r = body_sized(x, (uint64_t)len);
 	return r < 0 ? r : 0;
@@ -503,7 +525,7 @@ static int exchange(xfer *x) {
 		struct iovec iov[2] = {{head, head_len}, {(void *)x->req->body, x->req->body_len}};
 		r = nc_send_all(x->conn.pd, iov, x->req->body ? 2 : 1, x->deadline);
 		if (r == -EPIPE || r == -ECONNRESET)
-			sent = r, r = 0;
+			sent = r, r = 0, x->send_failed = true;
 	}
 	free(head);
 	if (r)
@@ -523,6 +545,65 @@ static int exchange(xfer *x) {
 	return 0;
 }
 
+/* ─── Keep-alive ──────────────────────────────────────────────────────── */
+
+/* Does the comma-separated list v hold token t (any case)? */
+static bool has_token(const char *v, const char *t) {
+	size_t n = strlen(t);
+	for (const char *p = v; *p; p += strcspn(p, ",")) {
+		p += strspn(p, ", \t");
+		if (!strncasecmp(p, t, n) && (!p[n] || strchr(", \t", p[n])))
+			return true;
+	}
+	return false;
+}
+
+/* May the connection carry another request? Only when nothing of this
+ * exchange is left on it in either direction and the server meant to keep
+ * it (RFC 9112 §9.3: HTTP/1.1 persists unless "close"; a 1.0 response does
+ * not unless it says keep-alive, which we do not ask for). */
+static bool reusable(const xfer *x) {
+	const http_response *r = x->resp;
+	if (!x->req->pool || !x->framed || r->truncated || x->minor < 1 || x->start != x->end ||
+	    x->send_failed)
+		return false;
+	for (size_t i = 0; i < r->nheaders; i++)
+		if (header_named(r->headers[i], "Connection") &&
+		    has_token(r->headers[i] + strlen("Connection: "), "close"))
+			return false;
+	return true;
+}
+
+/* A reused connection the server had closed as the request went out: not
+ * a byte came back. Send it again on a new connection when that cannot do
+ * the request twice: an idempotent method (RFC 9110 §9.2.2), or a request
+ * the closed socket refused (-EPIPE, -ECONNRESET on sending). */
+static bool retry_fresh(const xfer *x, int r) {
+	static const char *const idempotent[] = {"GET",   "HEAD", "OPTIONS",
+	                                         "TRACE", "PUT",  "DELETE"};
+	if (!x->reused || x->received || (r != -EPIPE && r != -ECONNRESET && r != -EPROTO))
+		return false;
+	for (size_t i = 0; i < sizeof idempotent / sizeof *idempotent; i++)
+		if (!strcmp(x->method, idempotent[i]))
+			return true;
+	return x->send_failed;
+}
+
+/* Back to the state before the first exchange, but for dialing afresh. */
+static void restart(xfer *x) {
+	nc_close(&x->conn);
+	free(x->buf);
+	http_response_free(x->resp);
+	x->buf = NULL;
+	x->cap = x->start = x->end = x->body_cap = x->received = 0;
+	x->head_left = HTTP_MAX_HEADER_BYTES;
+	x->reused = x->send_failed = x->framed = false;
+	x->fresh_only = true;
+	x->why = NULL;
+}
+
+/* ─── The call ────────────────────────────────────────────────────────── */
+
 int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	int64_t t0 = rt_now();
 	xfer x = {
@@ -540,6 +621,12 @@ int http_do(const http_request *req, http_response *resp, ms_err *err) {
 		x.max_body = SIZE_MAX / 2;
 	memset(resp, 0, sizeof *resp);
 	int r = exchange(&x);
+	if (r && retry_fresh(&x, r)) {
+		restart(&x);
+		r = exchange(&x);
+	}
+	if (!r && reusable(&x))
+		nc_pool_put(req->pool, x.host, x.port, req->netns_fd, &x.conn);
 	nc_close(&x.conn);
 	free(x.buf);
 	if (r) {

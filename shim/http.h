@@ -2,8 +2,9 @@
  * http.h — a small HTTP/1.1 client on the netpoller (prefix http_), for
  * health checks (thousands at once, so each costs one socket, a 4 KiB read
  * buffer and a parked goroutine), webhooks, and scraping Go's pprof
- * endpoints. One request per connection (`Connection: close`), plain
- * http:// only, written from RFC 9110 and RFC 9112.
+ * endpoints. One request per connection (`Connection: close`) unless the
+ * caller gives a pool of idle connections (keep-alive), plain http:// only,
+ * written from RFC 9110 and RFC 9112.
  *
  * Call http_do from a goroutine: every wait — connect, write, read — parks
  * on the netpoller under one deadline for the whole exchange, so a server
@@ -12,6 +13,16 @@
  * bounded: the response head (status line, fields, chunk trailers, interim
  * 1xx heads together) may take HTTP_MAX_HEADER_BYTES, a chunk-size line
  * HTTP_MAX_CHUNK_LINE, and the body max_body.
+ *
+ * Keep-alive. With req->pool, a request goes on an idle connection to the
+ * same (namespace, host, port) when the pool has one, and its connection
+ * goes back to the pool only when the exchange left it clean: an HTTP/1.1
+ * response without `Connection: close`, its body framed (Content-Length,
+ * chunked, or none) and read to the end, nothing more sent by the server.
+ * A pooled connection the server closed is noticed before the request
+ * (nc_pool_get); one it closes as the request goes out fails with nothing
+ * received, and the request is then sent once more on a new connection —
+ * for an idempotent method, or when the request could not be written.
  *
  * Host names and network namespaces are netconn.h's: IPv4 and IPv6
  * literals ("http://[::1]:8080/") as they are, other names resolved in our
@@ -22,6 +33,7 @@
 #define MOONSHIM_HTTP_H
 
 #include "err.h"
+#include "netconn.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,6 +70,9 @@ typedef struct http_request {
 	 * thread is left in there; needs CAP_SYS_ADMIN over the namespace's
 	 * user namespace; a thread start per connection). */
 	int netns_fd;
+	/* NULL: a new connection, closed after the exchange. Else where idle
+	 * connections are taken from and given back (see Keep-alive above). */
+	nc_pool *pool;
 } http_request;
 
 typedef struct http_response {

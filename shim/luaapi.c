@@ -23,6 +23,11 @@
 #define MAX_HTTP_HEADERS 32
 
 #define NETNS_KEY "moonshim.netns"
+#define POOLS_KEY "moonshim.httppools" /* a task function's idle keep-alive connections */
+/* A task (a check's run, a handler) probes one or two services: one idle
+ * connection per service, a few services. */
+#define POOL_PER_KEY 1
+#define POOL_MAX     4
 
 /* The network namespace a world's http connects from, kept in the world
  * (a shim may hold several containers' worlds): fd + 1, so 0 means ours. */
@@ -35,6 +40,56 @@ int la_netns(lua_State *L) {
 }
 
 /* ─── http ──────────────────────────────────────────────────────────── */
+
+static int pool_gc(lua_State *L) {
+	nc_pool **p = lua_touserdata(L, 1);
+	nc_pool_free(*p);
+	*p = NULL;
+	return 0;
+}
+
+/* The keep-alive pool of the calling task's function — the one its
+ * coroutine started with, e.g. a check's run — so each check finds the
+ * connection it left, however many checks run at once. Kept in a table of
+ * the registry with weak keys: the connections are closed when the
+ * function is collected or the world closed. NULL without memory. */
+static nc_pool *caller_pool(lua_State *L) {
+	lua_Debug ar;
+	int level = 0;
+	while (lua_getstack(L, level + 1, &ar))
+		level++;
+	if (!lua_getstack(L, level, &ar) || !lua_getinfo(L, "f", &ar)) /* pushes it */
+		return NULL;
+	if (lua_getfield(L, LUA_REGISTRYINDEX, POOLS_KEY) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 0);
+		lua_createtable(L, 0, 1);
+		lua_pushliteral(L, "k");
+		lua_setfield(L, -2, "__mode");
+		lua_setmetatable(L, -2);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, POOLS_KEY);
+	}
+	nc_pool *pool = NULL;
+	lua_pushvalue(L, -2); /* function, pools, function */
+	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+		pool = *(nc_pool **)lua_touserdata(L, -1);
+	} else {
+		lua_pop(L, 1);
+		nc_pool **p = lua_newuserdatauv(L, sizeof *p, 0);
+		*p = NULL;
+		lua_createtable(L, 0, 1);
+		lua_pushcfunction(L, pool_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_setmetatable(L, -2);
+		pool = *p = nc_pool_new(POOL_PER_KEY, POOL_MAX);
+		lua_pushvalue(L, -3); /* function, pools, pool, function */
+		lua_pushvalue(L, -2);
+		lua_rawset(L, -4);
+	}
+	lua_pop(L, 3);
+	return pool;
+}
 
 typedef struct {
 	http_request req;
@@ -103,7 +158,7 @@ static int http_push(lua_State *L, void *ctx) {
 	return 1;
 }
 
-/* http.request{method=, url=, body=, headers={...}, timeout=s, max_body=n} */
+/* opts: {headers = {...}, timeout = s, max_body = n, keepalive = true} */
 static int http_request_from(lua_State *L, const char *method, const char *url, const char *body,
                              size_t body_len, int opts) {
 	http_call *c = calloc(1, sizeof *c);
@@ -127,6 +182,9 @@ static int http_request_from(lua_State *L, const char *method, const char *url, 
 		lua_pop(L, 1);
 		if (lua_getfield(L, opts, "max_body") == LUA_TNUMBER)
 			c->req.max_body = (size_t)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+		if (lua_getfield(L, opts, "keepalive") == LUA_TBOOLEAN && lua_toboolean(L, -1))
+			c->req.pool = caller_pool(L);
 		lua_pop(L, 1);
 		if (lua_getfield(L, opts, "headers") == LUA_TTABLE) {
 			int n = 0;

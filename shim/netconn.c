@@ -1,7 +1,8 @@
 /*
  * netconn.c — netconn.h's dialing: host resolution (literals here, names on
  * the blocking pool), sockets made inside another network namespace by a
- * throwaway thread, connect with a deadline, and sending everything.
+ * throwaway thread, connect with a deadline, sending everything, and the
+ * pool of idle connections.
  * Nothing here holds errno across a call that parks.
  */
 #define _GNU_SOURCE
@@ -11,6 +12,8 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -150,4 +153,115 @@ void nc_close(nc_conn *c) {
 		close(c->fd);
 	c->pd = NULL;
 	c->fd = -1;
+}
+
+/* ─── The idle pool ───────────────────────────────────────────────────── */
+
+typedef struct {
+	int netns;
+	char *host, port[6];
+	nc_conn c;
+	int64_t since; /* idle from */
+} idle_conn;
+
+static int idle_total; /* in every pool of the process (atomic) */
+
+struct nc_pool {
+	rt_mutex mu;
+	int per_key, max, n;
+	idle_conn *idle; /* [max]: [0, n) in use, oldest first */
+};
+
+nc_pool *nc_pool_new(int per_key, int max) {
+	nc_pool *p = calloc(1, sizeof *p);
+	if (p && !(p->idle = calloc((size_t)max, sizeof *p->idle))) {
+		free(p);
+		return NULL;
+	}
+	if (p) {
+		p->per_key = per_key;
+		p->max = max;
+	}
+	return p;
+}
+
+void nc_pool_free(nc_pool *p) {
+	if (!p)
+		return;
+	for (int i = 0; i < p->n; i++) {
+		nc_close(&p->idle[i].c);
+		free(p->idle[i].host);
+	}
+	__atomic_sub_fetch(&idle_total, p->n, __ATOMIC_RELAXED);
+	free(p->idle);
+	free(p);
+}
+
+static bool same_key(const idle_conn *e, const char *host, const char *port, int netns) {
+	return e->netns == netns && !strcmp(e->host, host) && !strcmp(e->port, port);
+}
+
+/* Take entry i out (the order of the rest kept); its connection to *c. */
+static void take_out(nc_pool *p, int i, nc_conn *c) {
+	*c = p->idle[i].c;
+	free(p->idle[i].host);
+	__atomic_sub_fetch(&idle_total, 1, __ATOMIC_RELAXED);
+	memmove(&p->idle[i], &p->idle[i + 1], (size_t)(p->n - i - 1) * sizeof *p->idle);
+	p->n--;
+}
+
+/* Close what has been idle too long (the oldest are first). Under mu. */
+static void expire(nc_pool *p) {
+	int64_t now = rt_now();
+	while (p->n && now - p->idle[0].since > NC_POOL_IDLE_NS) {
+		nc_conn c;
+		take_out(p, 0, &c);
+		nc_close(&c);
+	}
+}
+
+/* Idle and quiet: no EOF, no error, no unasked-for bytes waiting. */
+__attribute__((noinline)) /* errno read where no park came before */
+static bool
+still_open(const nc_conn *c) {
+	char b;
+	ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool nc_pool_get(nc_pool *p, const char *host, const char *port, int netns_fd, nc_conn *c) {
+	*c = (nc_conn){.fd = -1};
+	rt_mutex_lock(&p->mu);
+	expire(p);
+	for (int i = p->n - 1; i >= 0 && c->fd < 0; i--) { /* the newest first */
+		if (!same_key(&p->idle[i], host, port, netns_fd))
+			continue;
+		take_out(p, i, c);
+		if (!still_open(c))
+			nc_close(c);
+	}
+	rt_mutex_unlock(&p->mu);
+	return c->fd >= 0;
+}
+
+void nc_pool_put(nc_pool *p, const char *host, const char *port, int netns_fd, nc_conn *c) {
+	rt_mutex_lock(&p->mu);
+	expire(p);
+	int same = 0;
+	for (int i = 0; i < p->n; i++)
+		same += same_key(&p->idle[i], host, port, netns_fd);
+	char *h = NULL;
+	if (same < p->per_key && p->n < p->max && strlen(port) < sizeof p->idle->port &&
+	    __atomic_load_n(&idle_total, __ATOMIC_RELAXED) < NC_IDLE_MAX && (h = strdup(host))) {
+		__atomic_add_fetch(&idle_total, 1, __ATOMIC_RELAXED);
+		idle_conn *e = &p->idle[p->n++];
+		e->netns = netns_fd;
+		e->host = h;
+		strcpy(e->port, port);
+		e->c = *c;
+		e->since = rt_now();
+		*c = (nc_conn){.fd = -1};
+	}
+	rt_mutex_unlock(&p->mu);
+	nc_close(c);
 }

@@ -61,4 +61,30 @@ int nc_send_all(rt_pollfd *pd, struct iovec *iov, int n, int64_t deadline);
 /* Deregister and close; c->fd becomes -1. Safe on a closed nc_conn. */
 void nc_close(nc_conn *c);
 
+/* ─── Idle connections kept for reuse ────────────────────────────────── */
+
+/* A pool of idle connections (HTTP keep-alive), keyed by (netns_fd, host,
+ * port) as given to nc_dial: a pool serves one caller whose namespace fds
+ * stay open while it lives (a Lua task's function). At most per_key idle
+ * connections per key and max in the pool, NC_IDLE_MAX in all the pools of
+ * the process (each holds an fd); one idle longer than NC_POOL_IDLE_NS is
+ * closed when its pool is next used. Goroutines may share a pool (it has a
+ * lock). */
+#define NC_POOL_IDLE_NS (30 * 1000000000LL)
+#define NC_IDLE_MAX     4096
+
+typedef struct nc_pool nc_pool;
+
+nc_pool *nc_pool_new(int per_key, int max);
+/* Closes every idle connection. NULL allowed. */
+void nc_pool_free(nc_pool *p);
+/* An idle connection for the key into *c: true, or false (c->fd -1). One
+ * whose peer has closed it, or sent bytes nobody asked for, is closed and
+ * skipped (a non-blocking peek; a close racing with the next request is the
+ * caller's to retry). */
+bool nc_pool_get(nc_pool *p, const char *host, const char *port, int netns_fd, nc_conn *c);
+/* Keep *c idle for the key, or close it when the pool is full; either way
+ * *c is left closed (fd -1) for the caller. */
+void nc_pool_put(nc_pool *p, const char *host, const char *port, int netns_fd, nc_conn *c);
+
 #endif

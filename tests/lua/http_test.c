@@ -10,6 +10,7 @@
 #include "testnet.h"
 
 #include "../../shim/http.h"
+#include "../../shim/luaapi.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,6 +105,23 @@ static void respond(tn_conn *c, const char *method, const char *path, const char
 		tn_send_str(
 		    c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
 		       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	} else if (!strcmp(path, "/ka") || !strcmp(path, "/kadrop") || !strcmp(path, "/kaidle")) {
+		tn_send_str(c, strcmp(method, "HEAD")
+		                   ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nka"
+		                   : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+	} else if (!strcmp(path, "/kachunked")) {
+		tn_send_str(
+		    c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nka\r\n0\r\n\r\n");
+	} else if (!strcmp(path, "/kaclose")) {
+		tn_send_str(c,
+		            "HTTP/1.1 200 OK\r\nConnection: Keep-Alive, close\r\nContent-Length: "
+		            "2\r\n\r\nka");
+	} else if (!strcmp(path, "/ka10")) { /* 1.0: not persistent, though left open */
+		tn_send_str(c, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nka");
+	} else if (!strcmp(path, "/kaextra")) { /* bytes past the body */
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nkaXX");
+	} else if (!strcmp(path, "/kabig")) {
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
 	} else if (!strcmp(path, "/slowloris")) { /* one header byte every 20 ms */
 		tn_send_str(c, "HTTP/1.1 200 OK\r\nX-Slow: ");
 		for (int i = 0; i < 500 && !tn_send_str(c, "s"); i++)
@@ -111,21 +129,29 @@ static void respond(tn_conn *c, const char *method, const char *path, const char
 	}
 }
 
+/* One request, or on paths /ka... as many as the client sends on the
+ * connection (keep-alive) until one asks `Connection: close`. /kadrop: the
+ * next request is read and the connection closed without an answer, as a
+ * server whose idle timeout fires just then; /kaidle: closed 20 ms after
+ * the answer (an idle timeout noticed before the next request). */
 static void serve(tn_conn *c) {
-	char *end = NULL;
-	while (!end && c->len < sizeof c->req - 1) { /* the head */
-		ssize_t n = rt_read(c->pd, c->req + c->len, sizeof c->req - 1 - c->len,
-		                    rt_deadline_in(TN_IO_TIMEOUT));
-		if (n <= 0)
-			break;
-		c->len += (size_t)n;
+	for (bool drop = false;;) {
+		char *end = NULL;
 		c->req[c->len] = 0;
-		end = strstr(c->req, "\r\n\r\n");
-	}
-	if (end) {
-		char method[16] = "", path[256] = "", cl[32];
+		while (!(end = strstr(c->req, "\r\n\r\n")) && c->len < sizeof c->req - 1) {
+			ssize_t n = rt_read(c->pd, c->req + c->len, sizeof c->req - 1 - c->len,
+			                    rt_deadline_in(TN_IO_TIMEOUT));
+			if (n <= 0)
+				return;
+			c->len += (size_t)n;
+			c->req[c->len] = 0;
+		}
+		if (!end)
+			return;
+		char method[16] = "", path[256] = "", cl[32], conn[64];
 		sscanf(c->req, "%15s %255s", method, path);
 		req_header(c, "\r\nContent-Length", cl, sizeof cl);
+		req_header(c, "\r\nConnection", conn, sizeof conn);
 		size_t want = (size_t)atol(cl), have = c->len - (size_t)(end + 4 - c->req);
 		if (!strcmp(path, "/early")) { /* refused before the body: closed with a RST */
 			tn_send_str(c,
@@ -134,6 +160,7 @@ static void serve(tn_conn *c) {
 		}
 		char *body = malloc(want + 1);
 		memcpy(body, end + 4, have < want ? have : want);
+		size_t used = (size_t)(end + 4 - c->req) + (have < want ? have : want);
 		while (have < want) {
 			ssize_t n =
 			    rt_read(c->pd, body + have, want - have, rt_deadline_in(TN_IO_TIMEOUT));
@@ -141,9 +168,19 @@ static void serve(tn_conn *c) {
 				break;
 			have += (size_t)n;
 		}
-		if (strcmp(path, "/early"))
+		if (strcmp(path, "/early") && !drop)
 			respond(c, method, path, body, want);
 		free(body);
+		if (drop || strncmp(path, "/ka", 3) || !strcmp(path, "/kaclose") ||
+		    strcasestr(conn, "close"))
+			return;
+		if (!strcmp(path, "/kaidle")) {
+			rt_sleep(20 * MS);
+			return;
+		}
+		drop = !strcmp(path, "/kadrop");
+		c->len -= used;
+		memmove(c->req, c->req + used, c->len);
 	}
 }
 
@@ -155,6 +192,7 @@ typedef struct {
 	size_t body_len;
 	int64_t timeout_ns;
 	size_t max_body;
+	nc_pool *pool;
 } call;
 
 static int do_call(tn_server *s, call c, http_response *resp, ms_err *err) {
@@ -166,7 +204,8 @@ static int do_call(tn_server *s, call c, http_response *resp, ms_err *err) {
 	                    .body_len = c.body_len,
 	                    .timeout_ns = c.timeout_ns ? c.timeout_ns : 2000 * MS,
 	                    .max_body = c.max_body,
-	                    .netns_fd = -1};
+	                    .netns_fd = -1,
+	                    .pool = c.pool};
 	*err = (ms_err){0};
 	int r = http_do(&req, resp, err);
 	if (r)
@@ -461,6 +500,134 @@ static int concurrent_main(void *arg) {
 }
 TEST(http_1000_concurrent_gets) {
 	run_rt(2, concurrent_main, NULL);
+}
+
+/* ─── keep-alive ─────────────────────────────────────────────────────── */
+
+/* GET path with the pool: the body must be "ka". */
+static void get_ka(tn_server *s, nc_pool *pool, const char *path) {
+	http_response r;
+	ms_err err;
+	CHECK(do_call(s, (call){.path = path, .pool = pool}, &r, &err) == 0);
+	CHECKF(r.status == 200 && BODY_IS(r, "ka"), "%s: %d", path, r.status);
+	http_response_free(&r);
+}
+
+static int keepalive_main(void *arg) {
+	tn_server s;
+	tn_server_start(&s, serve);
+	nc_pool *pool = nc_pool_new(4, 16);
+	http_response r;
+	ms_err err;
+	for (int i = 0; i < 10; i++) /* framed by length, by chunks, and none at all */
+		get_ka(&s, pool, i % 2 ? "/ka" : "/kachunked");
+	CHECK(do_call(&s, (call){.method = "HEAD", .path = "/ka", .pool = pool}, &r, &err) == 0);
+	http_response_free(&r);
+	CHECKF(s.accepted == 1, "11 requests took %d connections", s.accepted);
+	/* the server's "close", a 1.0 response, bytes past the body, a body cut
+	 * at max_body: each goes on the pooled connection, which is then closed,
+	 * so the next request dials (the server keeps all but the first open) */
+	const char *once[] = {"/kaclose", "/ka10", "/kaextra"};
+	for (int i = 0; i < 3; i++) {
+		int before = s.accepted;
+		CHECK(do_call(&s, (call){.path = once[i], .pool = pool}, &r, &err) == 0);
+		http_response_free(&r);
+		get_ka(&s, pool, "/ka");
+		CHECKF(s.accepted == before + 1, "%s: %d connections", once[i],
+		       s.accepted - before);
+	}
+	int before = s.accepted;
+	CHECK(do_call(&s, (call){.path = "/kabig", .pool = pool, .max_body = 4}, &r, &err) == 0);
+	CHECK(r.truncated);
+	http_response_free(&r);
+	get_ka(&s, pool, "/ka");
+	CHECK(s.accepted == before + 1);
+	/* without a pool: Connection: close, and the server closes */
+	before = s.accepted;
+	for (int i = 0; i < 3; i++) {
+		CHECK(do_call(&s, (call){.path = "/ka"}, &r, &err) == 0);
+		http_response_free(&r);
+	}
+	CHECK(s.accepted == before + 3);
+	nc_pool_free(pool);
+	tn_server_stop(&s, true);
+	CHECK(s.live == 0);
+	return 0;
+}
+TEST(http_keepalive_reuses_one_connection_when_the_response_allows) {
+	run_rt(2, keepalive_main, NULL);
+}
+
+static int stale_main(void *arg) {
+	tn_server s;
+	tn_server_start(&s, serve);
+	nc_pool *pool = nc_pool_new(1, 4);
+	http_response r;
+	ms_err err;
+	/* closed while idle: noticed before the request goes out */
+	get_ka(&s, pool, "/kaidle");
+	rt_sleep(60 * MS);
+	get_ka(&s, pool, "/ka");
+	CHECK(s.accepted == 2);
+	/* closed as the request arrives: nothing came back, so a GET is sent
+	 * again on a new connection... */
+	get_ka(&s, pool, "/kadrop");
+	get_ka(&s, pool, "/ka");
+	CHECKF(s.accepted == 3, "%d", s.accepted);
+	/* ...but a POST, which the server may have acted on, is not */
+	get_ka(&s, pool, "/kadrop");
+	CHECK(do_call(
+	          &s,
+	          (call){.method = "POST", .path = "/ka", .body = "x", .body_len = 1, .pool = pool},
+	          &r, &err) == -EPROTO);
+	CHECKF(strstr(err.msg, "connection closed without a response"), "%s", err.msg);
+	CHECK(s.accepted == 3);
+	nc_pool_free(pool);
+	tn_server_stop(&s, true);
+	return 0;
+}
+TEST(http_keepalive_stale_connection_is_replaced_once) {
+	run_rt(2, stale_main, NULL);
+}
+
+/* The Lua side: {keepalive = true} keeps a connection per task function
+ * (a check's run finds the one it left), closed with the world. */
+static int lua_keepalive_main(void *arg) {
+	tn_server s;
+	tn_server_start(&s, serve);
+	ms_err err = {0};
+	lw_config lc = {.name = "ka"};
+	lw_world *w = lw_new(&lc, &err);
+	la_set_netns(w, -1);
+	la_open(w);
+	char src[512];
+	snprintf(src, sizeof src,
+	         "function f(ka)\n"
+	         "  for i = 1, 5 do\n"
+	         "    local r = assert(http.get('http://127.0.0.1:%d/ka', {keepalive = ka}))\n"
+	         "    assert(r.status == 200 and r.body == 'ka')\n"
+	         "  end\n"
+	         "end\n"
+	         "function with() f(true) end\n"
+	         "function with_too() f(true) end\n"
+	         "function without() f(nil) end\n",
+	         s.port);
+	CHECKF(lw_load(w, "ka.lua", src, strlen(src), &err) == 0, "%s", err.msg);
+	CHECKF(lw_call(w, "with", &err) == 0, "%s", err.msg);
+	CHECKF(lw_call(w, "with", &err) == 0, "%s", err.msg); /* a new task, the same function */
+	CHECKF(s.accepted == 1, "%d", s.accepted);
+	CHECKF(lw_call(w, "with_too", &err) == 0, "%s", err.msg); /* its own */
+	CHECKF(s.accepted == 2, "%d", s.accepted);
+	CHECKF(lw_call(w, "without", &err) == 0, "%s", err.msg);
+	CHECK(s.accepted == 7);
+	tn_wait_live(&s, 2); /* the pooled ones */
+	lw_free(w);
+	tn_wait_live(&s, 0);
+	tn_server_stop(&s, true);
+	return 0;
+}
+TEST(http_keepalive_from_lua_per_task_function) {
+	run_rt(2, lua_keepalive_main, NULL);
 }
 
 /* ─── another network namespace ──────────────────────────────────────── */

@@ -119,13 +119,6 @@ static void call(lw_world *w, const char *fn) {
 	CHECKF(lw_call(w, fn, &err) == 0, "%s: %s", fn, err.msg);
 }
 
-/* Until the server has n connections open (it closes its end on EOF). */
-static void wait_live(tn_server *s, int n) {
-	for (int i = 0; i < 200 && __atomic_load_n(&s->live, __ATOMIC_SEQ_CST) != n; i++)
-		rt_sleep(5 * MS);
-	CHECKF(s->live == n, "the server has %d connections open, not %d", s->live, n);
-}
-
 static int open_fds(void) {
 	int n = 0;
 	DIR *d = opendir("/proc/self/fd");
@@ -334,7 +327,7 @@ static int lifetime_main(void *arg) {
 	          "end\n");
 	int fds = open_fds();
 	call(w, "drop");
-	wait_live(&s, 0); /* the server saw every connection end */
+	tn_wait_live(&s, 0); /* the server saw every connection end */
 	int after = open_fds();
 	fprintf(stderr, "fds: %d before 51 dropped connections, %d after the GC\n", fds, after);
 	CHECK(after == fds);
@@ -349,10 +342,10 @@ static int lifetime_main(void *arg) {
 	rt_chan_recv(d.done, &rc);
 	CHECK(rc == 0);
 	call(w, "verify");
-	wait_live(&s, 1);
+	tn_wait_live(&s, 1);
 	CHECK(open_fds() == fds + 2); /* LAST's two ends */
 	lw_free(w);                   /* closes LAST */
-	wait_live(&s, 0);
+	tn_wait_live(&s, 0);
 	CHECK(open_fds() == fds);
 	rt_chan_free(d.done);
 	tn_server_stop(&s, true);

@@ -102,6 +102,12 @@ int tn_send_str(tn_conn *c, const char *s) {
 	return tn_send(c, s, strlen(s));
 }
 
+void tn_wait_live(tn_server *s, int n) {
+	for (int i = 0; i < 200 && __atomic_load_n(&s->live, __ATOMIC_SEQ_CST) != n; i++)
+		rt_sleep(5 * 1000000LL);
+	CHECKF(s->live == n, "the server has %d connections open, not %d", s->live, n);
+}
+
 void tn_wait_eof(tn_conn *c) {
 	char b[256];
 	while (rt_read(c->pd, b, sizeof b, rt_deadline_in(TN_IO_TIMEOUT)) > 0)

@@ -49,6 +49,9 @@ void tn_server_stop(tn_server *s, bool wait);
 /* All n bytes to the client: 0, or -errno once it is gone (no SIGPIPE). */
 int tn_send(tn_conn *c, const void *p, size_t n);
 int tn_send_str(tn_conn *c, const char *s);
+/* Wait (up to a second) until the server has n connections open; the
+ * case fails if it does not. */
+void tn_wait_live(tn_server *s, int n);
 /* Read until the peer closes (or TN_IO_TIMEOUT). */
 void tn_wait_eof(tn_conn *c);
 

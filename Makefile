@@ -129,9 +129,9 @@ $(CD_TEST_BIN): tests/harness.c $(wildcard tests/containerd/*_test.c) tests/harn
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/containerd/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
-$(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+$(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c tests/lua/testnet.h tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/lua/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
 $(B)/tests/%_check: tests/container/%_check.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)

@@ -82,8 +82,13 @@ extern char **environ;
 #define FLOOR_PROBES   5000
 #define PIDMAP_SIZE    8192 /* open addressing; more than the probes ever in flight */
 
-static const char RESPONSE[] =
+#define HEAD_MAX 1024 /* a request head the server takes; longer: 431 and close */
+
+static const char RESPONSE[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+static const char RESPONSE_CLOSE[] =
     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+static const char TOO_LARGE[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                "Content-Length: 0\r\nConnection: close\r\n\r\n";
 
 /* ─── clocks ─────────────────────────────────────────────────────────── */
 
@@ -129,11 +134,37 @@ static int listen_on(int *port) {
 	return fd;
 }
 
-/* Answer every request on lfd with RESPONSE and close, forever. A request
- * ends at its blank line; seen[fd] is how much of "\r\n\r\n" was matched. */
+/* Does the request head ask to close the connection after the response?
+ * HTTP/1.1 persists unless a Connection field says close; 1.0 does not
+ * unless one says keep-alive (RFC 9112 §9.3). */
+static bool wants_close(const char *head) {
+	const char *eol = strstr(head, "\r\n"); /* the request line's end */
+	bool v10 = eol && eol - head >= 8 && !memcmp(eol - 8, "HTTP/1.0", 8);
+	for (const char *h = strcasestr(head, "\nConnection:"); h;
+	     h = strcasestr(h + 1, "\nConnection:")) {
+		const char *v = h + strlen("\nConnection:");
+		int n = (int)strcspn(v, "\r\n");
+		char val[128];
+		snprintf(val, sizeof val, "%.*s", n, v);
+		char *save;
+		for (char *t = strtok_r(val, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+			if (!strcasecmp(t, "close"))
+				return true;
+			if (!strcasecmp(t, "keep-alive"))
+				v10 = false;
+		}
+	}
+	return v10;
+}
+
+/* Answer every request on lfd with RESPONSE, forever, as an HTTP/1.1
+ * server does: a connection stays open for more requests (keep-alive) until
+ * the client closes it or a request asks for `Connection: close`. A
+ * request ends at its blank line (no request body is expected); head[fd]
+ * holds what has come of the next one. */
 static void serve(int lfd) {
-	static unsigned char seen[MAX_FD];
-	static const char end[] = "\r\n\r\n";
+	static char *head[MAX_FD];
+	static unsigned short len[MAX_FD];
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd}, evs[SERVER_EVENTS];
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
@@ -145,32 +176,46 @@ static void serve(int lfd) {
 				int c;
 				while ((c = accept4(lfd, NULL, NULL,
 				                    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-					if (c >= MAX_FD) {
+					if (c >= MAX_FD || !(head[c] = malloc(HEAD_MAX + 1))) {
 						close(c);
 						continue;
 					}
-					seen[c] = 0;
+					len[c] = 0;
 					ev = (struct epoll_event){.events = EPOLLIN, .data.fd = c};
 					epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
 				}
 				continue;
 			}
-			char buf[1024];
-			ssize_t r = read(fd, buf, sizeof buf);
+			char *h = head[fd];
+			ssize_t r = read(fd, h + len[fd], HEAD_MAX - len[fd]);
 			if (r < 0 && errno == EAGAIN)
 				continue;
 			bool done = r <= 0;
-			for (ssize_t k = 0; k < r && !done; k++) {
-				seen[fd] = buf[k] == end[seen[fd]] ? seen[fd] + 1 : buf[k] == '\r';
-				if (seen[fd] == 4) {
-					ssize_t w = write(fd, RESPONSE, sizeof RESPONSE - 1);
-					(void)w; /* a fresh socket's buffer holds it; a gone client
-					            is fine */
-					done = true;
-				}
+			len[fd] += r > 0 ? (unsigned short)r : 0;
+			h[len[fd]] = 0;
+			char *end;
+			while (!done && (end = strstr(h, "\r\n\r\n"))) {
+				end[2] = 0; /* the head, its last CRLF kept for wants_close */
+				done = wants_close(h);
+				const char *resp = done ? RESPONSE_CLOSE : RESPONSE;
+				size_t rl = done ? sizeof RESPONSE_CLOSE - 1 : sizeof RESPONSE - 1;
+				/* a socket's buffer holds it; a gone client is fine */
+				ssize_t w = send(fd, resp, rl, MSG_NOSIGNAL);
+				(void)w;
+				size_t used = (size_t)(end + 4 - h);
+				len[fd] -= (unsigned short)used;
+				memmove(h, end + 4, len[fd] + 1u);
 			}
-			if (done)
+			if (!done && len[fd] == HEAD_MAX) {
+				ssize_t w = send(fd, TOO_LARGE, sizeof TOO_LARGE - 1, MSG_NOSIGNAL);
+				(void)w;
+				done = true;
+			}
+			if (done) {
+				free(head[fd]);
+				head[fd] = NULL;
 				close(fd); /* also leaves the epoll set */
+			}
 		}
 	}
 }
@@ -227,16 +272,16 @@ static char *checks_script(int first, int k, int port, int interval_s, size_t *l
 	if (!f)
 		return NULL;
 	for (int i = first; i < first + k; i++)
-		fprintf(
-		    f,
-		    "check {\n"
-		    "  name = \"check-%d\", interval = %d, timeout = 1, retries = 3,\n"
-		    "  run = function()\n"
-		    "    local r, err = http.get(\"http://127.0.0.1:%d/healthz\", {timeout = 1})\n"
-		    "    return r ~= nil and r.status == 200, r and r.status or err\n"
-		    "  end,\n"
-		    "}\n",
-		    i, interval_s, port);
+		fprintf(f,
+		        "check {\n"
+		        "  name = \"check-%d\", interval = %d, timeout = 1, retries = 3,\n"
+		        "  run = function()\n"
+		        "    local r, err = http.get(\"http://127.0.0.1:%d/healthz\",\n"
+		        "                            {timeout = 1, keepalive = true})\n"
+		        "    return r ~= nil and r.status == 200, r and r.status or err\n"
+		        "  end,\n"
+		        "}\n",
+		        i, interval_s, port);
 	fclose(f);
 	return src;
 }

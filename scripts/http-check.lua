@@ -14,7 +14,8 @@ check {
   start_period = 10,   -- failures while the service boots do not count
   start_interval = 0.5,
   run = function()
-    local r, err = http.get(url, { timeout = 1 })
+    -- keepalive: the next probe reuses this connection if the server allows
+    local r, err = http.get(url, { timeout = 1, keepalive = true })
     if not r then return false, err end
     return r.status >= 200 and r.status < 400, r.status .. " " .. r.reason
   end,

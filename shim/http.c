@@ -1,9 +1,12 @@
 /*
- * http.c — the HTTP/1.1 client of http.h: URL parsing, dialing (literals,
- * getaddrinfo on the blocking pool, sockets made inside another network
- * namespace), the request, and a response reader that frames the body as
+ * http.c — the HTTP/1.1 client of http.h: URL parsing, the request (its
+ * connection comes from netconn.c), and a response reader that frames the body as
  * RFC 9112 §6.3 says: no body for HEAD, 1xx, 204 and 304, else chunked
  * when it is the final transfer coding, else Content-Length, else to EOF.
+ *
+ * With a pool, the connection may come from it and go back to it
+ * (reusable()), and a reused connection that turns out closed is replaced
+ * once (retry_fresh()).
  *
  * One exchange is one `xfer`: everything lives in it or in the response,
  * and every error goes out through fail(), which names the method, the URL
@@ -13,29 +16,23 @@
 #define _GNU_SOURCE
 #include "http.h"
 
+#include "netconn.h"
 #include "rt.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
-#define HOST_MAX        255            /* a DNS name's longest */
-#define AUTHORITY_MAX   (HOST_MAX + 8) /* "[" host "]:" port */
-#define RBUF_INIT       4096           /* a health check's whole response, usually */
-#define CHUNK_HEX_MAX   15             /* hex digits of a chunk size: < 2^60, no overflow */
-#define LENGTH_DIGITS   18             /* Content-Length digits: < 10^18, no overflow */
-#define BODY_PREALLOC   (64 * 1024)    /* most trusted of a Content-Length up front */
-#define NS_THREAD_STACK (64 * 1024)    /* the setns thread runs two syscalls */
-#define URL_SHOWN       200            /* URL bytes quoted in an error message */
+#define AUTHORITY_MAX (NC_HOST_MAX + 8) /* "[" host "]:" port */
+#define RBUF_INIT     4096              /* a health check's whole response, usually */
+#define CHUNK_HEX_MAX 15                /* hex digits of a chunk size: < 2^60, no overflow */
+#define LENGTH_DIGITS 18                /* Content-Length digits: < 10^18, no overflow */
+#define BODY_PREALLOC (64 * 1024)       /* most trusted of a Content-Length up front */
+#define URL_SHOWN     200               /* URL bytes quoted in an error message */
 
 typedef struct {
 	const http_request *req;
@@ -44,17 +41,23 @@ typedef struct {
 	http_response *resp;
 	int64_t deadline;
 	/* the URL, split */
-	char host[HOST_MAX + 1], authority[AUTHORITY_MAX + 1], port[6];
+	char host[NC_HOST_MAX + 1], authority[AUTHORITY_MAX + 1], port[6];
 	const char *target; /* path and query, without '#...'; "" means "/" */
 	int target_len;
 	bool target_slash; /* it starts with '/' (else "/" goes first) */
 	/* the connection and what has been read but not parsed: buf[start, end) */
-	int fd;
-	rt_pollfd *pd;
+	nc_conn conn;
 	char *buf;
 	size_t cap, start, end;
 	size_t head_left; /* of HTTP_MAX_HEADER_BYTES, for heads and trailers */
 	size_t body_cap, max_body;
+	/* keep-alive */
+	bool reused;      /* the connection came from req->pool */
+	bool fresh_only;  /* the retry: dial, do not take from the pool */
+	bool send_failed; /* the peer was gone before the request all went out */
+	bool framed;      /* the body ended by its framing (or had none), not at EOF */
+	int minor;        /* HTTP/1.minor of the final response */
+	size_t received;  /* bytes read on this connection */
 } xfer;
 
 static int fail(xfer *x, int code) {
@@ -118,7 +121,7 @@ static int parse_url(xfer *x, const char *url) {
 		hend = colon ? colon : end;
 	}
 	size_t hlen = (size_t)(hend - h), plen = colon ? (size_t)(end - colon - 1) : 0;
-	if (!hlen || hlen > HOST_MAX || plen >= sizeof x->port)
+	if (!hlen || hlen > NC_HOST_MAX || plen >= sizeof x->port)
 		return invalid(x, "bad host or port");
 	memcpy(x->host, h, hlen);
 	x->host[hlen] = 0;
@@ -138,106 +141,18 @@ static int parse_url(xfer *x, const char *url) {
 
 /* ─── Dialing ─────────────────────────────────────────────────────────── */
 
-typedef struct {
-	const char *host, *port;
-	int flags;
-	struct addrinfo *res;
-} lookup;
-
-static intptr_t lookup_job(void *arg) {
-	lookup *l = arg;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = l->flags | AI_NUMERICSERV};
-	return getaddrinfo(l->host, l->port, &hints, &l->res);
-}
-
-/* A literal is parsed right here (AI_NUMERICHOST does no I/O); a name is
- * looked up on the blocking pool. */
-static int resolve(xfer *x, struct addrinfo **res) {
-	x->stage = "resolving the host";
-	bool theirs = x->req->netns_fd >= 0;
-	lookup l = {theirs && !strcasecmp(x->host, "localhost") ? "127.0.0.1" : x->host, x->port,
-	            AI_NUMERICHOST, NULL};
-	int r = (int)lookup_job(&l);
-	if (r == EAI_NONAME && theirs)
-		return invalid(x, "only IP literals and localhost in another network namespace");
-	if (r == EAI_NONAME) {
-		l.flags = AI_ADDRCONFIG;
-		if (!(r = (int)rt_blocking(lookup_job, &l)) && rt_now() >= x->deadline) {
-			freeaddrinfo(l.res);
-			return -ETIMEDOUT;
-		}
-	}
-	if (r) {
-		x->why = r == EAI_SYSTEM ? NULL : gai_strerror(r);
-		return r == EAI_MEMORY   ? -ENOMEM
-		       : r == EAI_AGAIN  ? -EAGAIN
-		       : r == EAI_SYSTEM ? -EIO
-		                         : -ENOENT;
-	}
-	*res = l.res;
-	return 0;
-}
-
-typedef struct {
-	int netns, family, fd;
-} ns_socket;
-
-static void *ns_socket_thread(void *arg) {
-	ns_socket *s = arg;
-	if (setns(s->netns, CLONE_NEWNET) < 0)
-		s->fd = -errno;
-	else if ((s->fd = socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		s->fd = -errno;
-	return NULL; /* the thread, and the namespace it joined, end here */
-}
-
-static intptr_t ns_socket_job(void *arg) { /* on the blocking pool: it waits for the thread */
-	pthread_attr_t at;
-	pthread_t t;
-	pthread_attr_init(&at);
-	pthread_attr_setstacksize(&at, NS_THREAD_STACK);
-	int r = pthread_create(&t, &at, ns_socket_thread, arg);
-	pthread_attr_destroy(&at);
-	if (r)
-		return -r;
-	pthread_join(t, NULL);
-	return 0;
-}
-
-static int new_socket(xfer *x, int family) {
-	if (x->req->netns_fd < 0) {
-		int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		return fd < 0 ? -errno : fd;
-	}
-	ns_socket s = {x->req->netns_fd, family, -EIO};
-	int r = (int)rt_blocking(ns_socket_job, &s);
-	return r ? r : s.fd;
-}
-
-/* Connect to the first address that answers: 0 or the last error. */
 static int dial(xfer *x) {
-	struct addrinfo *res = NULL;
-	int r = resolve(x, &res);
-	if (!r)
-		x->stage =
-		    x->req->netns_fd >= 0 ? "connecting in the network namespace" : "connecting";
-	for (struct addrinfo *ai = res; !r && ai; ai = ai->ai_next) {
-		if ((x->fd = new_socket(x, ai->ai_family)) < 0) {
-			r = x->fd;
-			break;
-		}
-		if ((x->pd = rt_poll_open(x->fd, &r)) &&
-		    !(r = rt_connect(x->pd, ai->ai_addr, ai->ai_addrlen, x->deadline)))
-			break;
-		rt_poll_close(x->pd);
-		close(x->fd);
-		x->pd = NULL;
-		x->fd = -1;
-		if (r != -ETIMEDOUT && ai->ai_next)
-			r = 0; /* try the next address */
+	if (x->req->pool && !x->fresh_only &&
+	    nc_pool_get(x->req->pool, x->host, x->port, x->req->netns_fd, &x->conn)) {
+		x->reused = true;
+		return 0;
 	}
-	if (res)
-		freeaddrinfo(res);
+	nc_why why;
+	int r = nc_dial(&x->conn, x->host, x->port, x->req->netns_fd, x->deadline, &why);
+	if (r) {
+		x->stage = why.stage;
+		x->why = why.why;
+	}
 	return r;
 }
 
@@ -278,25 +193,8 @@ static int build_request(xfer *x, char **out, size_t *len) {
 	const char *m = x->method;
 	if (x->req->body || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH"))
 		fprintf(f, "Content-Length: %zu\r\n", x->req->body ? x->req->body_len : 0);
-	fputs("Connection: close\r\n\r\n", f);
+	fputs(x->req->pool ? "\r\n" : "Connection: close\r\n\r\n", f); /* 1.1 keeps it open */
 	return fclose(f) ? -ENOMEM : 0;
-}
-
-/* All of the iovecs (MSG_NOSIGNAL: a closed peer is -EPIPE, not SIGPIPE). */
-static int send_all(xfer *x, struct iovec *iov, int n) {
-	while (n) {
-		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t w = rt_sendmsg(x->pd, &m, 0, x->deadline);
-		if (w < 0)
-			return (int)w;
-		for (; n && (size_t)w >= iov->iov_len; iov++, n--)
-			w -= (ssize_t)iov->iov_len;
-		if (n) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
 }
 
 /* ─── Reading ─────────────────────────────────────────────────────────── */
@@ -319,7 +217,10 @@ static ssize_t fill(xfer *x, size_t limit) {
 		x->buf = p;
 		x->cap = cap;
 	}
-	return rt_read(x->pd, x->buf + x->end, x->cap - x->end, x->deadline);
+	ssize_t k = rt_read(x->conn.pd, x->buf + x->end, x->cap - x->end, x->deadline);
+	if (k > 0)
+		x->received += (size_t)k;
+	return k;
 }
 
 /* The next line, its CRLF (or bare LF, RFC 9112 §2.2) cut off and NUL
@@ -377,6 +278,7 @@ static int parse_status(xfer *x, const char *l, size_t n) {
 	    strspn(d, "0123456789") < 3 || (n > 12 && l[12] != ' '))
 		return proto(x, "malformed status line");
 	http_response *r = x->resp;
+	x->minor = l[7] - '0';
 	r->status = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
 	if (r->status < 100 || r->status > 599)
 		return proto(x, "status code out of range");
@@ -586,18 +488,20 @@ static int64_t content_length(xfer *x) {
 static int read_body(xfer *x) {
 	x->stage = "reading the body";
 	int status = x->resp->status;
+	x->framed = true;
 	if (!strcmp(x->method, "HEAD") || status == 204 || status == 304)
 		return 0;
 	const char *te = NULL;
 	for (size_t i = 0; i < x->resp->nheaders; i++)
 		if (header_named(x->resp->headers[i], "Transfer-Encoding"))
 			te = x->resp->headers[i] + strlen("Transfer-Encoding: ");
-	if (te) /* it overrides any Content-Length; an unknown coding ends at EOF */
-		return chunked_last(te) ? body_chunked(x) : body_to_eof(x);
-	int64_t len = content_length(x);
+	int64_t len = te ? -1 : content_length(x); /* Transfer-Encoding overrides it */
 	if (len < -1)
 		return (int)len;
-	if (len == -1)
+	x->framed = te ? chunked_last(te) : len >= 0;
+	if (te && x->framed)
+		return body_chunked(x);
+	if (!x->framed) /* an unknown coding, or no length: the body ends at EOF */
 		return body_to_eof(x);
 	int r = body_sized(x, (uint64_t)len);
 	return r < 0 ? r : 0;
@@ -619,9 +523,9 @@ static int exchange(xfer *x) {
 	if (!r) {
 		x->stage = "sending the request";
 		struct iovec iov[2] = {{head, head_len}, {(void *)x->req->body, x->req->body_len}};
-		r = send_all(x, iov, x->req->body ? 2 : 1);
+		r = nc_send_all(x->conn.pd, iov, x->req->body ? 2 : 1, x->deadline);
 		if (r == -EPIPE || r == -ECONNRESET)
-			sent = r, r = 0;
+			sent = r, r = 0, x->send_failed = true;
 	}
 	free(head);
 	if (r)
@@ -641,6 +545,65 @@ static int exchange(xfer *x) {
 	return 0;
 }
 
+/* ─── Keep-alive ──────────────────────────────────────────────────────── */
+
+/* Does the comma-separated list v hold token t (any case)? */
+static bool has_token(const char *v, const char *t) {
+	size_t n = strlen(t);
+	for (const char *p = v; *p; p += strcspn(p, ",")) {
+		p += strspn(p, ", \t");
+		if (!strncasecmp(p, t, n) && (!p[n] || strchr(", \t", p[n])))
+			return true;
+	}
+	return false;
+}
+
+/* May the connection carry another request? Only when nothing of this
+ * exchange is left on it in either direction and the server meant to keep
+ * it (RFC 9112 §9.3: HTTP/1.1 persists unless "close"; a 1.0 response does
+ * not unless it says keep-alive, which we do not ask for). */
+static bool reusable(const xfer *x) {
+	const http_response *r = x->resp;
+	if (!x->req->pool || !x->framed || r->truncated || x->minor < 1 || x->start != x->end ||
+	    x->send_failed)
+		return false;
+	for (size_t i = 0; i < r->nheaders; i++)
+		if (header_named(r->headers[i], "Connection") &&
+		    has_token(r->headers[i] + strlen("Connection: "), "close"))
+			return false;
+	return true;
+}
+
+/* A reused connection the server had closed as the request went out: not
+ * a byte came back. Send it again on a new connection when that cannot do
+ * the request twice: an idempotent method (RFC 9110 §9.2.2), or a request
+ * the closed socket refused (-EPIPE, -ECONNRESET on sending). */
+static bool retry_fresh(const xfer *x, int r) {
+	static const char *const idempotent[] = {"GET",   "HEAD", "OPTIONS",
+	                                         "TRACE", "PUT",  "DELETE"};
+	if (!x->reused || x->received || (r != -EPIPE && r != -ECONNRESET && r != -EPROTO))
+		return false;
+	for (size_t i = 0; i < sizeof idempotent / sizeof *idempotent; i++)
+		if (!strcmp(x->method, idempotent[i]))
+			return true;
+	return x->send_failed;
+}
+
+/* Back to the state before the first exchange, but for dialing afresh. */
+static void restart(xfer *x) {
+	nc_close(&x->conn);
+	free(x->buf);
+	http_response_free(x->resp);
+	x->buf = NULL;
+	x->cap = x->start = x->end = x->body_cap = x->received = 0;
+	x->head_left = HTTP_MAX_HEADER_BYTES;
+	x->reused = x->send_failed = x->framed = false;
+	x->fresh_only = true;
+	x->why = NULL;
+}
+
+/* ─── The call ────────────────────────────────────────────────────────── */
+
 int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	int64_t t0 = rt_now();
 	xfer x = {
@@ -650,7 +613,7 @@ int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	    .resp = resp,
 	    .deadline =
 	        rt_deadline_in(req->timeout_ns > 0 ? req->timeout_ns : HTTP_TIMEOUT_DEFAULT_NS),
-	    .fd = -1,
+	    .conn = {.fd = -1},
 	    .head_left = HTTP_MAX_HEADER_BYTES,
 	    .max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT,
 	};
@@ -658,10 +621,13 @@ int http_do(const http_request *req, http_response *resp, ms_err *err) {
 		x.max_body = SIZE_MAX / 2;
 	memset(resp, 0, sizeof *resp);
 	int r = exchange(&x);
-	if (x.pd)
-		rt_poll_close(x.pd);
-	if (x.fd >= 0)
-		close(x.fd);
+	if (r && retry_fresh(&x, r)) {
+		restart(&x);
+		r = exchange(&x);
+	}
+	if (!r && reusable(&x))
+		nc_pool_put(req->pool, x.host, x.port, req->netns_fd, &x.conn);
+	nc_close(&x.conn);
 	free(x.buf);
 	if (r) {
 		http_response_free(resp);

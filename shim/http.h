@@ -2,8 +2,9 @@
  * http.h — a small HTTP/1.1 client on the netpoller (prefix http_), for
  * health checks (thousands at once, so each costs one socket, a 4 KiB read
  * buffer and a parked goroutine), webhooks, and scraping Go's pprof
- * endpoints. One request per connection (`Connection: close`), plain
- * http:// only, written from RFC 9110 and RFC 9112.
+ * endpoints. One request per connection (`Connection: close`) unless the
+ * caller gives a pool of idle connections (keep-alive), plain http:// only,
+ * written from RFC 9110 and RFC 9112.
  *
  * Call http_do from a goroutine: every wait — connect, write, read — parks
  * on the netpoller under one deadline for the whole exchange, so a server
@@ -13,18 +14,26 @@
  * 1xx heads together) may take HTTP_MAX_HEADER_BYTES, a chunk-size line
  * HTTP_MAX_CHUNK_LINE, and the body max_body.
  *
- * Host names. IPv4 and IPv6 literals ("http://[::1]:8080/") are used as
- * they are. Other names are resolved with getaddrinfo on the runtime's
- * blocking pool (rt_blocking), in our own namespaces; the deadline is
- * checked after it returns (glibc's resolver has its own timeouts, from
- * resolv.conf, and cannot be interrupted). In another network namespace
- * (netns_fd >= 0) only literals and "localhost" (127.0.0.1) are accepted:
- * our resolv.conf and /etc/hosts say nothing about the container's names.
+ * Keep-alive. With req->pool, a request goes on an idle connection to the
+ * same (namespace, host, port) when the pool has one, and its connection
+ * goes back to the pool only when the exchange left it clean: an HTTP/1.1
+ * response without `Connection: close`, its body framed (Content-Length,
+ * chunked, or none) and read to the end, nothing more sent by the server.
+ * A pooled connection the server closed is noticed before the request
+ * (nc_pool_get); one it closes as the request goes out fails with nothing
+ * received, and the request is then sent once more on a new connection —
+ * for an idempotent method, or when the request could not be written.
+ *
+ * Host names and network namespaces are netconn.h's: IPv4 and IPv6
+ * literals ("http://[::1]:8080/") as they are, other names resolved in our
+ * own namespace on the blocking pool, and in another network namespace
+ * only literals and "localhost".
  */
 #ifndef MOONSHIM_HTTP_H
 #define MOONSHIM_HTTP_H
 
 #include "err.h"
+#include "netconn.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,16 +65,14 @@ typedef struct http_request {
 	 * flag). The connection is closed without reading the rest. */
 	size_t max_body;
 	/* -1: our network namespace. Else an fd of a network namespace
-	 * (/proc/<pid>/ns/net): the socket is created inside it, and a socket
-	 * stays in the namespace it was created in for its whole life. The
-	 * socket is made on a fresh thread started from the blocking pool,
-	 * which calls setns(CLONE_NEWNET), socket(), and exits: setns changes
-	 * only the calling thread, and that thread never runs a goroutine or a
-	 * pool job afterwards, so no M and no pool thread is ever left in the
-	 * container's namespace (restoring a borrowed thread could fail and
-	 * poison it). Needs CAP_SYS_ADMIN over that namespace's user namespace.
-	 * Costs a thread start per connection (tens of microseconds). */
+	 * (/proc/<pid>/ns/net): the socket is created inside it, as
+	 * netconn.h's nc_dial does it (a throwaway thread, so no runtime
+	 * thread is left in there; needs CAP_SYS_ADMIN over the namespace's
+	 * user namespace; a thread start per connection). */
 	int netns_fd;
+	/* NULL: a new connection, closed after the exchange. Else where idle
+	 * connections are taken from and given back (see Keep-alive above). */
+	nc_pool *pool;
 } http_request;
 
 typedef struct http_response {

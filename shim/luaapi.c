@@ -1,8 +1,8 @@
 /*
  * luaapi.c — the libraries a world gives its scripts beyond the engine's
  * own (sleep, now, log): http (GET and POST on the netpoller, from inside
- * the container's network namespace when the world has one) and json
- * (jansson). Blocking calls park the task (lw_park).
+ * the container's network namespace when the world has one), exec and
+ * json (jansson); tcp is luatcp.c's. Blocking calls park the task (lw_park).
  */
 #define _GNU_SOURCE
 #include "luaapi.h"
@@ -26,6 +26,11 @@
 #define MAX_HTTP_HEADERS 32
 
 #define NETNS_KEY "moonshim.netns"
+#define POOLS_KEY "moonshim.httppools" /* a task function's idle keep-alive connections */
+/* A task (a check's run, a handler) probes one or two services: one idle
+ * connection per service, a few services. */
+#define POOL_PER_KEY 1
+#define POOL_MAX     4
 
 /* The network namespace a world's http connects from, kept in the world
  * (a shim may hold several containers' worlds): fd + 1, so 0 means ours. */
@@ -33,11 +38,61 @@ void la_set_netns(lw_world *w, int fd) {
 	lw_set_ptr(w, NETNS_KEY, (void *)(intptr_t)(fd + 1));
 }
 
-static int netns_of(lua_State *L) {
+int la_netns(lua_State *L) {
 	return (int)(intptr_t)lw_get_ptr(L, NETNS_KEY) - 1;
 }
 
 /* ─── http ──────────────────────────────────────────────────────────── */
+
+static int pool_gc(lua_State *L) {
+	nc_pool **p = lua_touserdata(L, 1);
+	nc_pool_free(*p);
+	*p = NULL;
+	return 0;
+}
+
+/* The keep-alive pool of the calling task's function — the one its
+ * coroutine started with, e.g. a check's run — so each check finds the
+ * connection it left, however many checks run at once. Kept in a table of
+ * the registry with weak keys: the connections are closed when the
+ * function is collected or the world closed. NULL without memory. */
+static nc_pool *caller_pool(lua_State *L) {
+	lua_Debug ar;
+	int level = 0;
+	while (lua_getstack(L, level + 1, &ar))
+		level++;
+	if (!lua_getstack(L, level, &ar) || !lua_getinfo(L, "f", &ar)) /* pushes it */
+		return NULL;
+	if (lua_getfield(L, LUA_REGISTRYINDEX, POOLS_KEY) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 0);
+		lua_createtable(L, 0, 1);
+		lua_pushliteral(L, "k");
+		lua_setfield(L, -2, "__mode");
+		lua_setmetatable(L, -2);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, POOLS_KEY);
+	}
+	nc_pool *pool = NULL;
+	lua_pushvalue(L, -2); /* function, pools, function */
+	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+		pool = *(nc_pool **)lua_touserdata(L, -1);
+	} else {
+		lua_pop(L, 1);
+		nc_pool **p = lua_newuserdatauv(L, sizeof *p, 0);
+		*p = NULL;
+		lua_createtable(L, 0, 1);
+		lua_pushcfunction(L, pool_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_setmetatable(L, -2);
+		pool = *p = nc_pool_new(POOL_PER_KEY, POOL_MAX);
+		lua_pushvalue(L, -3); /* function, pools, pool, function */
+		lua_pushvalue(L, -2);
+		lua_rawset(L, -4);
+	}
+	lua_pop(L, 3);
+	return pool;
+}
 
 typedef struct {
 	http_request req;
@@ -106,7 +161,7 @@ static int http_push(lua_State *L, void *ctx) {
 	return 1;
 }
 
-/* http.request{method=, url=, body=, headers={...}, timeout=s, max_body=n} */
+/* opts: {headers = {...}, timeout = s, max_body = n, keepalive = true} */
 static int http_request_from(lua_State *L, const char *method, const char *url, const char *body,
                              size_t body_len, int opts) {
 	http_call *c = calloc(1, sizeof *c);
@@ -123,13 +178,16 @@ static int http_request_from(lua_State *L, const char *method, const char *url, 
 	                        .url = c->url,
 	                        .body = c->body,
 	                        .body_len = body_len,
-	                        .netns_fd = netns_of(L)};
+	                        .netns_fd = la_netns(L)};
 	if (opts && lua_istable(L, opts)) {
 		if (lua_getfield(L, opts, "timeout") == LUA_TNUMBER)
 			c->req.timeout_ns = (int64_t)(lua_tonumber(L, -1) * NS_PER_SEC);
 		lua_pop(L, 1);
 		if (lua_getfield(L, opts, "max_body") == LUA_TNUMBER)
 			c->req.max_body = (size_t)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+		if (lua_getfield(L, opts, "keepalive") == LUA_TBOOLEAN && lua_toboolean(L, -1))
+			c->req.pool = caller_pool(L);
 		lua_pop(L, 1);
 		if (lua_getfield(L, opts, "headers") == LUA_TTABLE) {
 			int n = 0;
@@ -485,4 +543,5 @@ void la_open(lw_world *w) {
 	    {"host", l_exec_host}, {"container", l_exec_container}, {NULL, NULL}};
 	lw_register_lib(w, "exec", exec_fns);
 	lc_open(w);
+	la_open_tcp(w);
 }

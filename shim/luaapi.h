@@ -1,9 +1,10 @@
 /* luaapi.h — libraries for scripts beyond the engine's own (prefix la_):
  * http.get(url [, opts]), http.post(url, body [, opts]) returning
  * {status, reason, body, headers, truncated, elapsed} or nil, message;
- * exec.host(cmd [, opts]) and exec.container(cmd [, opts]) returning
- * {status, stdout, stderr, timed_out} or nil, message; and
- * json.encode(value), json.decode(text). */
+ * tcp.connect(host, port [, opts]) returning a connection with send,
+ * receive and close (luatcp.c); exec.host(cmd [, opts]) and
+ * exec.container(cmd [, opts]) returning {status, stdout, stderr,
+ * timed_out} or nil, message; and json.encode(value), json.decode(text). */
 #ifndef MOONSHIM_LUAAPI_H
 #define MOONSHIM_LUAAPI_H
 
@@ -12,9 +13,13 @@
 
 /* Give w's scripts the libraries (before loading them). */
 void la_open(lw_world *w);
-/* http connects from this network namespace (an fd of /proc/PID/ns/net;
+/* http and tcp connect from this network namespace (an fd of /proc/PID/ns/net;
  * -1: ours). */
 void la_set_netns(lw_world *w, int fd);
+/* The network namespace fd of the world a task of which called (-1: ours). */
+int la_netns(lua_State *L);
+/* The tcp library alone (la_open includes it). */
+void la_open_tcp(lw_world *w);
 
 /* The container exec.container runs commands in: its spec, its init,
  * and how its processes are made (cgroup, device rules). Borrowed: it

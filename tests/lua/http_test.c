@@ -7,62 +7,27 @@
  * another network namespace, where our own namespace has no such server. */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "testnet.h"
 
 #include "../../shim/http.h"
+#include "../../shim/luaapi.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 #define MS           1000000LL
-#define IO_TIMEOUT   (5000 * MS) /* the server's own deadline per connection */
 #define BIG_BODY     (1 << 20)
 #define N_CONCURRENT 1000
 #define SLOW_SERVER  (100 * MS) /* /slowhello's think time, as a busy service's */
 
 /* ─── the canned server ──────────────────────────────────────────────── */
 
-typedef struct {
-	int fd, port;
-	rt_pollfd *pd;
-	rt_waitgroup wg; /* the accept loop and each connection */
-} server;
-
-typedef struct {
-	server *s;
-	int fd;
-	rt_pollfd *pd;
-	char req[8192];
-	size_t len;
-} sconn;
-
-static int send_bytes(rt_pollfd *pd, const void *p, size_t n) {
-	while (n) {
-		struct iovec iov = {(void *)p, n};
-		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-		ssize_t w = rt_sendmsg(pd, &m, 0, rt_deadline_in(IO_TIMEOUT));
-		if (w < 0)
-			return (int)w;
-		p = (const char *)p + w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int send_str(rt_pollfd *pd, const char *s) {
-	return send_bytes(pd, s, strlen(s));
-}
-
 /* The value of header `name` in the request, copied into out ("" if none). */
-static void req_header(const sconn *c, const char *name, char *out, size_t n) {
+static void req_header(const tn_conn *c, const char *name, char *out, size_t n) {
 	const char *p = strcasestr(c->req, name);
 	out[0] = 0;
 	if (p && (p = strchr(p, ':'))) {
@@ -71,21 +36,14 @@ static void req_header(const sconn *c, const char *name, char *out, size_t n) {
 	}
 }
 
-/* Read until the peer closes (or the server's deadline). */
-static void wait_eof(sconn *c) {
-	char b[256];
-	while (rt_read(c->pd, b, sizeof b, rt_deadline_in(IO_TIMEOUT)) > 0)
-		;
-}
-
-static void respond(sconn *c, const char *method, const char *path, const char *body,
+static void respond(tn_conn *c, const char *method, const char *path, const char *body,
                     size_t body_len) {
 	char buf[1024], ua[64], host[64];
 	if (!strcmp(path, "/hello") || !strcmp(path, "/slowhello")) {
 		if (path[1] == 's')
 			rt_sleep(SLOW_SERVER);
-		send_str(c->pd,
-		         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test:  a b \r\n\r\nhello");
+		tn_send_str(c,
+		            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test:  a b \r\n\r\nhello");
 	} else if (!strcmp(path, "/echo")) {
 		req_header(c, "\r\nUser-Agent", ua, sizeof ua);
 		req_header(c, "\r\nHost", host, sizeof host);
@@ -93,154 +51,137 @@ static void respond(sconn *c, const char *method, const char *path, const char *
 		         "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\nX-Method: %s\r\n"
 		         "X-UA: %s\r\nX-Host: %s\r\n\r\n",
 		         body_len, method, ua, host);
-		send_str(c->pd, buf);
-		send_bytes(c->pd, body, body_len);
+		tn_send_str(c, buf);
+		tn_send(c, body, body_len);
 	} else if (!strcmp(path, "/chunked")) { /* split mid-chunk, with an extension, a trailer */
-		send_str(c->pd,
-		         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhel");
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhel");
 		rt_sleep(10 * MS);
-		send_str(c->pd, "lo\r\nA\r\n, world!!!\r\n0\r\nX-Trailer: t\r\n\r\n");
+		tn_send_str(c, "lo\r\nA\r\n, world!!!\r\n0\r\nX-Trailer: t\r\n\r\n");
 	} else if (!strcmp(path, "/close")) { /* HTTP/1.0, no length: to EOF */
-		send_str(c->pd, "HTTP/1.0 200 OK\r\n\r\n");
+		tn_send_str(c, "HTTP/1.0 200 OK\r\n\r\n");
 		for (int i = 0; i < 100; i++) {
 			memset(buf, 'a' + i % 26, 1000);
-			send_bytes(c->pd, buf, 1000);
+			tn_send(c, buf, 1000);
 		}
 	} else if (!strcmp(path, "/fold")) { /* obs-fold, bare LF, odd spacing */
-		send_str(c->pd, "HTTP/1.1 200 OK\nX-Fold: a\r\n   b\r\nX-Empty:\r\n"
-		                "Content-Length:  2 \r\n\r\nok");
+		tn_send_str(c, "HTTP/1.1 200 OK\nX-Fold: a\r\n   b\r\nX-Empty:\r\n"
+		               "Content-Length:  2 \r\n\r\nok");
 	} else if (!strcmp(path, "/404")) {
-		send_str(c->pd, "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
+		tn_send_str(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
 	} else if (!strcmp(path, "/silent")) {
-		wait_eof(c);
+		tn_wait_eof(c);
 	} else if (!strcmp(path, "/big")) {
 		snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n",
 		         BIG_BODY);
-		send_str(c->pd, buf);
+		tn_send_str(c, buf);
 		char *b = calloc(1, BIG_BODY);
-		send_bytes(c->pd, b, BIG_BODY); /* fails once the client stops reading */
+		tn_send(c, b, BIG_BODY); /* fails once the client stops reading */
 		free(b);
 	} else if (!strcmp(path, "/badstatus")) {
-		send_str(c->pd, "HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n");
+		tn_send_str(c, "HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n");
 	} else if (!strcmp(path, "/hugehead")) { /* 100 KiB of header, never ending */
-		send_str(c->pd, "HTTP/1.1 200 OK\r\nX-Big: ");
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nX-Big: ");
 		memset(buf, 'x', sizeof buf);
-		for (int i = 0; i < 100 && !send_bytes(c->pd, buf, sizeof buf); i++)
+		for (int i = 0; i < 100 && !tn_send(c, buf, sizeof buf); i++)
 			;
 	} else if (!strcmp(path, "/badchunk")) {
-		send_str(c->pd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
 	} else if (!strcmp(path, "/hugechunk")) { /* a size that would overflow 64 bits */
-		send_str(c->pd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-		                "10000000000000000000\r\n");
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		               "10000000000000000000\r\n");
 	} else if (!strcmp(path, "/short")) {
-		send_str(c->pd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
 	} else if (!strcmp(path, "/twolengths")) {
-		send_str(c->pd, "HTTP/1.1 200 OK\r\nContent-Length: 3, 4\r\n\r\nabcd");
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 3, 4\r\n\r\nabcd");
 	} else if (!strcmp(path, "/nobody")) { /* a length but no body: kept open */
-		send_str(c->pd, !strcmp(method, "HEAD")
-		                    ? "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
-		                    : "HTTP/1.1 204 No Content\r\n\r\n");
-		wait_eof(c);
+		tn_send_str(c, !strcmp(method, "HEAD")
+		                   ? "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+		                   : "HTTP/1.1 204 No Content\r\n\r\n");
+		tn_wait_eof(c);
 	} else if (!strcmp(path, "/304")) {
-		send_str(c->pd, "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n");
-		wait_eof(c);
+		tn_send_str(c, "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n");
+		tn_wait_eof(c);
 	} else if (!strcmp(path, "/continue")) {
-		send_str(c->pd,
-		         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
-		         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+		tn_send_str(
+		    c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
+		       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	} else if (!strcmp(path, "/ka") || !strcmp(path, "/kadrop") || !strcmp(path, "/kaidle")) {
+		tn_send_str(c, strcmp(method, "HEAD")
+		                   ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nka"
+		                   : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+	} else if (!strcmp(path, "/kachunked")) {
+		tn_send_str(
+		    c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nka\r\n0\r\n\r\n");
+	} else if (!strcmp(path, "/kaclose")) {
+		tn_send_str(c,
+		            "HTTP/1.1 200 OK\r\nConnection: Keep-Alive, close\r\nContent-Length: "
+		            "2\r\n\r\nka");
+	} else if (!strcmp(path, "/ka10")) { /* 1.0: not persistent, though left open */
+		tn_send_str(c, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nka");
+	} else if (!strcmp(path, "/kaextra")) { /* bytes past the body */
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nkaXX");
+	} else if (!strcmp(path, "/kabig")) {
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
 	} else if (!strcmp(path, "/slowloris")) { /* one header byte every 20 ms */
-		send_str(c->pd, "HTTP/1.1 200 OK\r\nX-Slow: ");
-		for (int i = 0; i < 500 && !send_str(c->pd, "s"); i++)
+		tn_send_str(c, "HTTP/1.1 200 OK\r\nX-Slow: ");
+		for (int i = 0; i < 500 && !tn_send_str(c, "s"); i++)
 			rt_sleep(20 * MS);
 	}
 }
 
-static void conn_main(void *arg) {
-	sconn *c = arg;
-	char *end = NULL;
-	while (!end && c->len < sizeof c->req - 1) { /* the head */
-		ssize_t n = rt_read(c->pd, c->req + c->len, sizeof c->req - 1 - c->len,
-		                    rt_deadline_in(IO_TIMEOUT));
-		if (n <= 0)
-			break;
-		c->len += (size_t)n;
+/* One request, or on paths /ka... as many as the client sends on the
+ * connection (keep-alive) until one asks `Connection: close`. /kadrop: the
+ * next request is read and the connection closed without an answer, as a
+ * server whose idle timeout fires just then; /kaidle: closed 20 ms after
+ * the answer (an idle timeout noticed before the next request). */
+static void serve(tn_conn *c) {
+	for (bool drop = false;;) {
+		char *end = NULL;
 		c->req[c->len] = 0;
-		end = strstr(c->req, "\r\n\r\n");
-	}
-	if (end) {
-		char method[16] = "", path[256] = "", cl[32];
+		while (!(end = strstr(c->req, "\r\n\r\n")) && c->len < sizeof c->req - 1) {
+			ssize_t n = rt_read(c->pd, c->req + c->len, sizeof c->req - 1 - c->len,
+			                    rt_deadline_in(TN_IO_TIMEOUT));
+			if (n <= 0)
+				return;
+			c->len += (size_t)n;
+			c->req[c->len] = 0;
+		}
+		if (!end)
+			return;
+		char method[16] = "", path[256] = "", cl[32], conn[64];
 		sscanf(c->req, "%15s %255s", method, path);
 		req_header(c, "\r\nContent-Length", cl, sizeof cl);
+		req_header(c, "\r\nConnection", conn, sizeof conn);
 		size_t want = (size_t)atol(cl), have = c->len - (size_t)(end + 4 - c->req);
 		if (!strcmp(path, "/early")) { /* refused before the body: closed with a RST */
-			send_str(c->pd,
-			         "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
+			tn_send_str(c,
+			            "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
 			want = 0;
 		}
 		char *body = malloc(want + 1);
 		memcpy(body, end + 4, have < want ? have : want);
+		size_t used = (size_t)(end + 4 - c->req) + (have < want ? have : want);
 		while (have < want) {
 			ssize_t n =
-			    rt_read(c->pd, body + have, want - have, rt_deadline_in(IO_TIMEOUT));
+			    rt_read(c->pd, body + have, want - have, rt_deadline_in(TN_IO_TIMEOUT));
 			if (n <= 0)
 				break;
 			have += (size_t)n;
 		}
-		if (strcmp(path, "/early"))
+		if (strcmp(path, "/early") && !drop)
 			respond(c, method, path, body, want);
 		free(body);
+		if (drop || strncmp(path, "/ka", 3) || !strcmp(path, "/kaclose") ||
+		    strcasestr(conn, "close"))
+			return;
+		if (!strcmp(path, "/kaidle")) {
+			rt_sleep(20 * MS);
+			return;
+		}
+		drop = !strcmp(path, "/kadrop");
+		c->len -= used;
+		memmove(c->req, c->req + used, c->len);
 	}
-	rt_poll_close(c->pd);
-	close(c->fd);
-	rt_wg_done(&c->s->wg);
-	free(c);
-}
-
-static void accept_main(void *arg) {
-	server *s = arg;
-	for (;;) {
-		int fd = rt_accept(s->pd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC, RT_FOREVER);
-		if (fd == -ECANCELED)
-			break;
-		if (fd < 0)
-			continue;
-		sconn *c = calloc(1, sizeof *c);
-		int err;
-		c->s = s;
-		c->fd = fd;
-		CHECK((c->pd = rt_poll_open(fd, &err)));
-		rt_wg_add(&s->wg, 1);
-		rt_go(conn_main, c, "http test conn");
-	}
-	rt_wg_done(&s->wg);
-}
-
-/* A listening TCP socket on 127.0.0.1, port chosen by the kernel. */
-static int listen_local(int *port) {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof sa;
-	CHECK(fd >= 0);
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-	CHECK(listen(fd, 4096) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-	*port = ntohs(sa.sin_port);
-	return fd;
-}
-
-static void server_start(server *s) {
-	int err, port, fd = listen_local(&port);
-	*s = (server){.fd = fd, .port = port};
-	CHECK((s->pd = rt_poll_open(s->fd, &err)));
-	rt_wg_add(&s->wg, 1);
-	rt_go(accept_main, s, "http test server");
-}
-
-static void server_stop(server *s) {
-	rt_poll_evict(s->pd);
-	rt_wg_wait(&s->wg);
-	rt_poll_close(s->pd);
-	close(s->fd);
 }
 
 /* ─── helpers ────────────────────────────────────────────────────────── */
@@ -251,9 +192,10 @@ typedef struct {
 	size_t body_len;
 	int64_t timeout_ns;
 	size_t max_body;
+	nc_pool *pool;
 } call;
 
-static int do_call(server *s, call c, http_response *resp, ms_err *err) {
+static int do_call(tn_server *s, call c, http_response *resp, ms_err *err) {
 	char url[128];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, c.path);
 	http_request req = {.method = c.method,
@@ -262,7 +204,8 @@ static int do_call(server *s, call c, http_response *resp, ms_err *err) {
 	                    .body_len = c.body_len,
 	                    .timeout_ns = c.timeout_ns ? c.timeout_ns : 2000 * MS,
 	                    .max_body = c.max_body,
-	                    .netns_fd = -1};
+	                    .netns_fd = -1,
+	                    .pool = c.pool};
 	*err = (ms_err){0};
 	int r = http_do(&req, resp, err);
 	if (r)
@@ -275,8 +218,8 @@ static int do_call(server *s, call c, http_response *resp, ms_err *err) {
 /* ─── cases ──────────────────────────────────────────────────────────── */
 
 static int get_main(void *arg) {
-	server s;
-	server_start(&s);
+	tn_server s;
+	tn_server_start(&s, serve);
 	http_response r;
 	ms_err err;
 	CHECK(do_call(&s, (call){.path = "/hello"}, &r, &err) == 0);
@@ -305,7 +248,7 @@ static int get_main(void *arg) {
 	http_response_free(&r);
 	req.url = "http://no-such-host.invalid/";
 	CHECKF(http_do(&req, &r, &err) == -ENOENT, "%s", err.msg);
-	server_stop(&s);
+	tn_server_stop(&s, true);
 	return 0;
 }
 TEST(http_get_status_and_headers) {
@@ -313,8 +256,8 @@ TEST(http_get_status_and_headers) {
 }
 
 static int post_main(void *arg) {
-	server s;
-	server_start(&s);
+	tn_server s;
+	tn_server_start(&s, serve);
 	http_response r;
 	ms_err err;
 	const char *msg = "{\"event\":\"oom\",\"container\":\"c1\"}";
@@ -345,7 +288,7 @@ static int post_main(void *arg) {
 	CHECKF(r413 == 0 && r.status == 413, "%d %d", r413, r.status);
 	http_response_free(&r);
 	free(big);
-	server_stop(&s);
+	tn_server_stop(&s, true);
 	return 0;
 }
 TEST(http_post_body_echoed) {
@@ -353,8 +296,8 @@ TEST(http_post_body_echoed) {
 }
 
 static int framing_main(void *arg) {
-	server s;
-	server_start(&s);
+	tn_server s;
+	tn_server_start(&s, serve);
 	http_response r;
 	ms_err err;
 	CHECK(do_call(&s, (call){.path = "/chunked"}, &r, &err) == 0);
@@ -374,7 +317,7 @@ static int framing_main(void *arg) {
 	CHECK(do_call(&s, (call){.path = "/304"}, &r, &err) == 0);
 	CHECK(r.status == 304 && r.body_len == 0 && r.elapsed_ns < 500 * MS);
 	http_response_free(&r);
-	server_stop(&s);
+	tn_server_stop(&s, true);
 	return 0;
 }
 TEST(http_chunked_eof_and_bodiless) {
@@ -382,8 +325,8 @@ TEST(http_chunked_eof_and_bodiless) {
 }
 
 static int cap_main(void *arg) {
-	server s;
-	server_start(&s);
+	tn_server s;
+	tn_server_start(&s, serve);
 	http_response r;
 	ms_err err;
 	CHECK(do_call(&s, (call){.path = "/big", .max_body = 1000}, &r, &err) == 0);
@@ -395,7 +338,7 @@ static int cap_main(void *arg) {
 	CHECK(do_call(&s, (call){.path = "/chunked", .max_body = 7}, &r, &err) == 0);
 	CHECK(BODY_IS(r, "hello, ") && r.truncated);
 	http_response_free(&r);
-	server_stop(&s);
+	tn_server_stop(&s, true);
 	return 0;
 }
 TEST(http_body_cap_truncates) {
@@ -403,8 +346,8 @@ TEST(http_body_cap_truncates) {
 }
 
 static int hostile_main(void *arg) {
-	server s;
-	server_start(&s);
+	tn_server s;
+	tn_server_start(&s, serve);
 	http_response r;
 	ms_err err;
 	static const struct {
@@ -424,7 +367,7 @@ static int hostile_main(void *arg) {
 		       err.msg);
 		CHECK(r.status == 0 && !r.body && !r.headers && r.elapsed_ns > 0);
 	}
-	server_stop(&s);
+	tn_server_stop(&s, true);
 	return 0;
 }
 TEST(http_malformed_responses_are_eproto) {
@@ -432,8 +375,8 @@ TEST(http_malformed_responses_are_eproto) {
 }
 
 static int timeout_main(void *arg) {
-	server s;
-	server_start(&s);
+	tn_server s;
+	tn_server_start(&s, serve);
 	http_response r;
 	ms_err err;
 	const char *paths[] = {"/silent", "/slowloris"};
@@ -448,7 +391,7 @@ static int timeout_main(void *arg) {
 		CHECK(r.elapsed_ns >= 300 * MS && r.elapsed_ns <= took);
 		CHECK(strstr(err.msg, "timed out") && strstr(err.msg, paths[i]));
 	}
-	server_stop(&s);
+	tn_server_stop(&s, true);
 	return 0;
 }
 TEST(http_deadline_covers_silence_and_slowloris) {
@@ -456,14 +399,9 @@ TEST(http_deadline_covers_silence_and_slowloris) {
 }
 
 static int refused_main(void *arg) {
-	/* bound, never listening: a connect is refused */
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof sa;
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	int fd;
 	char url[64];
-	snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", ntohs(sa.sin_port));
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", tn_refusing_port(&fd));
 	http_request req = {.url = url, .timeout_ns = 1000 * MS, .netns_fd = -1};
 	http_response r;
 	ms_err err = {0};
@@ -502,7 +440,7 @@ TEST(http_refused_and_bad_requests) {
 /* ─── 1,000 at once ──────────────────────────────────────────────────── */
 
 typedef struct {
-	server *s;
+	tn_server *s;
 	const char *path;
 	rt_waitgroup wg;
 	int ok;
@@ -537,8 +475,8 @@ static int64_t fleet_run(fleet *f, const char *path, long n, bool at_once) {
 }
 
 static int concurrent_main(void *arg) {
-	server s;
-	server_start(&s);
+	tn_server s;
+	tn_server_start(&s, serve);
 	long n = scaled(N_CONCURRENT);
 	fleet f = {.s = &s};
 	/* a fast local server: both ends share 2 P's, so this is CPU-bound */
@@ -557,56 +495,148 @@ static int concurrent_main(void *arg) {
 	        n, (double)slow / MS, (double)(n * SLOW_SERVER) / MS,
 	        (double)(n * SLOW_SERVER) / (double)slow);
 	CHECK(slow < SLOW_SERVER + 2000 * MS);
-	server_stop(&s);
+	tn_server_stop(&s, true);
 	return 0;
 }
 TEST(http_1000_concurrent_gets) {
 	run_rt(2, concurrent_main, NULL);
 }
 
-/* ─── another network namespace ──────────────────────────────────────── */
+/* ─── keep-alive ─────────────────────────────────────────────────────── */
 
-/* The forked helper: a new network namespace with lo up, one response on
- * a blocking socket, its port written to `ready`. */
-static void netns_child(int ready) {
-	if (unshare(CLONE_NEWNET) < 0)
-		_exit(2);
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	struct ifreq ifr = {0};
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		_exit(3);
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-		_exit(4);
-	int port, lfd = listen_local(&port);
-	fcntl(lfd, F_SETFL, 0);
-	if (write(ready, &port, sizeof port) != sizeof port)
-		_exit(5);
-	for (;;) {
-		int c = accept(lfd, NULL, NULL);
-		char buf[4096];
-		if (c < 0)
-			_exit(6);
-		(void)!read(c, buf, sizeof buf);
-		const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ninside";
-		(void)!write(c, resp, strlen(resp));
-		close(c);
-	}
+/* GET path with the pool: the body must be "ka". */
+static void get_ka(tn_server *s, nc_pool *pool, const char *path) {
+	http_response r;
+	ms_err err;
+	CHECK(do_call(s, (call){.path = path, .pool = pool}, &r, &err) == 0);
+	CHECKF(r.status == 200 && BODY_IS(r, "ka"), "%s: %d", path, r.status);
+	http_response_free(&r);
 }
 
-typedef struct {
-	pid_t pid;
-	int port;
-} netns_arg;
+static int keepalive_main(void *arg) {
+	tn_server s;
+	tn_server_start(&s, serve);
+	nc_pool *pool = nc_pool_new(4, 16);
+	http_response r;
+	ms_err err;
+	for (int i = 0; i < 10; i++) /* framed by length, by chunks, and none at all */
+		get_ka(&s, pool, i % 2 ? "/ka" : "/kachunked");
+	CHECK(do_call(&s, (call){.method = "HEAD", .path = "/ka", .pool = pool}, &r, &err) == 0);
+	http_response_free(&r);
+	CHECKF(s.accepted == 1, "11 requests took %d connections", s.accepted);
+	/* the server's "close", a 1.0 response, bytes past the body, a body cut
+	 * at max_body: each goes on the pooled connection, which is then closed,
+	 * so the next request dials (the server keeps all but the first open) */
+	const char *once[] = {"/kaclose", "/ka10", "/kaextra"};
+	for (int i = 0; i < 3; i++) {
+		int before = s.accepted;
+		CHECK(do_call(&s, (call){.path = once[i], .pool = pool}, &r, &err) == 0);
+		http_response_free(&r);
+		get_ka(&s, pool, "/ka");
+		CHECKF(s.accepted == before + 1, "%s: %d connections", once[i],
+		       s.accepted - before);
+	}
+	int before = s.accepted;
+	CHECK(do_call(&s, (call){.path = "/kabig", .pool = pool, .max_body = 4}, &r, &err) == 0);
+	CHECK(r.truncated);
+	http_response_free(&r);
+	get_ka(&s, pool, "/ka");
+	CHECK(s.accepted == before + 1);
+	/* without a pool: Connection: close, and the server closes */
+	before = s.accepted;
+	for (int i = 0; i < 3; i++) {
+		CHECK(do_call(&s, (call){.path = "/ka"}, &r, &err) == 0);
+		http_response_free(&r);
+	}
+	CHECK(s.accepted == before + 3);
+	nc_pool_free(pool);
+	tn_server_stop(&s, true);
+	CHECK(s.live == 0);
+	return 0;
+}
+TEST(http_keepalive_reuses_one_connection_when_the_response_allows) {
+	run_rt(2, keepalive_main, NULL);
+}
+
+static int stale_main(void *arg) {
+	tn_server s;
+	tn_server_start(&s, serve);
+	nc_pool *pool = nc_pool_new(1, 4);
+	http_response r;
+	ms_err err;
+	/* closed while idle: noticed before the request goes out */
+	get_ka(&s, pool, "/kaidle");
+	rt_sleep(60 * MS);
+	get_ka(&s, pool, "/ka");
+	CHECK(s.accepted == 2);
+	/* closed as the request arrives: nothing came back, so a GET is sent
+	 * again on a new connection... */
+	get_ka(&s, pool, "/kadrop");
+	get_ka(&s, pool, "/ka");
+	CHECKF(s.accepted == 3, "%d", s.accepted);
+	/* ...but a POST, which the server may have acted on, is not */
+	get_ka(&s, pool, "/kadrop");
+	CHECK(do_call(
+	          &s,
+	          (call){.method = "POST", .path = "/ka", .body = "x", .body_len = 1, .pool = pool},
+	          &r, &err) == -EPROTO);
+	CHECKF(strstr(err.msg, "connection closed without a response"), "%s", err.msg);
+	CHECK(s.accepted == 3);
+	nc_pool_free(pool);
+	tn_server_stop(&s, true);
+	return 0;
+}
+TEST(http_keepalive_stale_connection_is_replaced_once) {
+	run_rt(2, stale_main, NULL);
+}
+
+/* The Lua side: {keepalive = true} keeps a connection per task function
+ * (a check's run finds the one it left), closed with the world. */
+static int lua_keepalive_main(void *arg) {
+	tn_server s;
+	tn_server_start(&s, serve);
+	ms_err err = {0};
+	lw_config lc = {.name = "ka"};
+	lw_world *w = lw_new(&lc, &err);
+	la_set_netns(w, -1);
+	la_open(w);
+	char src[512];
+	snprintf(src, sizeof src,
+	         "function f(ka)\n"
+	         "  for i = 1, 5 do\n"
+	         "    local r = assert(http.get('http://127.0.0.1:%d/ka', {keepalive = ka}))\n"
+	         "    assert(r.status == 200 and r.body == 'ka')\n"
+	         "  end\n"
+	         "end\n"
+	         "function with() f(true) end\n"
+	         "function with_too() f(true) end\n"
+	         "function without() f(nil) end\n",
+	         s.port);
+	CHECKF(lw_load(w, "ka.lua", src, strlen(src), &err) == 0, "%s", err.msg);
+	CHECKF(lw_call(w, "with", &err) == 0, "%s", err.msg);
+	CHECKF(lw_call(w, "with", &err) == 0, "%s", err.msg); /* a new task, the same function */
+	CHECKF(s.accepted == 1, "%d", s.accepted);
+	CHECKF(lw_call(w, "with_too", &err) == 0, "%s", err.msg); /* its own */
+	CHECKF(s.accepted == 2, "%d", s.accepted);
+	CHECKF(lw_call(w, "without", &err) == 0, "%s", err.msg);
+	CHECK(s.accepted == 7);
+	tn_wait_live(&s, 2); /* the pooled ones */
+	lw_free(w);
+	tn_wait_live(&s, 0);
+	tn_server_stop(&s, true);
+	return 0;
+}
+TEST(http_keepalive_from_lua_per_task_function) {
+	run_rt(2, lua_keepalive_main, NULL);
+}
+
+/* ─── another network namespace ──────────────────────────────────────── */
 
 static int netns_main(void *arg) {
-	netns_arg *a = arg;
-	char path[64], url[64];
-	snprintf(path, sizeof path, "/proc/%d/ns/net", a->pid);
+	tn_netns *a = arg;
+	char url[64];
+	int nsfd = a->fd;
 	snprintf(url, sizeof url, "http://localhost:%d/", a->port);
-	int nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	CHECK(nsfd >= 0);
 	http_request req = {.url = url, .timeout_ns = 2000 * MS, .netns_fd = nsfd};
 	http_response r;
 	ms_err err = {0};
@@ -621,30 +651,9 @@ static int netns_main(void *arg) {
 	req.netns_fd = nsfd;
 	req.url = "http://example.invalid/";
 	CHECK(http_do(&req, &r, &err) == -EINVAL && strstr(err.msg, "namespace"));
-	close(nsfd);
 	return 0;
 }
 
 TEST(http_connect_inside_another_netns) {
-	int p[2];
-	CHECK(pipe(p) == 0);
-	netns_arg a = {.pid = fork()};
-	CHECK(a.pid >= 0);
-	if (a.pid == 0) {
-		close(p[0]);
-		netns_child(p[1]);
-	}
-	close(p[1]);
-	int got = (int)read(p[0], &a.port, sizeof a.port);
-	if (got != sizeof a.port) { /* no CAP_SYS_ADMIN here: nothing to test */
-		int st;
-		waitpid(a.pid, &st, 0);
-		fprintf(stderr,
-		        "skipped: the helper could not make a network namespace (exit %d)\n",
-		        WEXITSTATUS(st));
-		return;
-	}
-	run_rt(2, netns_main, &a);
-	kill(a.pid, SIGKILL);
-	waitpid(a.pid, NULL, 0);
+	tn_with_netns("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ninside", netns_main);
 }

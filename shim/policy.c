@@ -31,6 +31,13 @@
 #define PL_KEY          "moonshim.policy"
 #define TYPE_MAX        64
 #define STOP_GRACE_S    10 /* docker stop's default */
+/* pressure rules: the kernel's PSI windows are 500 ms to 10 s; a rule
+ * measures 1 s windows, and a duration is a streak of them */
+#define PSI_MIN_WINDOW_S   0.5
+#define PSI_WINDOW_S       1.0
+#define PSI_MAX_DURATION_S 3600.0
+/* a streak of windows goes on if the next event comes within 1.5 windows */
+#define PSI_STREAK_SLACK 1.5
 #define STOP_KILL_WAIT_NS (5 * 1000000000LL)
 
 typedef struct {
@@ -38,6 +45,14 @@ typedef struct {
 	int ref;
 	char where[128]; /* script:line of the on() call, for messages */
 	bool hook;       /* hook(type, fn): its outcome is reported as a "hook" event */
+	/* on("pressure", {...}, fn): the PSI rule it asked for, and how long
+	 * the pressure must last. The streak is touched only by the
+	 * dispatch of pressure events (one goroutine: the cgroup watcher's
+	 * reader). */
+	bool psi;
+	cg_psi_spec spec;
+	char rule[64];
+	int64_t duration_ns, streak_start, last_at;
 } pl_handler;
 
 /* An alert hook: a command run with the event as JSON on stdin. */
@@ -67,13 +82,65 @@ static pl_engine *engine(lua_State *L) {
 
 /* ─── on, emit ──────────────────────────────────────────────────────── */
 
-/* on(type, fn), or hook(type, fn): the function at 2 runs on each event. */
+/* on("pressure", {resource=, kind=, threshold=, duration=}, fn) or
+ * {rule = "memory:some:150ms:1s", duration=}: the PSI rule the watcher
+ * arms for it. threshold is the share of time stalled, in percent, in
+ * each 1 s window (or the duration, if shorter); the handler runs once
+ * the windows past it have run back to back for duration seconds, and
+ * again after each further duration while it lasts. */
+static void pressure_opts(lua_State *L, int idx, pl_handler *h) {
+	double duration = 10, pct = 10;
+	if (lua_getfield(L, idx, "duration") != LUA_TNIL)
+		duration = luaL_checknumber(L, -1);
+	lua_pop(L, 1);
+	if (!(duration >= PSI_MIN_WINDOW_S && duration <= PSI_MAX_DURATION_S))
+		luaL_error(L, "on(\"pressure\"): duration must be %g to %g seconds", PSI_MIN_WINDOW_S,
+		           PSI_MAX_DURATION_S);
+	double window = duration < PSI_WINDOW_S ? duration : PSI_WINDOW_S;
+	cg_err e = {0};
+	if (lua_getfield(L, idx, "rule") == LUA_TSTRING) {
+		if (cg_psi_parse(lua_tostring(L, -1), &h->spec, &e))
+			luaL_error(L, "on(\"pressure\"): %s", e.msg);
+	} else {
+		static const char *const res[] = {"cpu", "memory", "io", NULL};
+		static const char *const kinds[] = {"some", "full", NULL};
+		lua_getfield(L, idx, "resource");
+		int r = luaL_checkoption(L, -1, "memory", res);
+		lua_getfield(L, idx, "kind");
+		int k = luaL_checkoption(L, -1, "some", kinds);
+		if (lua_getfield(L, idx, "threshold") != LUA_TNIL)
+			pct = luaL_checknumber(L, -1);
+		lua_pop(L, 3);
+		if (!(pct > 0 && pct <= 100))
+			luaL_error(L, "on(\"pressure\"): threshold is a percentage, above 0 up to 100");
+		int64_t w = (int64_t)(window * 1e6);
+		h->spec = (cg_psi_spec){.res = (cg_resource)r,
+		                        .full = k == 1,
+		                        .threshold_us = (int64_t)(w * pct / 100),
+		                        .window_us = w,
+		                        .latency_us = w};
+	}
+	lua_pop(L, 1);
+	h->psi = true;
+	h->duration_ns = (int64_t)(duration * 1e9);
+	if (h->duration_ns < h->spec.window_us * 1000)
+		h->duration_ns = h->spec.window_us * 1000;
+	cg_psi_format(&h->spec, h->rule, sizeof h->rule);
+}
+
+/* on(type, fn), or hook(type, fn): the function at 2 (3 after a pressure
+ * rule's options) runs on each event. */
 static int add_handler(lua_State *L, const char *fn, bool hook) {
 	pl_engine *p = engine(L);
 	const char *type = luaL_checkstring(L, 1);
-	luaL_checktype(L, 2, LUA_TFUNCTION);
 	if (p->n == PL_MAX_HANDLERS)
 		return luaL_error(L, "%s: at most %d handlers", fn, PL_MAX_HANDLERS);
+	memset(&p->h[p->n], 0, sizeof p->h[p->n]);
+	if (!hook && !strcmp(type, "pressure") && lua_istable(L, 2)) {
+		pressure_opts(L, 2, &p->h[p->n]);
+		lua_remove(L, 2);
+	}
+	luaL_checktype(L, 2, LUA_TFUNCTION);
 	if (strlen(type) >= TYPE_MAX)
 		return luaL_error(L, "%s: event type \"%s\" is too long", fn, type);
 	pl_handler *h = &p->h[p->n];
@@ -520,12 +587,54 @@ static void run_hooks(pl_engine *p, const char *type, json_t *fields) {
 	}
 }
 
+/* A pressure event for handler h: its rule's, and has the pressure lasted
+ * h's duration? Each event says the stall passed the threshold over the
+ * window before it; back-to-back events make a streak. */
+static bool pressure_due(pl_handler *h, json_t *fields) {
+	const char *rule = json_string_value(json_object_get(fields, "rule"));
+	if (!rule || strcmp(rule, h->rule))
+		return false;
+	int64_t now = rt_now(), window = h->spec.window_us * 1000;
+	/* the span the event measured (a poll may have seen less than a
+	 * window: the stall passed the threshold within it all the same) */
+	json_int_t seen = json_integer_value(json_object_get(fields, "window_us")) * 1000;
+	if (seen <= 0 || seen > window)
+		seen = window;
+	if (!h->last_at || now - h->last_at > (int64_t)(window * PSI_STREAK_SLACK))
+		h->streak_start = now - seen;
+	h->last_at = now;
+	/* one window past the threshold is the rule met; longer durations
+	 * need the streak */
+	if (h->duration_ns > window && now - h->streak_start < h->duration_ns)
+		return false;
+	json_object_set_new(fields, "lasted_s", json_real((double)(now - h->streak_start) / 1e9));
+	h->streak_start = now; /* the next call after another full duration */
+	return true;
+}
+
+int pl_psi_rules(pl_engine *p, cg_psi_spec *out, int max) {
+	int n = 0;
+	for (int i = 0; p && i < p->n; i++) {
+		if (!p->h[i].psi)
+			continue;
+		bool dup = false;
+		for (int k = 0; k < i && !dup; k++)
+			dup = p->h[k].psi && !strcmp(p->h[k].rule, p->h[i].rule);
+		if (!dup && n < max)
+			out[n++] = p->h[i].spec;
+	}
+	return n;
+}
+
 void pl_dispatch(pl_engine *p, const char *type, json_t *fields) {
 	if (!p || p->stopped)
 		return;
 	run_hooks(p, type, fields);
+	bool pressure = !strcmp(type, "pressure");
 	for (int i = 0; i < p->n; i++) {
 		if (strcmp(p->h[i].type, "*") && strcmp(p->h[i].type, type))
+			continue;
+		if (pressure && p->h[i].psi && !pressure_due(&p->h[i], fields))
 			continue;
 		run_arg *a = malloc(sizeof *a);
 		if (!a)

@@ -43,7 +43,11 @@ typedef struct pl_env {
 /* Give w's scripts on(), emit() and the cgroup and container libraries;
  * call before loading them. */
 pl_engine *pl_new(lw_world *w, const pl_env *env);
-/* Run the handlers of an event (type; fields borrowed). In a goroutine. */
+/* The PSI rules the handlers asked for (on("pressure", {...}, fn)), for
+ * the cgroup watcher; how many (at most max). After loading the scripts. */
+int pl_psi_rules(pl_engine *p, cg_psi_spec *out, int max);
+/* Run the handlers of an event (type; fields borrowed; a pressure event's
+ * may gain "lasted_s"). In a goroutine; pressure events from one only. */
 void pl_dispatch(pl_engine *p, const char *type, json_t *fields);
 int pl_handlers(pl_engine *p);
 /* Wait for running handlers; later dispatches do nothing; frees p. */

@@ -39,6 +39,8 @@
 #define MEM_EVENT_FIELDS ((int)(sizeof(cg_memory_events) / sizeof(int64_t)))
 /* Time given to notifications already raised when the process exited. */
 #define NOTIFY_GRACE_NS (200 * 1000LL)
+/* distinct PSI rules the policies may ask the watcher for */
+#define SV_MAX_PSI_RULES 16
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
@@ -284,7 +286,9 @@ static int supervise_main(void *arg) {
 	start_lua(o, &st, &ls);
 	if (o->cgroup && (ev_enabled(o->events) || st.policies)) {
 		cg_err ce = {0};
-		cg_watch_opts wo = {0};
+		cg_psi_spec rules[SV_MAX_PSI_RULES];
+		cg_watch_opts wo = {.psi = rules,
+		                    .npsi = pl_psi_rules(st.policies, rules, SV_MAX_PSI_RULES)};
 		st.cg_events = rt_chan_new(sizeof(cg_event), 64);
 		if ((w = cg_watch_start(o->cgroup, &wo, st.cg_events, &ce))) {
 			rt_wg_add(&st.wg, 1);

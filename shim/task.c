@@ -44,6 +44,7 @@
 
 #define TASK_SERVICE "containerd.task.v2.Task"
 #define ID_MAX       256
+#define TASK_MAX_PSI_RULES 16 /* distinct PSI rules a task's policies may ask for */
 /* The type containerd's Exec sends the process in (JSON). */
 #define PROCESS_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 #define METRICS_TYPE "io.containerd.cgroups.v2.Metrics"
@@ -501,14 +502,8 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	if (watch_exit(t, k, &k->init, &err))
 		goto fail_err;
 	start_relay(k, &k->init);
-	cg_err ce = {0};
-	k->cg_events = rt_chan_new(sizeof(cg_event), 16);
-	if ((k->watch = cg_watch_start(k->cg.cgroup, &(cg_watch_opts){0}, k->cg_events, &ce))) {
-		exit_ctx *x = malloc(sizeof *x);
-		*x = (exit_ctx){t, k, NULL};
-		rt_wg_add(&k->wg, 1);
-		rt_go(oom_watcher, x, "task oom watcher");
-	}
+	/* the policies first: they are there for the first event, and say
+	 * which pressure rules the watcher arms */
 	la_container lc = {.s = k->s,
 	                   .init_pid = k->init.pid,
 	                   .o = {.host = &k->cg.host,
@@ -520,6 +515,17 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	                         .hook_arg = &k->cg,
 	                         .clone_parent = true}};
 	k->lua = tl_start(&lc, k->id, k->cg.cgroup, k->init.pidfd);
+	cg_err ce = {0};
+	cg_psi_spec rules[TASK_MAX_PSI_RULES];
+	cg_watch_opts wo = {.psi = rules,
+	                    .npsi = tl_psi_rules(k->lua, rules, TASK_MAX_PSI_RULES)};
+	k->cg_events = rt_chan_new(sizeof(cg_event), 16);
+	if ((k->watch = cg_watch_start(k->cg.cgroup, &wo, k->cg_events, &ce))) {
+		exit_ctx *x = malloc(sizeof *x);
+		*x = (exit_ctx){t, k, NULL};
+		rt_wg_add(&k->wg, 1);
+		rt_go(oom_watcher, x, "task oom watcher");
+	}
 	rt_mutex_lock(&t->mu);
 	k->next = t->tasks;
 	t->tasks = k;

@@ -93,6 +93,10 @@ tl_lua *tl_start(const la_container *ct, const char *id, cg *cgroup, int pidfd) 
 	return l;
 }
 
+int tl_psi_rules(tl_lua *l, cg_psi_spec *out, int max) {
+	return l ? pl_psi_rules(l->policies, out, max) : 0;
+}
+
 void tl_dispatch(tl_lua *l, const char *type, json_t *fields) {
 	if (l)
 		pl_dispatch(l->policies, type, fields);

@@ -25,6 +25,8 @@ typedef struct tl_lua tl_lua;
 /* NULL when the container has neither checks nor policy. In a goroutine. */
 /* ct: the container (its spec, init, how to exec in it; copied). */
 tl_lua *tl_start(const la_container *ct, const char *id, cg *cgroup, int pidfd);
+/* The PSI rules its policies ask the cgroup watcher for (policy.h). */
+int tl_psi_rules(tl_lua *l, cg_psi_spec *out, int max);
 /* An event of the container for the policies (fields borrowed). */
 void tl_dispatch(tl_lua *l, const char *type, json_t *fields);
 /* The exit to the policies, then everything stops; frees l. */

@@ -180,5 +180,28 @@ if [ $rc = 4 ] && [ "$got" = "5 true 1,2,3 timeout check" ] && [ $((SECONDS - st
 	ok go_channels_subscribe_end_with_container
 else bad go_channels_subscribe_end_with_container "rc=$rc got='$got'; $(cat "$T/out8")"; fi
 
+# pressure handlers: a real CPU stall (three spinners on this machine's
+# cores) for a threshold and a duration; the memory rule stays quiet
+bash "$REPO/tests/container/mkbundle.sh" "$T/cpu" -- sh -c 'for i in 1 2 3; do (while :; do :; done) & done; sleep 4; kill %1 %2 %3' >/dev/null
+cat >"$T/psi.lua" <<'L'
+on("pressure", {resource = "cpu", threshold = 20, duration = 1}, function(ev)
+  emit("policy.action", {action = "cpu1", lasted = ev.lasted_s, rule = ev.rule})
+end)
+on("pressure", {resource = "cpu", threshold = 10, duration = 2.5}, function(ev)
+  emit("policy.action", {action = "cpu25", lasted = ev.lasted_s})
+end)
+on("pressure", {resource = "memory", kind = "full", threshold = 80, duration = 1}, function(ev)
+  emit("policy.action", {action = "mem"})
+end)
+L
+"$MS" --root "$T/root" run --bundle "$T/cpu" --events "$T/ev9" --policy "$T/psi.lua" c9 >"$T/out9" 2>&1
+rc=$?
+c1=$(jq -r 'select(.action == "cpu1") | .rule' "$T/ev9" | head -1)
+c25=$(jq -r 'select(.action == "cpu25") | .lasted >= 2.5' "$T/ev9" | head -1)
+mem=$(jq -r 'select(.action == "mem") | .action' "$T/ev9")
+if [ $rc = 0 ] && [ "$c1" = "cpu:some:200ms:1s" ] && [ "$c25" = true ] && [ -z "$mem" ]; then
+	ok pressure_handler_threshold_duration
+else bad pressure_handler_threshold_duration "rc=$rc cpu1=$c1 cpu25=$c25 mem=$mem; $(grep -v health "$T/ev9" | cut -c1-200 | head)"; fi
+
 echo "lua-checks: $passed passed, $failed failed"
 [ $failed = 0 ]

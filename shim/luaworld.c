@@ -26,6 +26,9 @@
 #include <string.h>
 
 #define NS_PER_SEC   1000000000LL
+/* instructions between the count hook's looks at the clock (~50 µs of
+ * Lua): the bound on how long a spinning coroutine goes unnoticed */
+#define HOOK_EVERY 10000
 #define MAX_SLEEP_NS (365LL * 24 * 3600 * NS_PER_SEC)
 
 struct lw_world {
@@ -48,8 +51,10 @@ typedef struct lw_task {
 	lw_world *w;
 	lua_State *co;
 	int ref;
-	volatile int in_lua; /* read by the preempt hook on sysmon */
-	bool preempted;      /* the count hook yielded */
+	volatile int in_lua;      /* read by the preempt hook on sysmon */
+	volatile int preempt_req; /* set by sysmon: yield at the next hook */
+	bool preempted;           /* the count hook yielded */
+	int64_t resumed_at;       /* rt_now() when the current resume began */
 	int preempt_line;
 	char preempt_src[128];
 	req_kind req;
@@ -241,26 +246,46 @@ static void open_sandbox(lua_State *L) {
 
 /* ─── preemption ────────────────────────────────────────────────────── */
 
+/* Every task's coroutine carries a count hook, and the coroutines a
+ * script makes inherit it (lua_newthread copies the creator's hook), so a
+ * loop is seen wherever it spins. In the task's own coroutine the hook
+ * yields when sysmon asked (preemption) or the budget is spent (the run
+ * loop then stops the task). In a coroutine the script made it cannot
+ * yield to us — that yield would go to the script's resume — so past the
+ * budget it raises an error there, and the task's own coroutine, once
+ * back in Lua, is stopped at its next hook. */
 static void count_hook(lua_State *L, lua_Debug *ar) {
-	lw_task *t = task_of(L);
-	lua_sethook(L, NULL, 0, 0);
+	lw_task *t = rt_get_local();
 	if (!t)
+		return;
+	bool own = L == t->co;
+	bool over = t->cpu_ns + (rt_now() - t->resumed_at) > t->w->cfg.cpu_budget_ns;
+	bool asked = own && __atomic_exchange_n(&t->preempt_req, 0, __ATOMIC_ACQ_REL);
+	if (own) /* back to the slow beat after sysmon's count of 1 */
+		lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	if (!over && !asked)
 		return;
 	if (lua_getinfo(L, "Sl", ar)) {
 		snprintf(t->preempt_src, sizeof t->preempt_src, "%s", ar->short_src);
 		t->preempt_line = ar->currentline;
 	}
+	if (!own)
+		luaL_error(L, "stopped after %d ms of CPU (budget %d ms)",
+		           (int)((t->cpu_ns + rt_now() - t->resumed_at) / 1000000),
+		           (int)(t->w->cfg.cpu_budget_ns / 1000000));
 	t->preempted = true;
 	lua_yield(L, 0);
 }
 
-/* On sysmon: a goroutine ran past its slice. If it is inside Lua, arm the
- * count hook on its coroutine (lua_sethook is safe from another thread by
- * design: the mask is an atomic value). */
+/* On sysmon: a goroutine ran past its slice. If it is inside Lua, ask its
+ * coroutine's hook to yield at the next instruction (lua_sethook is safe
+ * from another thread by design: the mask is an atomic value). */
 static void preempt_hook(uint64_t id, void *local, void *arg) {
 	lw_task *t = local;
-	if (t && __atomic_load_n(&t->in_lua, __ATOMIC_ACQUIRE))
+	if (t && __atomic_load_n(&t->in_lua, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&t->preempt_req, 1, __ATOMIC_RELEASE);
 		lua_sethook(t->co, count_hook, LUA_MASKCOUNT, 1);
+	}
 }
 
 /* ─── tasks ─────────────────────────────────────────────────────────── */
@@ -291,6 +316,7 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 	t.co = lua_newthread(w->L);
 	t.ref = luaL_ref(w->L, LUA_REGISTRYINDEX); /* pops the thread */
 	lua_xmove(w->L, t.co, 1);                  /* the function */
+	lua_sethook(t.co, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	w->tasks++;
 	void *saved_local = rt_get_local();
 	rt_set_local(&t);
@@ -298,12 +324,12 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 	for (;;) {
 		t.req = REQ_NONE;
 		t.preempted = false;
-		int64_t t0 = rt_now();
+		t.resumed_at = rt_now();
 		__atomic_store_n(&t.in_lua, 1, __ATOMIC_RELEASE);
 		int st = lua_resume(t.co, w->L, nargs, &nres);
 		__atomic_store_n(&t.in_lua, 0, __ATOMIC_RELEASE);
-		lua_sethook(t.co, NULL, 0, 0);
-		t.cpu_ns += rt_now() - t0;
+		__atomic_store_n(&t.preempt_req, 0, __ATOMIC_RELEASE);
+		t.cpu_ns += rt_now() - t.resumed_at;
 		nargs = 0;
 		if (st == LUA_OK) {
 			if (take)

@@ -225,3 +225,47 @@ static int lock_main(void *arg) {
 TEST(lua_one_goroutine_inside_a_world_at_a_time) {
 	run_rt(2, lock_main, NULL);
 }
+
+/* ─── loops inside coroutines the script made ───────────────────────── */
+
+static int coroutine_main(void *arg) {
+	/* the coroutines inherit the task's count hook: a loop in one is
+	 * stopped at the budget, whether the script lets the error through
+	 * (wrap) or catches it (resume) and spins on */
+	lw_world *w = world("co", 0, 150 * MS);
+	ms_err err = {0};
+	CHECKF(load(w, "co.lua",
+	            "function wrapped() coroutine.wrap(function() while true do end end)() end\n"
+	            "function caught()\n"
+	            "  while true do\n"
+	            "    local ok, e = coroutine.resume(coroutine.create(function() while true do end "
+	            "end))\n"
+	            "    last = e\n"
+	            "  end\n"
+	            "end\n"
+	            "function nested() coroutine.wrap(function() coroutine.wrap(function() "
+	            "while true do end end)() end)() end\n"
+	            "function fine() local co = coroutine.wrap(function() for i = 1, 3 do "
+	            "coroutine.yield(i) end end) return co() + co() + co() end\n",
+	            &err) == 0,
+	       "%s", err.msg);
+	static const char *const spinners[] = {"wrapped", "caught", "nested"};
+	for (int i = 0; i < 3; i++) {
+		memset(&err, 0, sizeof err);
+		int64_t t0 = rt_now();
+		int rc = lw_call(w, spinners[i], &err);
+		int64_t took = rt_now() - t0;
+		CHECKF(rc != 0 && strstr(err.msg, "co.lua:") && strstr(err.msg, "CPU"),
+		       "%s ended with %d: %s", spinners[i], rc, err.msg);
+		CHECKF(took < 1000 * MS, "%s stopped after %lld ms", spinners[i],
+		       (long long)(took / MS));
+	}
+	memset(&err, 0, sizeof err);
+	CHECKF(lw_call(w, "fine", &err) == 0, "coroutines that yield still work: %s", err.msg);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_loop_in_script_coroutine_stopped_at_budget) {
+	run_rt(1, coroutine_main, NULL);
+}

@@ -98,19 +98,21 @@ $(CG_TEST_BIN): tests/harness.c $(wildcard tests/cgroup/*.c tests/cgroup/*.h) te
 	$(CC) $(ALL_CFLAGS) -Itests -Itests/cgroup -Icgroup tests/harness.c $(wildcard tests/cgroup/*.c) $(CG_LIB) $(RT_LIB) $(LDLIBS) -o $@
 
 # the shim's modules without main(), for the unit tests and checkers
-# policies/default.lua, compiled in as a byte array
-$(B)/gen/default_policy.c: policies/default.lua
+# policies/default.lua (the policy when none is given) and policies/ladder.lua
+# (a library for policies), compiled in as byte arrays moonshim_lua_NAME
+LUA_BUILTIN := $(B)/gen/default_lua.o $(B)/gen/ladder_lua.o
+$(B)/gen/%_lua.c: policies/%.lua
 	@mkdir -p $(dir $@)
-	{ echo '/* generated from policies/default.lua */'; \
-	  echo 'const unsigned char moonshim_default_policy[] = {'; \
+	{ echo '/* generated from $< */'; \
+	  echo 'const unsigned char moonshim_lua_$*[] = {'; \
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '};'; \
-	  echo 'const unsigned long moonshim_default_policy_len = sizeof moonshim_default_policy;'; } > $@
+	  echo 'const unsigned long moonshim_lua_$*_len = sizeof moonshim_lua_$*;'; } > $@
 
-$(B)/gen/default_policy.o: $(B)/gen/default_policy.c
+$(B)/gen/%_lua.o: $(B)/gen/%_lua.c
 	$(CC) -std=gnu11 $(OPT) $(SAN) -c $< -o $@
 
-$(SHIM_LIB): $(filter-out $(B)/shim/main.o,$(SHIM_SRC:%.c=$(B)/%.o)) $(PROTO_OBJ) $(B)/gen/default_policy.o
+$(SHIM_LIB): $(filter-out $(B)/shim/main.o,$(SHIM_SRC:%.c=$(B)/%.o)) $(PROTO_OBJ) $(LUA_BUILTIN)
 	rm -f $@
 	$(AR) rcs $@ $^
 

@@ -1,33 +1,17 @@
--- memory-guard.lua — graduated response to memory pressure: each time the
--- container crosses memory.high, reclaim; if it stays above 90% of
--- memory.max, lower memory.high a step (throttling it further); a cooldown
--- keeps one action per interval. Actions go to the event stream as
--- "policy.action".
+-- memory-guard.lua — the graduated response to a memory shortage, acting:
+-- notify -> reclaim -> lower memory.high -> freeze -> pre-kill hook -> kill,
+-- one step per cooldown while memory.current stays above 90% of its limit
+-- (or memory pressure lasts), each throttle judged `watch` seconds later
+-- (policies/ladder.lua says how). Steps and outcomes go to the event stream
+-- as "policy.action" and "policy.outcome".
 --   moonshim run --policy policies/memory-guard.lua ID
-local cooldown = 2          -- seconds between actions
-local step = 16 * 1024 * 1024
-local last = -math.huge
-
-local function act(action, fields)
-  fields = fields or {}
-  fields.action = action
-  emit("policy.action", fields)
-  last = now()
-end
-
-on("memory.high", function(ev)
-  if now() - last < cooldown then return end
-  local m = cgroup.memory()
-  local ok = cgroup.reclaim(step)
-  if m.max ~= math.huge and m.current > 0.9 * m.max and m.high ~= math.huge then
-    local new_high = math.max(m.high - step, step)
-    cgroup.set { memory_high = new_high }
-    act("lower-memory.high", { from = m.high, to = new_high, current = m.current })
-  else
-    act("reclaim", { bytes = step, reclaimed = ok, current = m.current })
-  end
-end)
-
-on("oom_kill", function(ev)
-  act("notify", { reason = "the kernel OOM-killed a process", oom_kill = ev.total and ev.total.oom_kill })
-end)
+ladder {
+  dry_run = false,
+  level = 0.9,     -- short: memory.current at 90% of the limit
+  pressure = 20,   -- ... or 20% of the time stalled on memory
+  duration = 5,    -- ... for 5 s
+  cooldown = 2,    -- seconds between steps
+  watch = 4,       -- seconds before a throttle's outcome is judged
+  -- before the kill: tell someone (the state arrives as JSON on stdin)
+  pre_kill = { "logger", "-t", "moonshim", "memory-guard: killing the container" },
+}

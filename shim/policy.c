@@ -460,6 +460,11 @@ static const char EVENTS_LIB[] =
     "  return ch\n"
     "end\n";
 
+/* policies/ladder.lua, compiled in (Makefile): ladder{...} */
+extern const unsigned char moonshim_lua_ladder[];
+extern const unsigned long moonshim_lua_ladder_len;
+#define LADDER_NAME "policies/ladder.lua (built in)"
+
 /* ─── dispatch ──────────────────────────────────────────────────────── */
 
 pl_engine *pl_new(lw_world *w, const pl_env *env) {
@@ -488,8 +493,9 @@ pl_engine *pl_new(lw_world *w, const pl_env *env) {
 	lw_register_lib(w, "cgroup", cgroup_fns);
 	lw_register_lib(w, "container", container_fns);
 	ms_err err = {0};
-	if (lw_load(w, "events", EVENTS_LIB, sizeof EVENTS_LIB - 1, &err))
-		fprintf(stderr, "moonshim: the events library: %s\n", err.msg);
+	if (lw_load(w, "events", EVENTS_LIB, sizeof EVENTS_LIB - 1, &err) ||
+	    lw_load(w, LADDER_NAME, (const char *)moonshim_lua_ladder, moonshim_lua_ladder_len, &err))
+		fprintf(stderr, "moonshim: a built-in library: %s\n", err.msg);
 	return p;
 }
 

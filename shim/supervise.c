@@ -200,8 +200,8 @@ static void load_scripts(const sv_opts *o, lua_side *ls, const char *const *file
 }
 
 /* policies/default.lua, compiled in (Makefile) */
-extern const unsigned char moonshim_default_policy[];
-extern const unsigned long moonshim_default_policy_len;
+extern const unsigned char moonshim_lua_default[];
+extern const unsigned long moonshim_lua_default_len;
 #define DEFAULT_POLICY_NAME "policies/default.lua (built in)"
 
 /* One world for the container's checks and policies. A script that does
@@ -233,8 +233,8 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 	ls->policies = pl_new(ls->w, &env);
 	ls->checks = hk_new(ls->w, check_event, ls);
 	load_scripts(o, ls, o->policies, o->npolicies, "--policy");
-	if (builtin && lw_load(ls->w, DEFAULT_POLICY_NAME, (const char *)moonshim_default_policy,
-	                       moonshim_default_policy_len, &err)) {
+	if (builtin && lw_load(ls->w, DEFAULT_POLICY_NAME, (const char *)moonshim_lua_default,
+	                       moonshim_lua_default_len, &err)) {
 		fprintf(stderr, "moonshim: %s\n", err.msg);
 		ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
 	}

@@ -203,5 +203,32 @@ if [ $rc = 0 ] && [ "$c1" = "cpu:some:200ms:1s" ] && [ "$c25" = true ] && [ -z "
 	ok pressure_handler_threshold_duration
 else bad pressure_handler_threshold_duration "rc=$rc cpu1=$c1 cpu25=$c25 mem=$mem; $(grep -v health "$T/ev9" | cut -c1-200 | head)"; fi
 
+# the graduated response (policies/ladder.lua) on a real shortage: 80 MiB
+# of tmpfs (unreclaimable without swap) under a 96 MiB limit climbs every
+# step, judges each throttle "no progress", runs the pre-kill hook, kills;
+# the same ladder as a dry run reports and leaves the container alone
+bash "$REPO/tests/container/mkbundle.sh" "$T/mem" -- sh -c 'dd if=/dev/zero of=/big/fill bs=1M count=80 2>/dev/null; sleep 8; exit 6' >/dev/null
+jq '.mounts += [{"destination": "/big", "type": "tmpfs", "source": "tmpfs", "options": ["size=200m"]}]
+  | .linux.resources.memory = {"limit": 100663296}' "$T/mem/config.json" >"$T/m.json" && mv "$T/m.json" "$T/mem/config.json"
+cat >"$T/ladder.lua" <<'L'
+ladder { dry_run = false, level = 0.7, cooldown = 0.3, watch = 0.6,
+         pre_kill = function(state) emit("policy.action", {action = "hooked", step = state.step}) end }
+L
+start=$SECONDS
+"$MS" --root "$T/root" run --bundle "$T/mem" --events "$T/ev10" --policy "$T/ladder.lua" c10 >"$T/out10" 2>&1
+rc=$?
+seq=$(jq -r 'select(.type == "policy.action" or .type == "policy.outcome") | .action // ("outcome:" + .result)' "$T/ev10" | tr '\n' ' ')
+want="notify reclaim lower-memory.high outcome:no progress freeze outcome:no progress pre-kill hooked kill "
+if [ $rc = 137 ] && [ "$seq" = "$want" ] && [ $((SECONDS - start)) -lt 8 ]; then
+	ok ladder_climbs_judges_throttles_kills
+else bad ladder_climbs_judges_throttles_kills "rc=$rc seq='$seq'; $(grep -v health "$T/ev10" | cut -c1-200 | head -20)"; fi
+echo 'ladder { level = 0.7, cooldown = 0.3, watch = 0.6 }' >"$T/dry.lua"
+"$MS" --root "$T/root" run --bundle "$T/mem" --events "$T/ev11" --policy "$T/dry.lua" c11 >"$T/out11" 2>&1
+rc=$?
+dry=$(jq -r 'select(.type == "policy.action") | "\(.action):\(.dry_run)"' "$T/ev11" | sort -u | tr '\n' ' ')
+if [ $rc = 6 ] && [[ "$dry" == *"kill:true"* ]] && [[ "$dry" != *":false"* ]]; then
+	ok ladder_dry_run_reports_only
+else bad ladder_dry_run_reports_only "rc=$rc actions='$dry'"; fi
+
 echo "lua-checks: $passed passed, $failed failed"
 [ $failed = 0 ]

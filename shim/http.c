@@ -52,7 +52,7 @@ typedef struct {
 	nc_conn conn;
 	char *buf; /* inline_buf, or the heap once a response outgrew it */
 	size_t cap, start, end;
-	char inline_buf[RBUF_INLINE];
+	char *inline_buf; /* RBUF_INLINE bytes on http_do's stack (not zeroed with the xfer) */
 	size_t head_left; /* of HTTP_MAX_HEADER_BYTES, for heads and trailers */
 	size_t body_cap, max_body;
 	/* keep-alive */
@@ -591,7 +591,7 @@ static int exchange(xfer *x) {
 	if (r)
 		return r;
 	x->buf = x->inline_buf;
-	x->cap = sizeof x->inline_buf;
+	x->cap = RBUF_INLINE;
 	if ((r = read_head(x)) || (r = read_body(x))) {
 		if (!sent)
 			return r;
@@ -665,7 +665,9 @@ static void restart(xfer *x) {
 
 int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	int64_t t0 = rt_now();
+	char rbuf[RBUF_INLINE];
 	xfer x = {
+	    .inline_buf = rbuf,
 	    .req = req,
 	    .method = req->method ? req->method : "GET",
 	    .err = err,

@@ -35,6 +35,7 @@ struct rt_pollfd {
 	uint32_t gen; /* bumped at close; tags epoll data */
 	bool closing;
 	bool ready[NMODES]; /* an edge arrived with nobody waiting */
+	bool hup;           /* sticky: EPOLLRDHUP, EPOLLHUP or EPOLLERR was seen */
 	rt_g *waiter[NMODES];
 	uint64_t wgen[NMODES];
 	rt_pollfd *next_free;
@@ -136,6 +137,8 @@ rt_g *rt__netpoll(int64_t delay) {
 		uint32_t ev = evs[i].events;
 		rt__lock(&pd->lock);
 		if ((pd->gen & TAG_MASK) == (d & TAG_MASK) && !pd->closing) {
+			if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+				pd->hup = true;
 			if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 				pd_fire(pd, 0, 0, &list);
 			if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
@@ -188,6 +191,7 @@ rt_pollfd *rt_poll_open(int fd, int *err) {
 	rt__lock(&pd->lock);
 	pd->fd = fd;
 	pd->closing = false;
+	pd->hup = false;
 	for (int i = 0; i < NMODES; i++) {
 		pd->ready[i] = false;
 		pd->waiter[i] = NULL;
@@ -252,6 +256,22 @@ void rt_poll_close(rt_pollfd *pd) {
 }
 
 /* ─── Waiting ────────────────────────────────────────────────────────── */
+
+bool rt_poll_take_edge(rt_pollfd *pd, int mode) {
+	int i = mode_index(mode);
+	rt__lock(&pd->lock);
+	bool edge = pd->ready[i];
+	pd->ready[i] = false;
+	rt__unlock(&pd->lock);
+	return edge;
+}
+
+bool rt_poll_hup(rt_pollfd *pd) {
+	rt__lock(&pd->lock);
+	bool hup = pd->hup;
+	rt__unlock(&pd->lock);
+	return hup;
+}
 
 typedef struct {
 	rt_pollfd *pd;

@@ -243,6 +243,15 @@ void rt_poll_close(rt_pollfd *pd);
 void rt_poll_evict(rt_pollfd *pd);
 /* Park until one of `modes` is ready: 0, -ETIMEDOUT, -ECANCELED. */
 int rt_poll_wait(rt_pollfd *pd, int modes, int64_t deadline);
+/* Has an edge of `mode` (one of RT_POLL_*) been seen with nobody waiting
+ * since a wait last took one? Says so and forgets it. False does not
+ * prove the fd quiet: an event the kernel queued may not have been polled
+ * yet (the netpoller runs when an M looks for work, sysmon at the latest
+ * every 10 ms). */
+bool rt_poll_take_edge(rt_pollfd *pd, int mode);
+/* Has the netpoller seen the peer hang up or the fd fail (EPOLLRDHUP,
+ * EPOLLHUP, EPOLLERR) since rt_poll_open? Sticky; with the same caveat. */
+bool rt_poll_hup(rt_pollfd *pd);
 ssize_t rt_read(rt_pollfd *pd, void *buf, size_t n, int64_t deadline);
 ssize_t rt_write(rt_pollfd *pd, const void *buf, size_t n, int64_t deadline); /* all of it */
 int rt_accept(rt_pollfd *pd, struct sockaddr *addr, socklen_t *len, int flags, int64_t deadline);

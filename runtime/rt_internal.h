@@ -135,6 +135,12 @@ struct rt_g {
 enum p_status { P_IDLE = 0, P_RUNNING, P_SYSCALL };
 
 typedef struct rt__timer rt__timer;
+/* A timer heap slot: the deadline sits beside the pointer, so sifting
+ * compares without touching the timers (each on its own goroutine's stack). */
+typedef struct {
+	int64_t when;
+	rt__timer *t;
+} rt__heap_entry;
 
 struct rt_p {
 	int id;
@@ -152,9 +158,10 @@ struct rt_p {
 	int ngfree;
 	uint64_t rand;
 	uint64_t goid_next, goid_end; /* this P's batch of goroutine ids */
-	/* timers: a binary min-heap under tlock; timer0 caches the earliest */
+	/* timers: a 4-ary min-heap under tlock (timer.c); timer0 caches the
+	 * earliest */
 	rt__lock_t tlock;
-	rt__timer **timers;
+	rt__heap_entry *timers;
 	int ntimers, captimers;
 	int64_t timer0; /* atomic; 0 = none */
 	/* counters, written by the owner only, read racily */

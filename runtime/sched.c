@@ -883,7 +883,9 @@ const char *rt_self_label(void) {
 	return g && !g->is_g0 ? g->label : NULL;
 }
 void rt_set_local(void *p) {
-	asr(&rt__getg()->local, p);
+	rt_g *g = rt__getg();
+	if (g) /* outside the runtime there is no goroutine to hold it */
+		asr(&g->local, p);
 }
 void *rt_get_local(void) {
 	return rt__getg()->local;

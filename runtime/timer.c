@@ -2,7 +2,7 @@
  * timer.c — per-P timer heaps (sleeps, deadlines, tickers) and the public
  * rt_timer built on them.
  *
- * Each P owns a binary min-heap under its own lock; p->timer0 caches the
+ * Each P owns a 4-ary min-heap under its own lock; p->timer0 caches the
  * earliest deadline so the scheduler can skip the lock. A timer's callback
  * runs with no lock held, on whichever M found it expired, and must not
  * park. After a one-shot timer's callback starts, the runtime never touches
@@ -21,41 +21,51 @@
 
 /* ─── Heap ───────────────────────────────────────────────────────────── */
 
-static void heap_set(rt_p *p, int i, rt__timer *t) {
-	p->timers[i] = t;
-	t->idx = i;
+/* 4-ary, as Go's: half the levels of a binary heap, and the four children
+ * of a slot share a cache line or two. Each slot carries its timer's
+ * deadline, so a sift reads the array only and writes t->idx of the timers
+ * it moves. */
+#define HEAP_ARITY 4
+
+static void heap_set(rt_p *p, int i, rt__heap_entry e) {
+	p->timers[i] = e;
+	e.t->idx = i;
 }
 
 static void sift_up(rt_p *p, int i) {
-	rt__timer *t = p->timers[i];
+	rt__heap_entry e = p->timers[i];
 	while (i > 0) {
-		int parent = (i - 1) / 2;
-		if (p->timers[parent]->when <= t->when)
+		int parent = (i - 1) / HEAP_ARITY;
+		if (p->timers[parent].when <= e.when)
 			break;
 		heap_set(p, i, p->timers[parent]);
 		i = parent;
 	}
-	heap_set(p, i, t);
+	heap_set(p, i, e);
 }
 
 static void sift_down(rt_p *p, int i) {
-	rt__timer *t = p->timers[i];
+	rt__heap_entry e = p->timers[i];
 	for (;;) {
-		int c = 2 * i + 1;
+		int c = HEAP_ARITY * i + 1, end = c + HEAP_ARITY;
 		if (c >= p->ntimers)
 			break;
-		if (c + 1 < p->ntimers && p->timers[c + 1]->when < p->timers[c]->when)
-			c++;
-		if (t->when <= p->timers[c]->when)
+		if (end > p->ntimers)
+			end = p->ntimers;
+		int min = c;
+		for (int k = c + 1; k < end; k++)
+			if (p->timers[k].when < p->timers[min].when)
+				min = k;
+		if (e.when <= p->timers[min].when)
 			break;
-		heap_set(p, i, p->timers[c]);
-		i = c;
+		heap_set(p, i, p->timers[min]);
+		i = min;
 	}
-	heap_set(p, i, t);
+	heap_set(p, i, e);
 }
 
 static void heap_remove(rt_p *p, int i) {
-	rt__timer *t = p->timers[i];
+	rt__timer *t = p->timers[i].t;
 	p->ntimers--;
 	if (i != p->ntimers) {
 		heap_set(p, i, p->timers[p->ntimers]);
@@ -66,7 +76,7 @@ static void heap_remove(rt_p *p, int i) {
 }
 
 static void update_timer0(rt_p *p) {
-	asr(&p->timer0, p->ntimers ? p->timers[0]->when : 0);
+	asr(&p->timer0, p->ntimers ? p->timers[0].when : 0);
 }
 
 /* ─── Internal API ───────────────────────────────────────────────────── */
@@ -79,7 +89,7 @@ void rt__timer_add(rt__timer *t, int64_t when) {
 	rt__lock(&p->tlock);
 	if (p->ntimers == p->captimers) {
 		int cap = p->captimers ? p->captimers * 2 : TIMERS_INITIAL;
-		rt__timer **nt = realloc(p->timers, (size_t)cap * sizeof *nt);
+		rt__heap_entry *nt = realloc(p->timers, (size_t)cap * sizeof *nt);
 		if (!nt) {
 			rt__unlock(&p->tlock);
 			rt__sched_debug_printf("moonshim: out of memory for a timer\n");
@@ -90,7 +100,7 @@ void rt__timer_add(rt__timer *t, int64_t when) {
 	}
 	t->when = when;
 	asr(&t->p, p);
-	heap_set(p, p->ntimers++, t);
+	heap_set(p, p->ntimers++, (rt__heap_entry){when, t});
 	sift_up(p, t->idx);
 	update_timer0(p);
 	rt__unlock(&p->tlock);
@@ -125,8 +135,8 @@ bool rt__timer_del(rt__timer *t) {
 int rt__timers_run(rt_p *p, int64_t now) {
 	int n = 0;
 	rt__lock(&p->tlock);
-	while (p->ntimers && p->timers[0]->when <= now) {
-		rt__timer *t = p->timers[0];
+	while (p->ntimers && p->timers[0].when <= now) {
+		rt__timer *t = p->timers[0].t;
 		void (*fn)(void *, uint64_t) = t->fn;
 		void *arg = t->arg;
 		uint64_t seq = t->seq;
@@ -134,6 +144,7 @@ int rt__timers_run(rt_p *p, int64_t now) {
 		if (t->period > 0) {
 			int64_t next = t->when + t->period;
 			t->when = next > now ? next : now + t->period; /* drop missed ticks */
+			p->timers[0].when = t->when;
 			sift_down(p, 0);
 		} else {
 			heap_remove(p, 0);

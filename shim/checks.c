@@ -144,15 +144,34 @@ int hk_count(hk_checks *c) {
 
 typedef struct {
 	bool ok;
-	char *output; /* on the heap: the runner's stack stays small */
+	char *output; /* number, or a string on the heap: the runner's stack stays small */
+	char number[24]; /* an integer output (a status code), as tostring writes it */
 } run_result;
+
+/* An integer in decimal, as Lua's tostring writes it (no snprintf). */
+static void format_integer(char *out, lua_Integer v) {
+	char tmp[24];
+	int n = 0;
+	lua_Unsigned u = v < 0 ? 0 - (lua_Unsigned)v : (lua_Unsigned)v;
+	do
+		tmp[n++] = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*out++ = '-';
+	while (n)
+		*out++ = tmp[--n];
+	*out = 0;
+}
 
 /* run's results: ok [, output] */
 static int take_result(lua_State *co, int nres, void *arg) {
 	run_result *r = arg;
 	int base = lua_gettop(co) - nres + 1;
 	r->ok = nres >= 1 && lua_toboolean(co, base);
-	if (nres >= 2) {
+	if (nres >= 2 && lua_isinteger(co, base + 1)) {
+		format_integer(r->number, lua_tointeger(co, base + 1));
+		r->output = r->number;
+	} else if (nres >= 2) {
 		size_t n;
 		const char *s = luaL_tolstring(co, base + 1, &n);
 		r->output = strndup(s, n < HC_OUTPUT_MAX ? n : HC_OUTPUT_MAX);
@@ -193,7 +212,9 @@ static void runner(void *p) {
 		if (rt_select(cs, 1, due == HC_NEVER ? RT_FOREVER : due) == 0)
 			break; /* stopped */
 		run_result r = {0};
-		ms_err err = {0};
+		ms_err err; /* 1 KiB: set, not zeroed, every second of every check */
+		err.code = 0;
+		err.msg[0] = 0;
 		hc_result res = {.start_ns = rt_now()};
 		int rc = lw_call_ref(c->w, d->ref, d->name, NULL, take_result, &r, &err);
 		res.end_ns = rt_now();
@@ -220,7 +241,8 @@ static void runner(void *p) {
 		rt_mutex_unlock(&c->mu);
 		for (int k = 0; k < n; k++)
 			emit(c, &t[k]);
-		free(r.output);
+		if (r.output != r.number)
+			free(r.output);
 	}
 	rt_wg_done(&c->wg);
 }

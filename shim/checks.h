@@ -18,6 +18,16 @@
  * health.c's, Docker's and Kubernetes'. Each check runs on its own
  * goroutine as a task of the world; status changes go to the event
  * callback as "health" events.
+ *
+ * Phase. The first probe of every check is due one interval after
+ * hk_start (or initial_delay after it), with no random phase: checks
+ * started together probe together. That is deliberate. Measured with
+ * bench/lua_bench.c (1,000 HTTP checks at 1 s, 2 cores), spreading the
+ * first probes over the interval costs 2.5x the CPU (5.6% of a core
+ * against 2.2% then), because each lone probe wakes a sleeping thread
+ * from epoll and puts it back, where a burst runs back to back on threads
+ * already awake. Tests also rely on a short check's first probe coming at
+ * once. A script that wants its checks apart sets initial_delay per check.
  */
 #ifndef MOONSHIM_CHECKS_H
 #define MOONSHIM_CHECKS_H

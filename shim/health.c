@@ -225,8 +225,15 @@ static void log_result(hc_check *h, const hc_result *r, hc_outcome outcome) {
 	    outcome == HC_TIMEOUT || outcome == HC_ERROR ? TIMEOUT_EXIT_CODE : r->exit_code;
 	/* the output on the heap, sized to fit: an idle check holds only what
 	 * its results said, not five 4 KiB buffers */
-	free(e->output);
 	size_t n = r->output ? r->output_len : 0;
+	if (e->output && e->output_len == n && n <= HC_OUTPUT_MAX &&
+	    (n || outcome != HC_TIMEOUT)) { /* as long as the one it replaces: reuse it */
+		if (n)
+			memcpy(e->output, r->output, n);
+		e->output[n] = 0;
+		return;
+	}
+	free(e->output);
 	bool cut = n > HC_OUTPUT_MAX;
 	if (cut) {
 		n = HC_OUTPUT_MAX; /* back off to the first byte of a UTF-8 character */

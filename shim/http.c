@@ -28,7 +28,10 @@
 #include <sys/uio.h>
 
 #define AUTHORITY_MAX (NC_HOST_MAX + 8) /* "[" host "]:" port */
-#define RBUF_INIT     4096              /* a health check's whole response, usually */
+#define RBUF_INIT     4096              /* the read buffer's first size on the heap */
+#define RBUF_INLINE   1024              /* ... and before it, in the xfer: a health
+                                         * check's whole response, usually */
+#define REQ_INLINE    1024              /* a request head longer goes on the heap */
 #define CHUNK_HEX_MAX 15                /* hex digits of a chunk size: < 2^60, no overflow */
 #define LENGTH_DIGITS 18                /* Content-Length digits: < 10^18, no overflow */
 #define BODY_PREALLOC (64 * 1024)       /* most trusted of a Content-Length up front */
@@ -47,8 +50,9 @@ typedef struct {
 	bool target_slash; /* it starts with '/' (else "/" goes first) */
 	/* the connection and what has been read but not parsed: buf[start, end) */
 	nc_conn conn;
-	char *buf;
+	char *buf; /* inline_buf, or the heap once a response outgrew it */
 	size_t cap, start, end;
+	char *inline_buf; /* RBUF_INLINE bytes on http_do's stack (not zeroed with the xfer) */
 	size_t head_left; /* of HTTP_MAX_HEADER_BYTES, for heads and trailers */
 	size_t body_cap, max_body;
 	/* keep-alive */
@@ -141,9 +145,21 @@ static int parse_url(xfer *x, const char *url) {
 
 /* ─── Dialing ─────────────────────────────────────────────────────────── */
 
+/* RFC 9110 §9.2.2: sending it twice does what sending it once does. */
+static bool idempotent(const char *method) {
+	static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+	for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+		if (!strcmp(method, methods[i]))
+			return true;
+	return false;
+}
+
 static int dial(xfer *x) {
+	/* an idempotent request is resent on a fresh connection when a reused
+	 * one turns out closed (retry_fresh), so the pool may skip its peek */
 	if (x->req->pool && !x->fresh_only &&
-	    nc_pool_get(x->req->pool, x->host, x->port, x->req->netns_fd, &x->conn)) {
+	    nc_pool_get(x->req->pool, x->host, x->port, x->req->netns_fd, idempotent(x->method),
+	                &x->conn)) {
 		x->reused = true;
 		return 0;
 	}
@@ -163,7 +179,42 @@ static bool header_named(const char *h, const char *name) {
 	return !strncasecmp(h, name, n) && h[n] == ':';
 }
 
-static int build_request(xfer *x, char **out, size_t *len) {
+/* The request head, written at out (when non-NULL) as it is measured:
+ * its length. Checked by build_request first. */
+static size_t write_head(const xfer *x, char *out, bool own_host, bool own_ua,
+                         const char *clen) {
+	size_t n = 0;
+#define PUT(s, k) ((out ? memcpy(out + n, (s), (k)) : NULL), n += (k))
+#define PUTS(s)   PUT((s), strlen(s))
+	PUTS(x->method);
+	PUT(" /", x->target_slash ? 1 : 2);
+	PUT(x->target, (size_t)x->target_len);
+	PUTS(" HTTP/1.1\r\n");
+	if (!own_host) {
+		PUTS("Host: ");
+		PUTS(x->authority);
+		PUTS("\r\n");
+	}
+	if (!own_ua)
+		PUTS("User-Agent: moonshim\r\n");
+	for (const char *const *h = x->req->headers; h && *h; h++) {
+		PUTS(*h);
+		PUTS("\r\n");
+	}
+	if (clen) {
+		PUTS("Content-Length: ");
+		PUTS(clen);
+		PUTS("\r\n");
+	}
+	PUTS(x->req->pool ? "\r\n" : "Connection: close\r\n\r\n"); /* 1.1 keeps it open */
+#undef PUTS
+#undef PUT
+	return n;
+}
+
+/* The request head into *out: `inline_buf` (REQ_INLINE bytes) when it
+ * fits, else the heap. */
+static int build_request(xfer *x, char *inline_buf, char **out, size_t *len) {
 	x->stage = "building the request";
 	bool own_host = false, own_ua = false;
 	for (const char *const *h = x->req->headers; h && *h; h++) {
@@ -179,22 +230,17 @@ static int build_request(xfer *x, char **out, size_t *len) {
 	}
 	if (!is_token(x->method, strlen(x->method)))
 		return invalid(x, "the method is not a token");
-	FILE *f = open_memstream(out, len);
-	if (!f)
-		return -ENOMEM;
-	fprintf(f, "%s %s%.*s HTTP/1.1\r\n", x->method, x->target_slash ? "" : "/", x->target_len,
-	        x->target);
-	if (!own_host)
-		fprintf(f, "Host: %s\r\n", x->authority);
-	if (!own_ua)
-		fputs("User-Agent: moonshim\r\n", f);
-	for (const char *const *h = x->req->headers; h && *h; h++)
-		fprintf(f, "%s\r\n", *h);
 	const char *m = x->method;
-	if (x->req->body || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH"))
-		fprintf(f, "Content-Length: %zu\r\n", x->req->body ? x->req->body_len : 0);
-	fputs(x->req->pool ? "\r\n" : "Connection: close\r\n\r\n", f); /* 1.1 keeps it open */
-	return fclose(f) ? -ENOMEM : 0;
+	char clen[24];
+	bool sized = x->req->body || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+	if (sized)
+		snprintf(clen, sizeof clen, "%zu", x->req->body ? x->req->body_len : 0);
+	*len = write_head(x, NULL, own_host, own_ua, sized ? clen : NULL);
+	*out = *len <= REQ_INLINE ? inline_buf : malloc(*len);
+	if (!*out)
+		return -ENOMEM;
+	write_head(x, *out, own_host, own_ua, sized ? clen : NULL);
+	return 0;
 }
 
 /* ─── Reading ─────────────────────────────────────────────────────────── */
@@ -210,14 +256,18 @@ static ssize_t fill(xfer *x, size_t limit) {
 		x->start = 0;
 	}
 	if (x->end == x->cap) {
-		size_t cap = x->cap * 2 < limit ? x->cap * 2 : limit;
-		char *p = cap > x->cap ? realloc(x->buf, cap) : NULL;
+		size_t cap = x->cap < RBUF_INIT ? RBUF_INIT : x->cap * 2;
+		cap = cap < limit ? cap : limit;
+		bool on_heap = x->buf != x->inline_buf;
+		char *p = cap <= x->cap ? NULL : on_heap ? realloc(x->buf, cap) : malloc(cap);
 		if (!p)
 			return -ENOMEM;
+		if (!on_heap)
+			memcpy(p, x->buf, x->end);
 		x->buf = p;
 		x->cap = cap;
 	}
-	ssize_t k = rt_read(x->conn.pd, x->buf + x->end, x->cap - x->end, x->deadline);
+	ssize_t k = nc_read(&x->conn, x->buf + x->end, x->cap - x->end, x->deadline);
 	if (k > 0)
 		x->received += (size_t)k;
 	return k;
@@ -259,6 +309,12 @@ static int get_line(xfer *x, size_t *budget, const char *toolong, char **line, s
 /* Up to `max` buffered bytes (reading if none): their count, 0 at EOF. */
 static ssize_t take(xfer *x, size_t max, const char **p) {
 	if (x->start == x->end) {
+		char *big;
+		if (x->buf == x->inline_buf && max > x->cap && (big = malloc(RBUF_INIT))) {
+			x->buf = big; /* a long body: read it in bigger pieces */
+			x->cap = RBUF_INIT;
+			x->start = x->end = 0;
+		}
 		ssize_t k = fill(x, x->cap);
 		if (k <= 0)
 			return k;
@@ -316,9 +372,12 @@ static int add_header(xfer *x, char *l, size_t n) {
 	if (!colon || !is_token(l, (size_t)(colon - l))) /* no space before ':' (§5.1) */
 		return proto(x, "malformed header line");
 	char *v = trim(colon + 1, &end);
-	int nl = (int)(colon - l);
-	if (asprintf(&s, "%.*s: %s", nl, l, v) < 0)
+	size_t nl = (size_t)(colon - l), vl = (size_t)(end - v);
+	if (!(s = malloc(nl + 2 + vl + 1)))
 		return -ENOMEM;
+	memcpy(s, l, nl);
+	memcpy(s + nl, ": ", 2);
+	memcpy(s + nl + 2, v, vl + 1);
 	size_t n8 = r->nheaders;
 	if (!n8 || (n8 >= 8 && !(n8 & (n8 - 1)))) { /* room for 8, then doubled */
 		char **h = realloc(r->headers, (r->nheaders ? r->nheaders * 2 : 8) * sizeof *h);
@@ -510,11 +569,11 @@ static int read_body(xfer *x) {
 /* ─── The exchange ────────────────────────────────────────────────────── */
 
 static int exchange(xfer *x) {
-	char *head = NULL;
+	char inline_head[REQ_INLINE], *head = NULL;
 	size_t head_len = 0;
 	int r = parse_url(x, x->req->url);
 	if (!r)
-		r = build_request(x, &head, &head_len);
+		r = build_request(x, inline_head, &head, &head_len);
 	if (!r)
 		r = dial(x);
 	/* A server may answer and close before taking the whole body (413):
@@ -527,12 +586,12 @@ static int exchange(xfer *x) {
 		if (r == -EPIPE || r == -ECONNRESET)
 			sent = r, r = 0, x->send_failed = true;
 	}
-	free(head);
+	if (head != inline_head)
+		free(head);
 	if (r)
 		return r;
-	if (!(x->buf = malloc(RBUF_INIT)))
-		return -ENOMEM;
-	x->cap = RBUF_INIT;
+	x->buf = x->inline_buf;
+	x->cap = RBUF_INLINE;
 	if ((r = read_head(x)) || (r = read_body(x))) {
 		if (!sent)
 			return r;
@@ -579,22 +638,22 @@ static bool reusable(const xfer *x) {
  * the request twice: an idempotent method (RFC 9110 §9.2.2), or a request
  * the closed socket refused (-EPIPE, -ECONNRESET on sending). */
 static bool retry_fresh(const xfer *x, int r) {
-	static const char *const idempotent[] = {"GET",   "HEAD", "OPTIONS",
-	                                         "TRACE", "PUT",  "DELETE"};
 	if (!x->reused || x->received || (r != -EPIPE && r != -ECONNRESET && r != -EPROTO))
 		return false;
-	for (size_t i = 0; i < sizeof idempotent / sizeof *idempotent; i++)
-		if (!strcmp(x->method, idempotent[i]))
-			return true;
-	return x->send_failed;
+	return idempotent(x->method) || x->send_failed;
+}
+
+static void free_buf(xfer *x) {
+	if (x->buf != x->inline_buf)
+		free(x->buf);
+	x->buf = NULL;
 }
 
 /* Back to the state before the first exchange, but for dialing afresh. */
 static void restart(xfer *x) {
 	nc_close(&x->conn);
-	free(x->buf);
+	free_buf(x);
 	http_response_free(x->resp);
-	x->buf = NULL;
 	x->cap = x->start = x->end = x->body_cap = x->received = 0;
 	x->head_left = HTTP_MAX_HEADER_BYTES;
 	x->reused = x->send_failed = x->framed = false;
@@ -606,7 +665,9 @@ static void restart(xfer *x) {
 
 int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	int64_t t0 = rt_now();
+	char rbuf[RBUF_INLINE];
 	xfer x = {
+	    .inline_buf = rbuf,
 	    .req = req,
 	    .method = req->method ? req->method : "GET",
 	    .err = err,
@@ -628,7 +689,7 @@ int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	if (!r && reusable(&x))
 		nc_pool_put(req->pool, x.host, x.port, req->netns_fd, &x.conn);
 	nc_close(&x.conn);
-	free(x.buf);
+	free_buf(&x);
 	if (r) {
 		http_response_free(resp);
 		fail(&x, r);

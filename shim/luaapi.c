@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,9 +98,9 @@ static nc_pool *caller_pool(lua_State *L) {
 typedef struct {
 	http_request req;
 	http_response resp;
-	ms_err err;
+	ms_err err; /* from here on set field by field (http_request_from) */
 	int rc;
-	char *url, *body, *hdr_store[MAX_HTTP_HEADERS + 1];
+	char *url, *body, *hdr_store[MAX_HTTP_HEADERS + 1]; /* hdr_store: NULL-terminated */
 	const char *hdrs[MAX_HTTP_HEADERS + 1];
 } http_call;
 
@@ -164,9 +165,15 @@ static int http_push(lua_State *L, void *ctx) {
 /* opts: {headers = {...}, timeout = s, max_body = n, keepalive = true} */
 static int http_request_from(lua_State *L, const char *method, const char *url, const char *body,
                              size_t body_len, int opts) {
-	http_call *c = calloc(1, sizeof *c);
+	http_call *c = malloc(sizeof *c); /* not calloc: err.msg alone is 1 KiB */
 	if (!c)
 		return luaL_error(L, "http: out of memory");
+	memset(c, 0, offsetof(http_call, err));
+	c->err.code = 0;
+	c->err.msg[0] = 0;
+	c->rc = 0;
+	c->url = c->body = NULL;
+	c->hdr_store[0] = NULL;
 	c->url = strdup(url);
 	if (body && !(c->body = malloc(body_len ? body_len : 1))) {
 		http_free(c);
@@ -202,6 +209,8 @@ static int http_request_from(lua_State *L, const char *method, const char *url, 
 				}
 				lua_pop(L, 1);
 			}
+			c->hdr_store[n] = NULL;
+			c->hdrs[n] = NULL;
 			c->req.headers = c->hdrs;
 		}
 		lua_pop(L, 1);

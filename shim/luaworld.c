@@ -10,6 +10,10 @@
  *    so sysmon's preempt hook finds the coroutine to arm.
  *  - The count hook only ever yields; stopping a task is the host's
  *    decision after the yield (pcall inside the script cannot catch it).
+ *  - Coroutines are reused: a task takes one from the world's idle list
+ *    (or makes one) and gives it back reset, so a check that runs every
+ *    second does not allocate a thread, its stack and its CallInfo each
+ *    time. An idle coroutine is anchored in the registry like a live one.
  */
 #define _GNU_SOURCE
 #include "luaworld.h"
@@ -30,6 +34,10 @@
  * Lua): the bound on how long a spinning coroutine goes unnoticed */
 #define HOOK_EVERY 10000
 #define MAX_SLEEP_NS (365LL * 24 * 3600 * NS_PER_SEC)
+/* Idle coroutines a world keeps for its next tasks: about 1 KiB each; as
+ * many as a burst of checks has in flight at once (1,000 started together
+ * park in http.get side by side), beyond that they are left to the GC. */
+#define IDLE_THREADS_MAX 1024
 
 struct lw_world {
 	lua_State *L;
@@ -43,6 +51,12 @@ struct lw_world {
 	rt_chan *done;
 	bool stopping;
 	rt_waitgroup go_wg;
+	/* coroutines of ended tasks, ready for the next (their registry refs) */
+	struct idle_thread {
+		lua_State *co;
+		int ref;
+	} *idle;
+	int nidle, capidle;
 };
 
 typedef enum { REQ_NONE = 0, REQ_PARK } req_kind;
@@ -310,17 +324,53 @@ static int run_task(lw_world *w, const char *what, ms_err *err) {
 	return run_task_take(w, what, NULL, NULL, NULL, false, err);
 }
 
+/* A coroutine for a task: an idle one, or a new one anchored in the
+ * registry. Under the lock. */
+static void thread_take(lw_world *w, lw_task *t) {
+	if (w->nidle) {
+		struct idle_thread *it = &w->idle[--w->nidle];
+		t->co = it->co;
+		t->ref = it->ref;
+		return;
+	}
+	t->co = lua_newthread(w->L);
+	t->ref = luaL_ref(w->L, LUA_REGISTRYINDEX); /* pops the thread */
+}
+
+/* The task's coroutine back to the idle list, reset (a task that ended by
+ * an error or was stopped mid-yield is unwound: its pending to-be-closed
+ * variables are closed), or to the GC when the list is full. Under the
+ * lock. */
+static void thread_give_back(lw_world *w, lw_task *t, bool finished) {
+	if (!finished || lua_status(t->co) != LUA_OK)
+		lua_resetthread(t->co);
+	lua_settop(t->co, 0);
+	if (w->nidle == w->capidle && w->capidle < IDLE_THREADS_MAX) {
+		int cap = w->capidle ? w->capidle * 2 : 16;
+		struct idle_thread *n = realloc(w->idle, (size_t)cap * sizeof *n);
+		if (n) {
+			w->idle = n;
+			w->capidle = cap;
+		}
+	}
+	if (w->nidle < w->capidle)
+		w->idle[w->nidle++] = (struct idle_thread){t->co, t->ref};
+	else
+		luaL_unref(w->L, LUA_REGISTRYINDEX, t->ref);
+}
+
 static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *take_arg,
                          bool budget_per_wait, ms_err *err) {
 	lw_task t = {.w = w, .budget_per_wait = budget_per_wait};
-	t.co = lua_newthread(w->L);
-	t.ref = luaL_ref(w->L, LUA_REGISTRYINDEX); /* pops the thread */
-	lua_xmove(w->L, t.co, 1);                  /* the function */
+	thread_take(w, &t);
+	lua_xmove(w->L, t.co, 1); /* the function */
+	/* a reused coroutine may carry sysmon's count of 1: the slow beat */
 	lua_sethook(t.co, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	w->tasks++;
 	void *saved_local = rt_get_local();
 	rt_set_local(&t);
 	int rc = 0, nres = 0, nargs = args ? args(t.co, take_arg) : 0;
+	bool finished = false; /* returned (not an error, not stopped while yielded) */
 	for (;;) {
 		t.req = REQ_NONE;
 		t.preempted = false;
@@ -334,6 +384,7 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 		if (st == LUA_OK) {
 			if (take)
 				rc = take(t.co, nres, take_arg);
+			finished = true;
 			break;
 		}
 		if (st != LUA_YIELD) {
@@ -377,8 +428,7 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 		}
 	}
 	rt_set_local(saved_local);
-	lua_resetthread(t.co); /* closes pending to-be-closed variables */
-	luaL_unref(w->L, LUA_REGISTRYINDEX, t.ref);
+	thread_give_back(w, &t, finished);
 	return rc;
 }
 
@@ -432,6 +482,7 @@ void lw_free(lw_world *w) {
 		return;
 	lw_stop_tasks(w);
 	lua_close(w->L);
+	free(w->idle);
 	rt_chan_free(w->done);
 	free(w);
 }

@@ -146,6 +146,21 @@ int nc_send_all(rt_pollfd *pd, struct iovec *iov, int n, int64_t deadline) {
 	return 0;
 }
 
+/* After a short read the receive queue was empty: data that comes later
+ * comes with an edge, and an EOF or error already there was (or will be,
+ * once polled) seen as a hang-up. So unless one was seen, the read can
+ * wait for the edge first. */
+ssize_t nc_read(nc_conn *c, void *buf, size_t n, int64_t deadline) {
+	if (c->drained && !rt_poll_hup(c->pd)) {
+		int w = rt_poll_wait(c->pd, RT_POLL_READ, deadline);
+		if (w)
+			return w;
+	}
+	ssize_t k = rt_read(c->pd, buf, n, deadline);
+	c->drained = k > 0 && (size_t)k < n; /* TCP: a short read emptied the queue */
+	return k;
+}
+
 void nc_close(nc_conn *c) {
 	if (c->pd)
 		rt_poll_close(c->pd);
@@ -153,6 +168,7 @@ void nc_close(nc_conn *c) {
 		close(c->fd);
 	c->pd = NULL;
 	c->fd = -1;
+	c->drained = false;
 }
 
 /* ─── The idle pool ───────────────────────────────────────────────────── */
@@ -220,16 +236,23 @@ static void expire(nc_pool *p) {
 	}
 }
 
-/* Idle and quiet: no EOF, no error, no unasked-for bytes waiting. */
+/* Idle and quiet: no EOF, no error, no unasked-for bytes waiting (see
+ * nc_pool_get for when the netpoller's word is enough). The edge is taken
+ * before the peek, so one after it is kept for the next look. */
 __attribute__((noinline)) /* errno read where no park came before */
 static bool
-still_open(const nc_conn *c) {
+still_open(nc_conn *c, bool retryable) {
+	if (!rt_poll_take_edge(c->pd, RT_POLL_READ) && c->drained && retryable &&
+	    !rt_poll_hup(c->pd))
+		return true;
 	char b;
 	ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	c->drained = r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	return c->drained;
 }
 
-bool nc_pool_get(nc_pool *p, const char *host, const char *port, int netns_fd, nc_conn *c) {
+bool nc_pool_get(nc_pool *p, const char *host, const char *port, int netns_fd, bool retryable,
+                 nc_conn *c) {
 	*c = (nc_conn){.fd = -1};
 	rt_mutex_lock(&p->mu);
 	expire(p);
@@ -237,7 +260,7 @@ bool nc_pool_get(nc_pool *p, const char *host, const char *port, int netns_fd, n
 		if (!same_key(&p->idle[i], host, port, netns_fd))
 			continue;
 		take_out(p, i, c);
-		if (!still_open(c))
+		if (!still_open(c, retryable))
 			nc_close(c);
 	}
 	rt_mutex_unlock(&p->mu);

@@ -35,6 +35,9 @@
 typedef struct nc_conn {
 	int fd; /* -1: not connected */
 	rt_pollfd *pd;
+	/* The last read was short: the kernel had nothing more then, so
+	 * data that comes later arrives with an edge on pd (nc_read). */
+	bool drained;
 } nc_conn;
 
 /* What a failed nc_dial was doing ("resolving the host", "connecting",
@@ -58,6 +61,12 @@ int nc_dial(nc_conn *c, const char *host, const char *port, int netns_fd, int64_
  * -errno. A closed peer is -EPIPE (MSG_NOSIGNAL), never SIGPIPE. */
 int nc_send_all(rt_pollfd *pd, struct iovec *iov, int n, int64_t deadline);
 
+/* Up to n bytes, parking until deadline: the count, 0 at EOF, or -errno.
+ * After a short read, and unless the netpoller saw a hang-up, it parks
+ * first and reads once an edge comes, instead of a read that would only
+ * say EAGAIN (a request sent, its response not there yet). */
+ssize_t nc_read(nc_conn *c, void *buf, size_t n, int64_t deadline);
+
 /* Deregister and close; c->fd becomes -1. Safe on a closed nc_conn. */
 void nc_close(nc_conn *c);
 
@@ -80,9 +89,14 @@ nc_pool *nc_pool_new(int per_key, int max);
 void nc_pool_free(nc_pool *p);
 /* An idle connection for the key into *c: true, or false (c->fd -1). One
  * whose peer has closed it, or sent bytes nobody asked for, is closed and
- * skipped (a non-blocking peek; a close racing with the next request is the
- * caller's to retry). */
-bool nc_pool_get(nc_pool *p, const char *host, const char *port, int netns_fd, nc_conn *c);
+ * skipped; a close racing with the next request is the caller's to retry.
+ * How it looks: with `retryable` (the caller resends on a fresh connection
+ * when the reused one turns out closed) a connection left drained with no
+ * edge and no hang-up seen since is taken as it is, without a syscall (the
+ * netpoller may not have polled the peer's close yet); otherwise a
+ * non-blocking peek asks the kernel. */
+bool nc_pool_get(nc_pool *p, const char *host, const char *port, int netns_fd, bool retryable,
+                 nc_conn *c);
 /* Keep *c idle for the key, or close it when the pool is full; either way
  * *c is left closed (fd -1) for the caller. */
 void nc_pool_put(nc_pool *p, const char *host, const char *port, int netns_fd, nc_conn *c);

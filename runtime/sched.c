@@ -1121,14 +1121,18 @@ static void g0_init(rt_m *m) {
 #endif
 }
 
+/* The signal mask rt_main's caller had: every M runs with it, so a
+ * program that blocks signals to read them from a signalfd (moonshim's
+ * supervisor forwards SIGTERM that way) gets them there, and never the
+ * default action on whichever M the kernel picked. */
+static sigset_t m_sigmask;
+
 static void *mstart(void *arg) {
 	rt_m *m = arg;
 	setm(m);
 	g0_init(m);
 	rt__stack_thread_init(m);
-	sigset_t none;
-	sigemptyset(&none);
-	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	pthread_sigmask(SIG_SETMASK, &m_sigmask, NULL);
 	if (m->nextp) {
 		acquirep(m, m->nextp);
 		m->nextp = NULL;
@@ -1384,6 +1388,7 @@ static void count_leaks(void) {
 }
 
 int rt_main(const rt_config *cfg, rt_main_fn fn, void *arg) {
+	pthread_sigmask(SIG_SETMASK, NULL, &m_sigmask);
 	sched_init(cfg);
 	rt__stack_init();
 	rt__netpoll_init();

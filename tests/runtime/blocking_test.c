@@ -2,6 +2,9 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,4 +219,49 @@ static int handoff_main(void *arg) {
 }
 TEST(syscall_enter_exit_hands_the_p_off_1p) {
 	run_rt(1, handoff_main, NULL);
+}
+
+/* ─── every M runs with rt_main's caller's signal mask ──────────────── */
+
+static atomic_int mask_bad, mask_seen;
+
+static void check_mask(void *arg) {
+	sigset_t cur;
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	atomic_fetch_add(&mask_seen, 1);
+	if (!sigismember(&cur, SIGTERM))
+		atomic_fetch_add(&mask_bad, 1);
+	rt_syscall_enter(); /* a blocked thread: the P goes to a new M */
+	usleep(30000);
+	rt_syscall_exit();
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	if (!sigismember(&cur, SIGTERM))
+		atomic_fetch_add(&mask_bad, 1);
+	rt_wg_done(arg);
+}
+
+static int mask_main(void *arg) {
+	rt_waitgroup wg = RT_WAITGROUP_INIT;
+	rt_counters c0, c1;
+	rt_counters_get(&c0);
+	for (int i = 0; i < 8; i++) {
+		rt_wg_add(&wg, 1);
+		rt_go(check_mask, &wg, "mask");
+	}
+	rt_wg_wait(&wg);
+	rt_counters_get(&c1);
+	CHECKF(c1.handoffs > c0.handoffs, "no other M ran (handoffs %llu)",
+	       (unsigned long long)c1.handoffs);
+	CHECKF(atomic_load(&mask_bad) == 0, "%d of %d looks found SIGTERM unblocked on an M",
+	       atomic_load(&mask_bad), 2 * atomic_load(&mask_seen));
+	return 0;
+}
+
+TEST(every_m_keeps_the_callers_signal_mask) {
+	sigset_t term, old;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, &old);
+	run_rt(2, mask_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

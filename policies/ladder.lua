@@ -6,9 +6,9 @@
 -- One step at a time, a cooldown after each, while the container stays
 -- short of memory:
 --   notify -> reclaim -> lower memory.high -> freeze -> pre-kill hook -> kill
--- "Short" is memory.current at or above `level` of its limit (memory.max,
--- or the memory.high it had before the ladder lowered it), or memory
--- pressure ("some") of `pressure` percent lasting `duration` seconds.
+-- "Short" is memory.current at or above `level` of its limit (memory.max;
+-- without one, the memory.high it had before the ladder lowered it), or
+-- memory pressure ("some") of `pressure` percent lasting `duration` seconds.
 --
 -- The ladder watches what its throttles do. memory.high never kills: it
 -- makes the workload reclaim, and a workload that cannot shrink stalls
@@ -51,11 +51,11 @@ function ladder(o)
 
   local function finite(v) return v ~= nil and v ~= math.huge and v or nil end
 
+  -- the hard limit; memory.high (as it was before the ladder lowered it)
+  -- only when there is none: going past memory.high is throttling, which
+  -- the ladder judges by its outcome, not a shortage in itself
   local function limit_of(m)
-    local l = finite(m.max)
-    local h = saved_high or finite(m.high)
-    if h and (not l or h < l) then l = h end
-    return l
+    return finite(m.max) or finite(saved_high) or finite(m.high)
   end
 
   local function short(m)

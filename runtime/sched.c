@@ -1124,9 +1124,7 @@ static void *mstart(void *arg) {
 	setm(m);
 	g0_init(m);
 	rt__stack_thread_init(m);
-	sigset_t none;
-	sigemptyset(&none);
-	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	pthread_sigmask(SIG_SETMASK, &S.sigmask, NULL);
 	if (m->nextp) {
 		acquirep(m, m->nextp);
 		m->nextp = NULL;
@@ -1331,6 +1329,7 @@ int rt_exit_leaks(void) {
 
 static void sched_init(const rt_config *cfg) {
 	memset(&S, 0, sizeof S);
+	pthread_sigmask(SIG_SETMASK, NULL, &S.sigmask);
 	if (cfg)
 		S.cfg = *cfg;
 	if (S.cfg.procs <= 0)

@@ -104,6 +104,10 @@ const char *cg_path(const cg *c) {
 	return c->dirs[CG_TREE_UNIFIED];
 }
 
+bool cg_was_killed(const cg *c) {
+	return __atomic_load_n(&c->killed, __ATOMIC_RELAXED);
+}
+
 cg_layout cg_layout_of(const cg *c) {
 	return c->layout;
 }
@@ -284,7 +288,7 @@ pid_t cg_fork_into(cg *c, int *pidfd, cg_err *err) {
 	/* Linux 6.18 SIGKILLs every clone3(CLONE_INTO_CGROUP) child of a
 	 * cgroup once cgroup.kill was written to it (seen here; plain fork +
 	 * cgroup.procs is unaffected), so after our own kill fork instead. */
-	if (__atomic_load_n(&c->killed, __ATOMIC_RELAXED))
+	if (cg_was_killed(c))
 		return fork_then_attach(c, pidfd, err);
 	int dfd = open(c->dirs[CG_TREE_UNIFIED], O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {

@@ -77,6 +77,10 @@ const char *cg_path(const cg *c); /* the unified directory */
 cg_layout cg_layout_of(const cg *c);
 /* Move pid into the cgroup (every hierarchy it lives in). */
 int cg_attach(cg *c, pid_t pid, cg_err *err);
+/* Whether cgroup.kill was written through this handle: Linux 6.18 then
+ * SIGKILLs every clone3(CLONE_INTO_CGROUP) child of the cgroup, so make
+ * new processes outside it and cg_attach them (as cg_fork_into does). */
+bool cg_was_killed(const cg *c);
 /* fork() into the cgroup with clone3(CLONE_INTO_CGROUP | CLONE_PIDFD):
  * returns 0 in the child, the pid in the parent (*pidfd set), -errno on
  * failure. On a hybrid host the parent then moves the child into the v1

@@ -124,7 +124,9 @@ typedef int (*rt_main_fn)(void *arg);
 
 /* Start the runtime, run main_fn(arg) as goroutine 1, and return its result
  * once it returns. Goroutines still alive then are abandoned (reported as
- * leaks, see rt_exit_leaks). The runtime can be started again afterwards. */
+ * leaks, see rt_exit_leaks). The runtime can be started again afterwards.
+ * Every thread it starts has the caller's signal mask: block a signal
+ * before rt_main to read it from a signalfd. */
 int rt_main(const rt_config *cfg, rt_main_fn main_fn, void *arg);
 
 /* Goroutines still blocked when the last rt_main's main goroutine returned. */

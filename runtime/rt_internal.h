@@ -9,6 +9,7 @@
 #include "rt.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -228,6 +229,10 @@ struct rt_sched {
 	int done;          /* atomic: the main goroutine returned */
 	int64_t start;
 	rt_config cfg;
+	/* rt_main's caller's signal mask, which every M runs with: a signal the
+	 * program blocks (to read it from a signalfd) must not kill the process
+	 * through a thread that lets it in */
+	sigset_t sigmask;
 	rt_counters cnt; /* counters not tied to a P (atomic) */
 	rt_preempt_hook preempt_hook;
 	void *preempt_arg;

@@ -1121,18 +1121,12 @@ static void g0_init(rt_m *m) {
 #endif
 }
 
-/* The signal mask rt_main's caller had: every M runs with it, so a
- * program that blocks signals to read them from a signalfd (moonshim's
- * supervisor forwards SIGTERM that way) gets them there, and never the
- * default action on whichever M the kernel picked. */
-static sigset_t m_sigmask;
-
 static void *mstart(void *arg) {
 	rt_m *m = arg;
 	setm(m);
 	g0_init(m);
 	rt__stack_thread_init(m);
-	pthread_sigmask(SIG_SETMASK, &m_sigmask, NULL);
+	pthread_sigmask(SIG_SETMASK, &S.sigmask, NULL);
 	if (m->nextp) {
 		acquirep(m, m->nextp);
 		m->nextp = NULL;
@@ -1337,6 +1331,7 @@ int rt_exit_leaks(void) {
 
 static void sched_init(const rt_config *cfg) {
 	memset(&S, 0, sizeof S);
+	pthread_sigmask(SIG_SETMASK, NULL, &S.sigmask);
 	if (cfg)
 		S.cfg = *cfg;
 	if (S.cfg.procs <= 0)
@@ -1388,7 +1383,6 @@ static void count_leaks(void) {
 }
 
 int rt_main(const rt_config *cfg, rt_main_fn fn, void *arg) {
-	pthread_sigmask(SIG_SETMASK, NULL, &m_sigmask);
 	sched_init(cfg);
 	rt__stack_init();
 	rt__netpoll_init();

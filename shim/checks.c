@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,7 +33,10 @@ struct hk_checks {
 	int n, cap;
 	bool started; /* no more declarations: runners point into defs */
 	hc_set *set;
-	rt_mutex mu; /* guards set */
+	rt_mutex mu;    /* guards set, paused and epoch */
+	bool paused;    /* hk_pause: no probe starts */
+	uint64_t epoch; /* bumped by hk_pause and hk_restart: older results are dropped */
+	rt_chan **kick; /* per runner, capacity 1: look at the schedule again */
 	hk_event_fn ev;
 	void *ev_arg;
 	rt_chan *done;
@@ -204,13 +209,16 @@ static void runner(void *p) {
 	hk_def *d = &c->defs[i];
 	for (;;) {
 		rt_mutex_lock(&c->mu);
-		int64_t due = hc_next_due(hc_set_at(c->set, i));
-		const hc_config *cfg = hc_config_of(hc_set_at(c->set, i));
-		int64_t timeout = cfg->timeout_ns;
+		int64_t due = c->paused ? HC_NEVER : hc_next_due(hc_set_at(c->set, i));
+		int64_t timeout = hc_config_of(hc_set_at(c->set, i))->timeout_ns;
+		uint64_t epoch = c->epoch;
 		rt_mutex_unlock(&c->mu);
-		rt_case cs[1] = {{.c = c->done, .dir = RT_RECV}};
-		if (rt_select(cs, 1, due == HC_NEVER ? RT_FOREVER : due) == 0)
+		rt_case cs[2] = {{.c = c->done, .dir = RT_RECV}, {.c = c->kick[i], .dir = RT_RECV}};
+		int got = rt_select(cs, 2, due == HC_NEVER ? RT_FOREVER : due);
+		if (got == 0)
 			break; /* stopped */
+		if (got == 1)
+			continue; /* paused or restarted: a new schedule */
 		run_result r = {0};
 		ms_err err; /* 1 KiB: set, not zeroed, every second of every check */
 		err.code = 0;
@@ -237,7 +245,8 @@ static void runner(void *p) {
 			res.output_len = strlen(res.output);
 		hc_transition t[HC_TRANSITIONS_MAX];
 		rt_mutex_lock(&c->mu);
-		int n = hc_set_record(c->set, i, &res, t);
+		/* a probe of the process a restart replaced says nothing of the new one */
+		int n = c->epoch == epoch ? hc_set_record(c->set, i, &res, t) : 0;
 		rt_mutex_unlock(&c->mu);
 		for (int k = 0; k < n; k++)
 			emit(c, &t[k]);
@@ -247,21 +256,33 @@ static void runner(void *p) {
 	rt_wg_done(&c->wg);
 }
 
-int hk_start(hk_checks *c, ms_err *err) {
-	c->started = true;
-	if (!c->n)
-		return 0;
+/* The declared checks as a set whose clock starts now. */
+static hc_set *new_set(hk_checks *c, ms_err *err) {
 	hc_config *cfgs = malloc((size_t)c->n * sizeof *cfgs);
-	if (!cfgs)
-		return ms_fail(err, -ENOMEM, "out of memory");
+	if (!cfgs) {
+		ms_fail(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
 	for (int i = 0; i < c->n; i++) { /* names point into defs, which moved as it grew */
 		cfgs[i] = c->defs[i].cfg;
 		cfgs[i].name = c->defs[i].name;
 	}
-	c->set = hc_set_new(cfgs, c->n, rt_now(), err);
+	hc_set *set = hc_set_new(cfgs, c->n, rt_now(), err);
 	free(cfgs);
-	if (!c->set)
+	return set;
+}
+
+int hk_start(hk_checks *c, ms_err *err) {
+	c->started = true;
+	if (!c->n)
+		return 0;
+	if (!(c->set = new_set(c, err)))
 		return err->code ? err->code : -EINVAL;
+	if (!(c->kick = calloc((size_t)c->n, sizeof *c->kick)))
+		return ms_fail(err, -ENOMEM, "out of memory");
+	for (int i = 0; i < c->n; i++)
+		if (!(c->kick[i] = rt_chan_new(1, 1)))
+			return ms_fail(err, -ENOMEM, "out of memory");
 	c->done = rt_chan_new(1, 0);
 	for (int i = 0; i < c->n; i++) {
 		runner_arg *a = malloc(sizeof *a);
@@ -274,6 +295,53 @@ int hk_start(hk_checks *c, ms_err *err) {
 	return 0;
 }
 
+/* Wake every runner to read the schedule again (a full kick channel
+ * already says so). */
+static void kick_runners(hk_checks *c) {
+	char b = 0;
+	for (int i = 0; c->kick && i < c->n; i++) {
+		rt_case cs[1] = {{.c = c->kick[i], .dir = RT_SEND, .elem = &b}};
+		rt_select(cs, 1, 0);
+	}
+}
+
+void hk_pause(hk_checks *c, bool on) {
+	if (!c || !c->set)
+		return;
+	rt_mutex_lock(&c->mu);
+	c->epoch += on;
+	c->paused = on;
+	rt_mutex_unlock(&c->mu);
+	kick_runners(c);
+}
+
+void hk_restart(hk_checks *c) {
+	if (!c || !c->set)
+		return;
+	ms_err err = {0};
+	hc_set *fresh = new_set(c, &err);
+	if (!fresh) { /* the old set goes on; at least the probes resume */
+		rt_mutex_lock(&c->mu);
+		c->paused = false;
+		rt_mutex_unlock(&c->mu);
+		kick_runners(c);
+		return;
+	}
+	rt_mutex_lock(&c->mu);
+	hc_status was = hc_set_health(c->set);
+	hc_set_free(c->set);
+	c->set = fresh;
+	c->paused = false;
+	c->epoch++;
+	rt_mutex_unlock(&c->mu);
+	kick_runners(c);
+	if (was != HC_STARTING) {
+		hc_transition t = {.subject = HC_OF_HEALTH, .from = was, .to = HC_STARTING};
+		snprintf(t.reason, sizeof t.reason, "the container restarted");
+		emit(c, &t);
+	}
+}
+
 void hk_stop(hk_checks *c) {
 	if (!c)
 		return;
@@ -282,6 +350,10 @@ void hk_stop(hk_checks *c) {
 		rt_wg_wait(&c->wg);
 		rt_chan_free(c->done);
 	}
+	for (int i = 0; c->kick && i < c->n; i++)
+		if (c->kick[i])
+			rt_chan_free(c->kick[i]);
+	free(c->kick);
 	hc_set_free(c->set);
 	free(c->defs);
 	free(c);

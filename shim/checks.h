@@ -33,6 +33,7 @@
 #define MOONSHIM_CHECKS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "err.h"
 #include "luaworld.h"
@@ -47,6 +48,15 @@ hk_checks *hk_new(lw_world *w, hk_event_fn ev, void *arg);
 /* Start every declared check (after the scripts loaded); 0 checks is fine. */
 int hk_start(hk_checks *c, ms_err *err);
 int hk_count(hk_checks *c);
+/* on: the container's process is going away (a restart): no probe
+ * starts, and the results of those running are dropped. off: probes go
+ * on where they were (the restart did not happen). */
+void hk_pause(hk_checks *c, bool on);
+/* A new process of the container: every check starts over, STARTING,
+ * with its clock (initial delay, start period) from now, as for a new
+ * container; a "health" event reports the set's health going back to
+ * starting. Probes resume. */
+void hk_restart(hk_checks *c);
 /* Stop the checks and wait for them; frees c. */
 void hk_stop(hk_checks *c);
 /* Docker-style status of all checks (State.Health shape). */

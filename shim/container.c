@@ -297,6 +297,8 @@ static int handshake_open(handshake *h, const spec *s, const spec_process *p, co
 		return ms_fail(err, -errno, "socketpair: %s", strerror(errno));
 	h->fin.sync_fd = h->sv[1];
 	h->fin.start_fd = o->hold ? o->start_fd : -1;
+	if (o->attach_after_clone || cg_was_killed(o->cgroup))
+		return 0; /* release_child's cg_attach moves it in */
 	if ((h->cgfd = open(cg_path(o->cgroup), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return ms_fail(err, -errno, "cgroup %s: %s", cg_path(o->cgroup), strerror(errno));
 	return 0;
@@ -366,7 +368,8 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 				goto out;
 			}
 		}
-	ms_trace(o->debug, "clone3 into %s", cg_path(o->cgroup));
+	ms_trace(o->debug, "clone3 %s %s", h.cgfd >= 0 ? "into" : "(attached after) for",
+	         cg_path(o->cgroup));
 	pid_t pid =
 	    do_clone3((uint64_t)clone_time_namespaces(s), h.cgfd, &out->pidfd, o->clone_parent);
 	if (pid == 0) {

@@ -44,6 +44,11 @@ typedef struct ct_opts {
 	 * for the container. On failure out->pid is then still set (> 0) if
 	 * a child was made: it is killed, and the parent must reap it. */
 	bool clone_parent;
+	/* Clone outside the cgroup and move the child in before it may go on,
+	 * rather than clone3(CLONE_INTO_CGROUP): for a cgroup that may have
+	 * seen cgroup.kill, even from another process (Linux 6.18 SIGKILLs
+	 * clone3 children of a killed cgroup). Implied by cg_was_killed. */
+	bool attach_after_clone;
 } ct_opts;
 
 typedef struct ct_proc {

@@ -2,7 +2,7 @@
  * events.h — the container event stream (prefix ev_): one JSON object per
  * line, {"time": RFC3339 with nanoseconds, "id": container, "type": ...,
  * fields...}, appended to the --events file. Types so far: "start",
- * "exit", the cgroup watcher's ("populated", "frozen", "memory.high",
+ * "restart", "exit", the cgroup watcher's ("populated", "frozen", "memory.high",
  * "memory.max", "oom", "oom_kill", "pressure", "notice", "error", "gone"),
  * "warning". Writers may be several goroutines; lines never interleave.
  */

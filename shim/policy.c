@@ -39,6 +39,7 @@
 /* a streak of windows goes on if the next event comes within 1.5 windows */
 #define PSI_STREAK_SLACK 1.5
 #define STOP_KILL_WAIT_NS (5 * 1000000000LL)
+#define GRACE_MAX_S       1e6 /* longer is a mistake, not a grace period */
 
 typedef struct {
 	char type[TYPE_MAX];
@@ -65,6 +66,7 @@ typedef struct {
 struct pl_engine {
 	lw_world *w;
 	pl_env env;
+	rt_mutex proc_mu; /* guards env.pid and env.pidfd (pl_set_process) */
 	pl_handler h[PL_MAX_HANDLERS];
 	int n;
 	pl_hook hooks[PL_MAX_HOOKS];
@@ -351,16 +353,45 @@ static int l_cg_kill(lua_State *L) {
 
 /* ─── container ─────────────────────────────────────────────────────── */
 
+static pid_t current_pid(pl_engine *p) {
+	rt_mutex_lock(&p->proc_mu);
+	pid_t pid = p->env.pid;
+	rt_mutex_unlock(&p->proc_mu);
+	return pid;
+}
+
+/* A pidfd of the container's process now, the caller's to close: a
+ * restart closes the one it replaces, and the number may be reused. */
+static int current_pidfd(pl_engine *p) {
+	rt_mutex_lock(&p->proc_mu);
+	int fd = fcntl(p->env.pidfd, F_DUPFD_CLOEXEC, 3);
+	rt_mutex_unlock(&p->proc_mu);
+	return fd;
+}
+
+void pl_set_process(pl_engine *p, pid_t pid, int pidfd) {
+	if (!p)
+		return;
+	rt_mutex_lock(&p->proc_mu);
+	p->env.pid = pid;
+	p->env.pidfd = pidfd;
+	rt_mutex_unlock(&p->proc_mu);
+}
+
 static int l_ct_pid(lua_State *L) {
-	lua_pushinteger(L, engine(L)->env.pid);
+	lua_pushinteger(L, current_pid(engine(L)));
 	return 1;
 }
 
 static int l_ct_signal(lua_State *L) {
 	pl_engine *p = engine(L);
 	int sig = signal_arg(L, 1, SIGTERM);
-	if (syscall(SYS_pidfd_send_signal, p->env.pidfd, sig, NULL, 0) < 0)
-		return luaL_error(L, "container.signal: %s", strerror(errno));
+	rt_mutex_lock(&p->proc_mu);
+	long rc = syscall(SYS_pidfd_send_signal, p->env.pidfd, sig, NULL, 0);
+	int e = errno;
+	rt_mutex_unlock(&p->proc_mu);
+	if (rc < 0)
+		return luaL_error(L, "container.signal: %s", strerror(e));
 	return 0;
 }
 
@@ -384,7 +415,11 @@ static bool wait_exit(int pidfd, int64_t deadline) {
 }
 
 static int l_ct_state(lua_State *L) {
-	lua_pushstring(L, wait_exit(engine(L)->env.pidfd, 0) ? "stopped" : "running");
+	pl_engine *p = engine(L);
+	rt_mutex_lock(&p->proc_mu);
+	bool gone = wait_exit(p->env.pidfd, 0); /* deadline 0: a poll, no park */
+	rt_mutex_unlock(&p->proc_mu);
+	lua_pushstring(L, gone ? "stopped" : "running");
 	return 1;
 }
 
@@ -398,25 +433,35 @@ typedef struct {
 
 /* What `docker stop -t` does: the signal, the grace period, then SIGKILL
  * to the whole cgroup (or the process when there is none here). */
-static void stop_work(void *ctx) {
-	stop_call *c = ctx;
-	if (wait_exit(c->p->env.pidfd, 0)) {
+static void stop_pidfd(stop_call *c, int pidfd) {
+	if (wait_exit(pidfd, 0)) {
 		c->gone = true;
 		return;
 	}
-	if (syscall(SYS_pidfd_send_signal, c->p->env.pidfd, c->sig, NULL, 0) < 0 && errno != ESRCH) {
+	if (syscall(SYS_pidfd_send_signal, pidfd, c->sig, NULL, 0) < 0 && errno != ESRCH) {
 		snprintf(c->err, sizeof c->err, "container.stop: %s", strerror(errno));
 		return;
 	}
-	if (wait_exit(c->p->env.pidfd, rt_deadline_in(c->grace_ns))) {
+	if (wait_exit(pidfd, rt_deadline_in(c->grace_ns))) {
 		c->gone = true;
 		return;
 	}
 	c->killed = true;
 	cg_err e = {0};
 	if (!c->p->env.cgroup || cg_kill(c->p->env.cgroup, SIGKILL, &e))
-		syscall(SYS_pidfd_send_signal, c->p->env.pidfd, SIGKILL, NULL, 0);
-	c->gone = wait_exit(c->p->env.pidfd, rt_deadline_in(STOP_KILL_WAIT_NS));
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	c->gone = wait_exit(pidfd, rt_deadline_in(STOP_KILL_WAIT_NS));
+}
+
+static void stop_work(void *ctx) {
+	stop_call *c = ctx;
+	int pidfd = current_pidfd(c->p);
+	if (pidfd < 0) {
+		snprintf(c->err, sizeof c->err, "container.stop: %s", strerror(errno));
+		return;
+	}
+	stop_pidfd(c, pidfd);
+	close(pidfd);
 }
 
 static int stop_push(lua_State *L, void *ctx) {
@@ -431,16 +476,78 @@ static int stop_push(lua_State *L, void *ctx) {
 	return 2;
 }
 
+/* Seconds (a grace period, a backoff) as ns; fn and what name it in the
+ * error when it is out of [0, GRACE_MAX_S). */
+static int64_t seconds_ns(lua_State *L, double s, const char *fn, const char *what) {
+	if (!(s >= 0 && s < GRACE_MAX_S))
+		luaL_error(L, "%s: %s must be 0 to %g seconds", fn, what, GRACE_MAX_S);
+	return (int64_t)(s * 1e9);
+}
+
 /* container.stop([grace_s [, signal]]) → exited?, "exited"|"killed" */
 static int l_ct_stop(lua_State *L) {
 	pl_engine *p = engine(L);
-	double grace = luaL_optnumber(L, 1, STOP_GRACE_S);
-	if (!(grace >= 0 && grace < 1e6))
-		return luaL_error(L, "container.stop: grace must be 0 to 1e6 seconds");
+	int64_t grace =
+	    seconds_ns(L, luaL_optnumber(L, 1, STOP_GRACE_S), "container.stop", "grace");
 	int sig = signal_arg(L, 2, SIGTERM);
 	stop_call *c = lua_newuserdatauv(L, sizeof *c, 0);
-	*c = (stop_call){.p = p, .sig = sig, .grace_ns = (int64_t)(grace * 1e9)};
+	*c = (stop_call){.p = p, .sig = sig, .grace_ns = grace};
 	return lw_park(L, c, stop_work, stop_push);
+}
+
+typedef struct {
+	pl_engine *p;
+	pl_restart r;
+	int rc;
+	ms_err err;
+} restart_call;
+
+static void restart_work(void *ctx) {
+	restart_call *c = ctx;
+	c->rc = c->p->env.restart(c->p->env.restart_arg, &c->r, &c->err);
+}
+
+static int restart_push(lua_State *L, void *ctx) {
+	restart_call *c = ctx;
+	if (!c->rc) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	lua_pushnil(L);
+	lua_pushstring(L, c->err.msg);
+	return 2;
+}
+
+/* Field k of the options table at 1, in seconds, as ns; dflt_ns if absent. */
+static int64_t restart_opt(lua_State *L, const char *k, int64_t dflt_ns) {
+	int64_t v = dflt_ns;
+	if (lua_getfield(L, 1, k) != LUA_TNIL)
+		v = seconds_ns(L, luaL_checknumber(L, -1), "container.restart", k);
+	lua_pop(L, 1);
+	return v;
+}
+
+/* container.restart([grace] | {grace =, backoff_max =}) → true | nil, message */
+static int l_ct_restart(lua_State *L) {
+	pl_engine *p = engine(L);
+	pl_restart r = {.backoff_max_ns = -1};
+	if (lua_istable(L, 1)) {
+		r.grace_ns = restart_opt(L, "grace", STOP_GRACE_S * 1000000000LL);
+		r.backoff_max_ns = restart_opt(L, "backoff_max", -1);
+	} else {
+		r.grace_ns =
+		    seconds_ns(L, luaL_optnumber(L, 1, STOP_GRACE_S), "container.restart", "grace");
+	}
+	if (!p->env.restart) {
+		lua_pushnil(L);
+		lua_pushstring(L,
+		               "container.restart: not offered here (only `moonshim run` restarts "
+		               "its container)");
+		return 2;
+	}
+	restart_call *c = lua_newuserdatauv(L, sizeof *c, 0);
+	*c = (restart_call){.p = p, .r = r};
+	return lw_park(L, c, restart_work, restart_push);
 }
 
 /* ─── events ────────────────────────────────────────────────────────── */
@@ -473,6 +580,7 @@ pl_engine *pl_new(lw_world *w, const pl_env *env) {
 		return NULL;
 	p->w = w;
 	p->env = *env;
+	p->proc_mu = (rt_mutex)RT_MUTEX_INIT;
 	p->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
 	static const luaL_Reg cgroup_fns[] = {{"memory", l_cg_memory},
 	                                      {"memory_events", l_cg_memory_events},
@@ -483,9 +591,9 @@ pl_engine *pl_new(lw_world *w, const pl_env *env) {
 	                                      {"thaw", l_cg_thaw},
 	                                      {"kill", l_cg_kill},
 	                                      {NULL, NULL}};
-	static const luaL_Reg container_fns[] = {
-	    {"pid", l_ct_pid},   {"signal", l_ct_signal}, {"state", l_ct_state},
-	    {"stop", l_ct_stop}, {NULL, NULL}};
+	static const luaL_Reg container_fns[] = {{"pid", l_ct_pid},         {"signal", l_ct_signal},
+	                                         {"state", l_ct_state},     {"stop", l_ct_stop},
+	                                         {"restart", l_ct_restart}, {NULL, NULL}};
 	lw_set_ptr(w, PL_KEY, p);
 	lw_register(w, "on", l_on);
 	lw_register(w, "emit", l_emit);
@@ -503,11 +611,26 @@ int pl_handlers(pl_engine *p) {
 	return p ? p->n : 0;
 }
 
+/* The handlers one dispatch started, for pl_dispatch_then. */
+typedef struct {
+	int pending; /* handlers running, plus one while the dispatch starts them */
+	void (*done)(void *arg);
+	void *arg;
+} pl_batch;
+
+static void batch_done(pl_batch *b) {
+	if (b && __atomic_sub_fetch(&b->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+		b->done(b->arg);
+		free(b);
+	}
+}
+
 typedef struct {
 	pl_engine *p;
 	int i;
 	char type[TYPE_MAX];
 	json_t *fields;
+	pl_batch *batch; /* NULL: nobody waits for this dispatch */
 } run_arg;
 
 static int push_event(lua_State *co, void *arg) {
@@ -533,6 +656,7 @@ static void handler_goroutine(void *arg) {
 		a->p->env.emit(a->p->env.emit_arg, "error",
 		               json_pack("{s:s, s:s}", "handler", h->where, "message", err.msg));
 	json_decref(a->fields);
+	batch_done(a->batch);
 	rt_wg_done(&a->p->wg);
 	free(a);
 }
@@ -548,7 +672,7 @@ static void hook_goroutine(void *arg) {
 	hook_arg *a = arg;
 	char ev_env[TYPE_MAX + 32], pid_env[48];
 	snprintf(ev_env, sizeof ev_env, "MOONSHIM_EVENT=%s", a->type);
-	snprintf(pid_env, sizeof pid_env, "MOONSHIM_CONTAINER_PID=%d", a->p->env.pid);
+	snprintf(pid_env, sizeof pid_env, "MOONSHIM_CONTAINER_PID=%d", current_pid(a->p));
 	char *env[] = {ev_env, pid_env, NULL};
 	hx_result r;
 	ms_err err = {0};
@@ -632,7 +756,7 @@ int pl_psi_rules(pl_engine *p, cg_psi_spec *out, int max) {
 	return n;
 }
 
-void pl_dispatch(pl_engine *p, const char *type, json_t *fields) {
+static void dispatch(pl_engine *p, const char *type, json_t *fields, pl_batch *b) {
 	if (!p || p->stopped)
 		return;
 	run_hooks(p, type, fields);
@@ -645,12 +769,33 @@ void pl_dispatch(pl_engine *p, const char *type, json_t *fields) {
 		run_arg *a = malloc(sizeof *a);
 		if (!a)
 			return;
-		*a = (run_arg){
-		    .p = p, .i = i, .fields = fields ? json_deep_copy(fields) : json_object()};
+		*a = (run_arg){.p = p,
+		               .i = i,
+		               .fields = fields ? json_deep_copy(fields) : json_object(),
+		               .batch = b};
 		snprintf(a->type, sizeof a->type, "%s", type);
+		if (b)
+			__atomic_add_fetch(&b->pending, 1, __ATOMIC_ACQ_REL);
 		rt_wg_add(&p->wg, 1);
 		rt_go(handler_goroutine, a, "policy handler");
 	}
+}
+
+void pl_dispatch(pl_engine *p, const char *type, json_t *fields) {
+	dispatch(p, type, fields, NULL);
+}
+
+void pl_dispatch_then(pl_engine *p, const char *type, json_t *fields, void (*done)(void *arg),
+                      void *arg) {
+	pl_batch *b = malloc(sizeof *b);
+	if (!b) { /* nothing to wait for then: say so rather than never */
+		dispatch(p, type, fields, NULL);
+		done(arg);
+		return;
+	}
+	*b = (pl_batch){.pending = 1, .done = done, .arg = arg};
+	dispatch(p, type, fields, b);
+	batch_done(b); /* the dispatch's own count */
 }
 
 void pl_stop(pl_engine *p) {

@@ -61,6 +61,7 @@ typedef struct run_ctx {
 	ct_proc proc;
 	int log_pipes[2][2]; /* stdout, stderr: {read, write} */
 	ev_log *events;
+	st_record rec; /* as written under --root */
 } run_ctx;
 
 static void undo(run_ctx *r, bool keep_state) {
@@ -101,6 +102,17 @@ static void record(run_ctx *r, st_record *rec, const char *status) {
 	ev_time(rec->created, sizeof rec->created);
 	snprintf(rec->status, sizeof rec->status, "%s", status);
 	snprintf(rec->owner, sizeof rec->owner, "%s", "");
+}
+
+/* A policy restarted the container: `state`, `kill`, `exec` and `ps` go
+ * by the record's pid and start time, so they follow the new init. */
+static void record_restart(void *arg, const ct_proc *p) {
+	run_ctx *r = arg;
+	ms_err err = {0};
+	r->rec.pid = p->pid;
+	r->rec.start_time = ct_start_time(p->pid);
+	if (st_write(g_cli.root, &r->rec, &err))
+		fprintf(stderr, "moonshim: %s\n", err.msg);
 }
 
 /* --detach: fork a supervisor that outlives this command. The command
@@ -187,15 +199,14 @@ static int run_container(const run_args *a) {
 	if (ct_create(r.s, &o, &r.proc, &err))
 		goto fail;
 	signal(SIGPIPE, SIG_IGN);
-	for (int i = 0; i < 2; i++) { /* the child holds the write ends now */
-		if (r.log_pipes[i][1] >= 0)
-			close(r.log_pipes[i][1]);
-		r.log_pipes[i][1] = -1;
-	}
-	st_record rec;
-	record(&r, &rec, "running");
-	if (st_write(g_cli.root, &rec, &err))
+	st_record *rec = &r.rec;
+	record(&r, rec, "running");
+	if (st_write(g_cli.root, rec, &err))
 		goto fail_running;
+	/* supervision keeps the log pipes' write ends (in o.stdio) for the
+	 * processes a restart makes, and closes them at the end */
+	for (int i = 0; i < 2; i++)
+		r.log_pipes[i][1] = -1;
 	ev_emit(r.events, "start",
 	        json_pack("{s:i, s:s}", "pid", r.proc.pid, "bundle", r.s->bundle));
 	detached_ready(ready_fd, NULL);
@@ -214,7 +225,9 @@ static int run_container(const run_args *a) {
 	              .policies = a->policies,
 	              .npolicies = a->npolicies,
 	              .spec = r.s,
-	              .create = &o};
+	              .create = &o,
+	              .restarted = record_restart,
+	              .restarted_arg = &r};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
@@ -222,9 +235,9 @@ static int run_container(const run_args *a) {
 	if (r.proc.pty_master >= 0)
 		close(r.proc.pty_master);
 	if (a->detach) { /* a detached container is stopped, not gone, until `delete` */
-		snprintf(rec.status, sizeof rec.status, "stopped");
-		rec.exit_status = status;
-		st_write(g_cli.root, &rec, &err);
+		snprintf(rec->status, sizeof rec->status, "stopped");
+		rec->exit_status = status;
+		st_write(g_cli.root, rec, &err);
 	}
 	undo(&r, a->detach);
 	ev_close(r.events);

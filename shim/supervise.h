@@ -2,7 +2,9 @@
  * supervise.h — waiting for a container process on the runtime (prefix
  * sv_): its pidfd parked on the netpoller, the forwarded signals from a
  * signalfd, its cgroup's events, its stdout/stderr to a k8s-file log or
- * its pty relayed to our terminal — all goroutines of one rt_main.
+ * its pty relayed to our terminal — all goroutines of one rt_main. With
+ * a spec to make it from, a policy may restart the container
+ * (container.restart): supervision then goes on with the new process.
  */
 #ifndef MOONSHIM_SUPERVISE_H
 #define MOONSHIM_SUPERVISE_H
@@ -14,6 +16,8 @@
 #include "events.h"
 
 typedef struct sv_opts {
+	/* the process; a restart replaces it in place with the new one (the
+	 * replaced one's fds are closed here, the last one's are the caller's) */
 	ct_proc *proc;
 	cg *cgroup;           /* watched when set; emptied after the exit when reap_cgroup */
 	bool reap_cgroup;     /* the process is the container's init: nothing may outlive it */
@@ -29,9 +33,16 @@ typedef struct sv_opts {
 	const char *const *policies;
 	int npolicies;
 	/* the container, for exec.container: its spec and the options its
-	 * init was made with (NULL: scripts cannot exec in it) */
+	 * init was made with (NULL: scripts cannot exec in it). With both,
+	 * the cgroup and reap_cgroup, container.restart makes new inits from
+	 * them; create->stdio's fds (the --log pipes' write ends) are then
+	 * given to each new process and closed here when the run is over, so
+	 * the log sees EOF only after the last process. */
 	const spec *spec;
 	const ct_opts *create;
+	/* after a restart, with the new process running (e.g. to record it) */
+	void (*restarted)(void *arg, const ct_proc *p);
+	void *restarted_arg;
 } sv_opts;
 
 /* The signals forwarded to the process: block them (in every thread)
@@ -39,8 +50,9 @@ typedef struct sv_opts {
  * unblocks them before exec. */
 void sv_block_signals(void);
 
-/* Supervise until the process exits and its output is drained; returns its
- * exit status as a shell reports it (128+N for signal N). */
+/* Supervise until the process exits, no policy restarts it, and its output
+ * is drained; returns the last process's exit status as a shell reports it
+ * (128+N for signal N). */
 int sv_supervise(const sv_opts *o);
 
 #endif

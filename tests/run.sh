@@ -52,6 +52,8 @@ suite lua build/tests/lua_tests
 suite lua-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/lua_tests
 # `moonshim run --check`: Lua health checks against a real container
 suite lua-checks bash tests/lua/checks_e2e.sh
+# container.restart(): exit- and health-driven restarts with backoff, a TERM in the backoff
+suite lua-restart bash tests/lua/restart_e2e.sh
 # `luabench event_to_handler`, 20 events: the bench case runs and cleans up
 suite lua-bench bash tests/lua/bench_e2h.sh
 # `moonshim run` and its verbs against runc on busybox bundles (root, runc, jq)

@@ -131,7 +131,10 @@ driver() {
 		req "/alloc?mb=100" || return
 		sleep 1
 	done
+	say "holding 200 MiB for 5 s: the memory guard's ladder climbs"
+	sleep 5
 	req / && req /free || return
+	sleep 14 # the ladder judges its throttle and, calm again, relaxes it
 	sleep 1
 	req "/alloc?mb=100" && req /free || return
 	say "your turn: curl localhost:$PORT/alloc?mb=200 (twice to reach memory.max and the OOM killer),"
@@ -185,9 +188,10 @@ runner=()
 # then carries on here instead of dying with it.
 trap ':' INT
 # the demo's health check (HTTP on /healthz, a goroutine not a process per
-# probe) and the memory guard policy; their events join the stream
+# probe) and its memory guard (the ladder, tests/demo/policy.lua); their
+# events join the stream
 "${runner[@]}" "$MOONSHIM" --root "$STATE" run --bundle "$BUNDLE" --events "$EVENTS" \
-	--check "$DEMO_REPO/scripts/http-check.lua" --policy "$DEMO_REPO/policies/memory-guard.lua" "$ID"
+	--check "$DEMO_REPO/scripts/http-check.lua" --policy "$DEMO_REPO/tests/demo/policy.lua" "$ID"
 rc=$?
 trap - INT
 stop_helpers

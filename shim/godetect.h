@@ -1,0 +1,84 @@
+/*
+ * godetect.h — goroutine leaks and scheduler anomalies of a Go program,
+ * from samples over time (prefix gd_): the SCHED lines, pprof goroutine
+ * profiles and gctrace lines goparse.h reads, plus the cgroup's CPU quota
+ * and memory. Methods and thresholds: ../shared/reference/goroutine-leaks.md
+ * §2 (Mann-Kendall + Theil-Sen trend, LeakProf-style per-site growth) and
+ * §3 (idle Ps with queued work, imbalance, saturation, thread growth,
+ * GOMAXPROCS over the quota).
+ *
+ * A detector is fed in time order and answers with events; a condition is
+ * reported once when it starts (and again only after it cleared, or for a
+ * leak site when its count doubled), never on every sample. No I/O, no
+ * clock: the caller passes the sample's time.
+ */
+#ifndef MOONSHIM_GODETECT_H
+#define MOONSHIM_GODETECT_H
+
+#include "goparse.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct gd_config {
+	/* go.goroutine_leak */
+	int trend_min_samples;     /* profiles before a trend verdict */
+	double trend_alpha;        /* Mann-Kendall two-sided significance */
+	double trend_min_slope;    /* goroutines per minute (Theil-Sen) below which: no leak */
+	int trend_window;          /* samples kept (the test looks at the last ones) */
+	int site_min_count;        /* blocked goroutines at one site before it can be a leak */
+	int site_min_samples;      /* profiles the site must have been growing over */
+	double site_min_slope;     /* per minute */
+	int persistent_minutes;    /* debug=2: waiting this long counts toward a leak */
+	/* go.sched_anomaly */
+	int idle_with_work_samples; /* consecutive samples with idle Ps and queued work */
+	int64_t imbalance_depth;    /* one P's queue at least this while another P idles */
+	int imbalance_samples;
+	int saturation_samples;     /* consecutive samples: no idle P, global queue > 0 */
+	int64_t saturation_runqueue;
+	int thread_growth_samples;  /* threads rising over this many samples ... */
+	int thread_growth_min;      /* ... by at least this many */
+	double quota_margin;        /* gomaxprocs > quota * margin (+0.5 rounding) */
+	/* go.gc_thrash */
+	double gc_per_s;            /* GC rate at least this ... */
+	double gc_mem_level;        /* ... while memory.current >= level * limit and rising */
+} gd_config;
+
+void gd_config_default(gd_config *c);
+
+typedef struct gd_event {
+	char type[32]; /* "go.goroutine_leak", "go.sched_anomaly", "go.gc_thrash" */
+	char kind[32]; /* leak: "trend", "site", "leakprofile"; sched: "idle_with_work",
+	                * "runq_imbalance", "saturation", "thread_growth", "gomaxprocs_over_quota" */
+	char site[256];     /* leak: "file:line" ("" for a trend) */
+	char function[192]; /* leak: the site's function */
+	char wait[48];      /* leak: "chan receive", "select", ... */
+	int64_t count;      /* goroutines (leak) or the sampled number (sched, gc) */
+	double slope_per_min;
+	double value, threshold; /* the measured quantity and the bound it passed */
+	char detail[256];        /* one human sentence */
+} gd_event;
+
+typedef struct gd_detector gd_detector;
+
+gd_detector *gd_new(const gd_config *c); /* NULL on ENOMEM; c NULL: defaults */
+void gd_free(gd_detector *d);
+
+/* Each returns how many events it wrote to out (at most max). t_ns: the
+ * sample's time (monotonic). */
+int gd_feed_sched(gd_detector *d, int64_t t_ns, const gp_sched *s, double cpu_quota_cores,
+                  gd_event *out, int max); /* quota <= 0: none */
+int gd_feed_profile(gd_detector *d, int64_t t_ns, const gp_profile *p, bool leak_profile,
+                    gd_event *out, int max);
+/* A goroutine count alone (e.g. from a debug=1 total or runtime metrics). */
+int gd_feed_count(gd_detector *d, int64_t t_ns, int64_t goroutines, gd_event *out, int max);
+int gd_feed_gc(gd_detector *d, int64_t t_ns, const gp_gc *g, int64_t mem_current,
+               int64_t mem_limit, gd_event *out, int max); /* limit <= 0: none */
+
+/* The statistics, for tests: the Mann-Kendall Z (ties corrected) of y[0..n),
+ * its two-sided p-value, and the Theil-Sen slope of y over t. */
+double gd_mann_kendall_z(const double *y, int n);
+double gd_p_value(double z);
+double gd_theil_sen(const double *t, const double *y, int n);
+
+#endif

@@ -24,6 +24,9 @@
 #define SITES_MAX  512 /* sites tracked; the smallest is forgotten for a new one */
 #define THREAD_CAP 64  /* thread counts kept (thread_growth_samples is clamped to this) */
 #define GC_CAP     512 /* gctrace lines kept inside gc_window_s */
+/* A leak grows all along: each half of the trend window must rise too, at
+ * this looser level (a step up to a new flat level rises in one half only). */
+#define HALF_ALPHA 0.10
 #define SERIES_CAP (TREND_CAP > LOAD_CAP ? TREND_CAP : LOAD_CAP)
 /* Go >= 1.25 derives GOMAXPROCS from the cgroup limit rounded up, but never
  * below 2 (golang/go#73193): 2 Ps on a 1-core quota is the runtime's own
@@ -306,8 +309,9 @@ static void trend_check(gd_detector *d, evbuf *b) {
 		return;
 	}
 	const sample *w = d->trend;
-	trend r = trend_of(w, n);
+	trend r = trend_of(w, n), early = trend_of(w, n / 2), late = trend_of(w + n / 2, n - n / 2);
 	bool rising = r.z > 0 && r.p < c->trend_alpha && r.slope_per_min >= c->trend_min_slope &&
+	              early.z > 0 && early.p < HALF_ALPHA && late.z > 0 && late.p < HALF_ALPHA &&
 	              !load_explains(d, w[0].t_ns, w[n - 1].t_ns);
 	if (!rising) {
 		d->trend_streak = 0;

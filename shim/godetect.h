@@ -7,6 +7,15 @@
  * §3 (idle Ps with queued work, imbalance, saturation, thread growth,
  * GOMAXPROCS over the quota).
  *
+ * The trend verdict (go.goroutine_leak "trend"): over the last trend_window
+ * counts, Mann-Kendall p < trend_alpha with Z > 0, Theil-Sen slope >=
+ * trend_min_slope per minute, each half of the window rising as well
+ * (p < 0.10: a step up to a new flat level is not a leak), for
+ * trend_persist samples in a row; growth the SCHED load shares over the
+ * same span (busy Ps + queued goroutines rising significantly) is load,
+ * not a leak. Only an SCHED-fed detector can tell load apart; without it a
+ * slow cycle (longer than the window) looks like a trend.
+ *
  * A detector is fed in time order and answers with events; a condition is
  * reported once when it starts (and again only after it cleared, or for a
  * leak site when its count doubled), never on every sample. No I/O, no

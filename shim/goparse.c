@@ -381,6 +381,10 @@ static int fail(parser *ps, int code, const char *fmt, ...) {
 	return code;
 }
 
+/* A line in a message: at most QUOTE_MAX bytes of it (it has no NUL). */
+#define QUOTE_MAX 60
+#define QUOTE(l)  (int)((l).n < QUOTE_MAX ? (l).n : QUOTE_MAX), (l).s
+
 static void frame_free(gp_frame *f) {
 	free(f->func);
 	free(f->file);
@@ -531,17 +535,18 @@ static int parse_debug1(parser *ps, const char *text, size_t len, size_t pos) {
 			cur c = {l.s, l.s + l.n};
 			int64_t count;
 			if (!dec_i64(&c, &count) || !eat(&c, " @"))
-				return fail(ps, -EINVAL, "expected \"COUNT @ PC...\": %.60s", l.s);
+				return fail(ps, -EINVAL, "expected \"COUNT @ PC...\": %.*s",
+				            QUOTE(l));
 			uint64_t pc;
 			first_pc = 0;
 			while (eat(&c, " ")) {
 				if (!hex_u64(&c, &pc))
-					return fail(ps, -EINVAL, "a bad PC in \"%.60s\"", l.s);
+					return fail(ps, -EINVAL, "a bad PC in \"%.*s\"", QUOTE(l));
 				if (!first_pc)
 					first_pc = pc;
 			}
 			if (!at_end(&c))
-				return fail(ps, -EINVAL, "a bad PC list in \"%.60s\"", l.s);
+				return fail(ps, -EINVAL, "a bad PC list in \"%.*s\"", QUOTE(l));
 			record_begin(ps);
 			ps->cur.count = count;
 			counted = counted > INT64_MAX - count ? INT64_MAX : counted + count;
@@ -558,7 +563,8 @@ static int parse_debug1(parser *ps, const char *text, size_t len, size_t pos) {
 		}
 		if (!starts(l.s, l.n, "#\t"))
 			return fail(ps, -EINVAL,
-			            "expected a frame \"#\\tPC\\tfunc\\tfile:line\": %.60s", l.s);
+			            "expected a frame \"#\\tPC\\tfunc\\tfile:line\": %.*s",
+			            QUOTE(l));
 		if (first_frame) {
 			/* The printed PC is the return address minus one: if the first
 			 * printed frame is not the first PC of "@", runtime frames were
@@ -697,13 +703,14 @@ static int parse_debug2(parser *ps, const char *text, size_t len, size_t pos) {
 			if (ps->in_record)
 				return fail(ps, -EINVAL, "a goroutine header inside a record");
 			if (!d2_header(ps, &l))
-				return fail(ps, -EINVAL, "a bad goroutine header: %.60s", l.s);
+				return fail(ps, -EINVAL, "a bad goroutine header: %.*s", QUOTE(l));
 			pending = NULL;
 			last_was_file = ancestors = false;
 			continue;
 		}
 		if (!ps->in_record)
-			return fail(ps, -EINVAL, "expected \"goroutine N [state]:\": %.60s", l.s);
+			return fail(ps, -EINVAL, "expected \"goroutine N [state]:\": %.*s",
+			            QUOTE(l));
 		if (ancestors)
 			continue; /* [originating from goroutine N]: not this goroutine's stack */
 		gp_stack *s = &ps->cur;
@@ -717,7 +724,7 @@ static int parse_debug2(parser *ps, const char *text, size_t len, size_t pos) {
 			if (!pending)
 				return fail(ps, -EINVAL, "a file line without a function");
 			if (!file_line(fl, n, pending))
-				return fail(ps, -EINVAL, "a bad file:line: %.60s", l.s);
+				return fail(ps, -EINVAL, "a bad file:line: %.*s", QUOTE(l));
 			pending = NULL;
 			last_was_file = true;
 			continue;
@@ -751,7 +758,7 @@ static int parse_debug2(parser *ps, const char *text, size_t len, size_t pos) {
 		 * (...) */
 		const char *paren = memrchr(l.s, '(', l.n);
 		if (!paren || paren == l.s || l.s[l.n - 1] != ')')
-			return fail(ps, -EINVAL, "expected a frame \"func(args)\": %.60s", l.s);
+			return fail(ps, -EINVAL, "expected a frame \"func(args)\": %.*s", QUOTE(l));
 		if (!(pending = frame_push(ps, l.s, (size_t)(paren - l.s))))
 			return fail(ps, -ENOMEM, "out of memory");
 	}
@@ -790,7 +797,7 @@ int gp_parse_profile(const char *text, size_t len, int max_stacks, gp_profile *o
 		/* "goroutine profile: total 3440", "goroutineleak profile: total 6" */
 		out->debug = 1;
 		if (!l.terminated || !dec_i64(&c, &out->total) || !at_end(&c))
-			r = fail(&ps, -EINVAL, "a bad profile header: %.60s", l.s);
+			r = fail(&ps, -EINVAL, "a bad profile header: %.*s", QUOTE(l));
 		else
 			r = parse_debug1(&ps, text, len, pos);
 	} else if (starts(l.s, l.n, "goroutine ") && memchr(l.s, '[', l.n)) {
@@ -798,7 +805,7 @@ int gp_parse_profile(const char *text, size_t len, int max_stacks, gp_profile *o
 		ps.lineno--;
 		r = parse_debug2(&ps, text, len, start);
 	} else {
-		r = fail(&ps, -EINVAL, "not a goroutine profile: %.60s", l.s);
+		r = fail(&ps, -EINVAL, "not a goroutine profile: %.*s", QUOTE(l));
 	}
 	stack_free(&ps.cur);
 	frame_free(&ps.scratch);

@@ -605,7 +605,7 @@ TEST(mutations_never_crash) {
 	                 "ms cpu, 4->4->0 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 4 P";
 	size_t cap = sizeof DEBUG2 * 2;
 	char *buf = malloc(cap);
-	long rounds = scaled(3000);
+	long rounds = scaled(30000);
 	for (long i = 0; i < rounds; i++) {
 		const char *src = i % 4 == 0   ? DEBUG1
 		                  : i % 4 == 1 ? DEBUG2

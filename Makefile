@@ -58,8 +58,9 @@ CT_TEST_BIN := $(B)/tests/container_tests
 CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
 CD_TEST_BIN := $(B)/tests/containerd_tests
 LUA_TEST_BIN := $(B)/tests/lua_tests
+GO_TEST_BIN := $(B)/tests/go_tests
 
-all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(B)/containerd-shim-moon-v2 $(CT_TEST_BIN) $(CT_CHECKS) $(CD_TEST_BIN) $(LUA_TEST_BIN)
+all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(B)/containerd-shim-moon-v2 $(CT_TEST_BIN) $(CT_CHECKS) $(CD_TEST_BIN) $(LUA_TEST_BIN) $(GO_TEST_BIN)
 runtime: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
 $(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h) | $(PROTO_H)
@@ -134,6 +135,13 @@ $(CD_TEST_BIN): tests/harness.c $(wildcard tests/containerd/*_test.c) tests/harn
 $(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c tests/lua/testnet.h tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+
+# the Go parsers and detectors (shim/goparse.c, shim/godetect.c) are pure:
+# their tests link them alone, without the shim's libraries
+GO_OBJ := $(B)/shim/goparse.o $(B)/shim/godetect.o
+$(GO_TEST_BIN): tests/harness.c $(wildcard tests/go/*_test.c) tests/harness.h $(GO_OBJ) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests tests/harness.c $(wildcard tests/go/*_test.c) $(GO_OBJ) $(RT_LIB) $(LDLIBS) -lm -o $@
 
 $(B)/tests/%_check: tests/container/%_check.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)

@@ -7,6 +7,15 @@
  * §3 (idle Ps with queued work, imbalance, saturation, thread growth,
  * GOMAXPROCS over the quota).
  *
+ * The trend verdict (go.goroutine_leak "trend"): over the last trend_window
+ * counts, Mann-Kendall p < trend_alpha with Z > 0, Theil-Sen slope >=
+ * trend_min_slope per minute, each half of the window rising as well
+ * (p < 0.10: a step up to a new flat level is not a leak), for
+ * trend_persist samples in a row; growth the SCHED load shares over the
+ * same span (busy Ps + queued goroutines rising significantly) is load,
+ * not a leak. Only an SCHED-fed detector can tell load apart; without it a
+ * slow cycle (longer than the window) looks like a trend.
+ *
  * A detector is fed in time order and answers with events; a condition is
  * reported once when it starts (and again only after it cleared, or for a
  * leak site when its count doubled), never on every sample. No I/O, no
@@ -22,34 +31,38 @@
 
 typedef struct gd_config {
 	/* go.goroutine_leak */
-	int trend_min_samples;     /* profiles before a trend verdict */
-	double trend_alpha;        /* Mann-Kendall two-sided significance */
-	double trend_min_slope;    /* goroutines per minute (Theil-Sen) below which: no leak */
-	int trend_window;          /* samples kept (the test looks at the last ones) */
-	int site_min_count;        /* blocked goroutines at one site before it can be a leak */
-	int site_min_samples;      /* profiles the site must have been growing over */
-	double site_min_slope;     /* per minute */
-	int persistent_minutes;    /* debug=2: waiting this long counts toward a leak */
+	int trend_min_samples;  /* profiles before a trend verdict */
+	double trend_alpha;     /* Mann-Kendall two-sided significance */
+	double trend_min_slope; /* goroutines per minute (Theil-Sen) below which: no leak */
+	int trend_window;       /* samples kept (the test looks at the last ones) */
+	int trend_persist;      /* added: consecutive samples the trend must hold before
+	                         * it is reported (a ramp that drains does not) */
+	int site_min_count;     /* blocked goroutines at one site before it can be a leak */
+	int site_min_samples;   /* profiles the site must have been growing over */
+	double site_min_slope;  /* per minute */
+	int persistent_minutes; /* debug=2: waiting this long counts toward a leak */
 	/* go.sched_anomaly */
 	int idle_with_work_samples; /* consecutive samples with idle Ps and queued work */
 	int64_t imbalance_depth;    /* one P's queue at least this while another P idles */
 	int imbalance_samples;
-	int saturation_samples;     /* consecutive samples: no idle P, global queue > 0 */
+	int saturation_samples; /* consecutive samples: no idle P, global queue > 0 */
 	int64_t saturation_runqueue;
-	int thread_growth_samples;  /* threads rising over this many samples ... */
-	int thread_growth_min;      /* ... by at least this many */
-	double quota_margin;        /* gomaxprocs > quota * margin (+0.5 rounding) */
+	int thread_growth_samples; /* threads rising over this many samples ... */
+	int thread_growth_min;     /* ... by at least this many */
+	double quota_margin;       /* gomaxprocs > max(2, ceil(quota * margin)) */
 	/* go.gc_thrash */
-	double gc_per_s;            /* GC rate at least this ... */
-	double gc_mem_level;        /* ... while memory.current >= level * limit and rising */
+	double gc_per_s;     /* GC rate at least this ... */
+	double gc_mem_level; /* ... while memory.current >= level * limit and rising */
+	double gc_window_s;  /* added: seconds of gctrace lines the rate is taken over */
 } gd_config;
 
 void gd_config_default(gd_config *c);
 
 typedef struct gd_event {
 	char type[32]; /* "go.goroutine_leak", "go.sched_anomaly", "go.gc_thrash" */
-	char kind[32]; /* leak: "trend", "site", "leakprofile"; sched: "idle_with_work",
-	                * "runq_imbalance", "saturation", "thread_growth", "gomaxprocs_over_quota" */
+	char
+	    kind[32];       /* leak: "trend", "site", "leakprofile"; sched: "idle_with_work",
+	                     * "runq_imbalance", "saturation", "thread_growth", "gomaxprocs_over_quota" */
 	char site[256];     /* leak: "file:line" ("" for a trend) */
 	char function[192]; /* leak: the site's function */
 	char wait[48];      /* leak: "chan receive", "select", ... */
@@ -72,8 +85,8 @@ int gd_feed_profile(gd_detector *d, int64_t t_ns, const gp_profile *p, bool leak
                     gd_event *out, int max);
 /* A goroutine count alone (e.g. from a debug=1 total or runtime metrics). */
 int gd_feed_count(gd_detector *d, int64_t t_ns, int64_t goroutines, gd_event *out, int max);
-int gd_feed_gc(gd_detector *d, int64_t t_ns, const gp_gc *g, int64_t mem_current,
-               int64_t mem_limit, gd_event *out, int max); /* limit <= 0: none */
+int gd_feed_gc(gd_detector *d, int64_t t_ns, const gp_gc *g, int64_t mem_current, int64_t mem_limit,
+               gd_event *out, int max); /* limit <= 0: none */
 
 /* The statistics, for tests: the Mann-Kendall Z (ties corrected) of y[0..n),
  * its two-sided p-value, and the Theil-Sen slope of y over t. */

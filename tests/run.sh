@@ -50,6 +50,10 @@ suite containerd bash tests/containerd/e2e.sh
 # the Lua engine (sandbox, preemption, budgets, memory caps), natively and under ASan
 suite lua build/tests/lua_tests
 suite lua-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/lua_tests
+# the Go parsers (SCHED, gctrace, pprof goroutine profiles) and the leak and
+# scheduler detectors on real samples, natively and under ASan
+suite go build/tests/go_tests
+suite go-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/go_tests
 # `moonshim run --check`: Lua health checks against a real container
 suite lua-checks bash tests/lua/checks_e2e.sh
 # container.restart(): exit- and health-driven restarts with backoff, a TERM in the backoff

@@ -1,0 +1,516 @@
+/* godetect_test.c — the detectors as a user would see them: a leak is
+ * reported once, with its site and slope; a bounded pool, bursts that
+ * drain, flat and cyclic load never are. Statistics against known values
+ * (../shared/reference/goroutine-leaks.md §2.5), scheduler anomalies on the
+ * real SCHED sequences of §1.1, and GC thrash near a memory limit. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include "../../shim/godetect.h"
+
+#include <math.h>
+#include <string.h>
+
+#define SEC    1000000000LL
+#define EV_MAX 16
+
+static bool near(double a, double b, double tol) {
+	return fabs(a - b) <= tol;
+}
+
+/* ─── statistics ─────────────────────────────────────────────────────── */
+
+TEST(stats_mann_kendall) {
+	double y[10];
+	for (int i = 0; i < 10; i++)
+		y[i] = i;
+	/* S = 45, Var = 10·9·25/18 = 125: Z = 44/sqrt(125) */
+	CHECK(near(gd_mann_kendall_z(y, 10), 44 / sqrt(125), 1e-12));
+	CHECK(near(gd_mann_kendall_z(y, 10), 3.94, 0.005));
+	for (int i = 0; i < 10; i++)
+		y[i] = 10 - i;
+	CHECK(near(gd_mann_kendall_z(y, 10), -44 / sqrt(125), 1e-12));
+	for (int i = 0; i < 10; i++)
+		y[i] = 7;
+	CHECK(gd_mann_kendall_z(y, 10) == 0);
+	/* ties: {1,2,2,3}: S = 5, Var = (4·3·13 - 2·1·9)/18 */
+	double t4[] = {1, 2, 2, 3};
+	CHECK(near(gd_mann_kendall_z(t4, 4), 4 / sqrt((156.0 - 18) / 18), 1e-12));
+	/* §2.5 worked example: the captured totals, S = 15 of 15 pairs */
+	double tot[] = {122, 686, 1491, 2175, 2869, 3440};
+	CHECK(near(gd_mann_kendall_z(tot, 6), 14 / sqrt(6 * 5 * 17 / 18.0), 1e-12));
+	CHECK(gd_mann_kendall_z(tot, 2) == 0);
+}
+
+TEST(stats_p_value_and_theil_sen) {
+	CHECK(near(gd_p_value(1.959964), 0.05, 1e-5));
+	CHECK(near(gd_p_value(-1.959964), 0.05, 1e-5));
+	CHECK(gd_p_value(0) == 1);
+	CHECK(gd_p_value(3.94) < 1e-4);
+	double t[10], y[10];
+	for (int i = 0; i < 10; i++)
+		t[i] = i, y[i] = 2 * i + 1;
+	CHECK(near(gd_theil_sen(t, y, 10), 2, 1e-12));
+	y[5] = 1000; /* one outlier does not move the median slope */
+	CHECK(near(gd_theil_sen(t, y, 10), 2, 1e-12));
+	/* §2.5: 22.9 goroutines/s on the captured totals */
+	double ts[] = {5, 30, 65, 95, 125, 150}, tot[] = {122, 686, 1491, 2175, 2869, 3440};
+	double s = gd_theil_sen(ts, tot, 6);
+	CHECKF(s > 22.6 && s < 23.1 && near(s, 22.9, 0.05), "%f", s);
+	CHECK(isnan(gd_theil_sen(t, y, 1)));
+	double same[] = {1, 1};
+	CHECK(isnan(gd_theil_sen(same, y, 2)));
+}
+
+/* ─── the goroutine count's trend ───────────────────────────────────── */
+
+/* Feed count(i) every 10 s for n samples; the events seen, the last one in *last. */
+static int feed_series(gd_detector *d, int n, double (*count)(int), gd_event *last) {
+	int events = 0;
+	gd_event ev[EV_MAX];
+	for (int i = 0; i < n; i++) {
+		int k =
+		    gd_feed_count(d, (int64_t)i * 10 * SEC, (int64_t)llround(count(i)), ev, EV_MAX);
+		for (int j = 0; j < k; j++) {
+			CHECK(!strcmp(ev[j].type, "go.goroutine_leak") &&
+			      !strcmp(ev[j].kind, "trend"));
+			*last = ev[j];
+			events++;
+		}
+	}
+	return events;
+}
+
+static uint32_t noise_state = 12345;
+static double noise(void) { /* ±10, deterministic */
+	noise_state = noise_state * 1103515245u + 12345u;
+	return (double)(noise_state >> 16 & 0x7fff) / 0x7fff * 20 - 10;
+}
+
+static double leak_30_per_min(int i) {
+	return 200 + 5.0 * i + noise();
+} /* 5 per 10 s */
+static double flat(int i) {
+	return 500 + noise();
+}
+static double pool(int i) {
+	return 1000;
+}
+static double drain(int i) {
+	static const double burst[] = {200, 900, 700, 450, 250, 200};
+	return burst[i % 6] + noise();
+}
+static double cyclic(int i) {
+	return 1000 + 300 * sin(2 * M_PI * i / 12.0);
+}
+static double step_then_flat(int i) {
+	return i < 20 ? 300 : 800 + noise();
+}
+
+TEST(trend_linear_leak_fires_once_with_its_slope) {
+	gd_detector *d = gd_new(NULL);
+	gd_event e;
+	CHECK(feed_series(d, 60, leak_30_per_min, &e) == 1);
+	CHECKF(near(e.slope_per_min, 30, 3), "slope %f", e.slope_per_min);
+	CHECK(e.count > 200 && e.value < 0.01 && e.threshold == 0.01 && e.detail[0]);
+	gd_free(d);
+}
+
+TEST(trend_benign_shapes_never_fire) {
+	double (*shapes[])(int) = {flat, pool, drain, cyclic, step_then_flat};
+	for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+		gd_detector *d = gd_new(NULL);
+		gd_event e;
+		int n = feed_series(d, 200, shapes[s], &e);
+		CHECKF(n == 0, "shape %zu fired: %s", s, e.detail);
+		gd_free(d);
+	}
+}
+
+/* Goroutines that rise with the scheduler's load (busy Ps, queued work)
+ * are load, not a leak (§2.5 "normalised by load"). */
+TEST(trend_that_tracks_load_is_not_a_leak) {
+	gd_detector *d = gd_new(NULL);
+	gd_event ev[EV_MAX];
+	for (int i = 0; i < 60; i++) {
+		static gp_sched s;
+		char line[256];
+		snprintf(line, sizeof line,
+		         "SCHED %dms: gomaxprocs=4 idleprocs=0 threads=8 spinningthreads=0 "
+		         "idlethreads=0 runqueue=%d [1 1 1 1]",
+		         i * 10000, 10 + i * 2);
+		CHECK(gp_parse_sched(line, strlen(line), &s) == GP_SCHED_OK);
+		int64_t t = (int64_t)i * 10 * SEC;
+		gd_feed_sched(d, t, &s, 0, ev, EV_MAX); /* saturation may fire: not counted */
+		int k = gd_feed_count(d, t + 1, 300 + 5 * i, ev, EV_MAX);
+		CHECKF(k == 0, "fired at %d: %s", i, ev[0].detail);
+	}
+	gd_free(d);
+}
+
+/* ─── blocking sites (LeakProf) ─────────────────────────────────────── */
+
+/* A debug=1 body in the §1.3 capture's form with the given counts at the
+ * five leak sites of the leaking service. */
+static gp_profile profile_at(int64_t total, int64_t send, int64_t recv, int64_t labelled,
+                             int64_t wg, int64_t mu) {
+	static char text[4096];
+	snprintf(
+	    text, sizeof text,
+	    "goroutine profile: total %lld\n"
+	    "%lld @ 0x43b296 0x40708c 0x406c3d 0x671309 0x46b281\n"
+	    "#\t0x671308\tmain.fetchWithTimeout.func1+0x48\t/build/leak/main.go:24\n\n"
+	    "%lld @ 0x43b296 0x407e9b 0x407998 0x671345 0x46b281\n"
+	    "#\t0x671344\tmain.waitForResult+0x24\t/build/leak/main.go:36\n\n"
+	    "%lld @ 0x43b296 0x407e9b 0x407998 0x67167f 0x46b281\n"
+	    "# labels: {\"handler\":\"upload\", \"tenant\":\"t42\"}\n"
+	    "#\t0x67167e\tmain.labelledLeak.func1.1+0x1e\t/build/leak/main.go:44\n\n"
+	    "%lld @ 0x43b296 0x44c1de 0x44c1b5 0x467325 0x472ff2 0x6719fd 0x46b281\n"
+	    "#\t0x467324\tsync.runtime_Semacquire+0x24\t/usr/lib/go-1.19/src/runtime/sema.go:62\n"
+	    "#\t0x472ff1\tsync.(*WaitGroup).Wait+0x51\t/usr/lib/go-1.19/src/sync/waitgroup.go:139\n"
+	    "#\t0x6719fc\tmain.main.func4+0x1c\t\t/build/leak/main.go:78\n\n"
+	    "%lld @ 0x43b296 0x44c1de 0x44c1b5 0x467445 0x471825 0x671719 0x6716f5 0x46b281\n"
+	    "#\t0x467444\tsync.runtime_SemacquireMutex+0x24\t/usr/lib/go-1.19/src/runtime/"
+	    "sema.go:77\n"
+	    "#\t0x471824\tsync.(*Mutex).lockSlow+0x164\t\t/usr/lib/go-1.19/src/sync/mutex.go:171\n"
+	    "#\t0x671718\tsync.(*Mutex).Lock+0x38\t\t\t/usr/lib/go-1.19/src/sync/mutex.go:90\n"
+	    "#\t0x6716f4\tmain.main.func3+0x14\t\t\t/build/leak/main.go:77\n\n",
+	    (long long)total, (long long)send, (long long)recv, (long long)labelled, (long long)wg,
+	    (long long)mu);
+	gp_profile p;
+	char msg[128];
+	CHECKF(gp_parse_profile(text, strlen(text), 0, &p, msg, sizeof msg) == 0, "%s", msg);
+	return p;
+}
+
+/* §1.3's per-site table: the six scrapes of the leaking service. */
+static const int64_t scrape[6][7] = {
+    {5, 122, 51, 51, 5, 5, 5},
+    {30, 686, 297, 297, 29, 29, 29},
+    {65, 1491, 647, 647, 64, 64, 64},
+    {95, 2175, 944, 944, 94, 94, 94},
+    {125, 2869, 1246, 1246, 124, 124, 124},
+    {150, 3440, 1494, 1494, 149, 149, 149},
+};
+
+static int feed_scrapes(gd_detector *d, gd_event *all, int max) {
+	int n = 0;
+	for (int i = 0; i < 6; i++) {
+		const int64_t *r = scrape[i];
+		gp_profile p = profile_at(r[1], r[2], r[3], r[4], r[5], r[6]);
+		n += gd_feed_profile(d, r[0] * SEC, &p, false, all + n, max - n);
+		gp_profile_free(&p);
+	}
+	return n;
+}
+
+TEST(site_growth_names_the_site) {
+	gd_detector *d = gd_new(NULL); /* site_min_count 1000: the two per-tick leaks */
+	gd_event ev[EV_MAX];
+	int n = feed_scrapes(d, ev, EV_MAX);
+	CHECKF(n == 2, "%d events", n);
+	CHECK(!strcmp(ev[0].kind, "site") && !strcmp(ev[1].kind, "site"));
+	CHECK(!strcmp(ev[0].site, "/build/leak/main.go:24"));
+	CHECK(!strcmp(ev[0].function, "main.fetchWithTimeout.func1"));
+	CHECK(!strcmp(ev[1].site, "/build/leak/main.go:36") && ev[1].count == 1246);
+	CHECKF(ev[0].slope_per_min > 550 && ev[0].slope_per_min < 650, "%f", ev[0].slope_per_min);
+	CHECK(ev[0].threshold == 1000 && strstr(ev[0].detail, "main.go:24"));
+	gd_free(d);
+
+	/* with a floor of 100, the slower sites too, each named with its wait */
+	gd_config c;
+	gd_config_default(&c);
+	c.site_min_count = 100;
+	d = gd_new(&c);
+	n = feed_scrapes(d, ev, EV_MAX);
+	/* all five at their third scrape (647 and 124), the fast two again at
+	 * 1494 (twice 647); 149 is not twice 124 */
+	CHECKF(n == 7, "%d events", n);
+	bool wg = false, mu = false;
+	for (int i = 0; i < n; i++) {
+		wg |= !strcmp(ev[i].site, "/build/leak/main.go:78") &&
+		      !strcmp(ev[i].wait, "sync.WaitGroup.Wait");
+		mu |= !strcmp(ev[i].site, "/build/leak/main.go:77") &&
+		      !strcmp(ev[i].wait, "sync.Mutex.Lock");
+	}
+	CHECK(wg && mu);
+	gd_free(d);
+}
+
+TEST(site_fires_again_when_doubled) {
+	gd_config c;
+	gd_config_default(&c);
+	c.site_min_count = 100;
+	gd_detector *d = gd_new(&c);
+	gd_event ev[EV_MAX];
+	int64_t counts[] = {50, 80, 120, 150, 200, 240, 260, 400};
+	int fired[8] = {0};
+	for (int i = 0; i < 8; i++) {
+		gp_profile p = profile_at(counts[i] * 2, counts[i], 0, 0, 0, 0);
+		int n = gd_feed_profile(d, (int64_t)i * 30 * SEC, &p, false, ev, EV_MAX);
+		for (int k = 0; k < n; k++)
+			fired[i] += !strcmp(ev[k].kind, "site");
+		gp_profile_free(&p);
+	}
+	/* 120 first, then not until 240 (twice 120) */
+	CHECK(fired[2] == 1 && fired[3] == 0 && fired[4] == 0 && fired[5] == 1 && fired[6] == 0);
+	CHECK(fired[7] == 0); /* 400 < 2·240 */
+	gd_free(d);
+}
+
+/* A pool of 1200 workers parked on their job channel, bursts of 1500 that
+ * drain, and a fixed 2000: none grows, none is a leak. */
+TEST(site_benign_shapes_never_fire) {
+	gd_detector *d = gd_new(NULL);
+	gd_event ev[EV_MAX];
+	for (int i = 0; i < 40; i++) {
+		int64_t burst = (int64_t[]){0, 1500, 300}[i % 3];
+		gp_profile p = profile_at(1200 + burst + 2000, 1200, burst, 2000, 0, 0);
+		int n = gd_feed_profile(d, (int64_t)i * 30 * SEC, &p, false, ev, EV_MAX);
+		CHECKF(n == 0, "profile %d: %s", i, ev[0].detail);
+		gp_profile_free(&p);
+	}
+	gd_free(d);
+}
+
+TEST(leakprofile_is_a_leak_by_construction) {
+	static const char text[] =
+	    "goroutineleak profile: total 6\n"
+	    "6 @ 0x43b296 0x40708c 0x406c3d 0x671309 0x46b281\n"
+	    "#\t0x671308\tapp.(*Server[...]).AggregateResults.func1+0x48\tapp/server.go:37\n"
+	    "\n";
+	gp_profile p;
+	CHECK(gp_parse_profile(text, sizeof text - 1, 0, &p, NULL, 0) == 0);
+	gd_detector *d = gd_new(NULL);
+	gd_event ev[EV_MAX];
+	CHECK(gd_feed_profile(d, 10 * SEC, &p, true, ev, EV_MAX) == 1);
+	CHECK(!strcmp(ev[0].type, "go.goroutine_leak") && !strcmp(ev[0].kind, "leakprofile"));
+	CHECK(!strcmp(ev[0].site, "app/server.go:37") && ev[0].count == 6);
+	CHECK(gd_feed_profile(d, 20 * SEC, &p, true, ev, EV_MAX) == 0); /* once */
+	gp_profile_free(&p);
+	gd_free(d);
+}
+
+/* ─── scheduler anomalies ───────────────────────────────────────────── */
+
+typedef struct fed {
+	int n;
+	gd_event ev[64];
+} fed;
+
+/* Feed real SCHED lines (time from their ms) and collect the events. */
+static void feed_lines(gd_detector *d, const char *const *lines, int n, double quota, fed *f) {
+	static gp_sched s;
+	for (int i = 0; i < n; i++) {
+		CHECKF(gp_parse_sched(lines[i], strlen(lines[i]), &s) == GP_SCHED_OK, "%s",
+		       lines[i]);
+		f->n += gd_feed_sched(d, s.ms * 1000000LL, &s, quota, f->ev + f->n, 64 - f->n);
+	}
+}
+
+static int count_kind(const fed *f, const char *kind) {
+	int n = 0;
+	for (int i = 0; i < f->n; i++)
+		n += !strcmp(f->ev[i].kind, kind) && !strcmp(f->ev[i].type, "go.sched_anomaly");
+	return n;
+}
+
+static gd_detector *sched_detector(void) {
+	gd_config c;
+	gd_config_default(&c);
+	c.saturation_samples = 3; /* the captures are 200–250 ms apart, not 1 s */
+	return gd_new(&c);
+}
+
+static const char *const burst[] = {
+    "SCHED 0ms: gomaxprocs=4 idleprocs=2 threads=3 spinningthreads=1 idlethreads=0 runqueue=0 "
+    "[0 0 0 0]",
+    "SCHED 200ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=363 [14 58 10 189]",
+    "SCHED 404ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=216 [34 11 51 142]",
+    "SCHED 606ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=133 [33 17 7 90]",
+    "SCHED 808ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=50 [9 0 209 47]",
+    "SCHED 1010ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=5 [24 22 71 5]",
+    "SCHED 1216ms: gomaxprocs=4 idleprocs=4 threads=5 spinningthreads=0 idlethreads=3 "
+    "runqueue=0 [0 0 0 0]",
+    "SCHED 5538ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=402 [100 199 99 100]",
+};
+static const char *const pingpong[] = {
+    "SCHED 253ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=24 [17 43 1 7]",
+    "SCHED 511ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=31 [9 27 0 6]",
+    "SCHED 764ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=41 [4 15 0 7]",
+    "SCHED 3821ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 idlethreads=0 "
+    "runqueue=48 [6 0 1 5]",
+    "SCHED 4077ms: gomaxprocs=4 idleprocs=4 threads=5 spinningthreads=0 idlethreads=3 "
+    "runqueue=0 [0 0 0 0]",
+};
+static const char *const syscalls[] = {
+    "SCHED 0ms: gomaxprocs=4 idleprocs=2 threads=5 spinningthreads=1 idlethreads=2 runqueue=0 "
+    "[0 0 0 0]",
+    "SCHED 500ms: gomaxprocs=4 idleprocs=4 threads=91 spinningthreads=0 idlethreads=0 "
+    "runqueue=0 [0 0 0 0]",
+    "SCHED 1000ms: gomaxprocs=4 idleprocs=4 threads=181 spinningthreads=0 idlethreads=0 "
+    "runqueue=0 [0 0 0 0]",
+    "SCHED 1508ms: gomaxprocs=4 idleprocs=4 threads=201 spinningthreads=0 idlethreads=1 "
+    "runqueue=0 [0 0 0 0]",
+    "SCHED 3538ms: gomaxprocs=4 idleprocs=4 threads=201 spinningthreads=0 idlethreads=97 "
+    "runqueue=0 [0 0 0 0]",
+    "SCHED 4552ms: gomaxprocs=4 idleprocs=4 threads=201 spinningthreads=0 idlethreads=199 "
+    "runqueue=0 [0 0 0 0]",
+};
+/* the leaking service: goroutines 122 -> 3,440, the SCHED lines calm */
+static const char *const calm[] = {
+    "SCHED 0ms: gomaxprocs=4 idleprocs=3 threads=3 spinningthreads=0 idlethreads=0 runqueue=0 "
+    "[0 0 0 0]",
+    "SCHED 5007ms: gomaxprocs=4 idleprocs=4 threads=8 spinningthreads=0 idlethreads=3 "
+    "runqueue=0 [0 0 0 0]",
+    "SCHED 145167ms: gomaxprocs=4 idleprocs=4 threads=10 spinningthreads=0 idlethreads=5 "
+    "runqueue=0 [0 0 0 0]",
+};
+#define N(a) ((int)(sizeof a / sizeof *a))
+
+TEST(sched_burst_and_pingpong_saturate) {
+	gd_detector *d = sched_detector();
+	fed f = {0};
+	feed_lines(d, burst, N(burst), 0, &f);
+	CHECKF(f.n == 1 && count_kind(&f, "saturation") == 1, "%d events", f.n);
+	CHECK(f.ev[0].value == 133 + 33 + 17 + 7 + 90 && f.ev[0].threshold == 8);
+	gd_free(d);
+	d = sched_detector();
+	f = (fed){0};
+	feed_lines(d, pingpong, N(pingpong), 0, &f);
+	CHECK(f.n == 1 && count_kind(&f, "saturation") == 1);
+	CHECK(strstr(f.ev[0].detail, "no idle P"));
+	gd_free(d);
+	/* with the 30-sample default, those short runs are not saturation */
+	d = gd_new(NULL);
+	f = (fed){0};
+	feed_lines(d, burst, N(burst), 0, &f);
+	feed_lines(d, pingpong, N(pingpong), 0, &f);
+	CHECK(f.n == 0);
+	gd_free(d);
+}
+
+TEST(sched_thread_growth_on_blocking_syscalls) {
+	gd_detector *d = gd_new(NULL);
+	fed f = {0};
+	feed_lines(d, syscalls, N(syscalls), 0, &f);
+	CHECKF(f.n == 1 && count_kind(&f, "thread_growth") == 1, "%d events", f.n);
+	CHECK(f.ev[0].value == 201 && f.ev[0].threshold == 4 * 4 + 50);
+	gd_free(d);
+}
+
+TEST(sched_calm_leaking_service_is_quiet) {
+	gd_detector *d = sched_detector();
+	fed f = {0};
+	for (int i = 0; i < 20; i++)
+		feed_lines(d, calm, N(calm), 4.0, &f); /* the ms going back: a restart each round */
+	CHECK(f.n == 0);
+	gd_free(d);
+}
+
+TEST(sched_idle_with_work_and_imbalance) {
+	/* Go 1.19 lines in the captures' form: an idle P while a local queue holds
+	 * work (golang/go#45867's pattern), P1's 184 from the scheddetail sample */
+	static const char *const idle[] = {
+	    "SCHED 0ms: gomaxprocs=4 idleprocs=1 threads=5 spinningthreads=1 idlethreads=1 "
+	    "runqueue=0 [1 0 0 0]",
+	    "SCHED 1000ms: gomaxprocs=4 idleprocs=2 threads=5 spinningthreads=0 idlethreads=2 "
+	    "runqueue=0 [0 184 0 3]",
+	    "SCHED 2000ms: gomaxprocs=4 idleprocs=2 threads=5 spinningthreads=0 idlethreads=2 "
+	    "runqueue=0 [0 190 0 2]",
+	    "SCHED 3000ms: gomaxprocs=4 idleprocs=2 threads=5 spinningthreads=0 idlethreads=2 "
+	    "runqueue=0 [0 171 0 0]",
+	    "SCHED 4000ms: gomaxprocs=4 idleprocs=2 threads=5 spinningthreads=0 idlethreads=2 "
+	    "runqueue=0 [0 175 0 0]",
+	};
+	gd_detector *d = gd_new(NULL);
+	fed f = {0};
+	feed_lines(d, idle, 2, 0, &f);
+	CHECK(f.n == 0); /* one or two samples are a racy snapshot */
+	feed_lines(d, idle + 2, 1, 0, &f);
+	CHECKF(f.n == 1 && count_kind(&f, "idle_with_work") == 1, "%d", f.n);
+	feed_lines(d, idle + 3, 1, 0, &f);
+	CHECKF(f.n == 2 && count_kind(&f, "runq_imbalance") == 1, "%d", f.n);
+	CHECK(f.ev[1].value == 171 && f.ev[1].threshold == 128);
+	feed_lines(d, idle + 4, 1, 0, &f);
+	CHECK(f.n == 2); /* once per condition */
+	gd_free(d);
+}
+
+TEST(sched_gomaxprocs_over_quota) {
+	static const char *const eight[] = {
+	    "SCHED 0ms: gomaxprocs=8 idleprocs=7 threads=3 spinningthreads=0 idlethreads=0 "
+	    "runqueue=0 [0 0 0 0 0 0 0 0]",
+	    "SCHED 1000ms: gomaxprocs=8 idleprocs=8 threads=9 spinningthreads=0 idlethreads=3 "
+	    "runqueue=0 [0 0 0 0 0 0 0 0]",
+	};
+	gd_detector *d = gd_new(NULL);
+	fed f = {0};
+	feed_lines(d, eight, 2, 1.0, &f);
+	CHECKF(f.n == 1 && count_kind(&f, "gomaxprocs_over_quota") == 1, "%d", f.n);
+	CHECK(f.ev[0].value == 8 && f.ev[0].threshold == 2 &&
+	      strstr(f.ev[0].detail, "GOMAXPROCS=8"));
+	/* a new process on the stream (ms back to 0) is judged again */
+	feed_lines(d, eight, 1, 1.0, &f);
+	CHECK(f.n == 2);
+	gd_free(d);
+	/* 4 Ps on 4 cores, 8 Ps on 7.5 cores, and no quota: fine */
+	d = gd_new(NULL);
+	f = (fed){0};
+	feed_lines(d, burst, 1, 4.0, &f);
+	feed_lines(d, eight + 1, 1, 7.5, &f);
+	feed_lines(d, eight, 1, 0, &f);
+	CHECK(f.n == 0);
+	gd_free(d);
+}
+
+/* ─── GC thrash ─────────────────────────────────────────────────────── */
+
+/* 10 GCs a second for 20 s; memory from `from` to `to` of a 1 GiB limit. */
+static int feed_gcs(gd_detector *d, double rate, double from, double to) {
+	const int64_t limit = 1LL << 30;
+	gd_event ev[EV_MAX];
+	int events = 0, n = (int)(20 * rate);
+	for (int i = 0; i < n; i++) {
+		gp_gc g = {.n = i + 1, .at_s = i / rate, .cpu_pct = 25, .procs = 4};
+		int64_t mem = (int64_t)((from + (to - from) * i / n) * (double)limit);
+		int k = gd_feed_gc(d, (int64_t)(g.at_s * SEC), &g, mem, limit, ev, EV_MAX);
+		for (int j = 0; j < k; j++)
+			CHECK(!strcmp(ev[j].type, "go.gc_thrash") && ev[j].value >= 5);
+		events += k;
+	}
+	return events;
+}
+
+TEST(gc_thrash_near_the_limit) {
+	gd_detector *d = gd_new(NULL);
+	CHECK(feed_gcs(d, 10, 0.90, 0.99) == 1);
+	gd_free(d);
+	d = gd_new(NULL); /* flat memory at the limit: collected, not climbing */
+	CHECK(feed_gcs(d, 10, 0.95, 0.95) == 0);
+	gd_free(d);
+	d = gd_new(NULL); /* climbing but far below the limit */
+	CHECK(feed_gcs(d, 10, 0.30, 0.60) == 0);
+	gd_free(d);
+	d = gd_new(NULL); /* near the limit but one GC a second */
+	CHECK(feed_gcs(d, 1, 0.90, 0.99) == 0);
+	gd_free(d);
+	/* a gctrace line of the 1.18+ format feeds it as well */
+	d = gd_new(NULL);
+	const char *l = "gc 1 @0.019s 1%: 0.016+0.47+0.002 ms clock, 0.064+0.11/0.39/0.10+0.008 ms "
+	                "cpu, 4->4->0 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 4 P";
+	gp_gc g;
+	gd_event ev[EV_MAX];
+	CHECK(gp_parse_gc(l, strlen(l), &g));
+	CHECK(gd_feed_gc(d, SEC, &g, 100, 0, ev, EV_MAX) == 0);
+	gd_free(d);
+}

@@ -157,8 +157,15 @@ int rt_goroutines(void); /* live goroutines */
 /* ─── Time ─────────────────────────────────────────────────────────────── */
 
 int64_t rt_now(void);
+/* rt_now() to within a clock tick (a few ms, never ahead of it), for a
+ * fraction of its cost: for times measured in seconds (idle expiry). */
+int64_t rt_now_coarse(void);
+/* now + ns, RT_FOREVER when that would overflow */
+static inline int64_t rt_deadline_at(int64_t now, int64_t ns) {
+	return ns >= RT_FOREVER - now ? RT_FOREVER : now + ns;
+}
 static inline int64_t rt_deadline_in(int64_t ns) {
-	return ns >= RT_FOREVER - rt_now() ? RT_FOREVER : rt_now() + ns;
+	return rt_deadline_at(rt_now(), ns);
 }
 void rt_sleep(int64_t ns);
 void rt_sleep_until(int64_t deadline);

@@ -94,6 +94,11 @@ int64_t rt__nanotime(void) {
 int64_t rt_now(void) {
 	return rt__nanotime();
 }
+int64_t rt_now_coarse(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 uint32_t rt__fastrand(void) {
 	rt_m *m = rt__getm();

@@ -40,6 +40,9 @@
 typedef struct {
 	const http_request *req;
 	const char *method, *stage, *why; /* stage: what failed; why: -EPROTO's detail */
+	bool head;       /* the method is HEAD: no body comes back */
+	bool idempotent; /* RFC 9110 §9.2.2: sending it twice does what sending it once does */
+	bool sized;      /* POST, PUT, PATCH: a Content-Length even without a body */
 	ms_err *err;
 	http_response *resp;
 	int64_t deadline;
@@ -158,7 +161,7 @@ static int dial(xfer *x) {
 	/* an idempotent request is resent on a fresh connection when a reused
 	 * one turns out closed (retry_fresh), so the pool may skip its peek */
 	if (x->req->pool && !x->fresh_only &&
-	    nc_pool_get(x->req->pool, x->host, x->port, x->req->netns_fd, idempotent(x->method),
+	    nc_pool_get(x->req->pool, x->host, x->port, x->req->netns_fd, x->idempotent,
 	                &x->conn)) {
 		x->reused = true;
 		return 0;
@@ -230,9 +233,8 @@ static int build_request(xfer *x, char *inline_buf, char **out, size_t *len) {
 	}
 	if (!is_token(x->method, strlen(x->method)))
 		return invalid(x, "the method is not a token");
-	const char *m = x->method;
 	char clen[24];
-	bool sized = x->req->body || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+	bool sized = x->req->body || x->sized;
 	if (sized)
 		snprintf(clen, sizeof clen, "%zu", x->req->body ? x->req->body_len : 0);
 	*len = write_head(x, NULL, own_host, own_ua, sized ? clen : NULL);
@@ -548,7 +550,7 @@ static int read_body(xfer *x) {
 	x->stage = "reading the body";
 	int status = x->resp->status;
 	x->framed = true;
-	if (!strcmp(x->method, "HEAD") || status == 204 || status == 304)
+	if (x->head || status == 204 || status == 304)
 		return 0;
 	const char *te = NULL;
 	for (size_t i = 0; i < x->resp->nheaders; i++)
@@ -640,7 +642,7 @@ static bool reusable(const xfer *x) {
 static bool retry_fresh(const xfer *x, int r) {
 	if (!x->reused || x->received || (r != -EPIPE && r != -ECONNRESET && r != -EPROTO))
 		return false;
-	return idempotent(x->method) || x->send_failed;
+	return x->idempotent || x->send_failed;
 }
 
 static void free_buf(xfer *x) {
@@ -666,14 +668,18 @@ static void restart(xfer *x) {
 int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	int64_t t0 = rt_now();
 	char rbuf[RBUF_INLINE];
+	const char *method = req->method ? req->method : "GET";
 	xfer x = {
 	    .inline_buf = rbuf,
 	    .req = req,
-	    .method = req->method ? req->method : "GET",
+	    .method = method,
+	    .head = !strcmp(method, "HEAD"),
+	    .idempotent = idempotent(method),
+	    .sized = !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH"),
 	    .err = err,
 	    .resp = resp,
-	    .deadline =
-	        rt_deadline_in(req->timeout_ns > 0 ? req->timeout_ns : HTTP_TIMEOUT_DEFAULT_NS),
+	    .deadline = rt_deadline_at(t0, req->timeout_ns > 0 ? req->timeout_ns
+	                                                       : HTTP_TIMEOUT_DEFAULT_NS),
 	    .conn = {.fd = -1},
 	    .head_left = HTTP_MAX_HEADER_BYTES,
 	    .max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT,

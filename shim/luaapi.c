@@ -25,6 +25,7 @@
 #define NS_PER_SEC       1000000000LL
 #define JSON_MAX_DEPTH   64 /* nesting json.encode follows before giving up */
 #define MAX_HTTP_HEADERS 32
+#define HEADER_NAME_BUF  64 /* a response header name lower-cased on the stack */
 
 #define NETNS_KEY "moonshim.netns"
 #define POOLS_KEY "moonshim.httppools" /* a task function's idle keep-alive connections */
@@ -95,27 +96,64 @@ static nc_pool *caller_pool(lua_State *L) {
 	return pool;
 }
 
+/* Small enough for malloc's per-thread cache: the error message (1 KiB
+ * as an ms_err) is on the parked goroutine's stack and copied out only on
+ * failure. The URL and the body are the caller's strings, which stay on the
+ * coroutine's stack (arguments 1 and 2) while the task is parked. */
 typedef struct {
 	http_request req;
 	http_response resp;
-	ms_err err; /* from here on set field by field (http_request_from) */
 	int rc;
-	char *url, *body, *hdr_store[MAX_HTTP_HEADERS + 1]; /* hdr_store: NULL-terminated */
-	const char *hdrs[MAX_HTTP_HEADERS + 1];
+	char *errmsg; /* on failure: the message (NULL: no memory for it) */
+	char **hdrs;  /* opts.headers as "Name: value", NULL-terminated; or NULL */
 } http_call;
 
 static void http_work(void *ctx) {
 	http_call *c = ctx;
-	c->rc = http_do(&c->req, &c->resp, &c->err);
+	ms_err err;
+	err.code = 0;
+	err.msg[0] = 0;
+	c->rc = http_do(&c->req, &c->resp, &err);
+	if (c->rc)
+		c->errmsg = strdup(err.msg);
 }
 
 static void http_free(http_call *c) {
 	http_response_free(&c->resp);
-	free(c->url);
-	free(c->body);
-	for (int i = 0; c->hdr_store[i]; i++)
-		free(c->hdr_store[i]);
+	free(c->errmsg);
+	for (int i = 0; c->hdrs && c->hdrs[i]; i++)
+		free(c->hdrs[i]);
+	free(c->hdrs);
 	free(c);
+}
+
+/* The headers as {name = value}, names lower-cased: one spelling to look
+ * up. A name too long for the buffer is left as it is. */
+static void push_headers(lua_State *L, const http_response *r) {
+	lua_createtable(L, 0, (int)r->nheaders);
+	for (size_t i = 0; i < r->nheaders; i++) {
+		const char *h = r->headers[i], *colon = strchr(h, ':');
+		if (!colon)
+			continue;
+		char name[HEADER_NAME_BUF];
+		size_t n = (size_t)(colon - h);
+		if (n <= sizeof name) {
+			for (size_t k = 0; k < n; k++)
+				name[k] = (char)(h[k] >= 'A' && h[k] <= 'Z' ? h[k] + 32 : h[k]);
+			lua_pushlstring(L, name, n);
+		} else {
+			luaL_Buffer b;
+			luaL_buffinit(L, &b);
+			for (const char *p = h; p < colon; p++)
+				luaL_addchar(&b, (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
+			luaL_pushresult(&b);
+		}
+		const char *v = colon + 1;
+		while (*v == ' ')
+			v++;
+		lua_pushstring(L, v);
+		lua_rawset(L, -3);
+	}
 }
 
 /* On success a table {status, reason, body, headers = {name = value},
@@ -125,7 +163,7 @@ static int http_push(lua_State *L, void *ctx) {
 	http_call *c = ctx;
 	if (c->rc) {
 		lua_pushnil(L);
-		lua_pushstring(L, c->err.msg);
+		lua_pushstring(L, c->errmsg ? c->errmsg : "http: out of memory");
 		http_free(c);
 		return 2;
 	}
@@ -140,50 +178,42 @@ static int http_push(lua_State *L, void *ctx) {
 	lua_setfield(L, -2, "truncated");
 	lua_pushnumber(L, (double)c->resp.elapsed_ns / NS_PER_SEC);
 	lua_setfield(L, -2, "elapsed");
-	lua_createtable(L, 0, (int)c->resp.nheaders);
-	for (size_t i = 0; i < c->resp.nheaders; i++) {
-		const char *h = c->resp.headers[i], *colon = strchr(h, ':');
-		if (!colon)
-			continue;
-		luaL_Buffer b;
-		luaL_buffinit(L, &b);
-		for (const char *p = h; p < colon;
-		     p++) /* names lower-cased: one spelling to look up */
-			luaL_addchar(&b, (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
-		luaL_pushresult(&b);
-		const char *v = colon + 1;
-		while (*v == ' ')
-			v++;
-		lua_pushstring(L, v);
-		lua_settable(L, -3);
-	}
+	push_headers(L, &c->resp);
 	lua_setfield(L, -2, "headers");
 	http_free(c);
 	return 1;
 }
 
-/* opts: {headers = {...}, timeout = s, max_body = n, keepalive = true} */
+/* opts.headers ({name = value}) as "Name: value" strings into c->hdrs. */
+static int request_headers(lua_State *L, http_call *c) {
+	if (!(c->hdrs = calloc(MAX_HTTP_HEADERS + 1, sizeof *c->hdrs)))
+		return -ENOMEM;
+	int n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, -2)) { /* past MAX_HTTP_HEADERS the rest are ignored */
+		char *h = NULL;
+		if (n < MAX_HTTP_HEADERS && lua_type(L, -2) == LUA_TSTRING &&
+		    lua_type(L, -1) == LUA_TSTRING &&
+		    asprintf(&h, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1)) < 0)
+			h = NULL;
+		if (h)
+			c->hdrs[n++] = h;
+		lua_pop(L, 1);
+	}
+	c->req.headers = (const char *const *)c->hdrs;
+	return 0;
+}
+
+/* opts: {headers = {...}, timeout = s, max_body = n, keepalive = true}.
+ * url and body are strings at the given stack slots (body_len bytes). */
 static int http_request_from(lua_State *L, const char *method, const char *url, const char *body,
                              size_t body_len, int opts) {
-	http_call *c = malloc(sizeof *c); /* not calloc: err.msg alone is 1 KiB */
+	http_call *c = calloc(1, sizeof *c);
 	if (!c)
 		return luaL_error(L, "http: out of memory");
-	memset(c, 0, offsetof(http_call, err));
-	c->err.code = 0;
-	c->err.msg[0] = 0;
-	c->rc = 0;
-	c->url = c->body = NULL;
-	c->hdr_store[0] = NULL;
-	c->url = strdup(url);
-	if (body && !(c->body = malloc(body_len ? body_len : 1))) {
-		http_free(c);
-		return luaL_error(L, "http: out of memory");
-	}
-	if (body)
-		memcpy(c->body, body, body_len);
 	c->req = (http_request){.method = method,
-	                        .url = c->url,
-	                        .body = c->body,
+	                        .url = url,
+	                        .body = body,
 	                        .body_len = body_len,
 	                        .netns_fd = la_netns(L)};
 	if (opts && lua_istable(L, opts)) {
@@ -196,24 +226,12 @@ static int http_request_from(lua_State *L, const char *method, const char *url, 
 		if (lua_getfield(L, opts, "keepalive") == LUA_TBOOLEAN && lua_toboolean(L, -1))
 			c->req.pool = caller_pool(L);
 		lua_pop(L, 1);
-		if (lua_getfield(L, opts, "headers") == LUA_TTABLE) {
-			int n = 0;
-			lua_pushnil(L);
-			while (lua_next(L, -2) && n < MAX_HTTP_HEADERS) {
-				if (lua_type(L, -2) == LUA_TSTRING &&
-				    lua_type(L, -1) == LUA_TSTRING &&
-				    asprintf(&c->hdr_store[n], "%s: %s", lua_tostring(L, -2),
-				             lua_tostring(L, -1)) >= 0) {
-					c->hdrs[n] = c->hdr_store[n];
-					n++;
-				}
-				lua_pop(L, 1);
-			}
-			c->hdr_store[n] = NULL;
-			c->hdrs[n] = NULL;
-			c->req.headers = c->hdrs;
-		}
+		int rc = lua_getfield(L, opts, "headers") == LUA_TTABLE ? request_headers(L, c) : 0;
 		lua_pop(L, 1);
+		if (rc) {
+			http_free(c);
+			return luaL_error(L, "http: out of memory");
+		}
 	}
 	return lw_park(L, c, http_work, http_push);
 }

@@ -38,12 +38,28 @@
  * many as a burst of checks has in flight at once (1,000 started together
  * park in http.get side by side), beyond that they are left to the GC. */
 #define IDLE_THREADS_MAX 1024
+/* The allocator keeps freed blocks of up to SMALL_MAX bytes (in classes
+ * SMALL_STEP apart) for the world's next allocations, up to KEPT_MAX bytes:
+ * a burst of checks makes and drops the same few small tables and strings
+ * each second, and malloc's own per-thread cache (7 blocks a size) does
+ * not hold a burst, so without this each of them went to malloc's bins and
+ * its arena grew and shrank every second. */
+#define SMALL_STEP 16
+#define SMALL_MAX  256
+#define KEPT_MAX   (128 * 1024)
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEP_BLOCKS 0 /* ASan sees every block's use and free */
+#else
+#define KEEP_BLOCKS 1
+#endif
 
 struct lw_world {
 	lua_State *L;
 	rt_mutex mu;
 	lw_config cfg;
 	size_t mem_used, mem_peak;
+	void *kept[SMALL_MAX / SMALL_STEP]; /* freed small blocks by class, linked */
+	size_t kept_bytes;
 	uint64_t tasks, preemptions, killed;
 	char name[64];
 	/* closed by lw_stop_tasks: waits in sleep() and on channels end their
@@ -82,17 +98,74 @@ typedef struct lw_task {
 
 /* ─── memory ────────────────────────────────────────────────────────── */
 
+/* Small blocks are malloc'd at their class's full size, so a kept block
+ * fits any request of its class. Under w->mu, as every Lua call is. */
+static int size_class(size_t n) {
+	return KEEP_BLOCKS && n && n <= SMALL_MAX ? (int)((n - 1) / SMALL_STEP) : -1;
+}
+
+static void *block_get(lw_world *w, size_t n) {
+	int c = size_class(n);
+	if (c < 0)
+		return malloc(n);
+	void *p = w->kept[c];
+	if (!p)
+		return malloc((size_t)(c + 1) * SMALL_STEP);
+	memcpy(&w->kept[c], p, sizeof p);
+	w->kept_bytes -= (size_t)(c + 1) * SMALL_STEP;
+	return p;
+}
+
+static void block_put(lw_world *w, void *p, size_t n) {
+	int c = size_class(n);
+	size_t sz = (size_t)(c + 1) * SMALL_STEP;
+	if (c < 0 || w->kept_bytes + sz > KEPT_MAX) {
+		free(p);
+		return;
+	}
+	memcpy(p, &w->kept[c], sizeof p);
+	w->kept[c] = p;
+	w->kept_bytes += sz;
+}
+
+static void blocks_free(lw_world *w) {
+	for (size_t c = 0; c < sizeof w->kept / sizeof *w->kept; c++)
+		for (void *p = w->kept[c], *next; p; p = next) {
+			memcpy(&next, p, sizeof next);
+			free(p);
+		}
+	memset(w->kept, 0, sizeof w->kept);
+	w->kept_bytes = 0;
+}
+
+/* A block of nsize bytes in place of ptr's osize: the same one while the
+ * class holds, realloc between large sizes, else a copy. */
+static void *block_resize(lw_world *w, void *ptr, size_t osize, size_t nsize) {
+	int oc = size_class(osize), nc = size_class(nsize);
+	if (oc < 0 && nc < 0)
+		return realloc(ptr, nsize);
+	if (oc >= 0 && oc == nc)
+		return ptr;
+	void *p = block_get(w, nsize);
+	if (p) {
+		memcpy(p, ptr, osize < nsize ? osize : nsize);
+		block_put(w, ptr, osize);
+	}
+	return p;
+}
+
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 	lw_world *w = ud;
-	size_t old = ptr ? osize : 0;
+	size_t old = ptr ? osize : 0; /* with no block, osize is a type tag */
 	if (nsize == 0) {
-		free(ptr);
+		if (ptr)
+			block_put(w, ptr, osize);
 		w->mem_used -= old;
 		return NULL;
 	}
 	if (nsize > old && w->mem_used + (nsize - old) > w->cfg.mem_limit)
 		return NULL; /* Lua raises "not enough memory" in the script */
-	void *p = realloc(ptr, nsize);
+	void *p = ptr ? block_resize(w, ptr, osize, nsize) : block_get(w, nsize);
 	if (!p)
 		return NULL;
 	w->mem_used = w->mem_used - old + nsize;
@@ -453,6 +526,7 @@ lw_world *lw_new(const lw_config *c, ms_err *err) {
 		return NULL;
 	}
 	if (!(w->L = lua_newstate(capped_alloc, w))) {
+		blocks_free(w);
 		rt_chan_free(w->done);
 		free(w);
 		ms_fail(err, -ENOMEM, "lua: cannot create a state within %zu bytes", c->mem_limit);
@@ -482,6 +556,7 @@ void lw_free(lw_world *w) {
 		return;
 	lw_stop_tasks(w);
 	lua_close(w->L);
+	blocks_free(w);
 	free(w->idle);
 	rt_chan_free(w->done);
 	free(w);

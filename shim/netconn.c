@@ -175,9 +175,9 @@ void nc_close(nc_conn *c) {
 
 typedef struct {
 	int netns;
-	char *host, port[6];
+	char host[NC_HOST_MAX + 1], port[6];
 	nc_conn c;
-	int64_t since; /* idle from */
+	int64_t since; /* idle from, rt_now_coarse(): the expiry is in seconds */
 } idle_conn;
 
 static int idle_total; /* in every pool of the process (atomic) */
@@ -204,10 +204,8 @@ nc_pool *nc_pool_new(int per_key, int max) {
 void nc_pool_free(nc_pool *p) {
 	if (!p)
 		return;
-	for (int i = 0; i < p->n; i++) {
+	for (int i = 0; i < p->n; i++)
 		nc_close(&p->idle[i].c);
-		free(p->idle[i].host);
-	}
 	__atomic_sub_fetch(&idle_total, p->n, __ATOMIC_RELAXED);
 	free(p->idle);
 	free(p);
@@ -220,7 +218,6 @@ static bool same_key(const idle_conn *e, const char *host, const char *port, int
 /* Take entry i out (the order of the rest kept); its connection to *c. */
 static void take_out(nc_pool *p, int i, nc_conn *c) {
 	*c = p->idle[i].c;
-	free(p->idle[i].host);
 	__atomic_sub_fetch(&idle_total, 1, __ATOMIC_RELAXED);
 	memmove(&p->idle[i], &p->idle[i + 1], (size_t)(p->n - i - 1) * sizeof *p->idle);
 	p->n--;
@@ -228,7 +225,7 @@ static void take_out(nc_pool *p, int i, nc_conn *c) {
 
 /* Close what has been idle too long (the oldest are first). Under mu. */
 static void expire(nc_pool *p) {
-	int64_t now = rt_now();
+	int64_t now = rt_now_coarse();
 	while (p->n && now - p->idle[0].since > NC_POOL_IDLE_NS) {
 		nc_conn c;
 		take_out(p, 0, &c);
@@ -273,16 +270,16 @@ void nc_pool_put(nc_pool *p, const char *host, const char *port, int netns_fd, n
 	int same = 0;
 	for (int i = 0; i < p->n; i++)
 		same += same_key(&p->idle[i], host, port, netns_fd);
-	char *h = NULL;
 	if (same < p->per_key && p->n < p->max && strlen(port) < sizeof p->idle->port &&
-	    __atomic_load_n(&idle_total, __ATOMIC_RELAXED) < NC_IDLE_MAX && (h = strdup(host))) {
+	    strlen(host) < sizeof p->idle->host &&
+	    __atomic_load_n(&idle_total, __ATOMIC_RELAXED) < NC_IDLE_MAX) {
 		__atomic_add_fetch(&idle_total, 1, __ATOMIC_RELAXED);
 		idle_conn *e = &p->idle[p->n++];
 		e->netns = netns_fd;
-		e->host = h;
+		strcpy(e->host, host);
 		strcpy(e->port, port);
 		e->c = *c;
-		e->since = rt_now();
+		e->since = rt_now_coarse();
 		*c = (nc_conn){.fd = -1};
 	}
 	rt_mutex_unlock(&p->mu);

@@ -2,6 +2,7 @@
 #   make            build/moonshim, its libraries and test programs
 #   make test       install what is missing (deps), then every test suite
 #   make demo       a Go web service in a busybox bundle under `moonshim run`
+#   make go-fixtures  the Go leak and scheduler fixtures in build/go-fixtures
 #   make bench      benchmarks against Go's runtime, cgroup watching against
 #                   1 s polling, `moonshim run` against runc, and the containerd
 #                   shim against containerd-shim-runc-v2 (ratios)
@@ -52,7 +53,7 @@ SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c -llua5.4
 # never call them.
 SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
 
-.PHONY: all runtime test check deps bench demo vmtest asan tsan aarch64 install clean format
+.PHONY: all runtime test check deps bench demo go-fixtures vmtest asan tsan aarch64 install clean format
 SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
 CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
@@ -160,6 +161,11 @@ demo: deps all $(B)/demo/web
 $(B)/demo/web: tests/demo/web/main.go tests/demo/web/go.mod
 	@mkdir -p $(dir $@)
 	cd tests/demo/web && CGO_ENABLED=0 GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
+
+# The Go programs the goroutine-leak and scheduler-anomaly detectors are
+# tested against (tests/go/fixtures/README), static, in $(B)/go-fixtures.
+go-fixtures:
+	bash tests/go/build-fixtures.sh $(B)/go-fixtures
 
 # ─── variants ────────────────────────────────────────────────────────────
 asan:

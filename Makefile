@@ -53,7 +53,7 @@ SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c -llua5.4
 # never call them.
 SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
 
-.PHONY: all runtime test check deps bench demo go-fixtures vmtest asan tsan aarch64 install clean format
+.PHONY: all runtime test check deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 install clean format
 SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
 CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
@@ -166,6 +166,11 @@ $(B)/demo/web: tests/demo/web/main.go tests/demo/web/go.mod
 # tested against (tests/go/fixtures/README), static, in $(B)/go-fixtures.
 go-fixtures:
 	bash tests/go/build-fixtures.sh $(B)/go-fixtures
+
+# every Go fixture under `moonshim run --go-watch`, 60 s each at most
+# (tests/go/eval.sh; `make test` runs a 45 s one)
+eval-go: deps all
+	bash tests/go/eval.sh 60
 
 # ─── variants ────────────────────────────────────────────────────────────
 asan:

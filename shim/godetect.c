@@ -22,6 +22,7 @@
 #define LOAD_CAP   512 /* SCHED load samples kept (to tell leaks from load) */
 #define SITE_HIST  32  /* counts kept per site (site_min_samples is clamped to this) */
 #define SITES_MAX  512 /* sites tracked; the smallest is forgotten for a new one */
+#define SCHED_START_MS 10000 /* a first sample this early is near the process start */
 #define THREAD_CAP 64  /* thread counts kept (thread_growth_samples is clamped to this) */
 #define GC_CAP     512 /* gctrace lines kept inside gc_window_s */
 /* A leak grows all along: each half of the trend window must rise too, at
@@ -92,11 +93,15 @@ void gd_config_default(gd_config *c) {
 	    .trend_window = 60,
 	    /* §2.5: "persists across >= 3 consecutive windows" */
 	    .trend_persist = 3,
-	    /* §2.5: LeakProf used ~10K in production; "a shim should make this
-	     * configurable, e.g. 1K default" */
-	    .site_min_count = 1000,
-	    /* §2.5: "monotone non-decreasing across >= 3 scrapes" */
-	    .site_min_samples = 3,
+	    /* §2.5: LeakProf used ~10K in production, across a fleet; one
+	     * container's shim sees a leak of a few per second only as hundreds
+	     * within its first minute (the issue: detected within 60 s), so the
+	     * floor is lower and the growth test stricter: 100 blocked, and */
+	    .site_min_count = 100,
+	    /* §2.5's "monotone non-decreasing across >= 3 scrapes", over 5: at
+	     * a 2-3 s interval that spans 10-15 s, longer than a burst that
+	     * drains or the rising half of a load cycle */
+	    .site_min_samples = 5,
 	    /* the trend floor, per site */
 	    .site_min_slope = 1.0,
 	    /* §1.4: minutes count from the first GC that saw the goroutine
@@ -610,9 +615,23 @@ int gd_feed_sched(gd_detector *d, int64_t t_ns, const gp_sched *s, double cpu_qu
 		memmove(d->threads, d->threads + 1, (THREAD_CAP - 1) * sizeof *d->threads);
 		d->threads_n--;
 	}
+	/* a process's first sample: what a Go program starts with (an M per P
+	 * and sysmon) is the baseline, so threads that piled up before the
+	 * first SCHED line (200 goroutines entering syscalls at start) count
+	 * as growth too */
+	if (!d->threads_n && s->ms < SCHED_START_MS)
+		d->threads[d->threads_n++] = s->gomaxprocs + 1;
 	d->threads[d->threads_n++] = s->threads;
+	/* growth: above the lowest count kept, and still rising over the last
+	 * k samples (a slow climb of a few threads a second counts as much as
+	 * a jump) */
 	int k = c->thread_growth_samples;
-	int growth = d->threads_n >= k ? s->threads - d->threads[d->threads_n - k] : 0;
+	int lowest = s->threads;
+	for (int i = 0; i < d->threads_n; i++)
+		if (d->threads[i] < lowest)
+			lowest = d->threads[i];
+	bool rising = d->threads_n >= k && s->threads > d->threads[d->threads_n - k];
+	int growth = rising ? s->threads - lowest : 0;
 	int level = THREADS_PER_PROC * s->gomaxprocs + c->thread_growth_min;
 	int run = 0;
 	if (streak(growth >= c->thread_growth_min && s->threads >= level, &run, &d->thr_fired, 1))

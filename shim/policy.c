@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "policy.h"
 
+#include "godetect.h"
 #include "hostexec.h"
 #include "luaapi.h"
 #include "spec.h"
@@ -15,6 +16,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <poll.h>
 #include <signal.h>
@@ -64,6 +66,7 @@ typedef struct {
 } pl_hook;
 
 struct pl_engine {
+	gd_config go; /* the Go detectors' thresholds (gowatch.config) */
 	lw_world *w;
 	pl_env env;
 	rt_mutex proc_mu; /* guards env.pid and env.pidfd (pl_set_process) */
@@ -572,6 +575,57 @@ extern const unsigned char moonshim_lua_ladder[];
 extern const unsigned long moonshim_lua_ladder_len;
 #define LADDER_NAME "policies/ladder.lua (built in)"
 
+/* ─── gowatch.config{} ─────────────────────────────────────────────── */
+
+/* The Go detectors' thresholds by name (godetect.h), for a policy to set:
+ *   gowatch.config { trend_min_slope = 5, site_min_count = 20 } */
+#define GD_FIELD(name, type) {#name, offsetof(gd_config, name), type}
+static const struct {
+	const char *name;
+	size_t off;
+	char type; /* 'i' int, 'l' int64_t, 'd' double */
+} gd_fields[] = {GD_FIELD(trend_min_samples, 'i'),      GD_FIELD(trend_alpha, 'd'),
+                 GD_FIELD(trend_min_slope, 'd'),        GD_FIELD(trend_window, 'i'),
+                 GD_FIELD(site_min_count, 'i'),         GD_FIELD(site_min_samples, 'i'),
+                 GD_FIELD(site_min_slope, 'd'),         GD_FIELD(persistent_minutes, 'i'),
+                 GD_FIELD(idle_with_work_samples, 'i'), GD_FIELD(imbalance_depth, 'l'),
+                 GD_FIELD(imbalance_samples, 'i'),      GD_FIELD(saturation_samples, 'i'),
+                 GD_FIELD(saturation_runqueue, 'l'),    GD_FIELD(thread_growth_samples, 'i'),
+                 GD_FIELD(thread_growth_min, 'i'),      GD_FIELD(quota_margin, 'd'),
+                 GD_FIELD(gc_per_s, 'd'),               GD_FIELD(gc_mem_level, 'd')};
+
+static int l_gowatch_config(lua_State *L) {
+	pl_engine *p = engine(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	gd_config c = p->go; /* all or nothing: a bad field changes none */
+	lua_pushnil(L);
+	while (lua_next(L, 1)) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		size_t i = 0;
+		while (i < sizeof gd_fields / sizeof *gd_fields && strcmp(gd_fields[i].name, k))
+			i++;
+		if (i == sizeof gd_fields / sizeof *gd_fields)
+			return luaL_error(L, "gowatch.config: no threshold \"%s\"", k);
+		lua_Number v = luaL_checknumber(L, -1);
+		if (!(v >= 0))
+			return luaL_error(L, "gowatch.config: %s must be a number >= 0", k);
+		char *at = (char *)&c + gd_fields[i].off;
+		if (gd_fields[i].type == 'i')
+			*(int *)at = (int)v;
+		else if (gd_fields[i].type == 'l')
+			*(int64_t *)at = (int64_t)v;
+		else
+			*(double *)at = v;
+		lua_pop(L, 1);
+	}
+	p->go = c;
+	return 0;
+}
+
+const gd_config *pl_go_config(pl_engine *p) {
+	return p ? &p->go : NULL;
+}
+
 /* ─── dispatch ──────────────────────────────────────────────────────── */
 
 pl_engine *pl_new(lw_world *w, const pl_env *env) {
@@ -600,6 +654,9 @@ pl_engine *pl_new(lw_world *w, const pl_env *env) {
 	lw_register(w, "hook", l_hook);
 	lw_register_lib(w, "cgroup", cgroup_fns);
 	lw_register_lib(w, "container", container_fns);
+	static const luaL_Reg gowatch_fns[] = {{"config", l_gowatch_config}, {NULL, NULL}};
+	lw_register_lib(w, "gowatch", gowatch_fns);
+	gd_config_default(&p->go);
 	ms_err err = {0};
 	if (lw_load(w, "events", EVENTS_LIB, sizeof EVENTS_LIB - 1, &err) ||
 	    lw_load(w, LADDER_NAME, (const char *)moonshim_lua_ladder, moonshim_lua_ladder_len, &err))

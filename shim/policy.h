@@ -67,6 +67,10 @@ pl_engine *pl_new(lw_world *w, const pl_env *env);
 /* The PSI rules the handlers asked for (on("pressure", {...}, fn)), for
  * the cgroup watcher; how many (at most max). After loading the scripts. */
 int pl_psi_rules(pl_engine *p, cg_psi_spec *out, int max);
+/* The Go detectors' thresholds: the defaults, as gowatch.config{} in a
+ * policy changed them (NULL p: NULL). */
+struct gd_config;
+const struct gd_config *pl_go_config(pl_engine *p);
 /* Run the handlers of an event (type; fields borrowed; a pressure event's
  * may gain "lasted_s"). In a goroutine; pressure events from one only. */
 void pl_dispatch(pl_engine *p, const char *type, json_t *fields);

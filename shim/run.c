@@ -17,6 +17,7 @@
 #include "container.h"
 #include "ctcg.h"
 #include "events.h"
+#include "gowatch.h"
 #include "spec.h"
 #include "state.h"
 #include "supervise.h"
@@ -42,12 +43,14 @@ typedef struct run_args {
 	int nchecks;
 	const char *policies[MAX_CHECK_SCRIPTS];
 	int npolicies;
+	const char *go_watch; /* --go-watch OPTIONS */
 } run_args;
 
 static void run_usage(FILE *f) {
 	fprintf(f, "usage: moonshim [--root DIR] [--debug] run [--bundle|-b DIR] [--detach|-d]\n"
 	           "                [--log FILE] [--events FILE] [--check FILE.lua]... [--policy "
-	           "FILE.lua]... ID\n"
+	           "FILE.lua]...\n"
+	           "                [--go-watch schedtrace=MS,pprof=URL,gctrace] ID\n"
 	           "Runs the OCI bundle (default: the current directory) as container ID. In the\n"
 	           "foreground the exit status is the container's (128+N for signal N).\n");
 }
@@ -60,6 +63,8 @@ typedef struct run_ctx {
 	bool claimed;
 	ct_proc proc;
 	int log_pipes[2][2]; /* stdout, stderr: {read, write} */
+	int go_pipe[2];      /* --go-watch: the child's stderr, read by the tap */
+	gw_opts go;
 	ev_log *events;
 	st_record rec; /* as written under --root */
 } run_ctx;
@@ -74,6 +79,37 @@ static void undo(run_ctx *r, bool keep_state) {
 				close(r->log_pipes[i][j]);
 				r->log_pipes[i][j] = -1;
 			}
+	for (int j = 0; j < 2; j++)
+		if (r->go_pipe[j] >= 0) {
+			close(r->go_pipe[j]);
+			r->go_pipe[j] = -1;
+		}
+}
+
+/* --go-watch: the traces on in the environment, and the child's stderr a
+ * pipe the supervisor's tap reads (every byte passed on to where stderr
+ * went: the log's pipe, or ours). */
+static int setup_go_watch(run_ctx *r, int stdio[3], ms_err *err) {
+	gw_opts_init(&r->go);
+	if (gw_parse(r->a->go_watch, &r->go, err))
+		return err->code;
+	if (r->s->process.terminal)
+		return ms_fail(err, -EINVAL,
+		               "--go-watch reads the program's stderr, which a terminal "
+		               "(process.terminal) merges into the pty: not both");
+	const cg_limits *l = &r->s->limits;
+	double quota = l->cpu_quota_us > 0 && l->cpu_quota_us != CG_NOLIMIT
+	                   ? (double)l->cpu_quota_us /
+	                         (double)(l->cpu_period_us > 0 ? l->cpu_period_us : 100000)
+	                   : 0;
+	char **env = gw_env(r->s->process.env, &r->go, quota);
+	if (!env)
+		return ms_fail(err, -ENOMEM, "--go-watch: out of memory");
+	r->s->process.env = env;
+	if (pipe2(r->go_pipe, O_CLOEXEC) < 0)
+		return ms_fail(err, -errno, "pipe: %s", strerror(errno));
+	stdio[2] = r->go_pipe[1];
+	return 0;
 }
 
 static int open_log_pipes(run_ctx *r, int stdio[3], ms_err *err) {
@@ -161,6 +197,7 @@ static void detached_ready(int fd, const ms_err *err) {
 static int run_container(const run_args *a) {
 	run_ctx r = {.a = a, .proc = {.pid = -1, .pidfd = -1, .pty_master = -1}};
 	memset(r.log_pipes, -1, sizeof r.log_pipes);
+	r.go_pipe[0] = r.go_pipe[1] = -1;
 	ms_err err = {0};
 	int ready_fd = -1, status = 1;
 
@@ -195,6 +232,8 @@ static int run_container(const run_args *a) {
 	             .hook_arg = &r.cg};
 	if (a->log && !r.s->process.terminal && open_log_pipes(&r, o.stdio, &err))
 		goto fail;
+	if (a->go_watch && setup_go_watch(&r, o.stdio, &err))
+		goto fail;
 	sv_block_signals();
 	if (ct_create(r.s, &o, &r.proc, &err))
 		goto fail;
@@ -203,10 +242,14 @@ static int run_container(const run_args *a) {
 	record(&r, rec, "running");
 	if (st_write(g_cli.root, rec, &err))
 		goto fail_running;
+	/* with --go-watch and a log, the tap passes stderr on into the log's
+	 * pipe: its write end is the tap's sink, which supervision closes */
+	int go_sink = a->go_watch && a->log ? r.log_pipes[1][1] : -1;
 	/* supervision keeps the log pipes' write ends (in o.stdio) for the
 	 * processes a restart makes, and closes them at the end */
 	for (int i = 0; i < 2; i++)
 		r.log_pipes[i][1] = -1;
+	r.go_pipe[1] = -1;
 	ev_emit(r.events, "start",
 	        json_pack("{s:i, s:s}", "pid", r.proc.pid, "bundle", r.s->bundle));
 	detached_ready(ready_fd, NULL);
@@ -227,10 +270,14 @@ static int run_container(const run_args *a) {
 	              .spec = r.s,
 	              .create = &o,
 	              .restarted = record_restart,
-	              .restarted_arg = &r};
+	              .restarted_arg = &r,
+	              .go = a->go_watch ? &r.go : NULL,
+	              .go_err_fd = r.go_pipe[0],
+	              .go_sink_fd = go_sink};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
+	r.go_pipe[0] = -1;                          /* the tap took it */
 	close(r.proc.pidfd);
 	if (r.proc.pty_master >= 0)
 		close(r.proc.pty_master);
@@ -290,7 +337,9 @@ int cmd_run(int argc, char **argv) {
 				return 2;
 			}
 			a.policies[a.npolicies++] = argv[++i];
-		} else if (cli_global_option(argc, argv, &i))
+		} else if (!strcmp(o, "--go-watch") && has_val)
+			a.go_watch = argv[++i];
+		else if (cli_global_option(argc, argv, &i))
 			continue;
 		else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
 			run_usage(stdout);

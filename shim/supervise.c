@@ -33,12 +33,14 @@
 #include "supervise.h"
 
 #include "checks.h"
+#include "gowatch.h"
 #include "forkhelper.h"
 #include "logfile.h"
 #include "luaapi.h"
 #include "luaworld.h"
 #include "policy.h"
 #include "rt.h"
+#include "tap.h"
 #include "tty.h"
 
 #include <errno.h>
@@ -65,6 +67,8 @@
 #define MEM_EVENT_FIELDS ((int)(sizeof(cg_memory_events) / sizeof(int64_t)))
 /* Time given to notifications already raised when the process exited. */
 #define NOTIFY_GRACE_NS (200 * 1000LL)
+/* --go-watch: the child's stderr bytes waiting for their sink at most */
+#define TAP_BUFFER_BYTES (1 << 20)
 /* distinct PSI rules the policies may ask the watcher for */
 #define SV_MAX_PSI_RULES 16
 /* How long an exit's handlers may take to decide on a restart. */
@@ -277,6 +281,13 @@ static void check_event(void *arg, const char *type, json_t *fields) {
 	lua_side *ls = arg;
 	pl_dispatch(ls->policies, type, fields);
 	ev_emit(ls->events, type, fields);
+}
+
+/* The Go watcher's findings go to the policies and the stream. */
+static void go_event(void *arg, const char *type, json_t *fields) {
+	sv_state *st = arg;
+	pl_dispatch(st->policies, type, fields);
+	ev_emit(st->o->events, type, fields);
 }
 
 /* What policies emit goes to the stream only (a handler reacting to its
@@ -690,6 +701,35 @@ static int supervise_main(void *arg) {
 				close(o->err_fd);
 		}
 	}
+	/* --go-watch: the child's stderr through the tap, its lines and the
+	 * pprof scrapes to the detectors */
+	gw *go = NULL, *self = NULL;
+	tap *tp = NULL;
+	int go_netns = -1;
+	if (o->go) /* and the same detectors on our own runtime */
+		self = gw_watch_self(o->go->interval_s,
+		                     &(gw_target){.netns_fd = -1, .emit = go_event, .emit_arg = &st},
+		                     NULL);
+	if (o->go && o->go_err_fd >= 0) {
+		const cg_limits *l = &o->spec->limits;
+		go_netns = container_netns(o->proc->pid);
+		gw_target gt = {
+		    .cgroup = o->cgroup,
+		    .cpu_quota = l->cpu_quota_us > 0 && l->cpu_quota_us != CG_NOLIMIT
+		                     ? (double)l->cpu_quota_us /
+		                           (double)(l->cpu_period_us > 0 ? l->cpu_period_us : 100000)
+		                     : 0,
+		    .netns_fd = go_netns,
+		    .emit = go_event,
+		    .emit_arg = &st};
+		go = gw_start(o->go, &gt, pl_go_config(st.policies));
+		int sink = o->go_sink_fd >= 0 ? o->go_sink_fd : STDERR_FILENO;
+		if (!(tp = tap_start(o->go_err_fd, sink, TAP_BUFFER_BYTES, gw_line, go, &err))) {
+			fprintf(stderr, "moonshim: --go-watch: %s\n", err.msg);
+			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+			close(o->go_err_fd); /* the child's stderr writes fail, never hang */
+		}
+	}
 	start_relay(g);
 	rt_go(exit_waiter, g, "exit waiter");
 
@@ -706,6 +746,19 @@ static int supervise_main(void *arg) {
 	json_t *fields = json_pack("{s:i, s:i}", "pid", g->p.pid, "exit_status", status);
 	if (g->n)
 		json_object_set_new(fields, "restarts", json_integer(g->n));
+	if (tp) { /* the child's side is closed: the tap drains, then the log's pipe closes */
+		tap_stats ts;
+		tap_wait(tp, &ts);
+		if (ts.bytes_dropped)
+			json_object_set_new(fields, "stderr_dropped_bytes",
+			                    json_integer((json_int_t)ts.bytes_dropped));
+	}
+	if (o->go && o->go_sink_fd >= 0)
+		close(o->go_sink_fd);
+	gw_stop(go);
+	gw_stop(self);
+	if (go_netns >= 0)
+		close(go_netns);
 	if (log) {
 		lf_stats ls;
 		lf_close(log, &ls);

@@ -40,6 +40,11 @@ typedef struct sv_opts {
 	 * the log sees EOF only after the last process. */
 	const spec *spec;
 	const ct_opts *create;
+	/* --go-watch: the watcher's options, the read end of the child's
+	 * stderr pipe (the tap's), and where the tap passes it on (-1: our
+	 * stderr; else a pipe's write end, closed here after the tap) */
+	const struct gw_opts *go;
+	int go_err_fd, go_sink_fd;
 	/* after a restart, with the new process running (e.g. to record it) */
 	void (*restarted)(void *arg, const ct_proc *p);
 	void *restarted_arg;

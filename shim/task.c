@@ -18,7 +18,9 @@
 #include "ctcg.h"
 #include "events.h"
 #include "forkhelper.h"
+#include "gowatch.h"
 #include "spec.h"
+#include "tap.h"
 #include "tasklua.h"
 #include "tty.h"
 
@@ -82,6 +84,13 @@ typedef struct task {
 	rt_chan *cg_events;
 	int64_t oom_kills_told; /* OOM kills published (under the service lock) */
 	tl_lua *lua;            /* checks and policies from annotations, or NULL */
+	/* io.moonshim.go.*: the init's stderr through a tap to its FIFO */
+	bool go_on;
+	gw_opts go_opts;
+	gw *go;
+	tap *go_tap;
+	int go_sink;  /* the stderr FIFO, the tap's sink; -1 */
+	int go_netns; /* the scraper's network namespace; -1 */
 	rt_waitgroup wg;        /* the task's goroutines (exit waiters, OOM watcher) */
 	struct task *next;
 } task;
@@ -212,6 +221,95 @@ static void close_fds(int *fds, int n) {
 		}
 }
 
+/* ─── --go-watch from annotations ──────────────────────────────────── */
+
+#define GO_ANNOTATION_PREFIX "io.moonshim.go."
+#define GO_TAP_BUFFER        (1 << 20)
+
+/* io.moonshim.go.schedtrace=MS, .pprof=URL, .gctrace=1 (and .interval,
+ * .debug2, .maxprocs): the same options as `run --go-watch`. */
+static int go_annotations(task *k, ms_err *err) {
+	k->go_sink = -1;
+	gw_opts_init(&k->go_opts);
+	const char *key;
+	json_t *v;
+	json_object_foreach(k->s->annotations, key, v) {
+		if (strncmp(key, GO_ANNOTATION_PREFIX, strlen(GO_ANNOTATION_PREFIX)) ||
+		    !json_is_string(v))
+			continue;
+		if (gw_parse_one(key + strlen(GO_ANNOTATION_PREFIX), json_string_value(v), &k->go_opts,
+		                 err))
+			return ms_wrap(err, "annotation %s", key);
+		k->go_on = true;
+	}
+	if (!k->go_on)
+		return 0;
+	if (k->s->process.terminal)
+		return ms_fail(err, -EINVAL,
+		               "io.moonshim.go.*: the program's stderr is read, which a terminal "
+		               "merges into the pty: not both");
+	const cg_limits *l = &k->s->limits;
+	double quota = l->cpu_quota_us > 0 && l->cpu_quota_us != CG_NOLIMIT
+	                   ? (double)l->cpu_quota_us /
+	                         (double)(l->cpu_period_us > 0 ? l->cpu_period_us : 100000)
+	                   : 0;
+	char **env = gw_env(k->s->process.env, &k->go_opts, quota);
+	if (!env)
+		return ms_fail(err, -ENOMEM, "io.moonshim.go.*: out of memory");
+	k->s->process.env = env;
+	return 0;
+}
+
+/* The findings go where the task's Lua events go (the shim's log, the
+ * policies). */
+static void go_event(void *arg, const char *type, json_t *fields) {
+	task *k = arg;
+	tl_emit(k->lua, k->id, type, fields);
+}
+
+static void start_go_watch(task *k, int read_fd) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/net", k->init.pid);
+	int netns = open(path, O_RDONLY | O_CLOEXEC);
+	const cg_limits *l = &k->s->limits;
+	gw_target gt = {.cgroup = k->cg.cgroup,
+	                .cpu_quota = l->cpu_quota_us > 0 && l->cpu_quota_us != CG_NOLIMIT
+	                                 ? (double)l->cpu_quota_us /
+	                                       (double)(l->cpu_period_us > 0 ? l->cpu_period_us
+	                                                                     : 100000)
+	                                 : 0,
+	                .netns_fd = netns,
+	                .emit = go_event,
+	                .emit_arg = k};
+	k->go = gw_start(&k->go_opts, &gt, NULL);
+	ms_err err = {0};
+	if (!(k->go_tap = tap_start(read_fd, k->go_sink, GO_TAP_BUFFER, gw_line, k->go, &err))) {
+		fprintf(stderr, "moonshim shim: %s: %s\n", k->id, err.msg);
+		close(read_fd);
+	}
+	/* the scraper's socket is made in the namespace at connect time; the fd
+	 * stays open for it until the watch stops */
+	k->go_netns = netns;
+}
+
+/* After the init's exit: the tap drains to the FIFO, which then closes. */
+static void stop_go_watch(task *k) {
+	if (k->go_tap) {
+		tap_wait(k->go_tap, NULL);
+		k->go_tap = NULL;
+	}
+	if (k->go_sink >= 0) {
+		close(k->go_sink);
+		k->go_sink = -1;
+	}
+	gw_stop(k->go);
+	k->go = NULL;
+	if (k->go_netns >= 0) {
+		close(k->go_netns);
+		k->go_netns = -1;
+	}
+}
+
 /* ─── exits ─────────────────────────────────────────────────────────── */
 
 typedef struct {
@@ -239,8 +337,10 @@ static void exit_waiter(void *arg) {
 		p->relay = NULL;
 		close_fds(p->relay_fds, 2);
 	}
-	if (p == &x->k->init)
+	if (p == &x->k->init) {
 		check_oom(x->t, x->k);
+		stop_go_watch(x->k);
+	}
 	rt_mutex_lock(&x->t->mu);
 	p->status = si.si_code == CLD_EXITED ? si.si_status & 0xff : 128 + si.si_status;
 	ts_now(&p->exited_at);
@@ -336,6 +436,7 @@ static int mount_rootfs(task *k, Containerd__Task__V2__CreateTaskRequest *r, ms_
 }
 
 static void free_task(task *k) {
+	stop_go_watch(k); /* a create that failed after the tap started */
 	if (k->rootfs_mounted) {
 		char target[PATH_MAX + 16];
 		snprintf(target, sizeof target, "%s/rootfs", k->bundle);
@@ -454,6 +555,7 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		goto out;
 	}
 	k->start_fd = -1;
+	k->go_sink = k->go_netns = -1;
 	k->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
 	snprintf(k->id, sizeof k->id, "%s", r->id);
 	snprintf(k->bundle, sizeof k->bundle, "%s", r->bundle);
@@ -468,6 +570,8 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	if (mount_rootfs(k, r, &err) || spec_load(k->bundle, &k->s, &err))
 		goto fail_err;
 	k->s->process.terminal = r->terminal;
+	if (go_annotations(k, &err))
+		goto fail_err;
 	char default_rel[PATH_MAX];
 	snprintf(default_rel, sizeof default_rel, "moonshim/%s/%s", t->o.ns ? t->o.ns : "default",
 	         k->id);
@@ -488,13 +592,27 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		goto fail_err;
 	}
 	j.o.start_fd = startp[0];
+	int go_pipe[2] = {-1, -1};
+	if (k->go_on && j.o.stdio[2] >= 0) { /* stderr into the tap, the FIFO its sink */
+		if (pipe2(go_pipe, O_CLOEXEC) < 0 || (k->go_sink = dup(j.o.stdio[2])) < 0) {
+			ms_fail(&err, -errno, "--go-watch pipe: %s", strerror(errno));
+			close_fds(go_pipe, 2);
+			goto fail_err;
+		}
+		j.o.stdio[2] = go_pipe[1];
+	}
 	if (fh_create(&j)) {
 		err = j.err;
+		close_fds(go_pipe, 2);
 		goto fail_err;
 	}
 	close(startp[0]);
 	startp[0] = -1;
 	close_fds(fds, 3);
+	if (go_pipe[0] >= 0) {
+		close(go_pipe[1]);
+		start_go_watch(k, go_pipe[0]);
+	}
 	k->start_fd = startp[1];
 	startp[1] = -1;
 	k->init.pid = j.pid;

@@ -97,6 +97,22 @@ int tl_psi_rules(tl_lua *l, cg_psi_spec *out, int max) {
 	return l ? pl_psi_rules(l->policies, out, max) : 0;
 }
 
+void tl_emit(tl_lua *l, const char *id, const char *type, json_t *fields) {
+	if (l) {
+		pl_dispatch(l->policies, type, fields);
+		ev_emit(l->log, type, fields);
+		return;
+	}
+	/* no Lua here: the shim's log (stderr) alone, one JSON line */
+	json_object_set_new(fields, "id", json_string(id));
+	json_object_set_new(fields, "type", json_string(type));
+	char *line = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS);
+	if (line)
+		fprintf(stderr, "%s\n", line);
+	free(line);
+	json_decref(fields);
+}
+
 void tl_dispatch(tl_lua *l, const char *type, json_t *fields) {
 	if (l)
 		pl_dispatch(l->policies, type, fields);

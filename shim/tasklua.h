@@ -27,6 +27,10 @@ typedef struct tl_lua tl_lua;
 tl_lua *tl_start(const la_container *ct, const char *id, cg *cgroup, int pidfd);
 /* The PSI rules its policies ask the cgroup watcher for (policy.h). */
 int tl_psi_rules(tl_lua *l, cg_psi_spec *out, int max);
+/* An event the shim itself found (e.g. the Go watcher's): to the
+ * policies and the shim's log, or only the log without Lua (fields
+ * consumed). */
+void tl_emit(tl_lua *l, const char *id, const char *type, json_t *fields);
 /* An event of the container for the policies (fields borrowed). */
 void tl_dispatch(tl_lua *l, const char *type, json_t *fields);
 /* The exit to the policies, then everything stops; frees l. */

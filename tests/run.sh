@@ -64,6 +64,9 @@ suite lua-bench bash tests/lua/bench_e2h.sh
 suite container bash tests/container/parity.sh
 suite container-errors bash tests/container/errors.sh
 suite container-cli bash tests/container/cli.sh
+# `moonshim run --go-watch` on every Go fixture (leaks, look-alikes, scheduler
+# pathologies), a shortened run of `make eval-go`
+suite eval-go bash tests/go/eval.sh 45
 
 [ ${#broken[@]} -eq 0 ] || echo "suites without a summary: ${broken[*]}"
 echo "$passed passed, $failed failed"

@@ -10,3 +10,14 @@ ladder { dry_run = false, level = 0.7, cooldown = 2, watch = 6, calm = 5,
          pre_kill = function(state)
            log("about to kill the service: memory.current " .. state.current)
          end }
+
+-- The Go watcher's findings: a goroutine leak names its site; the policy
+-- tells, once per site (a real one might page someone, or restart the
+-- service with container.restart()).
+local told = {}
+on("go.goroutine_leak", function(ev)
+  if ev.subject ~= "workload" or told[ev.site or ev.kind] then return end
+  told[ev.site or ev.kind] = true
+  emit("policy.action", { action = "notify", reason = "goroutine leak", site = ev.site,
+                          wait = ev.wait, count = ev.count, slope_per_min = ev.slope_per_min })
+end)

@@ -137,6 +137,12 @@ driver() {
 	sleep 14 # the ladder judges its throttle and, calm again, relaxes it
 	sleep 1
 	req "/alloc?mb=100" && req /free || return
+	say "leaking 20 goroutines a second for 25 s: moonshim's Go watcher scrapes pprof"
+	for ((i = 0; i < 25; i++)); do
+		curl -sf --max-time 2 "http://localhost:$PORT/leak?n=20" >/dev/null || return
+		sleep 1
+	done
+	req / || return
 	say "your turn: curl localhost:$PORT/alloc?mb=200 (twice to reach memory.max and the OOM killer),"
 	say "          curl localhost:$PORT/free, curl localhost:$PORT/ -- and Ctrl-C to stop"
 }
@@ -188,10 +194,12 @@ runner=()
 # then carries on here instead of dying with it.
 trap ':' INT
 # the demo's health check (HTTP on /healthz, a goroutine not a process per
-# probe) and its memory guard (the ladder, tests/demo/policy.lua); their
-# events join the stream
+# probe), its memory guard (the ladder, tests/demo/policy.lua) and the Go
+# watcher (SCHED lines from its stderr, its goroutine profile from pprof);
+# their events join the stream
 "${runner[@]}" "$MOONSHIM" --root "$STATE" run --bundle "$BUNDLE" --events "$EVENTS" \
-	--check "$DEMO_REPO/scripts/http-check.lua" --policy "$DEMO_REPO/tests/demo/policy.lua" "$ID"
+	--check "$DEMO_REPO/scripts/http-check.lua" --policy "$DEMO_REPO/tests/demo/policy.lua" \
+	--go-watch "schedtrace=2000,pprof=http://127.0.0.1:$PORT,interval=2" "$ID"
 rc=$?
 trap - INT
 stop_helpers

@@ -205,7 +205,12 @@ static int feed_scrapes(gd_detector *d, gd_event *all, int max) {
 }
 
 TEST(site_growth_names_the_site) {
-	gd_detector *d = gd_new(NULL); /* site_min_count 1000: the two per-tick leaks */
+	/* §2.5's production-like floor, 1000, over 3 scrapes: the two per-tick leaks */
+	gd_config big;
+	gd_config_default(&big);
+	big.site_min_count = 1000;
+	big.site_min_samples = 3;
+	gd_detector *d = gd_new(&big);
 	gd_event ev[EV_MAX];
 	int n = feed_scrapes(d, ev, EV_MAX);
 	CHECKF(n == 2, "%d events", n);
@@ -221,6 +226,7 @@ TEST(site_growth_names_the_site) {
 	gd_config c;
 	gd_config_default(&c);
 	c.site_min_count = 100;
+	c.site_min_samples = 3;
 	d = gd_new(&c);
 	n = feed_scrapes(d, ev, EV_MAX);
 	/* all five at their third scrape (647 and 124), the fast two again at
@@ -241,6 +247,7 @@ TEST(site_fires_again_when_doubled) {
 	gd_config c;
 	gd_config_default(&c);
 	c.site_min_count = 100;
+	c.site_min_samples = 3;
 	gd_detector *d = gd_new(&c);
 	gd_event ev[EV_MAX];
 	int64_t counts[] = {50, 80, 120, 150, 200, 240, 260, 400};

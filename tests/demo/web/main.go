@@ -7,6 +7,8 @@
 //	/healthz     200 ok
 //	/alloc?mb=N  allocate N MiB more and keep it (every page written)
 //	/free        release everything /alloc kept
+//	/leak?n=N    start N goroutines that wait for a reply nobody sends (a leak)
+//	/debug/pprof/  net/http/pprof, for moonshim's --go-watch scraper
 //
 // SIGTERM or SIGINT shut the server down gracefully; the exit status is 0.
 package main
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -98,6 +101,32 @@ func free(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "freed %d MiB\n", n)
 }
 
+// leak starts n goroutines that each wait for the answer of a lookup that
+// the handler stopped waiting for: the classic leak of an unbuffered reply
+// channel and a timeout.
+func leak(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("n"))
+	if err != nil || n < 1 || n > 1000 {
+		http.Error(w, "n: 1 to 1000", http.StatusBadRequest)
+		return
+	}
+	for i := 0; i < n; i++ {
+		reply := make(chan int)
+		go lookup(reply)
+		select {
+		case <-reply:
+		case <-time.After(time.Millisecond):
+		}
+	}
+	fmt.Fprintf(w, "leaked %d goroutines, %d running\n", n, runtime.NumGoroutine())
+}
+
+// lookup answers on reply, but nobody is listening any more: it blocks for ever.
+func lookup(reply chan<- int) {
+	time.Sleep(2 * time.Millisecond)
+	reply <- 42 // the leak: a send nobody receives
+}
+
 // logged writes one line per request to stdout: method, URL, status, time.
 func logged(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -129,6 +158,8 @@ func main() {
 	mux.HandleFunc("/healthz", healthz)
 	mux.HandleFunc("/alloc", alloc)
 	mux.HandleFunc("/free", free)
+	mux.HandleFunc("/leak", leak)
+	mux.Handle("/debug/pprof/", http.DefaultServeMux)
 	srv := &http.Server{Addr: listenAddr, Handler: logged(mux)}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

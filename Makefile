@@ -213,12 +213,23 @@ $(B)/bench/luabench: bench/lua_bench.c $(BENCH_FIXTURE) $(SHIM_LIB) $(CG_LIB) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) $< bench/fixture.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
-bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2 $(B)/bench/luabench
+# --go-watch's costs (bench/go_bench.c): the stderr tap against a plain pipe
+# copy, pprof scrapes of a 10k-goroutine Go program (bench/go/scrape) against curl
+$(B)/bench/gowatchbench: bench/go_bench.c $(BENCH_FIXTURE) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) $< bench/fixture.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+
+$(B)/bench/goscrape: bench/go/scrape/main.go bench/go/scrape/go.mod
+	@mkdir -p $(dir $@)
+	cd bench/go/scrape && CGO_ENABLED=0 GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
+
+bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2 $(B)/bench/luabench $(B)/bench/gowatchbench $(B)/bench/goscrape
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
 	bash bench/run_cgroup.sh $(B)/bench/cgroupbench $(B)/moonshim
 	bash bench/run_container.sh $(B)/moonshim
 	bash bench/run_containerd.sh $(B)/containerd-shim-moon-v2
 	bash bench/run_lua.sh $(B)/bench/luabench
+	bash bench/run_go.sh $(B)/bench/gowatchbench $(B)/bench/goscrape
 
 install: $(RT_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/moonshim

@@ -1,0 +1,3 @@
+module moonshim/bench/scrape
+
+go 1.19

@@ -201,7 +201,12 @@ void gw_line(void *arg, const char *text, size_t len) {
 		rt_mutex_unlock(&g->mu);
 		return;
 	}
-	if (!memmem(text, len, "SCHED ", 6))
+	/* "SCHED " anywhere (a torn line has it after a fragment): memchr for
+	 * the 'S' is a vector scan, memmem's set-up costs more than the line */
+	const char *p = text, *end = text + len;
+	while ((p = memchr(p, 'S', (size_t)(end - p))) && end - p >= 6 && memcmp(p, "SCHED ", 6))
+		p++;
+	if (!p || end - p < 6)
 		return;
 	gp_sched *s = malloc(sizeof *s); /* two per-P arrays: too big for a goroutine stack */
 	if (!s)

@@ -19,9 +19,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define READ_CHUNK (16 * 1024)
+#define READ_CHUNK (64 * 1024)
+/* Pipes on both sides are grown to this (the default 64 KiB fills in
+ * microseconds at a logger's pace, and every fill is a park and a wake):
+ * fs.pipe-max-size's default, so it needs no privilege. */
+#define PIPE_BYTES (1 << 20)
 #define BUFFER_MIN (64 * 1024)
 /* After the child's EOF, how long a stuck sink gets before what waits for
  * it is dropped (so moonshim itself never hangs on a reader that stopped). */
@@ -62,6 +67,15 @@ static void scan(tap *t, const char *p, size_t n) {
 	while (n) {
 		const char *nl = memchr(p, '\n', n);
 		size_t take = nl ? (size_t)(nl - p) : n;
+		if (nl && !t->llen && !t->lskip) { /* a whole line in this read: shown in place */
+			if (t->line && take <= sizeof t->lbuf) {
+				t->line(t->arg, p, take);
+				t->st.lines++;
+			}
+			p = nl + 1;
+			n -= take + 1;
+			continue;
+		}
 		if (!t->lskip && t->llen + take <= sizeof t->lbuf) {
 			memcpy(t->lbuf + t->llen, p, take);
 			t->llen += take;
@@ -103,7 +117,23 @@ static void reader(void *arg) {
 		if (n <= 0)
 			break;
 		t->st.bytes_in += (uint64_t)n;
-		put(t, t->rbuf, (size_t)n);
+		/* with nothing waiting, straight to a pollable sink (non-blocking:
+		 * what does not fit goes to the ring) — one copy, no hand-off */
+		size_t off = 0;
+		rt_mutex_lock(&t->mu);
+		bool direct = t->out_pd && !t->len && !t->sink_failed;
+		rt_mutex_unlock(&t->mu);
+		if (direct) {
+			ssize_t w = write(t->out_fd, t->rbuf, (size_t)n);
+			if (w > 0) {
+				off = (size_t)w;
+				rt_mutex_lock(&t->mu);
+				t->st.bytes_out += (uint64_t)w;
+				rt_mutex_unlock(&t->mu);
+			}
+		}
+		if (off < (size_t)n)
+			put(t, t->rbuf + off, (size_t)n - off);
 		scan(t, t->rbuf, (size_t)n);
 	}
 	if (t->llen && !t->lskip && t->line) { /* a last line without its newline */
@@ -184,6 +214,10 @@ tap *tap_start(int read_fd, int sink_fd, size_t buffer,
 	t->mu = (rt_mutex)RT_MUTEX_INIT;
 	t->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
 	int perr = 0;
+	struct stat sb;
+	(void)fcntl(read_fd, F_SETPIPE_SZ, PIPE_BYTES); /* best effort, as below */
+	if (fstat(sink_fd, &sb) == 0 && S_ISFIFO(sb.st_mode))
+		(void)fcntl(sink_fd, F_SETPIPE_SZ, PIPE_BYTES);
 	t->out_flags = fcntl(sink_fd, F_GETFL);
 	if (fcntl(read_fd, F_SETFL, fcntl(read_fd, F_GETFL) | O_NONBLOCK) < 0 ||
 	    !(t->in_pd = rt_poll_open(read_fd, &perr))) {

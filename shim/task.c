@@ -609,14 +609,14 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	close(startp[0]);
 	startp[0] = -1;
 	close_fds(fds, 3);
-	if (go_pipe[0] >= 0) {
-		close(go_pipe[1]);
-		start_go_watch(k, go_pipe[0]);
-	}
 	k->start_fd = startp[1];
 	startp[1] = -1;
 	k->init.pid = j.pid;
 	k->init.pty_master = j.pty_master;
+	if (go_pipe[0] >= 0) { /* after the pid: the scraper dials in its namespace */
+		close(go_pipe[1]);
+		start_go_watch(k, go_pipe[0]);
+	}
 	if (watch_exit(t, k, &k->init, &err))
 		goto fail_err;
 	start_relay(k, &k->init);

@@ -281,6 +281,28 @@ case_lua() {
 	clean "$id"
 }
 
+# --go-watch through the io.moonshim.go.* annotations: a leaking Go fixture
+# (tests/go/fixtures/leak-recv) in its own network namespace, its pprof
+# scraped from inside it, the leak named in containerd's log with its site;
+# its stderr (SCHED lines) still reaches the task's stderr. moon only.
+case_go() {
+	[ "$RT" = io.containerd.moon.v2 ] || { note echo "skipped for $RT"; return 0; }
+	local id bin=$CD_REPO/build/go-fixtures/leak-recv
+	id=$(cd_id go)
+	[ -x "$bin" ] || bash "$CD_REPO/tests/go/build-fixtures.sh" "$CD_REPO/build/go-fixtures" >>"$RES/$CASE.log" 2>&1 ||
+		fail "could not build the Go fixtures" || return 1
+	cp "$bin" "$CD_ROOTFS/bin/leak-recv"
+	note run -d --annotation io.moonshim.go.schedtrace=1000 \
+		--annotation io.moonshim.go.pprof=http://127.0.0.1:6060 --annotation io.moonshim.go.interval=2 \
+		--rootfs "$CD_ROOTFS" "$id" /bin/leak-recv || fail "ctr run -d $id failed" || return 1
+	cd_wait 5 cd_is_status "$id" RUNNING || fail "$id: not RUNNING" || return 1
+	cd_wait 60 grep -q "\"id\":\"$id\".*go.goroutine_leak\|go.goroutine_leak.*\"id\":\"$id\"" "$CD_DIR/containerd.log" ||
+		fail "no go.goroutine_leak for $id in containerd's log within 60 s" || return 1
+	grep "go.goroutine_leak" "$CD_DIR/containerd.log" | grep "$id" | grep -q 'leak-recv/main.go:27' ||
+		fail "the leak event does not name leak-recv/main.go:27" || return 1
+	stop "$id" && clean "$id"
+}
+
 # `ctr task metrics`: memory usage and the pids count are there and non-zero
 # (cgroup v1 or v2 names, whichever the shim reports).
 case_metrics() {
@@ -468,7 +490,7 @@ case_log() {
 
 # ---------------------------------------------------------------- main
 
-PARALLEL=(echo exit kill tty exec ps group lua metrics pause events oom config image)
+PARALLEL=(echo exit kill tty exec ps group lua go metrics pause events oom config image)
 # restart stops containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

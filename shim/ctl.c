@@ -434,7 +434,7 @@ int cmd_exec(int argc, char **argv) {
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	sv_opts so = {.proc = &proc, .out_fd = -1, .err_fd = -1, .debug = g_cli.debug};
+	sv_opts so = {.proc = &proc, .out_fd = -1, .err_fd = -1, .start_fd = -1, .debug = g_cli.debug};
 	status = sv_supervise(&so);
 out:
 	if (err.msg[0])

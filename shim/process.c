@@ -108,6 +108,11 @@ static int find_program(const spec_process *p, char *out, size_t n, ms_err *err)
 		if (stat(prog, &st) < 0)
 			return ms_fail(err, -errno, "exec: \"%s\": stat %s: %s", prog, prog,
 			               strerror(errno));
+		/* as execve would answer, but now: a held process (run, containerd's
+		 * Create) reports its errors at "ready", before it waits */
+		if (S_ISDIR(st.st_mode) || access(prog, X_OK) < 0)
+			return ms_fail(err, -EACCES, "exec: \"%s\": %s", prog,
+			               S_ISDIR(st.st_mode) ? "is a directory" : strerror(EACCES));
 		snprintf(out, n, "%s", prog);
 		return 0;
 	}

@@ -234,9 +234,24 @@ static int run_container(const run_args *a) {
 		goto fail;
 	if (a->go_watch && setup_go_watch(&r, o.stdio, &err))
 		goto fail;
-	sv_block_signals();
-	if (ct_create(r.s, &o, &r.proc, &err))
+	/* the process waits at exec until supervision (the cgroup watcher,
+	 * the Lua world, the stderr tap) is up, so no early event is lost */
+	int startp[2];
+	if (pipe2(startp, O_CLOEXEC) < 0) {
+		ms_fail(&err, -errno, "pipe: %s", strerror(errno));
 		goto fail;
+	}
+	o.hold = true;
+	o.start_fd = startp[0];
+	sv_block_signals();
+	int crc = ct_create(r.s, &o, &r.proc, &err);
+	close(startp[0]);
+	o.hold = false; /* a restart's new process starts at once */
+	o.start_fd = -1;
+	if (crc) {
+		close(startp[1]);
+		goto fail;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	st_record *rec = &r.rec;
 	record(&r, rec, "running");
@@ -273,7 +288,8 @@ static int run_container(const run_args *a) {
 	              .restarted_arg = &r,
 	              .go = a->go_watch ? &r.go : NULL,
 	              .go_err_fd = r.go_pipe[0],
-	              .go_sink_fd = go_sink};
+	              .go_sink_fd = go_sink,
+	              .start_fd = startp[1]};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
@@ -293,6 +309,7 @@ static int run_container(const run_args *a) {
 	return status;
 
 fail_running:
+	close(startp[1]); /* a held process exits at EOF; killed all the same */
 	syscall(SYS_pidfd_send_signal, r.proc.pidfd, SIGKILL, NULL, 0);
 	waitpid(r.proc.pid, NULL, 0);
 fail:

@@ -732,6 +732,12 @@ static int supervise_main(void *arg) {
 	}
 	start_relay(g);
 	rt_go(exit_waiter, g, "exit waiter");
+	if (o->start_fd >= 0) { /* everything watches: let it exec */
+		char go_byte = 'g';
+		if (write(o->start_fd, &go_byte, 1) != 1)
+			fprintf(stderr, "moonshim: starting %d: %s\n", o->proc->pid, strerror(errno));
+		close(o->start_fd);
+	}
 
 	g = follow(&st, g);
 	int status = g->status;

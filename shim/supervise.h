@@ -45,6 +45,9 @@ typedef struct sv_opts {
 	 * stderr; else a pipe's write end, closed here after the tap) */
 	const struct gw_opts *go;
 	int go_err_fd, go_sink_fd;
+	/* >= 0: the process was made held (ct_opts.hold); a byte written here
+	 * once supervision is ready lets it exec (closed here). -1: running. */
+	int start_fd;
 	/* after a restart, with the new process running (e.g. to record it) */
 	void (*restarted)(void *arg, const ct_proc *p);
 	void *restarted_arg;

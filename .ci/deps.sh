@@ -13,6 +13,7 @@ PKGS=(
 	runc libcap-dev libseccomp-dev libnl-3-dev libnl-route-3-dev pkg-config  # moonshim run: containers, and runc as the parity peer
 	containerd protobuf-c-compiler libprotobuf-c-dev  # the containerd shim: ttrpc messages (protoc-c), a real containerd for its tests
 	liblua5.4-dev                       # health checks and policies in Lua
+	curl                                # make demo drives its service with it; the scrape_cost peer
 )
 missing=()
 for p in "${PKGS[@]}"; do

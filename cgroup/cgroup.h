@@ -129,6 +129,9 @@ typedef struct cg_limits {
 	const char *io_max; /* lines "MAJ:MIN rbps=N wbps=N riops=N wiops=N", or NULL */
 } cg_limits;
 void cg_limits_init(cg_limits *l); /* everything CG_UNSET */
+/* The CPU quota in cores (quota / period, the period 100 ms when unset);
+ * 0 without a quota. */
+double cg_limits_cpu_cores(const cg_limits *l);
 /* Apply every set field; the first failure names the file and the value. */
 int cg_set_limits(cg *c, const cg_limits *l, cg_err *err);
 

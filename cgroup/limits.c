@@ -17,6 +17,12 @@ void cg_limits_init(cg_limits *l) {
 	l->io_max = NULL;
 }
 
+double cg_limits_cpu_cores(const cg_limits *l) {
+	if (l->cpu_quota_us <= 0 || l->cpu_quota_us == CG_NOLIMIT)
+		return 0;
+	return (double)l->cpu_quota_us / (double)(l->cpu_period_us > 0 ? l->cpu_period_us : 100000);
+}
+
 /* "max" or the number (v1 spells "no limit" -1). */
 static void fmt_limit(char *buf, size_t n, int64_t v, bool v1) {
 	if (v == CG_NOLIMIT)

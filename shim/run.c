@@ -97,12 +97,7 @@ static int setup_go_watch(run_ctx *r, int stdio[3], ms_err *err) {
 		return ms_fail(err, -EINVAL,
 		               "--go-watch reads the program's stderr, which a terminal "
 		               "(process.terminal) merges into the pty: not both");
-	const cg_limits *l = &r->s->limits;
-	double quota = l->cpu_quota_us > 0 && l->cpu_quota_us != CG_NOLIMIT
-	                   ? (double)l->cpu_quota_us /
-	                         (double)(l->cpu_period_us > 0 ? l->cpu_period_us : 100000)
-	                   : 0;
-	char **env = gw_env(r->s->process.env, &r->go, quota);
+	char **env = gw_env(r->s->process.env, &r->go, cg_limits_cpu_cores(&r->s->limits));
 	if (!env)
 		return ms_fail(err, -ENOMEM, "--go-watch: out of memory");
 	r->s->process.env = env;

@@ -711,14 +711,10 @@ static int supervise_main(void *arg) {
 		                     &(gw_target){.netns_fd = -1, .emit = go_event, .emit_arg = &st},
 		                     NULL);
 	if (o->go && o->go_err_fd >= 0) {
-		const cg_limits *l = &o->spec->limits;
 		go_netns = container_netns(o->proc->pid);
 		gw_target gt = {
 		    .cgroup = o->cgroup,
-		    .cpu_quota = l->cpu_quota_us > 0 && l->cpu_quota_us != CG_NOLIMIT
-		                     ? (double)l->cpu_quota_us /
-		                           (double)(l->cpu_period_us > 0 ? l->cpu_period_us : 100000)
-		                     : 0,
+		    .cpu_quota = cg_limits_cpu_cores(&o->spec->limits),
 		    .netns_fd = go_netns,
 		    .emit = go_event,
 		    .emit_arg = &st};

@@ -248,12 +248,7 @@ static int go_annotations(task *k, ms_err *err) {
 		return ms_fail(err, -EINVAL,
 		               "io.moonshim.go.*: the program's stderr is read, which a terminal "
 		               "merges into the pty: not both");
-	const cg_limits *l = &k->s->limits;
-	double quota = l->cpu_quota_us > 0 && l->cpu_quota_us != CG_NOLIMIT
-	                   ? (double)l->cpu_quota_us /
-	                         (double)(l->cpu_period_us > 0 ? l->cpu_period_us : 100000)
-	                   : 0;
-	char **env = gw_env(k->s->process.env, &k->go_opts, quota);
+	char **env = gw_env(k->s->process.env, &k->go_opts, cg_limits_cpu_cores(&k->s->limits));
 	if (!env)
 		return ms_fail(err, -ENOMEM, "io.moonshim.go.*: out of memory");
 	k->s->process.env = env;
@@ -271,13 +266,8 @@ static void start_go_watch(task *k, int read_fd) {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/ns/net", k->init.pid);
 	int netns = open(path, O_RDONLY | O_CLOEXEC);
-	const cg_limits *l = &k->s->limits;
 	gw_target gt = {.cgroup = k->cg.cgroup,
-	                .cpu_quota = l->cpu_quota_us > 0 && l->cpu_quota_us != CG_NOLIMIT
-	                                 ? (double)l->cpu_quota_us /
-	                                       (double)(l->cpu_period_us > 0 ? l->cpu_period_us
-	                                                                     : 100000)
-	                                 : 0,
+	                .cpu_quota = cg_limits_cpu_cores(&k->s->limits),
 	                .netns_fd = netns,
 	                .emit = go_event,
 	                .emit_arg = k};

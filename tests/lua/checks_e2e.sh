@@ -230,5 +230,13 @@ if [ $rc = 6 ] && [[ "$dry" == *"kill:true"* ]] && [[ "$dry" != *":false"* ]]; t
 	ok ladder_dry_run_reports_only
 else bad ladder_dry_run_reports_only "rc=$rc actions='$dry'"; fi
 
+# a bad --go-watch value: one error line naming it, nothing left behind
+"$MS" --root "$T/root" run --bundle "$T/b" --go-watch "schedtrace=1000,frob=1" c12 >"$T/out12" 2>&1
+rc=$?
+if [ $rc = 1 ] && [ "$(grep -c . "$T/out12")" = 1 ] && grep -q '"frob"' "$T/out12" &&
+	! "$MS" --root "$T/root" state c12 >/dev/null 2>&1 && [ ! -e /sys/fs/cgroup/unified/moonshim/c12 ]; then
+	ok go_watch_bad_option_one_error
+else bad go_watch_bad_option_one_error "rc=$rc: $(cat "$T/out12")"; fi
+
 echo "lua-checks: $passed passed, $failed failed"
 [ $failed = 0 ]

@@ -210,7 +210,11 @@ case_tty() {
 	local id out rc
 	id=$(cd_id tty)
 	command -v script >/dev/null || { fail "script(1) not installed (bsdutils)"; return 1; }
-	out=$(script -qec "timeout -k 5 $CD_TIMEOUT $CD_CTR --address $CD_SOCK -n $CD_NS run --runtime $RT --fifo-dir $CD_DIR/fifo -t --rm --rootfs $CD_ROOTFS $id /bin/sh -c 'tty; exit 4'" /dev/null </dev/null 2>>"$RES/$CASE.log")
+	# timeout in the foreground: by default it moves itself and ctr into a
+	# process group of their own, where ctr's raw-mode tcsetattr on the pty
+	# stops it with SIGTTOU (unless script's $SHELL happened to exec timeout
+	# as the session leader: bash does, dash does not)
+	out=$(SHELL=/bin/sh script -qec "timeout --foreground -k 5 $CD_TIMEOUT $CD_CTR --address $CD_SOCK -n $CD_NS run --runtime $RT --fifo-dir $CD_DIR/fifo -t --rm --rootfs $CD_ROOTFS $id /bin/sh -c 'tty; exit 4'" /dev/null </dev/null 2>>"$RES/$CASE.log")
 	rc=$?
 	note echo "$out"
 	# what containerd and the shim said about it, for a failure to be read

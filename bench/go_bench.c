@@ -9,9 +9,12 @@
  *                    a child process writes MIB (1024) MiB of 100-byte log
  *                    lines into a pipe; bytes/s from its start until every
  *                    byte reached the sink (a pipe another thread drains).
- *                    moonshim: tap_start with gw_line as the line callback
- *                    (a real gw, no scraper), as --go-watch runs it. Peer:
- *                    a thread copying with read()/write(), nothing parsed.
+ *                    moonshim: tap_start with gw_markers and gw_line (a
+ *                    real gw, no scraper), as --go-watch runs it; both
+ *                    ends are pipes, as with containerd's FIFO, so the tap
+ *                    tees. Peer: a thread copying with read()/write(),
+ *                    nothing parsed. "Without the line hook": the same
+ *                    scan for the markers with no callback.
  *                    ROUNDS (5) of each, alternating, medians. Then once
  *                    with a sink nobody reads: the child's write rate must
  *                    stay that of the drained runs (the tap drops, counted;
@@ -226,9 +229,9 @@ static int pass_run(void *arg) {
 		gw_opts_init(&o); /* no pprof: the line hook alone */
 		gw *g = gw_start(&o, &(gw_target){.netns_fd = -1}, NULL);
 		ms_err err = {0};
-		tap *t =
-		    g ? tap_start(in[0], sink[1], TAP_BUFFER, p->no_lines ? NULL : gw_line, g, &err)
-		      : NULL;
+		tap *t = g ? tap_start(in[0], sink[1], TAP_BUFFER, gw_markers,
+		                       p->no_lines ? NULL : gw_line, g, &err)
+		           : NULL;
 		if (!t) {
 			fprintf(stderr, "gowatchbench: tap: %s\n", g ? err.msg : "gw_start failed");
 			close(in[0]);

@@ -30,12 +30,14 @@ struct gw {
 	gw_opts o;
 	gw_target t;
 	gd_detector *d;
+	gd_config cfg; /* what d was made with, for a fresh one after a restart */
+	bool has_cfg;
 	rt_mutex mu;
 	rt_chan *done; /* closed by gw_stop */
 	rt_waitgroup wg;
 	uint64_t sched_lines, sched_torn, gc_lines, scrapes, scrape_errors;
-	int64_t last_total; /* goroutines at the last scrape */
-	bool leak_profile;  /* the program serves /debug/pprof/goroutineleak */
+	int64_t last_total;    /* goroutines at the last scrape */
+	bool leak_profile;     /* the program serves /debug/pprof/goroutineleak */
 	char last_error[1200]; /* an ms_err message and a URL */
 };
 
@@ -76,7 +78,8 @@ int gw_parse_one(const char *key, const char *value, gw_opts *o, ms_err *err) {
 	} else if (!strcmp(key, "debug2")) {
 		long n = value ? strtol(value, &end, 10) : -1;
 		if (!value || *end || n < 0)
-			return ms_fail(err, -EINVAL, "--go-watch debug2=N: a goroutine count, 0: never");
+			return ms_fail(err, -EINVAL,
+			               "--go-watch debug2=N: a goroutine count, 0: never");
 		o->debug2_max = (int)n;
 	} else {
 		return ms_fail(err, -EINVAL,
@@ -102,8 +105,9 @@ int gw_parse(const char *text, gw_opts *o, ms_err *err) {
 			return err->code;
 	}
 	if (!o->schedtrace_ms && !o->gctrace && !o->pprof[0])
-		return ms_fail(err, -EINVAL, "--go-watch: nothing to watch (schedtrace=MS, gctrace, "
-		                             "pprof=URL)");
+		return ms_fail(err, -EINVAL,
+		               "--go-watch: nothing to watch (schedtrace=MS, gctrace, "
+		               "pprof=URL)");
 	return 0;
 }
 
@@ -128,7 +132,8 @@ char **gw_env(char **env, const gw_opts *o, double quota_cores) {
 	if (o->schedtrace_ms)
 		snprintf(add, sizeof add, "schedtrace=%d", o->schedtrace_ms);
 	if (o->gctrace)
-		snprintf(add + strlen(add), sizeof add - strlen(add), "%sgctrace=1", add[0] ? "," : "");
+		snprintf(add + strlen(add), sizeof add - strlen(add), "%sgctrace=1",
+		         add[0] ? "," : "");
 	if (add[0]) { /* appended: later keys win, the workload's own others stay */
 		int i = env_find(out, "GODEBUG");
 		char *v = NULL;
@@ -152,9 +157,9 @@ char **gw_env(char **env, const gw_opts *o, double quota_cores) {
 /* ─── findings ──────────────────────────────────────────────────────── */
 
 json_t *gw_event_fields(const gd_event *e) {
-	json_t *f = json_pack("{s:s, s:I, s:f, s:f, s:s}", "kind", e->kind, "count",
-	                      (json_int_t)e->count, "value", e->value, "threshold", e->threshold,
-	                      "detail", e->detail);
+	json_t *f =
+	    json_pack("{s:s, s:I, s:f, s:f, s:s}", "kind", e->kind, "count", (json_int_t)e->count,
+	              "value", e->value, "threshold", e->threshold, "detail", e->detail);
 	if (e->site[0])
 		json_object_set_new(f, "site", json_string(e->site));
 	if (e->function[0])
@@ -178,6 +183,8 @@ static void report(gw *g, const gd_event *ev, int n) {
 }
 
 /* ─── stderr lines ──────────────────────────────────────────────────── */
+
+const char *const gw_markers[] = {"SCHED ", "\ngc ", NULL};
 
 void gw_line(void *arg, const char *text, size_t len) {
 	gw *g = arg;
@@ -229,10 +236,13 @@ void gw_line(void *arg, const char *text, size_t len) {
 static int get(gw *g, const char *path, http_response *r) {
 	char url[512];
 	snprintf(url, sizeof url, "%s%s", g->o.pprof, path);
+	rt_mutex_lock(&g->mu); /* gw_retarget may swap it */
+	int netns = g->t.netns_fd;
+	rt_mutex_unlock(&g->mu);
 	http_request q = {.url = url,
 	                  .timeout_ns = SCRAPE_TIMEOUT_NS,
 	                  .max_body = SCRAPE_MAX_BODY,
-	                  .netns_fd = g->t.netns_fd};
+	                  .netns_fd = netns};
 	ms_err err = {0};
 	int rc = http_do(&q, r, &err);
 	if (rc)
@@ -342,6 +352,10 @@ static gw *gw_new(const gw_opts *o, const gw_target *t, const gd_config *c) {
 	}
 	g->o = *o;
 	g->t = *t;
+	if (c) {
+		g->cfg = *c;
+		g->has_cfg = true;
+	}
 	g->mu = (rt_mutex)RT_MUTEX_INIT;
 	g->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
 	return g;
@@ -371,6 +385,22 @@ gw *gw_start(const gw_opts *o, const gw_target *t, const gd_config *c) {
 	return g;
 }
 
+void gw_retarget(gw *g, int netns_fd) {
+	if (!g)
+		return;
+	gd_detector *fresh = gd_new(g->has_cfg ? &g->cfg : NULL);
+	rt_mutex_lock(&g->mu);
+	g->t.netns_fd = netns_fd;
+	if (fresh) { /* else (ENOMEM) the old history goes on: no worse than before */
+		gd_detector *old = g->d;
+		g->d = fresh;
+		fresh = old;
+	}
+	g->last_total = 0;
+	rt_mutex_unlock(&g->mu);
+	gd_free(fresh);
+}
+
 void gw_stop(gw *g) {
 	if (!g)
 		return;
@@ -379,9 +409,9 @@ void gw_stop(gw *g) {
 	if (g->t.emit) {
 		json_t *f = json_pack("{s:I, s:I, s:I, s:I, s:I}", "sched_lines",
 		                      (json_int_t)g->sched_lines, "sched_torn",
-		                      (json_int_t)g->sched_torn, "gc_lines", (json_int_t)g->gc_lines,
-		                      "scrapes", (json_int_t)g->scrapes, "scrape_errors",
-		                      (json_int_t)g->scrape_errors);
+		                      (json_int_t)g->sched_torn, "gc_lines",
+		                      (json_int_t)g->gc_lines, "scrapes", (json_int_t)g->scrapes,
+		                      "scrape_errors", (json_int_t)g->scrape_errors);
 		if (g->last_error[0])
 			json_object_set_new(f, "last_error", json_string(g->last_error));
 		json_object_set_new(f, "subject", json_string(g->self ? "moonshim" : "workload"));

@@ -50,9 +50,9 @@ int gw_parse_one(const char *key, const char *value, gw_opts *o, ms_err *err);
 char **gw_env(char **env, const gw_opts *o, double quota_cores);
 
 typedef struct gw_target {
-	cg *cgroup;        /* for memory (gc thrash); may be NULL */
-	double cpu_quota;  /* cores, <= 0: none (gomaxprocs_over_quota) */
-	int netns_fd;      /* the scraper connects from here; -1: ours */
+	cg *cgroup;       /* for memory (gc thrash); may be NULL */
+	double cpu_quota; /* cores, <= 0: none (gomaxprocs_over_quota) */
+	int netns_fd;     /* the scraper connects from here; -1: ours */
 	/* where findings go (type, fields consumed) */
 	void (*emit)(void *arg, const char *type, json_t *fields);
 	void *emit_arg;
@@ -66,8 +66,16 @@ gw *gw_start(const gw_opts *o, const gw_target *t, const gd_config *c);
  * goroutine count every interval_s); findings carry "subject":
  * "moonshim" (the workload's: "workload"). Stop with gw_stop. */
 gw *gw_watch_self(double interval_s, const gw_target *t, const gd_config *c);
-/* A line of the workload's stderr (tap.h's callback). */
+/* A line of the workload's stderr (tap.h's callback), for the lines that
+ * hold one of gw_markers: a SCHED line, anywhere in a line (after a torn
+ * fragment too), and a gctrace line, at a line's start. */
+extern const char *const gw_markers[];
 void gw_line(void *gw, const char *text, size_t len);
+/* The workload was replaced by a new process (a restart): scrape from
+ * netns_fd (the caller keeps the old fd open until no scrape can be
+ * dialling with it — a restart later) and start the detectors' history
+ * afresh, since the new program's counts do not continue the old one's. */
+void gw_retarget(gw *g, int netns_fd);
 /* Stop the scraper and free. Counts (lines parsed, torn, scrapes) are
  * reported as one "go.watch" event. */
 void gw_stop(gw *g);

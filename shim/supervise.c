@@ -152,6 +152,9 @@ struct sv_state {
 	int restarts;       /* made so far */
 	int streak;         /* restarts in a row of short-lived processes */
 	int old_netns;      /* the replaced process's namespace fd (closed at the next restart) */
+	gw *go;             /* --go-watch on the workload, or NULL */
+	int go_netns;       /* where its scraper dials; and the replaced one, as old_netns */
+	int go_old_netns;
 };
 
 static sv_gen *gen_new(sv_state *st, const ct_proc *p) {
@@ -469,6 +472,14 @@ static void install(sv_state *st, sv_gen *old, sv_gen *g, int64_t backoff_ns) {
 	st->cur = g;
 	*o->proc = g->p;
 	int sig = st->user_sig;
+	if (st->go) { /* the scraper dials the new process's namespace, history afresh
+		       * (under mu: main takes st->go away before it stops it) */
+		if (st->go_old_netns >= 0)
+			close(st->go_old_netns);
+		st->go_old_netns = st->go_netns;
+		st->go_netns = container_netns(g->p.pid);
+		gw_retarget(st->go, st->go_netns);
+	}
 	rt_mutex_unlock(&st->mu);
 	pl_set_process(ls->policies, g->p.pid, g->p.pidfd);
 	ls->ct.init_pid = g->p.pid;
@@ -646,7 +657,12 @@ static sv_gen *follow(sv_state *st, sv_gen *g) {
 
 static int supervise_main(void *arg) {
 	const sv_opts *o = arg;
-	sv_state st = {.o = o, .wg = RT_WAITGROUP_INIT, .mu = RT_MUTEX_INIT, .old_netns = -1};
+	sv_state st = {.o = o,
+	               .wg = RT_WAITGROUP_INIT,
+	               .mu = RT_MUTEX_INIT,
+	               .old_netns = -1,
+	               .go_netns = -1,
+	               .go_old_netns = -1};
 	st.ctl = rt_chan_new(sizeof(sv_msg), CTL_CAP);
 	st.user_stop = rt_chan_new(1, 0);
 	sv_gen *g = gen_new(&st, o->proc);
@@ -705,22 +721,24 @@ static int supervise_main(void *arg) {
 	 * pprof scrapes to the detectors */
 	gw *go = NULL, *self = NULL;
 	tap *tp = NULL;
-	int go_netns = -1;
 	if (o->go) /* and the same detectors on our own runtime */
-		self = gw_watch_self(o->go->interval_s,
-		                     &(gw_target){.netns_fd = -1, .emit = go_event, .emit_arg = &st},
-		                     NULL);
+		self = gw_watch_self(
+		    o->go->interval_s,
+		    &(gw_target){.netns_fd = -1, .emit = go_event, .emit_arg = &st}, NULL);
 	if (o->go && o->go_err_fd >= 0) {
-		go_netns = container_netns(o->proc->pid);
-		gw_target gt = {
-		    .cgroup = o->cgroup,
-		    .cpu_quota = cg_limits_cpu_cores(&o->spec->limits),
-		    .netns_fd = go_netns,
-		    .emit = go_event,
-		    .emit_arg = &st};
+		st.go_netns = container_netns(o->proc->pid);
+		gw_target gt = {.cgroup = o->cgroup,
+		                .cpu_quota = cg_limits_cpu_cores(&o->spec->limits),
+		                .netns_fd = st.go_netns,
+		                .emit = go_event,
+		                .emit_arg = &st};
 		go = gw_start(o->go, &gt, pl_go_config(st.policies));
+		rt_mutex_lock(&st.mu);
+		st.go = go;
+		rt_mutex_unlock(&st.mu);
 		int sink = o->go_sink_fd >= 0 ? o->go_sink_fd : STDERR_FILENO;
-		if (!(tp = tap_start(o->go_err_fd, sink, TAP_BUFFER_BYTES, gw_line, go, &err))) {
+		if (!(tp = tap_start(o->go_err_fd, sink, TAP_BUFFER_BYTES, gw_markers, gw_line, go,
+		                     &err))) {
 			fprintf(stderr, "moonshim: --go-watch: %s\n", err.msg);
 			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
 			close(o->go_err_fd); /* the child's stderr writes fail, never hang */
@@ -731,7 +749,8 @@ static int supervise_main(void *arg) {
 	if (o->start_fd >= 0) { /* everything watches: let it exec */
 		char go_byte = 'g';
 		if (write(o->start_fd, &go_byte, 1) != 1)
-			fprintf(stderr, "moonshim: starting %d: %s\n", o->proc->pid, strerror(errno));
+			fprintf(stderr, "moonshim: starting %d: %s\n", o->proc->pid,
+			        strerror(errno));
 		close(o->start_fd);
 	}
 
@@ -757,10 +776,15 @@ static int supervise_main(void *arg) {
 	}
 	if (o->go && o->go_sink_fd >= 0)
 		close(o->go_sink_fd);
+	rt_mutex_lock(&st.mu);
+	st.go = NULL;
+	rt_mutex_unlock(&st.mu);
 	gw_stop(go);
 	gw_stop(self);
-	if (go_netns >= 0)
-		close(go_netns);
+	if (st.go_netns >= 0)
+		close(st.go_netns);
+	if (st.go_old_netns >= 0)
+		close(st.go_old_netns);
 	if (log) {
 		lf_stats ls;
 		lf_close(log, &ls);

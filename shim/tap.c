@@ -1,28 +1,40 @@
 /*
- * tap.c — the reader goroutine fills a ring buffer and scans lines; the
- * writer goroutine empties the ring into the sink. The ring's lock is held
- * only to move indices, never across a read or a write.
+ * tap.c — the reader goroutine moves the child's bytes on and shows the
+ * marked lines to the callback (linefind.h); the writer goroutine empties
+ * the ring into the sink when the sink could not take them at once. The
+ * ring's lock is held only to move indices, never across a read or write.
+ *
+ * The fast path, both sides pipes (containerd's FIFO, a pipe to a logger):
+ * tee(2) hands the sink the child's pages without copying them, then one
+ * read consumes the same bytes for the line scan — one copy where a plain
+ * read/write relay makes two. A sink that is no pipe is written straight
+ * from the read buffer; what it cannot take at once goes to the ring.
  *
  * What must stay true: the reader never waits for the writer (a full ring
- * drops the new bytes and counts them); the writer wakes through `kick`, a
- * channel of capacity 1 that the reader tops up without waiting; once the
- * reader has seen EOF it closes `kick`'s sender side by setting `eof` and
- * kicking, and the writer ends when the ring is empty and eof is set.
+ * drops the new bytes and counts them); bytes reach the sink in order, so
+ * the reader hands the sink anything itself (tee or write) only while the
+ * ring is empty; the writer wakes through `kick`, a channel of capacity 1
+ * that the reader tops up without waiting; once the reader has seen EOF
+ * it sets `eof` and kicks, and the writer ends when the ring is empty and
+ * eof is set.
  */
 #define _GNU_SOURCE
 #include "tap.h"
 
+#include "linefind.h"
 #include "rt.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
+#define TEE_MAX    (1 << 30) /* as much as both pipes allow */
 /* Pipes on both sides are grown to this (the default 64 KiB fills in
  * microseconds at a logger's pace, and every fill is a park and a wake):
  * fs.pipe-max-size's default, so it needs no privilege. */
@@ -31,22 +43,26 @@
 /* After the child's EOF, how long a stuck sink gets before what waits for
  * it is dropped (so moonshim itself never hangs on a reader that stopped). */
 #define DRAIN_GRACE_NS (5 * 1000000000LL)
+/* How often a congested tee path looks at the child's pipe: at a few GB/s
+ * a child writes well under half of 1 MiB in this time. */
+#define CONGESTED_RECHECK_NS     (100 * 1000LL)
+#define CONGESTED_RECHECK_MAX_NS (50 * 1000000LL)
 
 struct tap {
 	int in_fd, out_fd, out_flags;
-	rt_pollfd *in_pd, *out_pd; /* out_pd NULL: a file or terminal epoll refuses, written directly */
+	rt_pollfd *in_pd,
+	    *out_pd;        /* out_pd NULL: a file or terminal epoll refuses, written directly */
+	bool tee;           /* both fds are pipes: the sink gets the child's pages */
+	int in_high;        /* bytes in the child's pipe past which it is read into the ring */
+	int64_t recheck_ns; /* hold_back's pause; reset whenever bytes move */
 	char *ring;
 	size_t cap, head, len; /* bytes [head, head+len) mod cap wait for the sink */
 	rt_mutex mu;
 	bool eof, sink_failed;
 	rt_chan *kick;
-	rt_waitgroup wg;        /* the reader */
-	rt_chan *writer_done;   /* closed when the writer ends */
-	void (*line)(void *, const char *, size_t);
-	void *arg;
-	char lbuf[TAP_LINE_MAX];
-	size_t llen;
-	bool lskip; /* the current line overflowed lbuf: not shown */
+	rt_waitgroup wg;      /* the reader */
+	rt_chan *writer_done; /* closed when the writer ends */
+	lf lines;
 	tap_stats st;
 	char rbuf[READ_CHUNK];
 };
@@ -61,38 +77,6 @@ static void kick(tap *t) {
 	char one = 1;
 	rt_case c = {.c = t->kick, .dir = RT_SEND, .elem = &one};
 	rt_select(&c, 1, 0); /* full: the writer is already due to look */
-}
-
-static void scan(tap *t, const char *p, size_t n) {
-	while (n) {
-		const char *nl = memchr(p, '\n', n);
-		size_t take = nl ? (size_t)(nl - p) : n;
-		if (nl && !t->llen && !t->lskip) { /* a whole line in this read: shown in place */
-			if (t->line && take <= sizeof t->lbuf) {
-				t->line(t->arg, p, take);
-				t->st.lines++;
-			}
-			p = nl + 1;
-			n -= take + 1;
-			continue;
-		}
-		if (!t->lskip && t->llen + take <= sizeof t->lbuf) {
-			memcpy(t->lbuf + t->llen, p, take);
-			t->llen += take;
-		} else {
-			t->lskip = true;
-		}
-		if (!nl)
-			return;
-		if (!t->lskip && t->line) {
-			t->line(t->arg, t->lbuf, t->llen);
-			t->st.lines++;
-		}
-		t->llen = 0;
-		t->lskip = false;
-		p = nl + 1;
-		n -= take + 1;
-	}
 }
 
 static void put(tap *t, const char *p, size_t n) {
@@ -110,38 +94,113 @@ static void put(tap *t, const char *p, size_t n) {
 		kick(t);
 }
 
+/* Bytes [off, n) of rbuf that the sink did not take at once: straight to
+ * a pollable sink if nothing waits (non-blocking), the rest to the ring. */
+static void pass_on(tap *t, size_t n) {
+	size_t off = 0;
+	rt_mutex_lock(&t->mu);
+	bool direct = t->out_pd && !t->len && !t->sink_failed;
+	rt_mutex_unlock(&t->mu);
+	if (direct) {
+		ssize_t w = write(t->out_fd, t->rbuf, n);
+		if (w > 0) {
+			off = (size_t)w;
+			rt_mutex_lock(&t->mu);
+			t->st.bytes_out += (uint64_t)w;
+			rt_mutex_unlock(&t->mu);
+		}
+	}
+	if (off < n)
+		put(t, t->rbuf + off, n - off);
+}
+
+/* The k bytes tee gave the sink, read off the child's pipe for the scan.
+ * false if the pipe failed (it cannot: the bytes are there). */
+static bool consume_teed(tap *t, size_t k) {
+	while (k) {
+		ssize_t n = read(t->in_fd, t->rbuf, k < sizeof t->rbuf ? k : sizeof t->rbuf);
+		if (n < 0 && tap__errno() == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		lf_feed(&t->lines, t->rbuf, (size_t)n);
+		k -= (size_t)n;
+	}
+	return true;
+}
+
+/* Nothing for the sink right now? Then wait, reading nothing, while the
+ * child's pipe has room: it is the first buffer (nothing dropped, the
+ * child not held), and the ring only takes over once the pipe is half
+ * full. true: look again (tee or the pipe's fill); false: read now. */
+static bool hold_back(tap *t) {
+	int queued = 0;
+	if (ioctl(t->in_fd, FIONREAD, &queued) != 0 || queued == 0 || queued >= t->in_high)
+		return false; /* empty: rt_read parks (and sees EOF); half full: read */
+	if (rt_poll_hup(t->in_pd))
+		return false; /* the child closed its end: all it wrote is read, the ring decides */
+	/* woken by the child's next write (the fill may have crossed the mark)
+	 * or after a pause that doubles while nothing moves: an idle child
+	 * and a stuck sink cost a few wakeups a second */
+	int w = rt_poll_wait(t->in_pd, RT_POLL_READ, rt_deadline_in(t->recheck_ns));
+	if (w == -ETIMEDOUT && t->recheck_ns < CONGESTED_RECHECK_MAX_NS)
+		t->recheck_ns *= 2;
+	return w == 0 || w == -ETIMEDOUT;
+}
+
+/* tee everything the child's pipe holds to the sink. >0: bytes teed (and
+ * consumed for the scan); 0: EOF; -EAGAIN: the pipe is empty or the sink
+ * full; another -errno ends the tee path for good (EINVAL: not two pipes;
+ * EPIPE: the sink's reader is gone — the copy path counts the drops). */
+static ssize_t tee_once(tap *t) {
+	for (;;) {
+		ssize_t k = tee(t->in_fd, t->out_fd, TEE_MAX, SPLICE_F_NONBLOCK);
+		if (k > 0) {
+			t->st.bytes_in += (uint64_t)k;
+			rt_mutex_lock(&t->mu);
+			t->st.bytes_out += (uint64_t)k;
+			rt_mutex_unlock(&t->mu);
+			return consume_teed(t, (size_t)k) ? k : 0;
+		}
+		if (k == 0)
+			return 0; /* no writer left and nothing buffered */
+		int e = tap__errno();
+		if (e != EINTR)
+			return -e;
+	}
+}
+
 static void reader(void *arg) {
 	tap *t = arg;
 	for (;;) {
+		if (t->tee) {
+			rt_mutex_lock(&t->mu);
+			bool ring_empty = !t->len && !t->sink_failed;
+			rt_mutex_unlock(&t->mu);
+			ssize_t k = ring_empty ? tee_once(t) : -EAGAIN;
+			if (k > 0) {
+				t->recheck_ns = CONGESTED_RECHECK_NS;
+				continue;
+			}
+			if (k == 0)
+				break;
+			if (k != -EAGAIN)
+				t->tee = false;
+			else if (hold_back(t))
+				continue;
+		}
 		ssize_t n = rt_read(t->in_pd, t->rbuf, sizeof t->rbuf, RT_FOREVER);
 		if (n <= 0)
 			break;
 		t->st.bytes_in += (uint64_t)n;
-		/* with nothing waiting, straight to a pollable sink (non-blocking:
-		 * what does not fit goes to the ring) — one copy, no hand-off */
-		size_t off = 0;
-		rt_mutex_lock(&t->mu);
-		bool direct = t->out_pd && !t->len && !t->sink_failed;
-		rt_mutex_unlock(&t->mu);
-		if (direct) {
-			ssize_t w = write(t->out_fd, t->rbuf, (size_t)n);
-			if (w > 0) {
-				off = (size_t)w;
-				rt_mutex_lock(&t->mu);
-				t->st.bytes_out += (uint64_t)w;
-				rt_mutex_unlock(&t->mu);
-			}
-		}
-		if (off < (size_t)n)
-			put(t, t->rbuf + off, (size_t)n - off);
-		scan(t, t->rbuf, (size_t)n);
+		t->recheck_ns = CONGESTED_RECHECK_NS;
+		pass_on(t, (size_t)n);
+		lf_feed(&t->lines, t->rbuf, (size_t)n);
 	}
-	if (t->llen && !t->lskip && t->line) { /* a last line without its newline */
-		t->line(t->arg, t->lbuf, t->llen);
-		t->st.lines++;
-	}
+	lf_end(&t->lines);
 	rt_mutex_lock(&t->mu);
 	t->eof = true;
+	t->st.lines = t->lines.shown;
 	rt_mutex_unlock(&t->mu);
 	kick(t);
 	rt_wg_done(&t->wg);
@@ -191,7 +250,7 @@ static void writer(void *arg) {
 	rt_chan_close(t->writer_done);
 }
 
-tap *tap_start(int read_fd, int sink_fd, size_t buffer,
+tap *tap_start(int read_fd, int sink_fd, size_t buffer, const char *const *markers,
                void (*line)(void *arg, const char *text, size_t len), void *arg, ms_err *err) {
 	tap *t = calloc(1, sizeof *t);
 	size_t cap = buffer < BUFFER_MIN ? BUFFER_MIN : buffer;
@@ -209,19 +268,27 @@ tap *tap_start(int read_fd, int sink_fd, size_t buffer,
 	t->cap = cap;
 	t->in_fd = read_fd;
 	t->out_fd = sink_fd;
-	t->line = line;
-	t->arg = arg;
+	if (lf_init(&t->lines, markers, line, arg)) {
+		ms_fail(err, -EINVAL, "stderr tap: a bad line marker");
+		goto fail;
+	}
 	t->mu = (rt_mutex)RT_MUTEX_INIT;
 	t->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
 	int perr = 0;
 	struct stat sb;
 	(void)fcntl(read_fd, F_SETPIPE_SZ, PIPE_BYTES); /* best effort, as below */
-	if (fstat(sink_fd, &sb) == 0 && S_ISFIFO(sb.st_mode))
+	int in_size = fcntl(read_fd, F_GETPIPE_SZ);
+	t->in_high = in_size > 0 ? in_size / 2 : 0;
+	t->recheck_ns = CONGESTED_RECHECK_NS;
+	if (fstat(sink_fd, &sb) == 0 && S_ISFIFO(sb.st_mode)) {
 		(void)fcntl(sink_fd, F_SETPIPE_SZ, PIPE_BYTES);
+		t->tee = fstat(read_fd, &sb) == 0 && S_ISFIFO(sb.st_mode);
+	}
 	t->out_flags = fcntl(sink_fd, F_GETFL);
 	if (fcntl(read_fd, F_SETFL, fcntl(read_fd, F_GETFL) | O_NONBLOCK) < 0 ||
 	    !(t->in_pd = rt_poll_open(read_fd, &perr))) {
-		ms_fail(err, perr ? perr : -tap__errno(), "stderr tap: polling the child's pipe: %s",
+		ms_fail(err, perr ? perr : -tap__errno(),
+		        "stderr tap: polling the child's pipe: %s",
 		        strerror(perr ? -perr : tap__errno()));
 		goto fail;
 	}

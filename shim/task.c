@@ -273,7 +273,7 @@ static void start_go_watch(task *k, int read_fd) {
 	                .emit_arg = k};
 	k->go = gw_start(&k->go_opts, &gt, NULL);
 	ms_err err = {0};
-	if (!(k->go_tap = tap_start(read_fd, k->go_sink, GO_TAP_BUFFER, gw_line, k->go, &err))) {
+	if (!(k->go_tap = tap_start(read_fd, k->go_sink, GO_TAP_BUFFER, gw_markers, gw_line, k->go, &err))) {
 		fprintf(stderr, "moonshim shim: %s: %s\n", k->id, err.msg);
 		close(read_fd);
 	}

@@ -86,7 +86,7 @@ static int passthrough_main(void *arg) {
 	pthread_create(&st, NULL, slurp_thread, &s);
 	seen sn = {0};
 	ms_err err = {0};
-	tap *t = tap_start(child[0], sink[1], 1 << 20, on_line, &sn, &err);
+	tap *t = tap_start(child[0], sink[1], 1 << 20, NULL, on_line, &sn, &err);
 	CHECKF(t, "%s", err.msg);
 	feeder f = {child[1], data, len};
 	pthread_create(&ft, NULL, feed_thread, &f);
@@ -117,7 +117,7 @@ static int stalled_main(void *arg) {
 	CHECK(pipe(child) == 0 && pipe(sink) == 0);
 	seen sn = {0};
 	ms_err err = {0};
-	tap *t = tap_start(child[0], sink[1], 256 * 1024, on_line, &sn, &err);
+	tap *t = tap_start(child[0], sink[1], 256 * 1024, NULL, on_line, &sn, &err);
 	CHECKF(t, "%s", err.msg);
 	size_t len = 16 * MiB;
 	char *data = malloc(len);

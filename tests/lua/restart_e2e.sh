@@ -148,5 +148,42 @@ if [ $rc = 3 ] && [ "$n" = 3 ] && [ "$(echo "$took < 1.5" | bc)" = 1 ] && [[ "$w
 	ok term_during_backoff_ends_run
 else bad term_during_backoff_ends_run "rc=$rc restarts=$n took=$took why='$why' left='$left'; $(cat "$T/out3")"; fi
 
+# 4. --go-watch across a restart: a leaking Go program (the leak-mutex
+# fixture) restarted once by its policy; the pprof scraper must follow the
+# new process into its network namespace (it kept dialling the old, dead
+# one) and the leak be found again in the new process, from a fresh history
+GOBIN=$REPO/build/go-fixtures/leak-mutex
+[ -x "$GOBIN" ] || bash "$REPO/tests/go/build-fixtures.sh" "$REPO/build/go-fixtures" >"$T/gobuild" 2>&1
+if [ ! -x "$GOBIN" ]; then
+	bad go_watch_follows_a_restart "the Go fixtures did not build: $(tail -5 "$T/gobuild")"
+else
+	bash "$REPO/tests/container/mkbundle.sh" "$T/gorun" -- /bin/leak-mutex >/dev/null
+	cp "$GOBIN" "$T/gorun/rootfs/bin/leak-mutex"
+	jq '.root.readonly = false' "$T/gorun/config.json" >"$T/c" &&
+		mv "$T/c" "$T/gorun/config.json"
+	cat >"$T/restart-once.lua" <<'L'
+local restarted = false
+go(function()
+  sleep(3)
+  local ok, err = container.restart()
+  restarted = ok
+  emit("policy.action", {action = "restart", ok = ok, err = err})
+end)
+on("go.goroutine_leak", function(ev)
+  if ev.subject == "workload" and restarted then container.stop(1) end
+end)
+L
+	timeout 60 "$MS" --root "$T/root" run --bundle "$T/gorun" --events "$T/ev4" --policy "$T/restart-once.lua" \
+		--go-watch "pprof=http://127.0.0.1:6060,interval=1" "${ID}d" >"$T/out4" 2>&1
+	rc=$?
+	rtime=$(jq -r 'select(.type == "restart") | .time' "$T/ev4" | head -1)
+	after=$(jq -r --arg t "$rtime" 'select(.type == "go.goroutine_leak" and .subject == "workload" and .time > $t and .site != null) | .site' "$T/ev4" | head -1)
+	errs=$(jq -r 'select(.type == "go.watch" and .subject == "workload") | "\(.scrapes) scrapes, \(.scrape_errors) failed \(.last_error // "")"' "$T/ev4")
+	left=$(leftovers "${ID}d" "$T/gorun/rootfs")
+	if [ -n "$rtime" ] && [[ "$after" == *main.go:* ]] && [ -z "$left" ]; then
+		ok go_watch_follows_a_restart
+	else bad go_watch_follows_a_restart "rc=$rc restart at '$rtime', leak after it: '$after'; scraper: $errs; left='$left'; $(tail -5 "$T/out4")"; fi
+fi
+
 echo "lua-restart: $passed passed, $failed failed"
 [ $failed = 0 ]

@@ -102,6 +102,31 @@ void rt_dump(int fd) {
 	rt__unlock(&S.glock);
 }
 
+int rt_goroutine_info(rt_ginfo *out, int max) {
+	int64_t now = rt__nanotime();
+	int n = 0;
+	rt__lock(&S.glock);
+	for (rt_g *g = S.allgs; g; g = g->allnext) {
+		int st = arl(&g->status);
+		if (st == G_DEAD)
+			continue;
+		if (n < max) {
+			int64_t since = arl(&g->wait_since);
+			const char *label = arl(&g->label), *where = arl(&g->where);
+			out[n] = (rt_ginfo){
+			    .id = arl(&g->id),
+			    .label = label ? label : "",
+			    .where = where ? where : "?",
+			    .state = rt__status_name(g),
+			    .waiting = st == G_WAITING,
+			    .wait_ns = st == G_WAITING && since && now > since ? now - since : 0};
+		}
+		n++;
+	}
+	rt__unlock(&S.glock);
+	return n;
+}
+
 int rt_leak_report(int fd) {
 	int64_t now = rt__nanotime();
 	rt_g *self = rt__getg();

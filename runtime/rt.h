@@ -316,6 +316,21 @@ void rt_dump(int fd);
 /* Write the goroutines other than the caller that are blocked right now,
  * goleak-style; returns how many. */
 int rt_leak_report(int fd);
+/* One live goroutine as a snapshot saw it, for a program's own leak
+ * detection (the strings are static: rt_go's label and call site, the
+ * runtime's state names). */
+typedef struct rt_ginfo {
+	uint64_t id;
+	const char *label; /* rt_go's label ("" when none) */
+	const char *where; /* "file.c:LINE" of the rt_go that made it */
+	const char *state; /* "running", "runnable", "syscall", or why it waits: Go's
+	                      names ("chan receive", "select", "sync.Mutex.Lock", ...) */
+	bool waiting;
+	int64_t wait_ns; /* parked this long (waiting only) */
+} rt_ginfo;
+/* Up to max live goroutines into out; returns how many are live (more than
+ * max when out was too short). */
+int rt_goroutine_info(rt_ginfo *out, int max);
 
 #ifdef __cplusplus
 }

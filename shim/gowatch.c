@@ -313,21 +313,74 @@ static void scraper(void *arg) {
 
 /* ─── the shim's own runtime ────────────────────────────────────────── */
 
+#define SELF_MAX_GOROUTINES 4096 /* more: the profile is marked cut (no vanished sites) */
+#define SELF_MAX_SITES      256
+
+/* Our goroutines as a profile the site detector reads: one record per
+ * (rt_go call site, label, state) with its count and longest wait. A C
+ * goroutine has no Go stack to key on; the rt_go that made it is its site,
+ * its label its function, and the runtime names its waits as Go does. */
+typedef struct self_prof {
+	rt_ginfo g[SELF_MAX_GOROUTINES];
+	gp_stack st[SELF_MAX_SITES];
+	gp_frame fr[SELF_MAX_SITES];
+	char file[SELF_MAX_SITES][160];
+	gp_profile p;
+} self_prof;
+
+static void self_profile(self_prof *sp) {
+	int live = rt_goroutine_info(sp->g, SELF_MAX_GOROUTINES);
+	int n = live < SELF_MAX_GOROUTINES ? live : SELF_MAX_GOROUTINES, k = 0;
+	bool cut = live > n;
+	for (int i = 0; i < n; i++) {
+		const rt_ginfo *gi = &sp->g[i];
+		int j = 0;
+		while (j < k &&
+		       !(sp->fr[j].func == gi->label && !strcmp(sp->st[j].state, gi->state) &&
+		         !strncmp(sp->file[j], gi->where, strcspn(gi->where, ":")) &&
+		         sp->fr[j].line == atoi(gi->where + strcspn(gi->where, ":") + 1)))
+			j++;
+		if (j == k) {
+			if (k == SELF_MAX_SITES) {
+				cut = true;
+				continue;
+			}
+			size_t flen = strcspn(gi->where, ":");
+			snprintf(sp->file[k], sizeof sp->file[k], "%.*s", (int)flen, gi->where);
+			sp->fr[k] =
+			    (gp_frame){.func = (char *)gi->label,
+			               .file = sp->file[k],
+			               .line = gi->where[flen] ? atoi(gi->where + flen + 1) : 0};
+			sp->st[k] = (gp_stack){.frames = &sp->fr[k], .nframes = 1};
+			snprintf(sp->st[k].state, sizeof sp->st[k].state, "%s", gi->state);
+			k++;
+		}
+		sp->st[j].count++;
+		int minutes = (int)(gi->wait_ns / (60 * 1000000000LL));
+		if (minutes > sp->st[j].wait_minutes)
+			sp->st[j].wait_minutes = minutes;
+	}
+	sp->p = (gp_profile){
+	    .debug = 1, .total = live, .stacks = sp->st, .nstacks = k, .truncated = cut};
+}
+
 /* The same detectors on moonshim's own scheduler: its SCHED line (the
- * runtime formats Go's) and its goroutine count, every interval. */
+ * runtime formats Go's) and its goroutines by site, every interval. */
 static void self_sampler(void *arg) {
 	gw *g = arg;
 	int64_t every = (int64_t)(g->o.interval_s * 1e9);
 	gp_sched *s = malloc(sizeof *s);
+	self_prof *sp = malloc(sizeof *sp);
 	char line[2048];
 	gd_event ev[EVENTS_MAX];
 	for (;;) {
 		rt_case c = {.c = g->done, .dir = RT_RECV};
-		if (!s || rt_select(&c, 1, rt_deadline_in(every)) == 0)
+		if (!s || !sp || rt_select(&c, 1, rt_deadline_in(every)) == 0)
 			break;
 		rt_sched_sample smp;
 		rt_sched_sample_get(&smp);
 		int n = rt_sched_format(&smp, line, sizeof line);
+		self_profile(sp);
 		int64_t now = rt_now();
 		rt_mutex_lock(&g->mu);
 		if (n > 0 && (size_t)n < sizeof line &&
@@ -335,9 +388,10 @@ static void self_sampler(void *arg) {
 			g->sched_lines++;
 			report(g, ev, gd_feed_sched(g->d, now, s, 0, ev, EVENTS_MAX));
 		}
-		report(g, ev, gd_feed_count(g->d, now, rt_goroutines(), ev, EVENTS_MAX));
+		report(g, ev, gd_feed_profile(g->d, now, &sp->p, false, ev, EVENTS_MAX));
 		rt_mutex_unlock(&g->mu);
 	}
+	free(sp);
 	free(s);
 	rt_wg_done(&g->wg);
 }

@@ -55,8 +55,8 @@ static int self_main(void *arg) {
 	gd_config_default(&c);
 	c.site_min_count = 40; /* the default (100) at this test's pace takes longer */
 	seen s = {.mu = RT_MUTEX_INIT};
-	gw *g = gw_watch_self(0.05, &(gw_target){.netns_fd = -1, .emit = on_event, .emit_arg = &s},
-	                      &c);
+	gw *g =
+	    gw_watch_self(0.05, &(gw_target){.netns_fd = -1, .emit = on_event, .emit_arg = &s}, &c);
 	CHECK(g);
 	never = rt_chan_new(1, 0);
 	static const int fixed_line = __LINE__ + 2; /* 60 blocked for good: not a leak */

@@ -265,6 +265,57 @@ TEST(site_fires_again_when_doubled) {
 	gd_free(d);
 }
 
+/* debug=2 text: n goroutines parked on a channel receive at main.go:27,
+ * each ", M minutes" into its wait (M 0: the field absent, as Go prints it
+ * under a minute). */
+static gp_profile debug2_at(int n, int minutes) {
+	size_t cap = (size_t)n * 400 + 64, len = 0;
+	char *text = malloc(cap);
+	for (int i = 0; i < n; i++) {
+		char wait[32] = "";
+		if (minutes)
+			snprintf(wait, sizeof wait, ", %d minutes", minutes);
+		len += (size_t)snprintf(text + len, cap - len,
+		                        "goroutine %d [chan receive%s]:\n"
+		                        "main.worker(0xc000012345)\n"
+		                        "\t/build/leak/main.go:27 +0x3d\n"
+		                        "created by main.main\n"
+		                        "\t/build/leak/main.go:40 +0x5e\n\n",
+		                        i + 10, wait);
+	}
+	gp_profile p;
+	char msg[128];
+	CHECKF(gp_parse_profile(text, len, 0, &p, msg, sizeof msg) == 0, "%s", msg);
+	free(text);
+	return p;
+}
+
+/* A slow leak — one goroutine every four minutes, under site_min_slope —
+ * is a leak only when debug=2 shows its goroutines waiting for minutes. */
+TEST(site_slow_growth_counts_with_persistent_waiters) {
+	gd_config c;
+	gd_config_default(&c);
+	int fired[2] = {0, 0};
+	for (int persistent = 0; persistent < 2; persistent++) {
+		gd_detector *d = gd_new(&c);
+		gd_event ev[EV_MAX];
+		for (int i = 0; i < 8; i++) {
+			gp_profile p = debug2_at(c.site_min_count + i / 4, persistent ? 5 + i : 0);
+			int n = gd_feed_profile(d, (int64_t)i * 60 * SEC, &p, false, ev, EV_MAX);
+			for (int k = 0; k < n; k++)
+				if (!strcmp(ev[k].kind, "site")) {
+					fired[persistent]++;
+					CHECK(!strcmp(ev[k].site, "/build/leak/main.go:27") &&
+					      !strcmp(ev[k].wait, "chan receive") &&
+					      strstr(ev[k].detail, "waiting for minutes"));
+				}
+			gp_profile_free(&p);
+		}
+		gd_free(d);
+	}
+	CHECKF(fired[0] == 0 && fired[1] == 1, "without minutes %d, with %d", fired[0], fired[1]);
+}
+
 /* A pool of 1200 workers parked on their job channel, bursts of 1500 that
  * drain, and a fixed 2000: none grows, none is a leak. */
 TEST(site_benign_shapes_never_fire) {

@@ -4,7 +4,10 @@
 # own (its own network namespace, so each serves pprof on 127.0.0.1:6060),
 # a few at a time. One line per fixture: expected, detected, seconds to
 # detect, the site named; then `TP=.. FP=.. FN=..` and
-# `eval-go: N passed, N failed`.
+# `eval-go: N passed, N failed`. Every fixture runs with schedtrace, gctrace
+# and pprof watched; expect.tsv's env column adds to its environment
+# (VAR=VALUE, comma-separated) and its cgroup column sets limits:
+# cpu=CORES (a CPU quota), mem=BYTES (linux.resources.memory.limit).
 #   tests/go/eval.sh [SECONDS]    (default 60: the issue's bound; make test runs a short one)
 #   EVAL_JOBS=N   fixtures at once (default 4)
 set -uo pipefail
@@ -39,13 +42,19 @@ run_one() {
 	if [ "$env" != - ]; then
 		jqf+=" | .process.env += [\"${env//,/\",\"}\"]"
 	fi
-	if [ "$cgroup" = cpu=1 ]; then
-		jqf+=' | .linux.resources.cpu = {"quota": 100000, "period": 100000}'
-	fi
+	local lim
+	for lim in ${cgroup//,/ }; do
+		case $lim in
+		-) ;;
+		cpu=[0-9]*) jqf+=" | .linux.resources.cpu = {\"quota\": $((${lim#cpu=} * 100000)), \"period\": 100000}" ;;
+		mem=[0-9]*) jqf+=" | .linux.resources.memory = {\"limit\": ${lim#mem=}}" ;;
+		*) echo "eval.sh: $name: cgroup column: \"$lim\" is not cpu=CORES or mem=BYTES" >&2 ;;
+		esac
+	done
 	jq "$jqf" "$b/config.json" >"$b/c.json" && mv "$b/c.json" "$b/config.json"
 	local start=$SECONDS found=
 	"$MS" --root "$T/root" run --bundle "$b" --events "$ev" \
-		--go-watch "schedtrace=1000,pprof=http://127.0.0.1:6060,interval=2" "eval-$name" \
+		--go-watch "schedtrace=1000,gctrace,pprof=http://127.0.0.1:6060,interval=2" "eval-$name" \
 		>"$T/$name.out" 2>"$T/$name.err" &
 	local pid=$!
 	while [ $((SECONDS - start)) -lt "$LIMIT" ] && kill -0 $pid 2>/dev/null; do
@@ -62,7 +71,8 @@ run_one() {
 	wait $pid 2>/dev/null
 	local got_site=- detected=none
 	if [ -s "$ev" ]; then
-		detected=$(jq -r 'select(.subject == "workload" and (.type == "go.goroutine_leak" or .type == "go.sched_anomaly"))
+		detected=$(jq -r 'select(.subject == "workload" and (.type == "go.goroutine_leak" or .type == "go.sched_anomaly"
+			or .type == "go.gc_thrash"))
 			| .type + "/" + .kind' "$ev" 2>/dev/null | sort -u | tr '\n' ' ')
 		[ -n "$detected" ] || detected=none
 		if [ "$event" = go.goroutine_leak ]; then

@@ -2,7 +2,8 @@
  * reported once, with its site and slope; a bounded pool, bursts that
  * drain, flat and cyclic load never are. Statistics against known values
  * (../shared/reference/goroutine-leaks.md §2.5), scheduler anomalies on the
- * real SCHED sequences of §1.1, and GC thrash near a memory limit. */
+ * real SCHED sequences of §1.1, and GC thrash near a memory limit (made-up
+ * sequences, and the real gctrace lines of the gc-thrash fixture). */
 #define _GNU_SOURCE
 #include "harness.h"
 
@@ -570,5 +571,115 @@ TEST(gc_thrash_near_the_limit) {
 	gd_event ev[EV_MAX];
 	CHECK(gp_parse_gc(l, strlen(l), &g));
 	CHECK(gd_feed_gc(d, SEC, &g, 100, 0, ev, EV_MAX) == 0);
+	gd_free(d);
+}
+
+/* Real gctrace lines of tests/go/fixtures/gc-thrash (GOGC=10, a 256 MiB memory
+ * limit, Go 1.19, 2 Ps), each with the memory.usage_in_bytes of its cgroup
+ * read when moonshim's tap got the line (a hybrid host: cgroup v1 memory).
+ * The first lines: 100+ GCs a second while the heap is small. The rest: the
+ * cache at 193-206 MB, 11 GCs a second, memory.current passing 90% of the
+ * limit at GC 953 (the event the fixture got under `moonshim run`). */
+static const struct {
+	int64_t mem;
+	const char *line;
+} gc_real[] = {
+    {9080832, "gc 51 @0.322s 2%: 0.040+1.0+0.004 ms clock, 0.080+0/0.17/0.16+0.008 ms cpu, 5->6->3 "
+              "MB, 5 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {9080832, "gc 52 @0.333s 2%: 0.043+0.66+0.003 ms clock, 0.087+0/0.19/0.15+0.007 ms cpu, "
+              "4->6->3 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {9080832, "gc 53 @0.343s 2%: 0.026+0.26+0.003 ms clock, 0.052+0.23/0/0+0.007 ms cpu, 4->4->2 "
+              "MB, 5 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {8622080, "gc 54 @0.353s 2%: 0.044+1.4+0.005 ms clock, 0.088+0/0.16/0.15+0.010 ms cpu, 3->5->4 "
+              "MB, 3 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {9015296, "gc 55 @0.363s 2%: 0.046+0.84+0.003 ms clock, 0.093+0/0.16/0.16+0.007 ms cpu, "
+              "5->7->4 MB, 5 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {9015296, "gc 56 @0.373s 2%: 0.035+0.56+0.003 ms clock, 0.070+0/0.16/0.14+0.007 ms cpu, "
+              "5->6->4 MB, 5 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {231698432, "gc 941 @24.053s 0%: 0.053+0.98+0.003 ms clock, 0.10+0/0.54/0.29+0.007 ms cpu, "
+                "211->212->193 MB, 212 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {232484864, "gc 942 @24.143s 0%: 0.048+1.4+0.004 ms clock, 0.097+0/0.54/0.31+0.008 ms cpu, "
+                "210->211->194 MB, 212 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {233533440, "gc 943 @24.233s 0%: 0.047+1.2+0.004 ms clock, 0.094+0/0.55/0.30+0.008 ms cpu, "
+                "212->213->195 MB, 214 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {233795584, "gc 944 @24.323s 0%: 0.048+1.1+0.003 ms clock, 0.096+0/0.52/0.31+0.007 ms cpu, "
+                "212->214->196 MB, 214 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {235106304, "gc 945 @24.413s 0%: 0.031+1.0+0.004 ms clock, 0.063+0.097/0.56/0.088+0.008 ms "
+                "cpu, 213->214->196 MB, 215 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {235630592, "gc 946 @24.502s 0%: 0.026+1.0+0.003 ms clock, 0.052+0.10/0.15/0.46+0.007 ms cpu, "
+                "214->215->196 MB, 216 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {236154880, "gc 947 @24.592s 0%: 0.048+1.3+0.003 ms clock, 0.097+0/0.57/0.31+0.007 ms cpu, "
+                "214->215->197 MB, 216 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {236941312, "gc 948 @24.683s 0%: 0.051+1.4+0.027 ms clock, 0.10+0/1.2/0.34+0.054 ms cpu, "
+                "216->216->198 MB, 217 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {237727744, "gc 949 @24.773s 0%: 0.030+0.63+0.003 ms clock, 0.061+0.061/0.47/0.26+0.006 ms "
+                "cpu, 216->216->198 MB, 217 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {239038464, "gc 950 @24.872s 0%: 0.050+1.4+0.004 ms clock, 0.10+0/0.59/0.30+0.009 ms cpu, "
+                "217->219->201 MB, 218 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {239562752, "gc 951 @24.963s 0%: 0.050+1.5+0.003 ms clock, 0.10+0/0.62/0.37+0.007 ms cpu, "
+                "218->219->201 MB, 221 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {241397760, "gc 952 @25.053s 0%: 0.029+0.72+0.003 ms clock, 0.059+0/0.13/0.65+0.006 ms cpu, "
+                "220->220->200 MB, 221 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {242184192, "gc 953 @25.153s 0%: 0.029+1.2+0.003 ms clock, 0.059+0.55/0.096/0.29+0.007 ms cpu, "
+                "219->220->202 MB, 220 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {242184192, "gc 954 @25.233s 0%: 0.025+0.71+0.003 ms clock, 0.050+0.058/0.44/0.23+0.006 ms "
+                "cpu, 218->219->202 MB, 222 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {243494912, "gc 955 @25.332s 0%: 0.030+1.0+0.003 ms clock, 0.060+0.80/0/0+0.007 ms cpu, "
+                "222->223->203 MB, 223 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {243494912, "gc 956 @25.403s 0%: 0.051+1.0+0.004 ms clock, 0.10+0/0.62/0.29+0.009 ms cpu, "
+                "218->218->203 MB, 224 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {243494912, "gc 957 @25.473s 0%: 0.031+0.80+0.003 ms clock, 0.062+0.094/0.075/0.55+0.007 ms "
+                "cpu, 217->217->204 MB, 223 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {245067776, "gc 958 @25.563s 0%: 0.048+1.7+0.004 ms clock, 0.096+0/0.57/0.29+0.008 ms cpu, "
+                "220->222->206 MB, 224 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {246640640, "gc 959 @25.662s 0%: 0.048+1.3+0.003 ms clock, 0.097+0/0.62/0.35+0.007 ms cpu, "
+                "226->227->206 MB, 227 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+    {247427072, "gc 960 @25.753s 0%: 0.031+0.95+0.003 ms clock, 0.062+0.091/0.10/0.62+0.007 ms "
+                "cpu, 225->225->206 MB, 227 MB goal, 0 MB stacks, 0 MB globals, 2 P"},
+};
+#define GC_REAL_EARLY 6 /* gc_real[0..6): the small heap */
+#define GC_REAL_FIRES 953
+
+/* Feed gc_real[from..to) against limit; the events in ev, the GC number of
+ * the line that fired the first one in *at. */
+static int feed_real(gd_detector *d, int from, int to, int64_t limit, gd_event *ev, int64_t *at) {
+	int events = 0;
+	for (int i = from; i < to; i++) {
+		gp_gc g;
+		CHECKF(gp_parse_gc(gc_real[i].line, strlen(gc_real[i].line), &g), "%s",
+		       gc_real[i].line);
+		int k = gd_feed_gc(d, (int64_t)(g.at_s * SEC), &g, gc_real[i].mem, limit,
+		                   ev + events, EV_MAX - events);
+		if (k && !events)
+			*at = g.n;
+		events += k;
+	}
+	return events;
+}
+
+TEST(gc_thrash_real_gctrace) {
+	const int n = (int)(sizeof gc_real / sizeof gc_real[0]);
+	const int64_t limit = 256LL << 20;
+	gd_event ev[EV_MAX];
+	int64_t at = 0;
+	gd_detector *d = gd_new(NULL);
+	/* 100 GCs a second on a small heap: not near the limit */
+	CHECK(feed_real(d, 0, GC_REAL_EARLY, limit, ev, &at) == 0);
+	/* one event, on the line where memory.current passed 90% */
+	CHECK(feed_real(d, GC_REAL_EARLY, n, limit, ev, &at) == 1);
+	CHECKF(at == GC_REAL_FIRES, "%lld", (long long)at);
+	CHECK(!strcmp(ev[0].type, "go.gc_thrash") && !strcmp(ev[0].kind, "gc_thrash"));
+	CHECKF(ev[0].value > 10 && ev[0].value < 12 && ev[0].threshold == 5, "%f", ev[0].value);
+	/* the GCs since the window's first line, gc 941 */
+	CHECKF(ev[0].count == GC_REAL_FIRES - 941, "%lld", (long long)ev[0].count);
+	CHECKF(strstr(ev[0].detail, "90% of its limit (242184192 of 268435456 bytes)"), "%s",
+	       ev[0].detail);
+	gd_free(d);
+	/* the same program without a memory limit, and under 512 MiB (at most 46%) */
+	d = gd_new(NULL);
+	CHECK(feed_real(d, 0, n, 0, ev, &at) == 0);
+	gd_free(d);
+	d = gd_new(NULL);
+	CHECK(feed_real(d, 0, n, 2 * limit, ev, &at) == 0);
 	gd_free(d);
 }

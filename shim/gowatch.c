@@ -197,12 +197,13 @@ void gw_line(void *arg, const char *text, size_t len) {
 			return;
 		cg_memory m = {.current = -1, .max = -1};
 		cg_err e = {0};
-		if (g->t.cgroup)
-			cg_read_memory(g->t.cgroup, &m, &e);
+		bool unread = g->t.cgroup && cg_read_memory(g->t.cgroup, &m, &e);
 		int64_t limit = m.max > 0 && m.max != CG_NOLIMIT ? m.max : m.high;
 		if (limit == CG_NOLIMIT)
 			limit = 0;
 		rt_mutex_lock(&g->mu);
+		if (unread && !g->last_error[0]) /* no gc_thrash without it: go.watch says why */
+			snprintf(g->last_error, sizeof g->last_error, "gc_thrash: memory: %s", e.msg);
 		g->gc_lines++;
 		report(g, ev, gd_feed_gc(g->d, rt_now(), &gc, m.current, limit, ev, EVENTS_MAX));
 		rt_mutex_unlock(&g->mu);

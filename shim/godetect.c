@@ -17,14 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NS_PER_MIN 60e9
-#define TREND_CAP  512 /* trend_window is clamped to this */
-#define LOAD_CAP   512 /* SCHED load samples kept (to tell leaks from load) */
-#define SITE_HIST  32  /* counts kept per site (site_min_samples is clamped to this) */
-#define SITES_MAX  512 /* sites tracked; the smallest is forgotten for a new one */
+#define NS_PER_MIN     60e9
+#define TREND_CAP      512   /* trend_window is clamped to this */
+#define LOAD_CAP       512   /* SCHED load samples kept (to tell leaks from load) */
+#define SITE_HIST      32    /* counts kept per site (site_min_samples is clamped to this) */
+#define SITES_MAX      512   /* sites tracked; the smallest is forgotten for a new one */
 #define SCHED_START_MS 10000 /* a first sample this early is near the process start */
-#define THREAD_CAP 64  /* thread counts kept (thread_growth_samples is clamped to this) */
-#define GC_CAP     512 /* gctrace lines kept inside gc_window_s */
+#define THREAD_CAP     64    /* thread counts kept (thread_growth_samples is clamped to this) */
+#define GC_CAP         512   /* gctrace lines kept inside gc_window_s */
 /* A leak grows all along: each half of the trend window must rise too, at
  * this looser level (a step up to a new flat level rises in one half only). */
 #define HALF_ALPHA 0.10
@@ -682,8 +682,14 @@ int gd_feed_gc(gd_detector *d, int64_t t_ns, const gp_gc *g, int64_t mem_current
 	double rate = span > 0 ? (double)(l->n - f->n) / span : 0;
 	bool high = mem_limit > 0 && (double)mem_current >= c->gc_mem_level * (double)mem_limit;
 	bool rising = l->mem > f->mem;
+	bool thrash = d->gc_n >= 3 && rate >= c->gc_per_s && high && rising;
+	/* once reported it holds while GC stays busy near the limit: a
+	 * plateau's wobble (memory a little down, then up) neither clears it
+	 * nor reports it again; it clears when GC calms or memory falls back */
+	if (d->gc_fired && d->gc_n >= 3 && rate >= c->gc_per_s / 2 && high)
+		thrash = true;
 	int run = 0;
-	if (streak(d->gc_n >= 3 && rate >= c->gc_per_s && high && rising, &run, &d->gc_fired, 1)) {
+	if (streak(thrash, &run, &d->gc_fired, 1)) {
 		gd_event *e = ev_new(&b, "go.gc_thrash", "gc_thrash");
 		if (e) {
 			d->gc_fired = true;

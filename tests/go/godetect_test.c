@@ -554,6 +554,26 @@ TEST(gc_thrash_near_the_limit) {
 	gd_detector *d = gd_new(NULL);
 	CHECK(feed_gcs(d, 10, 0.90, 0.99) == 1);
 	gd_free(d);
+	/* reported once, then a plateau near the limit that wobbles down and up
+	 * every few seconds: no second report while GC stays busy there; after
+	 * memory falls back, a new climb is reported again */
+	d = gd_new(NULL);
+	int64_t limit = 1LL << 30, t = 0;
+	int events = 0;
+	gd_event evs[EV_MAX];
+	for (int i = 0; i < 600; i++, t += SEC / 10) {
+		gp_gc g = {.n = i + 1, .at_s = (double)t / SEC, .cpu_pct = 25, .procs = 4};
+		double level = i < 100   ? 0.80 + 0.15 * i / 100                 /* the climb */
+		               : i < 400 ? 0.95 + 0.01 * ((i / 30) % 2 ? 1 : -1) /* the wobble */
+		               : i < 450 ? 0.50                                  /* collected */
+		                         : 0.90 + 0.08 * (i - 450) / 150;        /* a new climb */
+		events +=
+		    gd_feed_gc(d, t, &g, (int64_t)(level * (double)limit), limit, evs, EV_MAX);
+		if (i == 399)
+			CHECKF(events == 1, "%d reports by the plateau's end", events);
+	}
+	CHECKF(events == 2, "%d reports", events);
+	gd_free(d);
 	d = gd_new(NULL); /* flat memory at the limit: collected, not climbing */
 	CHECK(feed_gcs(d, 10, 0.95, 0.95) == 0);
 	gd_free(d);

@@ -203,7 +203,8 @@ void gw_line(void *arg, const char *text, size_t len) {
 			limit = 0;
 		rt_mutex_lock(&g->mu);
 		if (unread && !g->last_error[0]) /* no gc_thrash without it: go.watch says why */
-			snprintf(g->last_error, sizeof g->last_error, "gc_thrash: memory: %s", e.msg);
+			snprintf(g->last_error, sizeof g->last_error, "gc_thrash: memory: %s",
+			         e.msg);
 		g->gc_lines++;
 		report(g, ev, gd_feed_gc(g->d, rt_now(), &gc, m.current, limit, ev, EVENTS_MAX));
 		rt_mutex_unlock(&g->mu);
@@ -323,6 +324,7 @@ static void scraper(void *arg) {
  * its label its function, and the runtime names its waits as Go does. */
 typedef struct self_prof {
 	rt_ginfo g[SELF_MAX_GOROUTINES];
+	const char *where[SELF_MAX_SITES]; /* rt_go's static "file:line" string */
 	gp_stack st[SELF_MAX_SITES];
 	gp_frame fr[SELF_MAX_SITES];
 	char file[SELF_MAX_SITES][160];
@@ -336,10 +338,8 @@ static void self_profile(self_prof *sp) {
 	for (int i = 0; i < n; i++) {
 		const rt_ginfo *gi = &sp->g[i];
 		int j = 0;
-		while (j < k &&
-		       !(sp->fr[j].func == gi->label && !strcmp(sp->st[j].state, gi->state) &&
-		         !strncmp(sp->file[j], gi->where, strcspn(gi->where, ":")) &&
-		         sp->fr[j].line == atoi(gi->where + strcspn(gi->where, ":") + 1)))
+		while (j < k && !(sp->where[j] == gi->where && sp->fr[j].func == gi->label &&
+		                  !strcmp(sp->st[j].state, gi->state)))
 			j++;
 		if (j == k) {
 			if (k == SELF_MAX_SITES) {
@@ -348,6 +348,7 @@ static void self_profile(self_prof *sp) {
 			}
 			size_t flen = strcspn(gi->where, ":");
 			snprintf(sp->file[k], sizeof sp->file[k], "%.*s", (int)flen, gi->where);
+			sp->where[k] = gi->where;
 			sp->fr[k] =
 			    (gp_frame){.func = (char *)gi->label,
 			               .file = sp->file[k],

@@ -28,8 +28,8 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,8 +50,8 @@
 
 struct tap {
 	int in_fd, out_fd, out_flags;
-	rt_pollfd *in_pd,
-	    *out_pd;        /* out_pd NULL: a file or terminal epoll refuses, written directly */
+	/* out_pd NULL: a file or terminal epoll refuses, written directly */
+	rt_pollfd *in_pd, *out_pd;
 	bool tee;           /* both fds are pipes: the sink gets the child's pages */
 	int in_high;        /* bytes in the child's pipe past which it is read into the ring */
 	int64_t recheck_ns; /* hold_back's pause; reset whenever bytes move */
@@ -94,8 +94,8 @@ static void put(tap *t, const char *p, size_t n) {
 		kick(t);
 }
 
-/* Bytes [off, n) of rbuf that the sink did not take at once: straight to
- * a pollable sink if nothing waits (non-blocking), the rest to the ring. */
+/* The n bytes just read into rbuf: straight to a pollable sink if nothing
+ * waits in the ring (non-blocking), what it does not take to the ring. */
 static void pass_on(tap *t, size_t n) {
 	size_t off = 0;
 	rt_mutex_lock(&t->mu);

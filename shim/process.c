@@ -12,6 +12,8 @@
 #include "ct_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <grp.h>
 #include <limits.h>
 #include <linux/close_range.h>
@@ -172,11 +174,50 @@ static char **exec_env(const spec_process *p) {
 	return env;
 }
 
+/* chdir to process.cwd without leaving the container (CVE-2024-21626):
+ * until execve this process still holds host fds (the cgroup directory,
+ * the sync socket), and /proc/self/fd/N — named in the spec or planted by
+ * the workload as a symlink on the way to its cwd — would resolve to
+ * them. So no /proc magic link is followed on the way, and the result must
+ * be reachable from the container's root: the kernel's getcwd answers
+ * "(unreachable)…" (glibc: ENOENT) for a directory outside it. */
+static int enter_cwd(const char *cwd, ms_err *err) {
+	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+	                       .resolve = RESOLVE_NO_MAGICLINKS};
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, cwd, &how, sizeof how);
+	if (fd < 0 && errno != ENOSYS) {
+		if (errno == ELOOP)
+			return ms_fail(err, -ELOOP,
+			               "process.cwd %s: refusing a /proc magic link or a symlink loop on "
+			               "the way (possible container breakout)",
+			               cwd);
+		return ms_fail(err, -errno, "process.cwd: chdir %s: %s", cwd, strerror(errno));
+	}
+	int rc = fd >= 0 ? fchdir(fd) : chdir(cwd); /* no openat2 (< 5.6): checked below */
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		return ms_fail(err, -e, "process.cwd: chdir %s: %s", cwd, strerror(e));
+	char at[PATH_MAX];
+	if (!getcwd(at, sizeof at) || at[0] != '/')
+		return ms_fail(err, -EPERM,
+		               "process.cwd %s: current working directory is outside of the container's "
+		               "root (possible container breakout detected)",
+		               cwd);
+	return 0;
+}
+
 int ct__final_exec(const ct_final *f, ms_err *err) {
 	const spec_process *p = f->p;
 	char **env = exec_env(p);
 	bool filter = f->seccomp && f->seccomp->prog.len;
 	int rc;
+	/* Nothing of ours may reach the workload: an inherited directory fd
+	 * is a way out of the rootfs (CVE-2024-21626). First of all, so that a
+	 * seccomp filter cannot refuse it; the fds stay usable until execve. */
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		return ms_fail(err, -errno, "close_range: %s", strerror(errno));
 	if ((rc = set_rlimits(p, err)))
 		return rc;
 	if (filter && !p->no_new_privs && (rc = sc_install(f->seccomp)) < 0)
@@ -185,8 +226,8 @@ int ct__final_exec(const ct_final *f, ms_err *err) {
 		return rc;
 	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return ms_fail(err, -errno, "process.noNewPrivileges: prctl: %s", strerror(errno));
-	if (chdir(p->cwd) < 0)
-		return ms_fail(err, -errno, "process.cwd: chdir %s: %s", p->cwd, strerror(errno));
+	if ((rc = enter_cwd(p->cwd, err)))
+		return rc;
 	char prog[PATH_MAX];
 	if ((rc = find_program(p, prog, sizeof prog, err)))
 		return rc;
@@ -201,10 +242,6 @@ int ct__final_exec(const ct_final *f, ms_err *err) {
 	}
 	if (filter && p->no_new_privs && (rc = sc_install(f->seccomp)) < 0)
 		return ms_fail(err, rc, "linux.seccomp: loading the filter: %s", strerror(-rc));
-	/* Nothing of ours may reach the workload: an inherited directory fd
-	 * is a way out of the rootfs (CVE-2024-21626). */
-	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		return ms_fail(err, -errno, "close_range: %s", strerror(errno));
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	umask(p->has_umask ? p->umask : 022);
 	execve(prog, p->args, env);

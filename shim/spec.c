@@ -896,6 +896,9 @@ static int parse_sysctls(spec *s, json_t *obj, ms_err *err) {
 			               key);
 		spec_kv *kv = &s->sysctls[s->nsysctls++];
 		kv->key = xstrdup(key);
+		for (char *c = kv->key; *c; c++) /* "net/ipv4/ip_forward" names the same */
+			if (*c == '/')
+				*c = '.';
 		kv->value = xstrdup(json_string_value(v));
 	}
 	return 0;
@@ -966,8 +969,71 @@ static int parse_linux(spec *s, json_t *lx, ms_err *err) {
 	return 0;
 }
 
+/* ─── sysctls: only those of the container's own namespaces ──────────── */
+
+/* The sysctls a new ipc namespace has its own copy of (ipc_sysctls.c and
+ * mq_sysctls.c in the kernel); every other kernel.* or vm.* is the host's. */
+static const char *const ipc_sysctls[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
+                                          "kernel.sem",    "kernel.shmall", "kernel.shmmax",
+                                          "kernel.shmmni", "kernel.shm_rmid_forced", NULL};
+static const char *const uts_sysctls[] = {"kernel.hostname", "kernel.domainname", NULL};
+
+static bool in_list(const char *const *list, const char *key) {
+	for (; *list; list++)
+		if (!strcmp(*list, key))
+			return true;
+	return false;
+}
+
+/* Whether the container gets a namespace of `type` other than ours: a new
+ * one, or one joined by a path that is not the namespace we run in. */
+static bool ns_private(const spec *s, int type, const char *self_ns) {
+	if (s->ns_new & type)
+		return true;
+	struct stat mine, theirs;
+	for (size_t i = 0; i < s->njoins; i++)
+		if (s->joins[i].type == type)
+			return stat(self_ns, &mine) == 0 && stat(s->joins[i].path, &theirs) == 0 &&
+			       (mine.st_dev != theirs.st_dev || mine.st_ino != theirs.st_ino);
+	return false;
+}
+
+/* runc's rule set: a sysctl is written only when it belongs to a namespace
+ * the container does not share with the host; anything else would change
+ * the host for every process on it. */
+static int check_sysctls(const spec *s, ms_err *err) {
+	for (size_t i = 0; i < s->nsysctls; i++) {
+		const char *k = s->sysctls[i].key;
+		if (in_list(ipc_sysctls, k) || !strncmp(k, "fs.mqueue.", 10)) {
+			if (!ns_private(s, CLONE_NEWIPC, "/proc/self/ns/ipc"))
+				return ms_fail(err, -EINVAL,
+				               "linux.sysctl: sysctl \"%s\" is not allowed in the host's ipc "
+				               "namespace",
+				               k);
+		} else if (!strncmp(k, "net.", 4)) {
+			if (!ns_private(s, CLONE_NEWNET, "/proc/self/ns/net"))
+				return ms_fail(err, -EINVAL,
+				               "linux.sysctl: sysctl \"%s\" is not allowed in the host's "
+				               "network namespace",
+				               k);
+		} else if (in_list(uts_sysctls, k)) {
+			if (!ns_private(s, CLONE_NEWUTS, "/proc/self/ns/uts"))
+				return ms_fail(err, -EINVAL,
+				               "linux.sysctl: sysctl \"%s\" is not allowed in the host's uts "
+				               "namespace",
+				               k);
+		} else {
+			return ms_fail(err, -EINVAL,
+			               "linux.sysctl: sysctl \"%s\" is not in a separate kernel namespace",
+			               k);
+		}
+	}
+	return 0;
+}
+
 /* Cross-field checks: what only makes sense together. */
 static int check_spec(spec *s, ms_err *err) {
+	int rc;
 	bool userns = s->ns_new & CLONE_NEWUSER;
 	if (userns && (!s->nuidmap || !s->ngidmap))
 		return ms_fail(err, -EINVAL,
@@ -985,15 +1051,8 @@ static int check_spec(spec *s, ms_err *err) {
 		               s->process.gid);
 	if (s->hostname && !(s->ns_new & CLONE_NEWUTS))
 		return ms_fail(err, -EINVAL, "hostname: setting it needs a new uts namespace");
-	if (s->nsysctls && !(s->ns_new & (CLONE_NEWNET | CLONE_NEWIPC)))
-		for (size_t i = 0; i < s->nsysctls; i++)
-			if (!strncmp(s->sysctls[i].key, "net.", 4) ||
-			    !strncmp(s->sysctls[i].key, "kernel.", 7))
-				return ms_fail(
-				    err, -EINVAL,
-				    "linux.sysctl.%s: would change the host (no new %s namespace)",
-				    s->sysctls[i].key,
-				    s->sysctls[i].key[0] == 'n' ? "network" : "ipc");
+	if ((rc = check_sysctls(s, err)))
+		return rc;
 	if (s->nmounts && !(s->ns_new & CLONE_NEWNS))
 		return ms_fail(err, -EINVAL, "mounts: need a new mount namespace");
 	return 0;

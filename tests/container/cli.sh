@@ -248,6 +248,36 @@ cl_exec_detach() {
 	cl_want $c "$s" "ps lists ${n:-no} processes after exec --detach, want >= 3" [ "${n:-0}" -ge 3 ]
 }
 
+# CVE-2024-21626: an exec's cwd never leads out of the container, whether the
+# operator names /proc/self/fd/N (--cwd, --process) or the workload plants a
+# symlink to it on the way to its cwd. Until execve the runtime's child holds
+# host fds (cgroup dir, sync socket); reading the host file through one must
+# fail, and the exec must fail rather than run elsewhere.
+cl_exec_cwd_escape() {
+	local s=$1 c=exec_cwd_escape id b=$CT_DIR/b/exec_cwd_escape-$1 n out up=../../../../../../../../../..
+	local secret=$CT_DIR/b/exec_cwd_escape-$1.secret token=host-secret-$RANDOM$RANDOM
+	echo "$token" >"$secret"
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c "$TRAP_INIT")
+	ct_cfg "$b" '.root.readonly = false'
+	ct_rt "$s" run -d -b "$b" "$id" </dev/null >"$b.stdio" 2>&1 || { cl_why $c "$s" "run -d failed: $(cat "$b.stdio")"; return; }
+	ct_wait 10 cl_is "$s" "$id" running || { cl_why $c "$s" "not running"; return; }
+	cl_exec "$s" "$id" -- sh -c 'for n in 3 4 5 6 7 8 9 10; do ln -s /proc/self/fd/$n /w$n; done' >/dev/null 2>&1
+	for n in 3 4 5 6 7 8 9 10; do
+		out=$(cl_exec "$s" "$id" --cwd /proc/self/fd/$n -- cat "$up$secret" 2>&1)
+		grep -q "$token" <<<"$out" && cl_why $c "$s" "exec --cwd /proc/self/fd/$n read the host's file"
+		out=$(cl_exec "$s" "$id" --cwd /w$n -- cat "$up$secret" 2>&1)
+		grep -q "$token" <<<"$out" && cl_why $c "$s" "exec --cwd /w$n (a planted symlink to /proc/self/fd/$n) read the host's file"
+	done
+	jq --arg f "$up$secret" '.process | .args = ["cat", $f] | .cwd = "/proc/self/fd/6"' "$b/config.json" >"$b.process.json"
+	out=$(cl_exec "$s" "$id" --process "$b.process.json" -- 2>&1)
+	grep -q "$token" <<<"$out" && cl_why $c "$s" "exec --process with cwd /proc/self/fd/6 read the host's file"
+	[ "$s" = moon ] || return 0
+	out=$(cl_exec "$s" "$id" --cwd /proc/self/fd/6 -- true 2>&1) && cl_why $c "$s" "exec --cwd /proc/self/fd/6 succeeded"
+	cl_want $c "$s" "the refusal does not say why: $out" grep -q 'process.cwd /proc/self/fd/6: refusing' <<<"$out"
+	cl_want $c "$s" "a plain exec fails after the refusals" cl_exec "$s" "$id" --cwd /tmp -- true
+}
+
 # ---------------------------------------------------------------- kill, delete
 
 # kill ID TERM: the init's trap exits 3; state says stopped; delete cleans up
@@ -417,12 +447,12 @@ cl_signal_forward() {
 declare -A SIDES=(
 	[state]="runc moon" [state_unknown]="runc moon" [ps]="runc moon" [list]="runc moon"
 	[exec_ns]="runc moon" [exec_seccomp]="runc moon" [exec_opts]="runc moon" [exec_process]="runc moon"
-	[exec_detach]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
+	[exec_detach]="runc moon" [exec_cwd_escape]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
 	[events]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
 )
-ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach kill_term
-	kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long signal_forward)
+ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach exec_cwd_escape
+	kill_term kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long signal_forward)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 [ -n "${CT_SIDES:-}" ] && for c in "${cases[@]}"; do SIDES[$c]=$(for s in ${SIDES[$c]}; do [[ " $CT_SIDES " == *" $s "* ]] && echo -n "$s "; done); done

@@ -257,6 +257,47 @@ case_sysctl_unknown() {
 	er_expect sysctl_unknown 'kernel\.no_such_knob'
 }
 
+# runc's sysctl rules: only a sysctl of a namespace the container does not
+# share with the host is written; the host's value must not move.
+er_sysctl() { # NAME KEY VALUE FILTER ERE...
+	local name=$1 key=$2 value=$3 filter=$4 before after
+	shift 4
+	er_mk "$name"
+	er_cfg "$name" "$filter | .linux.sysctl = {(\$k): \$v}" --arg k "$key" --arg v "$value"
+	before=$(cat "/proc/sys/${key//.//}")
+	er_expect "$name" "$@"
+	after=$(cat "/proc/sys/${key//.//}")
+	[ "$before" = "$after" ] || { echo "the host's $key changed: $before -> $after" >>"$CT_DIR/b/$name.why"; er_record "$name"; }
+}
+case_sysctl_host_vm() {
+	er_sysctl sysctl_host_vm vm.swappiness 37 . 'vm\.swappiness' 'not in a separate kernel namespace'
+}
+case_sysctl_host_kernel() { # new net and ipc namespaces do not make kernel.* the container's
+	er_sysctl sysctl_host_kernel kernel.printk_ratelimit_burst 37 . 'kernel\.printk_ratelimit_burst' 'not in a separate kernel namespace'
+}
+case_sysctl_host_net() {
+	er_sysctl sysctl_host_net net.ipv4.tcp_keepalive_probes 7 '.linux.namespaces |= map(select(.type != "network"))' \
+		'net\.ipv4\.tcp_keepalive_probes' "host's network namespace"
+}
+case_sysctl_host_ipc() { # an ipc sysctl by its slash name, without an ipc namespace
+	er_sysctl sysctl_host_ipc kernel/msgmax 12345 '.linux.namespaces |= map(select(.type != "ipc"))' \
+		'kernel\.msgmax' "host's ipc namespace"
+}
+
+# CVE-2024-21626 on the run path: a cwd through a /proc magic link, named in
+# config.json or planted as a symlink in the rootfs, is refused.
+case_cwd_magiclink() {
+	er_mk cwd_magiclink -- cat ../../../../../../../../etc/hostname
+	er_cfg cwd_magiclink '.process.cwd = "/proc/self/fd/6"'
+	er_expect cwd_magiclink 'process\.cwd:? /proc/self/fd/6'
+}
+case_cwd_planted() {
+	er_mk cwd_planted -- cat ../../../../../../../../etc/hostname
+	ln -s /proc/self/fd/6 "$CT_DIR/b/cwd_planted/rootfs/work"
+	er_cfg cwd_planted '.process.cwd = "/work"'
+	er_expect cwd_planted 'process\.cwd:? /work'
+}
+
 case_user_unmapped() {
 	er_mk user_unmapped --userns -- true
 	er_cfg user_unmapped '.process.user.uid = 70000'
@@ -327,6 +368,7 @@ case_id_in_use() {
 ALL=(json_malformed json_missing json_wrong_type args_empty cwd_relative rootfs_missing ns_unknown
 	cap_unknown rlimit_unknown apparmor selinux idmap_overlap idmap_size0 idmap_noroot seccomp_syscall seccomp_action
 	bind_missing mount_through_file mount_type_unknown exec_missing exec_not_executable sysctl_unknown
+	sysctl_host_vm sysctl_host_kernel sysctl_host_net sysctl_host_ipc cwd_magiclink cwd_planted
 	user_unmapped exec_stopped id_in_use)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")

@@ -204,6 +204,24 @@ case_exec() {
 	expect "task after execs and a refused delete" "$(cd_task_status "$id")" RUNNING && stop "$id" && clean "$id"
 }
 
+# CVE-2024-21626 through the task API's Exec: a cwd through /proc/self/fd/N
+# (asked for, or planted by the workload as a symlink) never reaches the
+# shim's host fds: the host file is not read, the task keeps running
+case_exec_cwd_escape() {
+	local id n out cwd up=../../../../../../../../../.. token=host-secret-$$-$RANDOM
+	echo "$token" >"$CD_DIR/secret-$CASE"
+	id=$(cd_id exec_cwd_escape)
+	detached "$id" /bin/sh -c 'for n in 3 4 5 6 7 8 9 10; do ln -s /proc/self/fd/$n /tmp/w$n; done; exec sleep 1000' || return 1
+	sleep 0.3
+	for n in 3 4 5 6 7 8 9 10; do
+		for cwd in /proc/self/fd/$n /tmp/w$n; do
+			out=$(exec_ --exec-id "e$n${cwd//\//-}" --cwd "$cwd" "$id" /bin/cat "$up$CD_DIR/secret-$CASE" 2>&1)
+			if grep -q "$token" <<<"$out"; then fail "exec with cwd $cwd read the host's file" || return 1; fi
+		done
+	done
+	expect "task after the refused execs" "$(cd_task_status "$id")" RUNNING && stop "$id" && clean "$id"
+}
+
 # `ctr run -t` under a pty (script(1) gives ctr one): the container's stdin
 # is a terminal, its output comes back, its exit code passes through.
 case_tty() {
@@ -494,7 +512,7 @@ case_log() {
 
 # ---------------------------------------------------------------- main
 
-PARALLEL=(echo exit kill tty exec ps group lua go metrics pause events oom config image)
+PARALLEL=(echo exit kill tty exec exec_cwd_escape ps group lua go metrics pause events oom config image)
 # restart stops containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

@@ -119,6 +119,33 @@ if [[ "$out" == "1000 "*" given CapEff:"* ]] && [ "$slow" = "true 137 true" ] &&
 	ok exec_container_check
 else bad exec_container_check "out='$out' slow='$slow' health=$h; $(cat "$T/out6")"; fi
 
+# CVE-2024-21626 through exec.container: a cwd through /proc/self/fd/N, named
+# by the script or planted by the workload as a symlink, is refused and the
+# host file behind the runtime's fds is never read
+echo "host-secret-$$" >"$T/secret"
+cp "$T/b/config.json" "$T/config.keep"
+jq '.process.args = ["sh", "-c", "for n in 3 4 5 6 7 8 9 10; do ln -s /proc/self/fd/$n /w$n; done; sleep 2; exit 4"]' \
+	"$T/config.keep" >"$T/b/config.json"
+cat >"$T/escape.lua" <<L
+check { name = "escape", interval = 0.3, timeout = 2, retries = 1,
+  run = function()
+    for n = 3, 10 do
+      for _, cwd in ipairs({"/proc/self/fd/" .. n, "/w" .. n}) do
+        local r, err = exec.container({"cat", "../../../../../../../../../..$T/secret"}, {cwd = cwd})
+        emit("policy.action", {action = "escape", cwd = cwd, out = r and r.stdout or "", err = err or ""})
+      end
+    end
+    return true
+  end }
+L
+"$MS" --root "$T/root" run --bundle "$T/b" --events "$T/ev_esc" --check "$T/escape.lua" c_esc >"$T/out_esc" 2>&1
+rc=$?
+cp "$T/config.keep" "$T/b/config.json"
+leaked=$(jq -r 'select(.action == "escape") | .out' "$T/ev_esc" | grep -c "host-secret-$$")
+refused=$(jq -r 'select(.action == "escape" and .cwd == "/w6") | .err' "$T/ev_esc" | grep -c 'process.cwd /w6: refusing')
+if [ $rc = 4 ] && [ "$leaked" = 0 ] && [ "${refused:-0}" -ge 1 ]; then ok exec_container_cwd_escape_refused
+else bad exec_container_cwd_escape_refused "rc=$rc leaked=$leaked refused=$refused; $(grep escape "$T/ev_esc" | head -c 600)"; fi
+
 # container.stop(grace): TERM ignored, killed after the grace period; a
 # function as an alert hook, reported like a command's
 bash "$REPO/tests/container/mkbundle.sh" "$T/stub" -- sh -c 'trap "" TERM; sleep 30' >/dev/null

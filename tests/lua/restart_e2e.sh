@@ -185,5 +185,22 @@ L
 	else bad go_watch_follows_a_restart "rc=$rc restart at '$rtime', leak after it: '$after'; scraper: $errs; left='$left'; $(tail -5 "$T/out4")"; fi
 fi
 
+# 5. CVE-2024-21626 on the restart path: the first process replaces its cwd
+# /work with a symlink to /proc/self/fd/6 and exits 1; the restarted init
+# must be refused at its chdir (a clear error in the restart's result), never
+# run in a host directory, and the run must end with nothing left behind
+echo "host-secret-$$" >"$T/secret"
+bundle "$T/plant" "if [ -L /work ]; then cat ../../../../../../../../../..$T/secret; exit 9; fi; cd /; rm -rf /work; ln -s /proc/self/fd/6 /work; exit 1"
+jq '.process.cwd = "/work"' "$T/plant/config.json" >"$T/c" && mv "$T/c" "$T/plant/config.json"
+timeout 30 "$MS" --root "$T/root" run --bundle "$T/plant" --events "$T/ev5" --log "$T/log5" \
+	--policy "$T/on-exit.lua" "${ID}e" >"$T/out5" 2>&1
+rc=$?
+why=$(jq -r 'select(.type == "policy.action" and .action == "restart") | .err // ""' "$T/ev5" | head -1)
+leaked=$(cat "$T/log5" "$T/out5" "$T/ev5" 2>/dev/null | grep -c "host-secret-$$")
+left=$(leftovers "${ID}e" "$T/plant/rootfs")
+if [ $rc != 124 ] && [ $rc != 9 ] && [ "$leaked" = 0 ] && [[ "$why" == *"process.cwd"*"/work: "* ]] && [ -z "$left" ]; then
+	ok restart_refuses_a_planted_cwd
+else bad restart_refuses_a_planted_cwd "rc=$rc leaked=$leaked restart error='$why' left='$left'; $(tail -3 "$T/out5")"; fi
+
 echo "lua-restart: $passed passed, $failed failed"
 [ $failed = 0 ]

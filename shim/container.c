@@ -93,6 +93,18 @@ static void child_start(int sk, const ct_opts *o) {
 		_exit(1); /* the parent gave up; it reports why */
 }
 
+int ct_start_pair(int sv[2], ms_err *err) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return ms_fail(err, -errno, "socketpair: %s", strerror(errno));
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ms_fail(err, -e, "start socket: %s", strerror(e));
+	}
+	return 0;
+}
+
 void ct__send_ready(int sync_fd) {
 	ct_msg m = {.kind = MSG_READY};
 	(void)!send(sync_fd, &m, sizeof m, MSG_NOSIGNAL);
@@ -469,29 +481,44 @@ out:
 	return rc;
 }
 
-unsigned long long ct_start_time(pid_t pid) {
+/* Fields 3 (state) and 22 (start time) of /proc/PID/stat; false if gone. */
+static bool read_stat(pid_t pid, char *state, unsigned long long *start) {
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return false;
 	ssize_t n = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return false;
 	buf[n] = 0;
 	char *p = strrchr(buf, ')'); /* the command may hold spaces and parens */
-	if (!p)
-		return 0;
-	/* after ") " comes field 3 (state); the start time is field 22 */
-	unsigned long long v = 0;
+	if (!p || !p[1] || !p[2])
+		return false;
+	*state = p[2];
 	char *q = p + 2;
 	for (int f = 3; f < 22 && q; f++) {
 		q = strchr(q, ' ');
 		if (q)
 			q++;
 	}
-	if (q)
-		v = strtoull(q, NULL, 10);
-	return v;
+	*start = q ? strtoull(q, NULL, 10) : 0;
+	return true;
+}
+
+unsigned long long ct_start_time(pid_t pid) {
+	char state;
+	unsigned long long start;
+	return read_stat(pid, &state, &start) ? start : 0;
+}
+
+bool ct_pid_running(pid_t pid, unsigned long long start_time) {
+	char state;
+	unsigned long long start;
+	if (pid <= 0 || !read_stat(pid, &state, &start))
+		return false;
+	/* a zombie has exited: its status waits for a parent that is stopped,
+	 * killed or slow to reap, but the container is not running */
+	return state != 'Z' && state != 'X' && start == start_time;
 }

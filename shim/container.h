@@ -36,7 +36,10 @@ typedef struct ct_opts {
 	/* containerd's Create/Start split: with hold, the child does all its
 	 * set-up (the program is looked up too), reports ready, and execs only
 	 * once a byte can be read from start_fd (EOF: it exits instead);
-	 * ct_create/ct_exec return at "ready". */
+	 * ct_create/ct_exec return at "ready". start_fd is one end of a
+	 * SOCK_SEQPACKET pair (ct_start_pair): what still fails after the start
+	 * byte (execve itself: E2BIG, ENOEXEC, ETXTBSY) comes back on it as a
+	 * ct_start_report for the starter to read (fh_start). */
 	bool hold;
 	int start_fd;
 	/* The new process becomes a child of our parent (CLONE_PARENT): for a
@@ -50,6 +53,18 @@ typedef struct ct_opts {
 	 * clone3 children of a killed cgroup). Implied by cg_was_killed. */
 	bool attach_after_clone;
 } ct_opts;
+
+/* What a held process sends back on its start socket when it cannot exec
+ * after the start byte; EOF (the socket is close-on-exec) means it did. */
+typedef struct ct_start_report {
+	int code; /* -errno */
+	char msg[sizeof(((ms_err *)0)->msg)];
+} ct_start_report;
+
+/* The start socket pair for ct_opts.hold: sv[0] the starter's end
+ * (non-blocking, for the netpoller), sv[1] the child's (o.start_fd). Both
+ * close-on-exec. 0 or -errno with err. */
+int ct_start_pair(int sv[2], ms_err *err);
 
 typedef struct ct_proc {
 	pid_t pid;
@@ -70,5 +85,9 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 /* The start time of pid (field 22 of /proc/PID/stat), 0 if it is gone:
  * with the pid it identifies a process across pid reuse. */
 unsigned long long ct_start_time(pid_t pid);
+
+/* Whether pid is the process that started at start_time and has not
+ * exited (a zombie has). */
+bool ct_pid_running(pid_t pid, unsigned long long start_time);
 
 #endif

@@ -1,6 +1,8 @@
 /* ctcg.c — a container's cgroup, limits and device rules, made and undone. */
 #include "ctcg.h"
 
+#include <errno.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,4 +73,17 @@ void ctcg_reap(const cg_host *h, const char *rel) {
 		cg_close(c);
 	}
 	dev_cleanup(h, rel);
+}
+
+int ctcg_explain_start_failure(cg *c, const spec *s, ms_err *err) {
+	cg_memory_events e;
+	cg_memory m = {.peak = -1};
+	cg_err ce = {0};
+	if (!c || cg_read_memory_events(c, false, &e, &ce) || (e.oom_kill <= 0 && e.oom <= 0))
+		return 0;
+	(void)cg_read_memory(c, &m, &ce);
+	return ms_fail(err, -ENOMEM,
+	               "linux.resources.memory.limit: unable to set memory limit to %lld: the OOM "
+	               "killer killed the container's process as it started (peak usage: %lld)",
+	               (long long)s->limits.memory_max, (long long)m.peak);
 }

@@ -29,6 +29,11 @@ typedef struct ctcg {
 int ctcg_setup(ctcg *c, const spec *s, const char *default_rel, ms_err *err);
 /* A ct_opts.before_start hook (arg: the ctcg): the v1 device hierarchy. */
 int ctcg_attach_devices(pid_t pid, void *arg, ms_err *err);
+/* Why a process of cgroup c died before it could start, when the cgroup
+ * knows: the OOM killer took it under the spec's memory limit (a limit
+ * below what a process needs to exist). Rewrites err and returns it
+ * (-ENOMEM) if so; 0 (err untouched) otherwise. */
+int ctcg_explain_start_failure(cg *c, const spec *s, ms_err *err);
 /* Remove the cgroup (it must be empty) and the device rules. */
 void ctcg_teardown(ctcg *c);
 /* Outside the runtime (the CLI's delete, the shim's delete): kill what is

@@ -217,7 +217,7 @@ int cmd_kill(int argc, char **argv) {
 	}
 	int pfd = (int)syscall(SYS_pidfd_open, r.pid, 0);
 	/* the start time check after opening: the pidfd then names the right process */
-	if (pfd < 0 || ct_start_time(r.pid) != r.start_time) {
+	if (pfd < 0 || !ct_pid_running(r.pid, r.start_time)) {
 		ms_fail(&err, -ESRCH, "container \"%s\" is not running", id);
 		return fail("kill", &err);
 	}

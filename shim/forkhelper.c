@@ -93,3 +93,25 @@ int fh_create(fh_job *j) {
 	return rc;
 }
 
+
+/* How long a started process may take from the start byte to execve
+ * before we stop waiting for its report: it has only a seccomp filter to
+ * load and execve to call, so this is never reached unless it hangs. */
+#define START_REPORT_NS (5 * 1000000000LL)
+
+int fh_start(int start_fd, ms_err *err) {
+	char go = 'g';
+	if (write(start_fd, &go, 1) != 1)
+		return ms_fail(err, -errno, "starting its process: %s", strerror(errno));
+	int e;
+	rt_pollfd *pd = rt_poll_open(start_fd, &e);
+	if (!pd)
+		return 0; /* cannot wait for its report: it may have exec'd */
+	ct_start_report r;
+	ssize_t n = rt_read(pd, &r, sizeof r, rt_now() + START_REPORT_NS);
+	rt_poll_close(pd);
+	if (n != (ssize_t)sizeof r)
+		return 0; /* EOF: exec'd (or a report too slow to wait for) */
+	r.msg[sizeof r.msg - 1] = 0;
+	return ms_fail(err, r.code < 0 ? r.code : -EIO, "%s", r.msg);
+}

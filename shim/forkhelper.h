@@ -27,4 +27,11 @@ typedef struct fh_job {
  * threads. 0, or -errno with j->err. */
 int fh_create(fh_job *j);
 
+/* In a goroutine: start a process created with hold, through the
+ * starter's end of its start socket (ct_start_pair's sv[0]), and wait until
+ * it has exec'd: 0, or -errno with err saying why its execve failed (the
+ * process then exits 1: its exit is not the workload's). Does not close
+ * start_fd. */
+int fh_start(int start_fd, ms_err *err);
+
 #endif

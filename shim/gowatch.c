@@ -9,6 +9,7 @@
 
 #include "goparse.h"
 #include "http.h"
+#include "mem.h"
 #include "rt.h"
 
 #include <errno.h>
@@ -275,6 +276,7 @@ static void scrape_once(gw *g, uint64_t round, bool leak) {
 	int rc = gp_parse_profile(r.body, r.body_len, PROFILE_MAX_STACKS, &p, msg, sizeof msg);
 	if (!rc && r.truncated)
 		p.truncated = true;
+	size_t body_len = r.body_len;
 	http_response_free(&r);
 	gd_event ev[EVENTS_MAX];
 	rt_mutex_lock(&g->mu);
@@ -289,6 +291,7 @@ static void scrape_once(gw *g, uint64_t round, bool leak) {
 	}
 	rt_mutex_unlock(&g->mu);
 	gp_profile_free(&p);
+	mem_trim_after(body_len); /* a big profile's buffers must not stay resident */
 }
 
 static void scraper(void *arg) {

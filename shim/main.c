@@ -5,6 +5,7 @@
  * and, run as containerd-shim-moon-v2, containerd's shim (shimv2.c).
  */
 #include "commands.h"
+#include "mem.h"
 #include "state.h"
 
 #include <stdio.h>
@@ -52,6 +53,7 @@ static void usage(FILE *f) {
 #define SHIM_NAME "containerd-shim-moon-v2"
 
 int main(int argc, char **argv) {
+	mem_init();
 	/* containerd runs us as containerd-shim-<name>-v2 */
 	const char *base = strrchr(argv[0], '/');
 	base = base ? base + 1 : argv[0];

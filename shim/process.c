@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -208,6 +209,25 @@ static int enter_cwd(const char *cwd, ms_err *err) {
 	return 0;
 }
 
+/* The steps after Start: the no_new_privs filter (it must see only
+ * execve), and execve. Returns only on failure. */
+static int exec_now(const ct_final *f, const char *prog, char **env, ms_err *err) {
+	const spec_process *p = f->p;
+	int rc;
+	if (f->seccomp && f->seccomp->prog.len && p->no_new_privs && (rc = sc_install(f->seccomp)) < 0)
+		return ms_fail(err, rc, "linux.seccomp: loading the filter: %s", strerror(-rc));
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	umask(p->has_umask ? p->umask : 022);
+	execve(prog, p->args, env);
+	int e = errno;
+	if (e == E2BIG)
+		return ms_fail(err, -e,
+		               "exec: \"%s\": the arguments and environment are too big for execve "
+		               "(%s)",
+		               p->args[0], strerror(e));
+	return ms_fail(err, -e, "exec: \"%s\": %s", p->args[0], strerror(e));
+}
+
 int ct__final_exec(const ct_final *f, ms_err *err) {
 	const spec_process *p = f->p;
 	char **env = exec_env(p);
@@ -239,11 +259,13 @@ int ct__final_exec(const ct_final *f, ms_err *err) {
 		}
 		if (n != 1)
 			_exit(EXIT_NEVER_STARTED);
+		/* the creator has stopped listening on sync_fd: what fails from
+		 * here on goes back to the starter */
+		rc = exec_now(f, prog, env, err);
+		ct_start_report r = {.code = rc};
+		snprintf(r.msg, sizeof r.msg, "%s", err->msg);
+		(void)!send(f->start_fd, &r, sizeof r, MSG_NOSIGNAL);
+		return rc;
 	}
-	if (filter && p->no_new_privs && (rc = sc_install(f->seccomp)) < 0)
-		return ms_fail(err, rc, "linux.seccomp: loading the filter: %s", strerror(-rc));
-	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-	umask(p->has_umask ? p->umask : 022);
-	execve(prog, p->args, env);
-	return ms_fail(err, -errno, "exec: \"%s\": %s", p->args[0], strerror(errno));
+	return exec_now(f, prog, env, err);
 }

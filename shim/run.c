@@ -232,19 +232,17 @@ static int run_container(const run_args *a) {
 	/* the process waits at exec until supervision (the cgroup watcher,
 	 * the Lua world, the stderr tap) is up, so no early event is lost */
 	int startp[2];
-	if (pipe2(startp, O_CLOEXEC) < 0) {
-		ms_fail(&err, -errno, "pipe: %s", strerror(errno));
+	if (ct_start_pair(startp, &err))
 		goto fail;
-	}
 	o.hold = true;
-	o.start_fd = startp[0];
+	o.start_fd = startp[1];
 	sv_block_signals();
 	int crc = ct_create(r.s, &o, &r.proc, &err);
-	close(startp[0]);
+	close(startp[1]);
 	o.hold = false; /* a restart's new process starts at once */
 	o.start_fd = -1;
 	if (crc) {
-		close(startp[1]);
+		close(startp[0]);
 		goto fail;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -284,7 +282,7 @@ static int run_container(const run_args *a) {
 	              .go = a->go_watch ? &r.go : NULL,
 	              .go_err_fd = r.go_pipe[0],
 	              .go_sink_fd = go_sink,
-	              .start_fd = startp[1]};
+	              .start_fd = startp[0]};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
@@ -304,7 +302,7 @@ static int run_container(const run_args *a) {
 	return status;
 
 fail_running:
-	close(startp[1]); /* a held process exits at EOF; killed all the same */
+	close(startp[0]); /* a held process exits at EOF; killed all the same */
 	syscall(SYS_pidfd_send_signal, r.proc.pidfd, SIGKILL, NULL, 0);
 	waitpid(r.proc.pid, NULL, 0);
 fail:

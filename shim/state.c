@@ -125,7 +125,7 @@ void st_remove(const char *root, const char *id) {
 
 const char *st_status(const st_record *r) {
 	if (!strcmp(r->status, "running") || !strcmp(r->status, "paused")) {
-		if (r->pid <= 0 || ct_start_time(r->pid) != r->start_time)
+		if (!ct_pid_running(r->pid, r->start_time))
 			return "stopped";
 		return "running";
 	}

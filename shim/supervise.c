@@ -34,6 +34,7 @@
 
 #include "checks.h"
 #include "gowatch.h"
+#include "ctcg.h"
 #include "forkhelper.h"
 #include "logfile.h"
 #include "luaapi.h"
@@ -746,16 +747,23 @@ static int supervise_main(void *arg) {
 	}
 	start_relay(g);
 	rt_go(exit_waiter, g, "exit waiter");
+	bool start_failed = false;
 	if (o->start_fd >= 0) { /* everything watches: let it exec */
-		char go_byte = 'g';
-		if (write(o->start_fd, &go_byte, 1) != 1)
-			fprintf(stderr, "moonshim: starting %d: %s\n", o->proc->pid,
-			        strerror(errno));
+		ms_err err = {0};
+		if ((start_failed = fh_start(o->start_fd, &err) < 0)) {
+			ctcg_explain_start_failure(o->cgroup, o->spec, &err);
+			fprintf(stderr, "moonshim: %s\n", err.msg);
+			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+		}
 		close(o->start_fd);
 	}
 
 	g = follow(&st, g);
 	int status = g->status;
+	/* a first process that never became the workload (its execve failed,
+	 * or it died starting): the run fails as a set-up error does (1), not
+	 * with a status the workload could have given */
+	int run_status = start_failed && !g->n ? 1 : status;
 	/* the write ends kept for new processes: the log's EOF */
 	for (int i = 0; restartable(o) && i < 3; i++)
 		if (o->create->stdio[i] >= 0)
@@ -812,7 +820,7 @@ static int supervise_main(void *arg) {
 	rt_chan_free(st.ctl);
 	rt_chan_free(st.user_stop);
 	ev_emit(o->events, "exit", fields);
-	return status;
+	return run_status;
 }
 
 /* The linker's bounds of our code. */

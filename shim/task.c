@@ -576,12 +576,9 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	                      .hook_arg = &k->cg,
 	                      .hold = true,
 	                      .clone_parent = true}};
-	if (prepare_stdio(t, k, &k->init, &j.o, fds, &err) || pipe2(startp, O_CLOEXEC) < 0) {
-		if (!err.code)
-			ms_fail(&err, -errno, "pipe: %s", strerror(errno));
+	if (prepare_stdio(t, k, &k->init, &j.o, fds, &err) || ct_start_pair(startp, &err))
 		goto fail_err;
-	}
-	j.o.start_fd = startp[0];
+	j.o.start_fd = startp[1];
 	int go_pipe[2] = {-1, -1};
 	if (k->go_on && j.o.stdio[2] >= 0) { /* stderr into the tap, the FIFO its sink */
 		if (pipe2(go_pipe, O_CLOEXEC) < 0 || (k->go_sink = dup(j.o.stdio[2])) < 0) {
@@ -596,11 +593,11 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		close_fds(go_pipe, 2);
 		goto fail_err;
 	}
-	close(startp[0]);
-	startp[0] = -1;
-	close_fds(fds, 3);
-	k->start_fd = startp[1];
+	close(startp[1]);
 	startp[1] = -1;
+	close_fds(fds, 3);
+	k->start_fd = startp[0];
+	startp[0] = -1;
 	k->init.pid = j.pid;
 	k->init.pty_master = j.pty_master;
 	if (go_pipe[0] >= 0) { /* after the pid: the scraper dials in its namespace */
@@ -741,12 +738,12 @@ static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 		k->start_fd = -1;
 	rt_mutex_unlock(&t->mu);
 	if (!exec) {
-		char go = 'g';
-		bool ok = write(start_fd, &go, 1) == 1;
+		int rc = fh_start(start_fd, &err);
 		close(start_fd);
-		if (!ok) {
-			code = tt_fail(msg, TT_FAILED_PRECONDITION,
-			               "container %s: its init is gone", r->id);
+		if (rc) {
+			ctcg_explain_start_failure(k->cg.cgroup, k->s, &err);
+			code = tt_fail(msg, TT_FAILED_PRECONDITION, "container %s: %s", r->id,
+			               err.msg);
 			goto out;
 		}
 		Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;

@@ -278,6 +278,26 @@ cl_exec_cwd_escape() {
 	cl_want $c "$s" "a plain exec fails after the refusals" cl_exec "$s" "$id" --cwd /tmp -- true
 }
 
+# state of a container whose init exited while its supervisor could not
+# reap it (stopped), or after the supervisor was killed -9: "stopped", as
+# runc says, never "running" for a zombie; delete then cleans up
+cl_state_orphaned() {
+	local s=$1 c=state_orphaned id sup how
+	id=$(cl_id $c "$s")
+	for how in STOP KILL; do
+		cl_start $c "$s" sh -c 'sleep 1' || return
+		sup=$(jq -r .supervisor "$CT_DIR/moon/$id/state.json")
+		[ "${sup:-0}" -gt 0 ] || { cl_why $c "$s" "no supervisor pid in the state record"; return; }
+		kill -"$how" "$sup"
+		cl_want $c "$s" "supervisor got SIG$how: state still '$(ct_state_status "$s" "$id")' 4 s after the init's exit" \
+			ct_wait 4 cl_is "$s" "$id" stopped
+		[ "$how" = STOP ] && kill -CONT "$sup"
+		ct_wait 5 cl_is "$s" "$id" stopped
+		ct_rt "$s" delete --force "$id" >/dev/null 2>&1
+		cl_want $c "$s" "cgroups left after delete (SIG$how): $(cl_cgroup_dirs "$id" | tr '\n' ' ')" [ -z "$(cl_cgroup_dirs "$id")" ]
+	done
+}
+
 # ---------------------------------------------------------------- kill, delete
 
 # kill ID TERM: the init's trap exits 3; state says stopped; delete cleans up
@@ -449,10 +469,10 @@ declare -A SIDES=(
 	[exec_ns]="runc moon" [exec_seccomp]="runc moon" [exec_opts]="runc moon" [exec_process]="runc moon"
 	[exec_detach]="runc moon" [exec_cwd_escape]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
-	[events]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
+	[events]="moon" [state_orphaned]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
 )
 ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach exec_cwd_escape
-	kill_term kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long signal_forward)
+	kill_term kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long signal_forward state_orphaned)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 [ -n "${CT_SIDES:-}" ] && for c in "${cases[@]}"; do SIDES[$c]=$(for s in ${SIDES[$c]}; do [[ " $CT_SIDES " == *" $s "* ]] && echo -n "$s "; done); done

@@ -298,6 +298,27 @@ case_cwd_planted() {
 	er_expect cwd_planted 'process\.cwd:? /work'
 }
 
+# execve's own E2BIG (after Start, when every other check has passed): one
+# line naming it, not a silent exit 1 that looks like the workload's
+case_args_too_big() { # one argument over the kernel's 128 KiB per string
+	er_mk args_too_big -- true
+	er_cfg args_too_big '.process.args += [("x" * 200000)]'
+	er_expect args_too_big 'exec: "true"' 'too big|[Aa]rgument list too long'
+}
+case_env_too_big() { # 30 variables of 100 kB: over a quarter of the 8 MiB stack limit
+	er_mk env_too_big -- true
+	er_cfg env_too_big '.process.env = ["PATH=/bin"] + [range(30) | "X\(.)=" + ("y" * 100000)]'
+	er_expect env_too_big 'exec: "true"' 'too big|[Aa]rgument list too long'
+}
+
+# a memory limit below what a process needs to start: runc's "unable to set
+# memory limit to 4096 (current usage ...)", not "Broken pipe" and 137
+case_memory_limit_tiny() {
+	er_mk memory_limit_tiny -- true
+	er_cfg memory_limit_tiny '.linux.resources.memory = {"limit": 4096}'
+	er_expect memory_limit_tiny 'memory\.limit' 'unable to set memory limit to 4096' '!Broken pipe'
+}
+
 case_user_unmapped() {
 	er_mk user_unmapped --userns -- true
 	er_cfg user_unmapped '.process.user.uid = 70000'
@@ -369,6 +390,7 @@ ALL=(json_malformed json_missing json_wrong_type args_empty cwd_relative rootfs_
 	cap_unknown rlimit_unknown apparmor selinux idmap_overlap idmap_size0 idmap_noroot seccomp_syscall seccomp_action
 	bind_missing mount_through_file mount_type_unknown exec_missing exec_not_executable sysctl_unknown
 	sysctl_host_vm sysctl_host_kernel sysctl_host_net sysctl_host_ipc cwd_magiclink cwd_planted
+	args_too_big env_too_big memory_limit_tiny
 	user_unmapped exec_stopped id_in_use)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")

@@ -160,6 +160,23 @@ case_echo() {
 	expect "exit code" $rc 0 && expect stdout "$out" hi && clean "$id"
 }
 
+# execve's E2BIG after Start is Start's error, named, not an exit 1 that looks
+# like the workload's; the task is cleaned up as any other
+case_start_e2big() {
+	local id out rc
+	id=$(cd_id start_e2big)
+	# (through --env-file: ctr's own argv must stay under the limit)
+	for n in $(seq 50); do echo "X$n=$(head -c 60000 /dev/zero | tr '\0' y)"; done >"$CD_DIR/env-$CASE"
+	out=$(run --rm --env-file "$CD_DIR/env-$CASE" --rootfs "$CD_ROOTFS" "$id" /bin/true 2>&1)
+	rc=$?
+	note echo "$out"
+	[ $rc != 0 ] || fail "ctr run succeeded" || return 1
+	grep -qiE 'too big|argument list too long' <<<"$out" || fail "ctr's error does not name E2BIG: $(head -c 300 <<<"$out")" || return 1
+	cd_ctr task delete "$id" >/dev/null 2>&1
+	cd_ctr c rm "$id" >/dev/null 2>&1
+	clean "$id"
+}
+
 # An exit code passes through; stdout and stderr reach ctr separately.
 case_exit() {
 	local id out err rc
@@ -512,7 +529,7 @@ case_log() {
 
 # ---------------------------------------------------------------- main
 
-PARALLEL=(echo exit kill tty exec exec_cwd_escape ps group lua go metrics pause events oom config image)
+PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape ps group lua go metrics pause events oom config image)
 # restart stops containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

@@ -39,8 +39,9 @@
 
 typedef struct run_args {
 	const char *bundle, *log, *events, *id;
-	lf_mode log_mode;  /* --log-mode */
-	size_t log_buffer; /* --log-mode's max-buffer-size */
+	const char *log_mode_text; /* --log-mode as given */
+	lf_mode log_mode;          /* --log-mode */
+	size_t log_buffer;         /* --log-mode's max-buffer-size */
 	bool detach;
 	const char *checks[MAX_CHECK_SCRIPTS];
 	int nchecks;
@@ -344,7 +345,8 @@ int cmd_run(int argc, char **argv) {
 			a.log = argv[++i];
 		else if (!strcmp(o, "--log-mode") && has_val) {
 			ms_err err = {0};
-			if (lf_parse_mode("--log-mode", argv[++i], &a.log_mode, &a.log_buffer,
+			a.log_mode_text = argv[++i];
+			if (lf_parse_mode("--log-mode", a.log_mode_text, &a.log_mode, &a.log_buffer,
 			                  &err)) {
 				fprintf(stderr, "moonshim run: %s\n", err.msg);
 				return 2;
@@ -383,6 +385,10 @@ int cmd_run(int argc, char **argv) {
 			fprintf(stderr, "moonshim run: one container id, not \"%s\" too\n", o);
 			return 2;
 		}
+	}
+	if (a.log_mode_text && !a.log) {
+		fprintf(stderr, "moonshim run: --log-mode %s without --log FILE\n", a.log_mode_text);
+		return 2;
 	}
 	if (!a.id) {
 		fprintf(stderr, "moonshim run: the container id is missing\n");

@@ -415,6 +415,11 @@ cl_log_lossless() {
 	cl_want $c "$s" "the exit event counts drops: $(tail -n1 "$b.events")" \
 		jq -se '.[-1] | .type == "exit" and (has("log_dropped_bytes") | not)' "$b.events" \
 		>/dev/null
+	# the mode is named, or refused before anything is made
+	ct_rt "$s" run --log "$b.log2" --log-mode drop -b "$b" "$id" </dev/null >"$b.stdout2" 2>&1
+	cl_want $c "$s" "--log-mode drop: exit $?, want 2" [ $? = 2 ]
+	cl_want $c "$s" "--log-mode drop: \"$(head -c 200 "$b.stdout2")\"" \
+		grep -q -- '--log-mode drop: blocking or non-blocking' "$b.stdout2"
 }
 
 # --go-watch: a program writing 8.3 MB to stderr in one write(2) (a Go

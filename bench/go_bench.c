@@ -15,10 +15,15 @@
  *                    tees. Peer: a thread copying with read()/write(),
  *                    nothing parsed. "Without the line hook": the same
  *                    scan for the markers with no callback.
- *                    ROUNDS (5) of each, alternating, medians. Then once
- *                    with a sink nobody reads: the child's write rate must
- *                    stay that of the drained runs (the tap drops, counted;
- *                    a plain copy would block the child for good).
+ *                    The tap runs in its default mode (lossless: every
+ *                    byte must arrive). ROUNDS (5) of each, alternating,
+ *                    medians. Then once into /dev/null (a device the
+ *                    reader writes directly; info), and once in drop mode
+ *                    (stderr=non-blocking) with a sink nobody reads: the
+ *                    child's write rate must stay that of the drained runs
+ *                    (the tap drops, counted; a plain copy — and the
+ *                    lossless tap, by design — would hold the child as
+ *                    long as the sink takes nothing).
  *   scrape_cost GOSCRAPE [GOROUTINES] [SCRAPES]
  *                    GOSCRAPE (bench/go/scrape) parks GOROUTINES (10,000)
  *                    goroutines and serves net/http/pprof; SCRAPES (50)
@@ -62,7 +67,7 @@
 #define LINE_LEN           100
 #define WRITE_CHUNK        (655 * LINE_LEN) /* whole lines, just under a pipe's 64 KiB */
 #define COPY_CHUNK         (64 * 1024)      /* the peer's read()/write() buffer: a pipe's size */
-#define TAP_BUFFER         (1 << 20)        /* as shim/supervise.c and shim/task.c */
+#define TAP_BUFFER         (1 << 20)        /* as --go-watch's default stderr-buffer */
 #define DEFAULT_MIB        1024
 #define DEFAULT_ROUNDS     5
 #define MAX_ROUNDS         32
@@ -177,6 +182,8 @@ typedef struct pass {
 	/* in */
 	int64_t bytes;
 	bool tap, read_sink, no_lines; /* no_lines: the tap without a line callback */
+	bool devnull;                  /* the sink is /dev/null, not a pipe */
+	tap_mode mode;
 	/* out */
 	int64_t start, end, sunk;
 	tap_stats st;
@@ -229,9 +236,10 @@ static int pass_run(void *arg) {
 		gw_opts_init(&o); /* no pprof: the line hook alone */
 		gw *g = gw_start(&o, &(gw_target){.netns_fd = -1}, NULL);
 		ms_err err = {0};
-		tap *t = g ? tap_start(in[0], sink[1], TAP_BUFFER, gw_markers,
-		                       p->no_lines ? NULL : gw_line, g, &err)
-		           : NULL;
+		int out = p->devnull ? open("/dev/null", O_WRONLY | O_CLOEXEC) : sink[1];
+		tap *t = g && out >= 0 ? tap_start(in[0], out, TAP_BUFFER, p->mode, gw_markers,
+		                                   p->no_lines ? NULL : gw_line, g, &err)
+		                       : NULL;
 		if (!t) {
 			fprintf(stderr, "gowatchbench: tap: %s\n", g ? err.msg : "gw_start failed");
 			close(in[0]);
@@ -239,6 +247,8 @@ static int pass_run(void *arg) {
 		} else {
 			tap_wait(t, &p->st); /* closes in[0] */
 		}
+		if (p->devnull && out >= 0)
+			close(out);
 		gw_stop(g);
 	} else {
 		copy_loop(in[0], sink[1]);
@@ -289,7 +299,7 @@ static int stderr_passthrough(int argc, char **argv) {
 			return 1;
 		if (pass_once(&b))
 			return 1;
-		if (m.sunk + (int64_t)m.st.bytes_dropped != bytes || q.sunk != bytes) {
+		if (m.sunk != bytes || m.st.bytes_dropped || q.sunk != bytes) { /* lossless */
 			fprintf(
 			    stderr,
 			    "gowatchbench: bytes lost: tap %lld+%llu dropped, copy %lld of %lld\n",
@@ -313,8 +323,23 @@ static int stderr_passthrough(int argc, char **argv) {
 	double mo = bf_median(ours, rounds), pe = bf_median(peer, rounds);
 	double mc = bf_median(ours_child, rounds), mb = bf_median(bare, rounds);
 
-	/* the sink nobody reads: the child must not notice */
-	pass s = {.bytes = bytes, .tap = true, .read_sink = false};
+	/* into /dev/null: the device path, no pipe to the sink */
+	pass n = {.bytes = bytes, .tap = true, .devnull = true};
+	if (pass_once(&n))
+		return 1;
+	double null_mibs = mib_s(bytes, n.end - n.start);
+	if (n.st.bytes_out != (uint64_t)bytes || n.st.bytes_dropped) {
+		fprintf(stderr, "gowatchbench: /dev/null got %llu of %lld bytes, %llu dropped\n",
+		        (unsigned long long)n.st.bytes_out, (long long)bytes,
+		        (unsigned long long)n.st.bytes_dropped);
+		return 1;
+	}
+	printf("INFO stderr_passthrough: into /dev/null the tap moved %.0f MiB/s, nothing "
+	       "dropped\n",
+	       null_mibs);
+
+	/* drop mode, the sink nobody reads: the child must not notice */
+	pass s = {.bytes = bytes, .tap = true, .read_sink = false, .mode = TAP_DROP};
 	if (pass_once(&s))
 		return 1;
 	double stalled = mib_s(bytes, s.child.exit_at - s.start);
@@ -325,15 +350,15 @@ static int stderr_passthrough(int argc, char **argv) {
 	       (long long)mib, LINE_LEN, rounds, (unsigned long long)dropped,
 	       (long long)(bytes * rounds), (unsigned long long)lines,
 	       (unsigned long long)bare_dropped, mb);
-	printf("INFO stderr_passthrough: sink never read: the child wrote at %.0f MiB/s "
+	printf("INFO stderr_passthrough: drop mode, sink never read: the child wrote at %.0f MiB/s "
 	       "(%.2f of the drained runs), %llu bytes reached the sink, %llu dropped\n",
 	       stalled, mc > 0 ? stalled / mc : 0, (unsigned long long)s.st.bytes_out,
 	       (unsigned long long)s.st.bytes_dropped);
 	printf("RESULT stderr_passthrough moonshim_mibs=%.0f peer_mibs=%.0f child_mibs=%.0f "
 	       "bare_mibs=%.0f dropped=%llu stalled_child_mibs=%.0f stalled_ratio=%.3f "
-	       "stalled_dropped=%llu mib=%lld rounds=%d\n",
+	       "stalled_dropped=%llu devnull_mibs=%.0f mib=%lld rounds=%d\n",
 	       mo, pe, mc, mb, (unsigned long long)dropped, stalled, mc > 0 ? stalled / mc : 0,
-	       (unsigned long long)s.st.bytes_dropped, (long long)mib, rounds);
+	       (unsigned long long)s.st.bytes_dropped, null_mibs, (long long)mib, rounds);
 	return 0;
 }
 

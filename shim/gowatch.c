@@ -9,6 +9,7 @@
 
 #include "goparse.h"
 #include "http.h"
+#include "logfile.h"
 #include "mem.h"
 #include "rt.h"
 
@@ -25,6 +26,7 @@
 #define EVENTS_MAX         16 /* findings per sample */
 #define DEFAULT_INTERVAL_S 3.0
 #define DEFAULT_DEBUG2_MAX 1000
+#define DEFAULT_TAP_BUFFER (1 << 20) /* as Docker's max-buffer-size */
 
 struct gw {
 	bool self; /* the shim's own runtime, not the workload */
@@ -45,7 +47,10 @@ struct gw {
 /* ─── options ───────────────────────────────────────────────────────── */
 
 void gw_opts_init(gw_opts *o) {
-	*o = (gw_opts){.interval_s = DEFAULT_INTERVAL_S, .debug2_max = DEFAULT_DEBUG2_MAX};
+	*o = (gw_opts){.interval_s = DEFAULT_INTERVAL_S,
+	               .debug2_max = DEFAULT_DEBUG2_MAX,
+	               .stderr_mode = TAP_LOSSLESS,
+	               .stderr_buffer = DEFAULT_TAP_BUFFER};
 }
 
 int gw_parse_one(const char *key, const char *value, gw_opts *o, ms_err *err) {
@@ -82,10 +87,24 @@ int gw_parse_one(const char *key, const char *value, gw_opts *o, ms_err *err) {
 			return ms_fail(err, -EINVAL,
 			               "--go-watch debug2=N: a goroutine count, 0: never");
 		o->debug2_max = (int)n;
+	} else if (!strcmp(key, "stderr")) {
+		if (value && !strcmp(value, "blocking"))
+			o->stderr_mode = TAP_LOSSLESS;
+		else if (value && !strcmp(value, "non-blocking"))
+			o->stderr_mode = TAP_DROP;
+		else
+			return ms_fail(err, -EINVAL,
+			               "--go-watch stderr=MODE: blocking (nothing lost, the "
+			               "default) or non-blocking (drop what the sink cannot take)");
+	} else if (!strcmp(key, "stderr-buffer")) {
+		if (lf_parse_size(value, &o->stderr_buffer))
+			return ms_fail(err, -EINVAL,
+			               "--go-watch stderr-buffer=SIZE: bytes, e.g. 4m or 512k");
 	} else {
 		return ms_fail(err, -EINVAL,
 		               "--go-watch: unknown option \"%s\" (schedtrace=MS, gctrace, "
-		               "pprof=URL, interval=S, debug2=N, maxprocs)",
+		               "pprof=URL, interval=S, debug2=N, maxprocs, stderr=MODE, "
+		               "stderr-buffer=SIZE)",
 		               key);
 	}
 	return 0;

@@ -13,7 +13,10 @@
  * Options: interval=S between scrapes (default 3), debug2=N (a debug=2
  * profile — it stops the world for the whole dump — only while the program
  * has fewer than N goroutines; 0: never; default 1000), maxprocs (set
- * GOMAXPROCS from the CPU quota when the workload does not set it).
+ * GOMAXPROCS from the CPU quota when the workload does not set it),
+ * stderr=blocking|non-blocking (the tap's mode, tap.h: blocking, the
+ * default, loses nothing; non-blocking drops what the sink cannot take in
+ * time) and stderr-buffer=SIZE (the tap's buffer, default 1m).
  */
 #ifndef MOONSHIM_GOWATCH_H
 #define MOONSHIM_GOWATCH_H
@@ -21,6 +24,7 @@
 #include "cgroup.h"
 #include "err.h"
 #include "godetect.h"
+#include "tap.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -33,9 +37,12 @@ typedef struct gw_opts {
 	double interval_s;
 	int debug2_max;
 	bool maxprocs;
+	tap_mode stderr_mode;  /* the tap's (tap.h); TAP_LOSSLESS by default */
+	size_t stderr_buffer;  /* the tap's buffer in bytes */
 } gw_opts;
 
-/* The defaults (interval 3 s, debug2 1000, nothing watched). */
+/* The defaults (interval 3 s, debug2 1000, nothing watched, a lossless
+ * tap with a 1 MiB buffer). */
 void gw_opts_init(gw_opts *o);
 /* Parse the --go-watch value into o (initialised), or the annotations'
  * values one at a time with gw_parse_one. 0 or -EINVAL with a message

@@ -1,14 +1,16 @@
 /*
  * logfile.c — the CRI `k8s-file` log: the container's stdout and stderr
- * pipes, cut into records, written to one file without ever blocking the
- * container.
+ * pipes, cut into records, written to one file: losslessly by default
+ * (LF_BLOCKING: the container waits while the buffer is full), or never
+ * blocking the container and dropping what does not fit
+ * (LF_NON_BLOCKING).
  *
  * Three layers, each unaware of the one above:
  *
  *   reader    one goroutine per pipe, reading on the netpoller and handing
- *             every chunk (then EOF) to a callback. It never waits for
- *             anything but the pipe, so the child's writes never block
- *             for long: a full pipe is emptied in one read.
+ *             every chunk (then EOF) to a callback. It waits for nothing
+ *             but the pipe and the callback (which, blocking, waits for
+ *             room in the ring): a full pipe is emptied in one read.
  *   splitter  cuts a byte stream into CRI records, as containerd's
  *             redirectLogs does (pkg/cri/io/logger.go):
  *               - "\n" ends a full record (F); a "\r" before it is dropped;
@@ -23,8 +25,15 @@
  *             append under a mutex and wake the writer goroutine, which
  *             appends the ring to the file outside the mutex
  *             (rt_syscall_enter/exit: a disk write may block). A record
- *             that does not fit is dropped whole and counted for its
- *             stream; nothing pushes back on the pipe.
+ *             that does not fit waits (LF_BLOCKING: the stream sets
+ *             want_room, lets go of the mutex, kicks the writer and parks
+ *             on its `room` channel, which the writer fills after it
+ *             freed bytes — its reader stops reading meanwhile, so the
+ *             container waits in write(2), and the other stream goes on
+ *             while it has room) or is dropped whole and counted for its
+ *             stream (LF_NON_BLOCKING: nothing pushes back on the pipe).
+ *             A failed write drops what was buffered (lost_bytes), so a
+ *             broken disk never holds the container.
  *
  * The reader and splitter are meant for reuse by stderr interposition:
  * there the chunk callback writes the bytes through to a sink fd and feeds
@@ -196,6 +205,8 @@ typedef struct {
 	char header[HEADER_MAX]; /* "<time> <stream> " of the chunk being split */
 	size_t header_len;
 	lf_counts counts; /* under log->mu */
+	bool want_room;   /* under log->mu: parked on room until the writer frees bytes */
+	rt_chan *room;    /* capacity 1: one send per want_room */
 	splitter sp;
 	reader rd;
 } stream;
@@ -206,6 +217,7 @@ struct lf_log {
 	rt_mutex mu;    /* guards the ring's head, tail, flags and the counters */
 	char *ring;
 	size_t cap;
+	lf_mode mode;
 	uint64_t head, tail; /* bytes ever appended / ever written (or lost) */
 	bool writer_idle;    /* the writer waits for a kick */
 	bool closing;        /* every reader is done: drain and stop */
@@ -224,24 +236,6 @@ static void ring_put(lf_log *l, const char *p, size_t n) {
 	l->head += n;
 }
 
-/* Splitter callback, log->mu held: the record in whole or not at all. */
-static void log_record(void *ctx, const char *text, size_t n, bool full) {
-	stream *s = ctx;
-	lf_log *l = s->log;
-	size_t need = s->header_len + 2 + n + 1;
-	if (l->cap - (size_t)(l->head - l->tail) < need) {
-		s->counts.dropped_records++;
-		s->counts.dropped_bytes += n;
-		return;
-	}
-	ring_put(l, s->header, s->header_len);
-	ring_put(l, full ? "F " : "P ", 2);
-	ring_put(l, text, n);
-	ring_put(l, "\n", 1);
-	s->counts.lines++;
-	s->counts.bytes += n;
-}
-
 /* Wake the writer if it sleeps. log->mu held; send after unlocking. */
 static bool log_need_kick(lf_log *l) {
 	if (!l->writer_idle || (l->head == l->tail && !l->closing))
@@ -253,6 +247,35 @@ static bool log_need_kick(lf_log *l) {
 static void log_kick(lf_log *l) {
 	char one = 1;
 	rt_chan_send(l->kick, &one);
+}
+
+/* Splitter callback, log->mu held: the record in whole or not at all.
+ * LF_BLOCKING waits for room with the mutex let go (only this stream's
+ * reader touches its splitter and header, so they stay as they are). */
+static void log_record(void *ctx, const char *text, size_t n, bool full) {
+	stream *s = ctx;
+	lf_log *l = s->log;
+	size_t need = s->header_len + 2 + n + 1;
+	while (l->cap - (size_t)(l->head - l->tail) < need) {
+		if (l->mode == LF_NON_BLOCKING) {
+			s->counts.dropped_records++;
+			s->counts.dropped_bytes += n;
+			return;
+		}
+		s->want_room = true;
+		bool kick = log_need_kick(l);
+		rt_mutex_unlock(&l->mu);
+		if (kick)
+			log_kick(l);
+		rt_chan_recv(s->room, NULL);
+		rt_mutex_lock(&l->mu);
+	}
+	ring_put(l, s->header, s->header_len);
+	ring_put(l, full ? "F " : "P ", 2);
+	ring_put(l, text, n);
+	ring_put(l, "\n", 1);
+	s->counts.lines++;
+	s->counts.bytes += n;
 }
 
 /* Reader callback: split one chunk (or EOF) into the ring. */
@@ -315,20 +338,78 @@ static void writer_run(void *arg) {
 			l->lost_bytes += to - from;
 			l->tail = to;
 		}
+		stream *wake[LF_STREAMS_MAX];
+		int nwake = 0;
+		for (int i = 0; i < l->nstreams; i++)
+			if (l->streams[i]->want_room) {
+				l->streams[i]->want_room = false;
+				wake[nwake++] = l->streams[i];
+			}
 		rt_mutex_unlock(&l->mu);
+		for (int i = 0; i < nwake; i++) {
+			char one = 1;
+			rt_chan_send(wake[i]->room, &one);
+		}
 	}
 	rt_wg_done(&l->writer);
 }
 
 /* ─── API ────────────────────────────────────────────────────────────── */
 
-lf_log *lf_open(const char *path, size_t buffer_bytes, ms_err *err) {
+int lf_parse_size(const char *text, size_t *out) {
+	char *end = NULL;
+	if (!text || *text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	unsigned shift = 0;
+	switch (*end | 0x20) { /* lower case */
+	case 'k': shift = 10; end++; break;
+	case 'm': shift = 20; end++; break;
+	case 'g': shift = 30; end++; break;
+	default: break;
+	}
+	if (shift && (*end | 0x20) == 'i')
+		end++;
+	if ((*end | 0x20) == 'b')
+		end++;
+	if (errno || *end || !v || v > (SIZE_MAX >> shift))
+		return -EINVAL;
+	*out = (size_t)v << shift;
+	return 0;
+}
+
+int lf_parse_mode(const char *what, const char *text, lf_mode *mode, size_t *buffer,
+                  ms_err *err) {
+	const char *comma = strchr(text, ',');
+	size_t n = comma ? (size_t)(comma - text) : strlen(text);
+	if (n == strlen("blocking") && !strncmp(text, "blocking", n))
+		*mode = LF_BLOCKING;
+	else if (n == strlen("non-blocking") && !strncmp(text, "non-blocking", n))
+		*mode = LF_NON_BLOCKING;
+	else
+		return ms_fail(err, -EINVAL,
+		               "%s %s: blocking or non-blocking[,max-buffer-size=SIZE]", what,
+		               text);
+	if (!comma)
+		return 0;
+	const char *key = "max-buffer-size=";
+	if (strncmp(comma + 1, key, strlen(key)) ||
+	    lf_parse_size(comma + 1 + strlen(key), buffer))
+		return ms_fail(err, -EINVAL,
+		               "%s %s: after the mode only max-buffer-size=SIZE (e.g. 4m)", what,
+		               text);
+	return 0;
+}
+
+lf_log *lf_open(const char *path, size_t buffer_bytes, lf_mode mode, ms_err *err) {
 	lf_log *l = calloc(1, sizeof *l);
 	if (!l) {
 		ms_fail(err, -ENOMEM, "log file %s: out of memory", path);
 		return NULL;
 	}
 	l->cap = buffer_bytes < LF_BUFFER_MIN ? LF_BUFFER_MIN : buffer_bytes;
+	l->mode = mode;
 	l->ring = malloc(l->cap);
 	l->kick = rt_chan_new(1, 1);
 	if (!l->ring || !l->kick) {
@@ -366,7 +447,8 @@ int lf_add_stream(lf_log *l, int fd, const char *name, ms_err *err) {
 		                                             : "name too long");
 	}
 	stream *s = calloc(1, sizeof *s);
-	if (!s) {
+	if (!s || !(s->room = rt_chan_new(1, 1))) {
+		free(s);
 		close(fd);
 		return ms_fail(err, -ENOMEM, "log file %s: stream %s: out of memory", l->path,
 		               name);
@@ -378,6 +460,7 @@ int lf_add_stream(lf_log *l, int fd, const char *name, ms_err *err) {
 	int rc = reader_init(&s->rd, fd, log_chunk, s, &l->readers);
 	if (rc) {
 		close(fd);
+		rt_chan_free(s->room);
 		free(s);
 		return ms_fail(err, rc, "log file %s: stream %s: polling fd %d: %s", l->path, name,
 		               fd, strerror(-rc));
@@ -408,6 +491,7 @@ void lf_close(lf_log *l, lf_stats *out) {
 		st.all.bytes += c->bytes;
 		st.all.dropped_bytes += c->dropped_bytes;
 		st.all.dropped_records += c->dropped_records;
+		rt_chan_free(l->streams[i]->room);
 		free(l->streams[i]);
 	}
 	if (out)

@@ -4,7 +4,7 @@
  * returns at once).
  *
  *   moonshim [--root DIR] [--debug] run [--bundle|-b DIR] [--detach|-d]
- *            [--log FILE] [--events FILE] ID
+ *            [--log FILE [--log-mode MODE]] [--events FILE] ID
  *
  * Order of work: spec, state claim, cgroup (limits, device rules),
  * container, state record, supervision, then removal of the cgroup (and,
@@ -18,6 +18,7 @@
 #include "ctcg.h"
 #include "events.h"
 #include "gowatch.h"
+#include "logfile.h"
 #include "spec.h"
 #include "state.h"
 #include "supervise.h"
@@ -38,6 +39,9 @@
 
 typedef struct run_args {
 	const char *bundle, *log, *events, *id;
+	const char *log_mode_text; /* --log-mode as given */
+	lf_mode log_mode;          /* --log-mode */
+	size_t log_buffer;         /* --log-mode's max-buffer-size */
 	bool detach;
 	const char *checks[MAX_CHECK_SCRIPTS];
 	int nchecks;
@@ -48,11 +52,15 @@ typedef struct run_args {
 
 static void run_usage(FILE *f) {
 	fprintf(f, "usage: moonshim [--root DIR] [--debug] run [--bundle|-b DIR] [--detach|-d]\n"
-	           "                [--log FILE] [--events FILE] [--check FILE.lua]... [--policy "
-	           "FILE.lua]...\n"
+	           "                [--log FILE] "
+	           "[--log-mode blocking|non-blocking[,max-buffer-size=SIZE]]\n"
+	           "                [--events FILE] [--check FILE.lua]... [--policy FILE.lua]...\n"
 	           "                [--go-watch schedtrace=MS,pprof=URL,gctrace] ID\n"
 	           "Runs the OCI bundle (default: the current directory) as container ID. In the\n"
-	           "foreground the exit status is the container's (128+N for signal N).\n");
+	           "foreground the exit status is the container's (128+N for signal N).\n"
+	           "--log-mode: blocking (the default) loses no output, the container waits\n"
+	           "while the log is behind; non-blocking never holds it and drops what does\n"
+	           "not fit in the buffer (max-buffer-size, default 1m), counted.\n");
 }
 
 /* Everything run creates, so failure paths and the end undo it alike. */
@@ -268,6 +276,8 @@ static int run_container(const run_args *a) {
 	              .reap_cgroup = true,
 	              .events = r.events,
 	              .log_path = a->log,
+	              .log_mode = a->log_mode,
+	              .log_buffer = a->log_buffer,
 	              .out_fd = r.log_pipes[0][0],
 	              .err_fd = r.log_pipes[1][0],
 	              .debug = g_cli.debug,
@@ -321,7 +331,7 @@ fail:
 }
 
 int cmd_run(int argc, char **argv) {
-	run_args a = {.bundle = "."};
+	run_args a = {.bundle = ".", .log_mode = LF_BLOCKING, .log_buffer = LF_BUFFER_DEFAULT};
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		bool has_val = i + 1 < argc;
@@ -331,6 +341,15 @@ int cmd_run(int argc, char **argv) {
 			a.detach = true;
 		else if (!strcmp(o, "--log") && has_val)
 			a.log = argv[++i];
+		else if (!strcmp(o, "--log-mode") && has_val) {
+			ms_err err = {0};
+			a.log_mode_text = argv[++i];
+			if (lf_parse_mode("--log-mode", a.log_mode_text, &a.log_mode, &a.log_buffer,
+			                  &err)) {
+				fprintf(stderr, "moonshim run: %s\n", err.msg);
+				return 2;
+			}
+		}
 		else if (!strcmp(o, "--events") && has_val)
 			a.events = argv[++i];
 		else if (!strcmp(o, "--check") && has_val) {
@@ -364,6 +383,10 @@ int cmd_run(int argc, char **argv) {
 			fprintf(stderr, "moonshim run: one container id, not \"%s\" too\n", o);
 			return 2;
 		}
+	}
+	if (a.log_mode_text && !a.log) {
+		fprintf(stderr, "moonshim run: --log-mode %s without --log FILE\n", a.log_mode_text);
+		return 2;
 	}
 	if (!a.id) {
 		fprintf(stderr, "moonshim run: the container id is missing\n");

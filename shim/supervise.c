@@ -58,9 +58,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Records waiting for the log file; beyond this the child's output is
- * dropped and counted rather than slowing the child. */
-#define LOG_BUFFER_BYTES (1 << 20)
 /* After the init exits, how long the rest of the cgroup gets to die. */
 #define REAP_TIMEOUT_NS (5 * 1000000000LL)
 #define REAP_POLL_NS    (5 * 1000000LL)
@@ -68,8 +65,6 @@
 #define MEM_EVENT_FIELDS ((int)(sizeof(cg_memory_events) / sizeof(int64_t)))
 /* Time given to notifications already raised when the process exited. */
 #define NOTIFY_GRACE_NS (200 * 1000LL)
-/* --go-watch: the child's stderr bytes waiting for their sink at most */
-#define TAP_BUFFER_BYTES (1 << 20)
 /* distinct PSI rules the policies may ask the watcher for */
 #define SV_MAX_PSI_RULES 16
 /* How long an exit's handlers may take to decide on a restart. */
@@ -703,7 +698,7 @@ static int supervise_main(void *arg) {
 	}
 	lf_log *log = NULL;
 	if (o->log_path) {
-		if (!(log = lf_open(o->log_path, LOG_BUFFER_BYTES, &err))) {
+		if (!(log = lf_open(o->log_path, o->log_buffer, o->log_mode, &err))) {
 			fprintf(stderr, "moonshim: %s\n", err.msg);
 			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
 		}
@@ -738,8 +733,8 @@ static int supervise_main(void *arg) {
 		st.go = go;
 		rt_mutex_unlock(&st.mu);
 		int sink = o->go_sink_fd >= 0 ? o->go_sink_fd : STDERR_FILENO;
-		if (!(tp = tap_start(o->go_err_fd, sink, TAP_BUFFER_BYTES, gw_markers, gw_line, go,
-		                     &err))) {
+		if (!(tp = tap_start(o->go_err_fd, sink, o->go->stderr_buffer, o->go->stderr_mode,
+		                     gw_markers, gw_line, go, &err))) {
 			fprintf(stderr, "moonshim: --go-watch: %s\n", err.msg);
 			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
 			close(o->go_err_fd); /* the child's stderr writes fail, never hang */

@@ -14,6 +14,7 @@
 #include "cgroup.h"
 #include "container.h"
 #include "events.h"
+#include "logfile.h"
 
 typedef struct sv_opts {
 	/* the process; a restart replaces it in place with the new one (the
@@ -24,6 +25,8 @@ typedef struct sv_opts {
 	ev_log *events;       /* may be NULL */
 	const char *log_path; /* --log: out_fd and err_fd are pipes to log */
 	int out_fd, err_fd;   /* read ends, -1 when not logging */
+	lf_mode log_mode;     /* --log-mode: blocking (nothing lost) or non-blocking */
+	size_t log_buffer;    /* --log-mode's max-buffer-size, bytes */
 	bool debug;
 	/* Lua scripts declaring health checks (--check); their status changes
 	 * go to events as "health" */

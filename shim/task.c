@@ -224,10 +224,10 @@ static void close_fds(int *fds, int n) {
 /* ─── --go-watch from annotations ──────────────────────────────────── */
 
 #define GO_ANNOTATION_PREFIX "io.moonshim.go."
-#define GO_TAP_BUFFER        (1 << 20)
 
 /* io.moonshim.go.schedtrace=MS, .pprof=URL, .gctrace=1 (and .interval,
- * .debug2, .maxprocs): the same options as `run --go-watch`. */
+ * .debug2, .maxprocs, .stderr=blocking|non-blocking, .stderr-buffer=SIZE):
+ * the same options as `run --go-watch`. */
 static int go_annotations(task *k, ms_err *err) {
 	k->go_sink = -1;
 	gw_opts_init(&k->go_opts);
@@ -273,7 +273,9 @@ static void start_go_watch(task *k, int read_fd) {
 	                .emit_arg = k};
 	k->go = gw_start(&k->go_opts, &gt, NULL);
 	ms_err err = {0};
-	if (!(k->go_tap = tap_start(read_fd, k->go_sink, GO_TAP_BUFFER, gw_markers, gw_line, k->go, &err))) {
+	k->go_tap = tap_start(read_fd, k->go_sink, k->go_opts.stderr_buffer, k->go_opts.stderr_mode,
+	                      gw_markers, gw_line, k->go, &err);
+	if (!k->go_tap) {
 		fprintf(stderr, "moonshim shim: %s: %s\n", k->id, err.msg);
 		close(read_fd);
 	}

@@ -1,8 +1,9 @@
 #!/bin/bash
 # cli.sh — moonshim's runc-like verbs on live containers: run -d, state, ps,
 # list, exec (namespaces, seccomp, --env/--cwd/--user, --process, --detach,
-# exit status), kill, delete (--force), run's --events and --log, and signal
-# forwarding by a foreground run. Each case runs against runc first where
+# exit status), kill, delete (--force), run's --events and --log (losing no
+# line of a big output), --go-watch's stderr tap (losing no byte of an 8.3 MB
+# single write), and signal forwarding by a foreground run. Each case runs against runc first where
 # runc has the verb (a check of the case itself: a runc-side failure is
 # reported as "runc: ..."), then against moonshim.
 #   bash tests/container/cli.sh [CASE...]
@@ -435,6 +436,64 @@ cl_log_long() {
 		[ "$(head -n3 "$b.log" | cut -d' ' -f4- | tr -d '\n')" = "$(head -c 40000 /dev/zero | tr '\0' x)" ]
 }
 
+# cl_big_text FILE: an 8 MB text of numbered 75-byte lines (106,666 of them).
+cl_big_text() {
+	awk 'BEGIN { for (i = 0; i < 106666; i++)
+		printf "line %07d of a text file that the container writes out, %08x\n", i, i * 7919 }' >"$1"
+}
+
+# --log in its default (blocking) mode: a container that cats an 8 MB text
+# to stdout, then to stderr, far faster than the log is written, has every
+# line of both in the log, in order (the issue saw 88,088 and 7,446 of
+# 106,667 and log_dropped_bytes: 11780000)
+cl_log_lossless() {
+	local s=$1 c=log_lossless id b
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c 'cat /big.txt; cat /big.txt >&2')
+	cl_big_text "$b/rootfs/big.txt"
+	ct_rt "$s" run --log "$b.log" --events "$b.events" -b "$b" "$id" </dev/null \
+		>"$b.stdout" 2>"$b.stderr"
+	cl_want $c "$s" "run failed: $(head -c 300 "$b.stderr")" [ $? = 0 ]
+	grep ' stdout F ' "$b.log" | cut -d' ' -f4- >"$b.out"
+	grep ' stderr F ' "$b.log" | cut -d' ' -f4- >"$b.err"
+	cl_want $c "$s" "stdout in the log: $(wc -l <"$b.out") of 106666 lines (or changed)" \
+		cmp -s "$b.out" "$b/rootfs/big.txt"
+	cl_want $c "$s" "stderr in the log: $(wc -l <"$b.err") of 106666 lines (or changed)" \
+		cmp -s "$b.err" "$b/rootfs/big.txt"
+	cl_want $c "$s" "records other than F ones: $(grep -vc ' [a-z]* F ' "$b.log")" \
+		[ "$(wc -l <"$b.log")" = 213332 ]
+	cl_want $c "$s" "the exit event counts drops: $(tail -n1 "$b.events")" \
+		jq -se '.[-1] | .type == "exit" and (has("log_dropped_bytes") | not)' "$b.events" \
+		>/dev/null
+	# the mode is named, or refused before anything is made
+	ct_rt "$s" run --log "$b.log2" --log-mode drop -b "$b" "$id" </dev/null >"$b.stdout2" 2>&1
+	cl_want $c "$s" "--log-mode drop: exit $?, want 2" [ $? = 2 ]
+	cl_want $c "$s" "--log-mode drop: \"$(head -c 200 "$b.stdout2")\"" \
+		grep -q -- '--log-mode drop: blocking or non-blocking' "$b.stdout2"
+}
+
+# --go-watch: a program writing 8.3 MB to stderr in one write(2) (a Go
+# panic's goroutine dump; busybox dd reads the file whole, then writes it
+# once) into `2>file` — the file gets every byte, nothing is dropped (the
+# issue saw exactly 1,048,576 bytes, cut mid-line)
+cl_gowatch_lossless() {
+	local s=$1 c=gowatch_lossless id b
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" sh -c 'dd if=/big.txt bs=16M count=1 >&2 2>/dev/null; echo done')
+	{ cl_big_text /dev/stdout; od -An -tx1 "$b/rootfs/bin/busybox"; } \
+		| head -c 8300000 >"$b/rootfs/big.txt"
+	ct_rt "$s" run --go-watch schedtrace=1000 --events "$b.events" -b "$b" "$id" </dev/null \
+		>"$b.stdout" 2>"$b.stderr"
+	cl_want $c "$s" "run failed: $(head -c 300 "$b.stdout")" [ $? = 0 ]
+	cl_want $c "$s" "the container did not finish: $(head -c 300 "$b.stdout")" \
+		grep -qx done "$b.stdout"
+	cl_want $c "$s" "stderr got $(stat -c %s "$b.stderr") of 8300000 bytes (or changed)" \
+		cmp -s "$b.stderr" "$b/rootfs/big.txt"
+	cl_want $c "$s" "the exit event counts drops: $(tail -n1 "$b.events")" \
+		jq -se '.[-1] | .type == "exit" and (has("stderr_dropped_bytes") | not)' "$b.events" \
+		>/dev/null
+}
+
 # SIGTERM to a foreground run reaches the init, whose status becomes run's
 cl_signal_forward() {
 	local s=$1 c=signal_forward id b bg rc wd
@@ -470,9 +529,11 @@ declare -A SIDES=(
 	[exec_detach]="runc moon" [exec_cwd_escape]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
 	[events]="moon" [state_orphaned]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
+	[log_lossless]="moon" [gowatch_lossless]="moon"
 )
 ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach exec_cwd_escape
-	kill_term kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long signal_forward state_orphaned)
+	kill_term kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long
+	log_lossless gowatch_lossless signal_forward state_orphaned)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 [ -n "${CT_SIDES:-}" ] && for c in "${cases[@]}"; do SIDES[$c]=$(for s in ${SIDES[$c]}; do [[ " $CT_SIDES " == *" $s "* ]] && echo -n "$s "; done); done

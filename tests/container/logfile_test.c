@@ -1,8 +1,11 @@
 /* logfile_test.c — the CRI log file as kubelet reads it: full lines, long
  * lines cut into P..P F, text without a final newline, two streams at
- * once, the timestamp format, and a container that writes 50 MB while the
- * file sits on a sink that hardly reads: its writes must not block, and
- * what the buffer cannot hold is dropped and counted. */
+ * once, the timestamp format; blocking mode (the default): a container
+ * that writes an 8 MB text to stdout, then to stderr, has every line in
+ * the log, into a file and into a slowly read FIFO; non-blocking mode: a
+ * container that writes 50 MB while the file sits on a sink that hardly
+ * reads never blocks, and what the buffer cannot hold is dropped and
+ * counted; --log-mode's parsing. */
 #define _GNU_SOURCE
 #include "harness.h"
 
@@ -163,7 +166,7 @@ static void tpipe_close(tpipe *t) {
 
 static lf_log *open_log(const char *path, size_t buffer) {
 	ms_err e = {0};
-	lf_log *l = lf_open(path, buffer, &e);
+	lf_log *l = lf_open(path, buffer, LF_BLOCKING, &e);
 	CHECKF(l, "lf_open: %s", e.msg);
 	return l;
 }
@@ -510,7 +513,9 @@ static int flood_main(void *arg) {
 	drain d = {.slow = 1};
 	d.fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* so the log's open returns */
 	CHECK(d.fd >= 0);
-	lf_log *l = open_log(path, 1 * MiB);
+	ms_err e = {0};
+	lf_log *l = lf_open(path, 1 * MiB, LF_NON_BLOCKING, &e);
+	CHECKF(l, "lf_open: %s", e.msg);
 	CHECK(fcntl(d.fd, F_SETFL, 0) == 0);
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, drain_run, &d) == 0);
@@ -563,15 +568,183 @@ static int flood_main(void *arg) {
 	return 0;
 }
 
-TEST(logfile_slow_sink_never_blocks_child) {
+TEST(logfile_non_blocking_slow_sink_never_blocks_child) {
 	run_rt(2, flood_main, NULL);
+}
+
+/* ─── blocking: every line of a big text, stdout then stderr ──────────── */
+
+#define TEXT_LINE  75                          /* bytes per line with its newline */
+#define TEXT_LINES (8 * 1000 * 1000 / TEXT_LINE) /* the 8 MB text file, `cat` twice */
+#define TEXT_BYTES (TEXT_LINES * TEXT_LINE)
+#define CAT_CHUNK   (128 * KiB) /* what cat(1) writes at a time */
+
+/* Line i, exactly TEXT_LINE bytes with its newline. */
+static void text_line(char *buf, int i) {
+	char line[TEXT_LINE + 32];
+	snprintf(line, sizeof line,
+	         "line %07d of a text file that the container cats twice, %08x (text)\n", i,
+	         (unsigned)i * 2654435761u);
+	memcpy(buf, line, TEXT_LINE);
+}
+
+/* The container: the text to stdout, then to stderr, as fast as the pipes
+ * take it. */
+static void cat_twice(int out, int err) {
+	char *text = malloc(TEXT_BYTES);
+	for (int i = 0; i < TEXT_LINES; i++)
+		text_line(text + (size_t)i * TEXT_LINE, i);
+	int fds[2] = {out, err};
+	for (int f = 0; f < 2; f++)
+		for (size_t off = 0; off < TEXT_BYTES;) {
+			size_t n = TEXT_BYTES - off < CAT_CHUNK ? TEXT_BYTES - off : CAT_CHUNK;
+			ssize_t w = write(fds[f], text + off, n);
+			if (w <= 0)
+				_exit(1);
+			off += (size_t)w;
+		}
+	_exit(0);
+}
+
+typedef struct {
+	int fd;
+	size_t piece; /* bytes per read */
+	useconds_t rest;
+	char *buf;
+	size_t len, cap;
+} fifo_drain;
+
+static void *fifo_drain_run(void *arg) {
+	fifo_drain *d = arg;
+	ssize_t n;
+	for (;;) {
+		if (d->len + d->piece > d->cap)
+			d->buf = realloc(d->buf, d->cap = (d->cap + d->piece) * 2);
+		if ((n = read(d->fd, d->buf + d->len, d->piece)) <= 0)
+			break;
+		d->len += (size_t)n;
+		usleep(d->rest);
+	}
+	return NULL;
+}
+
+/* Every line of the text, in order, once per stream, all F records. */
+static void check_every_line(const recs *rs, const lf_stats *st) {
+	size_t next[2] = {0, 0};
+	char want[TEXT_LINE];
+	for (size_t i = 0; i < rs->n; i++) {
+		const rec *r = &rs->r[i];
+		int k = !strcmp(r->stream, "stderr");
+		CHECKF(k || !strcmp(r->stream, "stdout"), "record %zu: stream %s", i, r->stream);
+		CHECKF(!strcmp(r->tag, "F"), "record %zu: tag %s", i, r->tag);
+		CHECKF(next[k] < TEXT_LINES, "record %zu: a %s line too many", i, r->stream);
+		text_line(want, (int)next[k]);
+		CHECKF(r->len == TEXT_LINE - 1 && !memcmp(r->text, want, TEXT_LINE - 1),
+		       "record %zu: %s has \"%.*s\", want line %zu", i, r->stream, (int)r->len,
+		       r->text, next[k]);
+		next[k]++;
+	}
+	fprintf(stderr, "log: %zu of %d stdout lines, %zu of %d stderr lines, %llu dropped\n",
+	        next[0], TEXT_LINES, next[1], TEXT_LINES,
+	        (unsigned long long)st->all.dropped_records);
+	CHECKF(next[0] == TEXT_LINES && next[1] == TEXT_LINES,
+	       "the log has %zu stdout and %zu stderr lines of %d each", next[0], next[1],
+	       TEXT_LINES);
+	CHECK(st->all.dropped_records == 0 && st->all.dropped_bytes == 0);
+	CHECK(st->stream[0].lines == TEXT_LINES && st->stream[1].lines == TEXT_LINES);
+	CHECK(st->write_error == 0 && st->lost_bytes == 0);
+}
+
+/* arg: a FIFO read slowly with a 1 MiB buffer; NULL: a regular file with
+ * the smallest buffer (LF_BUFFER_MIN, less than one read of the pipe):
+ * blocking mode loses nothing whatever the buffer. */
+static int every_line_main(void *arg) {
+	bool fifo = arg != NULL;
+	char path[128];
+	tmp_path(path, sizeof path, fifo ? "cat.fifo" : "cat.log");
+	fifo_drain d = {.fd = -1, .piece = 64 * KiB, .rest = 1000}; /* ~50 MB/s */
+	pthread_t th;
+	if (fifo) {
+		CHECK(mkfifo(path, 0600) == 0);
+		/* non-blocking, so the log's open returns */
+		d.fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		CHECK(d.fd >= 0);
+	}
+	lf_log *l = open_log(path, fifo ? 1 * MiB : 0);
+	if (fifo) {
+		CHECK(fcntl(d.fd, F_SETFL, 0) == 0);
+		CHECK(pthread_create(&th, NULL, fifo_drain_run, &d) == 0);
+	}
+	int out[2], err[2];
+	CHECK(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+	add_stream(l, out[0], "stdout");
+	add_stream(l, err[0], "stderr");
+	int64_t t0 = rt_now();
+	pid_t pid = fork();
+	if (pid == 0)
+		cat_twice(out[1], err[1]);
+	CHECK(pid > 0);
+	close(out[1]);
+	close(err[1]);
+	CHECK(rt_blocking(wait_child, (void *)(intptr_t)pid) == 0);
+	lf_stats st;
+	lf_close(l, &st);
+	fprintf(stderr, "%s: 2 x %d bytes logged in %.0f ms\n", fifo ? "slow FIFO" : "file",
+	        TEXT_BYTES, (double)(rt_now() - t0) / MS);
+	recs rs;
+	if (fifo) {
+		CHECK(pthread_join(th, NULL) == 0);
+		close(d.fd);
+		rs = parse_log(d.buf, d.len);
+	} else {
+		rs = read_log(path);
+	}
+	check_every_line(&rs, &st);
+	free_recs(&rs);
+	unlink(path);
+	return 0;
+}
+
+TEST(logfile_blocking_keeps_every_line_in_a_file) {
+	run_rt(2, every_line_main, NULL);
+}
+
+TEST(logfile_blocking_keeps_every_line_on_a_slow_fifo) {
+	run_rt(2, every_line_main, "fifo");
+}
+
+/* ─── --log-mode ─────────────────────────────────────────────────────── */
+
+TEST(logfile_mode_parsing) {
+	lf_mode m = LF_NON_BLOCKING;
+	size_t b = 7;
+	ms_err e = {0};
+	CHECK(lf_parse_mode("--log-mode", "blocking", &m, &b, &e) == 0 && m == LF_BLOCKING &&
+	      b == 7);
+	CHECK(lf_parse_mode("--log-mode", "non-blocking", &m, &b, &e) == 0 &&
+	      m == LF_NON_BLOCKING && b == 7);
+	CHECK(lf_parse_mode("--log-mode", "non-blocking,max-buffer-size=4m", &m, &b, &e) == 0 &&
+	      b == 4 * MiB);
+	CHECK(lf_parse_mode("--log-mode", "blocking,max-buffer-size=512KiB", &m, &b, &e) == 0 &&
+	      m == LF_BLOCKING && b == 512 * KiB);
+	CHECK(lf_parse_mode("--log-mode", "drop", &m, &b, &e) == -EINVAL);
+	CHECKF(strstr(e.msg, "--log-mode drop") && strstr(e.msg, "non-blocking"), "%s", e.msg);
+	CHECK(lf_parse_mode("--log-mode", "non-blocking,max-buffer-size=", &m, &b, &e) == -EINVAL);
+	CHECK(lf_parse_mode("--log-mode", "non-blocking,size=4m", &m, &b, &e) == -EINVAL);
+	size_t z;
+	CHECK(lf_parse_size("4096", &z) == 0 && z == 4096);
+	CHECK(lf_parse_size("2g", &z) == 0 && z == 2ULL << 30);
+	CHECK(lf_parse_size("3MB", &z) == 0 && z == 3 * MiB);
+	CHECK(lf_parse_size("0", &z) == -EINVAL && lf_parse_size("4x", &z) == -EINVAL &&
+	      lf_parse_size("", &z) == -EINVAL && lf_parse_size("-1k", &z) == -EINVAL &&
+	      lf_parse_size("99999999999999999999k", &z) == -EINVAL);
 }
 
 /* ─── errors ─────────────────────────────────────────────────────────── */
 
 static int errors_main(void *arg) {
 	ms_err e = {0};
-	CHECK(!lf_open("/nonexistent-dir/x.log", 0, &e));
+	CHECK(!lf_open("/nonexistent-dir/x.log", 0, LF_BLOCKING, &e));
 	CHECKF(e.code == -ENOENT && strstr(e.msg, "/nonexistent-dir/x.log"), "%s", e.msg);
 	char path[128];
 	tmp_path(path, sizeof path, "err.log");

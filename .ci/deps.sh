@@ -14,6 +14,7 @@ PKGS=(
 	containerd protobuf-c-compiler libprotobuf-c-dev  # the containerd shim: ttrpc messages (protoc-c), a real containerd for its tests
 	liblua5.4-dev                       # health checks and policies in Lua
 	curl                                # make demo drives its service with it; the scrape_cost peer
+	strace                              # tests/fault: syscall faults injected into static moonshim
 )
 missing=()
 for p in "${PKGS[@]}"; do

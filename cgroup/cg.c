@@ -23,6 +23,10 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
+/* cg_remove: EBUSY is tried again this often, this long apart (100 ms) */
+#define CG_RMDIR_BUSY_TRIES   20
+#define CG_RMDIR_BUSY_WAIT_US 5000
+
 static const char *const tree_names[CG_NTREES] = {"unified", "memory", "cpu", "pids"};
 
 /* mkdir -p */
@@ -339,10 +343,22 @@ pid_t cg_fork_into(cg *c, int *pidfd, cg_err *err) {
 	return (pid_t)pid;
 }
 
+/* rmdir, again for a while on EBUSY: the kernel answers it until the last
+ * exited task of the cgroup is released, a moment after it was reaped. */
+static int rmdir_settled(const char *dir) {
+	for (int i = 0;; i++) {
+		if (rmdir(dir) == 0)
+			return 0;
+		if (errno != EBUSY || i == CG_RMDIR_BUSY_TRIES)
+			return -1;
+		usleep(CG_RMDIR_BUSY_WAIT_US);
+	}
+}
+
 int cg_remove(cg *c, cg_err *err) {
 	int rc = 0;
 	for (int i = CG_NTREES - 1; i >= 0; i--)
-		if (c->dirs[i][0] && rmdir(c->dirs[i]) != 0 && errno != ENOENT) {
+		if (c->dirs[i][0] && rmdir_settled(c->dirs[i]) != 0 && errno != ENOENT) {
 			int e = errno;
 			rc = -e;
 			cg__err(err, rc, "rmdir %s: %s%s", c->dirs[i], strerror(e),

@@ -91,7 +91,8 @@ bool cg_was_killed(const cg *c);
  * threaded program, the child may only call async-signal-safe functions
  * (no malloc, no stdio) until it execs. */
 pid_t cg_fork_into(cg *c, int *pidfd, cg_err *err);
-/* Remove the directories (all processes must be gone: -EBUSY otherwise). */
+/* Remove the directories (all processes must be gone: -EBUSY otherwise,
+ * after 100 ms of retries for the kernel to release exited tasks). */
 int cg_remove(cg *c, cg_err *err);
 /* Read a file of the unified directory (kept open) into buf, NUL-ended;
  * returns the length. */

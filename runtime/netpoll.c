@@ -53,16 +53,22 @@ static struct {
 	uint64_t registrations; /* atomic: orders a pollfd's set-up before its events */
 } np;
 
-void rt__netpoll_init(void) {
+int rt__netpoll_init(void) {
 	memset(&np, 0, sizeof np);
 	np.epfd = epoll_create1(EPOLL_CLOEXEC);
-	np.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (np.epfd < 0 || np.evfd < 0) {
-		rt__sched_debug_printf("moonshim: epoll/eventfd: %s\n", strerror(errno));
-		abort();
-	}
+	np.evfd = np.epfd < 0 ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = BREAK_TAG};
-	epoll_ctl(np.epfd, EPOLL_CTL_ADD, np.evfd, &ev);
+	if (np.evfd < 0 || epoll_ctl(np.epfd, EPOLL_CTL_ADD, np.evfd, &ev) < 0) {
+		/* without the wake-up eventfd an idle M could sleep through work */
+		int e = errno;
+		if (np.epfd >= 0)
+			close(np.epfd);
+		if (np.evfd >= 0)
+			close(np.evfd);
+		memset(&np, 0, sizeof np);
+		return -e;
+	}
+	return 0;
 }
 
 void rt__netpoll_fini(void) {

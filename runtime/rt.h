@@ -94,6 +94,7 @@
 #ifndef MOONSHIM_RT_H
 #define MOONSHIM_RT_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -128,6 +129,10 @@ typedef int (*rt_main_fn)(void *arg);
  * Every thread it starts has the caller's signal mask: block a signal
  * before rt_main to read it from a signalfd. */
 int rt_main(const rt_config *cfg, rt_main_fn main_fn, void *arg);
+/* rt_main's answer when the runtime could not start (the netpoller's epoll
+ * instance or wake-up eventfd: EMFILE, ENOMEM, ...): main_fn did not run,
+ * errno says why. */
+#define RT_MAIN_FAILED INT_MIN
 
 /* Goroutines still blocked when the last rt_main's main goroutine returned. */
 int rt_exit_leaks(void);

@@ -298,7 +298,7 @@ int rt__timers_run(rt_p *p, int64_t now); /* expired timers of p; returns count 
 int64_t rt__timers_next(void);            /* earliest over all P's, 0 if none */
 
 /* netpoll.c */
-void rt__netpoll_init(void);
+int rt__netpoll_init(void); /* 0, or -errno (epoll, eventfd) */
 void rt__netpoll_fini(void);
 rt_g *rt__netpoll(int64_t delay_ns); /* ready G list; delay <0 forever */
 bool rt__netpoll_waiters(void);

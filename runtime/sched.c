@@ -1389,8 +1389,15 @@ static void count_leaks(void) {
 
 int rt_main(const rt_config *cfg, rt_main_fn fn, void *arg) {
 	sched_init(cfg);
+	int nperr = rt__netpoll_init();
+	if (nperr) { /* nothing else is made yet: give back the P's */
+		for (int i = 0; i < S.nprocs; i++)
+			free(S.allp[i]);
+		memset(&S, 0, sizeof S);
+		errno = -nperr;
+		return RT_MAIN_FAILED;
+	}
 	rt__stack_init();
-	rt__netpoll_init();
 	rt__debug_init();
 	rt__blocking_init();
 

@@ -34,9 +34,12 @@ int ctcg_setup(ctcg *c, const spec *s, const char *default_rel, ms_err *err) {
 	if (cg_set_limits(c->cgroup, &l, &ce))
 		rc = ms_fail(err, ce.code, "linux.resources: %s", ce.msg);
 	else if (!(rc = dev_rules_parse(s->device_rules, "linux.resources.devices", &c->devices,
-	                                err)) &&
-	         !(rc = dev_setup(c->devices, &c->host, c->rel, err)))
+	                                err))) {
+		/* set before dev_setup: one that fails half-way made a cgroup
+		 * the teardown below must remove */
 		c->devices_set = true;
+		rc = dev_setup(c->devices, &c->host, c->rel, err);
+	}
 	if (rc)
 		ctcg_teardown(c);
 	return rc;

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* How long delete --force waits for the supervisor to clean up. */
@@ -436,6 +437,13 @@ int cmd_exec(int argc, char **argv) {
 	signal(SIGPIPE, SIG_IGN);
 	sv_opts so = {.proc = &proc, .out_fd = -1, .err_fd = -1, .start_fd = -1, .debug = g_cli.debug};
 	status = sv_supervise(&so);
+	if (status < 0) { /* nobody would wait for it: it does not run on */
+		ms_fail(&err, status, "supervising %d: the netpoller (epoll, eventfd): %s", proc.pid,
+		        strerror(-status));
+		syscall(SYS_pidfd_send_signal, proc.pidfd, SIGKILL, NULL, 0);
+		waitpid(proc.pid, NULL, 0);
+		status = EXEC_FAILED;
+	}
 out:
 	if (err.msg[0])
 		fail("exec", &err);

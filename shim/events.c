@@ -14,12 +14,16 @@
 struct ev_log {
 	int fd; /* -1: drop */
 	char *id;
+	char *path;  /* --events, for the one message a failed write gets */
+	bool failed; /* a write failed (said once on stderr; the stream cannot) */
 	rt_mutex mu;
 };
 
 ev_log *ev_open(const char *path, const char *id, ms_err *err) {
 	ev_log *l = calloc(1, sizeof *l);
-	if (!l || !(l->id = strdup(id))) {
+	if (!l || !(l->id = strdup(id)) || (path && !(l->path = strdup(path)))) {
+		if (l)
+			free(l->id);
 		free(l);
 		ms_fail(err, -ENOMEM, "out of memory");
 		return NULL;
@@ -28,6 +32,7 @@ ev_log *ev_open(const char *path, const char *id, ms_err *err) {
 	l->mu = (rt_mutex)RT_MUTEX_INIT;
 	if (path && (l->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
 		ms_fail(err, -errno, "--events %s: %s", path, strerror(errno));
+		free(l->path);
 		free(l->id);
 		free(l);
 		return NULL;
@@ -41,6 +46,12 @@ void ev_time(char *buf, size_t n) {
 	char t[LF_TIME_MAX];
 	lf_format_time(&ts, t);
 	snprintf(buf, n, "%s", t);
+}
+
+/* 0, or -errno (a short write is -EIO); errno read before any park. */
+__attribute__((noinline)) static int write_line(int fd, const char *s, size_t n) {
+	ssize_t w = write(fd, s, n);
+	return w == (ssize_t)n ? 0 : w < 0 ? -errno : -EIO;
 }
 
 void ev_emit(ev_log *l, const char *type, json_t *fields) {
@@ -62,7 +73,12 @@ void ev_emit(ev_log *l, const char *type, json_t *fields) {
 	s[len] = '\n'; /* json_dumps' NUL becomes the line end */
 	rt_mutex_lock(&l->mu);
 	/* one write per line: O_APPEND keeps concurrent writers' lines whole */
-	(void)!write(l->fd, s, len + 1);
+	int e = write_line(l->fd, s, len + 1);
+	if (e && !l->failed) {
+		l->failed = true;
+		fprintf(stderr, "moonshim: --events %s: writing: %s (events are lost)\n", l->path,
+		        strerror(-e));
+	}
 	rt_mutex_unlock(&l->mu);
 	free(s);
 }
@@ -76,6 +92,7 @@ void ev_close(ev_log *l) {
 		return;
 	if (l->fd >= 0)
 		close(l->fd);
+	free(l->path);
 	free(l->id);
 	free(l);
 }

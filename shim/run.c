@@ -295,6 +295,11 @@ static int run_container(const run_args *a) {
 	              .start_fd = startp[0]};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
+	if (status < 0) { /* it never started: the process still waits to exec */
+		ms_fail(&err, status, "supervising %d: the netpoller (epoll, eventfd): %s", r.proc.pid,
+		        strerror(-status));
+		goto fail_running;
+	}
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
 	r.go_pipe[0] = -1;                          /* the tap took it */
 	close(r.proc.pidfd);

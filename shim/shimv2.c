@@ -12,8 +12,9 @@
  *         of one pod (the CRI sandbox annotation) share a daemon: a live
  *         socket for the group is reused.
  * delete  cleans up after a daemon that is gone: kills what is left in the
- *         container's cgroup, removes it, unmounts the rootfs, and prints a
- *         DeleteResponse (raw protobuf) on stdout.
+ *         container's cgroup, removes it, unmounts the rootfs, removes the
+ *         dead daemon's socket, and prints a DeleteResponse (raw protobuf)
+ *         on stdout.
  * daemon  one rt_main: the ttrpc server with the task service, and an
  *         event publisher forwarding to containerd's $TTRPC_ADDRESS.
  */
@@ -333,6 +334,13 @@ static int do_delete(const shim_args *a) {
 	char rootfs[PATH_MAX + 16];
 	snprintf(rootfs, sizeof rootfs, "%s/rootfs", bundle);
 	umount2(rootfs, MNT_DETACH);
+	/* a daemon killed (-9) never removed its socket; one nobody answers on
+	 * is its (a live one serves the pod's other containers: it stays) */
+	char group[PATH_MAX], sock[PATH_MAX];
+	group_of(a, group, sizeof group);
+	socket_path(a, group, sock, sizeof sock);
+	if (!socket_alive(sock))
+		unlink(sock);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;

@@ -80,6 +80,11 @@
 /* After SIGKILL, how long a restart waits for main to finish the process
  * (main gives the rest of the cgroup REAP_TIMEOUT_NS). */
 #define RESTART_KILL_WAIT_NS (REAP_TIMEOUT_NS + 5 * 1000000000LL)
+/* How often an exit is polled for when the pidfd cannot be (or waitid
+ * failed for a moment). */
+#define EXIT_POLL_NS (10 * 1000000LL)
+/* The status of a process whose exit cannot be known (Docker's 255). */
+#define EXIT_UNKNOWN 255
 /* Messages to main: a few per process, read at once. */
 #define CTL_CAP 16
 
@@ -176,17 +181,36 @@ static void send_msg(sv_state *st, int kind, int n, sv_gen *g) {
 	rt_chan_send(st->ctl, &m);
 }
 
+/* waitid on a pidfd without blocking: 0 (si_pid 0 while it runs) or
+ * -errno, read where no park came before (rt.h: thread-locals). */
+__attribute__((noinline)) static int wait_pidfd(int pidfd, siginfo_t *si) {
+	*si = (siginfo_t){0};
+	return waitid((idtype_t)P_PIDFD, (id_t)pidfd, si, WEXITED | WNOHANG) < 0 ? -errno : 0;
+}
+
 static void exit_waiter(void *arg) {
 	sv_gen *g = arg;
 	int perr;
+	/* without a pollfd (the netpoller refused the pidfd) the exit is
+	 * polled for: a blocking waitid would hold our only P, and a process
+	 * held at exec waits for main, which would never run again */
 	rt_pollfd *pd = rt_poll_open(g->p.pidfd, &perr);
 	if (pd) {
 		rt_poll_wait(pd, RT_POLL_READ, RT_FOREVER);
 		rt_poll_close(pd);
 	}
-	siginfo_t si = {0};
-	/* the pidfd is readable once the process exited: this does not block */
-	while (waitid((idtype_t)P_PIDFD, (id_t)g->p.pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+	siginfo_t si;
+	for (;;) {
+		int rc = wait_pidfd(g->p.pidfd, &si);
+		if (rc == 0 && si.si_pid)
+			break;
+		if (rc == -ECHILD || rc == -EBADF || rc == -EINVAL) { /* never ours to reap */
+			fprintf(stderr, "moonshim: waiting for %d: %s\n", g->p.pid, strerror(-rc));
+			si = (siginfo_t){.si_code = CLD_EXITED, .si_status = EXIT_UNKNOWN};
+			break;
+		}
+		/* not exited yet, or a transient failure (EINTR, ENOMEM): again */
+		rt_sleep(EXIT_POLL_NS);
 	}
 	g->status = si.si_code == CLD_EXITED ? si.si_status & 0xff : 128 + si.si_status;
 	g->ended = rt_now();
@@ -675,9 +699,16 @@ static int supervise_main(void *arg) {
 	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
 		sigaddset(&sigs, forwarded[i]);
 	int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0)
+		perr = -errno;
 	if (sfd >= 0 && (st.sig_pd = rt_poll_open(sfd, &perr))) {
 		rt_wg_add(&st.wg, 1);
 		rt_go(signal_forwarder, &st, "signal forwarder");
+	} else { /* the container runs on, but our TERM and INT no longer reach it */
+		ms_fail(&err, perr, "signalfd: %s: signals are not forwarded to %d",
+		        strerror(-perr), o->proc->pid);
+		fprintf(stderr, "moonshim: %s\n", err.msg);
+		ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
 	}
 	cg_watch *w = NULL;
 	/* the Lua world first: policies must be there for the first event */
@@ -794,6 +825,15 @@ static int supervise_main(void *arg) {
 		if (ls.all.dropped_bytes)
 			json_object_set_new(fields, "log_dropped_bytes",
 			                    json_integer((json_int_t)ls.all.dropped_bytes));
+		if (ls.write_error) { /* output was lost: say so, once */
+			json_object_set_new(fields, "log_lost_bytes",
+			                    json_integer((json_int_t)ls.lost_bytes));
+			ms_fail(&err, ls.write_error, "--log %s: writing: %s (%llu bytes lost)",
+			        o->log_path, strerror(-ls.write_error),
+			        (unsigned long long)ls.lost_bytes);
+			fprintf(stderr, "moonshim: %s\n", err.msg);
+			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+		}
 	}
 	if (st.sig_pd)
 		rt_poll_evict(st.sig_pd);
@@ -837,5 +877,6 @@ static void release_creation_code(void) {
 int sv_supervise(const sv_opts *o) {
 	release_creation_code();
 	rt_config cfg = {.procs = 1, .no_sigquit_dump = true, .quiet_leaks = true};
-	return rt_main(&cfg, supervise_main, (void *)o);
+	int status = rt_main(&cfg, supervise_main, (void *)o);
+	return status == RT_MAIN_FAILED ? -errno : status;
 }

@@ -63,7 +63,9 @@ void sv_block_signals(void);
 
 /* Supervise until the process exits, no policy restarts it, and its output
  * is drained; returns the last process's exit status as a shell reports it
- * (128+N for signal N). */
+ * (128+N for signal N). Negative (-errno) when supervision could not start
+ * at all (the runtime's netpoller: EMFILE, ENOMEM): nothing ran, the fds
+ * in o are still the caller's and a held process still waits at start_fd. */
 int sv_supervise(const sv_opts *o);
 
 #endif

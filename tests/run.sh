@@ -64,6 +64,10 @@ suite lua-bench bash tests/lua/bench_e2h.sh
 suite container bash tests/container/parity.sh
 suite container-errors bash tests/container/errors.sh
 suite container-cli bash tests/container/cli.sh
+# `moonshim run` with one syscall failing (strace's tampering: ENOMEM, EMFILE,
+# EAGAIN in spawn, epoll, pidfd, cgroup writes, log writes): a clean refusal or
+# the container's status, and nothing left behind
+suite fault bash tests/fault/faults.sh
 # `moonshim run --go-watch` on every Go fixture (leaks, look-alikes, scheduler
 # pathologies), a shortened run of `make eval-go`
 suite eval-go bash tests/go/eval.sh 45

@@ -486,6 +486,91 @@ case_restart() {
 	stop "$id" && clean "$id"
 }
 
+# gone_or_stopped ID: the task is not running (containerd deleted it, or it stopped).
+gone_or_stopped() { local st; st=$(cd_task_status "$1"); [ "$st" = none ] || [ "$st" = STOPPED ]; }
+
+# finish ID: after a crash, whatever state the task is in: `ctr task ls`
+# answers, the task (if any) is killed and deleted, the container deleted,
+# and nothing is left (no shim, socket, cgroup, mount, bundle).
+finish() {
+	local id=$1 st
+	note cd_ctr task ls || fail "ctr task ls failed after the crash" || return 1
+	st=$(cd_task_status "$id")
+	note echo "task after the crash: $st"
+	case $st in
+	none) ;;
+	RUNNING | CREATED | PAUSED)
+		note cd_ctr task kill -s SIGKILL "$id"
+		cd_wait 5 gone_or_stopped "$id" || fail "$id: task is $(cd_task_status "$id") after SIGKILL" || return 1
+		;;
+	esac
+	if [ "$(cd_task_status "$id")" != none ]; then
+		note cd_ctr task delete "$id" || fail "ctr task delete $id failed" || return 1
+	fi
+	note cd_ctr container delete "$id" || fail "ctr container delete $id failed" || return 1
+	# ctr removes its stdio FIFOs at its own `task delete`; a task containerd
+	# deleted itself (its shim died) leaves them: the client's, not ours
+	rm -f "$CD_DIR"/fifo/*/"$id"-std*
+	clean "$id"
+}
+
+# containerd killed -9 while `ctr run -d` is creating the task (its shim is
+# up, Create is in flight), then started again on the same dirs: the task is
+# usable or gone, and either way it can be removed without leftovers.
+case_crash_create() {
+	local id pid st
+	id=$(cd_id crashcreate)
+	run -d --rootfs "$CD_ROOTFS" "$id" /bin/sleep 1000 </dev/null >>"$RES/$CASE.log" 2>&1 &
+	pid=$!
+	cd_wait 10 shim_up "$id" || { wait "$pid"; fail "no shim for $id ever started"; return 1; }
+	cd_restart >>"$RES/$CASE.log" 2>&1 || { fail "containerd did not come back"; return 1; }
+	wait "$pid" # ctr lost its connection: its status says nothing
+	st=$(cd_task_status "$id")
+	if [ "$st" = RUNNING ]; then # usable: an exec works
+		local out
+		out=$(exec_ --exec-id after "$id" /bin/echo usable 2>>"$RES/$CASE.log")
+		expect "exec in the task that survived" "$out" usable || return 1
+	fi
+	finish "$id"
+}
+shim_up() { [ -n "$(cd_shim_pids "$1")" ]; }
+
+# containerd killed -9 while `ctr task exec` starts a process, then started
+# again: the task still runs and execs again; it can be removed cleanly.
+case_crash_exec() {
+	local id pid out
+	id=$(cd_id crashexec)
+	detached "$id" /bin/sleep 1000 || return 1
+	exec_ --exec-id mid "$id" /bin/sleep 30 </dev/null >>"$RES/$CASE.log" 2>&1 &
+	pid=$!
+	cd_wait 5 exec_started "$id" || note echo "(the exec's process did not show up before the kill)"
+	cd_restart >>"$RES/$CASE.log" 2>&1 || { fail "containerd did not come back"; return 1; }
+	wait "$pid"
+	cd_wait 5 cd_is_status "$id" RUNNING || fail "after the crash: task is $(cd_task_status "$id"), not RUNNING" || return 1
+	out=$(exec_ --exec-id after "$id" /bin/echo after-crash 2>>"$RES/$CASE.log")
+	expect "exec after the crash" "$out" after-crash || return 1
+	finish "$id"
+}
+# exec_started ID: a second process (the exec's sleep 30) runs in ID's cgroup.
+exec_started() { cd_ctr task ps "$1" 2>/dev/null | awk 'NR > 1' | grep -c . | grep -qx 2; }
+
+# The shim killed -9 while its task runs: containerd notices (the task stops
+# or goes), `ctr task delete` / `ctr container delete` clean up through the
+# shim's `delete` subcommand: no process, cgroup, mount, socket or bundle left.
+case_kill_shim() {
+	local id shim pid
+	id=$(cd_id killshim)
+	detached "$id" /bin/sleep 1000 || return 1
+	shim=$(cd_shim_pids "$id")
+	pid=$(cd_task_pid "$id")
+	note echo "shim $shim, task pid $pid"
+	[ -n "$shim" ] || fail "no shim for $id" || return 1
+	kill -9 $shim
+	cd_wait $SETTLE gone_or_stopped "$id" || fail "containerd never noticed: task is $(cd_task_status "$id")" || return 1
+	finish "$id" || return 1
+	! kill -0 "$pid" 2>/dev/null || fail "the task's process $pid still runs"
+}
+
 # ns_cgroups: the cgroup dirs under our namespace on every hierarchy, sorted.
 ns_cgroups() {
 	local c
@@ -529,14 +614,14 @@ case_log() {
 
 # ---------------------------------------------------------------- main
 
-PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape ps group lua go metrics pause events oom config image)
-# restart stops containerd under everybody; loop counts what is new; log reads everybody's
-SERIAL=(restart loop log)
+PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape ps group lua go metrics pause events oom config image kill_shim)
+# restart and crash_* stop containerd under everybody; loop counts what is new; log reads everybody's
+SERIAL=(restart crash_create crash_exec loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")
 if [ $# -gt 0 ]; then
 	PARALLEL=() SERIAL=()
 	for c in "$@"; do
-		if [ "$c" = restart ] || [ "$c" = loop ] || [ "$c" = log ]; then SERIAL+=("$c"); else PARALLEL+=("$c"); fi
+		case $c in restart | crash_* | loop | log) SERIAL+=("$c") ;; *) PARALLEL+=("$c") ;; esac
 	done
 	ALL=("$@")
 fi

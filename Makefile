@@ -7,6 +7,7 @@
 #                   1 s polling, `moonshim run` against runc, and the containerd
 #                   shim against containerd-shim-runc-v2 (ratios)
 #   make asan|tsan  the tests under sanitizers
+#   make fuzz       each libFuzzer target (tests/fuzz) for FUZZ_SECONDS (60)
 # Variants build into their own directories: build/ (native), build/asan,
 # build/tsan, build/aarch64 (cross-compiled, run under qemu-user).
 
@@ -53,7 +54,7 @@ SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c -llua5.4
 # never call them.
 SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
 
-.PHONY: all runtime test check deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 install clean format
+.PHONY: all runtime test check deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 fuzz fuzz-build fuzz-bins install clean format
 SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
 CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
@@ -180,6 +181,23 @@ tsan:
 aarch64:
 	$(MAKE) B=build/aarch64 CC=aarch64-linux-gnu-gcc ARCH=aarch64 OPT=-O2 CFLAGS=-static runtime
 
+# ─── fuzzing (tests/fuzz) ─────────────────────────────────────────────────
+# One libFuzzer target per parser of untrusted or operator input, built by
+# clang into build/fuzz (objects with fuzzer-no-link; each target links the
+# archives, so it pulls in only the objects it calls). `make fuzz` runs each
+# for FUZZ_SECONDS, one at a time; `make test` replays their corpora.
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_NAMES := $(patsubst tests/fuzz/%_fuzz.c,%,$(wildcard tests/fuzz/*_fuzz.c))
+FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/%_fuzz)
+fuzz-build:
+	$(MAKE) B=build/fuzz CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" fuzz-bins
+fuzz-bins: $(FUZZ_BINS)
+$(B)/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -Ishim -Icgroup $(SHIM_INC) $< $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+fuzz: deps fuzz-build
+	bash tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
 # ─── set-up, tests, benchmarks ───────────────────────────────────────────
 deps:
 	bash .ci/deps.sh
@@ -190,7 +208,7 @@ vmtest: $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
 	bash tests/vm/run.sh $(B)/vm $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
 
 test: deps
-	$(MAKE) all asan tsan aarch64 $(B)/bench/luabench
+	$(MAKE) all asan tsan aarch64 fuzz-build $(B)/bench/luabench
 	bash tests/run.sh
 check: test
 

@@ -76,7 +76,14 @@ static int64_t parse_dur_us(const char *s, size_t n) {
 	             : !strcmp(end, "ms") ? 1e3
 	             : !strcmp(end, "s")  ? 1e6
 	                                  : -1;
-	return mul < 0 ? -1 : (int64_t)(v * mul + 0.5);
+	if (mul < 0)
+		return -1;
+	/* "inf", "nan" and a count past int64_t's range are malformed too:
+	 * converting them would be undefined (fuzzing found it) */
+	double us = v * mul + 0.5;
+	if (!(us < (double)INT64_MAX))
+		return -1;
+	return (int64_t)us;
 }
 
 static void fmt_dur(char *buf, size_t n, int64_t us) {

@@ -313,7 +313,7 @@ bool gp_parse_gc(const char *line, size_t len, gp_gc *out) {
 		if (!dec_i64(&c, &n))
 			return false;
 		if (eat(&c, " P")) {
-			if (n > INT_MAX)
+			if (n < 1 || n > INT_MAX) /* Go has at least one P, as in SCHED lines */
 				return false;
 			g.procs = (int)n;
 			break;

@@ -1072,9 +1072,13 @@ int spec_load(const char *bundle, spec **out, ms_err *err) {
 	if (!root)
 		return ms_fail(err, -EINVAL, "%s: line %d, column %d: %s", file, je.line, je.column,
 		               je.text);
+	return spec_from_json(root, real, out, err);
+}
+
+int spec_from_json(json_t *root, const char *bundle, spec **out, ms_err *err) {
 	spec *s = xcalloc(1, sizeof *s);
 	s->json = root;
-	s->bundle = xstrdup(real);
+	s->bundle = xstrdup(bundle);
 	cg_limits_init(&s->limits);
 	s->memory_reservation = CG_UNSET;
 	*out = s;

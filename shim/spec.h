@@ -122,6 +122,11 @@ typedef struct spec {
 
 /* Read and check <bundle>/config.json. */
 int spec_load(const char *bundle, spec **out, ms_err *err);
+/* The same check on a parsed document (spec_load's second half; the fuzz
+ * target's entry): root is taken over (freed with the spec, or on error),
+ * bundle is an absolute directory relative paths resolve against (root.path
+ * must name a directory there). *out NULL on error. */
+int spec_from_json(json_t *root, const char *bundle, spec **out, ms_err *err);
 /* Check a process object (an exec's --process file); jpath prefixes errors. */
 int spec_parse_process(json_t *obj, const char *jpath, spec_process *out, ms_err *err);
 void spec_process_free(spec_process *p);

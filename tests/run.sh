@@ -7,6 +7,7 @@
 #   aarch64  the cross-built runtime under qemu-user
 #   vm       the runtime in a qemu VM with a pure cgroup v2 kernel (tests/vm)
 #   container build/moonshim run/exec/kill/... against runc (tests/container)
+#   fuzz-replay the libFuzzer targets over their corpora (tests/fuzz)
 cd "$(dirname "$0")/.."
 passed=0 failed=0 broken=()
 
@@ -54,6 +55,9 @@ suite lua-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=
 # scheduler detectors on real samples, natively and under ASan
 suite go build/tests/go_tests
 suite go-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/go_tests
+# every libFuzzer target over its corpus (tests/fuzz: seeds and the inputs
+# of crashes fixed), built by `make fuzz-build` into build/fuzz
+suite fuzz-replay bash tests/fuzz/replay.sh build/fuzz
 # `moonshim run --check`: Lua health checks against a real container
 suite lua-checks bash tests/lua/checks_e2e.sh
 # container.restart(): exit- and health-driven restarts with backoff, a TERM in the backoff

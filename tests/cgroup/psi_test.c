@@ -168,3 +168,17 @@ TEST(psi_rule_syntax_round_trips) {
 	CHECK(cg_parse_duration_us("2s") == 2000000 && cg_parse_duration_us("7") == 7 &&
 	      cg_parse_duration_us("1h") == -1 && cg_parse_duration_us("") == -1);
 }
+
+/* tests/fuzz/corpus/psirule/overflow-threshold: a duration past int64_t's
+ * range, inf or nan was converted to an integer (undefined; INT64_MIN on
+ * x86) instead of being refused */
+TEST(psi_duration_out_of_range_is_malformed) {
+	CHECK(cg_parse_duration_us("1e30s") == -1);
+	CHECK(cg_parse_duration_us("9223372036854775807") == -1);
+	CHECK(cg_parse_duration_us("inf") == -1 && cg_parse_duration_us("nan") == -1);
+	CHECK(cg_parse_duration_us("infms") == -1);
+	CHECK(cg_parse_duration_us("9000000000000000000") == 9000000000000000000LL);
+	cg_psi_spec s;
+	cg_err e = {0};
+	CHECK(cg_psi_parse("io:full:2222222222222222222222222:1s", &s, &e) == -EINVAL);
+}

@@ -212,6 +212,9 @@ TEST(gc_lines) {
 	    "scvg: inuse: 4, idle: 0, sys: 4, released: 0, consumed: 4 (MB)",
 	    "gc 1 @0.019s 1%: 0.016+0.47+0.002 ms clock, 0.064+0.11/0.39/0.10+0.008 ms cpu, "
 	    "4->4->0 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 4 P trailing",
+	    /* no P: Go never runs with none (tests/fuzz/corpus/gctrace/zero-procs) */
+	    "gc 7 @120.003s 0%: 0.030+0.51+0.004 ms clock, 0.12+0/0.45/0.80+0.17 ms cpu, 3->3->1 "
+	    "MB, 4 MB goal, 0 MB stacks, 0 MB globals, 0 P (forced)",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		CHECKF(!gp_parse_gc(bad[i], strlen(bad[i]), &g), "%s", bad[i]);

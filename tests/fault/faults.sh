@@ -223,9 +223,9 @@ case_spawn_clone3_enomem() { fl_run spawn_clone3_enomem refuse 'clone3: Cannot a
 case_spawn_clone3_eagain() { fl_run spawn_clone3_eagain refuse 'clone3: Resource temporarily unavailable' -- -e trace=clone3 -e inject=clone3:error=EAGAIN:when=1; }
 # the supervisor's second clone3 is the runtime's first thread
 case_spawn_thread_eagain() { fl_run spawn_thread_eagain run '' -- -e trace=clone3 -e inject=clone3:error=EAGAIN:when=2; }
-# (the child's execve of the workload is left out: it fails after the
-# hold, where nobody reads the handshake socket any more — its message is
-# lost and the status is 1, as if the workload had exited 1)
+# the child's execve of the workload fails after the hold: its message comes
+# back on the start socket, and the run fails with it (status 1, not the
+# workload's)
 case_spawn_execve_enomem() { fl_run spawn_execve_enomem refuse "$INIT.*Cannot allocate memory" -- @INIT -e trace=execve -e inject=execve:error=ENOMEM; }
 case_spawn_execve_eagain() { fl_run spawn_execve_eagain refuse "$INIT.*Resource temporarily unavailable" -- @INIT -e trace=execve -e inject=execve:error=EAGAIN; }
 case_spawn_detach_fork_eagain() { fl_run spawn_detach_fork_eagain refuse '--detach: fork: Resource temporarily unavailable' -d -- -e trace=clone -e inject=clone:error=EAGAIN:when=1; }
@@ -275,7 +275,8 @@ case_events_write_enospc() { fl_run events_write_enospc run '--events .*: writin
 case_handshake_socketpair_emfile() { fl_run handshake_socketpair_emfile refuse 'socketpair: Too many open files' -- -e trace=socketpair -e inject=socketpair:error=EMFILE; }
 
 ALL=(
-	spawn_clone3_enomem spawn_clone3_eagain spawn_thread_eagain spawn_detach_fork_eagain
+	spawn_clone3_enomem spawn_clone3_eagain spawn_thread_eagain spawn_execve_enomem spawn_execve_eagain
+	spawn_detach_fork_eagain
 	epoll_create_emfile epoll_create_enomem epoll_eventfd_emfile epoll_ctl_wakeup_enomem
 	epoll_ctl_signalfd_enomem epoll_ctl_pidfd_enomem epoll_ctl_cgevents_enomem signalfd_emfile
 	pidfd_waitid_enomem pidfd_waitid_eagain pidfd_exec_open_emfile pidfd_exec_open_enomem pidfd_kill_eagain

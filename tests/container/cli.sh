@@ -239,6 +239,19 @@ cl_exec_process() {
 	cl_want $c "$s" "exec --process gave: $out" [ "$out" = "hello from /dev as 65534" ]
 }
 
+# an exec whose argument is too big for execve: a named error, not a status
+# that could be the process's own
+cl_exec_e2big() {
+	local s=$1 c=exec_e2big id b=$CT_DIR/b/exec_e2big-$1 out rc
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	jq '.process | .args = ["true", ("x" * 200000)]' "$b/config.json" >"$b.process.json"
+	out=$(cl_exec "$s" "$id" --process "$b.process.json" -- 2>&1)
+	rc=$?
+	cl_want $c "$s" "exec of a 200 kB argument: status $rc" [ $rc != 0 ]
+	cl_want $c "$s" "exec of a 200 kB argument does not name E2BIG: $(head -c 200 <<<"$out")" grep -qiE 'too big|argument list too long' <<<"$out"
+}
+
 cl_exec_detach() {
 	local s=$1 c=exec_detach id n
 	id=$(cl_id $c "$s")
@@ -526,12 +539,12 @@ cl_signal_forward() {
 declare -A SIDES=(
 	[state]="runc moon" [state_unknown]="runc moon" [ps]="runc moon" [list]="runc moon"
 	[exec_ns]="runc moon" [exec_seccomp]="runc moon" [exec_opts]="runc moon" [exec_process]="runc moon"
-	[exec_detach]="runc moon" [exec_cwd_escape]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
+	[exec_detach]="runc moon" [exec_cwd_escape]="runc moon" [exec_e2big]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
 	[events]="moon" [state_orphaned]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
 	[log_lossless]="moon" [gowatch_lossless]="moon"
 )
-ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach exec_cwd_escape
+ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach exec_cwd_escape exec_e2big
 	kill_term kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long
 	log_lossless gowatch_lossless signal_forward state_orphaned)
 cases=("$@")

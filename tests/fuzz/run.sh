@@ -6,6 +6,8 @@
 # with tests/fuzz/NAME.dict when there is one. Crash, leak and timeout
 # inputs go to BUILD/artifacts/NAME/. Prints a table: executions, corpus
 # size and crashes per target; exit 1 if any target crashed.
+# FUZZ_RUNS=N stops each target after N executions instead (SECONDS still
+# bounds it): how a campaign reaches a set count per target.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 build=$1 secs=$2; shift 2
@@ -20,7 +22,8 @@ for name in "$@"; do
 	dict=(); [ -f tests/fuzz/"$name".dict ] && dict=(-dict=tests/fuzz/"$name".dict)
 	log=$build/$name.log
 	echo "== fuzz $name (${secs}s)"
-	"$bin" -max_total_time="$secs" -artifact_prefix="$art/" -print_final_stats=1 \
+	runs=(); [ -n "${FUZZ_RUNS:-}" ] && runs=(-runs="$FUZZ_RUNS")
+	"$bin" -max_total_time="$secs" "${runs[@]}" -artifact_prefix="$art/" -print_final_stats=1 \
 		${extra[$name]:-} "${dict[@]}" "$work" >"$log" 2>&1
 	rc=$?
 	execs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$')

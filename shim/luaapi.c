@@ -11,6 +11,7 @@
 #include "hostexec.h"
 #include "luachan.h"
 #include "http.h"
+#include "jsonload.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -547,11 +548,11 @@ static int l_json_encode(lua_State *L) {
 static int l_json_decode(lua_State *L) {
 	size_t n;
 	const char *s = luaL_checklstring(L, 1, &n);
-	json_error_t e;
-	json_t *j = json_loadb(s, n, JSON_DECODE_ANY, &e);
+	ms_err e = {0};
+	json_t *j = jl_loadb(s, n, JSON_DECODE_ANY, "json.decode", &e);
 	if (!j) {
 		lua_pushnil(L);
-		lua_pushfstring(L, "json.decode: line %d, column %d: %s", e.line, e.column, e.text);
+		lua_pushstring(L, e.msg);
 		return 2;
 	}
 	la_push_json(L, j);

@@ -238,6 +238,22 @@ cl_exec_process() {
 	cl_want $c "$s" "exec --process gave: $out" [ "$out" = "hello from /dev as 65534" ]
 }
 
+# a process file nesting 800 arrays: one clear error, the exec'd nothing, the
+# container runs on (the parser recursed per level and overflowed its stack)
+cl_exec_process_deep() {
+	local s=$1 c=exec_process_deep id b=$CT_DIR/b/exec_process_deep-$1 out rc
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	{ printf '{"args": ["true"], "cwd": "/", "deep": '; printf '[%.0s' $(seq 800); printf ']%.0s' $(seq 800); printf '}'; } >"$b.process.json"
+	out=$(cl_exec "$s" "$id" --process "$b.process.json" -- 2>&1)
+	rc=$?
+	cl_want $c "$s" "exec --process of 800 levels: status $rc, said: $out" [ $rc != 0 ]
+	cl_want $c "$s" "want one line naming the file and the depth, got: $out" \
+		grep -q "^moonshim: .*process.json: JSON nested deeper than 64 levels$" <<<"$out"
+	cl_want $c "$s" "more than one line: $out" [ "$(grep -c . <<<"$out")" = 1 ]
+	cl_want $c "$s" "not running after the refused exec" cl_is "$s" "$id" running
+}
+
 cl_exec_detach() {
 	local s=$1 c=exec_detach id n
 	id=$(cl_id $c "$s")
@@ -417,11 +433,12 @@ cl_signal_forward() {
 declare -A SIDES=(
 	[state]="runc moon" [state_unknown]="runc moon" [ps]="runc moon" [list]="runc moon"
 	[exec_ns]="runc moon" [exec_seccomp]="runc moon" [exec_opts]="runc moon" [exec_process]="runc moon"
+	[exec_process_deep]="moon"
 	[exec_detach]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
 	[events]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
 )
-ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach kill_term
+ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_process_deep exec_detach kill_term
 	kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long signal_forward)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")

@@ -636,8 +636,12 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 		}
 	}
 out:
-	rt_set_local(saved_local);
+	/* still this task's (the count hook's) while the coroutine is reset:
+	 * a pending <close> handler that loops is stopped by the budget, as
+	 * the script's own code would be */
+	t.resumed_at = rt_now();
 	thread_give_back(w, &t, finished);
+	rt_set_local(saved_local);
 	return rc;
 }
 

@@ -213,6 +213,30 @@ TEST(hostile_gc_finalizers_refused_close_is_bounded) {
 	run_rt(1, gc_main, NULL);
 }
 
+/* A go() task parked with a <close> variable whose handler loops: the
+ * world's stop ends the wait, and unwinding the task runs the handler,
+ * which the CPU budget stops as it would the script's own loop. */
+static int close_main(void *arg) {
+	lw_world *w = api_world("close", 100 * MS, 0);
+	ms_err err = {0};
+	const char *src = "go(function()\n"
+	                  "  local x <close> = setmetatable({}, {__close = function()\n"
+	                  "    while true do end end})\n"
+	                  "  sleep(1e10)\n"
+	                  "end)\n";
+	CHECKF(lw_load(w, "close.lua", src, strlen(src), &err) == 0, "%s", err.msg);
+	rt_sleep(50 * MS); /* it parks */
+	int64_t t0 = rt_now();
+	lw_free(w);
+	int64_t took = rt_now() - t0;
+	CHECKF(took < 2000 * MS, "the stop took %lld ms", (long long)(took / MS));
+	return 0;
+}
+
+TEST(hostile_looping_close_handler_is_stopped_at_the_worlds_stop) {
+	run_rt(1, close_main, NULL);
+}
+
 static int toplevel_main(void *arg) {
 	ms_err err = {0};
 	lw_config c = {.name = "top", .load_wait_ns = 300 * MS};

@@ -14,6 +14,14 @@
  *    (or makes one) and gives it back reset, so a check that runs every
  *    second does not allocate a thread, its stack and its CallInfo each
  *    time. An idle coroutine is anchored in the registry like a live one.
+ *  - Lua raises on an allocation past the world's cap; C code allocates in
+ *    Lua only inside a task's resume or a protected call (protected()),
+ *    never where a raise would be a panic.
+ *  - Lua runs only on goroutines of LW_STACK_SIZE: it lets C recurse to
+ *    its own limit (200 levels), which a 64 KiB stack does not hold.
+ *  - No script code runs where no hook can stop it: setmetatable refuses
+ *    __gc (finalizers run with hooks off), and a task's coroutine is reset
+ *    (its pending <close> handlers run) while it is still the task.
  */
 #define _GNU_SOURCE
 #include "luaworld.h"
@@ -546,8 +554,7 @@ static int task_args(lw_task *t, args_fn args, void *arg, int *nargs, const char
 
 /* The results are moved into the protected call as its arguments, where
  * take finds them as the top nres values, as it would have. */
-static int task_take(lw_task *t, take_fn take, void *arg, int nres, const char *what,
-                     ms_err *err) {
+static int task_take(lw_task *t, take_fn take, void *arg, int nres, const char *what, ms_err *err) {
 	call_io io = {.take = take, .arg = arg};
 	int st = protected(t->co, nres, 0, take_in, &io);
 	return st != LUA_OK ? io_fail(t, st, what, err) : io.rc;
@@ -557,8 +564,8 @@ static int task_take(lw_task *t, take_fn take, void *arg, int nres, const char *
  * registry); LUA_NOREF: an idle one or a new one. */
 static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *take_arg,
                          int thread_ref, bool budget_per_wait, ms_err *err) {
-	lw_task t = {.w = w, .budget_per_wait = budget_per_wait, .ref = thread_ref,
-	             .stop = w->load_stop};
+	lw_task t = {
+	    .w = w, .budget_per_wait = budget_per_wait, .ref = thread_ref, .stop = w->load_stop};
 	w->load_stop = NULL; /* one task's: lw_load's */
 	if (thread_ref != LUA_NOREF) {
 		lua_rawgeti(w->L, LUA_REGISTRYINDEX, thread_ref);
@@ -758,8 +765,13 @@ static void load_here(void *p) {
 }
 
 int lw_load(lw_world *w, const char *chunkname, const char *src, size_t len, ms_err *err) {
-	load_call c = {.w = w, .chunkname = chunkname, .src = src, .len = len, .err = err,
-	               .loaded = RT_WAITGROUP_INIT, .watched = RT_WAITGROUP_INIT};
+	load_call c = {.w = w,
+	               .chunkname = chunkname,
+	               .src = src,
+	               .len = len,
+	               .err = err,
+	               .loaded = RT_WAITGROUP_INIT,
+	               .watched = RT_WAITGROUP_INIT};
 	if (!(c.stop = rt_chan_new(1, 0)) || !(c.over = rt_chan_new(1, 0))) {
 		rt_chan_free(c.stop);
 		return ms_fail(err, -ENOMEM, "%s: out of memory", chunkname);

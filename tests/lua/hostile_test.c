@@ -205,7 +205,8 @@ static int gc_main(void *arg) {
 	CHECKF(lw_load(w, "chan.lua", src, strlen(src), &err) == 0, "%s", err.msg);
 	int64_t t0 = rt_now();
 	lw_free(w);
-	CHECKF(rt_now() - t0 < 1000 * MS, "closing took %lld ms", (long long)((rt_now() - t0) / MS));
+	CHECKF(rt_now() - t0 < 1000 * MS, "closing took %lld ms",
+	       (long long)((rt_now() - t0) / MS));
 	return 0;
 }
 

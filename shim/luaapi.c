@@ -502,7 +502,8 @@ static json_t *to_json(lua_State *L, int idx, int depth, to_json_ctx *c) {
 	case LUA_TSTRING: {
 		size_t n;
 		const char *s = lua_tolstring(L, idx, &n);
-		return json_stringn(s, n);
+		json_t *j = json_stringn(s, n);
+		return j ? j : fail_json(c, NULL, "a string that is not UTF-8");
 	}
 	case LUA_TTABLE:
 		return table_to_json(L, idx, depth, c);

@@ -91,6 +91,8 @@ static int json_main(void *arg) {
 	         "  assert(not ok2 and e2:find('emit: table nested deeper than 64'), e2)\n"
 	         "  ok2, e2 = pcall(json.encode, {f = print})\n"
 	         "  assert(not ok2 and e2:find('json.encode: a function has no JSON form'), e2)\n"
+	         "  ok2, e2 = pcall(json.encode, {s = '\\255'})\n"
+	         "  assert(not ok2 and e2:find('json.encode: a string that is not UTF%-8'), e2)\n"
 	         "  -- the same table twice, not inside itself, is no cycle\n"
 	         "  local s = {1, 2}\n"
 	         "  assert(json.encode({a = s, b = s}) == '{\"a\":[1,2],\"b\":[1,2]}')\n"

@@ -65,7 +65,7 @@ static void count_emit(void *arg, const char *type, json_t *fields) {
 }
 
 static int json_main(void *arg) {
-	lw_world *w = api_world("json", 0, 0);
+	lw_world *w = api_world("json", 5000 * MS, 0);
 	pl_env env = {.pid = -1, .pidfd = -1, .emit = count_emit};
 	pl_engine *p = pl_new(w, &env);
 	result r = {0};
@@ -116,7 +116,7 @@ TEST(hostile_json_depth_and_cycles_are_lua_errors) {
 /* ─── C recursion ───────────────────────────────────────────────────── */
 
 static int crec_main(void *arg) {
-	lw_world *w = api_world("crec", 0, 0);
+	lw_world *w = api_world("crec", 5000 * MS, 0);
 	result r = {0};
 	run_main(w, "crec.lua",
 	         "function main()\n"

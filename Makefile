@@ -57,7 +57,7 @@ SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
 .PHONY: all runtime test check deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 fuzz fuzz-build fuzz-bins install clean format
 SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
-CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check
+CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check $(B)/tests/exec_deep
 CD_TEST_BIN := $(B)/tests/containerd_tests
 LUA_TEST_BIN := $(B)/tests/lua_tests
 GO_TEST_BIN := $(B)/tests/go_tests
@@ -133,6 +133,11 @@ $(CT_TEST_BIN): tests/harness.c $(wildcard tests/container/*_test.c) tests/harne
 $(CD_TEST_BIN): tests/harness.c $(wildcard tests/containerd/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/containerd/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+
+# a raw ttrpc Exec to a running shim (tests/containerd/e2e.sh, case exec_deep)
+$(B)/tests/exec_deep: tests/containerd/exec_deep.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) tests/containerd/exec_deep.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
 $(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c tests/lua/testnet.h tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)

@@ -4,6 +4,7 @@
 set -euo pipefail
 PKGS=(
 	gcc make clang libclang-rt-14-dev   # build, ASan/UBSan (gcc), TSan (clang)
+	clang-format                        # the style: git clang-format on what a change touches
 	jq python3                           # the container tests edit config.json with them
 	valgrind                            # valgrind.h for stack registration
 	libjansson-dev                      # JSON: watch output, OCI config, events

@@ -290,7 +290,7 @@ int hk_start(hk_checks *c, ms_err *err) {
 			return ms_fail(err, -ENOMEM, "out of memory");
 		*a = (runner_arg){c, i};
 		rt_wg_add(&c->wg, 1);
-		rt_go(runner, a, "health check");
+		rt_go_stack(runner, a, "health check", LW_STACK_SIZE);
 	}
 	return 0;
 }

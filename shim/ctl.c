@@ -14,6 +14,7 @@
 
 #include "container.h"
 #include "ctcg.h"
+#include "jsonload.h"
 #include "spec.h"
 #include "state.h"
 #include "supervise.h"
@@ -352,11 +353,9 @@ static int exec_process(const spec *s, const char *file, char **cmd, int ncmd, c
                         int nenv, const char *cwd, const char *user, bool tty, spec_process *p,
                         ms_err *err) {
 	if (file) {
-		json_error_t je;
-		json_t *j = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
+		json_t *j = jl_load_file(file, JSON_REJECT_DUPLICATES, err);
 		if (!j)
-			return ms_fail(err, -EINVAL, "%s: line %d, column %d: %s", file, je.line,
-			               je.column, je.text);
+			return err->code;
 		int rc = spec_parse_process(j, "process", p, err);
 		json_decref(j);
 		return rc ? ms_wrap(err, "%s", file) : 0;

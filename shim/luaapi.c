@@ -11,6 +11,7 @@
 #include "hostexec.h"
 #include "luachan.h"
 #include "http.h"
+#include "jsonload.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -23,7 +24,6 @@
 #include <unistd.h>
 
 #define NS_PER_SEC       1000000000LL
-#define JSON_MAX_DEPTH   64 /* nesting json.encode follows before giving up */
 #define MAX_HTTP_HEADERS 32
 #define HEADER_NAME_BUF  64 /* a response header name lower-cased on the stack */
 
@@ -429,15 +429,67 @@ static int l_exec_container(lua_State *L) {
 
 /* ─── json ──────────────────────────────────────────────────────────── */
 
-static json_t *to_json(lua_State *L, int idx, int depth);
+/* A Lua value to JSON. The recursion is bounded by JL_MAX_DEPTH (a table
+ * deeper than that is refused, not followed) and a table met again on
+ * the way down is a cycle. path[] holds the tables being converted. */
+typedef struct {
+	const void *path[JL_MAX_DEPTH + 1];
+	char why[128]; /* set on failure */
+} to_json_ctx;
 
-json_t *la_to_json(lua_State *L, int idx) {
-	return to_json(L, idx, 0);
+static json_t *to_json(lua_State *L, int idx, int depth, to_json_ctx *c);
+
+static json_t *fail_json(to_json_ctx *c, json_t *partial, const char *why) {
+	json_decref(partial);
+	if (!c->why[0])
+		snprintf(c->why, sizeof c->why, "%s", why);
+	return NULL;
 }
 
-static json_t *to_json(lua_State *L, int idx, int depth) {
-	if (depth > JSON_MAX_DEPTH)
+static json_t *table_to_json(lua_State *L, int idx, int depth, to_json_ctx *c) {
+	const void *self = lua_topointer(L, idx);
+	if (depth >= JL_MAX_DEPTH) {
+		snprintf(c->why, sizeof c->why, "table nested deeper than %d", JL_MAX_DEPTH);
 		return NULL;
+	}
+	for (int i = 0; i < depth; i++)
+		if (c->path[i] == self)
+			return fail_json(c, NULL, "cycle (a table inside itself)");
+	if (!lua_checkstack(L, 3))
+		return fail_json(c, NULL, "out of stack");
+	c->path[depth] = self;
+	lua_Unsigned n = lua_rawlen(L, idx);
+	if (n > 0) { /* a sequence is an array */
+		json_t *a = json_array();
+		for (lua_Unsigned i = 1; a && i <= n; i++) {
+			lua_rawgeti(L, idx, (lua_Integer)i);
+			json_t *v = to_json(L, -1, depth + 1, c);
+			lua_pop(L, 1);
+			if (!v || json_array_append_new(a, v))
+				return fail_json(c, a, "out of memory");
+		}
+		return a ? a : fail_json(c, NULL, "out of memory");
+	}
+	json_t *o = json_object();
+	if (!o)
+		return fail_json(c, NULL, "out of memory");
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			lua_pop(L, 2);
+			return fail_json(c, o, "a table with non-string keys");
+		}
+		json_t *v = to_json(L, -1, depth + 1, c);
+		if (!v || json_object_set_new(o, lua_tostring(L, -2), v)) {
+			lua_pop(L, 2);
+			return fail_json(c, o, "out of memory");
+		}
+		lua_pop(L, 1);
+	}
+	return o;
+}
+
+static json_t *to_json(lua_State *L, int idx, int depth, to_json_ctx *c) {
 	idx = lua_absindex(L, idx);
 	switch (lua_type(L, idx)) {
 	case LUA_TNIL:
@@ -450,44 +502,28 @@ static json_t *to_json(lua_State *L, int idx, int depth) {
 	case LUA_TSTRING: {
 		size_t n;
 		const char *s = lua_tolstring(L, idx, &n);
-		return json_stringn(s, n);
+		json_t *j = json_stringn(s, n);
+		return j ? j : fail_json(c, NULL, "a string that is not UTF-8");
 	}
-	case LUA_TTABLE: {
-		lua_Unsigned n = lua_rawlen(L, idx);
-		if (n > 0) { /* a sequence is an array */
-			json_t *a = json_array();
-			for (lua_Unsigned i = 1; i <= n; i++) {
-				lua_rawgeti(L, idx, (lua_Integer)i);
-				json_t *v = to_json(L, -1, depth + 1);
-				lua_pop(L, 1);
-				if (!v) {
-					json_decref(a);
-					return NULL;
-				}
-				json_array_append_new(a, v);
-			}
-			return a;
-		}
-		json_t *o = json_object();
-		lua_pushnil(L);
-		while (lua_next(L, idx)) {
-			json_t *v =
-			    lua_type(L, -2) == LUA_TSTRING ? to_json(L, -1, depth + 1) : NULL;
-			if (!v) {
-				lua_pop(L, 2);
-				json_decref(o);
-				return NULL;
-			}
-			json_object_set_new(o, lua_tostring(L, -2), v);
-			lua_pop(L, 1);
-		}
-		return o;
-	}
+	case LUA_TTABLE:
+		return table_to_json(L, idx, depth, c);
 	default:
+		snprintf(c->why, sizeof c->why, "a %s has no JSON form", luaL_typename(L, idx));
 		return NULL;
 	}
 }
 
+json_t *la_to_json(lua_State *L, int idx, const char *fn) {
+	to_json_ctx c;
+	c.why[0] = 0;
+	json_t *j = to_json(L, idx, 0, &c);
+	if (!j)
+		luaL_error(L, "%s: %s", fn, c.why[0] ? c.why : "out of memory");
+	return j;
+}
+
+/* JSON from jansson to Lua: the trees come from jl_loadb or la_to_json,
+ * both bounded by JL_MAX_DEPTH, so the recursion is too. */
 void la_push_json(lua_State *L, json_t *j) {
 	luaL_checkstack(L, 4, "json.decode: nested too deep");
 	switch (json_typeof(j)) {
@@ -528,13 +564,7 @@ void la_push_json(lua_State *L, json_t *j) {
 
 static int l_json_encode(lua_State *L) {
 	luaL_checkany(L, 1);
-	json_t *j = to_json(L, 1, 0);
-	if (!j)
-		return luaL_error(
-		    L,
-		    "json.encode: a value JSON cannot hold (function, userdata, a table with "
-		    "non-string keys, or nesting deeper than %d)",
-		    JSON_MAX_DEPTH);
+	json_t *j = la_to_json(L, 1, "json.encode");
 	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
 	json_decref(j);
 	if (!s)
@@ -547,11 +577,11 @@ static int l_json_encode(lua_State *L) {
 static int l_json_decode(lua_State *L) {
 	size_t n;
 	const char *s = luaL_checklstring(L, 1, &n);
-	json_error_t e;
-	json_t *j = json_loadb(s, n, JSON_DECODE_ANY, &e);
+	ms_err e = {0};
+	json_t *j = jl_loadb(s, n, JSON_DECODE_ANY, "json.decode", &e);
 	if (!j) {
 		lua_pushnil(L);
-		lua_pushfstring(L, "json.decode: line %d, column %d: %s", e.line, e.column, e.text);
+		lua_pushstring(L, e.msg);
 		return 2;
 	}
 	la_push_json(L, j);

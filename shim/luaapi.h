@@ -33,9 +33,12 @@ void la_set_container(lw_world *w, const la_container *c);
 
 #include <jansson.h>
 
-/* JSON to a Lua value on L's stack, and a Lua value to JSON (NULL if it
- * has no JSON form), for modules passing events to scripts. */
+/* JSON to a Lua value on L's stack (j nests at most JL_MAX_DEPTH deep:
+ * from jl_loadb or la_to_json), and a Lua value to JSON for modules
+ * passing events to and from scripts. A value with no JSON form (a
+ * function, a table with non-string keys, nested deeper than
+ * JL_MAX_DEPTH, a cycle) raises "fn: why" in the script. */
 void la_push_json(lua_State *L, json_t *j);
-json_t *la_to_json(lua_State *L, int idx);
+json_t *la_to_json(lua_State *L, int idx, const char *fn);
 
 #endif

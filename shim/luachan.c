@@ -176,6 +176,8 @@ static void chan_metatable(lua_State *L) {
 	lua_setfield(L, -2, "__index");
 	lua_pushcfunction(L, l_gc);
 	lua_setfield(L, -2, "__gc");
+	lua_pushliteral(L, "locked"); /* a script may not swap __gc for a loop */
+	lua_setfield(L, -2, "__metatable");
 }
 
 /* chan([cap]): cap 0 (the default) is unbuffered, as in Go. */

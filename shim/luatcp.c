@@ -166,6 +166,8 @@ static void set_metatable(lua_State *L) {
 		lua_setfield(L, -2, "__close");
 		lua_pushcfunction(L, l_tostring);
 		lua_setfield(L, -2, "__tostring");
+		lua_pushliteral(L, "locked"); /* a script may not swap __gc for a loop */
+		lua_setfield(L, -2, "__metatable");
 	}
 	lua_setmetatable(L, -2);
 }

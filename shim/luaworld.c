@@ -14,6 +14,14 @@
  *    (or makes one) and gives it back reset, so a check that runs every
  *    second does not allocate a thread, its stack and its CallInfo each
  *    time. An idle coroutine is anchored in the registry like a live one.
+ *  - Lua raises on an allocation past the world's cap; C code allocates in
+ *    Lua only inside a task's resume or a protected call (protected()),
+ *    never where a raise would be a panic.
+ *  - Lua runs only on goroutines of LW_STACK_SIZE: it lets C recurse to
+ *    its own limit (200 levels), which a 64 KiB stack does not hold.
+ *  - No script code runs where no hook can stop it: setmetatable refuses
+ *    __gc (finalizers run with hooks off), and a task's coroutine is reset
+ *    (its pending <close> handlers run) while it is still the task.
  */
 #define _GNU_SOURCE
 #include "luaworld.h"
@@ -67,6 +75,7 @@ struct lw_world {
 	rt_chan *done;
 	bool stopping;
 	rt_waitgroup go_wg;
+	rt_chan *load_stop; /* for the next task made: lw_load's top level */
 	/* coroutines of ended tasks, ready for the next (their registry refs) */
 	struct idle_thread {
 		lua_State *co;
@@ -93,6 +102,7 @@ typedef struct lw_task {
 	int (*park_push)(lua_State *L, void *ctx);
 	bool cancel;          /* park_push said: end the task (the world stops) */
 	bool budget_per_wait; /* go() tasks: the budget counts from the last wait */
+	rt_chan *stop;        /* closed: this task's waits end (NULL: the world's done) */
 	int64_t cpu_ns;       /* spent inside the world in this run */
 } lw_task;
 
@@ -204,7 +214,8 @@ static lw_world *world_of(lua_State *L) {
 }
 
 rt_chan *lw_done(lua_State *L) {
-	return world_of(L)->done;
+	lw_task *t = task_of(L);
+	return t && t->stop ? t->stop : world_of(L)->done;
 }
 
 void lw_cancel(lua_State *L) {
@@ -300,6 +311,25 @@ static int api_load(lua_State *L) {
 
 static int api_go(lua_State *L);
 
+/* setmetatable(t, mt) as the base library's (its original is upvalue 1),
+ * except that mt may not have __gc: Lua runs finalizers with hooks off,
+ * where neither preemption nor the CPU budget can stop one that loops,
+ * and at the world's close nothing else could. A metatable without __gc
+ * never makes t finalized, even if __gc is added to it later. */
+static int api_setmetatable(lua_State *L) {
+	if (lua_istable(L, 2)) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "setmetatable: __gc finalizers are not allowed in "
+			                     "scripts (use a <close> variable)");
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 static void open_sandbox(lua_State *L) {
 	static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
 	                                {LUA_COLIBNAME, luaopen_coroutine},
@@ -321,6 +351,9 @@ static void open_sandbox(lua_State *L) {
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump"); /* bytecode out is bytecode in elsewhere */
 	lua_pop(L, 1);
+	lua_getglobal(L, "setmetatable");
+	lua_pushcclosure(L, api_setmetatable, 1);
+	lua_setglobal(L, "setmetatable");
 	static const luaL_Reg api[] = {{"sleep", api_sleep}, {"now", api_now}, {"go", api_go},
 	                               {"log", api_log},     {"print", api_log},
 	                               {"load", api_load},   {"collectgarbage", api_collectgarbage},
@@ -391,23 +424,72 @@ typedef int (*take_fn)(lua_State *co, int nres, void *arg);
 typedef int (*args_fn)(lua_State *co, void *arg);
 
 static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *arg,
-                         bool budget_per_wait, ms_err *err);
+                         int thread_ref, bool budget_per_wait, ms_err *err);
 
 static int run_task(lw_world *w, const char *what, ms_err *err) {
-	return run_task_take(w, what, NULL, NULL, NULL, false, err);
+	return run_task_take(w, what, NULL, NULL, NULL, LUA_NOREF, false, err);
+}
+
+/* ─── protected calls ───────────────────────────────────────────────── */
+
+/* Lua raises on an allocation past the world's cap; outside a protected
+ * call that is a panic (abort). So every allocation made from C outside a
+ * task's resume runs in here: fn(L, arg) as a pcall on L, which must be a
+ * thread that is not running (the world's own, or a task's before or after
+ * its resume). Returns the pcall's status; on an error its message is left
+ * on L's stack. */
+typedef struct {
+	int (*fn)(lua_State *L, void *arg);
+	void *arg;
+} pcall_ctx;
+
+static int pcall_tramp(lua_State *L) {
+	pcall_ctx *c = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return c->fn(L, c->arg);
+}
+
+static int protected(lua_State *L, int nargs, int nres, int (*fn)(lua_State *L, void *arg),
+                     void *arg) {
+	pcall_ctx c = {fn, arg};
+	if (!lua_checkstack(L, 2)) {
+		lua_pushliteral(L, "out of memory"); /* a preallocated string */
+		return LUA_ERRMEM;
+	}
+	lua_pushcfunction(L, pcall_tramp); /* light: no allocation */
+	lua_insert(L, -nargs - 1);
+	lua_pushlightuserdata(L, &c);
+	return lua_pcall(L, nargs + 1, nres, 0);
+}
+
+/* A new coroutine anchored in the registry: pushes the ref as an integer. */
+static int new_thread(lua_State *L, void *arg) {
+	lua_newthread(L);
+	lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX)); /* pops the thread */
+	return 1;
 }
 
 /* A coroutine for a task: an idle one, or a new one anchored in the
- * registry. Under the lock. */
-static void thread_take(lw_world *w, lw_task *t) {
+ * registry. Under the lock; 0, or LUA_ERRMEM when the world's cap leaves
+ * no room for one. */
+static int thread_take(lw_world *w, lw_task *t) {
 	if (w->nidle) {
 		struct idle_thread *it = &w->idle[--w->nidle];
 		t->co = it->co;
 		t->ref = it->ref;
-		return;
+		return 0;
 	}
-	t->co = lua_newthread(w->L);
-	t->ref = luaL_ref(w->L, LUA_REGISTRYINDEX); /* pops the thread */
+	int st = protected(w->L, 0, 1, new_thread, NULL);
+	if (st != LUA_OK) {
+		lua_pop(w->L, 1);
+		return st;
+	}
+	t->ref = (int)lua_tointeger(w->L, -1);
+	lua_pop(w->L, 1);
+	lua_rawgeti(w->L, LUA_REGISTRYINDEX, t->ref);
+	t->co = lua_tothread(w->L, -1);
+	lua_pop(w->L, 1);
+	return 0;
 }
 
 /* The task's coroutine back to the idle list, reset (a task that ended by
@@ -432,18 +514,78 @@ static void thread_give_back(lw_world *w, lw_task *t, bool finished) {
 		luaL_unref(w->L, LUA_REGISTRYINDEX, t->ref);
 }
 
+/* args and take run in protected calls on the task's coroutine (not
+ * running then): an allocation past the cap is the task's error. */
+typedef struct {
+	args_fn args;
+	take_fn take;
+	void *arg;
+	int n, rc;
+} call_io;
+
+static int args_in(lua_State *co, void *p) {
+	call_io *io = p;
+	return io->n = io->args(co, io->arg);
+}
+
+static int take_in(lua_State *co, void *p) {
+	call_io *io = p;
+	io->rc = io->take(co, lua_gettop(co), io->arg);
+	return 0;
+}
+
+static int io_fail(lw_task *t, int st, const char *what, ms_err *err) {
+	const char *m = lua_tostring(t->co, -1);
+	int rc = ms_fail(err, st == LUA_ERRMEM ? -ENOMEM : -EINVAL, "%s: %s%s", what,
+	                 m ? m : "error", st == LUA_ERRMEM ? " (the world's memory limit)" : "");
+	lua_pop(t->co, 1);
+	return rc;
+}
+
+static int task_args(lw_task *t, args_fn args, void *arg, int *nargs, const char *what,
+                     ms_err *err) {
+	call_io io = {.args = args, .arg = arg};
+	int st = protected(t->co, 0, LUA_MULTRET, args_in, &io);
+	if (st != LUA_OK)
+		return io_fail(t, st, what, err);
+	*nargs = io.n;
+	return 0;
+}
+
+/* The results are moved into the protected call as its arguments, where
+ * take finds them as the top nres values, as it would have. */
+static int task_take(lw_task *t, take_fn take, void *arg, int nres, const char *what, ms_err *err) {
+	call_io io = {.take = take, .arg = arg};
+	int st = protected(t->co, nres, 0, take_in, &io);
+	return st != LUA_OK ? io_fail(t, st, what, err) : io.rc;
+}
+
+/* thread_ref: the coroutine to run it in (go() made it, anchored in the
+ * registry); LUA_NOREF: an idle one or a new one. */
 static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *take_arg,
-                         bool budget_per_wait, ms_err *err) {
-	lw_task t = {.w = w, .budget_per_wait = budget_per_wait};
-	thread_take(w, &t);
+                         int thread_ref, bool budget_per_wait, ms_err *err) {
+	lw_task t = {
+	    .w = w, .budget_per_wait = budget_per_wait, .ref = thread_ref, .stop = w->load_stop};
+	w->load_stop = NULL; /* one task's: lw_load's */
+	if (thread_ref != LUA_NOREF) {
+		lua_rawgeti(w->L, LUA_REGISTRYINDEX, thread_ref);
+		t.co = lua_tothread(w->L, -1);
+		lua_pop(w->L, 1);
+	} else if (thread_take(w, &t)) {
+		lua_pop(w->L, 1); /* the function */
+		return ms_fail(err, -ENOMEM, "%s: out of memory (world cap %zu bytes)", what,
+		               w->cfg.mem_limit);
+	}
 	lua_xmove(w->L, t.co, 1); /* the function */
 	/* a reused coroutine may carry sysmon's count of 1: the slow beat */
 	lua_sethook(t.co, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	w->tasks++;
 	void *saved_local = rt_get_local();
 	rt_set_local(&t);
-	int rc = 0, nres = 0, nargs = args ? args(t.co, take_arg) : 0;
+	int rc = 0, nres = 0, nargs = 0;
 	bool finished = false; /* returned (not an error, not stopped while yielded) */
+	if (args && (rc = task_args(&t, args, take_arg, &nargs, what, err)))
+		goto out;
 	for (;;) {
 		t.req = REQ_NONE;
 		t.preempted = false;
@@ -456,7 +598,7 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 		nargs = 0;
 		if (st == LUA_OK) {
 			if (take)
-				rc = take(t.co, nres, take_arg);
+				rc = task_take(&t, take, take_arg, nres, what, err);
 			finished = true;
 			break;
 		}
@@ -500,8 +642,13 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 			break;
 		}
 	}
-	rt_set_local(saved_local);
+out:
+	/* still this task's (the count hook's) while the coroutine is reset:
+	 * a pending <close> handler that loops is stopped by the budget, as
+	 * the script's own code would be */
+	t.resumed_at = rt_now();
 	thread_give_back(w, &t, finished);
+	rt_set_local(saved_local);
 	return rc;
 }
 
@@ -516,6 +663,8 @@ lw_world *lw_new(const lw_config *c, ms_err *err) {
 		w->cfg.mem_limit = LW_DEFAULT_MEM;
 	if (!w->cfg.cpu_budget_ns)
 		w->cfg.cpu_budget_ns = LW_DEFAULT_BUDGET;
+	if (!w->cfg.load_wait_ns)
+		w->cfg.load_wait_ns = LW_DEFAULT_LOAD_WAIT;
 	snprintf(w->name, sizeof w->name, "%s", c->name ? c->name : "lua");
 	w->cfg.name = w->name;
 	w->mu = (rt_mutex)RT_MUTEX_INIT;
@@ -562,22 +711,87 @@ void lw_free(lw_world *w) {
 	free(w);
 }
 
-int lw_load(lw_world *w, const char *chunkname, const char *src, size_t len, ms_err *err) {
-	char name[256];
-	snprintf(name, sizeof name, "@%s", chunkname);
-	lock(w);
+/* ─── loading ───────────────────────────────────────────────────────── */
+
+/* A script's top level runs on a goroutine of LW_STACK_SIZE (the parser
+ * recurses as deep as the text nests, up to Lua's C-call limit), and its
+ * waits (sleep, channels) end at the world's stop or after the load's
+ * wait limit: the caller, supervision, waits for it before it lets the
+ * container start. */
+typedef struct {
+	lw_world *w;
+	const char *chunkname, *src;
+	size_t len;
+	ms_err *err;
 	int rc;
-	int st = luaL_loadbufferx(w->L, src, len, name, "t");
+	rt_chan *stop, *over; /* stop: the top level's waits end; over: the load ended */
+	bool timed_out;
+	rt_waitgroup loaded, watched;
+} load_call;
+
+static void load_deadline(void *p) {
+	load_call *c = p;
+	rt_case cs[2] = {{.c = c->over, .dir = RT_RECV}, {.c = c->w->done, .dir = RT_RECV}};
+	int which = rt_select(cs, 2, rt_deadline_in(c->w->cfg.load_wait_ns));
+	if (which != 0) {
+		c->timed_out = which < 0;
+		rt_chan_close(c->stop);
+	}
+	rt_wg_done(&c->watched);
+}
+
+static void load_here(void *p) {
+	load_call *c = p;
+	lw_world *w = c->w;
+	char name[256];
+	snprintf(name, sizeof name, "@%s", c->chunkname);
+	lock(w);
+	int st = luaL_loadbufferx(w->L, c->src, c->len, name, "t");
 	if (st != LUA_OK) {
 		const char *m = lua_tostring(w->L, -1);
-		rc =
-		    ms_fail(err, st == LUA_ERRMEM ? -ENOMEM : -EINVAL, "%s", m ? m : "cannot load");
+		if (!m)
+			m = "cannot load";
+		/* the parser's own limits ("C stack overflow") name no script */
+		bool named = !strncmp(m, c->chunkname, strlen(c->chunkname));
+		c->rc = ms_fail(c->err, st == LUA_ERRMEM ? -ENOMEM : -EINVAL, "%s%s%s",
+		                named ? "" : c->chunkname, named ? "" : ": ", m);
 		lua_pop(w->L, 1);
 	} else {
-		rc = run_task(w, chunkname, err);
+		w->load_stop = c->stop;
+		c->rc = run_task(w, c->chunkname, c->err);
 	}
 	unlock(w);
-	return rc;
+	rt_wg_done(&c->loaded);
+}
+
+int lw_load(lw_world *w, const char *chunkname, const char *src, size_t len, ms_err *err) {
+	load_call c = {.w = w,
+	               .chunkname = chunkname,
+	               .src = src,
+	               .len = len,
+	               .err = err,
+	               .loaded = RT_WAITGROUP_INIT,
+	               .watched = RT_WAITGROUP_INIT};
+	if (!(c.stop = rt_chan_new(1, 0)) || !(c.over = rt_chan_new(1, 0))) {
+		rt_chan_free(c.stop);
+		return ms_fail(err, -ENOMEM, "%s: out of memory", chunkname);
+	}
+	rt_wg_add(&c.loaded, 1);
+	rt_wg_add(&c.watched, 1);
+	rt_go(load_deadline, &c, "lua load deadline");
+	rt_go_stack(load_here, &c, "lua load", LW_STACK_SIZE);
+	rt_wg_wait(&c.loaded);
+	rt_chan_close(c.over);
+	rt_wg_wait(&c.watched);
+	if (c.rc == -ECANCELED && c.timed_out)
+		c.rc = ms_fail(err, -ETIMEDOUT,
+		               "%s: its top level still waited after %lld s and was ended (a "
+		               "script's top level runs before the container starts; wait in "
+		               "go() or a handler instead)",
+		               chunkname, (long long)(w->cfg.load_wait_ns / NS_PER_SEC));
+	rt_chan_free(c.stop);
+	rt_chan_free(c.over);
+	return c.rc;
 }
 
 int lw_load_file(lw_world *w, const char *path, ms_err *err) {
@@ -628,7 +842,7 @@ int lw_call_ref(lw_world *w, int ref, const char *what, int (*args)(lua_State *c
 		lua_pop(w->L, 1);
 		rc = ms_fail(err, -ENOENT, "%s: not a function", what);
 	} else {
-		rc = run_task_take(w, what, args, take, arg, false, err);
+		rc = run_task_take(w, what, args, take, arg, LUA_NOREF, false, err);
 	}
 	unlock(w);
 	return rc;
@@ -656,7 +870,7 @@ int lw_go(lw_world *w, const char *fn, lw_done_fn done, void *arg, ms_err *err) 
 		return ms_fail(err, -ENOMEM, "out of memory");
 	*g = (go_ctx){.w = w, .done = done, .arg = arg};
 	snprintf(g->fn, sizeof g->fn, "%s", fn);
-	rt_go(task_goroutine, g, "lua task");
+	rt_go_stack(task_goroutine, g, "lua task", LW_STACK_SIZE);
 	return 0;
 }
 
@@ -664,7 +878,7 @@ int lw_go(lw_world *w, const char *fn, lw_done_fn done, void *arg, ms_err *err) 
 
 typedef struct {
 	lw_world *w;
-	int fn, args; /* registry refs: the function, a table of its arguments */
+	int fn, args, co; /* registry refs: the function, its arguments, its coroutine */
 	char where[160];
 } spawn;
 
@@ -685,7 +899,7 @@ static void spawn_goroutine(void *arg) {
 	ms_err err = {0};
 	lock(w);
 	lua_rawgeti(w->L, LUA_REGISTRYINDEX, s->fn);
-	int rc = run_task_take(w, s->where, spawn_args, NULL, s, true, &err);
+	int rc = run_task_take(w, s->where, spawn_args, NULL, s, s->co, true, &err);
 	unlock(w);
 	lock(w);
 	luaL_unref(w->L, LUA_REGISTRYINDEX, s->fn);
@@ -699,6 +913,26 @@ static void spawn_goroutine(void *arg) {
 	}
 	free(s);
 	rt_wg_done(&w->go_wg);
+}
+
+/* In a protected call, with fn and its arguments as the call's own: the
+ * registry refs of the arguments, the function and the coroutine the task
+ * will run in (made here, where running out of the world's memory is the
+ * calling script's error, not the new goroutine's panic). */
+static int spawn_refs(lua_State *L, void *arg) {
+	spawn *s = arg;
+	int n = lua_gettop(L);
+	lua_createtable(L, n - 1, 0);
+	for (int i = 2; i <= n; i++) {
+		lua_pushvalue(L, i);
+		lua_rawseti(L, -2, i - 1);
+	}
+	s->args = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pushvalue(L, 1);
+	s->fn = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_newthread(L);
+	s->co = luaL_ref(L, LUA_REGISTRYINDEX);
+	return 0;
 }
 
 /* go(fn, ...): fn(...) as a task of its own on a new goroutine. Its CPU
@@ -717,17 +951,17 @@ static int api_go(lua_State *L) {
 	snprintf(s->where, sizeof s->where, "go");
 	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
 		snprintf(s->where, sizeof s->where, "%s:%d: go", ar.short_src, ar.currentline);
-	int n = lua_gettop(L);
-	lua_createtable(L, n - 1, 0);
-	for (int i = 2; i <= n; i++) {
-		lua_pushvalue(L, i);
-		lua_rawseti(L, -2, i - 1);
+	s->fn = s->args = s->co = LUA_NOREF;
+	if (protected(L, lua_gettop(L), 0, spawn_refs, s) != LUA_OK) {
+		luaL_unref(L, LUA_REGISTRYINDEX, s->fn);
+		luaL_unref(L, LUA_REGISTRYINDEX, s->args);
+		luaL_unref(L, LUA_REGISTRYINDEX, s->co);
+		free(s);
+		return luaL_error(L, "go: out of memory (world cap %I bytes)",
+		                  (lua_Integer)w->cfg.mem_limit);
 	}
-	s->args = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_pushvalue(L, 1);
-	s->fn = luaL_ref(L, LUA_REGISTRYINDEX);
 	rt_wg_add(&w->go_wg, 1);
-	rt_go(spawn_goroutine, s, "lua go");
+	rt_go_stack(spawn_goroutine, s, "lua go", LW_STACK_SIZE);
 	return 0;
 }
 

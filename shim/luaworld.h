@@ -28,6 +28,16 @@
 
 #define LW_DEFAULT_MEM    (8u << 20)        /* bytes per world */
 #define LW_DEFAULT_BUDGET (200 * 1000000LL) /* CPU per task run, ns */
+/* How long a script's top level may wait (sleep, channels) before the
+ * wait is ended with an error: the container starts after the loads. */
+#define LW_DEFAULT_LOAD_WAIT (10 * 1000000000LL)
+/* The stack of a goroutine that runs Lua. Lua lets C recurse up to its
+ * C-call limit (200 levels: nested pcall, metamethods, error handlers,
+ * the parser on deeply nested text), about 1 KiB of C stack a level, so
+ * the default 64 KiB stack would overflow: every task runs on one of
+ * these (lw_load, lw_go and go() make them; other callers of lw_call and
+ * lw_call_ref start their goroutines with it). Only touched pages cost. */
+#define LW_STACK_SIZE (512u << 10)
 
 typedef struct lw_world lw_world;
 
@@ -35,6 +45,7 @@ typedef struct lw_config {
 	const char *name;      /* in messages */
 	size_t mem_limit;      /* 0: LW_DEFAULT_MEM */
 	int64_t cpu_budget_ns; /* 0: LW_DEFAULT_BUDGET */
+	int64_t load_wait_ns;  /* 0: LW_DEFAULT_LOAD_WAIT */
 	/* where log() and print() go; NULL: stderr as "lua[name]: text" */
 	void (*log)(void *arg, const char *script, int line, const char *text);
 	void *log_arg;
@@ -55,13 +66,15 @@ void lw_stop_tasks(lw_world *w);
 /* After every task of the world ended (lw_stop_tasks is done first). */
 void lw_free(lw_world *w);
 
-/* Load a script and run its top level as a task on this goroutine.
- * chunkname names it in messages ("scripts/http.lua"). */
+/* Load a script and run its top level as a task (on a goroutine of its
+ * own, waited for). chunkname names it in messages ("scripts/http.lua").
+ * A wait at the top level ends after cfg.load_wait_ns with an error. */
 int lw_load(lw_world *w, const char *chunkname, const char *src, size_t len, ms_err *err);
 int lw_load_file(lw_world *w, const char *path, ms_err *err);
 
-/* Run the global function fn as a task on this goroutine until it ends;
- * 0, or the error ("script:line: message") in err. */
+/* Run the global function fn as a task on this goroutine (one started
+ * with LW_STACK_SIZE) until it ends; 0, or the error ("script:line:
+ * message") in err. */
 int lw_call(lw_world *w, const char *fn, ms_err *err);
 
 /* The same on a new goroutine; done(arg, rc, message) when it ends. */

@@ -197,7 +197,7 @@ static int l_hook(lua_State *L) {
 static int l_emit(lua_State *L) {
 	pl_engine *p = engine(L);
 	const char *type = luaL_checkstring(L, 1);
-	json_t *fields = lua_isnoneornil(L, 2) ? json_object() : la_to_json(L, 2);
+	json_t *fields = lua_isnoneornil(L, 2) ? json_object() : la_to_json(L, 2, "emit");
 	if (!json_is_object(fields)) {
 		json_decref(fields);
 		return luaL_error(L, "emit: fields must be a table with string keys");
@@ -834,7 +834,7 @@ static void dispatch(pl_engine *p, const char *type, json_t *fields, pl_batch *b
 		if (b)
 			__atomic_add_fetch(&b->pending, 1, __ATOMIC_ACQ_REL);
 		rt_wg_add(&p->wg, 1);
-		rt_go(handler_goroutine, a, "policy handler");
+		rt_go_stack(handler_goroutine, a, "policy handler", LW_STACK_SIZE);
 	}
 }
 

@@ -22,6 +22,7 @@
 #include "commands.h"
 
 #include "ctcg.h"
+#include "jsonload.h"
 #include "sha256.h"
 #include "spec.h"
 #include "task.h"
@@ -74,7 +75,7 @@ static void socket_path(const shim_args *a, const char *group, char *out, size_t
 /* The grouping key: the pod's sandbox id when CRI gives one, else our id. */
 static void group_of(const shim_args *a, char *out, size_t n) {
 	snprintf(out, n, "%s", a->id);
-	json_t *j = json_load_file("config.json", 0, NULL);
+	json_t *j = jl_load_file("config.json", 0, NULL);
 	const char *sb = json_string_value(
 	    json_object_get(json_object_get(j, "annotations"), SANDBOX_ANNOTATION));
 	if (sb && *sb)

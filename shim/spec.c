@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "spec.h"
 
+#include "jsonload.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <linux/capability.h>
@@ -1067,11 +1069,9 @@ int spec_load(const char *bundle, spec **out, ms_err *err) {
 	struct stat fst;
 	if (stat(file, &fst) < 0)
 		return ms_fail(err, -errno, "bundle %s: config.json: %s", real, strerror(errno));
-	json_error_t je;
-	json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
+	json_t *root = jl_load_file(file, JSON_REJECT_DUPLICATES, err);
 	if (!root)
-		return ms_fail(err, -EINVAL, "%s: line %d, column %d: %s", file, je.line, je.column,
-		               je.text);
+		return err->code;
 	return spec_from_json(root, real, out, err);
 }
 

@@ -1,7 +1,9 @@
 /* state.c — the records under the state root: claim, write, read, list. */
 #define _GNU_SOURCE
 #include "state.h"
+
 #include "container.h"
+#include "jsonload.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -85,8 +87,7 @@ int st_read(const char *root, const char *id, st_record *r, ms_err *err) {
 		return err->code;
 	char path[PATH_MAX + ST_ID_MAX + 32];
 	snprintf(path, sizeof path, "%s/%s/state.json", root, id);
-	json_error_t je;
-	json_t *j = json_load_file(path, 0, &je);
+	json_t *j = jl_load_file(path, 0, NULL);
 	if (!j) {
 		struct stat st;
 		snprintf(path, sizeof path, "%s/%s", root, id);

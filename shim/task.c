@@ -19,6 +19,7 @@
 #include "events.h"
 #include "forkhelper.h"
 #include "gowatch.h"
+#include "jsonload.h"
 #include "spec.h"
 #include "tap.h"
 #include "tasklua.h"
@@ -787,11 +788,10 @@ static int h_exec(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Exec %s: no process spec", r->exec_id);
 		goto out;
 	}
-	json_error_t je;
-	j = json_loadb((const char *)r->spec->value.data, r->spec->value.len, 0, &je);
+	j = jl_loadb((const char *)r->spec->value.data, r->spec->value.len, 0, "process spec",
+	             &err);
 	if (!j || spec_parse_process(j, "process", &p->exec, &err)) {
-		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Exec %s: %s", r->exec_id,
-		               j ? err.msg : je.text);
+		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Exec %s: %s", r->exec_id, err.msg);
 		goto out;
 	}
 	p->exec.terminal = r->terminal;
@@ -1112,9 +1112,8 @@ static int h_update(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	json_t *j = NULL;
 	ms_err err = {0};
 	cg_limits l;
-	json_error_t je;
-	if (!r->resources || !(j = json_loadb((const char *)r->resources->value.data,
-	                                      r->resources->value.len, 0, &je)))
+	if (!r->resources || !(j = jl_loadb((const char *)r->resources->value.data,
+	                                    r->resources->value.len, 0, "resources", &err)))
 		code = tt_fail(msg, TT_INVALID_ARGUMENT,
 		               "Update %s: resources are not LinuxResources JSON", r->id);
 	else if (spec_parse_resources(j, &l, &err))

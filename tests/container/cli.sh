@@ -252,6 +252,22 @@ cl_exec_e2big() {
 	cl_want $c "$s" "exec of a 200 kB argument does not name E2BIG: $(head -c 200 <<<"$out")" grep -qiE 'too big|argument list too long' <<<"$out"
 }
 
+# a process file nesting 800 arrays: one clear error, the exec'd nothing, the
+# container runs on (the parser recursed per level and overflowed its stack)
+cl_exec_process_deep() {
+	local s=$1 c=exec_process_deep id b=$CT_DIR/b/exec_process_deep-$1 out rc
+	id=$(cl_id $c "$s")
+	cl_start $c "$s" sh -c "$TRAP_INIT" || return
+	{ printf '{"args": ["true"], "cwd": "/", "deep": '; printf '[%.0s' $(seq 800); printf ']%.0s' $(seq 800); printf '}'; } >"$b.process.json"
+	out=$(cl_exec "$s" "$id" --process "$b.process.json" -- 2>&1)
+	rc=$?
+	cl_want $c "$s" "exec --process of 800 levels: status $rc, said: $out" [ $rc != 0 ]
+	cl_want $c "$s" "want one line naming the file and the depth, got: $out" \
+		grep -q "^moonshim: .*process.json: JSON nested deeper than 64 levels$" <<<"$out"
+	cl_want $c "$s" "more than one line: $out" [ "$(grep -c . <<<"$out")" = 1 ]
+	cl_want $c "$s" "not running after the refused exec" cl_is "$s" "$id" running
+}
+
 cl_exec_detach() {
 	local s=$1 c=exec_detach id n
 	id=$(cl_id $c "$s")
@@ -539,14 +555,15 @@ cl_signal_forward() {
 declare -A SIDES=(
 	[state]="runc moon" [state_unknown]="runc moon" [ps]="runc moon" [list]="runc moon"
 	[exec_ns]="runc moon" [exec_seccomp]="runc moon" [exec_opts]="runc moon" [exec_process]="runc moon"
+	[exec_process_deep]="moon"
 	[exec_detach]="runc moon" [exec_cwd_escape]="runc moon" [exec_e2big]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
 	[events]="moon" [state_orphaned]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
 	[log_lossless]="moon" [gowatch_lossless]="moon"
 )
-ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_detach exec_cwd_escape exec_e2big
-	kill_term kill_default kill_all delete_running delete_force run_cleanup events events_oom log log_long
-	log_lossless gowatch_lossless signal_forward state_orphaned)
+ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_process_deep exec_detach
+	exec_cwd_escape exec_e2big kill_term kill_default kill_all delete_running delete_force run_cleanup events
+	events_oom log log_long log_lossless gowatch_lossless signal_forward state_orphaned)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 [ -n "${CT_SIDES:-}" ] && for c in "${cases[@]}"; do SIDES[$c]=$(for s in ${SIDES[$c]}; do [[ " $CT_SIDES " == *" $s "* ]] && echo -n "$s "; done); done

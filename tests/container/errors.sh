@@ -119,6 +119,16 @@ case_json_malformed() {
 	er_expect json_malformed 'config\.json' '(line 5([^0-9]|$)|:5:)'
 }
 
+# 800 nested arrays under an unknown key (runc ignores it): refused by name,
+# not a crash of the parser's recursion on a goroutine stack
+case_json_deep() {
+	local b=$CT_DIR/b/json_deep
+	er_mk json_deep
+	{ printf '{"deep": '; printf '[%.0s' $(seq 800); printf ']%.0s' $(seq 800); printf ', '; jq -c . "$b/config.json" | cut -c2-; } >"$b/c" &&
+		mv "$b/c" "$b/config.json"
+	er_expect json_deep 'config\.json: JSON nested deeper than 64 levels'
+}
+
 case_json_missing() {
 	er_mk json_missing
 	rm "$CT_DIR/b/json_missing/config.json"
@@ -386,7 +396,7 @@ case_id_in_use() {
 
 # ---------------------------------------------------------------- main
 
-ALL=(json_malformed json_missing json_wrong_type args_empty cwd_relative rootfs_missing ns_unknown
+ALL=(json_malformed json_deep json_missing json_wrong_type args_empty cwd_relative rootfs_missing ns_unknown
 	cap_unknown rlimit_unknown apparmor selinux idmap_overlap idmap_size0 idmap_noroot seccomp_syscall seccomp_action
 	bind_missing mount_through_file mount_type_unknown exec_missing exec_not_executable sysctl_unknown
 	sysctl_host_vm sysctl_host_kernel sysctl_host_net sysctl_host_ipc cwd_magiclink cwd_planted

@@ -265,5 +265,62 @@ if [ $rc = 1 ] && [ "$(grep -c . "$T/out12")" = 1 ] && grep -q '"frob"' "$T/out1
 	ok go_watch_bad_option_one_error
 else bad go_watch_bad_option_one_error "rc=$rc: $(cat "$T/out12")"; fi
 
+# left: ID's cgroup dirs on any hierarchy and its state (empty: none)
+leftovers() {
+	local d
+	for d in /sys/fs/cgroup/*/moonshim/"$1" /sys/fs/cgroup/moonshim/"$1"; do [ -e "$d" ] && echo "$d"; done
+	"$MS" --root "$T/root" state "$1" >/dev/null 2>&1 && echo "state of $1"
+}
+
+# the workload's own server answers 5,000 `[`: a check decoding it with
+# pcall(json.decode, ...) gets an error (the parser recursed per level on
+# the check's goroutine stack and killed moonshim: the container ran on
+# unsupervised, its status lost, state and cgroups left)
+bash "$REPO/tests/container/mkbundle.sh" "$T/deep" -- sh >/dev/null
+mkdir -p "$T/deep/rootfs/www" && head -c 5000 /dev/zero | tr '\0' '[' >"$T/deep/rootfs/www/deep"
+jq '.process.args = ["sh", "-c", "httpd -f -p 8080 -h /www & sleep 2; kill %1; exit 6"] | .root.readonly = false' \
+	"$T/deep/config.json" >"$T/c" && mv "$T/c" "$T/deep/config.json"
+cat >"$T/deep.lua" <<'L'
+check { name = "json", interval = 0.2, timeout = 1, retries = 1,
+  run = function()
+    local r, err = http.get("http://127.0.0.1:8080/deep", { timeout = 1 })
+    if not r then return false, err end
+    local ok, v, e = pcall(json.decode, r.body)
+    emit("policy.action", { action = "decoded", len = #r.body, ok = ok, err = e })
+    return v ~= nil, e
+  end }
+L
+"$MS" --root "$T/root" run --bundle "$T/deep" --events "$T/ev13" --check "$T/deep.lua" c13 >"$T/out13" 2>&1
+rc=$?
+said=$(jq -r 'select(.action == "decoded") | "\(.len) \(.ok) \(.err)"' "$T/ev13" | head -1)
+h=$(jq -r 'select(.type == "health" and .subject == "check" and .check == "json") | .to' "$T/ev13" | head -1)
+ex=$(jq -r 'select(.type == "exit") | .exit_status' "$T/ev13")
+left=$(leftovers c13)
+if [ $rc = 6 ] && [ "$said" = "5000 true json.decode: JSON nested deeper than 64 levels" ] &&
+	[ "$h" = unhealthy ] && [ "$ex" = 6 ] && [ -z "$left" ]; then
+	ok deep_json_body_is_a_check_error_status_kept
+else bad deep_json_body_is_a_check_error_status_kept "rc=$rc said='$said' health=$h exit=$ex left='$left'; $(tail -3 "$T/out13")"; fi
+
+# a policy whose top level sleeps forever and one with a looping __gc: the
+# first is ended after 10 s with an error naming it (it hung moonshim: the
+# container waits for the policies to load), the second is refused at its
+# setmetatable; the container runs, its status is moonshim's, the exit
+# event is written and nothing is left
+echo 'sleep(1e10)' >"$T/sleepy.lua"
+echo 'setmetatable({}, {__gc = function() while true do end end})' >"$T/gc.lua"
+jq '.process.args = ["sh", "-c", "exit 7"]' "$T/deep/config.json" >"$T/c" && mv "$T/c" "$T/deep/config.json"
+start=$SECONDS
+timeout 40 "$MS" --root "$T/root" run --bundle "$T/deep" --events "$T/ev14" --policy "$T/sleepy.lua" --policy "$T/gc.lua" c14 >"$T/out14" 2>&1
+rc=$?
+took=$((SECONDS - start))
+errs=$(jq -r 'select(.type == "error") | .message' "$T/ev14")
+ex=$(jq -r 'select(.type == "exit") | .exit_status' "$T/ev14")
+left=$(leftovers c14)
+if [ $rc = 7 ] && [ $took -lt 20 ] && [ "$ex" = 7 ] && [ -z "$left" ] &&
+	[[ "$errs" == *"sleepy.lua: its top level still waited after 10 s"* ]] &&
+	[[ "$errs" == *"gc.lua:1: setmetatable: __gc finalizers are not allowed"* ]]; then
+	ok hostile_policies_end_moonshim_keeps_status
+else bad hostile_policies_end_moonshim_keeps_status "rc=$rc took=${took}s exit=$ex left='$left' errors: $errs; $(tail -3 "$T/out14")"; fi
+
 echo "lua-checks: $passed passed, $failed failed"
 [ $failed = 0 ]

@@ -259,7 +259,7 @@ static int l_cg_memory_events(lua_State *L) {
 static int l_cg_pressure(lua_State *L) {
 	static const char *const names[] = {"cpu", "memory", "io", NULL};
 	int r = luaL_checkoption(L, 1, "memory", names);
-	cg_pressure pr;
+	cg_pressure pr = {0}; /* (LTO cannot see cg_read_pressure fill it) */
 	cg_err e = {0};
 	if (cg_read_pressure(cgroup_of(L), (cg_resource)r, &pr, &e))
 		return luaL_error(L, "cgroup.pressure: %s", e.msg);

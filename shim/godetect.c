@@ -355,9 +355,13 @@ int gd_feed_count(gd_detector *d, int64_t t_ns, int64_t goroutines, gd_event *ou
 
 /* ─── go.goroutine_leak: blocking sites ─────────────────────────────── */
 
+static bool same_info(const gp_site *a, const gp_site *b) {
+	return !strcmp(a->site, b->site) && !strcmp(a->wait, b->wait) &&
+	       !strcmp(a->function, b->function);
+}
+
 static bool same_site(const site_state *s, const gp_site *g, bool leakprof) {
-	return s->leakprof == leakprof && !strcmp(s->info.site, g->site) &&
-	       !strcmp(s->info.wait, g->wait) && !strcmp(s->info.function, g->function);
+	return s->leakprof == leakprof && same_info(&s->info, g);
 }
 
 static site_state *site_find(gd_detector *d, const gp_site *g, bool leakprof) {
@@ -450,11 +454,37 @@ typedef struct agg {
 	int max_minutes;
 } agg;
 
-/* Blocked goroutines summed per (wait, site, function). */
+/* FNV-1a over a site's three strings: aggregate's table key. */
+#define FNV_OFFSET 14695981039346656037ull
+#define FNV_PRIME  1099511628211ull
+static uint64_t site_hash(const gp_site *g) {
+	uint64_t h = FNV_OFFSET;
+	const char *parts[] = {g->site, g->wait, g->function};
+	for (size_t k = 0; k < sizeof parts / sizeof *parts; k++)
+		for (const char *c = parts[k];; c++) {
+			h = (h ^ (unsigned char)*c) * FNV_PRIME;
+			if (!*c)
+				break;
+		}
+	return h;
+}
+
+/* Blocked goroutines summed per (wait, site, function). A hash table of
+ * indices into the result (open addressing, at most half full) keeps this
+ * linear: a hostile profile of 20000 distinct stacks compared each with
+ * every group before took seconds of CPU per scrape. */
 static int aggregate(const gp_profile *p, bool all, agg **out) {
+	size_t slots = 2;
+	while (slots < 2 * (size_t)p->nstacks)
+		slots *= 2;
 	agg *a = calloc(p->nstacks ? (size_t)p->nstacks : 1, sizeof *a);
-	if (!a)
+	int *tab = malloc(slots * sizeof *tab);
+	if (!a || !tab) {
+		free(a);
+		free(tab);
 		return -1;
+	}
+	memset(tab, 0xff, slots * sizeof *tab); /* -1: empty */
 	int n = 0;
 	for (int i = 0; i < p->nstacks; i++) {
 		const gp_stack *st = &p->stacks[i];
@@ -470,15 +500,19 @@ static int aggregate(const gp_profile *p, bool all, agg **out) {
 		}
 		if (!g.blocked && !all)
 			continue;
-		int j = 0;
-		while (j < n && !(same_site(&(site_state){.info = a[j].site}, &g, false)))
-			j++;
-		if (j == n)
+		size_t h = (size_t)site_hash(&g) & (slots - 1);
+		while (tab[h] >= 0 && !same_info(&a[tab[h]].site, &g))
+			h = (h + 1) & (slots - 1);
+		if (tab[h] < 0) {
+			tab[h] = n;
 			a[n++].site = g;
+		}
+		int j = tab[h];
 		a[j].count += st->count > 0 ? st->count : 0;
 		if (st->wait_minutes > a[j].max_minutes)
 			a[j].max_minutes = st->wait_minutes;
 	}
+	free(tab);
 	*out = a;
 	return n;
 }

@@ -45,8 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TASK_SERVICE "containerd.task.v2.Task"
-#define ID_MAX       256
+#define TASK_SERVICE       "containerd.task.v2.Task"
+#define ID_MAX             256
 #define TASK_MAX_PSI_RULES 16 /* distinct PSI rules a task's policies may ask for */
 /* The type containerd's Exec sends the process in (JSON). */
 #define PROCESS_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
@@ -90,9 +90,9 @@ typedef struct task {
 	gw_opts go_opts;
 	gw *go;
 	tap *go_tap;
-	int go_sink;  /* the stderr FIFO, the tap's sink; -1 */
-	int go_netns; /* the scraper's network namespace; -1 */
-	rt_waitgroup wg;        /* the task's goroutines (exit waiters, OOM watcher) */
+	int go_sink;     /* the stderr FIFO, the tap's sink; -1 */
+	int go_netns;    /* the scraper's network namespace; -1 */
+	rt_waitgroup wg; /* the task's goroutines (exit waiters, OOM watcher) */
 	struct task *next;
 } task;
 
@@ -163,6 +163,15 @@ static proc *find_proc(task *k, const char *exec_id) {
 static proc *lookup(task_service *t, const char *id, const char *exec_id, task **k) {
 	*k = find_task(t, id);
 	return *k ? find_proc(*k, exec_id) : NULL;
+}
+
+/* An id must fit where we keep it: cut, two ids could become one (containerd
+ * itself allows 76 bytes). TT_OK, or INVALID_ARGUMENT without quoting it. */
+static int id_fits(char **msg, const char *what, const char *id) {
+	size_t n = strlen(id);
+	return n < ID_MAX ? TT_OK
+	                  : tt_fail(msg, TT_INVALID_ARGUMENT, "%s of %zu bytes: at most %d", what,
+	                            n, ID_MAX - 1);
 }
 
 static int not_found(char **msg, const char *id, const char *exec_id) {
@@ -238,8 +247,8 @@ static int go_annotations(task *k, ms_err *err) {
 		if (strncmp(key, GO_ANNOTATION_PREFIX, strlen(GO_ANNOTATION_PREFIX)) ||
 		    !json_is_string(v))
 			continue;
-		if (gw_parse_one(key + strlen(GO_ANNOTATION_PREFIX), json_string_value(v), &k->go_opts,
-		                 err))
+		if (gw_parse_one(key + strlen(GO_ANNOTATION_PREFIX), json_string_value(v),
+		                 &k->go_opts, err))
 			return ms_wrap(err, "annotation %s", key);
 		k->go_on = true;
 	}
@@ -540,9 +549,14 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	if (!r)
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "Create: the request does not decode");
 	ms_err err = {0};
-	int code = TT_OK;
-	task *k = calloc(1, sizeof *k);
+	int code = id_fits(msg, "Create: a container id", r->id);
+	if (!code && strlen(r->bundle) >= PATH_MAX)
+		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Create: a bundle path of %zu bytes",
+		               strlen(r->bundle));
+	task *k = code ? NULL : calloc(1, sizeof *k);
 	int fds[3] = {-1, -1, -1}, startp[2] = {-1, -1};
+	if (code)
+		goto out;
 	if (!k) {
 		code = tt_fail(msg, TT_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
@@ -571,14 +585,14 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	if (ctcg_setup(&k->cg, k->s, default_rel, &err))
 		goto fail_err;
 	fh_job j = {.s = k->s,
-	                .o = {.host = &k->cg.host,
-	                      .cgroup = k->cg.cgroup,
-	                      .cgroup_rel = k->cg.rel,
-	                      .debug = t->o.debug,
-	                      .before_start = ctcg_attach_devices,
-	                      .hook_arg = &k->cg,
-	                      .hold = true,
-	                      .clone_parent = true}};
+	            .o = {.host = &k->cg.host,
+	                  .cgroup = k->cg.cgroup,
+	                  .cgroup_rel = k->cg.rel,
+	                  .debug = t->o.debug,
+	                  .before_start = ctcg_attach_devices,
+	                  .hook_arg = &k->cg,
+	                  .hold = true,
+	                  .clone_parent = true}};
 	if (prepare_stdio(t, k, &k->init, &j.o, fds, &err) || ct_start_pair(startp, &err))
 		goto fail_err;
 	j.o.start_fd = startp[1];
@@ -625,8 +639,7 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	k->lua = tl_start(&lc, k->id, k->cg.cgroup, k->init.pidfd);
 	cg_err ce = {0};
 	cg_psi_spec rules[TASK_MAX_PSI_RULES];
-	cg_watch_opts wo = {.psi = rules,
-	                    .npsi = tl_psi_rules(k->lua, rules, TASK_MAX_PSI_RULES)};
+	cg_watch_opts wo = {.psi = rules, .npsi = tl_psi_rules(k->lua, rules, TASK_MAX_PSI_RULES)};
 	k->cg_events = rt_chan_new(sizeof(cg_event), 16);
 	if ((k->watch = cg_watch_start(k->cg.cgroup, &wo, k->cg_events, &ce))) {
 		exit_ctx *x = malloc(sizeof *x);
@@ -676,15 +689,15 @@ out:
 
 static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 	fh_job j = {.s = k->s,
-	                .p = &p->exec,
-	                .init_pid = k->init.pid,
-	                .o = {.host = &k->cg.host,
-	                      .cgroup = k->cg.cgroup,
-	                      .cgroup_rel = k->cg.rel,
-	                      .debug = t->o.debug,
-	                      .before_start = ctcg_attach_devices,
-	                      .hook_arg = &k->cg,
-	                      .clone_parent = true}};
+	            .p = &p->exec,
+	            .init_pid = k->init.pid,
+	            .o = {.host = &k->cg.host,
+	                  .cgroup = k->cg.cgroup,
+	                  .cgroup_rel = k->cg.rel,
+	                  .debug = t->o.debug,
+	                  .before_start = ctcg_attach_devices,
+	                  .hook_arg = &k->cg,
+	                  .clone_parent = true}};
 	int fds[3];
 	if (prepare_stdio(t, k, p, &j.o, fds, err))
 		return err->code;
@@ -784,6 +797,8 @@ static int h_exec(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **
 		code = tt_fail(msg, TT_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
+	if ((code = id_fits(msg, "Exec: an exec id", r->exec_id)))
+		goto out;
 	if (!r->spec || !r->spec->value.data) {
 		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Exec %s: no process spec", r->exec_id);
 		goto out;

@@ -215,11 +215,17 @@ typedef struct {
 int tt_fail(char **msg, int code, const char *fmt, ...) {
 	if (!msg)
 		return code;
+	static const char cut[] = "...";
+	if (!(*msg = malloc(TT_MSG_MAX)))
+		return code;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(msg, fmt, ap) < 0)
-		*msg = NULL;
+	int n = vsnprintf(*msg, TT_MSG_MAX, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		(*msg)[0] = '\0';
+	else if (n >= TT_MSG_MAX)
+		memcpy(*msg + TT_MSG_MAX - sizeof cut, cut, sizeof cut);
 	return code;
 }
 

@@ -69,7 +69,10 @@ typedef struct tt_call {
  * both; a reply payload that comes with an error is dropped. */
 typedef int (*tt_handler)(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg);
 
-/* In a handler: `return tt_fail(msg, TT_NOT_FOUND, "container %s not created", id);` */
+/* In a handler: `return tt_fail(msg, TT_NOT_FOUND, "container %s not created", id);`
+ * The message is cut to TT_MSG_MAX bytes (ending "..."): a request field
+ * quoted in it (a 3 MB id) must not come back as a 3 MB reply. */
+#define TT_MSG_MAX 1024
 int tt_fail(char **msg, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Told when a connection the server accepted ends: reason 0 the peer closed

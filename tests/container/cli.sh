@@ -3,7 +3,8 @@
 # list, exec (namespaces, seccomp, --env/--cwd/--user, --process, --detach,
 # exit status), kill, delete (--force), run's --events and --log (losing no
 # line of a big output), --go-watch's stderr tap (losing no byte of an 8.3 MB
-# single write), and signal forwarding by a foreground run. Each case runs against runc first where
+# single write) and its memory after a hostile profile, and signal forwarding
+# by a foreground run. Each case runs against runc first where
 # runc has the verb (a check of the case itself: a runc-side failure is
 # reported as "runc: ..."), then against moonshim.
 #   bash tests/container/cli.sh [CASE...]
@@ -549,6 +550,58 @@ cl_signal_forward() {
 	cl_gone $c "$s" "$id"
 }
 
+# ---------------------------------------------------------------- --go-watch
+
+# gw_profile N: a debug=1 goroutine profile of N distinct stacks, each parked
+# in the runtime (its first printed PC is the first of "@"): N leak sites.
+gw_profile() {
+	awk -v n="$1" 'BEGIN {
+		printf "goroutine profile: total %d\n", n
+		for (i = 0; i < n; i++)
+			printf "1 @ 0x%x 0x500000\n#\t0x%x\tmain.worker%d+0x1\t/src/main.go:%d\n#\t0x4fffff\tmain.loop+0x2\t/src/main.go:10\n\n", 4194304 + 2 * i, 4194304 + 2 * i, i, i
+	}'
+}
+cl_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+GW_BIG_STACKS=190000 # ~22 MB: past the scraper's 16 MiB body cap and its 20000-stack cap
+GW_RSS_SLACK_KB=2048 # what the big profile may leave resident (the detector's site table is ~0.5 MB)
+GW_MIN_SCRAPES=12    # of ~20 in the case's 10 s at interval=0.5
+
+# --go-watch pprof=: a hostile profile served for a while costs memory while
+# it is served; once small ones come again the supervisor's RSS is back near
+# what it was on small ones, and the scraper kept its interval throughout
+cl_go_watch_memory() {
+	local s=$1 c=go_watch_memory id b www sup base peak after n
+	id=$(cl_id $c "$s")
+	b=$(cl_bundle $c "$s" httpd -f -p 6060 -h /www)
+	www=$b/rootfs/www/debug/pprof
+	mkdir -p "$www"
+	gw_profile 3 >"$b/small"
+	gw_profile $GW_BIG_STACKS >"$b/big"
+	cp "$b/small" "$www/goroutine"
+	if ! ct_rt moon run -d --events "$b.events" --go-watch "pprof=http://127.0.0.1:6060,interval=0.5" \
+		-b "$b" "$id" </dev/null >"$b.out" 2>&1; then
+		cl_why $c "$s" "run -d failed: $(head -c 300 "$b.out")"
+		return
+	fi
+	sup=$(jq -r .supervisor "$CT_DIR/moon/$id/state.json")
+	sleep 3
+	base=$(cl_rss_kb "$sup")
+	cp "$b/big" "$www/goroutine.new" && mv "$www/goroutine.new" "$www/goroutine"
+	sleep 3
+	peak=$(cl_rss_kb "$sup")
+	cp "$b/small" "$www/goroutine.new" && mv "$www/goroutine.new" "$www/goroutine"
+	sleep 4
+	after=$(cl_rss_kb "$sup")
+	echo "supervisor VmRSS: small ${base:-?} kB, big ${peak:-?} kB, small again ${after:-?} kB" >"$b.rss"
+	cl_want $c "$s" "the supervisor is gone" [ -n "$base" ] && [ -n "$after" ]
+	[ -n "$base" ] && [ -n "$after" ] || return
+	cl_want $c "$s" "$(cat "$b.rss"): more than $GW_RSS_SLACK_KB kB kept" [ "$after" -le $((base + GW_RSS_SLACK_KB)) ]
+	ct_rt moon delete --force "$id" >/dev/null 2>&1
+	ct_wait 5 grep -q '"go.watch".*"workload"' "$b.events"
+	n=$(jq -s '[.[] | select(.type == "go.watch" and .subject == "workload")][0].scrapes // 0' "$b.events")
+	cl_want $c "$s" "$n scrapes in 10 s at interval=0.5, want >= $GW_MIN_SCRAPES" [ "$n" -ge $GW_MIN_SCRAPES ]
+}
+
 # ---------------------------------------------------------------- main
 
 # cases and the runtimes they run on (--events and --log are moonshim's own)
@@ -559,11 +612,11 @@ declare -A SIDES=(
 	[exec_detach]="runc moon" [exec_cwd_escape]="runc moon" [exec_e2big]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
 	[events]="moon" [state_orphaned]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
-	[log_lossless]="moon" [gowatch_lossless]="moon"
+	[log_lossless]="moon" [gowatch_lossless]="moon" [go_watch_memory]="moon"
 )
 ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_process_deep exec_detach
 	exec_cwd_escape exec_e2big kill_term kill_default kill_all delete_running delete_force run_cleanup events
-	events_oom log log_long log_lossless gowatch_lossless signal_forward state_orphaned)
+	events_oom log log_long log_lossless gowatch_lossless signal_forward state_orphaned go_watch_memory)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 [ -n "${CT_SIDES:-}" ] && for c in "${cases[@]}"; do SIDES[$c]=$(for s in ${SIDES[$c]}; do [[ " $CT_SIDES " == *" $s "* ]] && echo -n "$s "; done); done

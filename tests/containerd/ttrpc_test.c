@@ -4,12 +4,14 @@
  * (unknown method, even stream id, oversized frame, undecodable request),
  * garbage that must not take the server down, a peer of another uid shut
  * out, timeout_nano as the handler's deadline, connection ends seen by the
- * owner and by blocked handlers, and our client against a hand-made server
- * checking the bytes it sends. */
+ * owner and by blocked handlers, our client against a hand-made server
+ * checking the bytes it sends, and the real shim given 3 MB ids (small
+ * error replies, memory back after them). */
 #define _GNU_SOURCE
 #include "harness.h"
 
 #include "../../shim/ttrpc.h"
+#include "containerd/task.pb-c.h"
 #include "ttrpc.pb-c.h"
 
 #ifdef __SANITIZE_ADDRESS__
@@ -17,8 +19,11 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -916,4 +921,168 @@ static int client_main(void *arg) {
 
 TEST(ttrpc_client_stream_ids_bytes_and_replies_by_stream) {
 	run_tt(client_main);
+}
+
+/* ─── the shim against hostile ids ──────────────────────────────────── */
+
+#define TASK_SVC      "containerd.task.v2.Task"
+#define HUGE_ID       (3u << 20) /* a 3 MB id: under the 4 MiB frame cap, so it is unpacked */
+#define HUGE_ROUNDS   4
+#define RSS_SLACK_KB  1024 /* what the shim may keep after them */
+#define REPLY_MAX     (TT_MSG_MAX + 64)
+#define SHIM_EXIT_MAX (5000 * MS)
+
+/* build/containerd-shim-moon-v2 (the native one, also for the ASan tests:
+ * their RSS would say nothing), or $MOONSHIM_SHIM. */
+static const char *shim_bin(char *path, size_t n) {
+	const char *env = getenv("MOONSHIM_SHIM");
+	if (env)
+		return env;
+	char self[PATH_MAX];
+	ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+	CHECK(k > 0);
+	self[k] = 0;
+	*strrchr(self, '/') = 0; /* build/tests or build/asan/tests */
+	snprintf(path, n, "%s/%s/containerd-shim-moon-v2", self,
+	         strstr(self, "/asan/") ? "../.." : "..");
+	CHECKF(access(path, X_OK) == 0, "no shim at %s (set MOONSHIM_SHIM)", path);
+	return path;
+}
+
+static long rss_kb(pid_t pid) {
+	char p[64], line[256];
+	snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(p, "re");
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kb = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+typedef struct {
+	int code;
+	uint32_t len; /* the Response frame's length */
+	char msg[128];
+} task_reply;
+
+/* One Task call on a raw connection: the payload is a message whose field
+ * 1 is `id` (every Task request's id), field 2 `second` if not NULL (exec
+ * ids, bundles). */
+static task_reply task_call(raw *r, uint32_t stream, const char *method, const char *id,
+                            const char *second) {
+	Containerd__Task__V2__ExecProcessRequest rq =
+	    CONTAINERD__TASK__V2__EXEC_PROCESS_REQUEST__INIT;
+	rq.id = (char *)id;
+	if (second)
+		rq.exec_id = (char *)second;
+	size_t plen = containerd__task__v2__exec_process_request__get_packed_size(&rq);
+	uint8_t *payload = malloc(plen ? plen : 1);
+	containerd__task__v2__exec_process_request__pack(&rq, payload);
+	Ttrpc__Request req = TTRPC__REQUEST__INIT;
+	req.service = TASK_SVC;
+	req.method = (char *)method;
+	req.payload = (ProtobufCBinaryData){.len = plen, .data = payload};
+	size_t len = ttrpc__request__get_packed_size(&req);
+	uint8_t *f = malloc(HDR_SIZE + len);
+	ttrpc__request__pack(&req, f + HDR_SIZE);
+	header(f, (uint32_t)len, stream, 1);
+	raw_send(r, f, HDR_SIZE + len);
+	free(f);
+	free(payload);
+	task_reply out = {.code = -1};
+	uint8_t h[HDR_SIZE];
+	int64_t deadline = rt_deadline_in(10000 * MS);
+	if (!read_exact(r, h, HDR_SIZE, deadline))
+		return out;
+	out.len = (uint32_t)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
+	CHECKF(out.len <= TT_MAX_FRAME, "a reply of %u bytes", out.len);
+	uint8_t *body = malloc(out.len + 1);
+	CHECK(read_exact(r, body, out.len, deadline));
+	Ttrpc__Response *resp = ttrpc__response__unpack(NULL, out.len, body);
+	CHECK(resp);
+	out.code = resp->status ? resp->status->code : 0;
+	snprintf(out.msg, sizeof out.msg, "%s", resp->status ? resp->status->message : "");
+	ttrpc__response__free_unpacked(resp, NULL);
+	free(body);
+	return out;
+}
+
+static int hostile_ids_main(void *arg) {
+	char bin[PATH_MAX + 64], dir[] = "/tmp/moonshim-tt-shim.XXXXXX", cmd[3 * PATH_MAX];
+	const char *shim = shim_bin(bin, sizeof bin);
+	CHECK(mkdtemp(dir));
+	snprintf(cmd, sizeof cmd,
+	         "cd %s && %s -namespace tt-test-%d -address %s/containerd.sock "
+	         "-publish-binary /bin/true -id huge start",
+	         dir, shim, (int)getpid(), dir);
+	FILE *p = popen(cmd, "r");
+	char addr[PATH_MAX] = "";
+	CHECK(p && fgets(addr, sizeof addr, p));
+	pclose(p);
+	addr[strcspn(addr, "\n")] = 0;
+	CHECKF(!strncmp(addr, "unix://", 7), "start printed \"%s\"", addr);
+	raw r = raw_connect(addr + 7);
+	uint32_t stream = 1;
+	/* the daemon's pid: Connect's shim_pid */
+	tt_client *c = dial(addr + 7);
+	uint8_t *out;
+	size_t out_len;
+	CHECK(tt_call_sync(c, TASK_SVC, "Connect", NULL, 0, NULL, 0, &out, &out_len, NULL, 0) == 0);
+	Containerd__Task__V2__ConnectResponse *cr =
+	    containerd__task__v2__connect_response__unpack(NULL, out_len, out);
+	CHECK(cr && cr->shim_pid > 0);
+	pid_t pid = (pid_t)cr->shim_pid;
+	containerd__task__v2__connect_response__free_unpacked(cr, NULL);
+	free(out);
+	tt_client_close(c);
+
+	for (int i = 0; i < HUGE_ROUNDS; i++) /* warm: the small-call baseline */
+		CHECK(task_call(&r, stream += 2, "State", "small", NULL).code == TT_NOT_FOUND);
+	long base = rss_kb(pid);
+
+	char *huge = malloc(HUGE_ID + 1);
+	memset(huge, 'x', HUGE_ID);
+	huge[HUGE_ID] = 0;
+	for (int i = 0; i < HUGE_ROUNDS; i++) {
+		static const char *const methods[] = {"State", "Kill", "Wait", "Delete"};
+		task_reply t = task_call(&r, stream += 2, methods[i % 4], huge, NULL);
+		CHECKF(t.code == TT_NOT_FOUND && t.len <= REPLY_MAX,
+		       "%s: code %d, a reply of %u bytes (%.60s)", methods[i % 4], t.code, t.len,
+		       t.msg);
+	}
+	/* ids that would not fit where they are kept are refused, not cut */
+	task_reply t = task_call(&r, stream += 2, "Create", huge, NULL);
+	CHECKF(t.code == TT_INVALID_ARGUMENT && t.len <= REPLY_MAX && strstr(t.msg, "container id"),
+	       "Create: code %d, %u bytes: %.100s", t.code, t.len, t.msg);
+	char long_id[300];
+	memset(long_id, 'e', sizeof long_id - 1);
+	long_id[sizeof long_id - 1] = 0;
+	t = task_call(&r, stream += 2, "Exec", "c1", long_id);
+	CHECKF(t.code == TT_INVALID_ARGUMENT && strstr(t.msg, "exec id"), "Exec: code %d: %.100s",
+	       t.code, t.msg);
+	free(huge);
+	for (int i = 0; i < HUGE_ROUNDS; i++)
+		CHECK(task_call(&r, stream += 2, "State", "small", NULL).code == TT_NOT_FOUND);
+	long after = rss_kb(pid);
+	fprintf(stderr, "    shim VmRSS: %ld kB before, %ld kB after %d 3 MB ids\n", base, after,
+	        HUGE_ROUNDS);
+	CHECKF(base > 0 && after > 0 && after <= base + RSS_SLACK_KB,
+	       "shim VmRSS %ld kB before, %ld kB after", base, after);
+
+	CHECK(task_call(&r, stream += 2, "Shutdown", "huge", NULL).code == TT_OK);
+	raw_close(&r);
+	int64_t end = rt_deadline_in(SHIM_EXIT_MAX);
+	while (kill(pid, 0) == 0 && rt_now() < end)
+		rt_sleep(10 * MS);
+	CHECKF(kill(pid, 0) != 0, "the shim (pid %d) did not exit after Shutdown", (int)pid);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	return 0;
+}
+
+TEST(ttrpc_shim_hostile_ids_small_replies_memory_returned) {
+	run_tt(hostile_ids_main);
 }

@@ -9,7 +9,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include "../../shim/ttrpc.h"
+#include "../../shim/containerd/ttrpc.h"
 #include "ttrpc.pb-c.h"
 
 #ifdef __SANITIZE_ADDRESS__

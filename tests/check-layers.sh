@@ -43,7 +43,7 @@ done
 passed=0 failed=0
 for f in shim/main.c shim/*/*.[ch]; do
 	if [ "$f" = shim/main.c ]; then dir=main; else dir=$(basename "$(dirname "$f")"); fi
-	allowed=" $(expand "$dir") "
+	allowed=" $(echo $(expand "$dir")) "
 	bad=0
 	while IFS=: read -r line inc; do
 		why=""

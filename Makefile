@@ -36,16 +36,51 @@ TEST_SRC := tests/harness.c $(wildcard tests/runtime/*.c)
 TEST_BIN := $(B)/tests/runtime_tests
 CG_TEST_BIN := $(B)/tests/cgroup_tests
 
-SHIM_SRC := $(wildcard shim/*.c)
+# shim/ by subsystem, one public header each (README, "Source layout").
+# Each folder compiles with the include paths of the folders it may use and
+# no others, so a forbidden #include fails to build; tests/check-layers.sh
+# (make check-layers) also checks the direct includes against the same table.
+#   runtime <- cgroup <- base <- {oci, io} <- {spawn, go} <- lua <- supervise <- {cli, containerd} <- main.c
+# (runtime/ is on every path: cgroup.h includes rt.h)
+SHIM_DIRS := base oci io spawn go lua supervise cli containerd
+USES_base       :=
+USES_oci        := base
+USES_io         := base
+USES_spawn      := base oci
+USES_go         := base oci io
+USES_lua        := base oci io spawn go
+USES_supervise  := $(USES_lua) lua
+USES_cli        := $(USES_supervise) supervise
+USES_containerd := $(USES_supervise) supervise
+USES_main       := base cli containerd
+# outside headers per folder: libnl for the container's loopback, Lua's
+# from lua up, the generated protobuf code in containerd only
+EXT_oci        := -I/usr/include/libnl3
+EXT_lua        := -I/usr/include/lua5.4
+EXT_supervise  := -I/usr/include/lua5.4
+EXT_cli        := -I/usr/include/lua5.4
+EXT_containerd := -I/usr/include/lua5.4 -I$(B)/shim/containerd/proto
+dir_inc = -Icgroup $(foreach d,$(1) $(USES_$(1)),-iquote shim/$(d)) $(EXT_$(1))
+$(foreach d,$(SHIM_DIRS),$(eval $(B)/shim/$(d)/%.o: DIR_INC = $(call dir_inc,$(d))))
+$(B)/shim/main.o: DIR_INC = -Icgroup $(foreach d,$(USES_main),-iquote shim/$(d))
+$(B)/cgroup/%.o: DIR_INC = -Icgroup
+# tests, benchmarks and fuzz targets see every folder (they test internals)
+SHIM_ALL_INC := $(foreach d,$(SHIM_DIRS),-iquote shim/$(d)) $(sort $(foreach d,$(SHIM_DIRS),$(EXT_$(d))))
+
+SHIM_SRC := $(foreach d,$(SHIM_DIRS),$(wildcard shim/$(d)/*.c))
+SHIM_HDR := $(foreach d,$(SHIM_DIRS),$(wildcard shim/$(d)/*.h))
 SHIM_BIN := $(B)/moonshim
 # protobuf messages (containerd's task API, ttrpc's envelope, events):
-# shim/proto/**/*.proto -> $(B)/proto/**/*.pb-c.[ch] with protoc-c at build time
-PROTO_SRC := $(shell find shim/proto -name '*.proto' 2>/dev/null)
-PROTO_C   := $(PROTO_SRC:shim/proto/%.proto=$(B)/proto/%.pb-c.c)
+# shim/containerd/proto/**/*.proto -> $(B)/shim/containerd/proto/**/*.pb-c.[ch]
+# with protoc-c at build time
+PROTO_DIR := shim/containerd/proto
+PROTO_OUT := $(B)/shim/containerd/proto
+PROTO_SRC := $(shell find $(PROTO_DIR) -name '*.proto' 2>/dev/null)
+PROTO_C   := $(PROTO_SRC:$(PROTO_DIR)/%.proto=$(PROTO_OUT)/%.pb-c.c)
 PROTO_H   := $(PROTO_C:.c=.h)
 PROTO_OBJ := $(PROTO_C:.c=.o)
 # containers: OCI JSON, capabilities, seccomp, netlink (loopback)
-SHIM_INC  := -I/usr/include/libnl3 -I/usr/include/lua5.4 -I$(B)/proto
+SHIM_INC  := $(SHIM_ALL_INC)
 SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c -llua5.4 -lm
 # The program is linked statically (Debian's .a files) unless sanitized: a
 # supervisor then maps only the code it links, not all of libc and five
@@ -54,7 +89,7 @@ SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c -llua5.4
 # never call them.
 SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
 
-.PHONY: all runtime test check deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 fuzz fuzz-build fuzz-bins install clean format
+.PHONY: all runtime test check check-layers deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 fuzz fuzz-build fuzz-bins install clean format
 SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
 CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check $(B)/tests/exec_deep
@@ -65,20 +100,22 @@ GO_TEST_BIN := $(B)/tests/go_tests
 all: runtime $(CG_LIB) $(CG_TEST_BIN) $(SHIM_BIN) $(B)/containerd-shim-moon-v2 $(CT_TEST_BIN) $(CT_CHECKS) $(CD_TEST_BIN) $(LUA_TEST_BIN) $(GO_TEST_BIN)
 runtime: $(RT_LIB) $(TEST_BIN) $(B)/rt_demo
 
-$(B)/%.o: %.c runtime/rt.h runtime/rt_internal.h $(wildcard cgroup/*.h) $(wildcard shim/*.h) | $(PROTO_H)
+# each object's headers come from the compiler (-MMD -MP: $(B)/X.d beside
+# X.o, read back below); the generated protobuf headers must exist first
+$(B)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(DIR_INC) -c $< -o $@
 
-$(B)/proto/%.pb-c.c $(B)/proto/%.pb-c.h: shim/proto/%.proto $(PROTO_SRC)
-	@mkdir -p $(B)/proto
-	protoc-c --proto_path=shim/proto --c_out=$(B)/proto $<
+$(PROTO_OUT)/%.pb-c.c $(PROTO_OUT)/%.pb-c.h: $(PROTO_DIR)/%.proto $(PROTO_SRC)
+	@mkdir -p $(PROTO_OUT)
+	protoc-c --proto_path=$(PROTO_DIR) --c_out=$(PROTO_OUT) $<
 
 # generated files are kept (make would delete them as intermediates)
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 
 # generated code: its own warnings are not ours to fix
-$(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(PROTO_H)
-	$(CC) -std=gnu11 $(OPT) -g $(SAN) -I$(B)/proto $(CFLAGS) -c $< -o $@
+$(PROTO_OUT)/%.pb-c.o: $(PROTO_OUT)/%.pb-c.c $(PROTO_H)
+	$(CC) -std=gnu11 $(OPT) -g $(SAN) -I$(PROTO_OUT) $(CFLAGS) -c $< -o $@
 
 $(B)/runtime/switch_$(ARCH).o: runtime/switch_$(ARCH).S
 	@mkdir -p $(dir $@)
@@ -115,7 +152,7 @@ $(B)/gen/%_lua.c: policies/%.lua
 $(B)/gen/%_lua.o: $(B)/gen/%_lua.c
 	$(CC) -std=gnu11 $(OPT) $(SAN) -c $< -o $@
 
-$(SHIM_LIB): $(filter-out $(B)/shim/main.o,$(SHIM_SRC:%.c=$(B)/%.o)) $(PROTO_OBJ) $(LUA_BUILTIN)
+$(SHIM_LIB): $(SHIM_SRC:%.c=$(B)/%.o) $(PROTO_OBJ) $(LUA_BUILTIN)
 	rm -f $@
 	$(AR) rcs $@ $^
 
@@ -126,33 +163,36 @@ $(SHIM_BIN): $(B)/shim/main.o $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 $(B)/containerd-shim-moon-v2: $(SHIM_BIN)
 	ln -sf moonshim $@
 
-$(CT_TEST_BIN): tests/harness.c $(wildcard tests/container/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+# the lower folders' unit tests (tests/base, tests/io, the self-watch of tests/go)
+CT_TEST_SRC := $(wildcard tests/base/*_test.c tests/io/*_test.c) tests/go/selfwatch_test.c
+$(CT_TEST_BIN): tests/harness.c $(CT_TEST_SRC) tests/harness.h $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Icgroup tests/harness.c $(wildcard tests/container/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(CT_TEST_SRC) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
-$(CD_TEST_BIN): tests/harness.c $(wildcard tests/containerd/*_test.c) tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+$(CD_TEST_BIN): tests/harness.c $(wildcard tests/containerd/*_test.c) tests/harness.h $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/containerd/*_test.c) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
 # a raw ttrpc Exec to a running shim (tests/containerd/e2e.sh, case exec_deep)
-$(B)/tests/exec_deep: tests/containerd/exec_deep.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+$(B)/tests/exec_deep: tests/containerd/exec_deep.c $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) tests/containerd/exec_deep.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
-$(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c tests/lua/testnet.h tests/harness.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+$(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c tests/lua/testnet.h tests/harness.h $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
-# the Go parsers and detectors (shim/goparse.c, shim/godetect.c) are pure:
-# their tests link them alone, without the shim's libraries
-GO_OBJ := $(B)/shim/goparse.o $(B)/shim/godetect.o
-$(GO_TEST_BIN): tests/harness.c $(wildcard tests/go/*_test.c) tests/harness.h $(GO_OBJ) $(RT_LIB)
+# the Go parsers and detectors (shim/go/goparse.c, shim/go/godetect.c) are
+# pure: their tests link them alone, without the shim's libraries
+GO_OBJ := $(B)/shim/go/goparse.o $(B)/shim/go/godetect.o
+GO_TEST_SRC := $(filter-out tests/go/selfwatch_test.c,$(wildcard tests/go/*_test.c))
+$(GO_TEST_BIN): tests/harness.c $(GO_TEST_SRC) tests/harness.h shim/go/goparse.h shim/go/godetect.h $(GO_OBJ) $(RT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests tests/harness.c $(wildcard tests/go/*_test.c) $(GO_OBJ) $(RT_LIB) $(LDLIBS) -lm -o $@
+	$(CC) $(ALL_CFLAGS) -Itests tests/harness.c $(GO_TEST_SRC) $(GO_OBJ) $(RT_LIB) $(LDLIBS) -lm -o $@
 
-$(B)/tests/%_check: tests/container/%_check.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+$(B)/tests/%_check: tests/oci/%_check.c $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Icgroup $< $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) $< $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
 $(B)/rt_demo: tests/demo/rt_demo.c $(RT_LIB)
 	$(CC) $(ALL_CFLAGS) $< $(RT_LIB) $(LDLIBS) -o $@
@@ -198,8 +238,8 @@ FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/%_fuzz)
 fuzz-build:
 	$(MAKE) B=build/fuzz CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" fuzz-bins
 fuzz-bins: $(FUZZ_BINS)
-$(B)/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz.h $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
-	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -Ishim -Icgroup $(SHIM_INC) $< $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+$(B)/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz.h $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -Icgroup $(SHIM_INC) $< $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 fuzz: deps fuzz-build
 	bash tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
@@ -216,6 +256,13 @@ test: deps
 	$(MAKE) all asan tsan aarch64 fuzz-build $(B)/bench/luabench
 	bash tests/run.sh
 check: test
+
+# every #include "..." of shim/ against the layering above (tests/check-layers.sh)
+check-layers:
+	bash tests/check-layers.sh
+
+# the compiler's header dependencies of every object built so far
+-include $(patsubst %.c,$(B)/%.d,$(RT_SRC) $(CG_SRC) $(SHIM_SRC) shim/main.c)
 
 $(B)/bench/moonbench: bench/bench.c $(RT_LIB)
 	@mkdir -p $(dir $@)
@@ -260,7 +307,7 @@ install: $(RT_LIB)
 	install -m 644 runtime/rt.h $(DESTDIR)$(PREFIX)/include/moonshim/
 
 format:
-	clang-format -i runtime/*.c runtime/*.h cgroup/*.c cgroup/*.h shim/*.c shim/*.h tests/*.c tests/*.h tests/*/*.c tests/*/*.h bench/*.c bench/*.h
+	clang-format -i runtime/*.c runtime/*.h cgroup/*.c cgroup/*.h shim/*.c shim/*/*.c shim/*/*.h tests/*.c tests/*.h tests/*/*.c tests/*/*.h bench/*.c bench/*.h
 
 clean:
 	rm -rf build

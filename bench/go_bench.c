@@ -1,5 +1,5 @@
 /*
- * go_bench.c — what watching a Go workload costs (--go-watch, shim/gowatch.c):
+ * go_bench.c — what watching a Go workload costs (--go-watch, shim/go/gowatch.c):
  * its stderr passing through the shim's tap, and scraping its pprof
  * goroutine profile. `gowatchbench CASE [ARGS]` runs one case and prints
  * "INFO CASE:" lines that say what was measured and one "RESULT CASE
@@ -44,11 +44,11 @@
 #include "fixture.h"
 #include "rt.h"
 
-#include "../shim/godetect.h"
-#include "../shim/goparse.h"
-#include "../shim/gowatch.h"
-#include "../shim/http.h"
-#include "../shim/tap.h"
+#include "../shim/go/godetect.h"
+#include "../shim/go/goparse.h"
+#include "../shim/go/gowatch.h"
+#include "../shim/io/http.h"
+#include "../shim/io/tap.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /*
- * lua_bench.c — Lua health checks (shim/checks.c on the runtime) against
+ * lua_bench.c — Lua health checks (shim/lua/checks.c on the runtime) against
  * exec probes, the way Docker and Kubernetes run a command check: a process
  * per probe. `luabench CASE [ARGS]` runs one case and prints "INFO CASE:"
  * lines that say what was measured and one "RESULT CASE key=value ..."
@@ -36,11 +36,11 @@
 #include "fixture.h"
 #include "rt.h"
 
-#include "../shim/checks.h"
-#include "../shim/events.h"
-#include "../shim/luaapi.h"
-#include "../shim/luaworld.h"
-#include "../shim/policy.h"
+#include "../shim/lua/checks.h"
+#include "../shim/io/events.h"
+#include "../shim/lua/luaapi.h"
+#include "../shim/lua/luaworld.h"
+#include "../shim/lua/policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -626,7 +626,7 @@ static void moonshim_info(const cpu_run *m, int secs) {
 	       m->us_per_probe, m->healthy, m->n, m->unhealthy);
 	if (m->limit)
 		printf("INFO checks_cpu: moonshim: one world refused %d checks (\"at most %d "
-		       "checks\", HK_MAX in shim/checks.c), so %d per world\n",
+		       "checks\", HK_MAX in shim/lua/checks.c), so %d per world\n",
 		       m->n, m->limit, m->limit);
 }
 
@@ -801,7 +801,7 @@ static int check_memory(int argc, char **argv) {
 
 /* ─── event_to_handler ──────────────────────────────────────────────────
  * A cgroup event through the shim's own path to a Lua policy handler, as
- * shim/supervise.c wires it: cg_watch_start → a goroutine receiving the
+ * shim/supervise/supervise.c wires it: cg_watch_start → a goroutine receiving the
  * cg_event → ev_cgroup_type / ev_cgroup_fields → pl_dispatch → the handler
  * (E2H_SCRIPT), whose first line calls stamp(), a C function that records
  * CLOCK_MONOTONIC. The event is the one cgroup_event_latency times (an

@@ -5,7 +5,7 @@
 # measured.
 #   stderr_passthrough  a child writes GO_BENCH_MIB (1024) MiB of 100-byte
 #                       log lines into a pipe; MiB/s that reach a drained
-#                       sink pipe through the shim's tap (shim/tap.c, with
+#                       sink pipe through the shim's tap (shim/io/tap.c, with
 #                       gowatch's line hook) against a thread copying with
 #                       read()/write() (higher is better), the tap in its
 #                       default lossless mode (nothing may be dropped).

@@ -1,80 +1,23 @@
 /*
- * main.c — the moonshim program: one binary, runc-like subcommands.
- *   run, exec, state, kill, ps, list, delete   containers (run.c, ctl.c)
- *   watch                                      a cgroup's events (watch.c)
- * and, run as containerd-shim-moon-v2, containerd's shim (shimv2.c).
+ * main.c — the moonshim program: one binary, two faces picked by argv[0].
+ * Run as containerd-shim-moon-v2 it is containerd's shim v2
+ * (containerd/); under any other name it is the runc-like command line
+ * (cli/). The only file that includes both folders' headers.
  */
+#include "base.h"
 #include "commands.h"
-#include "mem.h"
-#include "state.h"
+#include "containerd.h"
 
-#include <stdio.h>
 #include <string.h>
 
-cli_global g_cli = {.root = ST_DEFAULT_ROOT};
-
-bool cli_global_option(int argc, char **argv, int *i) {
-	if (!strcmp(argv[*i], "--root") && *i + 1 < argc) {
-		g_cli.root = argv[++*i];
-		return true;
-	}
-	if (!strncmp(argv[*i], "--root=", 7)) {
-		g_cli.root = argv[*i] + 7;
-		return true;
-	}
-	if (!strcmp(argv[*i], "--debug")) {
-		g_cli.debug = true;
-		return true;
-	}
-	return false;
-}
-
-static const struct {
-	const char *name;
-	int (*fn)(int, char **);
-	const char *help;
-} commands[] = {
-    {"run", cmd_run, "run an OCI bundle as a container (moonshim run --help)"},
-    {"exec", cmd_exec, "run a process in a running container"},
-    {"state", cmd_state, "print a container's state as JSON"},
-    {"kill", cmd_kill, "send a signal to a container's init (--all: every process)"},
-    {"ps", cmd_ps, "list a container's processes"},
-    {"list", cmd_list, "list the containers under the state root"},
-    {"delete", cmd_delete, "remove a stopped container (--force: kill it first)"},
-    {"watch", cmd_watch, "print a cgroup's events and samples as JSON lines"},
-};
-
-static void usage(FILE *f) {
-	fprintf(f, "usage: moonshim [--root DIR] [--debug] COMMAND [ARGS]\ncommands:\n");
-	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].help);
-}
-
+/* containerd runs the runtime io.containerd.moon.v2 as this name */
 #define SHIM_NAME "containerd-shim-moon-v2"
 
 int main(int argc, char **argv) {
 	mem_init();
-	/* containerd runs us as containerd-shim-<name>-v2 */
 	const char *base = strrchr(argv[0], '/');
 	base = base ? base + 1 : argv[0];
 	if (!strcmp(base, SHIM_NAME))
 		return cmd_shim(argc, argv);
-	int i = 1;
-	while (i < argc && cli_global_option(argc, argv, &i))
-		i++;
-	if (i >= argc) {
-		usage(stderr);
-		return 2;
-	}
-	const char *cmd = argv[i];
-	for (size_t k = 0; k < sizeof commands / sizeof *commands; k++)
-		if (!strcmp(cmd, commands[k].name))
-			return commands[k].fn(argc - i, argv + i);
-	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	fprintf(stderr, "moonshim: unknown command \"%s\"\n", cmd);
-	usage(stderr);
-	return 2;
+	return cli_main(argc, argv);
 }

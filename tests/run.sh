@@ -31,6 +31,8 @@ suite() { # name, env..., command...
 	rm -f "$log"
 }
 
+# shim/'s layering: every #include "..." against the Makefile's USES_ table
+suite check-layers bash tests/check-layers.sh
 suite runtime build/tests/runtime_tests
 suite cgroup MOONSHIM_EXPECT_LAYOUT=hybrid build/tests/cgroup_tests
 suite cgroup-asan MOONSHIM_EXPECT_LAYOUT=hybrid build/asan/tests/cgroup_tests
@@ -39,7 +41,8 @@ suite runtime-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_er
 suite runtime-tsan MOONSHIM_TEST_SCALE=10 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/runtime_tests
 suite runtime-aarch64 MOONSHIM_TEST_SCALE=4 qemu-aarch64 build/aarch64/tests/runtime_tests
 suite vm bash tests/vm/run.sh build/vm build/tests/runtime_tests build/tests/cgroup_tests build/moonshim
-# the shim's modules on their own (log file, pty relay), natively and under ASan
+# the shim's lower modules on their own (tests/base, tests/io: JSON loader, log
+# file, pty relay, tap; tests/go/selfwatch_test.c), natively and under ASan
 suite container-unit build/tests/container_tests
 suite container-unit-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/container_tests
 # device rules against the kernel: the v1 hierarchy and a cgroup2 BPF program

@@ -9,7 +9,7 @@
  */
 #include "rt.h"
 
-#include "../../shim/ttrpc.h"
+#include "../../shim/containerd/ttrpc.h"
 #include "containerd/task.pb-c.h"
 
 #include <stdio.h>

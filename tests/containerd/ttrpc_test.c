@@ -10,7 +10,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include "../../shim/ttrpc.h"
+#include "../../shim/containerd/ttrpc.h"
 #include "containerd/task.pb-c.h"
 #include "ttrpc.pb-c.h"
 

@@ -1,5 +1,5 @@
 /*
- * gctrace_fuzz.c — gp_parse_gc (shim/goparse.c) on one line of a Go
+ * gctrace_fuzz.c — gp_parse_gc (shim/go/goparse.c) on one line of a Go
  * program's stderr (GODEBUG=gctrace=1), arbitrary bytes, not
  * NUL-terminated (an exact-size copy: ASan sees any read past it).
  * Must hold: no crash or undefined behaviour; a line taken as whole has a

@@ -1,5 +1,5 @@
 /*
- * http_fuzz.c — the HTTP/1.1 response reader of shim/http.c (status line,
+ * http_fuzz.c — the HTTP/1.1 response reader of shim/io/http.c (status line,
  * fields, obs-fold, interim 1xx heads, Content-Length, chunked bodies and
  * trailers, bodies to EOF, max_body) through http_do, on whatever bytes a
  * hostile server sends.

@@ -1,7 +1,7 @@
 /*
- * luajson_fuzz.c — the Lua json library (shim/luaapi.c: json.decode on a
+ * luajson_fuzz.c — the Lua json library (shim/lua/luaapi.c: json.decode on a
  * script's text, json.encode on what came out) in a real Lua world
- * (shim/luaworld.c) on the runtime, as a health check or policy script
+ * (shim/lua/luaworld.c) on the runtime, as a health check or policy script
  * calls them: the input is the text a script would decode (an HTTP body,
  * an event's data).
  *

@@ -1,5 +1,5 @@
 /*
- * pprof_fuzz.c — gp_parse_profile and gp_stack_site (shim/goparse.c) on a
+ * pprof_fuzz.c — gp_parse_profile and gp_stack_site (shim/go/goparse.c) on a
  * goroutine profile body as a Go program's /debug/pprof/goroutine?debug=1
  * or debug=2 (or goroutineleak) endpoint might send it. The first byte
  * picks max_stacks (0..15, 0: unbounded); the rest is the body, not

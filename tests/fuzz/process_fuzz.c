@@ -1,8 +1,8 @@
 /*
  * process_fuzz.c — an exec's process.json (`moonshim exec --process`,
- * shim/ctl.c) and the spec of containerd's ExecProcessRequest
- * (shim/task.c): jansson's loader with the same flags (duplicate keys
- * refused), then spec_parse_process (shim/spec.c). Must hold: no crash,
+ * shim/cli/ctl.c) and the spec of containerd's ExecProcessRequest
+ * (shim/containerd/task.c): jansson's loader with the same flags (duplicate keys
+ * refused), then spec_parse_process (shim/oci/spec.c). Must hold: no crash,
  * leak or undefined behaviour; an accepted process has a non-empty,
  * NULL-terminated args vector, a NULL-terminated env, a cwd, and its
  * counts match non-NULL arrays; a refused one says why.

@@ -1,5 +1,5 @@
 /*
- * sched_fuzz.c — gp_parse_sched (shim/goparse.c) on one line of a Go
+ * sched_fuzz.c — gp_parse_sched (shim/go/goparse.c) on one line of a Go
  * program's stderr, as the tap hands it over: arbitrary bytes, not
  * NUL-terminated (the copy is exactly the input's size, so ASan sees any
  * read past it). Must hold: no crash or undefined behaviour; an intact

@@ -1,7 +1,7 @@
 /*
  * spec_fuzz.c — an OCI bundle's config.json to a spec: jansson's loader
  * with spec_load's flags (duplicate keys refused), then spec_from_json
- * (shim/spec.c, spec_load's checking half) against a bundle directory made
+ * (shim/oci/spec.c, spec_load's checking half) against a bundle directory made
  * once with an empty rootfs/ in it (root.path must name a directory).
  * Must hold: no crash, leak or undefined behaviour; an accepted spec has
  * absolute rootfs and mount destinations, a NULL-terminated args vector,

@@ -1,10 +1,10 @@
 /*
  * ttrpc_fuzz.c — the protobuf messages a containerd shim takes from its
- * peer: ttrpc's envelope (Request, which shim/ttrpc.c's dispatch unpacks
+ * peer: ttrpc's envelope (Request, which shim/containerd/ttrpc.c's dispatch unpacks
  * from every request frame, and Response, which its client unpacks) and
- * every message of containerd's task API (shim/proto, unpacked by
- * shim/shimv2.c's handlers), through the protobuf-c code protoc-c
- * generates from shim/proto. The first byte picks the message; the rest is
+ * every message of containerd's task API (shim/containerd/proto, unpacked by
+ * shim/containerd/shimv2.c's handlers), through the protobuf-c code protoc-c
+ * generates from shim/containerd/proto. The first byte picks the message; the rest is
  * its encoding. Must hold: no crash, leak or undefined behaviour; a
  * message that unpacks passes protobuf_c_message_check, packs to
  * get_packed_size bytes, and that packing unpacks again and packs to the

@@ -7,7 +7,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include "../../shim/godetect.h"
+#include "../../shim/go/godetect.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include "../../shim/goparse.h"
+#include "../../shim/go/goparse.h"
 
 #include <errno.h>
 #include <string.h>

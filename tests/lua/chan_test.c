@@ -1,12 +1,12 @@
 /*
- * chan_test.c — go() and channels (shim/luachan.c, shim/luaworld.c):
+ * chan_test.c — go() and channels (shim/lua/luachan.c, shim/lua/luaworld.c):
  * values in order across tasks, buffered and unbuffered, timeouts, close
  * and its misuses, and lw_stop_tasks ending waiting and endless tasks.
  */
 #include "harness.h"
 
-#include "../../shim/luachan.h"
-#include "../../shim/luaworld.h"
+#include "../../shim/lua/luachan.h"
+#include "../../shim/lua/luaworld.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /*
- * checks_test.c — Lua health checks (shim/checks.c) at scale: 1,000 HTTP
+ * checks_test.c — Lua health checks (shim/lua/checks.c) at scale: 1,000 HTTP
  * checks in one world against a local server all become healthy, each
  * reported once, and the whole set's health follows.
  */
 #include "harness.h"
 
-#include "../../shim/checks.h"
-#include "../../shim/luaapi.h"
+#include "../../shim/lua/checks.h"
+#include "../../shim/lua/luaapi.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

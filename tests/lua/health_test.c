@@ -6,7 +6,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include "../../shim/health.h"
+#include "../../shim/lua/health.h"
 
 #include <errno.h>
 #include <string.h>

@@ -10,9 +10,9 @@
  */
 #include "harness.h"
 
-#include "../../shim/luaapi.h"
-#include "../../shim/luaworld.h"
-#include "../../shim/policy.h"
+#include "../../shim/lua/luaapi.h"
+#include "../../shim/lua/luaworld.h"
+#include "../../shim/lua/policy.h"
 
 #include <errno.h>
 #include <stdio.h>

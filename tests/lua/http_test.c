@@ -1,4 +1,4 @@
-/* http_test.c — the HTTP client (shim/http.c) against a canned server on
+/* http_test.c — the HTTP client (shim/io/http.c) against a canned server on
  * a goroutine: bodies framed by Content-Length, chunks and EOF; statuses
  * surfaced; HEAD/204/304 without a body even when the server keeps the
  * connection open; hostile servers (silence, slowloris, huge heads, bad
@@ -9,8 +9,8 @@
 #include "harness.h"
 #include "testnet.h"
 
-#include "../../shim/http.h"
-#include "../../shim/luaapi.h"
+#include "../../shim/io/http.h"
+#include "../../shim/lua/luaapi.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

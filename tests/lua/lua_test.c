@@ -1,12 +1,12 @@
 /*
- * lua_test.c — the Lua engine (shim/luaworld.c): the sandbox, load errors
+ * lua_test.c — the Lua engine (shim/lua/luaworld.c): the sandbox, load errors
  * with file and line, parking calls, preemption of a runaway loop while
  * another task keeps its period, the CPU budget, the memory cap, and one
  * goroutine inside a world at a time.
  */
 #include "harness.h"
 
-#include "../../shim/luaworld.h"
+#include "../../shim/lua/luaworld.h"
 
 #include <errno.h>
 #include <stdatomic.h>

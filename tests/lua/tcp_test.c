@@ -1,4 +1,4 @@
-/* tcp_test.c — the Lua tcp library (shim/luatcp.c) against a line server
+/* tcp_test.c — the Lua tcp library (shim/lua/luatcp.c) against a line server
  * on goroutines: send, and receive by count, by line (split across reads,
  * CR stripped) and to EOF; what arrived before EOF; a silent server ending
  * in "timeout" at the deadline while the task is parked (other goroutines
@@ -11,8 +11,8 @@
 #include "harness.h"
 #include "testnet.h"
 
-#include "../../shim/checks.h"
-#include "../../shim/luaapi.h"
+#include "../../shim/lua/checks.h"
+#include "../../shim/lua/luaapi.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

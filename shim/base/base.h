@@ -1,0 +1,16 @@
+/*
+ * base.h — the shim's base layer, the one header other folders include:
+ * the error value (err.h, prefix ms_), the bounded JSON loader (jsonload.h,
+ * jl_), the malloc policy (mem.h, mem_) and SHA-256 (sha256.h). Base uses
+ * only the C library, jansson, cgroup/ and runtime/; it must never include
+ * a header of another shim/ folder.
+ */
+#ifndef MOONSHIM_BASE_H
+#define MOONSHIM_BASE_H
+
+#include "err.h"
+#include "jsonload.h"
+#include "mem.h"
+#include "sha256.h"
+
+#endif

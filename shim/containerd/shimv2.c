@@ -1,0 +1,417 @@
+/*
+ * shimv2.c — containerd-shim-moon-v2: the shim v2 binary contract.
+ *
+ *   containerd-shim-moon-v2 -namespace NS -address SOCK -publish-binary BIN
+ *                           -id ID [-bundle DIR] [-debug] start|delete
+ *
+ * start   (cwd: the bundle) makes the listening socket, named as the runc
+ *         shim names it (/run/containerd/s/<sha256(address/ns/group)>) so
+ *         `ctr shim` and sibling containers find it; writes <bundle>/address;
+ *         forks the daemon with fresh stdio (containerd reads start's
+ *         output until it closes); prints unix://PATH and exits. Containers
+ *         of one pod (the CRI sandbox annotation) share a daemon: a live
+ *         socket for the group is reused.
+ * delete  cleans up after a daemon that is gone: kills what is left in the
+ *         container's cgroup, removes it, unmounts the rootfs, removes the
+ *         dead daemon's socket, and prints a DeleteResponse (raw protobuf)
+ *         on stdout.
+ * daemon  one rt_main: the ttrpc server with the task service, and an
+ *         event publisher forwarding to containerd's $TTRPC_ADDRESS.
+ */
+#define _GNU_SOURCE
+#include "containerd.h"
+
+#include "oci.h"
+#include "base.h"
+#include "task.h"
+#include "ttrpc.h"
+
+#include "containerd/events.pb-c.h"
+#include "containerd/task.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SOCKET_DIR         "/run/containerd/s"
+#define SANDBOX_ANNOTATION "io.kubernetes.cri.sandbox-id"
+#define FORWARD_SERVICE    "containerd.services.events.ttrpc.v1.Events"
+#define FORWARD_TIMEOUT_NS (5 * 1000000000LL)
+#define PUBLISH_QUEUE      1024 /* events waiting for containerd */
+#define PUBLISH_TRIES      5
+#define KILLED_STATUS      137
+#define IDLE_THREAD_NS                                                                             \
+	(1000 * 1000000LL) /* an idle extra M exits after this */ /* what delete reports: the runc \
+	                                                             shim's 128+SIGKILL */
+
+typedef struct shim_args {
+	const char *ns, *address, *id, *bundle, *action;
+	bool debug;
+} shim_args;
+
+/* ─── naming ────────────────────────────────────────────────────────── */
+
+static void socket_path(const shim_args *a, const char *group, char *out, size_t n) {
+	char key[PATH_MAX * 2];
+	snprintf(key, sizeof key, "%s/%s/%s", a->address, a->ns, group);
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_hex(key, strlen(key), hex);
+	snprintf(out, n, "%s/%s", SOCKET_DIR, hex);
+}
+
+/* The grouping key: the pod's sandbox id when CRI gives one, else our id. */
+static void group_of(const shim_args *a, char *out, size_t n) {
+	snprintf(out, n, "%s", a->id);
+	json_t *j = jl_load_file("config.json", 0, NULL);
+	const char *sb = json_string_value(
+	    json_object_get(json_object_get(j, "annotations"), SANDBOX_ANNOTATION));
+	if (sb && *sb)
+		snprintf(out, n, "%s", sb);
+	json_decref(j);
+}
+
+static int write_address(const char *addr) {
+	FILE *f = fopen("address.tmp", "we");
+	if (!f)
+		return -errno;
+	fputs(addr, f);
+	if (fclose(f) != 0 || rename("address.tmp", "address") < 0)
+		return -errno;
+	return 0;
+}
+
+/* A unix address for path; false if it does not fit sun_path. */
+static bool unix_addr(const char *path, struct sockaddr_un *sa) {
+	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+	size_t n = strlen(path);
+	if (n >= sizeof sa->sun_path)
+		return false;
+	memcpy(sa->sun_path, path, n + 1);
+	return true;
+}
+
+static bool socket_alive(const char *path) {
+	struct sockaddr_un sa;
+	if (!unix_addr(path, &sa))
+		return false;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* ─── the daemon ────────────────────────────────────────────────────── */
+
+typedef struct event_msg {
+	char topic[32];
+	char type_url[64];
+	uint8_t *data;
+	size_t len;
+	struct timespec at;
+} event_msg;
+
+typedef struct daemon_ctx {
+	const shim_args *a;
+	int listen_fd;
+	char sock[PATH_MAX];
+	tt_server *srv;
+	rt_chan *events; /* event_msg */
+	rt_chan *stop;   /* closed on Shutdown */
+	rt_once stop_once;
+	rt_waitgroup wg;
+} daemon_ctx;
+
+static void publish(void *arg, const char *topic, const char *type_url, const uint8_t *ev,
+                    size_t len) {
+	daemon_ctx *d = arg;
+	event_msg m = {.len = len};
+	snprintf(m.topic, sizeof m.topic, "%s", topic);
+	snprintf(m.type_url, sizeof m.type_url, "%s", type_url);
+	clock_gettime(CLOCK_REALTIME, &m.at);
+	if (!(m.data = malloc(len ? len : 1)))
+		return;
+	memcpy(m.data, ev, len);
+	/* never block a handler on containerd: a full queue drops the event */
+	rt_case cs[1] = {{.c = d->events, .dir = RT_SEND, .elem = &m}};
+	if (rt_select(cs, 1, 0) != 0)
+		free(m.data);
+}
+
+static int forward(daemon_ctx *d, tt_client **cl, const event_msg *m) {
+	const char *addr = getenv("TTRPC_ADDRESS");
+	if (!addr || !*addr)
+		return 0; /* no containerd to tell (a test or `ctr shim` use) */
+	ms_err err = {0};
+	if (!*cl && !(*cl = tt_dial(addr, &err)))
+		return -ECONNREFUSED;
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	ts.seconds = m->at.tv_sec, ts.nanos = (int32_t)m->at.tv_nsec;
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	any.type_url = (char *)m->type_url;
+	any.value.data = m->data, any.value.len = m->len;
+	Containerd__Events__Envelope env = CONTAINERD__EVENTS__ENVELOPE__INIT;
+	env.timestamp = &ts, env.namespace_ = (char *)d->a->ns, env.topic = (char *)m->topic,
+	env.event = &any;
+	Containerd__Events__ForwardRequest req = CONTAINERD__EVENTS__FORWARD_REQUEST__INIT;
+	req.envelope = &env;
+	size_t n = protobuf_c_message_get_packed_size(&req.base);
+	uint8_t *buf = malloc(n);
+	if (!buf)
+		return -ENOMEM;
+	protobuf_c_message_pack(&req.base, buf);
+	const char *md[] = {TT_NAMESPACE_KEY, d->a->ns, NULL};
+	char msg[256];
+	int rc = tt_call_sync(*cl, FORWARD_SERVICE, "Forward", buf, n, md, FORWARD_TIMEOUT_NS, NULL,
+	                      NULL, msg, sizeof msg);
+	free(buf);
+	if (rc < 0) { /* the connection is gone: dial again next time */
+		tt_client_close(*cl);
+		*cl = NULL;
+	}
+	return rc;
+}
+
+static void publisher(void *arg) {
+	daemon_ctx *d = arg;
+	tt_client *cl = NULL;
+	event_msg m;
+	while (rt_chan_recv(d->events, &m)) {
+		for (int i = 0; i < PUBLISH_TRIES && forward(d, &cl, &m) < 0; i++)
+			rt_sleep((int64_t)(i + 1) * 100 * 1000000LL);
+		free(m.data);
+	}
+	if (cl)
+		tt_client_close(cl);
+	rt_wg_done(&d->wg);
+}
+
+static void close_stop(void *arg) {
+	rt_chan_close(((daemon_ctx *)arg)->stop);
+}
+
+static void on_shutdown(void *arg) {
+	daemon_ctx *d = arg;
+	rt_once_do(&d->stop_once, close_stop, d);
+}
+
+static void server_loop(void *arg) {
+	daemon_ctx *d = arg;
+	ms_err err = {0};
+	tt_serve(d->srv, d->listen_fd, &err);
+	rt_wg_done(&d->wg);
+}
+
+static int daemon_main(void *arg) {
+	daemon_ctx *d = arg;
+	d->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
+	d->stop_once = (rt_once)RT_ONCE_INIT;
+	d->events = rt_chan_new(sizeof(event_msg), PUBLISH_QUEUE);
+	d->stop = rt_chan_new(1, 0);
+	d->srv = tt_server_new();
+	task_opts to = {.ns = d->a->ns,
+	                .debug = d->a->debug,
+	                .publish = publish,
+	                .publish_arg = d,
+	                .shutdown = on_shutdown,
+	                .shutdown_arg = d};
+	task_service *ts = task_service_new(d->srv, &to);
+	(void)ts;
+	rt_wg_add(&d->wg, 2);
+	rt_go(publisher, d, "event publisher");
+	rt_go(server_loop, d, "ttrpc server");
+	rt_chan_recv(d->stop, NULL);
+	/* let the Shutdown reply go out before the connection closes */
+	rt_sleep(50 * 1000000LL);
+	tt_server_stop(d->srv);
+	rt_chan_close(d->events);
+	rt_wg_wait(&d->wg);
+	tt_server_free(d->srv);
+	unlink(d->sock);
+	return 0;
+}
+
+static int run_daemon(const shim_args *a, int listen_fd, const char *sock) {
+	daemon_ctx d = {.a = a, .listen_fd = listen_fd};
+	snprintf(d.sock, sizeof d.sock, "%s", sock);
+	signal(SIGPIPE, SIG_IGN);
+	/* one P: a shim's work is small; idle helper threads retire quickly */
+	rt_config cfg = {
+	    .procs = 1, .quiet_leaks = true, .blocking_threads = 1, .idle_m_ns = IDLE_THREAD_NS};
+	return rt_main(&cfg, daemon_main, &d);
+}
+
+/* ─── start ─────────────────────────────────────────────────────────── */
+
+static int do_start(const shim_args *a) {
+	char group[PATH_MAX], sock[PATH_MAX], addr[PATH_MAX + 8];
+	group_of(a, group, sizeof group);
+	socket_path(a, group, sock, sizeof sock);
+	snprintf(addr, sizeof addr, "unix://%s", sock);
+	if (socket_alive(sock)) { /* the pod's shim serves this container too */
+		if (write_address(addr) < 0) {
+			fprintf(stderr, "moonshim shim: writing address: %s\n", strerror(errno));
+			return 1;
+		}
+		puts(addr);
+		return 0;
+	}
+	mkdir("/run/containerd", 0711);
+	mkdir(SOCKET_DIR, 0711);
+	unlink(sock);
+	struct sockaddr_un sa;
+	if (!unix_addr(sock, &sa)) {
+		fprintf(stderr, "moonshim shim: socket path %s is too long\n", sock);
+		return 1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* only the owner may connect (containerd runs as the same user) */
+	mode_t old = umask(0177);
+	int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (rc < 0 || listen(fd, SOMAXCONN) < 0) {
+		fprintf(stderr, "moonshim shim: socket %s: %s\n", sock, strerror(errno));
+		return 1;
+	}
+	if (write_address(addr) < 0) {
+		fprintf(stderr, "moonshim shim: writing address: %s\n", strerror(errno));
+		unlink(sock);
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "moonshim shim: fork: %s\n", strerror(errno));
+		unlink(sock);
+		return 1;
+	}
+	if (pid == 0) {
+		setsid();
+		/* stdout and stderr must not be start's: containerd waits for them
+		 * to close. stderr goes to the bundle's log FIFO when there is one. */
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int log = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(log >= 0 ? log : null, 2);
+		if (log > 2)
+			close(log);
+		if (null > 2)
+			close(null);
+		_exit(run_daemon(a, fd, sock));
+	}
+	close(fd);
+	puts(addr);
+	return 0;
+}
+
+/* ─── delete ────────────────────────────────────────────────────────── */
+
+static int do_delete(const shim_args *a) {
+	const char *bundle = a->bundle ? a->bundle : ".";
+	spec *s = NULL;
+	ms_err err = {0};
+	if (spec_load(bundle, &s, &err) == 0 && s->cgroups_path) {
+		cg_host h;
+		cg_err ce = {0};
+		if (cg_host_detect(&h, "/proc/self/mounts", &ce) == 0)
+			ctcg_reap(&h, s->cgroups_path + strspn(s->cgroups_path, "/"));
+	} else if (err.code) {
+		fprintf(stderr, "moonshim shim delete: %s\n", err.msg);
+	}
+	spec_free(s);
+	char rootfs[PATH_MAX + 16];
+	snprintf(rootfs, sizeof rootfs, "%s/rootfs", bundle);
+	umount2(rootfs, MNT_DETACH);
+	/* a daemon killed (-9) never removed its socket; one nobody answers on
+	 * is its (a live one serves the pod's other containers: it stays) */
+	char group[PATH_MAX], sock[PATH_MAX];
+	group_of(a, group, sizeof group);
+	socket_path(a, group, sock, sizeof sock);
+	if (!socket_alive(sock))
+		unlink(sock);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	ts.seconds = now.tv_sec, ts.nanos = (int32_t)now.tv_nsec;
+	Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
+	resp.exit_status = KILLED_STATUS;
+	resp.exited_at = &ts;
+	uint8_t buf[128];
+	size_t n = containerd__task__v2__delete_response__pack(&resp, buf);
+	fwrite(buf, 1, n, stdout);
+	return 0;
+}
+
+/* ─── arguments ─────────────────────────────────────────────────────── */
+
+int cmd_shim(int argc, char **argv) {
+	shim_args a = {.ns = "default", .address = "/run/containerd/containerd.sock"};
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		/* Go flag syntax: -flag value, --flag value, -flag=value */
+		while (*o == '-' && o[1] == '-')
+			o++;
+		if (*o != '-') {
+			a.action = o;
+			continue;
+		}
+		o++;
+		const char *eq = strchr(o, '=');
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - o : (long)strlen(o)), o);
+		if (eq)
+			v = eq + 1;
+		const char **dst = !strcmp(name, "namespace")        ? &a.ns
+		                   : !strcmp(name, "address")        ? &a.address
+		                   : !strcmp(name, "id")             ? &a.id
+		                   : !strcmp(name, "bundle")         ? &a.bundle
+		                   : !strcmp(name, "publish-binary") ? NULL
+		                   : !strcmp(name, "socket")         ? NULL
+		                                                     : NULL;
+		if (!strcmp(name, "debug")) {
+			a.debug = !eq || strcmp(v, "false");
+			continue;
+		}
+		if (!strcmp(name, "v") || !strcmp(name, "version")) {
+			printf("containerd-shim-moon-v2 (moonshim)\n");
+			return 0;
+		}
+		bool known = dst || !strcmp(name, "publish-binary") || !strcmp(name, "socket");
+		if (!known) {
+			fprintf(stderr, "containerd-shim-moon-v2: unknown flag -%s\n", name);
+			return 2;
+		}
+		if (!v) {
+			fprintf(stderr, "containerd-shim-moon-v2: -%s needs a value\n", name);
+			return 2;
+		}
+		if (dst)
+			*dst = v;
+		if (!eq)
+			i++;
+	}
+	if (!a.id) {
+		fprintf(stderr, "containerd-shim-moon-v2: -id is required\n");
+		return 2;
+	}
+	if (a.action && !strcmp(a.action, "start"))
+		return do_start(&a);
+	if (a.action && !strcmp(a.action, "delete"))
+		return do_delete(&a);
+	fprintf(stderr, "containerd-shim-moon-v2: action must be start or delete (containerd runs "
+	                "the daemon itself "
+	                "through start)\n");
+	return 2;
+}

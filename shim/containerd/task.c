@@ -1,0 +1,1315 @@
+/*
+ * task.c — containerd.task.v2.Task: each method as a ttrpc handler.
+ *
+ * A task is a container: its spec, cgroup, rootfs mounts and processes —
+ * init (exec_id "") and execs. Processes are created by a helper forked
+ * from this multi-threaded shim (container.h needs a single-threaded
+ * caller), with CLONE_PARENT so the shim is their parent: it waits on
+ * their pidfds on the netpoller. Create leaves init held before its
+ * execve; Start releases it. Every handler runs in its own goroutine; the
+ * task list and each task are guarded by one lock, never held while a
+ * handler waits.
+ */
+#define _GNU_SOURCE
+#include "task.h"
+
+#include "binlog.h"
+#include "oci.h"
+#include "io.h"
+#include "forkhelper.h"
+#include "gowatch.h"
+#include "base.h"
+#include "tasklua.h"
+
+#include "containerd/events.pb-c.h"
+#include "containerd/metrics.pb-c.h"
+#include "containerd/task.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TASK_SERVICE       "containerd.task.v2.Task"
+#define ID_MAX             256
+#define TASK_MAX_PSI_RULES 16 /* distinct PSI rules a task's policies may ask for */
+/* The type containerd's Exec sends the process in (JSON). */
+#define PROCESS_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
+#define METRICS_TYPE "io.containerd.cgroups.v2.Metrics"
+#define PIDS_BUF     (256 * 1024) /* cgroup.procs of a container */
+#define MAX_PIDS     16384
+
+typedef struct proc {
+	char exec_id[ID_MAX]; /* "" for init */
+	pid_t pid;
+	int pidfd;
+	bool started, exited;
+	int status;
+	struct timespec exited_at;
+	rt_chan *done; /* closed at the exit */
+	char *io[3];   /* stdin, stdout, stderr URIs as containerd gave them */
+	bool terminal;
+	int pty_master;
+	int relay_fds[2]; /* the stdin and stdout fds a pty relay uses */
+	tty_relay *relay;
+	spec_process exec; /* an exec's process, until started */
+	struct proc *next;
+} proc;
+
+typedef struct task {
+	char id[ID_MAX];
+	char bundle[PATH_MAX];
+	spec *s;
+	ctcg cg;
+	bool rootfs_mounted;
+	int start_fd; /* init is held until a byte arrives; -1 once started */
+	bool paused;
+	proc init;
+	proc *execs;
+	cg_watch *watch;
+	rt_chan *cg_events;
+	int64_t oom_kills_told; /* OOM kills published (under the service lock) */
+	tl_lua *lua;            /* checks and policies from annotations, or NULL */
+	/* io.moonshim.go.*: the init's stderr through a tap to its FIFO */
+	bool go_on;
+	gw_opts go_opts;
+	gw *go;
+	tap *go_tap;
+	int go_sink;     /* the stderr FIFO, the tap's sink; -1 */
+	int go_netns;    /* the scraper's network namespace; -1 */
+	rt_waitgroup wg; /* the task's goroutines (exit waiters, OOM watcher) */
+	struct task *next;
+} task;
+
+struct task_service {
+	task_opts o;
+	rt_mutex mu;
+	task *tasks;
+};
+
+/* ─── small helpers ─────────────────────────────────────────────────── */
+
+static int reply(const ProtobufCMessage *m, uint8_t **out, size_t *out_len) {
+	size_t n = protobuf_c_message_get_packed_size(m);
+	*out = n ? malloc(n) : NULL;
+	if (n && !*out)
+		return TT_RESOURCE_EXHAUSTED;
+	if (n)
+		protobuf_c_message_pack(m, *out);
+	*out_len = n;
+	return TT_OK;
+}
+
+static void *unpack(const ProtobufCMessageDescriptor *d, tt_call *c) {
+	return protobuf_c_message_unpack(d, NULL, c->len, c->payload);
+}
+
+static void ts_now(struct timespec *t) {
+	clock_gettime(CLOCK_REALTIME, t);
+}
+
+static Google__Protobuf__Timestamp ts_proto(const struct timespec *t) {
+	Google__Protobuf__Timestamp p = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	p.seconds = t->tv_sec;
+	p.nanos = (int32_t)t->tv_nsec;
+	return p;
+}
+
+static void publish(task_service *t, const char *topic, const char *type_url,
+                    const ProtobufCMessage *m) {
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(n ? n : 1);
+	if (!buf)
+		return;
+	protobuf_c_message_pack(m, buf);
+	if (t->o.publish)
+		t->o.publish(t->o.publish_arg, topic, type_url, buf, n);
+	free(buf);
+}
+
+/* Under t->mu. */
+static task *find_task(task_service *t, const char *id) {
+	for (task *k = t->tasks; k; k = k->next)
+		if (!strcmp(k->id, id))
+			return k;
+	return NULL;
+}
+
+static proc *find_proc(task *k, const char *exec_id) {
+	if (!exec_id || !*exec_id)
+		return &k->init;
+	for (proc *p = k->execs; p; p = p->next)
+		if (!strcmp(p->exec_id, exec_id))
+			return p;
+	return NULL;
+}
+
+/* Under t->mu: the process exec_id ("": init) of container id. */
+static proc *lookup(task_service *t, const char *id, const char *exec_id, task **k) {
+	*k = find_task(t, id);
+	return *k ? find_proc(*k, exec_id) : NULL;
+}
+
+/* An id must fit where we keep it: cut, two ids could become one (containerd
+ * itself allows 76 bytes). TT_OK, or INVALID_ARGUMENT without quoting it. */
+static int id_fits(char **msg, const char *what, const char *id) {
+	size_t n = strlen(id);
+	return n < ID_MAX ? TT_OK
+	                  : tt_fail(msg, TT_INVALID_ARGUMENT, "%s of %zu bytes: at most %d", what,
+	                            n, ID_MAX - 1);
+}
+
+static int not_found(char **msg, const char *id, const char *exec_id) {
+	return exec_id && *exec_id
+	           ? tt_fail(msg, TT_NOT_FOUND, "process %s of container %s not found", exec_id, id)
+	           : tt_fail(msg, TT_NOT_FOUND, "container %s not created", id);
+}
+
+int task_count(task_service *t) {
+	rt_mutex_lock(&t->mu);
+	int n = 0;
+	for (task *k = t->tasks; k; k = k->next)
+		n++;
+	rt_mutex_unlock(&t->mu);
+	return n;
+}
+
+/* ─── stdio ─────────────────────────────────────────────────────────── */
+
+/* containerd's stdio URIs: "" (none), a FIFO path ("fifo://" optional),
+ * "file:///path" (binary:// is binlog.c's). FIFOs are opened so that
+ * opening never blocks: stdout and stderr read-write (the container is then
+ * a writer of its own, and the reader sees EOF when the container's copies
+ * close), stdin read-only. */
+static int open_stdio(const char *uri, int which, int *fd, ms_err *err) {
+	*fd = -1;
+	if (!uri || !*uri) {
+		*fd = open("/dev/null", (which ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+		return *fd < 0 ? ms_fail(err, -errno, "/dev/null: %s", strerror(errno)) : 0;
+	}
+	const char *path = uri;
+	if (!strncmp(uri, "fifo://", 7))
+		path = uri + 7;
+	else if (!strncmp(uri, "file://", 7)) {
+		path = uri + 7;
+		*fd = open(path,
+		           which ? O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC,
+		           0640);
+		return *fd < 0 ? ms_fail(err, -errno, "%s: %s", uri, strerror(errno)) : 0;
+	} else if (strstr(uri, "://"))
+		return ms_fail(err, -ENOTSUP,
+		               "stdio \"%s\": FIFO paths, file:// and binary:// are supported",
+		               uri);
+	*fd = open(path, (which ? O_RDWR : O_RDONLY | O_NONBLOCK) | O_CLOEXEC);
+	if (*fd < 0)
+		return ms_fail(err, -errno, "%s: %s", path, strerror(errno));
+	if (!which) /* the container reads stdin blocking */
+		fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK);
+	return 0;
+}
+
+static void close_fds(int *fds, int n) {
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+/* ─── --go-watch from annotations ──────────────────────────────────── */
+
+#define GO_ANNOTATION_PREFIX "io.moonshim.go."
+
+/* io.moonshim.go.schedtrace=MS, .pprof=URL, .gctrace=1 (and .interval,
+ * .debug2, .maxprocs, .stderr=blocking|non-blocking, .stderr-buffer=SIZE):
+ * the same options as `run --go-watch`. */
+static int go_annotations(task *k, ms_err *err) {
+	k->go_sink = -1;
+	gw_opts_init(&k->go_opts);
+	const char *key;
+	json_t *v;
+	json_object_foreach(k->s->annotations, key, v) {
+		if (strncmp(key, GO_ANNOTATION_PREFIX, strlen(GO_ANNOTATION_PREFIX)) ||
+		    !json_is_string(v))
+			continue;
+		if (gw_parse_one(key + strlen(GO_ANNOTATION_PREFIX), json_string_value(v),
+		                 &k->go_opts, err))
+			return ms_wrap(err, "annotation %s", key);
+		k->go_on = true;
+	}
+	if (!k->go_on)
+		return 0;
+	if (k->s->process.terminal)
+		return ms_fail(err, -EINVAL,
+		               "io.moonshim.go.*: the program's stderr is read, which a terminal "
+		               "merges into the pty: not both");
+	char **env = gw_env(k->s->process.env, &k->go_opts, cg_limits_cpu_cores(&k->s->limits));
+	if (!env)
+		return ms_fail(err, -ENOMEM, "io.moonshim.go.*: out of memory");
+	k->s->process.env = env;
+	return 0;
+}
+
+/* The findings go where the task's Lua events go (the shim's log, the
+ * policies). */
+static void go_event(void *arg, const char *type, json_t *fields) {
+	task *k = arg;
+	tl_emit(k->lua, k->id, type, fields);
+}
+
+static void start_go_watch(task *k, int read_fd) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/net", k->init.pid);
+	int netns = open(path, O_RDONLY | O_CLOEXEC);
+	gw_target gt = {.cgroup = k->cg.cgroup,
+	                .cpu_quota = cg_limits_cpu_cores(&k->s->limits),
+	                .netns_fd = netns,
+	                .emit = go_event,
+	                .emit_arg = k};
+	k->go = gw_start(&k->go_opts, &gt, NULL);
+	ms_err err = {0};
+	k->go_tap = tap_start(read_fd, k->go_sink, k->go_opts.stderr_buffer, k->go_opts.stderr_mode,
+	                      gw_markers, gw_line, k->go, &err);
+	if (!k->go_tap) {
+		fprintf(stderr, "moonshim shim: %s: %s\n", k->id, err.msg);
+		close(read_fd);
+	}
+	/* the scraper's socket is made in the namespace at connect time; the fd
+	 * stays open for it until the watch stops */
+	k->go_netns = netns;
+}
+
+/* After the init's exit: the tap drains to the FIFO, which then closes. */
+static void stop_go_watch(task *k) {
+	if (k->go_tap) {
+		tap_wait(k->go_tap, NULL);
+		k->go_tap = NULL;
+	}
+	if (k->go_sink >= 0) {
+		close(k->go_sink);
+		k->go_sink = -1;
+	}
+	gw_stop(k->go);
+	k->go = NULL;
+	if (k->go_netns >= 0) {
+		close(k->go_netns);
+		k->go_netns = -1;
+	}
+}
+
+/* ─── exits ─────────────────────────────────────────────────────────── */
+
+typedef struct {
+	task_service *t;
+	task *k;
+	proc *p;
+} exit_ctx;
+
+static void check_oom(task_service *t, task *k);
+
+static void exit_waiter(void *arg) {
+	exit_ctx *x = arg;
+	proc *p = x->p;
+	int perr;
+	rt_pollfd *pd = rt_poll_open(p->pidfd, &perr);
+	if (pd) {
+		rt_poll_wait(pd, RT_POLL_READ, RT_FOREVER);
+		rt_poll_close(pd);
+	}
+	siginfo_t si = {0};
+	while (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+	}
+	if (p->relay) { /* the last output reaches the FIFO before the exit is told */
+		tty_relay_wait(p->relay);
+		p->relay = NULL;
+		close_fds(p->relay_fds, 2);
+	}
+	if (p == &x->k->init) {
+		check_oom(x->t, x->k);
+		stop_go_watch(x->k);
+	}
+	rt_mutex_lock(&x->t->mu);
+	p->status = si.si_code == CLD_EXITED ? si.si_status & 0xff : 128 + si.si_status;
+	ts_now(&p->exited_at);
+	p->exited = true;
+	rt_mutex_unlock(&x->t->mu);
+	Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
+	Google__Protobuf__Timestamp at = ts_proto(&p->exited_at);
+	ev.container_id = x->k->id;
+	ev.id = p->exec_id[0] ? p->exec_id : x->k->id;
+	ev.pid = (uint32_t)p->pid;
+	ev.exit_status = (uint32_t)p->status;
+	ev.exited_at = &at;
+	publish(x->t, "/tasks/exit", "containerd.events.TaskExit", &ev.base);
+	rt_chan_close(p->done);
+	rt_wg_done(&x->k->wg);
+	free(x);
+}
+
+/* Publish /tasks/oom if the cgroup counted an OOM kill not yet told.
+ * Called by the watcher on memory events, and once more when init exits:
+ * a container killed within milliseconds of its start can be gone before
+ * the watcher read its first baseline. */
+static void tell_oom(task_service *t, task *k, int64_t kills) {
+	rt_mutex_lock(&t->mu);
+	bool news = kills > k->oom_kills_told;
+	if (news)
+		k->oom_kills_told = kills;
+	rt_mutex_unlock(&t->mu);
+	if (!news)
+		return;
+	Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
+	ev.container_id = k->id;
+	publish(t, "/tasks/oom", "containerd.events.TaskOOM", &ev.base);
+}
+
+static void check_oom(task_service *t, task *k) {
+	cg_memory_events me;
+	cg_err ce = {0};
+	if (k->cg.cgroup && cg_read_memory_events(k->cg.cgroup, false, &me, &ce) == 0)
+		tell_oom(t, k, me.oom_kill + me.oom_group_kill);
+}
+
+static void oom_watcher(void *arg) {
+	exit_ctx *x = arg;
+	cg_event e;
+	while (rt_chan_recv(x->k->cg_events, &e)) {
+		if (e.kind == CG_EV_MEMORY)
+			tell_oom(x->t, x->k, e.mem.total.oom_kill + e.mem.total.oom_group_kill);
+		if (x->k->lua) {
+			json_t *f = ev_cgroup_fields(&e);
+			tl_dispatch(x->k->lua, ev_cgroup_type(&e), f);
+			json_decref(f);
+		}
+	}
+	rt_wg_done(&x->k->wg);
+	free(x);
+}
+
+static int watch_exit(task_service *t, task *k, proc *p, ms_err *err) {
+	p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	if (p->pidfd < 0)
+		return ms_fail(err, -errno, "pidfd_open %d: %s", p->pid, strerror(errno));
+	exit_ctx *x = malloc(sizeof *x);
+	if (!x)
+		return ms_fail(err, -ENOMEM, "out of memory");
+	*x = (exit_ctx){t, k, p};
+	rt_wg_add(&k->wg, 1);
+	rt_go(exit_waiter, x, "task exit waiter");
+	return 0;
+}
+
+/* ─── Create ────────────────────────────────────────────────────────── */
+
+/* containerd's rootfs mounts (overlay layers, a bind) onto <bundle>/rootfs. */
+static int mount_rootfs(task *k, Containerd__Task__V2__CreateTaskRequest *r, ms_err *err) {
+	char target[PATH_MAX + 16];
+	snprintf(target, sizeof target, "%s/rootfs", k->bundle);
+	for (size_t i = 0; i < r->n_rootfs; i++) {
+		Containerd__Types__Mount *m = r->rootfs[i];
+		unsigned long flags = 0;
+		char data[4096];
+		if (spec_mount_options((const char *const *)m->options, m->n_options, &flags, data,
+		                       sizeof data, err))
+			return ms_wrap(err, "rootfs[%zu]", i);
+		const char *type = m->type && *m->type ? m->type : NULL;
+		if (mount(m->source, target, (flags & MS_BIND) ? NULL : type, flags,
+		          data[0] ? data : NULL) < 0)
+			return ms_fail(err, -errno, "rootfs[%zu]: mount %s (%s) on %s: %s", i,
+			               m->source, m->type, target, strerror(errno));
+		k->rootfs_mounted = true;
+	}
+	return 0;
+}
+
+static void free_task(task *k) {
+	stop_go_watch(k); /* a create that failed after the tap started */
+	if (k->rootfs_mounted) {
+		char target[PATH_MAX + 16];
+		snprintf(target, sizeof target, "%s/rootfs", k->bundle);
+		umount2(target, MNT_DETACH);
+	}
+	ctcg_teardown(&k->cg);
+	if (k->start_fd >= 0)
+		close(k->start_fd);
+	for (proc *p = &k->init; p; p = p == &k->init ? k->execs : p->next) {
+		if (p->pidfd >= 0)
+			close(p->pidfd);
+		if (p->pty_master >= 0)
+			close(p->pty_master);
+		for (int i = 0; i < 3; i++)
+			free(p->io[i]);
+	}
+	while (k->execs) {
+		proc *p = k->execs;
+		k->execs = p->next;
+		spec_process_free(&p->exec);
+		if (p->done)
+			rt_chan_free(p->done);
+		free(p);
+	}
+	if (k->init.done)
+		rt_chan_free(k->init.done);
+	spec_free(k->s);
+	free(k);
+}
+
+static void init_proc(proc *p, const char *exec_id, const char *in, const char *out,
+                      const char *errs, bool terminal) {
+	snprintf(p->exec_id, sizeof p->exec_id, "%s", exec_id ? exec_id : "");
+	p->pidfd = p->pty_master = -1;
+	p->relay_fds[0] = p->relay_fds[1] = -1;
+	p->io[0] = strdup(in ? in : "");
+	p->io[1] = strdup(out ? out : "");
+	p->io[2] = strdup(errs ? errs : "");
+	p->terminal = terminal;
+	p->done = rt_chan_new(1, 0);
+}
+
+/* Open p's stdio for a new process into o->stdio; with a terminal the
+ * relay fds are kept for after the pty arrives. */
+static void reaper(void *arg) {
+	pid_t pid = (pid_t)(intptr_t)arg;
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0), perr;
+	rt_pollfd *pd = fd >= 0 ? rt_poll_open(fd, &perr) : NULL;
+	if (pd) {
+		rt_poll_wait(pd, RT_POLL_READ, RT_FOREVER);
+		rt_poll_close(pd);
+	}
+	if (fd >= 0)
+		close(fd);
+	waitpid(pid, NULL, WNOHANG);
+}
+
+static int prepare_stdio(task_service *t, task *k, proc *p, ct_opts *o, int fds[3], ms_err *err) {
+	fds[0] = fds[1] = fds[2] = -1;
+	bool binary = !strncmp(p->io[1], BINLOG_SCHEME, strlen(BINLOG_SCHEME));
+	if (binary && !p->terminal) { /* one logger takes both streams */
+		pid_t logger = 0;
+		int rc = binlog_start(p->io[1], k->id, t->o.ns ? t->o.ns : "default", &fds[1],
+		                      &fds[2], &logger, err);
+		if (logger > 0) /* it is our child: never leave a zombie */
+			rt_go(reaper, (void *)(intptr_t)logger, "logger reaper");
+		if (rc || open_stdio(p->io[0], 0, &fds[0], err)) {
+			close_fds(fds, 3);
+			return err->code;
+		}
+	}
+	for (int i = 0; i < 3 && !binary; i++)
+		if (open_stdio(p->io[i], i, &fds[i], err)) {
+			close_fds(fds, 3);
+			return err->code;
+		}
+	if (p->terminal) { /* the pty is the process's stdio; the FIFOs are the relay's */
+		p->relay_fds[0] = fds[0];
+		p->relay_fds[1] = fds[1];
+		fds[0] = fds[1] = -1;
+		close_fds(fds, 3);
+		o->stdio[0] = o->stdio[1] = o->stdio[2] = -1;
+		return 0;
+	}
+	for (int i = 0; i < 3; i++)
+		o->stdio[i] = fds[i];
+	return 0;
+}
+
+/* Without a relay nobody reads the pty, and the FIFOs would stay open for
+ * ever (containerd waits for their EOF): say why and close them. */
+static void start_relay(task *k, proc *p) {
+	if (p->pty_master < 0)
+		return;
+	ms_err e = {0};
+	p->relay = tty_relay_start(p->pty_master, p->relay_fds[0], p->relay_fds[1], &e);
+	if (!p->relay) {
+		fprintf(stderr, "moonshim shim: %s%s%s: %s\n", k->id, p->exec_id[0] ? " exec " : "",
+		        p->exec_id, e.msg);
+		close_fds(p->relay_fds, 2);
+	}
+}
+
+static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__CreateTaskRequest *r =
+	    unpack(&containerd__task__v2__create_task_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Create: the request does not decode");
+	ms_err err = {0};
+	int code = id_fits(msg, "Create: a container id", r->id);
+	if (!code && strlen(r->bundle) >= PATH_MAX)
+		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Create: a bundle path of %zu bytes",
+		               strlen(r->bundle));
+	task *k = code ? NULL : calloc(1, sizeof *k);
+	int fds[3] = {-1, -1, -1}, startp[2] = {-1, -1};
+	if (code)
+		goto out;
+	if (!k) {
+		code = tt_fail(msg, TT_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	k->start_fd = -1;
+	k->go_sink = k->go_netns = -1;
+	k->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
+	snprintf(k->id, sizeof k->id, "%s", r->id);
+	snprintf(k->bundle, sizeof k->bundle, "%s", r->bundle);
+	init_proc(&k->init, "", r->stdin, r->stdout, r->stderr, r->terminal);
+	rt_mutex_lock(&t->mu);
+	bool taken = find_task(t, r->id) != NULL;
+	rt_mutex_unlock(&t->mu);
+	if (taken) {
+		code = tt_fail(msg, TT_ALREADY_EXISTS, "container %s already exists", r->id);
+		goto fail;
+	}
+	if (mount_rootfs(k, r, &err) || spec_load(k->bundle, &k->s, &err))
+		goto fail_err;
+	k->s->process.terminal = r->terminal;
+	if (go_annotations(k, &err))
+		goto fail_err;
+	char default_rel[PATH_MAX];
+	snprintf(default_rel, sizeof default_rel, "moonshim/%s/%s", t->o.ns ? t->o.ns : "default",
+	         k->id);
+	if (ctcg_setup(&k->cg, k->s, default_rel, &err))
+		goto fail_err;
+	fh_job j = {.s = k->s,
+	            .o = {.host = &k->cg.host,
+	                  .cgroup = k->cg.cgroup,
+	                  .cgroup_rel = k->cg.rel,
+	                  .debug = t->o.debug,
+	                  .before_start = ctcg_attach_devices,
+	                  .hook_arg = &k->cg,
+	                  .hold = true,
+	                  .clone_parent = true}};
+	if (prepare_stdio(t, k, &k->init, &j.o, fds, &err) || ct_start_pair(startp, &err))
+		goto fail_err;
+	j.o.start_fd = startp[1];
+	int go_pipe[2] = {-1, -1};
+	if (k->go_on && j.o.stdio[2] >= 0) { /* stderr into the tap, the FIFO its sink */
+		if (pipe2(go_pipe, O_CLOEXEC) < 0 || (k->go_sink = dup(j.o.stdio[2])) < 0) {
+			ms_fail(&err, -errno, "--go-watch pipe: %s", strerror(errno));
+			close_fds(go_pipe, 2);
+			goto fail_err;
+		}
+		j.o.stdio[2] = go_pipe[1];
+	}
+	if (fh_create(&j)) {
+		err = j.err;
+		close_fds(go_pipe, 2);
+		goto fail_err;
+	}
+	close(startp[1]);
+	startp[1] = -1;
+	close_fds(fds, 3);
+	k->start_fd = startp[0];
+	startp[0] = -1;
+	k->init.pid = j.pid;
+	k->init.pty_master = j.pty_master;
+	if (go_pipe[0] >= 0) { /* after the pid: the scraper dials in its namespace */
+		close(go_pipe[1]);
+		start_go_watch(k, go_pipe[0]);
+	}
+	if (watch_exit(t, k, &k->init, &err))
+		goto fail_err;
+	start_relay(k, &k->init);
+	/* the policies first: they are there for the first event, and say
+	 * which pressure rules the watcher arms */
+	la_container lc = {.s = k->s,
+	                   .init_pid = k->init.pid,
+	                   .o = {.host = &k->cg.host,
+	                         .cgroup = k->cg.cgroup,
+	                         .cgroup_rel = k->cg.rel,
+	                         .stdio = {-1, -1, -1},
+	                         .debug = t->o.debug,
+	                         .before_start = ctcg_attach_devices,
+	                         .hook_arg = &k->cg,
+	                         .clone_parent = true}};
+	k->lua = tl_start(&lc, k->id, k->cg.cgroup, k->init.pidfd);
+	cg_err ce = {0};
+	cg_psi_spec rules[TASK_MAX_PSI_RULES];
+	cg_watch_opts wo = {.psi = rules, .npsi = tl_psi_rules(k->lua, rules, TASK_MAX_PSI_RULES)};
+	k->cg_events = rt_chan_new(sizeof(cg_event), 16);
+	if ((k->watch = cg_watch_start(k->cg.cgroup, &wo, k->cg_events, &ce))) {
+		exit_ctx *x = malloc(sizeof *x);
+		*x = (exit_ctx){t, k, NULL};
+		rt_wg_add(&k->wg, 1);
+		rt_go(oom_watcher, x, "task oom watcher");
+	}
+	rt_mutex_lock(&t->mu);
+	k->next = t->tasks;
+	t->tasks = k;
+	rt_mutex_unlock(&t->mu);
+
+	Containerd__Events__TaskCreate ev = CONTAINERD__EVENTS__TASK_CREATE__INIT;
+	Containerd__Events__TaskIO io = CONTAINERD__EVENTS__TASK_IO__INIT;
+	io.stdin = r->stdin, io.stdout = r->stdout, io.stderr = r->stderr,
+	io.terminal = r->terminal;
+	ev.container_id = r->id, ev.bundle = r->bundle, ev.io = &io, ev.pid = (uint32_t)j.pid;
+	ev.n_rootfs = r->n_rootfs, ev.rootfs = r->rootfs;
+	publish(t, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
+	Containerd__Task__V2__CreateTaskResponse resp =
+	    CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+	resp.pid = (uint32_t)j.pid;
+	code = reply(&resp.base, out, out_len);
+	goto out;
+
+fail_err:
+	code = tt_fail(msg, err.code == -ENOENT ? TT_NOT_FOUND : TT_FAILED_PRECONDITION, "%s",
+	               err.msg);
+fail:
+	close_fds(fds, 3);
+	close_fds(startp, 2);
+	if (k && k->init.pid > 0) { /* created, then failed: it must not linger */
+		syscall(SYS_pidfd_send_signal, k->init.pidfd, SIGKILL, NULL, 0);
+		rt_wg_wait(&k->wg);
+	}
+	if (k) {
+		if (k->watch)
+			cg_watch_stop(k->watch);
+		free_task(k);
+	}
+out:
+	containerd__task__v2__create_task_request__free_unpacked(r, NULL);
+	return code;
+}
+
+/* ─── Start, Exec ───────────────────────────────────────────────────── */
+
+static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
+	fh_job j = {.s = k->s,
+	            .p = &p->exec,
+	            .init_pid = k->init.pid,
+	            .o = {.host = &k->cg.host,
+	                  .cgroup = k->cg.cgroup,
+	                  .cgroup_rel = k->cg.rel,
+	                  .debug = t->o.debug,
+	                  .before_start = ctcg_attach_devices,
+	                  .hook_arg = &k->cg,
+	                  .clone_parent = true}};
+	int fds[3];
+	if (prepare_stdio(t, k, p, &j.o, fds, err))
+		return err->code;
+	int rc = (int)fh_create(&j);
+	close_fds(fds, 3);
+	if (rc) {
+		*err = j.err;
+		return rc;
+	}
+	p->pid = j.pid;
+	p->pty_master = j.pty_master;
+	/* the relay before the exit waiter: an exec that exits at once must
+	 * find p->relay set, or its FIFOs would never close */
+	start_relay(k, p);
+	if ((rc = watch_exit(t, k, p, err))) {
+		if (p->relay) {
+			kill(p->pid, SIGKILL);
+			tty_relay_wait(p->relay);
+			p->relay = NULL;
+			close_fds(p->relay_fds, 2);
+		}
+		return rc;
+	}
+	return 0;
+}
+
+static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__StartRequest *r =
+	    unpack(&containerd__task__v2__start_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Start: the request does not decode");
+	int code;
+	ms_err err = {0};
+	rt_mutex_lock(&t->mu);
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
+	bool exec = r->exec_id && *r->exec_id;
+	if (!p) {
+		rt_mutex_unlock(&t->mu);
+		code = tt_fail(msg, TT_NOT_FOUND, "%s %s not created",
+		               exec ? "process" : "container", exec ? r->exec_id : r->id);
+		goto out;
+	}
+	if (p->started) {
+		rt_mutex_unlock(&t->mu);
+		code = tt_fail(msg, TT_FAILED_PRECONDITION, "%s already started",
+		               exec ? r->exec_id : r->id);
+		goto out;
+	}
+	p->started = true;
+	int start_fd = exec ? -1 : k->start_fd;
+	if (!exec)
+		k->start_fd = -1;
+	rt_mutex_unlock(&t->mu);
+	if (!exec) {
+		int rc = fh_start(start_fd, &err);
+		close(start_fd);
+		if (rc) {
+			ctcg_explain_start_failure(k->cg.cgroup, k->s, &err);
+			code = tt_fail(msg, TT_FAILED_PRECONDITION, "container %s: %s", r->id,
+			               err.msg);
+			goto out;
+		}
+		Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
+		ev.container_id = k->id, ev.pid = (uint32_t)p->pid;
+		publish(t, "/tasks/start", "containerd.events.TaskStart", &ev.base);
+	} else {
+		if (start_exec(t, k, p, &err)) {
+			code = tt_fail(msg, TT_FAILED_PRECONDITION, "%s", err.msg);
+			goto out;
+		}
+		Containerd__Events__TaskExecStarted ev =
+		    CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
+		ev.container_id = k->id, ev.exec_id = p->exec_id, ev.pid = (uint32_t)p->pid;
+		publish(t, "/tasks/exec-started", "containerd.events.TaskExecStarted", &ev.base);
+	}
+	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+	resp.pid = (uint32_t)p->pid;
+	code = reply(&resp.base, out, out_len);
+out:
+	containerd__task__v2__start_request__free_unpacked(r, NULL);
+	return code;
+}
+
+static int h_exec(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__ExecProcessRequest *r =
+	    unpack(&containerd__task__v2__exec_process_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Exec: the request does not decode");
+	int code = TT_OK;
+	proc *p = calloc(1, sizeof *p);
+	json_t *j = NULL;
+	ms_err err = {0};
+	if (!p) {
+		code = tt_fail(msg, TT_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	if ((code = id_fits(msg, "Exec: an exec id", r->exec_id)))
+		goto out;
+	if (!r->spec || !r->spec->value.data) {
+		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Exec %s: no process spec", r->exec_id);
+		goto out;
+	}
+	j = jl_loadb((const char *)r->spec->value.data, r->spec->value.len, 0, "process spec",
+	             &err);
+	if (!j || spec_parse_process(j, "process", &p->exec, &err)) {
+		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Exec %s: %s", r->exec_id, err.msg);
+		goto out;
+	}
+	p->exec.terminal = r->terminal;
+	init_proc(p, r->exec_id, r->stdin, r->stdout, r->stderr, r->terminal);
+	rt_mutex_lock(&t->mu);
+	task *k = find_task(t, r->id);
+	if (!k || !*r->exec_id || find_proc(k, r->exec_id)) {
+		rt_mutex_unlock(&t->mu);
+		code = tt_fail(msg, k ? TT_ALREADY_EXISTS : TT_NOT_FOUND,
+		               k ? "process %s already exists" : "container %s not created",
+		               k ? r->exec_id : r->id);
+		goto out;
+	}
+	p->next = k->execs;
+	k->execs = p;
+	p = NULL;
+	rt_mutex_unlock(&t->mu);
+	Containerd__Events__TaskExecAdded ev = CONTAINERD__EVENTS__TASK_EXEC_ADDED__INIT;
+	ev.container_id = r->id, ev.exec_id = r->exec_id;
+	publish(t, "/tasks/exec-added", "containerd.events.TaskExecAdded", &ev.base);
+	*out = NULL, *out_len = 0;
+out:
+	if (p) {
+		spec_process_free(&p->exec);
+		for (int i = 0; i < 3; i++)
+			free(p->io[i]);
+		if (p->done)
+			rt_chan_free(p->done);
+		free(p);
+	}
+	json_decref(j);
+	containerd__task__v2__exec_process_request__free_unpacked(r, NULL);
+	return code;
+}
+
+/* ─── Wait, State, Pids ─────────────────────────────────────────────── */
+
+static int h_wait(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__WaitRequest *r =
+	    unpack(&containerd__task__v2__wait_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Wait: the request does not decode");
+	int code;
+	rt_mutex_lock(&t->mu);
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
+	rt_mutex_unlock(&t->mu);
+	if (!p) {
+		code = not_found(msg, r->id, r->exec_id);
+		goto out;
+	}
+	/* the process outlives this call while it is not exited: Delete
+	 * refuses a running process */
+	rt_case cs[2] = {{.c = p->done, .dir = RT_RECV}, {.c = c->done, .dir = RT_RECV}};
+	int which = rt_select(cs, 2, c->deadline);
+	if (which != 0) {
+		code = tt_fail(msg, which == 1 ? TT_CANCELED : TT_DEADLINE_EXCEEDED,
+		               "Wait %s: gave up", r->id);
+		goto out;
+	}
+	Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
+	Google__Protobuf__Timestamp at = ts_proto(&p->exited_at);
+	resp.exit_status = (uint32_t)p->status;
+	resp.exited_at = &at;
+	code = reply(&resp.base, out, out_len);
+out:
+	containerd__task__v2__wait_request__free_unpacked(r, NULL);
+	return code;
+}
+
+static int h_state(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__StateRequest *r =
+	    unpack(&containerd__task__v2__state_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "State: the request does not decode");
+	int code;
+	rt_mutex_lock(&t->mu);
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
+	if (!p) {
+		rt_mutex_unlock(&t->mu);
+		code = not_found(msg, r->id, r->exec_id);
+		goto out;
+	}
+	Containerd__Task__V2__StateResponse resp = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
+	Google__Protobuf__Timestamp at = ts_proto(&p->exited_at);
+	resp.id = k->id;
+	resp.bundle = k->bundle;
+	resp.pid = (uint32_t)(p->pid > 0 ? p->pid : 0);
+	resp.status = p->exited     ? CONTAINERD__V1__TYPES__STATUS__STOPPED
+	              : !p->started ? CONTAINERD__V1__TYPES__STATUS__CREATED
+	              : k->paused   ? CONTAINERD__V1__TYPES__STATUS__PAUSED
+	                            : CONTAINERD__V1__TYPES__STATUS__RUNNING;
+	resp.stdin = p->io[0], resp.stdout = p->io[1], resp.stderr = p->io[2];
+	resp.terminal = p->terminal;
+	resp.exit_status = (uint32_t)p->status;
+	if (p->exited)
+		resp.exited_at = &at;
+	resp.exec_id = p->exec_id;
+	code = reply(&resp.base, out, out_len);
+	rt_mutex_unlock(&t->mu);
+out:
+	containerd__task__v2__state_request__free_unpacked(r, NULL);
+	return code;
+}
+
+static int h_pids(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__PidsRequest *r =
+	    unpack(&containerd__task__v2__pids_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Pids: the request does not decode");
+	int code;
+	/* on the heap: a goroutine's stack is small */
+	char *buf = malloc(PIDS_BUF);
+	Containerd__V1__Types__ProcessInfo *infos = calloc(MAX_PIDS, sizeof *infos);
+	Containerd__V1__Types__ProcessInfo **ptrs = calloc(MAX_PIDS, sizeof *ptrs);
+	cg_err ce = {0};
+	if (!buf || !infos || !ptrs) {
+		code = tt_fail(msg, TT_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	rt_mutex_lock(&t->mu);
+	task *k = find_task(t, r->id);
+	ssize_t n = k ? cg_read(k->cg.cgroup, "cgroup.procs", buf, PIDS_BUF, &ce) : -ENOENT;
+	rt_mutex_unlock(&t->mu);
+	if (n < 0) {
+		code = tt_fail(msg, k ? TT_INTERNAL : TT_NOT_FOUND, "%s",
+		               k ? ce.msg : "container not created");
+		goto out;
+	}
+	size_t count = 0;
+	for (char *line = strtok(buf, "\n"); line && count < MAX_PIDS; line = strtok(NULL, "\n")) {
+		containerd__v1__types__process_info__init(&infos[count]);
+		infos[count].pid = (uint32_t)atoi(line);
+		ptrs[count] = &infos[count];
+		count++;
+	}
+	Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
+	resp.n_processes = count;
+	resp.processes = ptrs;
+	code = reply(&resp.base, out, out_len);
+out:
+	free(buf);
+	free(infos);
+	free(ptrs);
+	containerd__task__v2__pids_request__free_unpacked(r, NULL);
+	return code;
+}
+
+/* ─── Kill, Delete ──────────────────────────────────────────────────── */
+
+static int h_kill(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__KillRequest *r =
+	    unpack(&containerd__task__v2__kill_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Kill: the request does not decode");
+	int code = TT_OK;
+	rt_mutex_lock(&t->mu);
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
+	if (!p)
+		code = not_found(msg, r->id, r->exec_id);
+	else if (r->all && k->cg.cgroup) {
+		cg_err ce = {0};
+		if (cg_kill(k->cg.cgroup, (int)r->signal, &ce))
+			code = tt_fail(msg, TT_INTERNAL, "%s", ce.msg);
+	} else if (p->exited || p->pidfd < 0)
+		code = tt_fail(msg, TT_NOT_FOUND, "process already finished");
+	else if (syscall(SYS_pidfd_send_signal, p->pidfd, (int)r->signal, NULL, 0) < 0)
+		code = tt_fail(msg, errno == ESRCH ? TT_NOT_FOUND : TT_INTERNAL,
+		               "signal %u to %d: %s", r->signal, p->pid, strerror(errno));
+	rt_mutex_unlock(&t->mu);
+	*out = NULL, *out_len = 0;
+	containerd__task__v2__kill_request__free_unpacked(r, NULL);
+	return code;
+}
+
+static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__DeleteRequest *r =
+	    unpack(&containerd__task__v2__delete_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Delete: the request does not decode");
+	int code;
+	bool exec = r->exec_id && *r->exec_id;
+	rt_mutex_lock(&t->mu);
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
+	if (!p) {
+		rt_mutex_unlock(&t->mu);
+		code = not_found(msg, r->id, r->exec_id);
+		goto out;
+	}
+	if (p->started && !p->exited) {
+		rt_mutex_unlock(&t->mu);
+		code = tt_fail(msg, TT_FAILED_PRECONDITION, "cannot delete a running process");
+		goto out;
+	}
+	/* unlink it while locked; finish outside the lock */
+	if (exec) {
+		for (proc **pp = &k->execs; *pp; pp = &(*pp)->next)
+			if (*pp == p) {
+				*pp = p->next;
+				break;
+			}
+	} else {
+		for (task **kk = &t->tasks; *kk; kk = &(*kk)->next)
+			if (*kk == k) {
+				*kk = k->next;
+				break;
+			}
+	}
+	rt_mutex_unlock(&t->mu);
+	if (!p->started &&
+	    p->pid > 0) { /* created, never started: its init waits, release it to die */
+		syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+		rt_chan_recv(p->done, NULL);
+	}
+	Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
+	Google__Protobuf__Timestamp at = ts_proto(&p->exited_at);
+	resp.pid = (uint32_t)(p->pid > 0 ? p->pid : 0);
+	resp.exit_status = (uint32_t)p->status;
+	resp.exited_at = &at;
+	code = reply(&resp.base, out, out_len);
+	if (exec) {
+		if (p->pidfd >= 0)
+			close(p->pidfd);
+		if (p->pty_master >= 0)
+			close(p->pty_master);
+		for (int i = 0; i < 3; i++)
+			free(p->io[i]);
+		spec_process_free(&p->exec);
+		rt_chan_free(p->done);
+		free(p);
+		goto out;
+	}
+	/* the container: nothing of it may outlive Delete */
+	cg_err ce = {0};
+	if (k->cg.cgroup && cg_populated(k->cg.cgroup, &ce) == 1)
+		cg_kill(k->cg.cgroup, SIGKILL, &ce);
+	for (int i = 0; i < 500 && k->cg.cgroup && cg_populated(k->cg.cgroup, &ce) == 1; i++)
+		rt_sleep(10 * 1000000LL);
+	if (k->watch)
+		cg_watch_stop(k->watch);
+	if (k->cg_events)
+		rt_chan_close(k->cg_events);
+	rt_wg_wait(&k->wg);
+	if (k->cg_events)
+		rt_chan_free(k->cg_events);
+	/* the watcher is gone: the policies see the exit, then stop */
+	tl_stop(k->lua, p->status);
+	k->lua = NULL;
+	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
+	ev.container_id = k->id, ev.id = k->id, ev.pid = resp.pid,
+	ev.exit_status = resp.exit_status;
+	ev.exited_at = &at;
+	publish(t, "/tasks/delete", "containerd.events.TaskDelete", &ev.base);
+	free_task(k);
+out:
+	containerd__task__v2__delete_request__free_unpacked(r, NULL);
+	return code;
+}
+
+/* ─── Pause, Resume, Update, Stats, ResizePty, CloseIO ──────────────── */
+
+static int pause_resume(task_service *t, tt_call *c, bool pause, char **msg) {
+	Containerd__Task__V2__PauseRequest *r =
+	    unpack(&containerd__task__v2__pause_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "the request does not decode");
+	int code = TT_OK;
+	rt_mutex_lock(&t->mu);
+	task *k = find_task(t, r->id);
+	cg *cgr = k ? k->cg.cgroup : NULL;
+	rt_mutex_unlock(&t->mu);
+	cg_err ce = {0};
+	if (!cgr)
+		code = tt_fail(msg, TT_NOT_FOUND, "container %s not created", r->id);
+	else if (cg_freeze(cgr, pause, &ce) ||
+	         cg_freeze_wait(cgr, pause, rt_deadline_in(5000 * 1000000LL), &ce))
+		code = tt_fail(msg, TT_INTERNAL, "%s", ce.msg);
+	else {
+		rt_mutex_lock(&t->mu);
+		k->paused = pause;
+		rt_mutex_unlock(&t->mu);
+		Containerd__Events__TaskPaused ev =
+		    CONTAINERD__EVENTS__TASK_PAUSED__INIT; /* same shape as TaskResumed */
+		ev.container_id = r->id;
+		publish(t, pause ? "/tasks/paused" : "/tasks/resumed",
+		        pause ? "containerd.events.TaskPaused" : "containerd.events.TaskResumed",
+		        &ev.base);
+	}
+	containerd__task__v2__pause_request__free_unpacked(r, NULL);
+	return code;
+}
+
+static int h_pause(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	*out = NULL, *out_len = 0;
+	return pause_resume(arg, c, true, msg);
+}
+
+static int h_resume(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	*out = NULL, *out_len = 0;
+	return pause_resume(arg, c, false, msg);
+}
+
+static int h_update(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__UpdateTaskRequest *r =
+	    unpack(&containerd__task__v2__update_task_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Update: the request does not decode");
+	int code = TT_OK;
+	json_t *j = NULL;
+	ms_err err = {0};
+	cg_limits l;
+	if (!r->resources || !(j = jl_loadb((const char *)r->resources->value.data,
+	                                    r->resources->value.len, 0, "resources", &err)))
+		code = tt_fail(msg, TT_INVALID_ARGUMENT,
+		               "Update %s: resources are not LinuxResources JSON", r->id);
+	else if (spec_parse_resources(j, &l, &err))
+		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Update %s: %s", r->id, err.msg);
+	else {
+		rt_mutex_lock(&t->mu);
+		task *k = find_task(t, r->id);
+		cg_err ce = {0};
+		if (!k)
+			code = tt_fail(msg, TT_NOT_FOUND, "container %s not created", r->id);
+		else if (cg_set_limits(k->cg.cgroup, &l, &ce))
+			code = tt_fail(msg, TT_INVALID_ARGUMENT, "Update %s: %s", r->id, ce.msg);
+		rt_mutex_unlock(&t->mu);
+	}
+	json_decref(j);
+	*out = NULL, *out_len = 0;
+	containerd__task__v2__update_task_request__free_unpacked(r, NULL);
+	return code;
+}
+
+static uint64_t u64(int64_t v) {
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* io.containerd.cgroups.v2.Metrics, filled with what the host has. */
+static int h_stats(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__StatsRequest *r =
+	    unpack(&containerd__task__v2__stats_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Stats: the request does not decode");
+	int code;
+	rt_mutex_lock(&t->mu);
+	task *k = find_task(t, r->id);
+	if (!k) {
+		rt_mutex_unlock(&t->mu);
+		code = tt_fail(msg, TT_NOT_FOUND, "container %s not created", r->id);
+		goto out;
+	}
+	cg *g = k->cg.cgroup;
+	cg_err ce = {0};
+	Io__Containerd__Cgroups__V2__Metrics m = IO__CONTAINERD__CGROUPS__V2__METRICS__INIT;
+	Io__Containerd__Cgroups__V2__PidsStat pids = IO__CONTAINERD__CGROUPS__V2__PIDS_STAT__INIT;
+	Io__Containerd__Cgroups__V2__CPUStat cpu = IO__CONTAINERD__CGROUPS__V2__CPUSTAT__INIT;
+	Io__Containerd__Cgroups__V2__MemoryStat mem =
+	    IO__CONTAINERD__CGROUPS__V2__MEMORY_STAT__INIT;
+	Io__Containerd__Cgroups__V2__MemoryEvents mev =
+	    IO__CONTAINERD__CGROUPS__V2__MEMORY_EVENTS__INIT;
+	int64_t cur, max;
+	if (cg_read_pids(g, &cur, &max, &ce) == 0) {
+		pids.current = u64(cur), pids.limit = u64(max);
+		m.pids = &pids;
+	}
+	cg_cpu_stat cs;
+	if (cg_read_cpu_stat(g, &cs, &ce) == 0) {
+		cpu.usage_usec = u64(cs.usage_usec), cpu.user_usec = u64(cs.user_usec);
+		cpu.system_usec = u64(cs.system_usec), cpu.nr_periods = u64(cs.nr_periods);
+		cpu.nr_throttled = u64(cs.nr_throttled),
+		cpu.throttled_usec = u64(cs.throttled_usec);
+		m.cpu = &cpu;
+	}
+	cg_memory mm;
+	if (cg_read_memory(g, &mm, &ce) == 0) {
+		mem.usage = u64(mm.current), mem.usage_limit = u64(mm.max);
+		mem.swap_usage = u64(mm.swap_current), mem.swap_limit = u64(mm.swap_max);
+		cg_memory_stat st;
+		if (cg_read_memory_stat(g, &st, &ce) == 0) {
+			mem.anon = u64(st.anon), mem.file = u64(st.file), mem.shmem = u64(st.shmem);
+			mem.file_dirty = u64(st.file_dirty),
+			mem.file_writeback = u64(st.file_writeback);
+			mem.sock = u64(st.sock), mem.pgfault = u64(st.pgfault),
+			mem.pgmajfault = u64(st.pgmajfault);
+		}
+		m.memory = &mem;
+	}
+	cg_memory_events me;
+	if (cg_read_memory_events(g, false, &me, &ce) == 0) {
+		mev.low = u64(me.low), mev.high = u64(me.high), mev.max = u64(me.max);
+		mev.oom = u64(me.oom), mev.oom_kill = u64(me.oom_kill);
+		m.memory_events = &mev;
+	}
+	rt_mutex_unlock(&t->mu);
+	size_t n = protobuf_c_message_get_packed_size(&m.base);
+	uint8_t *buf = malloc(n ? n : 1);
+	protobuf_c_message_pack(&m.base, buf);
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	any.type_url = METRICS_TYPE;
+	any.value.data = buf, any.value.len = n;
+	Containerd__Task__V2__StatsResponse resp = CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
+	resp.stats = &any;
+	code = reply(&resp.base, out, out_len);
+	free(buf);
+out:
+	containerd__task__v2__stats_request__free_unpacked(r, NULL);
+	return code;
+}
+
+static int h_resize_pty(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__ResizePtyRequest *r =
+	    unpack(&containerd__task__v2__resize_pty_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "ResizePty: the request does not decode");
+	int code = TT_OK;
+	rt_mutex_lock(&t->mu);
+	task *k;
+	proc *p = lookup(t, r->id, r->exec_id, &k);
+	if (!p)
+		code = not_found(msg, r->id, r->exec_id);
+	else if (p->pty_master >= 0)
+		tty_set_size(p->pty_master, (unsigned short)r->height, (unsigned short)r->width);
+	rt_mutex_unlock(&t->mu);
+	*out = NULL, *out_len = 0;
+	containerd__task__v2__resize_pty_request__free_unpacked(r, NULL);
+	return code;
+}
+
+/* The process's stdin is the FIFO itself (or the pty relay's): the
+ * container sees EOF when containerd closes its end. Nothing to do. */
+static int h_close_io(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	*out = NULL, *out_len = 0;
+	return TT_OK;
+}
+
+static int h_connect(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__ConnectRequest *r =
+	    unpack(&containerd__task__v2__connect_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Connect: the request does not decode");
+	Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
+	resp.shim_pid = (uint32_t)getpid();
+	resp.version = "2";
+	rt_mutex_lock(&t->mu);
+	task *k = find_task(t, r->id);
+	if (k && k->init.pid > 0)
+		resp.task_pid = (uint32_t)k->init.pid;
+	int code = reply(&resp.base, out, out_len);
+	rt_mutex_unlock(&t->mu);
+	containerd__task__v2__connect_request__free_unpacked(r, NULL);
+	return code;
+}
+
+static int h_shutdown(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	*out = NULL, *out_len = 0;
+	if (task_count(t) == 0 && t->o.shutdown)
+		t->o.shutdown(t->o.shutdown_arg);
+	return TT_OK;
+}
+
+static int h_checkpoint(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	return tt_fail(msg, TT_UNIMPLEMENTED,
+	               "Checkpoint: moonshim does not checkpoint containers (no CRIU support)");
+}
+
+task_service *task_service_new(tt_server *s, const task_opts *o) {
+	task_service *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->o = *o;
+	t->mu = (rt_mutex)RT_MUTEX_INIT;
+	static const struct {
+		const char *name;
+		tt_handler h;
+	} methods[] = {
+	    {"Create", h_create},
+	    {"Start", h_start},
+	    {"Exec", h_exec},
+	    {"Wait", h_wait},
+	    {"State", h_state},
+	    {"Pids", h_pids},
+	    {"Kill", h_kill},
+	    {"Delete", h_delete},
+	    {"Pause", h_pause},
+	    {"Resume", h_resume},
+	    {"Update", h_update},
+	    {"Stats", h_stats},
+	    {"ResizePty", h_resize_pty},
+	    {"CloseIO", h_close_io},
+	    {"Connect", h_connect},
+	    {"Shutdown", h_shutdown},
+	    {"Checkpoint", h_checkpoint},
+	};
+	for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+		tt_register(s, TASK_SERVICE, methods[i].name, methods[i].h, t);
+	return t;
+}

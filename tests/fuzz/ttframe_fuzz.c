@@ -56,7 +56,7 @@
 #define TASK_SVC       "containerd.task.v2.Task"
 #define ANY_CODE       (-1) /* an expected answer whose code this file does not model */
 #define LISTEN_BACKLOG 16
-#define READ_CHUNK     (64 * 1024)
+#define READ_CHUNK     4096 /* the answer buffer's first size; doubles */
 
 static struct {
 	struct sockaddr_un addr; /* abstract: nothing left on disk */
@@ -252,8 +252,8 @@ static bytes exchange(const uint8_t *data, size_t size) {
 			}
 		}
 		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (b.cap - b.len < READ_CHUNK) {
-				b.cap = b.cap * 2 + READ_CHUNK;
+			if (b.len == b.cap) {
+				b.cap = b.cap ? b.cap * 2 : READ_CHUNK;
 				if (!(b.buf = realloc(b.buf, b.cap)))
 					abort();
 			}

@@ -15,9 +15,10 @@
  * back as a plain "02", which it then refuses (field number 0). A message
  * carrying unknown fields is only checked to pack and to be freed.
  *
- * Not covered here: the 10-byte frame header and the frame reader
- * (ttrpc.c's read_frame), which read a socket on the netpoller; the
- * containerd suites drive them.
+ * Not covered here: the 10-byte frame header, the frame reader (ttrpc.c's
+ * read_frame, fill, discard) and the server's per-connection loop and
+ * dispatch, which read a socket on the netpoller: ttframe_fuzz.c feeds
+ * them raw bytes on a live connection of the real server.
  */
 #include "fuzz.h"
 

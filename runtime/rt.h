@@ -105,8 +105,12 @@
 extern "C" {
 #endif
 
-#define RT_FOREVER   INT64_MAX
-#define RT_MAX_PROCS 64 /* more P's than this make no sense for a shim */
+#define RT_FOREVER INT64_MAX
+/* Durations: the runtime's times are nanoseconds (int64_t). */
+#define RT_MICROSECOND 1000LL
+#define RT_MILLISECOND (1000 * RT_MICROSECOND)
+#define RT_SECOND      (1000 * RT_MILLISECOND)
+#define RT_MAX_PROCS   64 /* more P's than this make no sense for a shim */
 
 /* ─── Start-up ─────────────────────────────────────────────────────────── */
 

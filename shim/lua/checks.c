@@ -17,9 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define HK_MAX     10000 /* checks per world */
-#define HK_KEY     "moonshim.checks"
-#define NS_PER_SEC 1000000000LL
+#define HK_MAX 10000 /* checks per world */
+#define HK_KEY "moonshim.checks"
 
 typedef struct hk_def {
 	char name[HC_NAME_MAX];
@@ -47,12 +46,9 @@ struct hk_checks {
 /* ─── check{} ───────────────────────────────────────────────────────── */
 
 static int64_t seconds_field(lua_State *L, const char *key, int64_t dflt) {
-	int t = lua_getfield(L, 1, key);
 	int64_t v = dflt;
-	if (t == LUA_TNUMBER)
-		v = (int64_t)(lua_tonumber(L, -1) * NS_PER_SEC);
-	else if (t != LUA_TNIL)
-		luaL_error(L, "check: %s must be a number of seconds", key);
+	if (lua_getfield(L, 1, key) != LUA_TNIL)
+		v = lw_seconds(L, -1, "check", key, 0, LW_SECONDS_MAX, LW_SEC_REFUSE);
 	lua_pop(L, 1);
 	return v;
 }
@@ -135,7 +131,7 @@ hk_checks *hk_new(lw_world *w, hk_event_fn ev, void *arg) {
 	c->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	c->wall_offset = (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec - rt_now();
+	c->wall_offset = (int64_t)ts.tv_sec * RT_SECOND + ts.tv_nsec - rt_now();
 	lw_set_ptr(w, HK_KEY, c);
 	lw_register(w, "check", l_check);
 	return c;

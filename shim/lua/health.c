@@ -3,14 +3,14 @@
  * docker-inspect JSON. Semantics are documented in health.h. */
 #include "health.h"
 
+#include "rt.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define NS_PER_S          1000000000LL
-#define NS_PER_MS         1000000LL
 #define TIMEOUT_EXIT_CODE (-1) /* Docker logs -1 for a probe that did not exit */
 
 struct hc_check {
@@ -64,7 +64,10 @@ static const char *fmt_dur(char *buf, size_t n, int64_t ns) {
 		uint64_t ns;
 		const char *name;
 		int digits;
-	} units[] = {{NS_PER_S, "s", 9}, {NS_PER_MS, "ms", 6}, {1000, "us", 3}, {1, "ns", 0}};
+	} units[] = {{RT_SECOND, "s", 9},
+	             {RT_MILLISECOND, "ms", 6},
+	             {RT_MICROSECOND, "us", 3},
+	             {1, "ns", 0}};
 	uint64_t a = ns < 0 ? -(uint64_t)ns : (uint64_t)ns;
 	int u = 0;
 	while (units[u].ns > 1 && a < units[u].ns)
@@ -357,10 +360,10 @@ static json_t *json_text(const char *p, size_t n) {
 /* RFC 3339 with nanoseconds in UTC, trailing zeros dropped (Go's RFC3339Nano) */
 static json_t *json_time(int64_t mono_ns, int64_t wall_offset_ns) {
 	int64_t w = add_sat(mono_ns, wall_offset_ns);
-	time_t sec = (time_t)(w / NS_PER_S);
-	long ns = (long)(w % NS_PER_S);
+	time_t sec = (time_t)(w / RT_SECOND);
+	long ns = (long)(w % RT_SECOND);
 	if (ns < 0)
-		sec--, ns += NS_PER_S;
+		sec--, ns += RT_SECOND;
 	struct tm tm;
 	char buf[64], frac[16];
 	gmtime_r(&sec, &tm);

@@ -22,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NS_PER_SEC       1000000000LL
 #define MAX_HTTP_HEADERS 32
 #define HEADER_NAME_BUF  64 /* a response header name lower-cased on the stack */
 
@@ -175,7 +174,7 @@ static int http_push(lua_State *L, void *ctx) {
 	lua_setfield(L, -2, "body");
 	lua_pushboolean(L, c->resp.truncated);
 	lua_setfield(L, -2, "truncated");
-	lua_pushnumber(L, (double)c->resp.elapsed_ns / NS_PER_SEC);
+	lua_pushnumber(L, (double)c->resp.elapsed_ns / RT_SECOND);
 	lua_setfield(L, -2, "elapsed");
 	push_headers(L, &c->resp);
 	lua_setfield(L, -2, "headers");
@@ -204,9 +203,17 @@ static int request_headers(lua_State *L, http_call *c) {
 }
 
 /* opts: {headers = {...}, timeout = s, max_body = n, keepalive = true}.
- * url and body are strings at the given stack slots (body_len bytes). */
-static int http_request_from(lua_State *L, const char *method, const char *url, const char *body,
-                             size_t body_len, int opts) {
+ * url and body are strings at the given stack slots (body_len bytes); fn
+ * names the call in errors. */
+static int http_request_from(lua_State *L, const char *fn, const char *method, const char *url,
+                             const char *body, size_t body_len, int opts) {
+	int64_t timeout_ns = 0; /* http's default; read before c exists: it may raise */
+	if (opts && lua_istable(L, opts)) {
+		if (lua_getfield(L, opts, "timeout") != LUA_TNIL)
+			timeout_ns =
+			    lw_seconds(L, -1, fn, "timeout", 0, LW_SECONDS_MAX, LW_SEC_REFUSE);
+		lua_pop(L, 1);
+	}
 	http_call *c = calloc(1, sizeof *c);
 	if (!c)
 		return luaL_error(L, "http: out of memory");
@@ -214,11 +221,9 @@ static int http_request_from(lua_State *L, const char *method, const char *url, 
 	                        .url = url,
 	                        .body = body,
 	                        .body_len = body_len,
+	                        .timeout_ns = timeout_ns,
 	                        .netns_fd = la_netns(L)};
 	if (opts && lua_istable(L, opts)) {
-		if (lua_getfield(L, opts, "timeout") == LUA_TNUMBER)
-			c->req.timeout_ns = (int64_t)(lua_tonumber(L, -1) * NS_PER_SEC);
-		lua_pop(L, 1);
 		if (lua_getfield(L, opts, "max_body") == LUA_TNUMBER)
 			c->req.max_body = (size_t)lua_tointeger(L, -1);
 		lua_pop(L, 1);
@@ -236,20 +241,20 @@ static int http_request_from(lua_State *L, const char *method, const char *url, 
 }
 
 static int l_http_get(lua_State *L) {
-	return http_request_from(L, "GET", luaL_checkstring(L, 1), NULL, 0, 2);
+	return http_request_from(L, "http.get", "GET", luaL_checkstring(L, 1), NULL, 0, 2);
 }
 
 static int l_http_post(lua_State *L) {
 	size_t len;
 	const char *body = luaL_checklstring(L, 2, &len);
-	return http_request_from(L, "POST", luaL_checkstring(L, 1), body, len, 3);
+	return http_request_from(L, "http.post", "POST", luaL_checkstring(L, 1), body, len, 3);
 }
 
 /* ─── exec ──────────────────────────────────────────────────────────── */
 
 #define EXEC_MAX_ARGS   64
 #define EXEC_MAX_OUTPUT (64 * 1024)
-#define EXEC_TIMEOUT_NS (10 * NS_PER_SEC)
+#define EXEC_TIMEOUT_NS (10 * RT_SECOND)
 
 typedef struct {
 	char *argv[EXEC_MAX_ARGS + 1], *env[EXEC_MAX_ARGS + 1];
@@ -357,10 +362,17 @@ static int exec_push(lua_State *L, void *ctx) {
  * exec.container(the same [, {..., user = "UID[:GID]", cwd = dir}]) */
 static int exec_call_from(lua_State *L, const char *fn, const la_container *ct) {
 	luaL_checktype(L, 1, LUA_TTABLE);
+	int64_t timeout = EXEC_TIMEOUT_NS; /* read before c exists: it may raise */
+	if (lua_istable(L, 2)) {
+		if (lua_getfield(L, 2, "timeout") != LUA_TNIL)
+			timeout =
+			    lw_seconds(L, -1, fn, "timeout", 0, LW_SECONDS_MAX, LW_SEC_REFUSE);
+		lua_pop(L, 1);
+	}
 	exec_call *c = calloc(1, sizeof *c);
 	if (!c)
 		return luaL_error(L, "exec: out of memory");
-	c->timeout = EXEC_TIMEOUT_NS;
+	c->timeout = timeout;
 	c->ct = ct;
 	lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
 	if (n < 1 || n > EXEC_MAX_ARGS) {
@@ -374,9 +386,6 @@ static int exec_call_from(lua_State *L, const char *fn, const la_container *ct) 
 		lua_pop(L, 2);
 	}
 	if (lua_istable(L, 2)) {
-		if (lua_getfield(L, 2, "timeout") == LUA_TNUMBER)
-			c->timeout = (int64_t)(lua_tonumber(L, -1) * NS_PER_SEC);
-		lua_pop(L, 1);
 		size_t len;
 		if (lua_getfield(L, 2, "stdin") == LUA_TSTRING) {
 			const char *s = lua_tolstring(L, -1, &len);

@@ -24,7 +24,6 @@
 
 #define CHAN_MT      "moonshim.chan"
 #define CHAN_MAX_CAP 65536
-#define NS_PER_SEC   1000000000LL
 
 typedef struct {
 	rt_chan *c;
@@ -52,10 +51,8 @@ static lchan *check_chan(lua_State *L) {
 static int64_t deadline_arg(lua_State *L, int idx) {
 	if (lua_isnoneornil(L, idx))
 		return RT_FOREVER;
-	double s = luaL_checknumber(L, idx);
-	if (!(s >= 0))
-		luaL_error(L, "channel: timeout %f is not a duration", s);
-	return s <= 0 ? 0 : rt_deadline_in((int64_t)(s * NS_PER_SEC));
+	int64_t ns = lw_seconds(L, idx, "channel", "the timeout", 0, LW_SECONDS_MAX, LW_SEC_REFUSE);
+	return ns <= 0 ? 0 : rt_deadline_in(ns);
 }
 
 static void send_work(void *ctx) {

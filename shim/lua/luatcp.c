@@ -35,8 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NS_PER_SEC          1000000000LL
-#define TCP_TIMEOUT_DEFAULT (10 * NS_PER_SEC)
+#define TCP_TIMEOUT_DEFAULT (10 * RT_SECOND)
+#define TCP_TIMEOUT_MIN_S   1e-9              /* above 0: a connection has a deadline */
 #define TCP_MAX_RECEIVE     (1u << 20)        /* one receive's result, and the read buffer */
 #define TCP_RBUF_INIT       4096              /* a check's reply, usually */
 #define TCP_NAME_MAX        (NC_HOST_MAX + 8) /* "[" host "]:" port */
@@ -145,10 +145,8 @@ static int l_tostring(lua_State *L) {
 static int64_t timeout_arg(lua_State *L, int idx, int64_t dflt, const char *fn) {
 	if (lua_isnoneornil(L, idx))
 		return dflt;
-	double s = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : 0;
-	if (!(s > 0))
-		luaL_error(L, "%s: the timeout is a number of seconds above 0", fn);
-	return s * NS_PER_SEC >= (double)INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)(s * NS_PER_SEC);
+	return lw_seconds(L, idx, fn, "the timeout", TCP_TIMEOUT_MIN_S, LW_SECONDS_MAX,
+	                  LW_SEC_REFUSE);
 }
 
 /* ─── Connecting ──────────────────────────────────────────────────────── */

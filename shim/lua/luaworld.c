@@ -37,11 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NS_PER_SEC   1000000000LL
 /* instructions between the count hook's looks at the clock (~50 µs of
  * Lua): the bound on how long a spinning coroutine goes unnoticed */
 #define HOOK_EVERY 10000
-#define MAX_SLEEP_NS (365LL * 24 * 3600 * NS_PER_SEC)
 /* Idle coroutines a world keeps for its next tasks: about 1 KiB each; as
  * many as a burst of checks has in flight at once (1,000 started together
  * park in http.get side by side), beyond that they are left to the GC. */
@@ -244,17 +242,34 @@ static int sleep_push(lua_State *L, void *ctx) {
 
 /* sleep(seconds): parks the task. */
 static int api_sleep(lua_State *L) {
-	double s = luaL_checknumber(L, 1);
-	if (!(s >= 0))
-		return luaL_error(L, "sleep: %f is not a duration", s);
+	int64_t ns = lw_seconds(L, 1, "sleep", "the duration", 0, LW_SECONDS_MAX, LW_SEC_CLAMP);
 	sleep_call *c = lua_newuserdatauv(L, sizeof *c, 0); /* lives on the stack while parked */
-	int64_t ns = s * NS_PER_SEC > (double)MAX_SLEEP_NS ? MAX_SLEEP_NS : (int64_t)(s * NS_PER_SEC);
 	*c = (sleep_call){.deadline = rt_deadline_in(ns), .done = lw_done(L)};
 	return lw_park(L, c, sleep_work, sleep_push);
 }
 
+int64_t lw_seconds(lua_State *L, int idx, const char *fn, const char *field, double min_s,
+                   double max_s, lw_sec_over over) {
+	int isnum = 0;
+	double s = lua_tonumberx(L, idx, &isnum);
+	if (isnum && s > max_s && over == LW_SEC_CLAMP)
+		s = max_s;
+	if (!isnum || !(s >= min_s && s <= max_s)) { /* NaN fails both */
+		char got[32], msg[256];              /* lua_pushfstring has no %g */
+		if (isnum)
+			snprintf(got, sizeof got, "%g", s);
+		else
+			snprintf(got, sizeof got, "a %s", luaL_typename(L, idx));
+		snprintf(msg, sizeof msg,
+		         "%s: %s must be a number of seconds from %g to %g, not %s", fn, field,
+		         min_s, max_s, got);
+		luaL_error(L, "%s", msg);
+	}
+	return (int64_t)(s * RT_SECOND);
+}
+
 static int api_now(lua_State *L) {
-	lua_pushnumber(L, (double)rt_now() / NS_PER_SEC);
+	lua_pushnumber(L, (double)rt_now() / RT_SECOND);
 	return 1;
 }
 
@@ -788,7 +803,7 @@ int lw_load(lw_world *w, const char *chunkname, const char *src, size_t len, ms_
 		               "%s: its top level still waited after %lld s and was ended (a "
 		               "script's top level runs before the container starts; wait in "
 		               "go() or a handler instead)",
-		               chunkname, (long long)(w->cfg.load_wait_ns / NS_PER_SEC));
+		               chunkname, (long long)(w->cfg.load_wait_ns / RT_SECOND));
 	rt_chan_free(c.stop);
 	rt_chan_free(c.over);
 	return c.rc;

@@ -25,12 +25,13 @@
 #include <stdint.h>
 
 #include "base.h"
+#include "rt.h"
 
-#define LW_DEFAULT_MEM    (8u << 20)        /* bytes per world */
-#define LW_DEFAULT_BUDGET (200 * 1000000LL) /* CPU per task run, ns */
+#define LW_DEFAULT_MEM    (8u << 20)             /* bytes per world */
+#define LW_DEFAULT_BUDGET (200 * RT_MILLISECOND) /* CPU per task run */
 /* How long a script's top level may wait (sleep, channels) before the
  * wait is ended with an error: the container starts after the loads. */
-#define LW_DEFAULT_LOAD_WAIT (10 * 1000000000LL)
+#define LW_DEFAULT_LOAD_WAIT (10 * RT_SECOND)
 /* The stack of a goroutine that runs Lua. Lua lets C recurse up to its
  * C-call limit (200 levels: nested pcall, metamethods, error handlers,
  * the parser on deeply nested text), about 1 KiB of C stack a level, so
@@ -111,6 +112,18 @@ int lw_call_ref(lw_world *w, int ref, const char *what, int (*args)(lua_State *c
 typedef struct rt_chan rt_chan;
 rt_chan *lw_done(lua_State *L);
 void lw_cancel(lua_State *L);
+
+/* Seconds from scripts (timeouts, intervals, sleeps, grace periods), the
+ * one conversion to nanoseconds. The number at idx (a field pushed there,
+ * or an argument) must lie in [min_s, max_s]; NaN, a non-number, or a
+ * value below min_s raises a Lua error "FN: FIELD must be a number of
+ * seconds from MIN to MAX, not V". Above max_s, LW_SEC_REFUSE raises the
+ * same error and LW_SEC_CLAMP returns max_s (a sleep of 1e10 s is "for
+ * ever"). max_s is at most LW_SECONDS_MAX. */
+#define LW_SECONDS_MAX (365.0 * 24 * 3600) /* a year: longer is for ever */
+typedef enum { LW_SEC_REFUSE, LW_SEC_CLAMP } lw_sec_over;
+int64_t lw_seconds(lua_State *L, int idx, const char *fn, const char *field, double min_s,
+                   double max_s, lw_sec_over over);
 
 /* A pointer for API modules to find from their C functions (kept in the
  * world's registry under key). */

@@ -28,8 +28,8 @@
 #define PL_MAX_HANDLERS 64
 #define PL_MAX_HOOKS    32
 #define HOOK_MAX_ARGS   32
-#define HOOK_TIMEOUT_NS (10 * 1000000000LL) /* default; hook{timeout=} changes it */
-#define HOOK_OUTPUT_MAX 4096                /* of a hook's output kept in its event */
+#define HOOK_TIMEOUT_NS (10 * RT_SECOND) /* default; hook{timeout=} changes it */
+#define HOOK_OUTPUT_MAX 4096             /* of a hook's output kept in its event */
 #define PL_KEY          "moonshim.policy"
 #define TYPE_MAX        64
 #define STOP_GRACE_S    10 /* docker stop's default */
@@ -38,9 +38,10 @@
 #define PSI_MIN_WINDOW_S   0.5
 #define PSI_WINDOW_S       1.0
 #define PSI_MAX_DURATION_S 3600.0
+#define PSI_DEFAULT_DURATION_S 10
 /* a streak of windows goes on if the next event comes within 1.5 windows */
 #define PSI_STREAK_SLACK 1.5
-#define STOP_KILL_WAIT_NS (5 * 1000000000LL)
+#define STOP_KILL_WAIT_NS (5 * RT_SECOND)
 #define GRACE_MAX_S       1e6 /* longer is a mistake, not a grace period */
 
 typedef struct {
@@ -94,13 +95,13 @@ static pl_engine *engine(lua_State *L) {
  * the windows past it have run back to back for duration seconds, and
  * again after each further duration while it lasts. */
 static void pressure_opts(lua_State *L, int idx, pl_handler *h) {
-	double duration = 10, pct = 10;
+	double pct = 10;
+	int64_t duration_ns = PSI_DEFAULT_DURATION_S * RT_SECOND;
 	if (lua_getfield(L, idx, "duration") != LUA_TNIL)
-		duration = luaL_checknumber(L, -1);
+		duration_ns = lw_seconds(L, -1, "on(\"pressure\")", "duration", PSI_MIN_WINDOW_S,
+		                         PSI_MAX_DURATION_S, LW_SEC_REFUSE);
 	lua_pop(L, 1);
-	if (!(duration >= PSI_MIN_WINDOW_S && duration <= PSI_MAX_DURATION_S))
-		luaL_error(L, "on(\"pressure\"): duration must be %g to %g seconds", PSI_MIN_WINDOW_S,
-		           PSI_MAX_DURATION_S);
+	double duration = (double)duration_ns / RT_SECOND;
 	double window = duration < PSI_WINDOW_S ? duration : PSI_WINDOW_S;
 	cg_err e = {0};
 	if (lua_getfield(L, idx, "rule") == LUA_TSTRING) {
@@ -118,7 +119,7 @@ static void pressure_opts(lua_State *L, int idx, pl_handler *h) {
 		lua_pop(L, 3);
 		if (!(pct > 0 && pct <= 100))
 			luaL_error(L, "on(\"pressure\"): threshold is a percentage, above 0 up to 100");
-		int64_t w = (int64_t)(window * 1e6);
+		int64_t w = (int64_t)(window * RT_SECOND / RT_MICROSECOND);
 		h->spec = (cg_psi_spec){.res = (cg_resource)r,
 		                        .full = k == 1,
 		                        .threshold_us = (int64_t)(w * pct / 100),
@@ -127,7 +128,7 @@ static void pressure_opts(lua_State *L, int idx, pl_handler *h) {
 	}
 	lua_pop(L, 1);
 	h->psi = true;
-	h->duration_ns = (int64_t)(duration * 1e9);
+	h->duration_ns = duration_ns;
 	if (h->duration_ns < h->spec.window_us * 1000)
 		h->duration_ns = h->spec.window_us * 1000;
 	cg_psi_format(&h->spec, h->rule, sizeof h->rule);
@@ -183,8 +184,12 @@ static int l_hook(lua_State *L) {
 	memset(k, 0, sizeof *k);
 	snprintf(k->type, sizeof k->type, "%s", type);
 	k->timeout_ns = HOOK_TIMEOUT_NS;
-	if (lua_istable(L, 3) && lua_getfield(L, 3, "timeout") == LUA_TNUMBER)
-		k->timeout_ns = (int64_t)(lua_tonumber(L, -1) * 1e9);
+	if (lua_istable(L, 3)) {
+		if (lua_getfield(L, 3, "timeout") != LUA_TNIL)
+			k->timeout_ns =
+			    lw_seconds(L, -1, "hook", "timeout", 0, LW_SECONDS_MAX, LW_SEC_REFUSE);
+		lua_pop(L, 1);
+	}
 	for (lua_Integer i = 1; i <= n; i++) {
 		lua_rawgeti(L, 2, i);
 		k->argv[i - 1] = strdup(luaL_tolstring(L, -1, NULL));
@@ -479,19 +484,18 @@ static int stop_push(lua_State *L, void *ctx) {
 	return 2;
 }
 
-/* Seconds (a grace period, a backoff) as ns; fn and what name it in the
- * error when it is out of [0, GRACE_MAX_S). */
-static int64_t seconds_ns(lua_State *L, double s, const char *fn, const char *what) {
-	if (!(s >= 0 && s < GRACE_MAX_S))
-		luaL_error(L, "%s: %s must be 0 to %g seconds", fn, what, GRACE_MAX_S);
-	return (int64_t)(s * 1e9);
+/* A grace period or a backoff at idx as ns, dflt_ns if nil; fn and what
+ * name it in the error when it is out of [0, GRACE_MAX_S]. */
+static int64_t grace_ns(lua_State *L, int idx, int64_t dflt_ns, const char *fn, const char *what) {
+	if (lua_isnoneornil(L, idx))
+		return dflt_ns;
+	return lw_seconds(L, idx, fn, what, 0, GRACE_MAX_S, LW_SEC_REFUSE);
 }
 
 /* container.stop([grace_s [, signal]]) → exited?, "exited"|"killed" */
 static int l_ct_stop(lua_State *L) {
 	pl_engine *p = engine(L);
-	int64_t grace =
-	    seconds_ns(L, luaL_optnumber(L, 1, STOP_GRACE_S), "container.stop", "grace");
+	int64_t grace = grace_ns(L, 1, STOP_GRACE_S * RT_SECOND, "container.stop", "grace");
 	int sig = signal_arg(L, 2, SIGTERM);
 	stop_call *c = lua_newuserdatauv(L, sizeof *c, 0);
 	*c = (stop_call){.p = p, .sig = sig, .grace_ns = grace};
@@ -523,9 +527,8 @@ static int restart_push(lua_State *L, void *ctx) {
 
 /* Field k of the options table at 1, in seconds, as ns; dflt_ns if absent. */
 static int64_t restart_opt(lua_State *L, const char *k, int64_t dflt_ns) {
-	int64_t v = dflt_ns;
-	if (lua_getfield(L, 1, k) != LUA_TNIL)
-		v = seconds_ns(L, luaL_checknumber(L, -1), "container.restart", k);
+	lua_getfield(L, 1, k);
+	int64_t v = grace_ns(L, -1, dflt_ns, "container.restart", k);
 	lua_pop(L, 1);
 	return v;
 }
@@ -535,11 +538,10 @@ static int l_ct_restart(lua_State *L) {
 	pl_engine *p = engine(L);
 	pl_restart r = {.backoff_max_ns = -1};
 	if (lua_istable(L, 1)) {
-		r.grace_ns = restart_opt(L, "grace", STOP_GRACE_S * 1000000000LL);
+		r.grace_ns = restart_opt(L, "grace", STOP_GRACE_S * RT_SECOND);
 		r.backoff_max_ns = restart_opt(L, "backoff_max", -1);
 	} else {
-		r.grace_ns =
-		    seconds_ns(L, luaL_optnumber(L, 1, STOP_GRACE_S), "container.restart", "grace");
+		r.grace_ns = grace_ns(L, 1, STOP_GRACE_S * RT_SECOND, "container.restart", "grace");
 	}
 	if (!p->env.restart) {
 		lua_pushnil(L);
@@ -794,7 +796,8 @@ static bool pressure_due(pl_handler *h, json_t *fields) {
 	 * need the streak */
 	if (h->duration_ns > window && now - h->streak_start < h->duration_ns)
 		return false;
-	json_object_set_new(fields, "lasted_s", json_real((double)(now - h->streak_start) / 1e9));
+	json_object_set_new(fields, "lasted_s",
+	                    json_real((double)(now - h->streak_start) / RT_SECOND));
 	h->streak_start = now; /* the next call after another full duration */
 	return true;
 }

@@ -630,6 +630,53 @@ TEST(http_keepalive_from_lua_per_task_function) {
 	run_rt(2, lua_keepalive_main, NULL);
 }
 
+/* Seconds from scripts out of range (1e300 overflowed the conversion to
+ * ns, undefined behaviour; -1 and NaN became the default timeout) are Lua
+ * errors naming the call and the field, raised before any connection;
+ * a timeout in range still works (sleep(1e10), for ever, is hostile_test's). */
+static int seconds_main(void *arg) {
+	tn_server s;
+	tn_server_start(&s, serve);
+	ms_err err = {0};
+	lw_config lc = {.name = "seconds"};
+	lw_world *w = lw_new(&lc, &err);
+	la_set_netns(w, -1);
+	la_open(w);
+	char src[1536];
+	snprintf(
+	    src, sizeof src,
+	    "URL = 'http://127.0.0.1:%d/ka'\n"
+	    "local function refused(want, f, ...)\n"
+	    "  local ok, e = pcall(f, ...)\n"
+	    "  assert(not ok, want .. ': accepted')\n"
+	    "  assert(e:find(want .. ' must be a number of seconds from', 1, true), e)\n"
+	    "  return e\n"
+	    "end\n"
+	    "function f()\n"
+	    "  for _, v in ipairs{1e300, -1, 0/0, -math.huge, 'soon'} do\n"
+	    "    local e = refused('http.get: timeout', http.get, URL, {timeout = v})\n"
+	    "    MSGS = (MSGS or '') .. e .. '\\n'\n"
+	    "    refused('http.post: timeout', http.post, URL, 'x', {timeout = v})\n"
+	    "    refused('exec.host: timeout', exec.host, {'true'}, {timeout = v})\n"
+	    "    refused('tcp.connect: the timeout', tcp.connect, '127.0.0.1', 1, {timeout = v})\n"
+	    "    if v ~= 1e300 then refused('sleep: the duration', sleep, v) end\n"
+	    "  end\n"
+	    "  local r = assert(http.get(URL, {timeout = 5}))\n"
+	    "  assert(r.status == 200 and r.body == 'ka')\n"
+	    "  sleep(0)\n"
+	    "end\n",
+	    s.port);
+	CHECKF(lw_load(w, "seconds.lua", src, strlen(src), &err) == 0, "%s", err.msg);
+	CHECKF(lw_call(w, "f", &err) == 0, "%s", err.msg);
+	CHECKF(s.accepted == 1, "%d connections: a refused timeout connected", s.accepted);
+	lw_free(w);
+	tn_server_stop(&s, true);
+	return 0;
+}
+TEST(lua_seconds_out_of_range_are_errors) {
+	run_rt(2, seconds_main, NULL);
+}
+
 /* ─── another network namespace ──────────────────────────────────────── */
 
 static int netns_main(void *arg) {

@@ -6,7 +6,10 @@
  * name as messages; calls after close, close from another task, and
  * dropped connections closing their sockets; the receive cap; checks that
  * go healthy and unhealthy, the shipped scripts/tcp-check.lua among them;
- * and a connection made inside another network namespace. */
+ * and a connection made inside another network namespace. The fd counts
+ * wait on the test server's accepted and live counts together
+ * (tn_wait_conns): live alone cannot tell a connection that ended from one
+ * that began. */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "testnet.h"
@@ -328,11 +331,15 @@ static int lifetime_main(void *arg) {
 	          "end\n");
 	int fds = open_fds();
 	call(w, "drop");
-	tn_wait_live(&s, 0); /* the server saw every connection end */
+	tn_wait_conns(&s, 51, 0); /* the server saw all 51, KEPT too, end */
 	int after = open_fds();
 	fprintf(stderr, "fds: %d before 51 dropped connections, %d after the GC\n", fds, after);
 	CHECK(after == fds);
 	/* a close from another task wakes the one parked on the connection */
+	/* a slow server from here (100 ms to count a connection, 100 ms to
+	 * close one): while CONN's end lingers and LAST's is not counted yet,
+	 * one connection is live and three sockets are open */
+	__atomic_store_n(&s.slow_ns, 100 * MS, __ATOMIC_SEQ_CST);
 	call(w, "open");
 	done_arg d = {.done = rt_chan_new(sizeof(int), 1)};
 	ms_err err = {0};
@@ -343,10 +350,10 @@ static int lifetime_main(void *arg) {
 	rt_chan_recv(d.done, &rc);
 	CHECK(rc == 0);
 	call(w, "verify");
-	tn_wait_live(&s, 1);
+	tn_wait_conns(&s, 53, 1);     /* CONN's end closed, LAST's counted */
 	CHECK(open_fds() == fds + 2); /* LAST's two ends */
 	lw_free(w);                   /* closes LAST */
-	tn_wait_live(&s, 0);
+	tn_wait_conns(&s, 53, 0);
 	CHECK(open_fds() == fds);
 	rt_chan_free(d.done);
 	tn_server_stop(&s, true);

@@ -38,9 +38,16 @@ int tn_refusing_port(int *fd) {
 	return ntohs(sa.sin_port);
 }
 
+static void slow(tn_server *s) {
+	int64_t ns = __atomic_load_n(&s->slow_ns, __ATOMIC_SEQ_CST);
+	if (ns)
+		rt_sleep(ns);
+}
+
 static void conn_main(void *arg) {
 	tn_conn *c = arg;
 	c->s->serve(c);
+	slow(c->s);
 	rt_poll_close(c->pd);
 	close(c->fd);
 	__atomic_sub_fetch(&c->s->live, 1, __ATOMIC_SEQ_CST);
@@ -61,8 +68,10 @@ static void accept_main(void *arg) {
 		c->s = s;
 		c->fd = fd;
 		CHECK((c->pd = rt_poll_open(fd, &err)));
-		__atomic_add_fetch(&s->accepted, 1, __ATOMIC_SEQ_CST);
+		slow(s);
+		/* live first: tn_wait_conns relies on the order */
 		__atomic_add_fetch(&s->live, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&s->accepted, 1, __ATOMIC_SEQ_CST);
 		rt_wg_add(&s->wg, 1);
 		rt_go(conn_main, c, "test server conn");
 	}
@@ -106,6 +115,16 @@ void tn_wait_live(tn_server *s, int n) {
 	for (int i = 0; i < 200 && __atomic_load_n(&s->live, __ATOMIC_SEQ_CST) != n; i++)
 		rt_sleep(5 * 1000000LL);
 	CHECKF(s->live == n, "the server has %d connections open, not %d", s->live, n);
+}
+
+void tn_wait_conns(tn_server *s, int accepted, int live) {
+	for (int i = 0; i < 200 && (__atomic_load_n(&s->accepted, __ATOMIC_SEQ_CST) != accepted ||
+	                            __atomic_load_n(&s->live, __ATOMIC_SEQ_CST) != live);
+	     i++)
+		rt_sleep(5 * 1000000LL);
+	CHECKF(s->accepted == accepted && s->live == live,
+	       "the server has accepted %d connections and has %d open, not %d and %d", s->accepted,
+	       s->live, accepted, live);
 }
 
 void tn_wait_eof(tn_conn *c) {

@@ -31,6 +31,9 @@ struct tn_server {
 	rt_waitgroup wg;           /* the accept loop and each connection */
 	int accepted, live;        /* connections so far, and open now (atomics) */
 	void (*serve)(tn_conn *c); /* on the connection's goroutine; it is closed after */
+	/* a slow server (atomic; 0: none): it counts a connection this long
+	 * after accepting it, and closes it this long after serve returns */
+	int64_t slow_ns;
 };
 
 /* A listening TCP socket on 127.0.0.1, port chosen by the kernel. */
@@ -52,6 +55,13 @@ int tn_send_str(tn_conn *c, const char *s);
 /* Wait (up to a second) until the server has n connections open; the
  * case fails if it does not. */
 void tn_wait_live(tn_server *s, int n);
+/* Wait (up to a second) until the server has accepted `accepted`
+ * connections and has `live` of them open. A connection is counted live
+ * before accepted, and its socket is closed before it stops being live,
+ * so once both match every socket the server holds is one of the live
+ * ones (tn_wait_live alone cannot tell one connection that ended and
+ * another that began from neither). */
+void tn_wait_conns(tn_server *s, int accepted, int live);
 /* Read until the peer closes (or TN_IO_TIMEOUT). */
 void tn_wait_eof(tn_conn *c);
 

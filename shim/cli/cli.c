@@ -5,6 +5,7 @@
  * The program's main() (shim/main.c) calls cli_main unless it was started
  * as containerd's shim.
  */
+#include "base.h"
 #include "commands.h"
 #include "state.h"
 
@@ -45,7 +46,8 @@ static const struct {
 };
 
 static void usage(FILE *f) {
-	fprintf(f, "usage: moonshim [--root DIR] [--debug] COMMAND [ARGS]\ncommands:\n");
+	fprintf(f, "usage: moonshim [--root DIR] [--debug] COMMAND [ARGS]\n"
+	           "       moonshim --version\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].help);
 }
@@ -62,6 +64,11 @@ int cli_main(int argc, char **argv) {
 	for (size_t k = 0; k < sizeof commands / sizeof *commands; k++)
 		if (!strcmp(cmd, commands[k].name))
 			return commands[k].fn(argc - i, argv + i);
+	if (!strcmp(cmd, "-v") || !strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		printf("moonshim version %s\ncommit: %s\nspec: %s\n", ms_version, ms_commit,
+		       MS_OCI_SPEC_VERSION);
+		return 0;
+	}
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;

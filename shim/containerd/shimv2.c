@@ -385,7 +385,9 @@ int cmd_shim(int argc, char **argv) {
 			continue;
 		}
 		if (!strcmp(name, "v") || !strcmp(name, "version")) {
-			printf("containerd-shim-moon-v2 (moonshim)\n");
+			/* the Go shim library's layout, which tools parse */
+			printf("containerd-shim-moon-v2:\n  Version:  %s\n  Revision: %s\n", ms_version,
+			       ms_commit);
 			return 0;
 		}
 		bool known = dst || !strcmp(name, "publish-binary") || !strcmp(name, "socket");

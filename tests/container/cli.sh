@@ -602,6 +602,29 @@ cl_go_watch_memory() {
 	cl_want $c "$s" "$n scrapes in 10 s at interval=0.5, want >= $GW_MIN_SCRAPES" [ "$n" -ge $GW_MIN_SCRAPES ]
 }
 
+# ---------------------------------------------------------------- version, install
+
+# --version as runc words it; the shim's -v as containerd's Go shims print it;
+# make install puts the program, containerd's name for it and the shipped
+# Lua where the README says
+cl_version_install() {
+	local s=$1 c=version_install out d f
+	out=$("$MOON" --version 2>&1)
+	cl_want $c "$s" "moonshim --version said: $out" grep -qE '^moonshim version [0-9]+\.[0-9]+\.[0-9]+$' <<<"$out"
+	cl_want $c "$s" "moonshim --version has no commit line: $out" grep -qE '^commit: [0-9a-f]+(-dirty)?$' <<<"$out"
+	out=$("$(dirname "$MOON")/containerd-shim-moon-v2" -v 2>&1)
+	cl_want $c "$s" "containerd-shim-moon-v2 -v said: $out" grep -qE '^  Version: +[0-9]+\.[0-9]+\.[0-9]+$' <<<"$out"
+	d=$CT_DIR/b/install
+	make -s -C "$CT_REPO" install DESTDIR="$d" PREFIX=/usr B="$(realpath --relative-to="$CT_REPO" "$(dirname "$MOON")")" >"$d.log" 2>&1 ||
+		{ cl_why $c "$s" "make install failed: $(tail -3 "$d.log")"; return; }
+	for f in bin/moonshim bin/containerd-shim-moon-v2 share/moonshim/policies/default.lua \
+		share/moonshim/scripts/http-check.lua lib/libmoonrt.a include/moonshim/rt.h; do
+		[ -e "$d/usr/$f" ] || cl_why $c "$s" "make install did not install /usr/$f"
+	done
+	[ "$(readlink "$d/usr/bin/containerd-shim-moon-v2")" = moonshim ] || cl_why $c "$s" "containerd-shim-moon-v2 is not a link to moonshim"
+	cmp -s "$d/usr/bin/moonshim" "$MOON" || cl_why $c "$s" "the installed moonshim is not the built one"
+}
+
 # ---------------------------------------------------------------- main
 
 # cases and the runtimes they run on (--events and --log are moonshim's own)
@@ -612,11 +635,12 @@ declare -A SIDES=(
 	[exec_detach]="runc moon" [exec_cwd_escape]="runc moon" [exec_e2big]="runc moon" [kill_term]="runc moon" [kill_default]="runc moon" [kill_all]="runc moon"
 	[delete_running]="runc moon" [delete_force]="runc moon" [run_cleanup]="runc moon"
 	[events]="moon" [state_orphaned]="moon" [events_oom]="runc moon" [log]="moon" [log_long]="moon" [signal_forward]="runc moon"
-	[log_lossless]="moon" [gowatch_lossless]="moon" [go_watch_memory]="moon"
+	[log_lossless]="moon" [gowatch_lossless]="moon" [go_watch_memory]="moon" [version_install]="moon"
 )
 ALL=(state state_unknown ps list exec_ns exec_seccomp exec_opts exec_process exec_process_deep exec_detach
 	exec_cwd_escape exec_e2big kill_term kill_default kill_all delete_running delete_force run_cleanup events
-	events_oom log log_long log_lossless gowatch_lossless signal_forward state_orphaned go_watch_memory)
+	events_oom log log_long log_lossless gowatch_lossless signal_forward state_orphaned go_watch_memory
+	version_install)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 [ -n "${CT_SIDES:-}" ] && for c in "${cases[@]}"; do SIDES[$c]=$(for s in ${SIDES[$c]}; do [[ " $CT_SIDES " == *" $s "* ]] && echo -n "$s "; done); done

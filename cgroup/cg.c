@@ -112,10 +112,6 @@ bool cg_was_killed(const cg *c) {
 	return __atomic_load_n(&c->killed, __ATOMIC_RELAXED);
 }
 
-cg_layout cg_layout_of(const cg *c) {
-	return c->layout;
-}
-
 int cg__tree_for(const cg *c, unsigned controller) {
 	if (c->layout != CG_LAYOUT_HYBRID)
 		return CG_TREE_UNIFIED;

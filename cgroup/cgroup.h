@@ -74,7 +74,6 @@ typedef struct cg cg;
 cg *cg_open(const cg_host *h, const char *rel, bool create, cg_err *err);
 void cg_close(cg *c);
 const char *cg_path(const cg *c); /* the unified directory */
-cg_layout cg_layout_of(const cg *c);
 /* Move pid into the cgroup (every hierarchy it lives in). */
 int cg_attach(cg *c, pid_t pid, cg_err *err);
 /* Whether cgroup.kill was written through this handle: Linux 6.18 then

@@ -25,9 +25,9 @@
 #define LF_CLONES
 #endif
 
-typedef unsigned char lf_v32 __attribute__((vector_size(32)));
+typedef unsigned char lnf_v32 __attribute__((vector_size(32)));
 
-int lf_init(lf *f, const char *const *markers, lf_fn fn, void *arg) {
+int lnf_init(lnf *f, const char *const *markers, lnf_fn fn, void *arg) {
 	f->nmarkers = 0;
 	f->fn = fn;
 	f->arg = arg;
@@ -36,7 +36,7 @@ int lf_init(lf *f, const char *const *markers, lf_fn fn, void *arg) {
 	f->shown = 0;
 	for (int i = 0; markers && markers[i]; i++) {
 		size_t n = strlen(markers[i]);
-		if (i >= LF_MARKERS_MAX || n < 2 || n >= LF_MARKER_MAX ||
+		if (i >= LNF_MARKERS_MAX || n < 2 || n >= LNF_MARKER_MAX ||
 		    memchr(markers[i] + 1, '\n', n - 1))
 			return -EINVAL;
 		memcpy(f->marker[i], markers[i], n + 1);
@@ -46,15 +46,15 @@ int lf_init(lf *f, const char *const *markers, lf_fn fn, void *arg) {
 	return 0;
 }
 
-static void show(lf *f, const char *s, size_t n) {
-	if (n > LF_LINE_MAX || !f->fn)
+static void show(lnf *f, const char *s, size_t n) {
+	if (n > LNF_LINE_MAX || !f->fn)
 		return;
 	f->fn(f->arg, s, n);
 	f->shown++;
 }
 
 /* Does the whole line [s, s+n) hold a marker? */
-static bool line_has(const lf *f, const char *s, size_t n) {
+static bool line_has(const lnf *f, const char *s, size_t n) {
 	if (!f->nmarkers)
 		return true;
 	for (int i = 0; i < f->nmarkers; i++) {
@@ -68,7 +68,7 @@ static bool line_has(const lf *f, const char *s, size_t n) {
 }
 
 /* A line-start marker at s, a line's start whose '\n' is not in the block? */
-static bool starts_marked(const lf *f, const char *s, const char *end) {
+static bool starts_marked(const lnf *f, const char *s, const char *end) {
 	for (int i = 0; i < f->nmarkers; i++) {
 		size_t ml = f->mlen[i];
 		if (f->marker[i][0] == '\n' && (size_t)(end - s) >= ml - 1 &&
@@ -79,7 +79,7 @@ static bool starts_marked(const lf *f, const char *s, const char *end) {
 }
 
 /* Does a marker begin at q and end before `end`? */
-static inline bool marked_at(const lf *f, const char *q, const char *end) {
+static inline bool marked_at(const lnf *f, const char *q, const char *end) {
 	for (int i = 0; i < f->nmarkers; i++)
 		if (q[0] == f->marker[i][0] && (size_t)(end - q) >= f->mlen[i] &&
 		    !memcmp(q, f->marker[i], f->mlen[i]))
@@ -88,21 +88,21 @@ static inline bool marked_at(const lf *f, const char *q, const char *end) {
 }
 
 /* The first q in [from, end) where a marker begins and ends before end. */
-LF_CLONES static const char *next_mark(const lf *f, const char *from, const char *end) {
+LF_CLONES static const char *next_mark(const lnf *f, const char *from, const char *end) {
 	const char *s = from;
 	if (end - s > 32) {
-		lf_v32 a[LF_MARKERS_MAX], b[LF_MARKERS_MAX];
+		lnf_v32 a[LNF_MARKERS_MAX], b[LNF_MARKERS_MAX];
 		for (int i = 0; i < f->nmarkers; i++) {
-			a[i] = (lf_v32){0} + (unsigned char)f->marker[i][0];
-			b[i] = (lf_v32){0} + (unsigned char)f->marker[i][1];
+			a[i] = (lnf_v32){0} + (unsigned char)f->marker[i][0];
+			b[i] = (lnf_v32){0} + (unsigned char)f->marker[i][1];
 		}
 		for (; end - s > 32; s += 32) { /* bytes s[0..32]: s+1's load ends at s+33 <= end */
-			lf_v32 x, y;
+			lnf_v32 x, y;
 			memcpy(&x, s, sizeof x);
 			memcpy(&y, s + 1, sizeof y);
-			lf_v32 hit = (lf_v32)((x == a[0]) & (y == b[0]));
+			lnf_v32 hit = (lnf_v32)((x == a[0]) & (y == b[0]));
 			for (int i = 1; i < f->nmarkers; i++)
-				hit |= (lf_v32)((x == a[i]) & (y == b[i]));
+				hit |= (lnf_v32)((x == a[i]) & (y == b[i]));
 			uint64_t w[4];
 			memcpy(w, &hit, sizeof w);
 			if (w[0] | w[1] | w[2] | w[3])
@@ -118,7 +118,7 @@ LF_CLONES static const char *next_mark(const lf *f, const char *from, const char
 }
 
 /* [s, end): whole lines, s at a line's start, end[-1] == '\n'. */
-static void whole_lines(lf *f, const char *s, const char *end) {
+static void whole_lines(lnf *f, const char *s, const char *end) {
 	const char *nl;
 	if (!f->nmarkers) {
 		for (; s < end; s = nl + 1) {
@@ -151,8 +151,8 @@ static void whole_lines(lf *f, const char *s, const char *end) {
 	}
 }
 
-static void carry(lf *f, const char *p, size_t n) {
-	if (!f->lskip && f->llen + n <= LF_LINE_MAX) {
+static void carry(lnf *f, const char *p, size_t n) {
+	if (!f->lskip && f->llen + n <= LNF_LINE_MAX) {
 		memcpy(f->lbuf + f->llen, p, n);
 		f->llen += n;
 	} else {
@@ -161,14 +161,14 @@ static void carry(lf *f, const char *p, size_t n) {
 	f->mid = true;
 }
 
-static void finish_carried(lf *f) {
+static void finish_carried(lnf *f) {
 	if (f->mid && !f->lskip && line_has(f, f->lbuf, f->llen))
 		show(f, f->lbuf, f->llen);
 	f->mid = f->lskip = false;
 	f->llen = 0;
 }
 
-void lf_feed(lf *f, const char *p, size_t n) {
+void lnf_feed(lnf *f, const char *p, size_t n) {
 	const char *end = p + n;
 	if (f->mid && n) {
 		const char *nl = memchr(p, '\n', n);
@@ -189,7 +189,7 @@ void lf_feed(lf *f, const char *p, size_t n) {
 		carry(f, p, (size_t)(end - p));
 }
 
-void lf_end(lf *f) {
+void lnf_end(lnf *f) {
 	if (f->llen || f->lskip)
 		finish_carried(f);
 	f->mid = f->lskip = false;

@@ -1,6 +1,6 @@
 /*
  * linefind.h — the lines of a byte stream that contain a marker (prefix
- * lf_). The stream arrives in chunks of any size; a line may span chunks.
+ * lnf_). The stream arrives in chunks of any size; a line may span chunks.
  * Each line that holds one of the markers is shown to a callback, whole
  * and without its newline; the others are skipped without being looked at
  * one by one: a vector scan over each chunk looks for the markers' first
@@ -19,31 +19,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LF_LINE_MAX    4096 /* longer lines are skipped, never shown cut */
-#define LF_MARKERS_MAX 4
-#define LF_MARKER_MAX  32
+#define LNF_LINE_MAX    4096 /* longer lines are skipped, never shown cut */
+#define LNF_MARKERS_MAX 4
+#define LNF_MARKER_MAX  32
 
-typedef void (*lf_fn)(void *arg, const char *text, size_t len);
+typedef void (*lnf_fn)(void *arg, const char *text, size_t len);
 
-typedef struct lf {
+typedef struct lnf {
 	int nmarkers;
-	char marker[LF_MARKERS_MAX][LF_MARKER_MAX];
-	size_t mlen[LF_MARKERS_MAX];
-	lf_fn fn;
+	char marker[LNF_MARKERS_MAX][LNF_MARKER_MAX];
+	size_t mlen[LNF_MARKERS_MAX];
+	lnf_fn fn;
 	void *arg;
 	bool mid;   /* inside a line begun in an earlier chunk */
-	bool lskip; /* ... which is longer than LF_LINE_MAX */
+	bool lskip; /* ... which is longer than LNF_LINE_MAX */
 	size_t llen;
 	uint64_t shown; /* lines shown to fn */
-	char lbuf[LF_LINE_MAX];
-} lf;
+	char lbuf[LNF_LINE_MAX];
+} lnf;
 
-/* markers: NULL-terminated, each 2..LF_MARKER_MAX-1 bytes, at most
- * LF_MARKERS_MAX; NULL for every line. -EINVAL on a bad marker list. */
-int lf_init(lf *f, const char *const *markers, lf_fn fn, void *arg);
+/* markers: NULL-terminated, each 2..LNF_MARKER_MAX-1 bytes, at most
+ * LNF_MARKERS_MAX; NULL for every line. -EINVAL on a bad marker list. */
+int lnf_init(lnf *f, const char *const *markers, lnf_fn fn, void *arg);
 /* The next n bytes of the stream. */
-void lf_feed(lf *f, const char *p, size_t n);
+void lnf_feed(lnf *f, const char *p, size_t n);
 /* The stream ended: a last line without its newline is shown too. */
-void lf_end(lf *f);
+void lnf_end(lnf *f);
 
 #endif

@@ -80,7 +80,7 @@ struct tap {
 	rt_chan *room; /* capacity 1: one send per want_room */
 	rt_waitgroup wg;      /* the reader */
 	rt_chan *writer_done; /* closed when the writer ends */
-	lf lines;
+	lnf lines;
 	tap_stats st;
 	char rbuf[READ_CHUNK];
 };
@@ -199,7 +199,7 @@ static bool consume_teed(tap *t, size_t k) {
 			continue;
 		if (n <= 0)
 			return false;
-		lf_feed(&t->lines, t->rbuf, (size_t)n);
+		lnf_feed(&t->lines, t->rbuf, (size_t)n);
 		k -= (size_t)n;
 	}
 	return true;
@@ -271,9 +271,9 @@ static void reader(void *arg) {
 		t->st.bytes_in += (uint64_t)n;
 		t->recheck_ns = CONGESTED_RECHECK_NS;
 		pass_on(t, (size_t)n);
-		lf_feed(&t->lines, t->rbuf, (size_t)n);
+		lnf_feed(&t->lines, t->rbuf, (size_t)n);
 	}
-	lf_end(&t->lines);
+	lnf_end(&t->lines);
 	rt_mutex_lock(&t->mu);
 	t->eof = true;
 	t->st.lines = t->lines.shown;
@@ -363,7 +363,7 @@ tap *tap_start(int read_fd, int sink_fd, size_t buffer, tap_mode mode, const cha
 	t->mode = mode;
 	t->in_fd = read_fd;
 	t->out_fd = sink_fd;
-	if (lf_init(&t->lines, markers, line, arg)) {
+	if (lnf_init(&t->lines, markers, line, arg)) {
 		ms_fail(err, -EINVAL, "stderr tap: a bad line marker");
 		goto fail;
 	}

@@ -434,10 +434,6 @@ void hc_set_free(hc_set *s) {
 		hc_free(s->c[i]);
 	free(s);
 }
-
-int hc_set_len(const hc_set *s) {
-	return s->n;
-}
 hc_check *hc_set_at(const hc_set *s, int i) {
 	return i >= 0 && i < s->n ? s->c[i] : NULL;
 }

@@ -144,7 +144,6 @@ typedef struct hc_set hc_set;
 /* n checks of one container started at now; names must be unique. */
 hc_set *hc_set_new(const hc_config *cfgs, int n, int64_t now, ms_err *err);
 void hc_set_free(hc_set *s);
-int hc_set_len(const hc_set *s);
 hc_check *hc_set_at(const hc_set *s, int i);
 /* The earliest due probe, its check's index in *which (-1 if none). */
 int64_t hc_set_next_due(const hc_set *s, int *which);

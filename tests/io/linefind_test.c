@@ -52,7 +52,7 @@ static void reference(const char *const *markers, const char *data, size_t len, 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = (size_t)((nl ? nl : end) - p);
-		if (n <= LF_LINE_MAX && ref_matches(markers, p, n))
+		if (n <= LNF_LINE_MAX && ref_matches(markers, p, n))
 			keep(out, p, n);
 		p += n + 1;
 	}
@@ -84,7 +84,7 @@ static size_t gen(char *buf, size_t cap, unsigned *seed) {
 		if (r < 3) { /* a line too long to show, marked at both ends */
 			memcpy(buf + len, "SCHED ", 6);
 			len += 6;
-			size_t n = LF_LINE_MAX - 4 + (size_t)(rand_r(seed) % 8);
+			size_t n = LNF_LINE_MAX - 4 + (size_t)(rand_r(seed) % 8);
 			memset(buf + len, 'x', n);
 			len += n;
 			memcpy(buf + len, " SCHED \n", 8);
@@ -101,7 +101,7 @@ static size_t gen(char *buf, size_t cap, unsigned *seed) {
 	return len;
 }
 
-static void feed_in_chunks(lf *f, const char *data, size_t len, unsigned *seed) {
+static void feed_in_chunks(lnf *f, const char *data, size_t len, unsigned *seed) {
 	for (size_t off = 0; off < len;) {
 		int r = rand_r(seed) % 10;
 		size_t n = r < 3   ? 1 + (size_t)(rand_r(seed) % 8)
@@ -109,16 +109,16 @@ static void feed_in_chunks(lf *f, const char *data, size_t len, unsigned *seed) 
 		                   : 1 + (size_t)(rand_r(seed) % (1 << 20));
 		if (n > len - off)
 			n = len - off;
-		lf_feed(f, data + off, n);
+		lnf_feed(f, data + off, n);
 		off += n;
 	}
-	lf_end(f);
+	lnf_end(f);
 }
 
 static int compare_runs(const char *const *markers, int rounds) {
 	size_t cap = 4 << 20;
 	char *data = malloc(cap);
-	static lf f;
+	static lnf f;
 	for (int round = 0; round < rounds; round++) {
 		unsigned seed = 1000u + (unsigned)round;
 		size_t len = gen(data, cap >> (round % 4), &seed);
@@ -127,7 +127,7 @@ static int compare_runs(const char *const *markers, int rounds) {
 			    (size_t)snprintf(data + len, cap - len, "SCHED 9ms: gomaxprocs=1 tail");
 		shown want = {0}, got = {0};
 		reference(markers, data, len, &want);
-		CHECK(lf_init(&f, markers, keep, &got) == 0);
+		CHECK(lnf_init(&f, markers, keep, &got) == 0);
 		feed_in_chunks(&f, data, len, &seed);
 		CHECKF(got.n == want.n && got.len == want.len &&
 		           !memcmp(got.buf, want.buf, got.len),
@@ -156,11 +156,11 @@ TEST(linefind_counts_a_marker_split_byte_by_byte) {
 	static const char *const go[] = {"SCHED ", "\ngc ", NULL};
 	const char *s = "app\nSCHED 1ms: x\ngc 1 @0s: y\nzz gc 2\nend SCHED 2ms";
 	shown got = {0};
-	static lf f;
-	CHECK(lf_init(&f, go, keep, &got) == 0);
+	static lnf f;
+	CHECK(lnf_init(&f, go, keep, &got) == 0);
 	for (size_t i = 0; s[i]; i++)
-		lf_feed(&f, s + i, 1);
-	lf_end(&f);
+		lnf_feed(&f, s + i, 1);
+	lnf_end(&f);
 	CHECKF(got.n == 3 && got.len == strlen("SCHED 1ms: x\ngc 1 @0s: y\nend SCHED 2ms\n") &&
 	           !memcmp(got.buf, "SCHED 1ms: x\ngc 1 @0s: y\nend SCHED 2ms\n", got.len),
 	       "%d lines: %.*s", got.n, (int)got.len, got.buf);
@@ -168,11 +168,11 @@ TEST(linefind_counts_a_marker_split_byte_by_byte) {
 }
 
 TEST(linefind_refuses_bad_markers) {
-	static lf f;
+	static lnf f;
 	static const char *const short_one[] = {"S", NULL};
 	static const char *const inner_nl[] = {"ab\ncd", NULL};
 	static const char *const five[] = {"aa", "bb", "cc", "dd", "ee", NULL};
-	CHECK(lf_init(&f, short_one, keep, NULL) == -EINVAL);
-	CHECK(lf_init(&f, inner_nl, keep, NULL) == -EINVAL);
-	CHECK(lf_init(&f, five, keep, NULL) == -EINVAL);
+	CHECK(lnf_init(&f, short_one, keep, NULL) == -EINVAL);
+	CHECK(lnf_init(&f, inner_nl, keep, NULL) == -EINVAL);
+	CHECK(lnf_init(&f, five, keep, NULL) == -EINVAL);
 }

@@ -328,114 +328,145 @@ static void run_poll(psi_state *s) {
 	}
 }
 
-void cg__psi_loop(void *arg) {
-	cg__psi_arg *a = arg;
-	psi_state *s = calloc(1, sizeof *s);
-	cg_watch *w = a->w;
-	if (!s) {
-		cg__watch_say(w, CG_EV_ERROR, "out of memory for a PSI rule");
-		goto out;
-	}
-	s->w = w;
-	s->spec = a->spec;
-	s->fd = -1;
-	snprintf(s->file, sizeof s->file, "%s.pressure", cg_resource_name(s->spec.res));
-	cg_psi_format(&s->spec, s->name, sizeof s->name);
+/* What arm_trigger gives instead of a trigger's fd. */
+enum { ARM_POLL = -1, ARM_STOP = -2 };
 
-	int64_t window = s->spec.window_us, threshold = s->spec.threshold_us;
-	int fd = try_trigger(s, threshold, window);
-	int first_err = fd;
-	if (fd == -ENOENT) {
-		cg__watch_say(
-		    w, CG_EV_ERROR,
-		    "%s: %s/%s does not exist (PSI is off: psi=0 on the kernel command line, "
-		    "or cgroup.pressure is 0)",
-		    s->name, cg_path(w->c), s->file);
-		goto out;
+/* The nearest windows some kernel accepts (500 ms minimum before 6.5,
+ * multiples of 2 s unprivileged on 6.5+), tried within the rule's latency
+ * bound with the threshold scaled alike: the fd, or < 0. */
+static int nearest_trigger(psi_state *s, int64_t *window, int64_t *threshold) {
+	int64_t asked = s->spec.window_us;
+	int64_t cands[2] = {asked < 500000 ? 500000 : 0, (asked + 1999999) / 2000000 * 2000000};
+	for (int i = 0; i < 2; i++) {
+		int64_t cw = cands[i];
+		if (!cw || cw == asked || cw > 10000000 || cw > s->spec.latency_us)
+			continue;
+		int64_t ct = *threshold * cw / asked;
+		int fd = try_trigger(s, ct, cw);
+		if (fd >= 0) {
+			*window = cw;
+			*threshold = ct;
+			return fd;
+		}
 	}
-	if (fd < 0 && fd != -EINVAL && fd != -EPERM && fd != -EACCES) {
+	return -1;
+}
+
+/* Say why the window asked for was refused and what is done instead (fd:
+ * the nearest trigger's, or < 0: polling). False if the watch is stopping. */
+static bool say_fallback(psi_state *s, int fd, int first_err, int64_t window,
+                         int64_t threshold) {
+	char asked[16], used[16], thr[16], bound[16];
+	fmt_dur(asked, sizeof asked, s->spec.window_us);
+	fmt_dur(bound, sizeof bound, s->spec.latency_us);
+	if (fd >= 0) {
+		fmt_dur(used, sizeof used, window);
+		fmt_dur(thr, sizeof thr, threshold);
+		return cg__watch_say(s->w, CG_EV_NOTICE,
+		                     "%s: the kernel refused a %s window (%s); using the nearest it "
+		                     "accepts, %s with threshold %s (within the %s latency bound)",
+		                     s->name, asked, strerror(-first_err), used, thr, bound);
+	}
+	char every[32];
+	int64_t calm_ms = calm_poll_ns(s->spec.window_us) / 1000000;
+	if (calm_ms == ACTIVE_POLL_NS / 1000000)
+		snprintf(every, sizeof every, "every %lld ms", (long long)calm_ms);
+	else
+		snprintf(every, sizeof every, "every %lld-%lld ms", (long long)(ACTIVE_POLL_NS / 1000000),
+		         (long long)calm_ms);
+	const char *why = first_err != -EINVAL     ? ""
+	                  : cg__psi_privileged() ? ": this kernel takes windows of 500ms..10s"
+	                                         : ": without CAP_SYS_RESOURCE windows must be "
+	                                           "multiples of 2s";
+	return cg__watch_say(s->w, CG_EV_NOTICE,
+	                     "%s: the kernel refused a %s window (%s%s) and no window it accepts is "
+	                     "within the %s latency bound; polling %s %s instead",
+	                     s->name, asked, strerror(-first_err), why, bound, s->file, every);
+}
+
+/* The rule's kernel trigger as asked, else the nearest one a kernel takes
+ * (said in a notice): its fd, with *window and *threshold as armed; else
+ * ARM_POLL (said too), or ARM_STOP (an error said, or the watch stops). */
+static int arm_trigger(psi_state *s, int64_t *window, int64_t *threshold) {
+	cg_watch *w = s->w;
+	int fd = try_trigger(s, *threshold, *window);
+	if (fd >= 0)
+		return fd;
+	if (fd == -ENOENT) {
+		cg__watch_say(w, CG_EV_ERROR,
+		              "%s: %s/%s does not exist (PSI is off: psi=0 on the kernel command line, "
+		              "or cgroup.pressure is 0)",
+		              s->name, cg_path(w->c), s->file);
+		return ARM_STOP;
+	}
+	if (fd != -EINVAL && fd != -EPERM && fd != -EACCES) {
 		cg__watch_say(w, CG_EV_ERROR, "%s: %s/%s: %s", s->name, cg_path(w->c), s->file,
 		              strerror(-fd));
-		goto out;
+		return ARM_STOP;
 	}
-	if (fd < 0) {
-		/* the nearest windows some kernel accepts: 500 ms minimum (before
-		 * 6.5), multiples of 2 s (unprivileged, 6.5+) */
-		int64_t cands[2] = {window < 500000 ? 500000 : 0,
-		                    (window + 1999999) / 2000000 * 2000000};
-		for (int i = 0; i < 2 && fd < 0; i++) {
-			int64_t cw = cands[i];
-			if (!cw || cw == s->spec.window_us || cw > 10000000 ||
-			    cw > s->spec.latency_us)
-				continue;
-			int64_t ct = threshold * cw / s->spec.window_us;
-			if ((fd = try_trigger(s, ct, cw)) >= 0) {
-				window = cw;
-				threshold = ct;
-			}
-		}
-		char asked[16], used[16], thr[16], bound[16];
-		fmt_dur(asked, sizeof asked, s->spec.window_us);
-		fmt_dur(bound, sizeof bound, s->spec.latency_us);
-		if (fd >= 0) {
-			fmt_dur(used, sizeof used, window);
-			fmt_dur(thr, sizeof thr, threshold);
-			if (!cg__watch_say(
-			        w, CG_EV_NOTICE,
-			        "%s: the kernel refused a %s window (%s); using the nearest it "
-			        "accepts, %s with threshold %s (within the %s latency bound)",
-			        s->name, asked, strerror(-first_err), used, thr, bound))
-				goto out;
-		} else {
-			char every[32];
-			int64_t calm_ms = calm_poll_ns(s->spec.window_us) / 1000000;
-			if (calm_ms == ACTIVE_POLL_NS / 1000000)
-				snprintf(every, sizeof every, "every %lld ms", (long long)calm_ms);
-			else
-				snprintf(every, sizeof every, "every %lld-%lld ms",
-				         (long long)(ACTIVE_POLL_NS / 1000000), (long long)calm_ms);
-			const char *why =
-			    first_err != -EINVAL ? ""
-			    : cg__psi_privileged()
-			        ? ": this kernel takes windows of 500ms..10s"
-			        : ": without CAP_SYS_RESOURCE windows must be multiples "
-			          "of 2s";
-			if (!cg__watch_say(
-			        w, CG_EV_NOTICE,
-			        "%s: the kernel refused a %s window (%s%s) and no window it "
-			        "accepts is within the %s latency bound; polling %s %s instead",
-			        s->name, asked, strerror(-first_err), why, bound, s->file, every))
-				goto out;
-		}
+	int first_err = fd;
+	fd = nearest_trigger(s, window, threshold);
+	if (!say_fallback(s, fd, first_err, *window, *threshold)) {
+		if (fd >= 0)
+			close(fd);
+		return ARM_STOP;
 	}
-	int64_t total;
-	if (fd >= 0) {
-		s->fd = fd;
-		int rc;
-		rt_pollfd *pd = rt_poll_open(fd, &rc);
-		if (!pd) {
-			cg__watch_say(w, CG_EV_ERROR, "%s: netpoll: %s", s->name, strerror(-rc));
-			goto out;
-		}
-		if (cg__watch_track(w, pd)) {
-			if (read_total(s, &total) == 0)
-				push(s, rt_now(), total);
-			run_trigger(s, pd, window);
-		}
-		cg__watch_close(w, pd); /* closes fd */
+	return fd >= 0 ? fd : ARM_POLL;
+}
+
+/* Watch the armed trigger fd (closed here) until the watch stops. */
+static void watch_trigger(psi_state *s, int fd, int64_t window) {
+	s->fd = fd;
+	int rc;
+	rt_pollfd *pd = rt_poll_open(fd, &rc);
+	if (!pd) {
+		cg__watch_say(s->w, CG_EV_ERROR, "%s: netpoll: %s", s->name, strerror(-rc));
+		close(fd);
 		s->fd = -1;
+		return;
+	}
+	if (cg__watch_track(s->w, pd)) {
+		int64_t total;
+		if (read_total(s, &total) == 0)
+			push(s, rt_now(), total);
+		run_trigger(s, pd, window);
+	}
+	cg__watch_close(s->w, pd); /* closes fd */
+	s->fd = -1;
+}
+
+/* Poll the pressure file's total until the watch stops. */
+static void watch_poll(psi_state *s) {
+	cg_err e = {0};
+	s->fd = cg__open(s->w->c, CG_TREE_UNIFIED, s->file, O_RDONLY, &e);
+	if (s->fd < 0) {
+		cg__watch_say(s->w, CG_EV_ERROR, "%s: %s", s->name, e.msg);
+		return;
+	}
+	run_poll(s);
+	close(s->fd);
+	s->fd = -1;
+}
+
+void cg__psi_loop(void *arg) {
+	cg__psi_arg *a = arg;
+	cg_watch *w = a->w;
+	psi_state *s = calloc(1, sizeof *s);
+	if (!s) {
+		cg__watch_say(w, CG_EV_ERROR, "out of memory for a PSI rule");
 	} else {
-		cg_err e = {0};
-		s->fd = cg__open(w->c, CG_TREE_UNIFIED, s->file, O_RDONLY, &e);
-		if (s->fd < 0) {
-			cg__watch_say(w, CG_EV_ERROR, "%s: %s", s->name, e.msg);
-			goto out;
-		}
-		run_poll(s);
-		close(s->fd);
+		s->w = w;
+		s->spec = a->spec;
 		s->fd = -1;
+		snprintf(s->file, sizeof s->file, "%s.pressure", cg_resource_name(s->spec.res));
+		cg_psi_format(&s->spec, s->name, sizeof s->name);
+		int64_t window = s->spec.window_us, threshold = s->spec.threshold_us;
+		int fd = arm_trigger(s, &window, &threshold);
+		if (fd >= 0)
+			watch_trigger(s, fd, window);
+		else if (fd == ARM_POLL)
+			watch_poll(s);
 	}
-out:
 	free(s);
 	free(a);
 	rt_wg_done(&w->wg);

@@ -31,23 +31,10 @@ int st_check_id(const char *id, ms_err *err) {
 	return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode) {
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof buf, "%s", path);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = 0;
-			if (mkdir(buf, mode) < 0 && errno != EEXIST)
-				return -errno;
-			*p = '/';
-		}
-	return mkdir(buf, mode) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 int st_claim(const char *root, const char *id, ms_err *err) {
-	int rc = mkdir_p(root, 0700);
+	int rc = fs_mkdir_p(root, 0700, err);
 	if (rc)
-		return ms_fail(err, rc, "state root %s: %s", root, strerror(-rc));
+		return ms_wrap(err, "state root %s", root);
 	char dir[PATH_MAX + ST_ID_MAX];
 	snprintf(dir, sizeof dir, "%s/%s", root, id);
 	if (mkdir(dir, 0700) < 0)

@@ -184,20 +184,6 @@ static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_fin
 
 /* ─── parent side ───────────────────────────────────────────────────── */
 
-static int write_file(const char *path, const char *text, ms_err *err, const char *what) {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ms_fail(err, -errno, "%s: %s: %s", what, path, strerror(errno));
-	size_t len = strlen(text);
-	ssize_t w = write(fd, text, len);
-	int e = errno;
-	close(fd);
-	if (w != (ssize_t)len)
-		return ms_fail(err, w < 0 ? -e : -EIO, "%s: writing %s: %s", what, path,
-		               w < 0 ? strerror(e) : "short");
-	return 0;
-}
-
 static int write_idmap(pid_t pid, const char *file, const spec_idmap *m, size_t n, const char *what,
                        ms_err *err) {
 	char buf[16384], path[64];
@@ -206,7 +192,7 @@ static int write_idmap(pid_t pid, const char *file, const spec_idmap *m, size_t 
 		len += (size_t)snprintf(buf + len, sizeof buf - len, "%u %u %u\n", m[i].inside,
 		                        m[i].outside, m[i].size);
 	snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
-	return write_file(path, buf, err, what);
+	return fs_write_file(path, buf, what, err);
 }
 
 static int set_oom_score_adj(pid_t pid, const spec_process *p, ms_err *err) {
@@ -215,7 +201,7 @@ static int set_oom_score_adj(pid_t pid, const spec_process *p, ms_err *err) {
 	char path[64], val[16];
 	snprintf(path, sizeof path, "/proc/%d/oom_score_adj", pid);
 	snprintf(val, sizeof val, "%d", p->oom_score_adj);
-	return write_file(path, val, err, "process.oomScoreAdj");
+	return fs_write_file(path, val, "process.oomScoreAdj", err);
 }
 
 static pid_t do_clone3(uint64_t flags, int cgroup_fd, int *pidfd, bool parent) {

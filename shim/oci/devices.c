@@ -229,15 +229,9 @@ static int write_file(const char *dir, const char *file, const char *val, ms_err
 	char path[DEV_PATH + 32];
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path)
 		return ms_fail(err, -ENAMETOOLONG, "%s/%s: path too long", dir, file);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ms_fail(err, -errno, "open %s: %s", path, strerror(errno));
-	ssize_t w = write(fd, val, strlen(val));
-	int e = w < 0 ? errno : EIO;
-	close(fd);
-	if (w != (ssize_t)strlen(val))
-		return ms_fail(err, -e, "write \"%s\" to %s: %s", val, path, strerror(e));
-	return 0;
+	char what[64];
+	snprintf(what, sizeof what, "device rule \"%s\"", val);
+	return fs_write_file(path, val, what, err);
 }
 
 /* ─── v1: devices.allow / devices.deny ────────────────────────────────── */
@@ -320,20 +314,7 @@ static int v1_apply(v1_state *s, const dev_rule *r, const char *dir, const char 
 static int mkdir_p(const char *root, const char *rel, char *dir, size_t n, ms_err *err) {
 	if ((size_t)snprintf(dir, n, "%s/%s", root, rel) >= n)
 		return ms_fail(err, -ENAMETOOLONG, "%s/%s: path too long", root, rel);
-	for (char *p = dir + strlen(root) + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		char c = *p;
-		*p = 0;
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			int e = errno;
-			*p = c;
-			return ms_fail(err, -e, "mkdir %.*s: %s", (int)(p - dir), dir, strerror(e));
-		}
-		*p = c;
-		if (!c)
-			return 0;
-	}
+	return fs_mkdir_p(dir, 0755, err);
 }
 
 static int v1_setup(const dev_rules *r, const char *mnt, const char *rel, ms_err *err) {

@@ -1,0 +1,23 @@
+/*
+ * fsutil.h — the two file-system chores every layer has (prefix fs_):
+ * writing a value to a kernel file (cgroup, /proc) in one write(2), as
+ * those files want, and making a directory with its missing parents.
+ * Errors name what was being done and the path.
+ */
+#ifndef MOONSHIM_FSUTIL_H
+#define MOONSHIM_FSUTIL_H
+
+#include "err.h"
+
+#include <sys/types.h>
+
+/* text into path in one write(2): 0, or -errno with err saying
+ * "WHAT: PATH: reason" or "WHAT: writing PATH: reason" (a short write is
+ * -EIO). */
+int fs_write_file(const char *path, const char *text, const char *what, ms_err *err);
+
+/* mkdir path and every missing parent with mode (existing ones are fine):
+ * 0, or -errno with err saying "mkdir DIR: reason" for the one that failed. */
+int fs_mkdir_p(const char *path, mode_t mode, ms_err *err);
+
+#endif

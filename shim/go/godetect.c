@@ -1,8 +1,8 @@
 /* godetect.c — goroutine leaks, scheduler anomalies and GC thrash of a Go
  * program, judged from samples over time. Methods and thresholds:
- * ../shared/reference/goroutine-leaks.md §2.5 (Mann-Kendall + Theil-Sen on
- * the goroutine count, LeakProf-style growth per blocking site) and §3.2–3.3
- * (patterns of SCHED lines).
+ * docs/go-watch.md §2 (Mann-Kendall + Theil-Sen on the goroutine count,
+ * LeakProf-style growth per blocking site), §3.2–3.3 (patterns of SCHED
+ * lines) and §4 (GC thrash).
  *
  * Every condition is edge-triggered: an event when it starts, none while it
  * holds, re-armed when it clears (a leak site also fires again when its
@@ -83,22 +83,22 @@ struct gd_detector {
 
 void gd_config_default(gd_config *c) {
 	*c = (gd_config){
-	    /* §2.5: the normal approximation of Mann-Kendall is used from n >= 10 */
+	    /* §2.1: the normal approximation of Mann-Kendall is used from n >= 10 */
 	    .trend_min_samples = 10,
-	    /* §2.5: "flag when the p-value is below 0.01" */
+	    /* §2.1: significant at p < 0.01 */
 	    .trend_alpha = 0.01,
-	    /* §2.5: "a floor such as 1 goroutine/min" */
+	    /* §2.1: a floor of 1 goroutine/min */
 	    .trend_min_slope = 1.0,
-	    /* §2.5: a sliding window of 30–60 samples; the long end, fewer false trends */
+	    /* §2.1: a sliding window of 60 samples; a long one, fewer false trends */
 	    .trend_window = 60,
-	    /* §2.5: "persists across >= 3 consecutive windows" */
+	    /* §2.1: rising for 3 samples in a row */
 	    .trend_persist = 3,
-	    /* §2.5: LeakProf used ~10K in production, across a fleet; one
+	    /* §2.2: LeakProf used ~10K in production, across a fleet; one
 	     * container's shim sees a leak of a few per second only as hundreds
 	     * within its first minute (the issue: detected within 60 s), so the
 	     * floor is lower and the growth test stricter: 100 blocked, and */
 	    .site_min_count = 100,
-	    /* §2.5's "monotone non-decreasing across >= 3 scrapes", over 5: at
+	    /* §2.2: never falling over 5 profiles and ending higher: at
 	     * a 2-3 s interval that spans 10-15 s, longer than a burst that
 	     * drains or the rising half of a load cycle */
 	    .site_min_samples = 5,
@@ -108,22 +108,22 @@ void gd_config_default(gd_config *c) {
 	     * blocked (forced GCs every 2 min in an idle program): 2 minutes is
 	     * the first value that surely means "blocked across GCs" */
 	    .persistent_minutes = 2,
-	    /* §3.3 work conservation: ">= 3 consecutive samples" (one is racy) */
+	    /* §3.3 work conservation: 3 samples in a row (one is racy) */
 	    .idle_with_work_samples = 3,
 	    /* §3.3: 128 is the overflow batch (half a 256-slot local queue) */
 	    .imbalance_depth = 128,
 	    .imbalance_samples = 3,
-	    /* §3.3 saturation: ">= 30 s" at the 1 s schedtrace interval */
+	    /* §3.3 saturation: 30 s at the 1 s schedtrace interval */
 	    .saturation_samples = 30,
-	    /* a non-empty global queue; the backlog must also pass 2·gomaxprocs (§3.3) */
+	    /* a non-empty global queue; the backlog must also pass 2·gomaxprocs (§3.2) */
 	    .saturation_runqueue = 1,
-	    /* §3.3 thread growth: "growth > 0 across >= 5 samples" ... */
+	    /* §3.3 thread growth: rising over 5 samples ... */
 	    .thread_growth_samples = 5,
 	    /* ... and the "+50" of its 4·gomaxprocs+50 alert level */
 	    .thread_growth_min = 50,
 	    /* GOMAXPROCS above the quota itself (§3.2: Ps not getting OS CPU) */
 	    .quota_margin = 1.0,
-	    /* ours, not the reference's: a heap that doubles under GOGC=100 is
+	    /* §4, ours: a heap that doubles under GOGC=100 is
 	     * collected a few times a second at most; near a memory limit the
 	     * runtime collects back to back */
 	    .gc_per_s = 5.0,
@@ -291,7 +291,7 @@ static gd_event *ev_new(evbuf *b, const char *type, const char *kind) {
 /* ─── go.goroutine_leak: the count's trend ──────────────────────────── */
 
 /* Growth that the SCHED load (busy Ps + queued goroutines) shares over the
- * same span is load, not a leak (§2.5 "normalised by load"): more requests,
+ * same span is load, not a leak (§2.1 "normalised by load"): more requests,
  * more goroutines. Without SCHED samples nothing is explained away. */
 static bool load_explains(const gd_detector *d, int64_t from, int64_t to) {
 	int i = 0;

@@ -2,10 +2,10 @@
  * godetect.h — goroutine leaks and scheduler anomalies of a Go program,
  * from samples over time (prefix gd_): the SCHED lines, pprof goroutine
  * profiles and gctrace lines goparse.h reads, plus the cgroup's CPU quota
- * and memory. Methods and thresholds: ../shared/reference/goroutine-leaks.md
- * §2 (Mann-Kendall + Theil-Sen trend, LeakProf-style per-site growth) and
- * §3 (idle Ps with queued work, imbalance, saturation, thread growth,
- * GOMAXPROCS over the quota).
+ * and memory. Methods and thresholds: docs/go-watch.md §2 (Mann-Kendall +
+ * Theil-Sen trend, LeakProf-style per-site growth), §3 (idle Ps with queued
+ * work, imbalance, saturation, thread growth, GOMAXPROCS over the quota)
+ * and §4 (GC thrash).
  *
  * The trend verdict (go.goroutine_leak "trend"): over the last trend_window
  * counts, Mann-Kendall p < trend_alpha with Z > 0, Theil-Sen slope >=

@@ -1,7 +1,7 @@
 /* goparse.c — parsers for what a Go program prints about itself: SCHED
  * lines, gctrace lines and pprof goroutine profiles (debug=1 and debug=2),
  * and the LeakProf-style blocking site of a stack. Formats and the real
- * samples they were checked on: ../shared/reference/goroutine-leaks.md §1.
+ * samples they were checked on: docs/go-watch.md §1.
  *
  * Every input is hostile: nothing is read past len, NUL bytes are ordinary
  * characters that match no grammar, numbers are parsed with overflow
@@ -823,7 +823,7 @@ void gp_profile_free(gp_profile *p) {
 
 /* ─── the blocking site of a stack ──────────────────────────────────── */
 
-/* Runtime frames that say what a goroutine waits on (§1.5's table). */
+/* Runtime frames that say what a goroutine waits on (§1.5). */
 static const struct {
 	const char *func, *wait;
 } wait_frames[] = {

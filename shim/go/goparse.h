@@ -3,7 +3,7 @@
  * the runtime's SCHED lines (GODEBUG=schedtrace=N) and gctrace lines
  * (GODEBUG=gctrace=1) from its stderr, and the pprof goroutine profile
  * (/debug/pprof/goroutine?debug=1 and debug=2, /debug/pprof/goroutineleak).
- * Formats: ../shared/reference/goroutine-leaks.md §1.
+ * Formats: docs/go-watch.md §1.
  *
  * Pure functions over text: no I/O, no allocation but what the result
  * owns; every input may be hostile (torn, truncated, huge), and a parser

@@ -354,34 +354,35 @@ static int nearest_trigger(psi_state *s, int64_t *window, int64_t *threshold) {
 
 /* Say why the window asked for was refused and what is done instead (fd:
  * the nearest trigger's, or < 0: polling). False if the watch is stopping. */
-static bool say_fallback(psi_state *s, int fd, int first_err, int64_t window,
-                         int64_t threshold) {
+static bool say_fallback(psi_state *s, int fd, int first_err, int64_t window, int64_t threshold) {
 	char asked[16], used[16], thr[16], bound[16];
 	fmt_dur(asked, sizeof asked, s->spec.window_us);
 	fmt_dur(bound, sizeof bound, s->spec.latency_us);
 	if (fd >= 0) {
 		fmt_dur(used, sizeof used, window);
 		fmt_dur(thr, sizeof thr, threshold);
-		return cg__watch_say(s->w, CG_EV_NOTICE,
-		                     "%s: the kernel refused a %s window (%s); using the nearest it "
-		                     "accepts, %s with threshold %s (within the %s latency bound)",
-		                     s->name, asked, strerror(-first_err), used, thr, bound);
+		return cg__watch_say(
+		    s->w, CG_EV_NOTICE,
+		    "%s: the kernel refused a %s window (%s); using the nearest it "
+		    "accepts, %s with threshold %s (within the %s latency bound)",
+		    s->name, asked, strerror(-first_err), used, thr, bound);
 	}
 	char every[32];
 	int64_t calm_ms = calm_poll_ns(s->spec.window_us) / 1000000;
 	if (calm_ms == ACTIVE_POLL_NS / 1000000)
 		snprintf(every, sizeof every, "every %lld ms", (long long)calm_ms);
 	else
-		snprintf(every, sizeof every, "every %lld-%lld ms", (long long)(ACTIVE_POLL_NS / 1000000),
-		         (long long)calm_ms);
-	const char *why = first_err != -EINVAL     ? ""
+		snprintf(every, sizeof every, "every %lld-%lld ms",
+		         (long long)(ACTIVE_POLL_NS / 1000000), (long long)calm_ms);
+	const char *why = first_err != -EINVAL   ? ""
 	                  : cg__psi_privileged() ? ": this kernel takes windows of 500ms..10s"
 	                                         : ": without CAP_SYS_RESOURCE windows must be "
 	                                           "multiples of 2s";
-	return cg__watch_say(s->w, CG_EV_NOTICE,
-	                     "%s: the kernel refused a %s window (%s%s) and no window it accepts is "
-	                     "within the %s latency bound; polling %s %s instead",
-	                     s->name, asked, strerror(-first_err), why, bound, s->file, every);
+	return cg__watch_say(
+	    s->w, CG_EV_NOTICE,
+	    "%s: the kernel refused a %s window (%s%s) and no window it accepts is "
+	    "within the %s latency bound; polling %s %s instead",
+	    s->name, asked, strerror(-first_err), why, bound, s->file, every);
 }
 
 /* The rule's kernel trigger as asked, else the nearest one a kernel takes
@@ -393,10 +394,11 @@ static int arm_trigger(psi_state *s, int64_t *window, int64_t *threshold) {
 	if (fd >= 0)
 		return fd;
 	if (fd == -ENOENT) {
-		cg__watch_say(w, CG_EV_ERROR,
-		              "%s: %s/%s does not exist (PSI is off: psi=0 on the kernel command line, "
-		              "or cgroup.pressure is 0)",
-		              s->name, cg_path(w->c), s->file);
+		cg__watch_say(
+		    w, CG_EV_ERROR,
+		    "%s: %s/%s does not exist (PSI is off: psi=0 on the kernel command line, "
+		    "or cgroup.pressure is 0)",
+		    s->name, cg_path(w->c), s->file);
 		return ARM_STOP;
 	}
 	if (fd != -EINVAL && fd != -EPERM && fd != -EACCES) {

@@ -102,7 +102,7 @@ void rt_mutex_unlock(rt_mutex *mu) {
  * Without the shared word, a Done could lock a WaitGroup whose Wait saw zero
  * and whose owner already returned. */
 
-#define WG_COUNT(s) ((int32_t)((s) >> 32))
+#define WG_COUNT(s)   ((int32_t)((s) >> 32))
 #define WG_WAITERS(s) ((uint32_t)(s))
 
 void rt_wg_add(rt_waitgroup *wg, int64_t n) {
@@ -126,7 +126,9 @@ void rt_wg_add(rt_waitgroup *wg, int64_t n) {
 	}
 }
 
-void rt_wg_done(rt_waitgroup *wg) { rt_wg_add(wg, -1); }
+void rt_wg_done(rt_waitgroup *wg) {
+	rt_wg_add(wg, -1);
+}
 
 void rt_wg_wait(rt_waitgroup *wg) {
 	for (;;) {

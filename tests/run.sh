@@ -33,6 +33,8 @@ suite() { # name, env..., command...
 
 # shim/'s layering: every #include "..." against the Makefile's USES_ table
 suite check-layers bash tests/check-layers.sh
+# every C file as clang-format writes it (make format)
+suite check-format bash tests/check-format.sh
 suite runtime build/tests/runtime_tests
 suite cgroup MOONSHIM_EXPECT_LAYOUT=hybrid build/tests/cgroup_tests
 suite cgroup-asan MOONSHIM_EXPECT_LAYOUT=hybrid build/asan/tests/cgroup_tests

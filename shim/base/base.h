@@ -1,9 +1,8 @@
 /*
  * base.h — the shim's base layer, the one header other folders include:
- * the error value (err.h, prefix ms_), file-system chores (fsutil.h, fs_), the bounded JSON loader (jsonload.h,
- * jl_), the malloc policy (mem.h, mem_), SHA-256 (sha256.h) and the
- * build's version (version.h). Base uses
- * only the C library, jansson, cgroup/ and runtime/; it must never include
+ * the error value (err.h, prefix ms_), file-system chores (fsutil.h, fs_), the bounded JSON loader
+ * (jsonload.h, jl_), the malloc policy (mem.h, mem_), SHA-256 (sha256.h) and the build's version
+ * (version.h). Base uses only the C library, jansson, cgroup/ and runtime/; it must never include
  * a header of another shim/ folder.
  */
 #ifndef MOONSHIM_BASE_H

@@ -48,7 +48,8 @@ void ms_trace(bool on, const char *fmt, ...) {
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (!t0.tv_sec && !t0.tv_nsec)
 		t0 = now;
-	double ms = (double)(now.tv_sec - t0.tv_sec) * 1e3 + (double)(now.tv_nsec - t0.tv_nsec) / 1e6;
+	double ms =
+	    (double)(now.tv_sec - t0.tv_sec) * 1e3 + (double)(now.tv_nsec - t0.tv_nsec) / 1e6;
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);

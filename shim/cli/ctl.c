@@ -432,11 +432,12 @@ int cmd_exec(int argc, char **argv) {
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	sv_opts so = {.proc = &proc, .out_fd = -1, .err_fd = -1, .start_fd = -1, .debug = g_cli.debug};
+	sv_opts so = {
+	    .proc = &proc, .out_fd = -1, .err_fd = -1, .start_fd = -1, .debug = g_cli.debug};
 	status = sv_supervise(&so);
 	if (status < 0) { /* nobody would wait for it: it does not run on */
-		ms_fail(&err, status, "supervising %d: the netpoller (epoll, eventfd): %s", proc.pid,
-		        strerror(-status));
+		ms_fail(&err, status, "supervising %d: the netpoller (epoll, eventfd): %s",
+		        proc.pid, strerror(-status));
 		syscall(SYS_pidfd_send_signal, proc.pidfd, SIGKILL, NULL, 0);
 		waitpid(proc.pid, NULL, 0);
 		status = EXEC_FAILED;

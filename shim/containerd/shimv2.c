@@ -386,8 +386,8 @@ int cmd_shim(int argc, char **argv) {
 		}
 		if (!strcmp(name, "v") || !strcmp(name, "version")) {
 			/* the Go shim library's layout, which tools parse */
-			printf("containerd-shim-moon-v2:\n  Version:  %s\n  Revision: %s\n", ms_version,
-			       ms_commit);
+			printf("containerd-shim-moon-v2:\n  Version:  %s\n  Revision: %s\n",
+			       ms_version, ms_commit);
 			return 0;
 		}
 		bool known = dst || !strcmp(name, "publish-binary") || !strcmp(name, "socket");

@@ -37,8 +37,8 @@ typedef struct gw_opts {
 	double interval_s;
 	int debug2_max;
 	bool maxprocs;
-	tap_mode stderr_mode;  /* the tap's (tap.h); TAP_LOSSLESS by default */
-	size_t stderr_buffer;  /* the tap's buffer in bytes */
+	tap_mode stderr_mode; /* the tap's (tap.h); TAP_LOSSLESS by default */
+	size_t stderr_buffer; /* the tap's buffer in bytes */
 } gw_opts;
 
 /* The defaults (interval 3 s, debug2 1000, nothing watched, a lossless

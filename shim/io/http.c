@@ -29,18 +29,19 @@
 
 #define AUTHORITY_MAX (NC_HOST_MAX + 8) /* "[" host "]:" port */
 #define RBUF_INIT     4096              /* the read buffer's first size on the heap */
-#define RBUF_INLINE   1024              /* ... and before it, in the xfer: a health
-                                         * check's whole response, usually */
-#define REQ_INLINE    1024              /* a request head longer goes on the heap */
-#define CHUNK_HEX_MAX 15                /* hex digits of a chunk size: < 2^60, no overflow */
-#define LENGTH_DIGITS 18                /* Content-Length digits: < 10^18, no overflow */
-#define BODY_PREALLOC (64 * 1024)       /* most trusted of a Content-Length up front */
-#define URL_SHOWN     200               /* URL bytes quoted in an error message */
+#define RBUF_INLINE                                                                                \
+	1024                      /* ... and before it, in the xfer: a health                      \
+	                           * check's whole response, usually */
+#define REQ_INLINE    1024        /* a request head longer goes on the heap */
+#define CHUNK_HEX_MAX 15          /* hex digits of a chunk size: < 2^60, no overflow */
+#define LENGTH_DIGITS 18          /* Content-Length digits: < 10^18, no overflow */
+#define BODY_PREALLOC (64 * 1024) /* most trusted of a Content-Length up front */
+#define URL_SHOWN     200         /* URL bytes quoted in an error message */
 
 typedef struct {
 	const http_request *req;
 	const char *method, *stage, *why; /* stage: what failed; why: -EPROTO's detail */
-	bool head;       /* the method is HEAD: no body comes back */
+	bool head;                        /* the method is HEAD: no body comes back */
 	bool idempotent; /* RFC 9110 §9.2.2: sending it twice does what sending it once does */
 	bool sized;      /* POST, PUT, PATCH: a Content-Length even without a body */
 	ms_err *err;
@@ -184,8 +185,7 @@ static bool header_named(const char *h, const char *name) {
 
 /* The request head, written at out (when non-NULL) as it is measured:
  * its length. Checked by build_request first. */
-static size_t write_head(const xfer *x, char *out, bool own_host, bool own_ua,
-                         const char *clen) {
+static size_t write_head(const xfer *x, char *out, bool own_host, bool own_ua, const char *clen) {
 	size_t n = 0;
 #define PUT(s, k) ((out ? memcpy(out + n, (s), (k)) : NULL), n += (k))
 #define PUTS(s)   PUT((s), strlen(s))
@@ -678,8 +678,8 @@ int http_do(const http_request *req, http_response *resp, ms_err *err) {
 	    .sized = !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH"),
 	    .err = err,
 	    .resp = resp,
-	    .deadline = rt_deadline_at(t0, req->timeout_ns > 0 ? req->timeout_ns
-	                                                       : HTTP_TIMEOUT_DEFAULT_NS),
+	    .deadline =
+	        rt_deadline_at(t0, req->timeout_ns > 0 ? req->timeout_ns : HTTP_TIMEOUT_DEFAULT_NS),
 	    .conn = {.fd = -1},
 	    .head_left = HTTP_MAX_HEADER_BYTES,
 	    .max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT,

@@ -364,10 +364,20 @@ int lf_parse_size(const char *text, size_t *out) {
 	unsigned long long v = strtoull(text, &end, 10);
 	unsigned shift = 0;
 	switch (*end | 0x20) { /* lower case */
-	case 'k': shift = 10; end++; break;
-	case 'm': shift = 20; end++; break;
-	case 'g': shift = 30; end++; break;
-	default: break;
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+		shift = 30;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (shift && (*end | 0x20) == 'i')
 		end++;
@@ -379,8 +389,7 @@ int lf_parse_size(const char *text, size_t *out) {
 	return 0;
 }
 
-int lf_parse_mode(const char *what, const char *text, lf_mode *mode, size_t *buffer,
-                  ms_err *err) {
+int lf_parse_mode(const char *what, const char *text, lf_mode *mode, size_t *buffer, ms_err *err) {
 	const char *comma = strchr(text, ',');
 	size_t n = comma ? (size_t)(comma - text) : strlen(text);
 	if (n == strlen("blocking") && !strncmp(text, "blocking", n))
@@ -394,8 +403,7 @@ int lf_parse_mode(const char *what, const char *text, lf_mode *mode, size_t *buf
 	if (!comma)
 		return 0;
 	const char *key = "max-buffer-size=";
-	if (strncmp(comma + 1, key, strlen(key)) ||
-	    lf_parse_size(comma + 1 + strlen(key), buffer))
+	if (strncmp(comma + 1, key, strlen(key)) || lf_parse_size(comma + 1 + strlen(key), buffer))
 		return ms_fail(err, -EINVAL,
 		               "%s %s: after the mode only max-buffer-size=SIZE (e.g. 4m)", what,
 		               text);

@@ -71,8 +71,7 @@ void lf_close(lf_log *l, lf_stats *out);
 /* "blocking" or "non-blocking", optionally followed by ",max-buffer-size=SIZE"
  * (Docker's --log-opt names) into *mode and *buffer (left alone when not
  * given). `what` names the option in the message. 0 or -EINVAL. */
-int lf_parse_mode(const char *what, const char *text, lf_mode *mode, size_t *buffer,
-                  ms_err *err);
+int lf_parse_mode(const char *what, const char *text, lf_mode *mode, size_t *buffer, ms_err *err);
 /* A byte count: digits with an optional k, m or g suffix (powers of 1024,
  * as Docker's sizes), "b"/"ib" after it allowed, e.g. 4m, 512KiB. 0 or
  * -EINVAL (empty, 0, junk, overflow). */

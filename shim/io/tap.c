@@ -77,7 +77,7 @@ struct tap {
 	bool eof, sink_failed;
 	bool want_room; /* the reader waits on `room` (TAP_LOSSLESS, ring full) */
 	rt_chan *kick;
-	rt_chan *room; /* capacity 1: one send per want_room */
+	rt_chan *room;        /* capacity 1: one send per want_room */
 	rt_waitgroup wg;      /* the reader */
 	rt_chan *writer_done; /* closed when the writer ends */
 	lnf lines;

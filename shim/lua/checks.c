@@ -145,7 +145,7 @@ int hk_count(hk_checks *c) {
 
 typedef struct {
 	bool ok;
-	char *output; /* number, or a string on the heap: the runner's stack stays small */
+	char *output;    /* number, or a string on the heap: the runner's stack stays small */
 	char number[24]; /* an integer output (a status code), as tostring writes it */
 } run_result;
 

@@ -78,7 +78,7 @@ struct lw_world {
 	struct idle_thread {
 		lua_State *co;
 		int ref;
-	} *idle;
+	} * idle;
 	int nidle, capidle;
 };
 
@@ -369,9 +369,13 @@ static void open_sandbox(lua_State *L) {
 	lua_getglobal(L, "setmetatable");
 	lua_pushcclosure(L, api_setmetatable, 1);
 	lua_setglobal(L, "setmetatable");
-	static const luaL_Reg api[] = {{"sleep", api_sleep}, {"now", api_now}, {"go", api_go},
-	                               {"log", api_log},     {"print", api_log},
-	                               {"load", api_load},   {"collectgarbage", api_collectgarbage},
+	static const luaL_Reg api[] = {{"sleep", api_sleep},
+	                               {"now", api_now},
+	                               {"go", api_go},
+	                               {"log", api_log},
+	                               {"print", api_log},
+	                               {"load", api_load},
+	                               {"collectgarbage", api_collectgarbage},
 	                               {NULL, NULL}};
 	for (const luaL_Reg *a = api; a->name; a++) {
 		lua_pushcfunction(L, a->func);
@@ -640,7 +644,8 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 			lock(w);
 			nargs = t.park_push(t.co, t.park_ctx);
 			if (t.cancel) {
-				rc = ms_fail(err, -ECANCELED, "%s: ended: the world is stopping", what);
+				rc = ms_fail(err, -ECANCELED, "%s: ended: the world is stopping",
+				             what);
 				break;
 			}
 			if (t.budget_per_wait)

@@ -35,12 +35,12 @@
 #define STOP_GRACE_S    10 /* docker stop's default */
 /* pressure rules: the kernel's PSI windows are 500 ms to 10 s; a rule
  * measures 1 s windows, and a duration is a streak of them */
-#define PSI_MIN_WINDOW_S   0.5
-#define PSI_WINDOW_S       1.0
-#define PSI_MAX_DURATION_S 3600.0
+#define PSI_MIN_WINDOW_S       0.5
+#define PSI_WINDOW_S           1.0
+#define PSI_MAX_DURATION_S     3600.0
 #define PSI_DEFAULT_DURATION_S 10
 /* a streak of windows goes on if the next event comes within 1.5 windows */
-#define PSI_STREAK_SLACK 1.5
+#define PSI_STREAK_SLACK  1.5
 #define STOP_KILL_WAIT_NS (5 * RT_SECOND)
 #define GRACE_MAX_S       1e6 /* longer is a mistake, not a grace period */
 
@@ -118,7 +118,8 @@ static void pressure_opts(lua_State *L, int idx, pl_handler *h) {
 			pct = luaL_checknumber(L, -1);
 		lua_pop(L, 3);
 		if (!(pct > 0 && pct <= 100))
-			luaL_error(L, "on(\"pressure\"): threshold is a percentage, above 0 up to 100");
+			luaL_error(
+			    L, "on(\"pressure\"): threshold is a percentage, above 0 up to 100");
 		int64_t w = (int64_t)(window * RT_SECOND / RT_MICROSECOND);
 		h->spec = (cg_psi_spec){.res = (cg_resource)r,
 		                        .full = k == 1,
@@ -560,17 +561,16 @@ static int l_ct_restart(lua_State *L) {
 /* events.subscribe(type [, cap]): a channel that receives the events of a
  * type ("*": all) as tables. A subscriber that falls behind loses events
  * (counted in events.dropped[type]) rather than stalling the dispatch. */
-static const char EVENTS_LIB[] =
-    "events = { emit = emit, dropped = {} }\n"
-    "function events.subscribe(type, cap)\n"
-    "  local ch = chan(cap or 64)\n"
-    "  on(type, function(ev)\n"
-    "    if not ch:send(ev, 0) then\n"
-    "      events.dropped[type] = (events.dropped[type] or 0) + 1\n"
-    "    end\n"
-    "  end)\n"
-    "  return ch\n"
-    "end\n";
+static const char EVENTS_LIB[] = "events = { emit = emit, dropped = {} }\n"
+                                 "function events.subscribe(type, cap)\n"
+                                 "  local ch = chan(cap or 64)\n"
+                                 "  on(type, function(ev)\n"
+                                 "    if not ch:send(ev, 0) then\n"
+                                 "      events.dropped[type] = (events.dropped[type] or 0) + 1\n"
+                                 "    end\n"
+                                 "  end)\n"
+                                 "  return ch\n"
+                                 "end\n";
 
 /* policies/ladder.lua, compiled in (Makefile): ladder{...} */
 extern const unsigned char moonshim_lua_ladder[];
@@ -581,20 +581,30 @@ extern const unsigned long moonshim_lua_ladder_len;
 
 /* The Go detectors' thresholds by name (godetect.h), for a policy to set:
  *   gowatch.config { trend_min_slope = 5, site_min_count = 20 } */
-#define GD_FIELD(name, type) {#name, offsetof(gd_config, name), type}
+#define GD_FIELD(name, type)                                                                       \
+	{ #name, offsetof(gd_config, name), type }
 static const struct {
 	const char *name;
 	size_t off;
 	char type; /* 'i' int, 'l' int64_t, 'd' double */
-} gd_fields[] = {GD_FIELD(trend_min_samples, 'i'),      GD_FIELD(trend_alpha, 'd'),
-                 GD_FIELD(trend_min_slope, 'd'),        GD_FIELD(trend_window, 'i'),
-                 GD_FIELD(site_min_count, 'i'),         GD_FIELD(site_min_samples, 'i'),
-                 GD_FIELD(site_min_slope, 'd'),         GD_FIELD(persistent_minutes, 'i'),
-                 GD_FIELD(idle_with_work_samples, 'i'), GD_FIELD(imbalance_depth, 'l'),
-                 GD_FIELD(imbalance_samples, 'i'),      GD_FIELD(saturation_samples, 'i'),
-                 GD_FIELD(saturation_runqueue, 'l'),    GD_FIELD(thread_growth_samples, 'i'),
-                 GD_FIELD(thread_growth_min, 'i'),      GD_FIELD(quota_margin, 'd'),
-                 GD_FIELD(gc_per_s, 'd'),               GD_FIELD(gc_mem_level, 'd')};
+} gd_fields[] = {GD_FIELD(trend_min_samples, 'i'),
+                 GD_FIELD(trend_alpha, 'd'),
+                 GD_FIELD(trend_min_slope, 'd'),
+                 GD_FIELD(trend_window, 'i'),
+                 GD_FIELD(site_min_count, 'i'),
+                 GD_FIELD(site_min_samples, 'i'),
+                 GD_FIELD(site_min_slope, 'd'),
+                 GD_FIELD(persistent_minutes, 'i'),
+                 GD_FIELD(idle_with_work_samples, 'i'),
+                 GD_FIELD(imbalance_depth, 'l'),
+                 GD_FIELD(imbalance_samples, 'i'),
+                 GD_FIELD(saturation_samples, 'i'),
+                 GD_FIELD(saturation_runqueue, 'l'),
+                 GD_FIELD(thread_growth_samples, 'i'),
+                 GD_FIELD(thread_growth_min, 'i'),
+                 GD_FIELD(quota_margin, 'd'),
+                 GD_FIELD(gc_per_s, 'd'),
+                 GD_FIELD(gc_mem_level, 'd')};
 
 static int l_gowatch_config(lua_State *L) {
 	pl_engine *p = engine(L);
@@ -661,7 +671,8 @@ pl_engine *pl_new(lw_world *w, const pl_env *env) {
 	gd_config_default(&p->go);
 	ms_err err = {0};
 	if (lw_load(w, "events", EVENTS_LIB, sizeof EVENTS_LIB - 1, &err) ||
-	    lw_load(w, LADDER_NAME, (const char *)moonshim_lua_ladder, moonshim_lua_ladder_len, &err))
+	    lw_load(w, LADDER_NAME, (const char *)moonshim_lua_ladder, moonshim_lua_ladder_len,
+	            &err))
 		fprintf(stderr, "moonshim: a built-in library: %s\n", err.msg);
 	return p;
 }

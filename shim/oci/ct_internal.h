@@ -22,9 +22,9 @@ int ct__setup_terminal(int *master, bool bind_console, ms_err *err);
 typedef struct ct_final {
 	const spec_process *p;
 	const sc_program *seccomp;
-	cap_t caps;    /* effective, permitted, inheritable of p */
-	int start_fd;  /* ct_opts.start_fd */
-	int sync_fd;   /* the child's end of the handshake socket */
+	cap_t caps;   /* effective, permitted, inheritable of p */
+	int start_fd; /* ct_opts.start_fd */
+	int sync_fd;  /* the child's end of the handshake socket */
 } ct_final;
 
 /* In the child: tell the parent the process waits for its start. */

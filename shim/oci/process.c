@@ -188,10 +188,11 @@ static int enter_cwd(const char *cwd, ms_err *err) {
 	int fd = (int)syscall(SYS_openat2, AT_FDCWD, cwd, &how, sizeof how);
 	if (fd < 0 && errno != ENOSYS) {
 		if (errno == ELOOP)
-			return ms_fail(err, -ELOOP,
-			               "process.cwd %s: refusing a /proc magic link or a symlink loop on "
-			               "the way (possible container breakout)",
-			               cwd);
+			return ms_fail(
+			    err, -ELOOP,
+			    "process.cwd %s: refusing a /proc magic link or a symlink loop on "
+			    "the way (possible container breakout)",
+			    cwd);
 		return ms_fail(err, -errno, "process.cwd: chdir %s: %s", cwd, strerror(errno));
 	}
 	int rc = fd >= 0 ? fchdir(fd) : chdir(cwd); /* no openat2 (< 5.6): checked below */
@@ -202,10 +203,11 @@ static int enter_cwd(const char *cwd, ms_err *err) {
 		return ms_fail(err, -e, "process.cwd: chdir %s: %s", cwd, strerror(e));
 	char at[PATH_MAX];
 	if (!getcwd(at, sizeof at) || at[0] != '/')
-		return ms_fail(err, -EPERM,
-		               "process.cwd %s: current working directory is outside of the container's "
-		               "root (possible container breakout detected)",
-		               cwd);
+		return ms_fail(
+		    err, -EPERM,
+		    "process.cwd %s: current working directory is outside of the container's "
+		    "root (possible container breakout detected)",
+		    cwd);
 	return 0;
 }
 
@@ -214,7 +216,8 @@ static int enter_cwd(const char *cwd, ms_err *err) {
 static int exec_now(const ct_final *f, const char *prog, char **env, ms_err *err) {
 	const spec_process *p = f->p;
 	int rc;
-	if (f->seccomp && f->seccomp->prog.len && p->no_new_privs && (rc = sc_install(f->seccomp)) < 0)
+	if (f->seccomp && f->seccomp->prog.len && p->no_new_privs &&
+	    (rc = sc_install(f->seccomp)) < 0)
 		return ms_fail(err, rc, "linux.seccomp: loading the filter: %s", strerror(-rc));
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	umask(p->has_umask ? p->umask : 022);

@@ -975,9 +975,9 @@ static int parse_linux(spec *s, json_t *lx, ms_err *err) {
 
 /* The sysctls a new ipc namespace has its own copy of (ipc_sysctls.c and
  * mq_sysctls.c in the kernel); every other kernel.* or vm.* is the host's. */
-static const char *const ipc_sysctls[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
-                                          "kernel.sem",    "kernel.shmall", "kernel.shmmax",
-                                          "kernel.shmmni", "kernel.shm_rmid_forced", NULL};
+static const char *const ipc_sysctls[] = {
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",          "kernel.sem", "kernel.shmall",
+    "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced", NULL};
 static const char *const uts_sysctls[] = {"kernel.hostname", "kernel.domainname", NULL};
 
 static bool in_list(const char *const *list, const char *key) {
@@ -1008,26 +1008,29 @@ static int check_sysctls(const spec *s, ms_err *err) {
 		const char *k = s->sysctls[i].key;
 		if (in_list(ipc_sysctls, k) || !strncmp(k, "fs.mqueue.", 10)) {
 			if (!ns_private(s, CLONE_NEWIPC, "/proc/self/ns/ipc"))
-				return ms_fail(err, -EINVAL,
-				               "linux.sysctl: sysctl \"%s\" is not allowed in the host's ipc "
-				               "namespace",
-				               k);
+				return ms_fail(
+				    err, -EINVAL,
+				    "linux.sysctl: sysctl \"%s\" is not allowed in the host's ipc "
+				    "namespace",
+				    k);
 		} else if (!strncmp(k, "net.", 4)) {
 			if (!ns_private(s, CLONE_NEWNET, "/proc/self/ns/net"))
-				return ms_fail(err, -EINVAL,
-				               "linux.sysctl: sysctl \"%s\" is not allowed in the host's "
-				               "network namespace",
-				               k);
+				return ms_fail(
+				    err, -EINVAL,
+				    "linux.sysctl: sysctl \"%s\" is not allowed in the host's "
+				    "network namespace",
+				    k);
 		} else if (in_list(uts_sysctls, k)) {
 			if (!ns_private(s, CLONE_NEWUTS, "/proc/self/ns/uts"))
-				return ms_fail(err, -EINVAL,
-				               "linux.sysctl: sysctl \"%s\" is not allowed in the host's uts "
-				               "namespace",
-				               k);
+				return ms_fail(
+				    err, -EINVAL,
+				    "linux.sysctl: sysctl \"%s\" is not allowed in the host's uts "
+				    "namespace",
+				    k);
 		} else {
-			return ms_fail(err, -EINVAL,
-			               "linux.sysctl: sysctl \"%s\" is not in a separate kernel namespace",
-			               k);
+			return ms_fail(
+			    err, -EINVAL,
+			    "linux.sysctl: sysctl \"%s\" is not in a separate kernel namespace", k);
 		}
 	}
 	return 0;
@@ -1202,8 +1205,8 @@ void spec_free(spec *s) {
 
 /* ─── for the containerd shim ───────────────────────────────────────── */
 
-int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, char *data, size_t datalen,
-                       ms_err *err) {
+int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, char *data,
+                       size_t datalen, ms_err *err) {
 	*flags = 0;
 	size_t dlen = 0;
 	data[0] = 0;
@@ -1212,7 +1215,8 @@ int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, 
 		bool done = false;
 		for (size_t k = 0; k < sizeof mount_opts / sizeof *mount_opts && !done; k++)
 			if (!strcmp(mount_opts[k].name, name)) {
-				*flags = mount_opts[k].clear ? *flags & ~mount_opts[k].flag : *flags | mount_opts[k].flag;
+				*flags = mount_opts[k].clear ? *flags & ~mount_opts[k].flag
+				                             : *flags | mount_opts[k].flag;
 				done = true;
 			}
 		unsigned long prop;

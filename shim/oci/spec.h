@@ -139,8 +139,8 @@ void spec_free(spec *s);
 
 /* Mount options ("ro", "nosuid", "bind", propagation, fs options) as
  * mount(2) flags and the fs data string. */
-int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, char *data, size_t datalen,
-                       ms_err *err);
+int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, char *data,
+                       size_t datalen, ms_err *err);
 /* An OCI LinuxResources object (Update) as cgroup limits. */
 int spec_parse_resources(json_t *res, cg_limits *out, ms_err *err);
 

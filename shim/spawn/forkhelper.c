@@ -93,7 +93,6 @@ int fh_create(fh_job *j) {
 	return rc;
 }
 
-
 /* How long a started process may take from the start byte to execve
  * before we stop waiting for its report: it has only a seccomp filter to
  * load and execve to call, so this is never reached unless it hangs. */

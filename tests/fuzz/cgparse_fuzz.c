@@ -13,8 +13,8 @@
 
 #include <errno.h>
 
-static const char *const keys[] = {"anon",    "file",       "oom",        "oom_kill", "max",
-                                   "high",    "usage_usec", "nr_throttled", "pgfault", "low"};
+static const char *const keys[] = {"anon", "file",       "oom",          "oom_kill", "max",
+                                   "high", "usage_usec", "nr_throttled", "pgfault",  "low"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	if (!size)
@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		} else {
 			size_t kl = strlen(key);
 			int found = !strncmp(text, key, kl) && text[kl] == ' ';
-			for (const char *l = strchr(text, '\n'); !found && l; l = strchr(l + 1, '\n'))
+			for (const char *l = strchr(text, '\n'); !found && l;
+			     l = strchr(l + 1, '\n'))
 				found = !strncmp(l + 1, key, kl) && l[1 + kl] == ' ';
 			FUZZ_CHECK(found);
 		}

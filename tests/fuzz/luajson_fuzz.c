@@ -47,8 +47,8 @@ static const char SCRIPT[] =
 static struct {
 	const uint8_t *data;
 	size_t size;
-	int wake[2]; /* libFuzzer's thread writes a byte per input */
-	sem_t done;  /* posted once the world is ready, then after each input */
+	int wake[2];     /* libFuzzer's thread writes a byte per input */
+	sem_t done;      /* posted once the world is ready, then after each input */
 	lw_world *world; /* a global: LeakSanitizer does not scan goroutine stacks */
 	pthread_t thread;
 } fz;

@@ -574,10 +574,10 @@ TEST(logfile_non_blocking_slow_sink_never_blocks_child) {
 
 /* ─── blocking: every line of a big text, stdout then stderr ──────────── */
 
-#define TEXT_LINE  75                          /* bytes per line with its newline */
+#define TEXT_LINE  75                            /* bytes per line with its newline */
 #define TEXT_LINES (8 * 1000 * 1000 / TEXT_LINE) /* the 8 MB text file, `cat` twice */
 #define TEXT_BYTES (TEXT_LINES * TEXT_LINE)
-#define CAT_CHUNK   (128 * KiB) /* what cat(1) writes at a time */
+#define CAT_CHUNK  (128 * KiB) /* what cat(1) writes at a time */
 
 /* Line i, exactly TEXT_LINE bytes with its newline. */
 static void text_line(char *buf, int i) {

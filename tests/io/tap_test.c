@@ -80,11 +80,12 @@ static int passthrough_main(void *arg) {
 	size_t cap = 4 * MiB, len = 0;
 	char *data = malloc(cap);
 	for (int i = 0; i < 20000; i++)
-		len += (size_t)snprintf(data + len, cap - len,
-		                        i % 10 ? "app line %d with some text\n"
-		                               : "SCHED %dms: gomaxprocs=2 idleprocs=1 threads=4 "
-		                                 "spinningthreads=0 idlethreads=1 runqueue=0 [0 0]\n",
-		                        i);
+		len +=
+		    (size_t)snprintf(data + len, cap - len,
+		                     i % 10 ? "app line %d with some text\n"
+		                            : "SCHED %dms: gomaxprocs=2 idleprocs=1 threads=4 "
+		                              "spinningthreads=0 idlethreads=1 runqueue=0 [0 0]\n",
+		                     i);
 	len += (size_t)snprintf(data + len, cap - len, "torn tail");
 	int child[2], sink[2];
 	CHECK(pipe(child) == 0 && pipe(sink) == 0);
@@ -219,8 +220,7 @@ static int lossless_file_main(void *arg) {
 	        DUMP_BYTES, n, ms, (unsigned long long)ts.bytes_dropped);
 	CHECKF(w.wrote == DUMP_BYTES, "the child's write returned %zd", w.wrote);
 	CHECKF(sb.st_size == DUMP_BYTES && n == DUMP_BYTES && !memcmp(got, data, DUMP_BYTES),
-	       "the file has %lld of %d bytes (or they differ)", (long long)sb.st_size,
-	       DUMP_BYTES);
+	       "the file has %lld of %d bytes (or they differ)", (long long)sb.st_size, DUMP_BYTES);
 	CHECKF(ts.bytes_in == DUMP_BYTES && ts.bytes_out == DUMP_BYTES && ts.bytes_dropped == 0,
 	       "in %llu out %llu dropped %llu", (unsigned long long)ts.bytes_in,
 	       (unsigned long long)ts.bytes_out, (unsigned long long)ts.bytes_dropped);
@@ -347,7 +347,8 @@ static int lossless_stuck_main(void *arg) {
 	tap_wait(t, &ts);
 	int64_t took = rt_now() - t0;
 	fprintf(stderr,
-	        "stuck sink: %zu bytes in, %llu out, %llu dropped, given up after %lld ms\n", put, (unsigned long long)ts.bytes_out, (unsigned long long)ts.bytes_dropped,
+	        "stuck sink: %zu bytes in, %llu out, %llu dropped, given up after %lld ms\n", put,
+	        (unsigned long long)ts.bytes_out, (unsigned long long)ts.bytes_dropped,
 	        (long long)(took / MS));
 	CHECK(put < len); /* the child was held */
 	CHECKF(ts.bytes_in == put && ts.bytes_out + ts.bytes_dropped == put && ts.bytes_dropped > 0,

@@ -29,29 +29,30 @@ static int load(lw_world *w, const char *name, const char *src, ms_err *err) {
 static int pipeline_main(void *arg) {
 	lw_world *w = chan_world("pipeline");
 	ms_err err = {0};
-	CHECKF(load(w, "pipe.lua",
-	            "out = {}\n"
-	            "local nums, squares, fin = chan(), chan(8), chan(1)\n"
-	            "go(function() for i = 1, 100 do nums:send(i) end nums:close() end)\n"
-	            "for k = 1, 3 do\n"
-	            "  go(function()\n"
-	            "    while true do local v, ok = nums:recv(); if not ok then break end;"
-	            " squares:send(v * v) end\n"
-	            "    fin:send(k)\n"
-	            "  end)\n"
-	            "end\n"
-	            "go(function()\n"
-	            "  local sum, closed = 0, 0\n"
-	            "  while closed < 3 do\n"
-	            "    local v, ok = squares:recv(0.01)\n"
-	            "    if ok then sum = sum + v\n"
-	            "    else local _, done = fin:recv(0); if done then closed = closed + 1 end end\n"
-	            "  end\n"
-	            "  while squares:len() > 0 do sum = sum + squares:recv() end\n"
-	            "  out.sum = sum\n"
-	            "end)\n",
-	            &err) == 0,
-	       "%s", err.msg);
+	CHECKF(
+	    load(w, "pipe.lua",
+	         "out = {}\n"
+	         "local nums, squares, fin = chan(), chan(8), chan(1)\n"
+	         "go(function() for i = 1, 100 do nums:send(i) end nums:close() end)\n"
+	         "for k = 1, 3 do\n"
+	         "  go(function()\n"
+	         "    while true do local v, ok = nums:recv(); if not ok then break end;"
+	         " squares:send(v * v) end\n"
+	         "    fin:send(k)\n"
+	         "  end)\n"
+	         "end\n"
+	         "go(function()\n"
+	         "  local sum, closed = 0, 0\n"
+	         "  while closed < 3 do\n"
+	         "    local v, ok = squares:recv(0.01)\n"
+	         "    if ok then sum = sum + v\n"
+	         "    else local _, done = fin:recv(0); if done then closed = closed + 1 end end\n"
+	         "  end\n"
+	         "  while squares:len() > 0 do sum = sum + squares:recv() end\n"
+	         "  out.sum = sum\n"
+	         "end)\n",
+	         &err) == 0,
+	    "%s", err.msg);
 	CHECKF(load(w, "wait.lua",
 	            "for i = 1, 500 do if out.sum then break end sleep(0.01) end\n"
 	            "assert(out.sum == 338350, tostring(out.sum))\n",

@@ -252,21 +252,22 @@ static int coroutine_main(void *arg) {
 	 * (wrap) or catches it (resume) and spins on */
 	lw_world *w = world("co", 0, 150 * MS);
 	ms_err err = {0};
-	CHECKF(load(w, "co.lua",
-	            "function wrapped() coroutine.wrap(function() while true do end end)() end\n"
-	            "function caught()\n"
-	            "  while true do\n"
-	            "    local ok, e = coroutine.resume(coroutine.create(function() while true do end "
-	            "end))\n"
-	            "    last = e\n"
-	            "  end\n"
-	            "end\n"
-	            "function nested() coroutine.wrap(function() coroutine.wrap(function() "
-	            "while true do end end)() end)() end\n"
-	            "function fine() local co = coroutine.wrap(function() for i = 1, 3 do "
-	            "coroutine.yield(i) end end) return co() + co() + co() end\n",
-	            &err) == 0,
-	       "%s", err.msg);
+	CHECKF(
+	    load(w, "co.lua",
+	         "function wrapped() coroutine.wrap(function() while true do end end)() end\n"
+	         "function caught()\n"
+	         "  while true do\n"
+	         "    local ok, e = coroutine.resume(coroutine.create(function() while true do end "
+	         "end))\n"
+	         "    last = e\n"
+	         "  end\n"
+	         "end\n"
+	         "function nested() coroutine.wrap(function() coroutine.wrap(function() "
+	         "while true do end end)() end)() end\n"
+	         "function fine() local co = coroutine.wrap(function() for i = 1, 3 do "
+	         "coroutine.yield(i) end end) return co() + co() + co() end\n",
+	         &err) == 0,
+	    "%s", err.msg);
 	static const char *const spinners[] = {"wrapped", "caught", "nested"};
 	for (int i = 0; i < 3; i++) {
 		memset(&err, 0, sizeof err);

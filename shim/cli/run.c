@@ -289,12 +289,15 @@ static int run_container(const run_args *a) {
 	              .go = a->go_watch ? &r.go : NULL,
 	              .go_err_fd = r.go_pipe[0],
 	              .go_sink_fd = go_sink,
-	              .start_fd = startp[0]};
+	              .start_fd = startp[0],
+	              .forward_signals = true,
+	              .offer_restart = true,
+	              .go_self = true};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	if (status < 0) { /* it never started: the process still waits to exec */
-		ms_fail(&err, status, "supervising %d: the netpoller (epoll, eventfd): %s", r.proc.pid,
-		        strerror(-status));
+		ms_fail(&err, status, "supervising %d: the netpoller (epoll, eventfd): %s",
+		        r.proc.pid, strerror(-status));
 		goto fail_running;
 	}
 	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
@@ -351,8 +354,7 @@ int cmd_run(int argc, char **argv) {
 				fprintf(stderr, "moonshim run: %s\n", err.msg);
 				return 2;
 			}
-		}
-		else if (!strcmp(o, "--events") && has_val)
+		} else if (!strcmp(o, "--events") && has_val)
 			a.events = argv[++i];
 		else if (!strcmp(o, "--check") && has_val) {
 			if (a.nchecks == MAX_CHECK_SCRIPTS) {
@@ -387,7 +389,8 @@ int cmd_run(int argc, char **argv) {
 		}
 	}
 	if (a.log_mode_text && !a.log) {
-		fprintf(stderr, "moonshim run: --log-mode %s without --log FILE\n", a.log_mode_text);
+		fprintf(stderr, "moonshim run: --log-mode %s without --log FILE\n",
+		        a.log_mode_text);
 		return 2;
 	}
 	if (!a.id) {

@@ -280,17 +280,13 @@ typedef struct {
 	proc *p;
 } exit_ctx;
 
-static void check_oom(task_service *t, task *k);
-
 /* Once p's sv is done (its exit, the relay and tap drained, the policies
- * through): TaskOOM if the cgroup counted one not yet told, then TaskExit. */
+ * through, its last memory events told: TaskOOM first): TaskExit. */
 static void proc_waiter(void *arg) {
 	exit_ctx *x = arg;
 	proc *p = x->p;
 	int status = sv_wait(p->sv);
 	close_fds(p->relay_fds, 2); /* the relay is done: the FIFOs' EOF */
-	if (p == &x->k->init)
-		check_oom(x->t, x->k);
 	rt_mutex_lock(&x->t->mu);
 	p->status = status;
 	ts_now(&p->exited_at);
@@ -309,10 +305,8 @@ static void proc_waiter(void *arg) {
 	free(x);
 }
 
-/* Publish /tasks/oom if the cgroup counted an OOM kill not yet told.
- * Called on the init's memory events, and once more when init exits:
- * a container killed within milliseconds of its start can be gone before
- * the watcher read its first baseline. */
+/* Publish /tasks/oom if the cgroup counted an OOM kill not yet told: on
+ * the init's memory events, the sv's last look at its exit included. */
 static void tell_oom(task_service *t, task *k, int64_t kills) {
 	rt_mutex_lock(&t->mu);
 	bool news = kills > k->oom_kills_told;
@@ -324,13 +318,6 @@ static void tell_oom(task_service *t, task *k, int64_t kills) {
 	Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
 	ev.container_id = k->id;
 	publish(t, "/tasks/oom", "containerd.events.TaskOOM", &ev.base);
-}
-
-static void check_oom(task_service *t, task *k) {
-	cg_memory_events me;
-	cg_err ce = {0};
-	if (k->cg.cgroup && cg_read_memory_events(k->cg.cgroup, false, &me, &ce) == 0)
-		tell_oom(t, k, me.oom_kill + me.oom_group_kill);
 }
 
 /* sv_opts.on_cgroup of an init's sv. */

@@ -275,7 +275,9 @@ static void cgroup_events(void *arg) {
 
 /* A last look at memory.events once the watcher stopped: the kernel may
  * count an OOM kill after the notification the watcher last read (the
- * victim's exit and the counter race), and the stream must not lose it. */
+ * victim's exit and the counter race), and the stream must not lose it;
+ * nor must on_cgroup (a container OOM-killed within milliseconds of its
+ * start can be gone before the watcher read its first baseline). */
 static void last_memory_events(sv_state *st) {
 	cg_memory_events now;
 	cg_err e = {0};
@@ -922,7 +924,7 @@ static void sv_main(void *arg) {
 		rt_chan_close(st->cg_events);
 	}
 	rt_wg_wait(&st->wg);
-	if (st->w)
+	if (st->w || (o->cgroup && o->on_cgroup)) /* on_cgroup hears it even without a watcher */
 		last_memory_events(st);
 	stop_lua(&st->lua, st);
 	if (st->sig_pd)

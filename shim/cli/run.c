@@ -289,7 +289,10 @@ static int run_container(const run_args *a) {
 	              .go = a->go_watch ? &r.go : NULL,
 	              .go_err_fd = r.go_pipe[0],
 	              .go_sink_fd = go_sink,
-	              .start_fd = startp[0]};
+	              .start_fd = startp[0],
+	              .forward_signals = true,
+	              .offer_restart = true,
+	              .go_self = true};
 	status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	if (status < 0) { /* it never started: the process still waits to exec */

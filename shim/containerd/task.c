@@ -4,9 +4,15 @@
  * A task is a container: its spec, cgroup, rootfs mounts and processes —
  * init (exec_id "") and execs. Processes are created by a helper forked
  * from this multi-threaded shim (container.h needs a single-threaded
- * caller), with CLONE_PARENT so the shim is their parent: it waits on
- * their pidfds on the netpoller. Create leaves init held before its
- * execve; Start releases it. Every handler runs in its own goroutine; the
+ * caller), with CLONE_PARENT so the shim is their parent. Each process is
+ * supervised by an sv (supervise.h), the same supervisor `moonshim run`
+ * uses: for init the exit waiter, the cgroup watcher, the Lua world
+ * (io.moonshim.* annotations, else the built-in default policy), the Go
+ * watch and tap, events to the shim's log; for an exec its exit waiter.
+ * Here is only what containerd adds: stdio from its URIs (a pty relayed
+ * to its FIFOs), TaskOOM (before TaskExit) and TaskExit once the sv is
+ * done, no restarts. Create leaves init held before its execve; Start
+ * releases it. Every handler runs in its own goroutine; the
  * task list and each task are guarded by one lock, never held while a
  * handler waits.
  */
@@ -19,7 +25,7 @@
 #include "forkhelper.h"
 #include "gowatch.h"
 #include "base.h"
-#include "tasklua.h"
+#include "supervise.h"
 
 #include "containerd/events.pb-c.h"
 #include "containerd/metrics.pb-c.h"
@@ -41,9 +47,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TASK_SERVICE       "containerd.task.v2.Task"
-#define ID_MAX             256
-#define TASK_MAX_PSI_RULES 16 /* distinct PSI rules a task's policies may ask for */
+#define TASK_SERVICE "containerd.task.v2.Task"
+#define ID_MAX       256
+/* the Lua scripts from annotations (a path to a script, or the script),
+ * else the shim-wide defaults */
+#define CHECKS_ANNOTATION "io.moonshim.checks"
+#define POLICY_ANNOTATION "io.moonshim.policy"
+#define DEFAULT_CHECKS    "/etc/moonshim/checks.lua"
+#define DEFAULT_POLICY    "/etc/moonshim/policy.lua"
 /* The type containerd's Exec sends the process in (JSON). */
 #define PROCESS_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 #define METRICS_TYPE "io.containerd.cgroups.v2.Metrics"
@@ -61,8 +72,9 @@ typedef struct proc {
 	char *io[3];   /* stdin, stdout, stderr URIs as containerd gave them */
 	bool terminal;
 	int pty_master;
-	int relay_fds[2]; /* the stdin and stdout fds a pty relay uses */
-	tty_relay *relay;
+	int relay_fds[2];  /* the stdin and stdout fds a pty relay uses */
+	ct_proc cp;        /* pid, pidfd, pty_master for its sv */
+	sv *sv;            /* its supervision, once started */
 	spec_process exec; /* an exec's process, until started */
 	struct proc *next;
 } proc;
@@ -77,18 +89,17 @@ typedef struct task {
 	bool paused;
 	proc init;
 	proc *execs;
-	cg_watch *watch;
-	rt_chan *cg_events;
+	task_service *svc;
 	int64_t oom_kills_told; /* OOM kills published (under the service lock) */
-	tl_lua *lua;            /* checks and policies from annotations, or NULL */
+	ev_log *log;            /* the shim's log (stderr) for this container's events */
+	ct_opts create;         /* how scripts exec in it (exec.container) */
+	/* the annotations' scripts: a file, or Lua text */
+	const char *policy_file, *policy_src, *checks_file, *checks_src;
 	/* io.moonshim.go.*: the init's stderr through a tap to its FIFO */
 	bool go_on;
 	gw_opts go_opts;
-	gw *go;
-	tap *go_tap;
-	int go_sink;     /* the stderr FIFO, the tap's sink; -1 */
-	int go_netns;    /* the scraper's network namespace; -1 */
-	rt_waitgroup wg; /* the task's goroutines (exit waiters, OOM watcher) */
+	int go_sink;     /* the stderr FIFO, the tap's sink, until its sv has it; -1 */
+	rt_waitgroup wg; /* the task's goroutines (its processes' waiters) */
 	struct task *next;
 } task;
 
@@ -261,53 +272,6 @@ static int go_annotations(task *k, ms_err *err) {
 	return 0;
 }
 
-/* The findings go where the task's Lua events go (the shim's log, the
- * policies). */
-static void go_event(void *arg, const char *type, json_t *fields) {
-	task *k = arg;
-	tl_emit(k->lua, k->id, type, fields);
-}
-
-static void start_go_watch(task *k, int read_fd) {
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/ns/net", k->init.pid);
-	int netns = open(path, O_RDONLY | O_CLOEXEC);
-	gw_target gt = {.cgroup = k->cg.cgroup,
-	                .cpu_quota = cg_limits_cpu_cores(&k->s->limits),
-	                .netns_fd = netns,
-	                .emit = go_event,
-	                .emit_arg = k};
-	k->go = gw_start(&k->go_opts, &gt, NULL);
-	ms_err err = {0};
-	k->go_tap = tap_start(read_fd, k->go_sink, k->go_opts.stderr_buffer, k->go_opts.stderr_mode,
-	                      gw_markers, gw_line, k->go, &err);
-	if (!k->go_tap) {
-		fprintf(stderr, "moonshim shim: %s: %s\n", k->id, err.msg);
-		close(read_fd);
-	}
-	/* the scraper's socket is made in the namespace at connect time; the fd
-	 * stays open for it until the watch stops */
-	k->go_netns = netns;
-}
-
-/* After the init's exit: the tap drains to the FIFO, which then closes. */
-static void stop_go_watch(task *k) {
-	if (k->go_tap) {
-		tap_wait(k->go_tap, NULL);
-		k->go_tap = NULL;
-	}
-	if (k->go_sink >= 0) {
-		close(k->go_sink);
-		k->go_sink = -1;
-	}
-	gw_stop(k->go);
-	k->go = NULL;
-	if (k->go_netns >= 0) {
-		close(k->go_netns);
-		k->go_netns = -1;
-	}
-}
-
 /* ─── exits ─────────────────────────────────────────────────────────── */
 
 typedef struct {
@@ -316,31 +280,15 @@ typedef struct {
 	proc *p;
 } exit_ctx;
 
-static void check_oom(task_service *t, task *k);
-
-static void exit_waiter(void *arg) {
+/* Once p's sv is done (its exit, the relay and tap drained, the policies
+ * through, its last memory events told: TaskOOM first): TaskExit. */
+static void proc_waiter(void *arg) {
 	exit_ctx *x = arg;
 	proc *p = x->p;
-	int perr;
-	rt_pollfd *pd = rt_poll_open(p->pidfd, &perr);
-	if (pd) {
-		rt_poll_wait(pd, RT_POLL_READ, RT_FOREVER);
-		rt_poll_close(pd);
-	}
-	siginfo_t si = {0};
-	while (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED) < 0 && errno == EINTR) {
-	}
-	if (p->relay) { /* the last output reaches the FIFO before the exit is told */
-		tty_relay_wait(p->relay);
-		p->relay = NULL;
-		close_fds(p->relay_fds, 2);
-	}
-	if (p == &x->k->init) {
-		check_oom(x->t, x->k);
-		stop_go_watch(x->k);
-	}
+	int status = sv_wait(p->sv);
+	close_fds(p->relay_fds, 2); /* the relay is done: the FIFOs' EOF */
 	rt_mutex_lock(&x->t->mu);
-	p->status = si.si_code == CLD_EXITED ? si.si_status & 0xff : 128 + si.si_status;
+	p->status = status;
 	ts_now(&p->exited_at);
 	p->exited = true;
 	rt_mutex_unlock(&x->t->mu);
@@ -357,10 +305,8 @@ static void exit_waiter(void *arg) {
 	free(x);
 }
 
-/* Publish /tasks/oom if the cgroup counted an OOM kill not yet told.
- * Called by the watcher on memory events, and once more when init exits:
- * a container killed within milliseconds of its start can be gone before
- * the watcher read its first baseline. */
+/* Publish /tasks/oom if the cgroup counted an OOM kill not yet told: on
+ * the init's memory events, the sv's last look at its exit included. */
 static void tell_oom(task_service *t, task *k, int64_t kills) {
 	rt_mutex_lock(&t->mu);
 	bool news = kills > k->oom_kills_told;
@@ -374,39 +320,80 @@ static void tell_oom(task_service *t, task *k, int64_t kills) {
 	publish(t, "/tasks/oom", "containerd.events.TaskOOM", &ev.base);
 }
 
-static void check_oom(task_service *t, task *k) {
-	cg_memory_events me;
-	cg_err ce = {0};
-	if (k->cg.cgroup && cg_read_memory_events(k->cg.cgroup, false, &me, &ce) == 0)
-		tell_oom(t, k, me.oom_kill + me.oom_group_kill);
+/* sv_opts.on_cgroup of an init's sv. */
+static void cgroup_event(void *arg, const cg_event *e) {
+	task *k = arg;
+	if (e->kind == CG_EV_MEMORY)
+		tell_oom(k->svc, k, e->mem.total.oom_kill + e->mem.total.oom_group_kill);
 }
 
-static void oom_watcher(void *arg) {
-	exit_ctx *x = arg;
-	cg_event e;
-	while (rt_chan_recv(x->k->cg_events, &e)) {
-		if (e.kind == CG_EV_MEMORY)
-			tell_oom(x->t, x->k, e.mem.total.oom_kill + e.mem.total.oom_group_kill);
-		if (x->k->lua) {
-			json_t *f = ev_cgroup_fields(&e);
-			tl_dispatch(x->k->lua, ev_cgroup_type(&e), f);
-			json_decref(f);
-		}
-	}
-	rt_wg_done(&x->k->wg);
-	free(x);
+/* An annotation's script: a path to a file, or Lua text; else the default
+ * file when it exists. */
+static void pick_script(const spec *s, const char *annotation, const char *fallback,
+                        const char **file, const char **src) {
+	const char *v = json_string_value(json_object_get(s->annotations, annotation));
+	struct stat st;
+	*file = *src = NULL;
+	if (v && v[0] == '/' && !strchr(v, '\n') && stat(v, &st) == 0)
+		*file = v;
+	else if (v)
+		*src = v;
+	else if (stat(fallback, &st) == 0)
+		*file = fallback;
 }
 
-static int watch_exit(task_service *t, task *k, proc *p, ms_err *err) {
+/* p was created (pid, pty_master): supervise it. For init the whole of
+ * it (go_err: the read end of its stderr pipe for the tap, or -1); for an
+ * exec its exit and relay. On failure nothing started and the caller's
+ * fds are still its own. */
+static int supervise_proc(task_service *t, task *k, proc *p, int go_err, ms_err *err) {
 	p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
 	if (p->pidfd < 0)
 		return ms_fail(err, -errno, "pidfd_open %d: %s", p->pid, strerror(errno));
+	p->cp = (ct_proc){.pid = p->pid, .pidfd = p->pidfd, .pty_master = p->pty_master};
+	sv_opts o = {.proc = &p->cp,
+	             .out_fd = -1,
+	             .err_fd = -1,
+	             .go_err_fd = -1,
+	             .go_sink_fd = -1,
+	             .start_fd = -1, /* Start releases init */
+	             .debug = t->o.debug,
+	             .name = k->id,
+	             .relay = p->pty_master >= 0 ? p->relay_fds : NULL};
+	bool init = p == &k->init;
+	if (init) {
+		o.cgroup = k->cg.cgroup;
+		o.reap_cgroup = true;
+		o.events = k->log;
+		o.spec = k->s;
+		o.create = &k->create;
+		o.go = k->go_on ? &k->go_opts : NULL;
+		o.go_err_fd = go_err;
+		o.go_sink_fd = k->go_sink;
+		o.on_cgroup = cgroup_event;
+		o.on_cgroup_arg = k;
+		o.policies = &k->policy_file;
+		o.npolicies = k->policy_file ? 1 : 0;
+		o.policy_name = POLICY_ANNOTATION;
+		o.policy_src = k->policy_src;
+		o.checks = &k->checks_file;
+		o.nchecks = k->checks_file ? 1 : 0;
+		o.check_name = CHECKS_ANNOTATION;
+		o.check_src = k->checks_src;
+	}
 	exit_ctx *x = malloc(sizeof *x);
-	if (!x)
-		return ms_fail(err, -ENOMEM, "out of memory");
+	if (!x || sv_start(&o, &p->sv, err)) {
+		int rc = x ? err->code : ms_fail(err, -ENOMEM, "out of memory");
+		free(x);
+		close(p->pidfd);
+		p->pidfd = -1;
+		return rc;
+	}
+	if (init)
+		k->go_sink = -1; /* the sv's: closed after the tap */
 	*x = (exit_ctx){t, k, p};
 	rt_wg_add(&k->wg, 1);
-	rt_go(exit_waiter, x, "task exit waiter");
+	rt_go(proc_waiter, x, "task exit waiter");
 	return 0;
 }
 
@@ -434,7 +421,9 @@ static int mount_rootfs(task *k, Containerd__Task__V2__CreateTaskRequest *r, ms_
 }
 
 static void free_task(task *k) {
-	stop_go_watch(k); /* a create that failed after the tap started */
+	if (k->go_sink >= 0)
+		close(k->go_sink);
+	ev_close(k->log);
 	if (k->rootfs_mounted) {
 		char target[PATH_MAX + 16];
 		snprintf(target, sizeof target, "%s/rootfs", k->bundle);
@@ -444,6 +433,7 @@ static void free_task(task *k) {
 	if (k->start_fd >= 0)
 		close(k->start_fd);
 	for (proc *p = &k->init; p; p = p == &k->init ? k->execs : p->next) {
+		sv_free(p->sv);
 		if (p->pidfd >= 0)
 			close(p->pidfd);
 		if (p->pty_master >= 0)
@@ -524,20 +514,6 @@ static int prepare_stdio(task_service *t, task *k, proc *p, ct_opts *o, int fds[
 	return 0;
 }
 
-/* Without a relay nobody reads the pty, and the FIFOs would stay open for
- * ever (containerd waits for their EOF): say why and close them. */
-static void start_relay(task *k, proc *p) {
-	if (p->pty_master < 0)
-		return;
-	ms_err e = {0};
-	p->relay = tty_relay_start(p->pty_master, p->relay_fds[0], p->relay_fds[1], &e);
-	if (!p->relay) {
-		fprintf(stderr, "moonshim shim: %s%s%s: %s\n", k->id, p->exec_id[0] ? " exec " : "",
-		        p->exec_id, e.msg);
-		close_fds(p->relay_fds, 2);
-	}
-}
-
 static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
 	task_service *t = arg;
 	Containerd__Task__V2__CreateTaskRequest *r =
@@ -558,7 +534,8 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		goto out;
 	}
 	k->start_fd = -1;
-	k->go_sink = k->go_netns = -1;
+	k->go_sink = -1;
+	k->svc = t;
 	k->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
 	snprintf(k->id, sizeof k->id, "%s", r->id);
 	snprintf(k->bundle, sizeof k->bundle, "%s", r->bundle);
@@ -575,6 +552,9 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	k->s->process.terminal = r->terminal;
 	if (go_annotations(k, &err))
 		goto fail_err;
+	pick_script(k->s, POLICY_ANNOTATION, DEFAULT_POLICY, &k->policy_file, &k->policy_src);
+	pick_script(k->s, CHECKS_ANNOTATION, DEFAULT_CHECKS, &k->checks_file, &k->checks_src);
+	k->log = ev_open("/proc/self/fd/2", k->id, &err);
 	char default_rel[PATH_MAX];
 	snprintf(default_rel, sizeof default_rel, "moonshim/%s/%s", t->o.ns ? t->o.ns : "default",
 	         k->id);
@@ -613,35 +593,21 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	startp[0] = -1;
 	k->init.pid = j.pid;
 	k->init.pty_master = j.pty_master;
-	if (go_pipe[0] >= 0) { /* after the pid: the scraper dials in its namespace */
+	if (go_pipe[0] >= 0)
 		close(go_pipe[1]);
-		start_go_watch(k, go_pipe[0]);
-	}
-	if (watch_exit(t, k, &k->init, &err))
+	/* what exec.container makes processes with */
+	k->create = (ct_opts){.host = &k->cg.host,
+	                      .cgroup = k->cg.cgroup,
+	                      .cgroup_rel = k->cg.rel,
+	                      .stdio = {-1, -1, -1},
+	                      .debug = t->o.debug,
+	                      .before_start = ctcg_attach_devices,
+	                      .hook_arg = &k->cg,
+	                      .clone_parent = true};
+	if (supervise_proc(t, k, &k->init, go_pipe[0], &err)) {
+		if (go_pipe[0] >= 0)
+			close(go_pipe[0]);
 		goto fail_err;
-	start_relay(k, &k->init);
-	/* the policies first: they are there for the first event, and say
-	 * which pressure rules the watcher arms */
-	la_container lc = {.s = k->s,
-	                   .init_pid = k->init.pid,
-	                   .o = {.host = &k->cg.host,
-	                         .cgroup = k->cg.cgroup,
-	                         .cgroup_rel = k->cg.rel,
-	                         .stdio = {-1, -1, -1},
-	                         .debug = t->o.debug,
-	                         .before_start = ctcg_attach_devices,
-	                         .hook_arg = &k->cg,
-	                         .clone_parent = true}};
-	k->lua = tl_start(&lc, k->id, k->cg.cgroup, k->init.pidfd);
-	cg_err ce = {0};
-	cg_psi_spec rules[TASK_MAX_PSI_RULES];
-	cg_watch_opts wo = {.psi = rules, .npsi = tl_psi_rules(k->lua, rules, TASK_MAX_PSI_RULES)};
-	k->cg_events = rt_chan_new(sizeof(cg_event), 16);
-	if ((k->watch = cg_watch_start(k->cg.cgroup, &wo, k->cg_events, &ce))) {
-		exit_ctx *x = malloc(sizeof *x);
-		*x = (exit_ctx){t, k, NULL};
-		rt_wg_add(&k->wg, 1);
-		rt_go(oom_watcher, x, "task oom watcher");
 	}
 	rt_mutex_lock(&t->mu);
 	k->next = t->tasks;
@@ -668,14 +634,11 @@ fail:
 	close_fds(fds, 3);
 	close_fds(startp, 2);
 	if (k && k->init.pid > 0) { /* created, then failed: it must not linger */
-		syscall(SYS_pidfd_send_signal, k->init.pidfd, SIGKILL, NULL, 0);
-		rt_wg_wait(&k->wg);
+		kill(k->init.pid, SIGKILL);
+		rt_go(reaper, (void *)(intptr_t)k->init.pid, "create reaper");
 	}
-	if (k) {
-		if (k->watch)
-			cg_watch_stop(k->watch);
+	if (k)
 		free_task(k);
-	}
 out:
 	containerd__task__v2__create_task_request__free_unpacked(r, NULL);
 	return code;
@@ -705,16 +668,10 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 	}
 	p->pid = j.pid;
 	p->pty_master = j.pty_master;
-	/* the relay before the exit waiter: an exec that exits at once must
-	 * find p->relay set, or its FIFOs would never close */
-	start_relay(k, p);
-	if ((rc = watch_exit(t, k, p, err))) {
-		if (p->relay) {
-			kill(p->pid, SIGKILL);
-			tty_relay_wait(p->relay);
-			p->relay = NULL;
-			close_fds(p->relay_fds, 2);
-		}
+	if ((rc = supervise_proc(t, k, p, -1, err))) { /* it must not run unwatched */
+		kill(p->pid, SIGKILL);
+		rt_go(reaper, (void *)(intptr_t)p->pid, "exec reaper");
+		close_fds(p->relay_fds, 2);
 		return rc;
 	}
 	return 0;
@@ -1032,6 +989,7 @@ static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	resp.exited_at = &at;
 	code = reply(&resp.base, out, out_len);
 	if (exec) {
+		sv_free(p->sv);
 		if (p->pidfd >= 0)
 			close(p->pidfd);
 		if (p->pty_master >= 0)
@@ -1049,16 +1007,7 @@ static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		cg_kill(k->cg.cgroup, SIGKILL, &ce);
 	for (int i = 0; i < 500 && k->cg.cgroup && cg_populated(k->cg.cgroup, &ce) == 1; i++)
 		rt_sleep(10 * 1000000LL);
-	if (k->watch)
-		cg_watch_stop(k->watch);
-	if (k->cg_events)
-		rt_chan_close(k->cg_events);
-	rt_wg_wait(&k->wg);
-	if (k->cg_events)
-		rt_chan_free(k->cg_events);
-	/* the watcher is gone: the policies see the exit, then stop */
-	tl_stop(k->lua, p->status);
-	k->lua = NULL;
+	rt_wg_wait(&k->wg); /* every process's sv is done */
 	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
 	ev.container_id = k->id, ev.id = k->id, ev.pid = resp.pid,
 	ev.exit_status = resp.exit_status;

@@ -1,8 +1,15 @@
 /*
- * supervise.c — one rt_main per supervised run: an exit waiter on each
- * process's pidfd, a signal forwarder on a signalfd, the cgroup watcher
- * feeding the event stream, the stdio plumbing (log file or pty relay),
- * and the restarts policies ask for (container.restart).
+ * supervise.c — one sv per supervised container process, on the caller's
+ * runtime (`run`'s own rt_main, or the containerd shim's): an exit waiter
+ * on each process's pidfd, a signal forwarder on a signalfd (run mode),
+ * the cgroup watcher feeding the event stream and the policies, the Lua
+ * world (checks, policies, the built-in default policy), the Go watch and
+ * its stderr tap, the stdio plumbing (log file or pty relay), and the
+ * restarts policies ask for (container.restart) where the mode offers them.
+ *
+ * sv_start sets it all up in the caller's goroutine and leaves the
+ * following to a goroutine of its own (the "main" goroutine below), which
+ * closes done once everything is drained and stopped (sv_wait).
  *
  * The main goroutine follows one process (a generation) at a time. When
  * it exits, main empties the cgroup and drains the process's pty, then
@@ -98,7 +105,7 @@ void sv_block_signals(void) {
 	pthread_sigmask(SIG_BLOCK, &s, NULL);
 }
 
-typedef struct sv_state sv_state;
+typedef struct sv sv_state;
 
 /* One process of the run: the first, or one a restart made. */
 typedef struct sv_gen {
@@ -129,7 +136,8 @@ typedef struct {
 	la_container ct; /* exec.container's target */
 } lua_side;
 
-struct sv_state {
+struct sv {
+	sv_opts opts; /* the caller's, copied */
 	const sv_opts *o;
 	rt_chan *ctl; /* sv_msg, to main */
 	rt_pollfd *sig_pd;
@@ -151,6 +159,16 @@ struct sv_state {
 	gw *go;             /* --go-watch on the workload, or NULL */
 	int go_netns;       /* where its scraper dials; and the replaced one, as old_netns */
 	int go_old_netns;
+	/* what main tears down at the end */
+	lua_side lua;
+	int sfd;
+	cg_watch *w;
+	lf_log *log;
+	gw *self;
+	tap *tp;
+	bool start_failed;
+	int status;    /* sv_wait's */
+	rt_chan *done; /* closed once the run is over and all is stopped */
 };
 
 static sv_gen *gen_new(sv_state *st, const ct_proc *p) {
@@ -246,6 +264,8 @@ static void cgroup_events(void *arg) {
 			st->mem_seen = e.mem.total;
 			st->mem_known = true;
 		}
+		if (st->o->on_cgroup)
+			st->o->on_cgroup(st->o->on_cgroup_arg, &e);
 		json_t *fields = ev_cgroup_fields(&e);
 		pl_dispatch(st->policies, ev_cgroup_type(&e), fields);
 		ev_emit(st->o->events, ev_cgroup_type(&e), fields);
@@ -255,7 +275,9 @@ static void cgroup_events(void *arg) {
 
 /* A last look at memory.events once the watcher stopped: the kernel may
  * count an OOM kill after the notification the watcher last read (the
- * victim's exit and the counter race), and the stream must not lose it. */
+ * victim's exit and the counter race), and the stream must not lose it;
+ * nor must on_cgroup (a container OOM-killed within milliseconds of its
+ * start can be gone before the watcher read its first baseline). */
 static void last_memory_events(sv_state *st) {
 	cg_memory_events now;
 	cg_err e = {0};
@@ -273,6 +295,8 @@ static void last_memory_events(sv_state *st) {
 	}
 	for (int i = 0; i < MEM_EVENT_FIELDS; i++)
 		if (d[i] > 0) {
+			if (st->o->on_cgroup)
+				st->o->on_cgroup(st->o->on_cgroup_arg, &ev);
 			ev_emit(st->o->events, ev_cgroup_type(&ev), ev_cgroup_fields(&ev));
 			return;
 		}
@@ -347,21 +371,33 @@ static int restart_container(void *arg, const pl_restart *r, ms_err *err);
 /* Whether container.restart can remake this run's container: a spec to
  * make it from, and a cgroup that is all of it. */
 static bool restartable(const sv_opts *o) {
-	return o->spec && o->create && o->cgroup && o->reap_cgroup;
+	return o->offer_restart && o->spec && o->create && o->cgroup && o->reap_cgroup;
+}
+
+/* A script given as Lua text; reported and left out when it does not load. */
+static void load_source(const sv_opts *o, lua_side *ls, const char *name, const char *src) {
+	ms_err err = {0};
+	if (src && lw_load(ls->w, name, src, strlen(src), &err)) {
+		fprintf(stderr, "moonshim: %s\n", err.msg);
+		ev_emit(o->events, "error",
+		        json_pack("{s:s, s:s}", "script", name, "message", err.msg));
+	}
 }
 
 /* One world for the container's checks and policies. A script that does
  * not load is reported and left out; the others run. */
 static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 	ms_err err = {0};
-	lw_config lc = {.name = "container"};
+	lw_config lc = {.name = o->name ? o->name : "container"};
 	ls->netns_fd = -1;
 	ls->events = o->events;
 	st->ls = ls;
 	/* with no --policy the built-in one reports (dry run) to the event
 	 * stream; without a stream it would have no one to tell */
-	bool builtin = !o->npolicies && ev_enabled(o->events);
-	if ((!o->nchecks && !o->npolicies && !builtin) || !(ls->w = lw_new(&lc, &err)))
+	bool builtin = !o->npolicies && !o->policy_src && ev_enabled(o->events);
+	bool checks = o->nchecks || o->check_src;
+	if ((!checks && !builtin && !o->npolicies && !o->policy_src) ||
+	    !(ls->w = lw_new(&lc, &err)))
 		return;
 	ls->netns_fd = container_netns(o->proc->pid);
 	la_set_netns(ls->w, ls->netns_fd);
@@ -382,12 +418,14 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 	ls->policies = pl_new(ls->w, &env);
 	ls->checks = hk_new(ls->w, check_event, ls);
 	load_scripts(o, ls, o->policies, o->npolicies, "--policy");
+	load_source(o, ls, o->policy_name, o->policy_src);
 	if (builtin && lw_load(ls->w, DEFAULT_POLICY_NAME, (const char *)moonshim_lua_default,
 	                       moonshim_lua_default_len, &err)) {
 		fprintf(stderr, "moonshim: %s\n", err.msg);
 		ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
 	}
 	load_scripts(o, ls, o->checks, o->nchecks, "--check");
+	load_source(o, ls, o->check_name, o->check_src);
 	st->policies = ls->policies;
 	if (hk_start(ls->checks, &err)) {
 		fprintf(stderr, "moonshim: checks: %s\n", err.msg);
@@ -413,14 +451,19 @@ static void stop_lua(lua_side *ls, sv_state *st) {
 
 /* ─── restart ───────────────────────────────────────────────────────── */
 
-/* Relay the process's pty (process.terminal) to our terminal. */
+/* Relay the process's pty (process.terminal) to our terminal, or to the
+ * fds the mode gave (containerd's FIFOs). */
 static void start_relay(sv_gen *g) {
+	const sv_opts *o = g->st->o;
 	ms_err err = {0};
 	if (g->p.pty_master < 0)
 		return;
-	tty_resize(g->p.pty_master, STDIN_FILENO);
-	if (!(g->relay = tty_relay_start(g->p.pty_master, STDIN_FILENO, STDOUT_FILENO, &err)))
-		fprintf(stderr, "moonshim: %s\n", err.msg);
+	if (!o->relay)
+		tty_resize(g->p.pty_master, STDIN_FILENO);
+	int in = o->relay ? o->relay[0] : STDIN_FILENO,
+	    out = o->relay ? o->relay[1] : STDOUT_FILENO;
+	if (!(g->relay = tty_relay_start(g->p.pty_master, in, out, &err)))
+		fprintf(stderr, "moonshim: %s: %s\n", o->name ? o->name : "relay", err.msg);
 }
 
 /* As container.stop: TERM, the grace period, then SIGKILL to the cgroup.
@@ -670,153 +713,198 @@ static sv_gen *follow(sv_state *st, sv_gen *g) {
 	}
 }
 
-static int supervise_main(void *arg) {
-	const sv_opts *o = arg;
-	sv_state st = {.o = o,
-	               .wg = RT_WAITGROUP_INIT,
-	               .mu = RT_MUTEX_INIT,
-	               .old_netns = -1,
-	               .go_netns = -1,
-	               .go_old_netns = -1};
-	st.ctl = rt_chan_new(sizeof(sv_msg), CTL_CAP);
-	st.user_stop = rt_chan_new(1, 0);
-	sv_gen *g = gen_new(&st, o->proc);
-	if (!st.ctl || !st.user_stop || !g) {
-		fprintf(stderr, "moonshim: supervising %d: out of memory\n", o->proc->pid);
-		return 1;
-	}
-	st.cur = g;
+static void sv_main(void *arg);
+
+/* Report a set-up failure that leaves the container running. */
+static void report(sv_state *st, const char *prefix, const ms_err *err) {
+	fprintf(stderr, "moonshim: %s%s\n", prefix, err->msg);
+	ev_emit(st->o->events, "error", json_pack("{s:s}", "message", err->msg));
+}
+
+/* Our signals to the process (run mode). */
+static void start_signals(sv_state *st) {
+	const sv_opts *o = st->o;
 	ms_err err = {0};
 	int perr;
-
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
 		sigaddset(&sigs, forwarded[i]);
-	int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0)
+	st->sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (st->sfd < 0)
 		perr = -errno;
-	if (sfd >= 0 && (st.sig_pd = rt_poll_open(sfd, &perr))) {
-		rt_wg_add(&st.wg, 1);
-		rt_go(signal_forwarder, &st, "signal forwarder");
+	if (st->sfd >= 0 && (st->sig_pd = rt_poll_open(st->sfd, &perr))) {
+		rt_wg_add(&st->wg, 1);
+		rt_go(signal_forwarder, st, "signal forwarder");
 	} else { /* the container runs on, but our TERM and INT no longer reach it */
 		ms_fail(&err, perr, "signalfd: %s: signals are not forwarded to %d",
 		        strerror(-perr), o->proc->pid);
-		fprintf(stderr, "moonshim: %s\n", err.msg);
-		ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+		report(st, "", &err);
 	}
-	cg_watch *w = NULL;
-	/* the Lua world first: policies must be there for the first event */
-	lua_side ls = {0};
-	start_lua(o, &st, &ls);
-	if (o->cgroup && (ev_enabled(o->events) || st.policies)) {
-		cg_err ce = {0};
-		cg_psi_spec rules[SV_MAX_PSI_RULES];
-		cg_watch_opts wo = {.psi = rules,
-		                    .npsi = pl_psi_rules(st.policies, rules, SV_MAX_PSI_RULES)};
-		st.cg_events = rt_chan_new(sizeof(cg_event), 64);
-		if ((w = cg_watch_start(o->cgroup, &wo, st.cg_events, &ce))) {
-			rt_wg_add(&st.wg, 1);
-			rt_go(cgroup_events, &st, "cgroup events");
-		} else {
-			ev_emit(o->events, "error", json_pack("{s:s}", "message", ce.msg));
-		}
+}
+
+static void start_watcher(sv_state *st) {
+	const sv_opts *o = st->o;
+	if (!o->cgroup || (!ev_enabled(o->events) && !st->policies && !o->on_cgroup))
+		return;
+	cg_err ce = {0};
+	cg_psi_spec rules[SV_MAX_PSI_RULES];
+	cg_watch_opts wo = {.psi = rules,
+	                    .npsi = pl_psi_rules(st->policies, rules, SV_MAX_PSI_RULES)};
+	if (!(st->cg_events = rt_chan_new(sizeof(cg_event), 64)))
+		ev_emit(o->events, "error",
+		        json_pack("{s:s}", "message", "cgroup watcher: out of memory"));
+	else if ((st->w = cg_watch_start(o->cgroup, &wo, st->cg_events, &ce))) {
+		rt_wg_add(&st->wg, 1);
+		rt_go(cgroup_events, st, "cgroup events");
+	} else {
+		ev_emit(o->events, "error", json_pack("{s:s}", "message", ce.msg));
 	}
-	lf_log *log = NULL;
-	if (o->log_path) {
-		if (!(log = lf_open(o->log_path, o->log_buffer, o->log_mode, &err))) {
-			fprintf(stderr, "moonshim: %s\n", err.msg);
-			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
-		}
-		if (log && o->out_fd >= 0)
-			lf_add_stream(log, o->out_fd, "stdout", &err);
-		if (log && o->err_fd >= 0)
-			lf_add_stream(log, o->err_fd, "stderr", &err);
-		if (!log) { /* closed pipes fail the child's writes; full ones would hang it */
-			if (o->out_fd >= 0)
-				close(o->out_fd);
-			if (o->err_fd >= 0)
-				close(o->err_fd);
-		}
+}
+
+static void start_log(sv_state *st) {
+	const sv_opts *o = st->o;
+	ms_err err = {0};
+	if (!o->log_path)
+		return;
+	if (!(st->log = lf_open(o->log_path, o->log_buffer, o->log_mode, &err)))
+		report(st, "", &err);
+	if (st->log && o->out_fd >= 0)
+		lf_add_stream(st->log, o->out_fd, "stdout", &err);
+	if (st->log && o->err_fd >= 0)
+		lf_add_stream(st->log, o->err_fd, "stderr", &err);
+	if (!st->log) { /* closed pipes fail the child's writes; full ones would hang it */
+		if (o->out_fd >= 0)
+			close(o->out_fd);
+		if (o->err_fd >= 0)
+			close(o->err_fd);
 	}
-	/* --go-watch: the child's stderr through the tap, its lines and the
-	 * pprof scrapes to the detectors */
-	gw *go = NULL, *self = NULL;
-	tap *tp = NULL;
-	if (o->go) /* and the same detectors on our own runtime */
-		self = gw_watch_self(
+}
+
+/* --go-watch: the child's stderr through the tap, its lines and the pprof
+ * scrapes to the detectors */
+static void start_go(sv_state *st) {
+	const sv_opts *o = st->o;
+	ms_err err = {0};
+	if (o->go && o->go_self) /* and the same detectors on our own runtime */
+		st->self = gw_watch_self(
 		    o->go->interval_s,
-		    &(gw_target){.netns_fd = -1, .emit = go_event, .emit_arg = &st}, NULL);
-	if (o->go && o->go_err_fd >= 0) {
-		st.go_netns = container_netns(o->proc->pid);
-		gw_target gt = {.cgroup = o->cgroup,
-		                .cpu_quota = cg_limits_cpu_cores(&o->spec->limits),
-		                .netns_fd = st.go_netns,
-		                .emit = go_event,
-		                .emit_arg = &st};
-		go = gw_start(o->go, &gt, pl_go_config(st.policies));
-		rt_mutex_lock(&st.mu);
-		st.go = go;
-		rt_mutex_unlock(&st.mu);
-		int sink = o->go_sink_fd >= 0 ? o->go_sink_fd : STDERR_FILENO;
-		if (!(tp = tap_start(o->go_err_fd, sink, o->go->stderr_buffer, o->go->stderr_mode,
-		                     gw_markers, gw_line, go, &err))) {
-			fprintf(stderr, "moonshim: --go-watch: %s\n", err.msg);
-			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
-			close(o->go_err_fd); /* the child's stderr writes fail, never hang */
-		}
+		    &(gw_target){.netns_fd = -1, .emit = go_event, .emit_arg = st}, NULL);
+	if (!o->go || o->go_err_fd < 0)
+		return;
+	st->go_netns = container_netns(o->proc->pid);
+	gw_target gt = {.cgroup = o->cgroup,
+	                .cpu_quota = o->spec ? cg_limits_cpu_cores(&o->spec->limits) : 0,
+	                .netns_fd = st->go_netns,
+	                .emit = go_event,
+	                .emit_arg = st};
+	gw *go = gw_start(o->go, &gt, pl_go_config(st->policies));
+	rt_mutex_lock(&st->mu);
+	st->go = go;
+	rt_mutex_unlock(&st->mu);
+	int sink = o->go_sink_fd >= 0 ? o->go_sink_fd : STDERR_FILENO;
+	if (!(st->tp = tap_start(o->go_err_fd, sink, o->go->stderr_buffer, o->go->stderr_mode,
+	                         gw_markers, gw_line, go, &err))) {
+		report(st, "--go-watch: ", &err);
+		close(o->go_err_fd); /* the child's stderr writes fail, never hang */
 	}
+}
+
+static void sv_release(sv_state *st) {
+	if (st->ctl)
+		rt_chan_free(st->ctl);
+	if (st->user_stop)
+		rt_chan_free(st->user_stop);
+	if (st->done)
+		rt_chan_free(st->done);
+	free(st);
+}
+
+int sv_start(const sv_opts *o, sv **out, ms_err *err) {
+	sv_state *st = calloc(1, sizeof *st);
+	*out = NULL;
+	if (!st)
+		return ms_fail(err, -ENOMEM, "supervising %d: out of memory", o->proc->pid);
+	st->opts = *o;
+	st->o = o = &st->opts;
+	st->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
+	st->mu = (rt_mutex)RT_MUTEX_INIT;
+	st->old_netns = st->go_netns = st->go_old_netns = st->sfd = -1;
+	st->ctl = rt_chan_new(sizeof(sv_msg), CTL_CAP);
+	st->user_stop = rt_chan_new(1, 0);
+	st->done = rt_chan_new(1, 0);
+	sv_gen *g = st->ctl && st->user_stop && st->done ? gen_new(st, o->proc) : NULL;
+	if (!g) {
+		sv_release(st);
+		return ms_fail(err, -ENOMEM, "supervising %d: out of memory", o->proc->pid);
+	}
+	st->cur = g;
+	if (o->forward_signals)
+		start_signals(st);
+	/* the Lua world first: policies must be there for the first event */
+	start_lua(o, st, &st->lua);
+	start_watcher(st);
+	start_log(st);
+	start_go(st);
 	start_relay(g);
 	rt_go(exit_waiter, g, "exit waiter");
-	bool start_failed = false;
 	if (o->start_fd >= 0) { /* everything watches: let it exec */
-		ms_err err = {0};
-		if ((start_failed = fh_start(o->start_fd, &err) < 0)) {
-			ctcg_explain_start_failure(o->cgroup, o->spec, &err);
-			fprintf(stderr, "moonshim: %s\n", err.msg);
-			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+		ms_err e = {0};
+		if ((st->start_failed = fh_start(o->start_fd, &e) < 0)) {
+			ctcg_explain_start_failure(o->cgroup, o->spec, &e);
+			report(st, "", &e);
 		}
 		close(o->start_fd);
 	}
+	rt_go(sv_main, st, "supervisor");
+	*out = st;
+	return 0;
+}
 
-	g = follow(&st, g);
+/* The main goroutine: follow the processes, then tear everything down. */
+static void sv_main(void *arg) {
+	sv_state *st = arg;
+	const sv_opts *o = st->o;
+	ms_err err = {0};
+	sv_gen *g = follow(st, st->cur);
 	int status = g->status;
 	/* a first process that never became the workload (its execve failed,
 	 * or it died starting): the run fails as a set-up error does (1), not
 	 * with a status the workload could have given */
-	int run_status = start_failed && !g->n ? 1 : status;
+	st->status = st->start_failed && !g->n ? 1 : status;
 	/* the write ends kept for new processes: the log's EOF */
 	for (int i = 0; restartable(o) && i < 3; i++)
 		if (o->create->stdio[i] >= 0)
 			close(o->create->stdio[i]);
 	/* one pass of the netpoller, so a populated-0 notification already
 	 * raised reaches the stream before the exit line */
-	if (w)
+	if (st->w)
 		rt_sleep(NOTIFY_GRACE_NS);
 	json_t *fields = json_pack("{s:i, s:i}", "pid", g->p.pid, "exit_status", status);
 	if (g->n)
 		json_object_set_new(fields, "restarts", json_integer(g->n));
-	if (tp) { /* the child's side is closed: the tap drains, then the log's pipe closes */
+	if (st->tp) { /* the child's side is closed: the tap drains, then the log's pipe closes */
 		tap_stats ts;
-		tap_wait(tp, &ts);
+		tap_wait(st->tp, &ts);
 		if (ts.bytes_dropped)
 			json_object_set_new(fields, "stderr_dropped_bytes",
 			                    json_integer((json_int_t)ts.bytes_dropped));
 	}
 	if (o->go && o->go_sink_fd >= 0)
 		close(o->go_sink_fd);
-	rt_mutex_lock(&st.mu);
-	st.go = NULL;
-	rt_mutex_unlock(&st.mu);
+	rt_mutex_lock(&st->mu);
+	gw *go = st->go;
+	st->go = NULL;
+	rt_mutex_unlock(&st->mu);
 	gw_stop(go);
-	gw_stop(self);
-	if (st.go_netns >= 0)
-		close(st.go_netns);
-	if (st.go_old_netns >= 0)
-		close(st.go_old_netns);
-	if (log) {
+	gw_stop(st->self);
+	if (st->go_netns >= 0)
+		close(st->go_netns);
+	if (st->go_old_netns >= 0)
+		close(st->go_old_netns);
+	if (st->log) {
 		lf_stats ls;
-		lf_close(log, &ls);
+		lf_close(st->log, &ls);
 		if (ls.all.dropped_bytes)
 			json_object_set_new(fields, "log_dropped_bytes",
 			                    json_integer((json_int_t)ls.all.dropped_bytes));
@@ -826,31 +914,51 @@ static int supervise_main(void *arg) {
 			ms_fail(&err, ls.write_error, "--log %s: writing: %s (%llu bytes lost)",
 			        o->log_path, strerror(-ls.write_error),
 			        (unsigned long long)ls.lost_bytes);
-			fprintf(stderr, "moonshim: %s\n", err.msg);
-			ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+			report(st, "", &err);
 		}
 	}
-	if (st.sig_pd)
-		rt_poll_evict(st.sig_pd);
-	if (w) {
-		cg_watch_stop(w);
-		rt_chan_close(st.cg_events);
+	if (st->sig_pd)
+		rt_poll_evict(st->sig_pd);
+	if (st->w) {
+		cg_watch_stop(st->w);
+		rt_chan_close(st->cg_events);
 	}
-	rt_wg_wait(&st.wg);
-	if (w)
-		last_memory_events(&st);
-	stop_lua(&ls, &st);
-	if (st.sig_pd)
-		rt_poll_close(st.sig_pd);
-	if (sfd >= 0)
-		close(sfd);
-	if (st.cg_events)
-		rt_chan_free(st.cg_events);
+	rt_wg_wait(&st->wg);
+	if (st->w || (o->cgroup && o->on_cgroup)) /* on_cgroup hears it even without a watcher */
+		last_memory_events(st);
+	stop_lua(&st->lua, st);
+	if (st->sig_pd)
+		rt_poll_close(st->sig_pd);
+	if (st->sfd >= 0)
+		close(st->sfd);
+	if (st->cg_events)
+		rt_chan_free(st->cg_events);
 	gen_free(g); /* its fds are in *o->proc, the caller's */
-	rt_chan_free(st.ctl);
-	rt_chan_free(st.user_stop);
 	ev_emit(o->events, "exit", fields);
-	return run_status;
+	rt_chan_close(st->done);
+}
+
+int sv_wait(sv *s) {
+	rt_chan_recv(s->done, NULL);
+	return s->status;
+}
+
+void sv_free(sv *s) {
+	if (s)
+		sv_release(s);
+}
+
+static int supervise_main(void *arg) {
+	const sv_opts *o = arg;
+	sv *s;
+	ms_err err = {0};
+	if (sv_start(o, &s, &err)) {
+		fprintf(stderr, "moonshim: %s\n", err.msg);
+		return 1;
+	}
+	int status = sv_wait(s);
+	sv_free(s);
+	return status;
 }
 
 /* The linker's bounds of our code. */

@@ -1,10 +1,17 @@
 /*
- * supervise.h — waiting for a container process on the runtime (prefix
- * sv_): its pidfd parked on the netpoller, the forwarded signals from a
- * signalfd, its cgroup's events, its stdout/stderr to a k8s-file log or
- * its pty relayed to our terminal — all goroutines of one rt_main. With
- * a spec to make it from, a policy may restart the container
- * (container.restart): supervision then goes on with the new process.
+ * supervise.h — supervising a container process on the runtime (prefix
+ * sv_), one object for both modes: its pidfd parked on the netpoller, its
+ * cgroup's events, the Lua world of its checks and policies (the built-in
+ * default policy when none is given), the Go watch and its stderr tap,
+ * its stdout/stderr to a k8s-file log, its pty relayed — goroutines of the
+ * caller's runtime. `moonshim run` supervises its init (sv_supervise: its
+ * own rt_main, our signals forwarded, restarts offered); the containerd
+ * task each init and exec (sv_start, sv_wait on the shim's runtime). What
+ * differs between the modes is in sv_opts, never a second copy: who owns
+ * stdio (relay), where events go (events, on_cgroup), whether signals are
+ * forwarded and restarts offered. With a restart offered and a spec to
+ * make it from, a policy may restart the container (container.restart):
+ * supervision then goes on with the new process.
  */
 #ifndef MOONSHIM_SUPERVISE_H
 #define MOONSHIM_SUPERVISE_H
@@ -53,18 +60,55 @@ typedef struct sv_opts {
 	/* after a restart, with the new process running (e.g. to record it) */
 	void (*restarted)(void *arg, const ct_proc *p);
 	void *restarted_arg;
+
+	/* ─── the mode's parameters ─── */
+	/* the Lua world's name (messages) */
+	const char *name;
+	/* a policy and a check given as Lua text rather than files (the
+	 * containerd annotations): name and source, NULL when none */
+	const char *policy_name, *policy_src;
+	const char *check_name, *check_src;
+	/* `run`: our signals (sv_block_signals) go to the process, and a TERM,
+	 * INT or QUIT ends the run (no restart after it) */
+	bool forward_signals;
+	/* `run`: container.restart remakes the init (with spec, create, cgroup
+	 * and reap_cgroup); containerd's task has no such thing */
+	bool offer_restart;
+	/* `run`: the Go detectors also watch our own runtime */
+	bool go_self;
+	/* the pty's relay: NULL relays it to our terminal (stdin, stdout,
+	 * resized as ours); else its input and output fds (the caller's) */
+	const int *relay;
+	/* every cgroup event, before the policies see it (containerd: TaskOOM) */
+	void (*on_cgroup)(void *arg, const cg_event *e);
+	void *on_cgroup_arg;
 } sv_opts;
+
+typedef struct sv sv;
 
 /* The signals forwarded to the process: block them (in every thread)
  * before creating it, so none is lost or kills us meanwhile. The child
  * unblocks them before exec. */
 void sv_block_signals(void);
 
-/* Supervise until the process exits, no policy restarts it, and its output
- * is drained; returns the last process's exit status as a shell reports it
- * (128+N for signal N). Negative (-errno) when supervision could not start
- * at all (the runtime's netpoller: EMFILE, ENOMEM): nothing ran, the fds
- * in o are still the caller's and a held process still waits at start_fd. */
+/* Start phase, in a goroutine of a running runtime: the exit waiter, the
+ * Lua world, the cgroup watcher, the log, the Go watch and tap, the relay
+ * (o is copied; what it points to must outlive the sv). 0 and *out, or
+ * -errno (out of memory) with nothing started: the fds in o are still
+ * the caller's and a held process still waits at start_fd. */
+int sv_start(const sv_opts *o, sv **out, ms_err *err);
+/* Stop phase: wait until the process exits, no policy restarts it, the
+ * policies saw the exit and everything is drained and stopped; returns
+ * the last process's exit status as a shell reports it (128+N for signal
+ * N). Once per sv. */
+int sv_wait(sv *s);
+/* After sv_wait. NULL is fine. */
+void sv_free(sv *s);
+
+/* `moonshim run`: its own rt_main, sv_start, sv_wait. Returns the status
+ * as sv_wait; negative (-errno) when supervision could not start at all
+ * (the runtime's netpoller: EMFILE, ENOMEM), with the fds in o still the
+ * caller's and a held process still waiting at start_fd. */
 int sv_supervise(const sv_opts *o);
 
 #endif

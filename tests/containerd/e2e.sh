@@ -338,6 +338,27 @@ case_lua() {
 	clean "$id"
 }
 
+# The built-in default policy (policies/default.lua: the memory ladder as a
+# dry run) runs in containerd mode as it does under `moonshim run`: a
+# container holding 88 MiB of tmpfs (unreclaimable without swap) under a
+# 96 MiB limit is reported short of memory in the shim's log — a
+# policy.action "notify" with dry_run — and left alone (it exits 6). moon only.
+case_default_policy() {
+	[ "$RT" = io.containerd.moon.v2 ] || { note echo "skipped for $RT"; return 0; }
+	local id rc line
+	id=$(cd_id defpol)
+	run --rm --memory-limit 100663296 --mount type=tmpfs,src=tmpfs,dst=/big,options=size=200m \
+		--rootfs "$CD_ROOTFS" "$id" /bin/sh -c 'dd if=/dev/zero of=/big/fill bs=1M count=88 2>/dev/null; sleep 12; exit 6' \
+		>>"$RES/$CASE.log" 2>&1
+	rc=$?
+	grep "\"id\":\"$id\"" "$CD_DIR/containerd.log" | grep 'policy\.' >>"$RES/$CASE.log"
+	expect "exit code (a dry run leaves it alone)" $rc 6 || return 1
+	line=$(grep "\"id\":\"$id\"" "$CD_DIR/containerd.log" | grep '"type":"policy.action"' | grep '"action":"notify"' | head -1)
+	[ -n "$line" ] || fail "no policy.action notify from the default policy in containerd's log" || return 1
+	echo "$line" | grep -q '"dry_run":true' || fail "the default policy's notify is not a dry run: $line" || return 1
+	clean "$id"
+}
+
 # --go-watch through the io.moonshim.go.* annotations: a leaking Go fixture
 # (tests/go/fixtures/leak-recv) in its own network namespace, its pprof
 # scraped from inside it, the leak named in containerd's log with its site;
@@ -632,7 +653,7 @@ case_log() {
 
 # ---------------------------------------------------------------- main
 
-PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua go metrics pause events oom config image kill_shim)
+PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim)
 # restart and crash_* stop containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart crash_create crash_exec loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

@@ -835,8 +835,9 @@ int sv_start(const sv_opts *o, sv **out, ms_err *err) {
 	st->done = rt_chan_new(1, 0);
 	sv_gen *g = st->ctl && st->user_stop && st->done ? gen_new(st, o->proc) : NULL;
 	if (!g) {
+		pid_t pid = o->proc->pid; /* o is st's copy */
 		sv_release(st);
-		return ms_fail(err, -ENOMEM, "supervising %d: out of memory", o->proc->pid);
+		return ms_fail(err, -ENOMEM, "supervising %d: out of memory", pid);
 	}
 	st->cur = g;
 	if (o->forward_signals)

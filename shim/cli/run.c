@@ -71,7 +71,10 @@ typedef struct run_ctx {
 	int go_pipe[2];      /* --go-watch: the child's stderr, read by the tap */
 	gw_opts go;
 	ev_log *events;
-	st_record rec; /* as written under --root */
+	st_record rec;  /* as written under --root */
+	ct_opts create; /* how the init was made (a restart makes the next so) */
+	int start_fd;   /* the starter's end of the held init's start socket */
+	int ready_fd;   /* --detach: the parent waiting for "ready", else -1 */
 } run_ctx;
 
 static void undo(run_ctx *r, bool keep_state) {
@@ -194,145 +197,182 @@ static void detached_ready(int fd, const ms_err *err) {
 		close(null);
 }
 
-static int run_container(const run_args *a) {
-	run_ctx r = {.a = a, .proc = {.pid = -1, .pidfd = -1, .pty_master = -1}};
-	memset(r.log_pipes, -1, sizeof r.log_pipes);
-	r.go_pipe[0] = r.go_pipe[1] = -1;
-	ms_err err = {0};
-	int ready_fd = -1, status = 1;
-
+/* Before the container exists: the spec, the state claim, --detach's fork,
+ * the event stream, the cgroup, the log and --go-watch pipes, r->create. */
+static int prepare(run_ctx *r, ms_err *err) {
+	const run_args *a = r->a;
 	ms_trace(g_cli.debug, "run %s", a->id);
-	if (st_check_id(a->id, &err) || spec_load(a->bundle, &r.s, &err))
-		goto fail;
-	ms_trace(g_cli.debug, "spec %s/config.json read", r.s->bundle);
-	for (int i = 0; i < r.s->nwarnings; i++)
-		fprintf(stderr, "moonshim: warning: %s\n", r.s->warnings[i]);
-	if (st_claim(g_cli.root, a->id, &err))
-		goto fail;
-	r.claimed = true;
-	if (a->detach && detach(&ready_fd) < 0) {
-		ms_fail(&err, -errno, "--detach: fork: %s", strerror(errno));
-		goto fail;
-	}
-	if (!(r.events = ev_open(a->events, a->id, &err)))
-		goto fail;
-	for (int i = 0; i < r.s->nwarnings; i++)
-		ev_emit(r.events, "warning", json_pack("{s:s}", "message", r.s->warnings[i]));
+	if (st_check_id(a->id, err) || spec_load(a->bundle, &r->s, err))
+		return err->code;
+	ms_trace(g_cli.debug, "spec %s/config.json read", r->s->bundle);
+	for (int i = 0; i < r->s->nwarnings; i++)
+		fprintf(stderr, "moonshim: warning: %s\n", r->s->warnings[i]);
+	if (st_claim(g_cli.root, a->id, err))
+		return err->code;
+	r->claimed = true;
+	if (a->detach && detach(&r->ready_fd) < 0)
+		return ms_fail(err, -errno, "--detach: fork: %s", strerror(errno));
+	if (!(r->events = ev_open(a->events, a->id, err)))
+		return err->code;
+	for (int i = 0; i < r->s->nwarnings; i++)
+		ev_emit(r->events, "warning", json_pack("{s:s}", "message", r->s->warnings[i]));
 	char default_rel[PATH_MAX];
 	snprintf(default_rel, sizeof default_rel, "moonshim/%s", a->id);
-	if (ctcg_setup(&r.cg, r.s, default_rel, &err))
-		goto fail;
-	ms_trace(g_cli.debug, "cgroup %s made", r.cg.rel);
-	ct_opts o = {.host = &r.cg.host,
-	             .cgroup = r.cg.cgroup,
-	             .cgroup_rel = r.cg.rel,
-	             .stdio = {-1, -1, -1},
-	             .debug = g_cli.debug,
-	             .before_start = ctcg_attach_devices,
-	             .hook_arg = &r.cg};
-	if (a->log && !r.s->process.terminal && open_log_pipes(&r, o.stdio, &err))
-		goto fail;
-	if (a->go_watch && setup_go_watch(&r, o.stdio, &err))
-		goto fail;
-	/* the process waits at exec until supervision (the cgroup watcher,
-	 * the Lua world, the stderr tap) is up, so no early event is lost */
+	if (ctcg_setup(&r->cg, r->s, default_rel, err))
+		return err->code;
+	ms_trace(g_cli.debug, "cgroup %s made", r->cg.rel);
+	r->create = (ct_opts){.host = &r->cg.host,
+	                      .cgroup = r->cg.cgroup,
+	                      .cgroup_rel = r->cg.rel,
+	                      .stdio = {-1, -1, -1},
+	                      .debug = g_cli.debug,
+	                      .before_start = ctcg_attach_devices,
+	                      .hook_arg = &r->cg};
+	if (a->log && !r->s->process.terminal && open_log_pipes(r, r->create.stdio, err))
+		return err->code;
+	if (a->go_watch && setup_go_watch(r, r->create.stdio, err))
+		return err->code;
+	return 0;
+}
+
+/* The init, held at exec until supervision (the cgroup watcher, the Lua
+ * world, the stderr tap) is up, so no early event is lost; r->start_fd
+ * lets it go. */
+static int create_held(run_ctx *r, ms_err *err) {
 	int startp[2];
-	if (ct_start_pair(startp, &err))
-		goto fail;
-	o.hold = true;
-	o.start_fd = startp[1];
+	if (ct_start_pair(startp, err))
+		return err->code;
+	r->create.hold = true;
+	r->create.start_fd = startp[1];
 	sv_block_signals();
-	int crc = ct_create(r.s, &o, &r.proc, &err);
+	int rc = ct_create(r->s, &r->create, &r->proc, err);
 	close(startp[1]);
-	o.hold = false; /* a restart's new process starts at once */
-	o.start_fd = -1;
-	if (crc) {
+	r->create.hold = false; /* a restart's new process starts at once */
+	r->create.start_fd = -1;
+	if (rc) {
 		close(startp[0]);
-		goto fail;
+		return rc;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	st_record *rec = &r.rec;
-	record(&r, rec, "running");
-	if (st_write(g_cli.root, rec, &err))
-		goto fail_running;
+	r->start_fd = startp[0];
+	return 0;
+}
+
+/* Supervise the held init until the run is over (supervise.h): its
+ * status, or -errno when supervision never started. */
+static int supervise(run_ctx *r) {
+	const run_args *a = r->a;
 	/* with --go-watch and a log, the tap passes stderr on into the log's
 	 * pipe: its write end is the tap's sink, which supervision closes */
-	int go_sink = a->go_watch && a->log ? r.log_pipes[1][1] : -1;
-	/* supervision keeps the log pipes' write ends (in o.stdio) for the
-	 * processes a restart makes, and closes them at the end */
+	int go_sink = a->go_watch && a->log ? r->log_pipes[1][1] : -1;
+	/* supervision keeps the log pipes' write ends (in create.stdio) for
+	 * the processes a restart makes, and closes them at the end */
 	for (int i = 0; i < 2; i++)
-		r.log_pipes[i][1] = -1;
-	r.go_pipe[1] = -1;
-	ev_emit(r.events, "start",
-	        json_pack("{s:i, s:s}", "pid", r.proc.pid, "bundle", r.s->bundle));
-	detached_ready(ready_fd, NULL);
-	ready_fd = -1;
-
-	sv_opts so = {.proc = &r.proc,
-	              .cgroup = r.cg.cgroup,
+		r->log_pipes[i][1] = -1;
+	r->go_pipe[1] = -1;
+	sv_opts so = {.proc = &r->proc,
+	              .cgroup = r->cg.cgroup,
 	              .reap_cgroup = true,
-	              .events = r.events,
+	              .events = r->events,
 	              .log_path = a->log,
 	              .log_mode = a->log_mode,
 	              .log_buffer = a->log_buffer,
-	              .out_fd = r.log_pipes[0][0],
-	              .err_fd = r.log_pipes[1][0],
+	              .out_fd = r->log_pipes[0][0],
+	              .err_fd = r->log_pipes[1][0],
 	              .debug = g_cli.debug,
 	              .checks = a->checks,
 	              .nchecks = a->nchecks,
 	              .policies = a->policies,
 	              .npolicies = a->npolicies,
-	              .spec = r.s,
-	              .create = &o,
+	              .spec = r->s,
+	              .create = &r->create,
 	              .restarted = record_restart,
-	              .restarted_arg = &r,
-	              .go = a->go_watch ? &r.go : NULL,
-	              .go_err_fd = r.go_pipe[0],
+	              .restarted_arg = r,
+	              .go = a->go_watch ? &r->go : NULL,
+	              .go_err_fd = r->go_pipe[0],
 	              .go_sink_fd = go_sink,
-	              .start_fd = startp[0],
+	              .start_fd = r->start_fd,
 	              .forward_signals = true,
 	              .offer_restart = true,
 	              .go_self = true};
-	status = sv_supervise(&so);
+	int status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
+	return status;
+}
+
+/* After the run: what supervision took is gone; a detached container's
+ * record stays, stopped, until `delete`. */
+static void finish(run_ctx *r, int status) {
+	ms_err err = {0};
+	r->log_pipes[0][0] = r->log_pipes[1][0] = -1; /* the log took them */
+	r->go_pipe[0] = -1;                           /* the tap took it */
+	close(r->proc.pidfd);
+	if (r->proc.pty_master >= 0)
+		close(r->proc.pty_master);
+	if (r->a->detach) {
+		snprintf(r->rec.status, sizeof r->rec.status, "stopped");
+		r->rec.exit_status = status;
+		st_write(g_cli.root, &r->rec, &err);
+	}
+	undo(r, r->a->detach);
+	ev_close(r->events);
+	spec_free(r->s);
+	ms_trace(g_cli.debug, "cleaned up");
+}
+
+/* A failed run: one line (to the --detach parent when there is one), the
+ * error event, everything undone. */
+static int fail_run(run_ctx *r, ms_err *err) {
+	if (!err->msg[0])
+		snprintf(err->msg, sizeof err->msg, "failed (%s)", strerror(-err->code));
+	if (r->events)
+		ev_emit(r->events, "error", json_pack("{s:s}", "message", err->msg));
+	if (r->ready_fd >= 0)
+		detached_ready(r->ready_fd, err);
+	else
+		fprintf(stderr, "moonshim: %s\n", err->msg);
+	undo(r, false);
+	ev_close(r->events);
+	spec_free(r->s);
+	return 1;
+}
+
+/* A held init that will not be supervised: it exits at the start
+ * socket's EOF; killed all the same, and reaped. */
+static void kill_held(run_ctx *r) {
+	close(r->start_fd);
+	syscall(SYS_pidfd_send_signal, r->proc.pidfd, SIGKILL, NULL, 0);
+	waitpid(r->proc.pid, NULL, 0);
+}
+
+static int run_container(const run_args *a) {
+	run_ctx r = {.a = a,
+	             .proc = {.pid = -1, .pidfd = -1, .pty_master = -1},
+	             .start_fd = -1,
+	             .ready_fd = -1};
+	memset(r.log_pipes, -1, sizeof r.log_pipes);
+	r.go_pipe[0] = r.go_pipe[1] = -1;
+	ms_err err = {0};
+	if (prepare(&r, &err) || create_held(&r, &err))
+		return fail_run(&r, &err);
+	signal(SIGPIPE, SIG_IGN);
+	record(&r, &r.rec, "running");
+	if (st_write(g_cli.root, &r.rec, &err)) {
+		kill_held(&r);
+		return fail_run(&r, &err);
+	}
+	ev_emit(r.events, "start",
+	        json_pack("{s:i, s:s}", "pid", r.proc.pid, "bundle", r.s->bundle));
+	detached_ready(r.ready_fd, NULL);
+	r.ready_fd = -1;
+	int status = supervise(&r);
 	if (status < 0) { /* it never started: the process still waits to exec */
 		ms_fail(&err, status, "supervising %d: the netpoller (epoll, eventfd): %s",
 		        r.proc.pid, strerror(-status));
-		goto fail_running;
+		kill_held(&r);
+		return fail_run(&r, &err);
 	}
-	r.log_pipes[0][0] = r.log_pipes[1][0] = -1; /* the log took them */
-	r.go_pipe[0] = -1;                          /* the tap took it */
-	close(r.proc.pidfd);
-	if (r.proc.pty_master >= 0)
-		close(r.proc.pty_master);
-	if (a->detach) { /* a detached container is stopped, not gone, until `delete` */
-		snprintf(rec->status, sizeof rec->status, "stopped");
-		rec->exit_status = status;
-		st_write(g_cli.root, rec, &err);
-	}
-	undo(&r, a->detach);
-	ev_close(r.events);
-	spec_free(r.s);
-	ms_trace(g_cli.debug, "cleaned up");
+	finish(&r, status);
 	return status;
-
-fail_running:
-	close(startp[0]); /* a held process exits at EOF; killed all the same */
-	syscall(SYS_pidfd_send_signal, r.proc.pidfd, SIGKILL, NULL, 0);
-	waitpid(r.proc.pid, NULL, 0);
-fail:
-	if (!err.msg[0])
-		snprintf(err.msg, sizeof err.msg, "failed (%s)", strerror(-err.code));
-	if (r.events)
-		ev_emit(r.events, "error", json_pack("{s:s}", "message", err.msg));
-	if (ready_fd >= 0)
-		detached_ready(ready_fd, &err);
-	else
-		fprintf(stderr, "moonshim: %s\n", err.msg);
-	undo(&r, false);
-	ev_close(r.events);
-	spec_free(r.s);
-	return 1;
 }
 
 int cmd_run(int argc, char **argv) {

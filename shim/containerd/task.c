@@ -514,25 +514,21 @@ static int prepare_stdio(task_service *t, task *k, proc *p, ct_opts *o, int fds[
 	return 0;
 }
 
-static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
-	task_service *t = arg;
-	Containerd__Task__V2__CreateTaskRequest *r =
-	    unpack(&containerd__task__v2__create_task_request__descriptor, c);
-	if (!r)
-		return tt_fail(msg, TT_INVALID_ARGUMENT, "Create: the request does not decode");
-	ms_err err = {0};
+/* A new task for request r, not yet listed: 0, or a ttrpc code (msg set;
+ * *out NULL or the task to free). */
+static int new_task(task_service *t, Containerd__Task__V2__CreateTaskRequest *r, task **out,
+                    char **msg) {
+	*out = NULL;
 	int code = id_fits(msg, "Create: a container id", r->id);
-	if (!code && strlen(r->bundle) >= PATH_MAX)
-		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Create: a bundle path of %zu bytes",
-		               strlen(r->bundle));
-	task *k = code ? NULL : calloc(1, sizeof *k);
-	int fds[3] = {-1, -1, -1}, startp[2] = {-1, -1};
 	if (code)
-		goto out;
-	if (!k) {
-		code = tt_fail(msg, TT_RESOURCE_EXHAUSTED, "out of memory");
-		goto out;
-	}
+		return code;
+	if (strlen(r->bundle) >= PATH_MAX)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Create: a bundle path of %zu bytes",
+		               strlen(r->bundle));
+	task *k = calloc(1, sizeof *k);
+	if (!k)
+		return tt_fail(msg, TT_RESOURCE_EXHAUSTED, "out of memory");
+	*out = k;
 	k->start_fd = -1;
 	k->go_sink = -1;
 	k->svc = t;
@@ -543,23 +539,33 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	rt_mutex_lock(&t->mu);
 	bool taken = find_task(t, r->id) != NULL;
 	rt_mutex_unlock(&t->mu);
-	if (taken) {
-		code = tt_fail(msg, TT_ALREADY_EXISTS, "container %s already exists", r->id);
-		goto fail;
-	}
-	if (mount_rootfs(k, r, &err) || spec_load(k->bundle, &k->s, &err))
-		goto fail_err;
+	if (taken)
+		return tt_fail(msg, TT_ALREADY_EXISTS, "container %s already exists", r->id);
+	return 0;
+}
+
+/* The task's rootfs, spec, annotations, scripts, log and cgroup. */
+static int load_task(task_service *t, task *k, Containerd__Task__V2__CreateTaskRequest *r,
+                     ms_err *err) {
+	if (mount_rootfs(k, r, err) || spec_load(k->bundle, &k->s, err))
+		return err->code;
 	k->s->process.terminal = r->terminal;
-	if (go_annotations(k, &err))
-		goto fail_err;
+	if (go_annotations(k, err))
+		return err->code;
 	pick_script(k->s, POLICY_ANNOTATION, DEFAULT_POLICY, &k->policy_file, &k->policy_src);
 	pick_script(k->s, CHECKS_ANNOTATION, DEFAULT_CHECKS, &k->checks_file, &k->checks_src);
-	k->log = ev_open("/proc/self/fd/2", k->id, &err);
+	k->log = ev_open("/proc/self/fd/2", k->id, err);
 	char default_rel[PATH_MAX];
 	snprintf(default_rel, sizeof default_rel, "moonshim/%s/%s", t->o.ns ? t->o.ns : "default",
 	         k->id);
-	if (ctcg_setup(&k->cg, k->s, default_rel, &err))
-		goto fail_err;
+	return ctcg_setup(&k->cg, k->s, default_rel, err) ? err->code : 0;
+}
+
+/* The init, held at exec until Start (k->start_fd lets it go), and its
+ * supervision. On failure after the process exists, k->init.pid is set
+ * for the caller to kill. */
+static int create_init(task_service *t, task *k, ms_err *err) {
+	int fds[3] = {-1, -1, -1}, startp[2] = {-1, -1}, go_pipe[2] = {-1, -1};
 	fh_job j = {.s = k->s,
 	            .o = {.host = &k->cg.host,
 	                  .cgroup = k->cg.cgroup,
@@ -569,32 +575,29 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	                  .hook_arg = &k->cg,
 	                  .hold = true,
 	                  .clone_parent = true}};
-	if (prepare_stdio(t, k, &k->init, &j.o, fds, &err) || ct_start_pair(startp, &err))
-		goto fail_err;
+	int rc = 0;
+	if (prepare_stdio(t, k, &k->init, &j.o, fds, err) || ct_start_pair(startp, err)) {
+		rc = err->code;
+		goto out;
+	}
 	j.o.start_fd = startp[1];
-	int go_pipe[2] = {-1, -1};
 	if (k->go_on && j.o.stdio[2] >= 0) { /* stderr into the tap, the FIFO its sink */
 		if (pipe2(go_pipe, O_CLOEXEC) < 0 || (k->go_sink = dup(j.o.stdio[2])) < 0) {
-			ms_fail(&err, -errno, "--go-watch pipe: %s", strerror(errno));
-			close_fds(go_pipe, 2);
-			goto fail_err;
+			rc = ms_fail(err, -errno, "--go-watch pipe: %s", strerror(errno));
+			goto out;
 		}
 		j.o.stdio[2] = go_pipe[1];
 	}
 	if (fh_create(&j)) {
-		err = j.err;
-		close_fds(go_pipe, 2);
-		goto fail_err;
+		*err = j.err;
+		rc = err->code;
+		goto out;
 	}
-	close(startp[1]);
-	startp[1] = -1;
-	close_fds(fds, 3);
 	k->start_fd = startp[0];
 	startp[0] = -1;
 	k->init.pid = j.pid;
 	k->init.pty_master = j.pty_master;
-	if (go_pipe[0] >= 0)
-		close(go_pipe[1]);
+	close_fds(&go_pipe[1], 1); /* the child has its own: the tap's EOF */
 	/* what exec.container makes processes with */
 	k->create = (ct_opts){.host = &k->cg.host,
 	                      .cgroup = k->cg.cgroup,
@@ -604,42 +607,56 @@ static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	                      .before_start = ctcg_attach_devices,
 	                      .hook_arg = &k->cg,
 	                      .clone_parent = true};
-	if (supervise_proc(t, k, &k->init, go_pipe[0], &err)) {
-		if (go_pipe[0] >= 0)
-			close(go_pipe[0]);
-		goto fail_err;
-	}
+	if ((rc = supervise_proc(t, k, &k->init, go_pipe[0], err)) == 0)
+		go_pipe[0] = -1; /* the tap took it */
+out:
+	close_fds(fds, 3);
+	close_fds(startp, 2);
+	close_fds(go_pipe, 2);
+	return rc;
+}
+
+/* List the created task, tell containerd, answer. */
+static int announce_created(task_service *t, task *k, Containerd__Task__V2__CreateTaskRequest *r,
+                            uint8_t **out, size_t *out_len) {
 	rt_mutex_lock(&t->mu);
 	k->next = t->tasks;
 	t->tasks = k;
 	rt_mutex_unlock(&t->mu);
-
 	Containerd__Events__TaskCreate ev = CONTAINERD__EVENTS__TASK_CREATE__INIT;
 	Containerd__Events__TaskIO io = CONTAINERD__EVENTS__TASK_IO__INIT;
 	io.stdin = r->stdin, io.stdout = r->stdout, io.stderr = r->stderr,
 	io.terminal = r->terminal;
-	ev.container_id = r->id, ev.bundle = r->bundle, ev.io = &io, ev.pid = (uint32_t)j.pid;
+	ev.container_id = r->id, ev.bundle = r->bundle, ev.io = &io, ev.pid = (uint32_t)k->init.pid;
 	ev.n_rootfs = r->n_rootfs, ev.rootfs = r->rootfs;
 	publish(t, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
 	Containerd__Task__V2__CreateTaskResponse resp =
 	    CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
-	resp.pid = (uint32_t)j.pid;
-	code = reply(&resp.base, out, out_len);
-	goto out;
+	resp.pid = (uint32_t)k->init.pid;
+	return reply(&resp.base, out, out_len);
+}
 
-fail_err:
-	code = tt_fail(msg, err.code == -ENOENT ? TT_NOT_FOUND : TT_FAILED_PRECONDITION, "%s",
-	               err.msg);
-fail:
-	close_fds(fds, 3);
-	close_fds(startp, 2);
-	if (k && k->init.pid > 0) { /* created, then failed: it must not linger */
-		kill(k->init.pid, SIGKILL);
-		rt_go(reaper, (void *)(intptr_t)k->init.pid, "create reaper");
-	}
-	if (k)
+static int h_create(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char **msg) {
+	task_service *t = arg;
+	Containerd__Task__V2__CreateTaskRequest *r =
+	    unpack(&containerd__task__v2__create_task_request__descriptor, c);
+	if (!r)
+		return tt_fail(msg, TT_INVALID_ARGUMENT, "Create: the request does not decode");
+	ms_err err = {0};
+	task *k;
+	int code = new_task(t, r, &k, msg);
+	if (!code && (load_task(t, k, r, &err) || create_init(t, k, &err)))
+		code = tt_fail(msg, err.code == -ENOENT ? TT_NOT_FOUND : TT_FAILED_PRECONDITION,
+		               "%s", err.msg);
+	if (!code) {
+		code = announce_created(t, k, r, out, out_len);
+	} else if (k) {
+		if (k->init.pid > 0) { /* created, then failed: it must not linger */
+			kill(k->init.pid, SIGKILL);
+			rt_go(reaper, (void *)(intptr_t)k->init.pid, "create reaper");
+		}
 		free_task(k);
-out:
+	}
 	containerd__task__v2__create_task_request__free_unpacked(r, NULL);
 	return code;
 }

@@ -380,7 +380,8 @@ int cg__open(cg *c, int tree, const char *file, int flags, cg_err *err) {
 	return fd;
 }
 
-int cg__fd(cg *c, int tree, const char *file, cg_err *err) {
+/* A kept-open read fd of `file` in hierarchy `tree`. */
+static int tree_fd(cg *c, int tree, const char *file, cg_err *err) {
 	pthread_mutex_lock(&c->lock);
 	int fd = -1;
 	for (int i = 0; i < c->nfiles; i++)
@@ -404,7 +405,7 @@ int cg__fd(cg *c, int tree, const char *file, cg_err *err) {
 }
 
 int cg_fd(cg *c, const char *file, cg_err *err) {
-	return cg__fd(c, CG_TREE_UNIFIED, file, err);
+	return tree_fd(c, CG_TREE_UNIFIED, file, err);
 }
 
 bool cg__removed(const cg *c) {
@@ -426,7 +427,7 @@ static void drop_fd(cg *c, int tree, const char *file) {
 }
 
 ssize_t cg__read(cg *c, int tree, const char *file, char *buf, size_t n, cg_err *err) {
-	int fd = cg__fd(c, tree, file, err);
+	int fd = tree_fd(c, tree, file, err);
 	if (fd < 0)
 		return fd;
 	ssize_t r = pread(fd, buf, n - 1, 0);

@@ -30,8 +30,6 @@ void cg__err(cg_err *err, int code, const char *fmt, ...) __attribute__((format(
 /* Is `word` one of the `sep`-separated items of `list`? */
 bool cg__has_word(const char *list, char sep, const char *word);
 
-/* A kept-open read fd of `file` in hierarchy `tree`. */
-int cg__fd(cg *c, int tree, const char *file, cg_err *err);
 /* pread the whole kept-open file into buf (NUL-ended); length or -errno. */
 ssize_t cg__read(cg *c, int tree, const char *file, char *buf, size_t n, cg_err *err);
 /* One integer file ("max" reads as CG_NOLIMIT). */
@@ -81,7 +79,5 @@ typedef struct {
 	cg_psi_spec spec;
 } cg__psi_arg;
 void cg__psi_loop(void *arg); /* a goroutine; frees arg */
-/* Do we have CAP_SYS_RESOURCE (triggers of any window, run by psimon)? */
-bool cg__psi_privileged(void);
 
 #endif

@@ -35,7 +35,8 @@
 
 static int64_t parse_dur_us(const char *s, size_t n);
 
-bool cg__psi_privileged(void) {
+/* Do we have CAP_SYS_RESOURCE (triggers of any window, run by psimon)? */
+static bool psi_privileged(void) {
 	static int cached = -1; /* capabilities do not change under us */
 	if (__atomic_load_n(&cached, __ATOMIC_RELAXED) < 0) {
 		unsigned long long eff = 0;
@@ -53,7 +54,7 @@ bool cg__psi_privileged(void) {
 }
 
 bool cg_psi_reads_delay_triggers(void) {
-	return !cg__psi_privileged();
+	return !psi_privileged();
 }
 
 int64_t cg_parse_duration_us(const char *s) {
@@ -270,7 +271,7 @@ static void read_failed(psi_state *s, int rc) {
  * file postpones (reading refreshes the averages and the work then skips
  * its trigger check): read only when the trigger has fired. */
 static void run_trigger(psi_state *s, rt_pollfd *pd, int64_t window_us) {
-	bool sample = cg__psi_privileged();
+	bool sample = psi_privileged();
 	for (;;) {
 		int rc =
 		    rt_poll_wait(pd, RT_POLL_PRI,
@@ -374,10 +375,10 @@ static bool say_fallback(psi_state *s, int fd, int first_err, int64_t window, in
 	else
 		snprintf(every, sizeof every, "every %lld-%lld ms",
 		         (long long)(ACTIVE_POLL_NS / 1000000), (long long)calm_ms);
-	const char *why = first_err != -EINVAL   ? ""
-	                  : cg__psi_privileged() ? ": this kernel takes windows of 500ms..10s"
-	                                         : ": without CAP_SYS_RESOURCE windows must be "
-	                                           "multiples of 2s";
+	const char *why = first_err != -EINVAL ? ""
+	                  : psi_privileged()   ? ": this kernel takes windows of 500ms..10s"
+	                                       : ": without CAP_SYS_RESOURCE windows must be "
+	                                         "multiples of 2s";
 	return cg__watch_say(
 	    s->w, CG_EV_NOTICE,
 	    "%s: the kernel refused a %s window (%s%s) and no window it accepts is "

@@ -187,7 +187,8 @@ static int not_found(char **msg, const char *id, const char *exec_id) {
 	           : tt_fail(msg, TT_NOT_FOUND, "container %s not created", id);
 }
 
-int task_count(task_service *t) {
+/* The number of containers it holds (Shutdown refuses while there are). */
+static int task_count(task_service *t) {
 	rt_mutex_lock(&t->mu);
 	int n = 0;
 	for (task *k = t->tasks; k; k = k->next)

@@ -29,7 +29,5 @@ typedef struct task_opts {
 
 /* Register every Task method on s. Call in a goroutine, before tt_serve. */
 task_service *task_service_new(tt_server *s, const task_opts *o);
-/* The number of containers it holds (Shutdown refuses while there are). */
-int task_count(task_service *t);
 
 #endif

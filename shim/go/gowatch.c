@@ -175,7 +175,8 @@ char **gw_env(char **env, const gw_opts *o, double quota_cores) {
 
 /* ─── findings ──────────────────────────────────────────────────────── */
 
-json_t *gw_event_fields(const gd_event *e) {
+/* A finding as event fields (for gowatch and for the shim's own runtime). */
+static json_t *gw_event_fields(const gd_event *e) {
 	json_t *f =
 	    json_pack("{s:s, s:I, s:f, s:f, s:s}", "kind", e->kind, "count", (json_int_t)e->count,
 	              "value", e->value, "threshold", e->threshold, "detail", e->detail);

@@ -87,7 +87,5 @@ void gw_retarget(gw *g, int netns_fd);
  * reported as one "go.watch" event. */
 void gw_stop(gw *g);
 
-/* A finding as event fields (for gowatch and for the shim's own runtime). */
-json_t *gw_event_fields(const gd_event *e);
 
 #endif

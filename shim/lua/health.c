@@ -38,7 +38,9 @@ static const char *const role_names[] = {"liveness", "readiness", "startup"};
 const char *hc_status_name(hc_status s) {
 	return (unsigned)s <= HC_UNHEALTHY ? status_names[s] : "invalid";
 }
-const char *hc_role_name(hc_role r) {
+
+/* "liveness", "readiness", "startup" */
+static const char *hc_role_name(hc_role r) {
 	return (unsigned)r <= HC_ROLE_STARTUP ? role_names[r] : "invalid";
 }
 

@@ -110,7 +110,6 @@ typedef struct hc_transition {
 } hc_transition;
 
 const char *hc_status_name(hc_status s); /* "starting", "healthy", "unhealthy" */
-const char *hc_role_name(hc_role r);     /* "liveness", "readiness", "startup" */
 
 /* ─── One check ────────────────────────────────────────────────────────── */
 

@@ -219,7 +219,8 @@ static const char *const cap_names[] = {
     "CHECKPOINT_RESTORE",
 };
 
-int spec_cap_number(const char *name) {
+/* Capability name ("CAP_KILL") to number, -1 if unknown. */
+static int spec_cap_number(const char *name) {
 	if (strncasecmp(name, "CAP_", 4) == 0)
 		name += 4;
 	for (size_t i = 0; i < sizeof cap_names / sizeof *cap_names; i++)

@@ -144,8 +144,6 @@ int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, 
 /* An OCI LinuxResources object (Update) as cgroup limits. */
 int spec_parse_resources(json_t *res, cg_limits *out, ms_err *err);
 
-/* Capability name ("CAP_KILL") to number, -1 if unknown. */
-int spec_cap_number(const char *name);
 /* Signal name ("TERM", "SIGTERM") or number to a signal, -1 if unknown. */
 int spec_signal_number(const char *name);
 

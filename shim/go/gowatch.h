@@ -87,5 +87,4 @@ void gw_retarget(gw *g, int netns_fd);
  * reported as one "go.watch" event. */
 void gw_stop(gw *g);
 
-
 #endif

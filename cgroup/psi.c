@@ -28,7 +28,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NS_PER_US      1000
 #define ACTIVE_POLL_NS (10 * 1000000LL)
 #define CALM_POLL_NS   (50 * 1000000LL)
 #define RING           1024 /* 10 s of 10 ms samples */
@@ -247,9 +246,10 @@ static bool emit_pressure(psi_state *s, cg_psi_mode mode, int64_t used_window_us
 	ev.psi.spec = s->spec;
 	ev.psi.mode = mode;
 	ev.psi.used_window_us = used_window_us;
-	stall_over(s, (mode == CG_PSI_TRIGGER ? used_window_us : s->spec.window_us) * NS_PER_US,
+	stall_over(s,
+	           (mode == CG_PSI_TRIGGER ? used_window_us : s->spec.window_us) * RT_MICROSECOND,
 	           &ev.psi.stall_us, &span);
-	ev.psi.window_us = span / NS_PER_US;
+	ev.psi.window_us = span / RT_MICROSECOND;
 	return cg__watch_emit(s->w, &ev);
 }
 
@@ -273,9 +273,9 @@ static void read_failed(psi_state *s, int rc) {
 static void run_trigger(psi_state *s, rt_pollfd *pd, int64_t window_us) {
 	bool sample = psi_privileged();
 	for (;;) {
-		int rc =
-		    rt_poll_wait(pd, RT_POLL_PRI,
-		                 sample ? rt_deadline_in(window_us * NS_PER_US / 2) : RT_FOREVER);
+		int rc = rt_poll_wait(pd, RT_POLL_PRI,
+		                      sample ? rt_deadline_in(window_us * RT_MICROSECOND / 2)
+		                             : RT_FOREVER);
 		if (rc && rc != -ETIMEDOUT)
 			return; /* stopping */
 		bool fired = rc == 0;
@@ -292,13 +292,14 @@ static void run_trigger(psi_state *s, rt_pollfd *pd, int64_t window_us) {
 
 /* How often polling looks while calm: a tenth of the window, 10..50 ms. */
 static int64_t calm_poll_ns(int64_t window_us) {
-	int64_t ns = window_us * NS_PER_US / 10;
+	int64_t ns = window_us * RT_MICROSECOND / 10;
 	return ns > CALM_POLL_NS ? CALM_POLL_NS : ns < ACTIVE_POLL_NS ? ACTIVE_POLL_NS : ns;
 }
 
 /* Polling mode (the fallback). */
 static void run_poll(psi_state *s) {
-	int64_t window_ns = s->spec.window_us * NS_PER_US, calm = calm_poll_ns(s->spec.window_us);
+	int64_t window_ns = s->spec.window_us * RT_MICROSECOND,
+	        calm = calm_poll_ns(s->spec.window_us);
 	int64_t active_until = 0, last_event = INT64_MIN / 2, prev = -1, next;
 	for (;;) {
 		int64_t total;

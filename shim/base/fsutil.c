@@ -1,10 +1,11 @@
-/* fsutil.c — one write(2) to a kernel file, mkdir with parents. */
+/* fsutil.c — one write(2) to a kernel file, a bounded whole-file read, mkdir with parents. */
 #include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +22,49 @@ int fs_write_file(const char *path, const char *text, const char *what, ms_err *
 		return ms_fail(err, -e, "%s: writing %s: %s", what, path,
 		               w < 0 ? strerror(e) : "short write");
 	return 0;
+}
+
+char *fs_read_file(const char *path, size_t max, size_t *len, ms_err *err) {
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		ms_fail(err, -errno, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = NULL, chunk[8192];
+	size_t n, cap = 0;
+	*len = 0;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (*len + n > max) {
+			ms_fail(err, -EFBIG, "%s: larger than %zu bytes", path, max);
+			goto fail;
+		}
+		if (*len + n + 1 > cap) {
+			cap = (*len + n + 1) * 2;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				ms_fail(err, -ENOMEM, "%s: out of memory", path);
+				goto fail;
+			}
+			buf = nb;
+		}
+		memcpy(buf + *len, chunk, n);
+		*len += n;
+	}
+	if (ferror(f)) {
+		ms_fail(err, -EIO, "%s: read error", path);
+		goto fail;
+	}
+	fclose(f);
+	if (!buf && !(buf = malloc(1))) {
+		ms_fail(err, -ENOMEM, "%s: out of memory", path);
+		return NULL;
+	}
+	buf[*len] = 0;
+	return buf;
+fail:
+	free(buf);
+	fclose(f);
+	return NULL;
 }
 
 int fs_mkdir_p(const char *path, mode_t mode, ms_err *err) {

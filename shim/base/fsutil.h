@@ -1,7 +1,8 @@
 /*
- * fsutil.h — the two file-system chores every layer has (prefix fs_):
+ * fsutil.h — the file-system chores several layers have (prefix fs_):
  * writing a value to a kernel file (cgroup, /proc) in one write(2), as
- * those files want, and making a directory with its missing parents.
+ * those files want, reading a whole file with a size bound, and making a
+ * directory with its missing parents.
  * Errors name what was being done and the path.
  */
 #ifndef MOONSHIM_FSUTIL_H
@@ -15,6 +16,11 @@
  * "WHAT: PATH: reason" or "WHAT: writing PATH: reason" (a short write is
  * -EIO). */
 int fs_write_file(const char *path, const char *text, const char *what, ms_err *err);
+
+/* The whole of the file at path, NUL-terminated (malloc'd; *len without
+ * the NUL), refused past max bytes (-EFBIG): NULL with err naming the
+ * path on any failure. */
+char *fs_read_file(const char *path, size_t max, size_t *len, ms_err *err);
 
 /* mkdir path and every missing parent with mode (existing ones are fine):
  * 0, or -errno with err saying "mkdir DIR: reason" for the one that failed. */

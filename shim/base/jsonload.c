@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "jsonload.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,43 +55,11 @@ json_t *jl_loadb(const char *buf, size_t len, size_t flags, const char *what, ms
 }
 
 json_t *jl_load_file(const char *path, size_t flags, ms_err *err) {
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		ms_fail(err, -errno, "%s: %s", path, strerror(errno));
+	size_t len;
+	char *buf = fs_read_file(path, JL_FILE_MAX, &len, err);
+	if (!buf)
 		return NULL;
-	}
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-	char chunk[8192];
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-		if (len + n > JL_FILE_MAX) {
-			free(buf);
-			fclose(f);
-			ms_fail(err, -EFBIG, "%s: larger than %u bytes", path, JL_FILE_MAX);
-			return NULL;
-		}
-		if (len + n > cap) {
-			cap = (len + n) * 2;
-			char *nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				ms_fail(err, -ENOMEM, "%s: out of memory", path);
-				return NULL;
-			}
-			buf = nb;
-		}
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
-	bool bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(buf);
-		ms_fail(err, -EIO, "%s: read error", path);
-		return NULL;
-	}
-	json_t *j = jl_loadb(buf ? buf : "", len, flags, path, err);
+	json_t *j = jl_loadb(buf, len, flags, path, err);
 	free(buf);
 	return j;
 }

@@ -815,28 +815,11 @@ int lw_load(lw_world *w, const char *chunkname, const char *src, size_t len, ms_
 }
 
 int lw_load_file(lw_world *w, const char *path, ms_err *err) {
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return ms_fail(err, -errno, "%s: %s", path, strerror(errno));
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-	char chunk[8192];
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-		if (len + n > cap) {
-			cap = (len + n) * 2;
-			char *nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return ms_fail(err, -ENOMEM, "%s: out of memory", path);
-			}
-			buf = nb;
-		}
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
-	fclose(f);
-	int rc = lw_load(w, path, buf ? buf : "", len, err);
+	size_t len;
+	char *buf = fs_read_file(path, LW_SCRIPT_MAX, &len, err);
+	if (!buf)
+		return err->code;
+	int rc = lw_load(w, path, buf, len, err);
 	free(buf);
 	return rc;
 }

@@ -39,6 +39,9 @@
  * these (lw_load, lw_go and go() make them; other callers of lw_call and
  * lw_call_ref start their goroutines with it). Only touched pages cost. */
 #define LW_STACK_SIZE (512u << 10)
+/* A script file larger than this is refused (lw_load_file): no check or
+ * policy is that big, and reading it must stay bounded. */
+#define LW_SCRIPT_MAX (4u << 20)
 
 typedef struct lw_world lw_world;
 

@@ -9,6 +9,7 @@
  * forever.
  */
 #include "harness.h"
+#include "lwtest.h"
 
 #include "../../shim/lua/luaapi.h"
 #include "../../shim/lua/luaworld.h"
@@ -20,20 +21,6 @@
 #include <string.h>
 
 #define MS 1000000LL
-
-typedef struct {
-	int rc;
-	char msg[1024];
-	rt_chan *done;
-} result;
-
-static void done_cb(void *arg, int rc, const char *msg) {
-	result *r = arg;
-	r->rc = rc;
-	snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
-	int one = 1;
-	rt_chan_send(r->done, &one);
-}
 
 /* Load src into w and run its function `main` as a task of its own
  * goroutine (lw_go), as checks and handlers run; its rc, message in r. */

@@ -5,6 +5,7 @@
  * goroutine inside a world at a time.
  */
 #include "harness.h"
+#include "lwtest.h"
 
 #include "../../shim/lua/luaworld.h"
 
@@ -72,20 +73,6 @@ TEST(lua_errors_name_file_and_line_world_survives) {
 }
 
 /* ─── parking, preemption, budget ───────────────────────────────────── */
-
-typedef struct {
-	int rc;
-	char msg[1024];
-	rt_chan *done;
-} result;
-
-static void done_cb(void *arg, int rc, const char *msg) {
-	result *r = arg;
-	r->rc = rc;
-	snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
-	int one = 1;
-	rt_chan_send(r->done, &one);
-}
 
 static int runaway_main(void *arg) {
 	/* one world: the ticker and the runaway share the lock, so the ticker

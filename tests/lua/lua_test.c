@@ -11,7 +11,9 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MS 1000000LL
 
@@ -70,6 +72,36 @@ static int syntax_main(void *arg) {
 
 TEST(lua_errors_name_file_and_line_world_survives) {
 	run_rt(1, syntax_main, NULL);
+}
+
+/* Script files: read whole, bounded (LW_SCRIPT_MAX); a missing or
+ * oversized one is one error naming the path, and the world carries on. */
+static int script_file_main(void *arg) {
+	lw_world *w = world("files", 0, 0);
+	ms_err err = {0};
+	char path[] = "/tmp/moonshim-lwfile-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	static const char src[] = "function h() return 2 end\n";
+	CHECK(write(fd, src, sizeof src - 1) == (ssize_t)(sizeof src - 1));
+	CHECKF(lw_load_file(w, path, &err) == 0, "%s", err.msg);
+	CHECKF(lw_call(w, "h", &err) == 0, "%s", err.msg);
+	CHECK(ftruncate(fd, LW_SCRIPT_MAX + 1) == 0); /* a NUL-padded tail: too big */
+	memset(&err, 0, sizeof err);
+	CHECK(lw_load_file(w, path, &err) == -EFBIG);
+	CHECKF(strstr(err.msg, path) && strstr(err.msg, "larger than"), "message: %s", err.msg);
+	unlink(path);
+	close(fd);
+	memset(&err, 0, sizeof err);
+	CHECK(lw_load_file(w, path, &err) == -ENOENT);
+	CHECKF(strstr(err.msg, path) != NULL, "message: %s", err.msg);
+	CHECKF(lw_call(w, "h", &err) == 0, "the world carries on: %s", err.msg);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_script_files_read_bounded_errors_name_the_path) {
+	run_rt(1, script_file_main, NULL);
 }
 
 /* ─── parking, preemption, budget ───────────────────────────────────── */

@@ -27,7 +27,12 @@ build_one() { # spec
 	local name mod ver tags cgo outs
 	IFS='|' read -r name mod ver tags cgo outs <<<"$1"
 	local dir=$DEPS/$name-$ver
+	mkdir -p "$DEPS"
+	# one builder per name: a second caller waits for the first, then finds .done
+	exec {lock}>"$DEPS/.$name-$ver.lock"
+	flock "$lock"
 	if [ -f "$dir/.done" ]; then
+		exec {lock}>&-
 		echo "$dir/bin"
 		return 0
 	fi
@@ -56,6 +61,7 @@ build_one() { # spec
 	done
 	rm -rf "$dir/src"
 	touch "$dir/.done"
+	exec {lock}>&-
 	echo "$dir/bin"
 }
 

@@ -127,7 +127,8 @@ static int64_t now_ms(void) {
 
 /* Read its output until it exits; false if the deadline came first. */
 static bool wait_exit(hook_run *r, int64_t deadline) {
-	struct pollfd p[2] = {{.fd = r->pidfd, .events = POLLIN}, {.fd = r->out[0], .events = POLLIN}};
+	struct pollfd p[2] = {{.fd = r->pidfd, .events = POLLIN},
+	                      {.fd = r->out[0], .events = POLLIN}};
 	for (;;) {
 		int timeout = -1;
 		if (deadline) {
@@ -167,8 +168,7 @@ static void clean_output(char *s, size_t len) {
 		s[--len] = 0;
 }
 
-static int run_one(hook_run *r, const char *what, const char *cwd, char *const *env,
-                   ms_err *err) {
+static int run_one(hook_run *r, const char *what, const char *cwd, char *const *env, ms_err *err) {
 	if (pipe2(r->out, O_CLOEXEC) < 0)
 		return ms_fail(err, -errno, "%s %s: pipe: %s", what, r->h->path, strerror(errno));
 	r->pid = fork();
@@ -198,8 +198,8 @@ static int run_one(hook_run *r, const char *what, const char *cwd, char *const *
 	char how[96];
 	describe(r, status, !exited, how, sizeof how);
 	clean_output(r->output, r->outlen);
-	return ms_fail(err, exited ? -ECANCELED : -ETIMEDOUT, "%s %s: %s%s%s", what, r->h->path, how,
-	               r->outlen ? ": " : "", r->output);
+	return ms_fail(err, exited ? -ECANCELED : -ETIMEDOUT, "%s %s: %s%s%s", what, r->h->path,
+	               how, r->outlen ? ": " : "", r->output);
 }
 
 int oh_run(const spec *s, spec_hook_kind k, const oh_state *st, const char *cwd,

@@ -226,6 +226,7 @@ static int prepare(run_ctx *r, ms_err *err) {
 	                      .cgroup_rel = r->cg.rel,
 	                      .stdio = {-1, -1, -1},
 	                      .debug = g_cli.debug,
+	                      .id = a->id,
 	                      .before_start = ctcg_attach_devices,
 	                      .hook_arg = &r->cg};
 	if (a->log && !r->s->process.terminal && open_log_pipes(r, r->create.stdio, err))
@@ -314,6 +315,12 @@ static void finish(run_ctx *r, int status) {
 		st_write(g_cli.root, &r->rec, &err);
 	}
 	undo(r, r->a->detach);
+	/* poststop: the container is gone; a failing hook is a warning */
+	oh_state post = {.id = r->a->id, .status = "stopped"};
+	if (oh_run(r->s, SPEC_HOOK_POSTSTOP, &post, r->s->bundle, NULL, &err)) {
+		fprintf(stderr, "moonshim: warning: %s\n", err.msg);
+		ev_emit(r->events, "warning", json_pack("{s:s}", "message", err.msg));
+	}
 	ev_close(r->events);
 	spec_free(r->s);
 	ms_trace(g_cli.debug, "cleaned up");

@@ -572,6 +572,7 @@ static int create_init(task_service *t, task *k, ms_err *err) {
 	                  .cgroup = k->cg.cgroup,
 	                  .cgroup_rel = k->cg.rel,
 	                  .debug = t->o.debug,
+	                  .id = k->id,
 	                  .before_start = ctcg_attach_devices,
 	                  .hook_arg = &k->cg,
 	                  .hold = true,
@@ -733,6 +734,8 @@ static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 			               err.msg);
 			goto out;
 		}
+		if (fh_hooks(k->s, SPEC_HOOK_POSTSTART, k->id, "running", p->pid, &err))
+			fprintf(stderr, "moonshim: warning: container %s: %s\n", r->id, err.msg);
 		Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
 		ev.container_id = k->id, ev.pid = (uint32_t)p->pid;
 		publish(t, "/tasks/start", "containerd.events.TaskStart", &ev.base);
@@ -1031,6 +1034,9 @@ static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	ev.exit_status = resp.exit_status;
 	ev.exited_at = &at;
 	publish(t, "/tasks/delete", "containerd.events.TaskDelete", &ev.base);
+	ms_err herr = {0}; /* poststop: its processes are gone; a failure is a warning */
+	if (fh_hooks(k->s, SPEC_HOOK_POSTSTOP, k->id, "stopped", 0, &herr))
+		fprintf(stderr, "moonshim: warning: container %s: %s\n", k->id, herr.msg);
 	free_task(k);
 out:
 	containerd__task__v2__delete_request__free_unpacked(r, NULL);

@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "ct_internal.h"
+#include "hooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,14 +37,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_READY = 3 };
+enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_READY = 3, MSG_HOOKS = 4 };
 
 typedef struct {
 	int kind, code;
 	char text[sizeof(((ms_err *)0)->msg)];
 } ct_msg;
 
-static const char go_byte = 'g';
+static const char go_byte = 'g', hooks_done_byte = 'h';
 
 /* ─── child side ────────────────────────────────────────────────────── */
 
@@ -173,7 +174,8 @@ static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_fin
 		            &e));
 	if ((s->ns_new & CLONE_NEWNET) && ct__loopback_up(&e))
 		child_fail(sk, &e);
-	if ((s->ns_new & CLONE_NEWNS) && ct__rootfs_setup(s, o, userns, &e))
+	if ((s->ns_new & CLONE_NEWNS) ? ct__rootfs_setup(s, o, userns, sk, &e)
+	                              : ct__create_hooks(s, o, sk, &e))
 		child_fail(sk, &e);
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		child_fail(sk, (ms_fail(&e, -errno, "hostname: %s", strerror(errno)), &e));
@@ -182,7 +184,35 @@ static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_fin
 	child_finish(sk, f, s->ns_new & CLONE_NEWNS);
 }
 
+int ct__create_hooks(const spec *s, const ct_opts *o, int sk, ms_err *err) {
+	if (oh_has(s, SPEC_HOOK_PRESTART) || oh_has(s, SPEC_HOOK_CREATE_RUNTIME)) {
+		ct_msg m = {.kind = MSG_HOOKS};
+		char c;
+		if (send(sk, &m, sizeof m, MSG_NOSIGNAL) < 0)
+			return ms_fail(err, -errno, "container setup: %s", strerror(errno));
+		if (read(sk, &c, 1) != 1 || c != hooks_done_byte)
+			_exit(1); /* a hook failed: the parent reports it */
+	}
+	/* the pid as the container sees it, the host's root still reachable */
+	oh_state st = {.id = o->id, .status = "creating", .pid = getpid()};
+	return oh_run(s, SPEC_HOOK_CREATE_CONTAINER, &st, s->rootfs, NULL, err);
+}
+
 /* ─── parent side ───────────────────────────────────────────────────── */
+
+/* The child asked (MSG_HOOKS): prestart, then createRuntime, here in the
+ * runtime's namespaces, in the bundle; then let it go on. */
+static int runtime_hooks(int sk, const spec *s, const ct_opts *o, pid_t pid, ms_err *err) {
+	oh_state st = {.id = o->id, .status = "creating", .pid = pid};
+	int rc;
+	if ((rc = oh_run(s, SPEC_HOOK_PRESTART, &st, s->bundle, NULL, err)) ||
+	    (rc = oh_run(s, SPEC_HOOK_CREATE_RUNTIME, &st, s->bundle, NULL, err)))
+		return rc;
+	ms_trace(o->debug, "prestart and createRuntime hooks done");
+	if (write(sk, &hooks_done_byte, 1) != 1)
+		return ms_fail(err, -errno, "container setup: %s", strerror(errno));
+	return 0;
+}
 
 static int write_idmap(pid_t pid, const char *file, const spec_idmap *m, size_t n, const char *what,
                        ms_err *err) {
@@ -217,8 +247,9 @@ static pid_t do_clone3(uint64_t flags, int cgroup_fd, int *pidfd, bool parent) {
 	return (pid_t)syscall(SYS_clone3, &args, sizeof args);
 }
 
-/* Read the child's reports until EOF (it exec'd) or an error. */
-static int await_exec(int sk, ct_proc *out, ms_err *err) {
+/* Read the child's reports until EOF (it exec'd) or an error; s: the
+ * spec whose runtime hooks it may ask for (NULL for an exec). */
+static int await_exec(int sk, const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	for (;;) {
 		ct_msg m;
 		char ctl[CMSG_SPACE(sizeof(int))];
@@ -242,6 +273,12 @@ static int await_exec(int sk, ct_proc *out, ms_err *err) {
 		}
 		if (m.kind == MSG_READY) /* held before exec until started */
 			return 0;
+		if (m.kind == MSG_HOOKS && s) {
+			int rc = runtime_hooks(sk, s, o, out->pid, err);
+			if (rc)
+				return rc;
+			continue;
+		}
 		m.text[sizeof m.text - 1] = 0;
 		return ms_fail(err, m.code ? m.code : -EIO, "%s", m.text);
 	}
@@ -312,15 +349,15 @@ static void handshake_cloned(handshake *h, pid_t pid, ct_proc *out) {
 
 /* The parent's shared last steps: cgroups, the caller's hook and
  * oom_score_adj, "go", then the child's report (exec'd, or ready). */
-static int handshake_go(handshake *h, const spec_process *p, const ct_opts *o, ct_proc *out,
-                        ms_err *err) {
+static int handshake_go(handshake *h, const spec *s, const spec_process *p, const ct_opts *o,
+                        ct_proc *out, ms_err *err) {
 	int rc = release_child(out->pid, p, o, err);
 	if (rc)
 		return rc;
 	ms_trace(o->debug, "parent side done (maps, cgroups, devices): go");
 	if (write(h->sv[0], &go_byte, 1) != 1)
 		return ms_fail(err, -errno, "container setup: %s", strerror(errno));
-	rc = await_exec(h->sv[0], out, err);
+	rc = await_exec(h->sv[0], s, o, out, err);
 	ms_trace(o->debug, "process %d exec'd or ready", out->pid);
 	return rc;
 }
@@ -349,6 +386,8 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 		joinfds[i] = -1;
 	if ((rc = handshake_open(&h, s, &s->process, o, err)))
 		goto out;
+	h.fin.hooks = s;
+	h.fin.id = o->id;
 	for (size_t i = 0; i < s->njoins; i++)
 		if ((joinfds[i] = open(s->joins[i].path, O_RDONLY | O_CLOEXEC)) < 0) {
 			rc = ms_fail(err, -errno, "linux.namespaces: %s: %s", s->joins[i].path,
@@ -388,7 +427,7 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	    ((rc = write_idmap(pid, "uid_map", s->uidmap, s->nuidmap, "linux.uidMappings", err)) ||
 	     (rc = write_idmap(pid, "gid_map", s->gidmap, s->ngidmap, "linux.gidMappings", err))))
 		goto out;
-	rc = handshake_go(&h, &s->process, o, out, err);
+	rc = handshake_go(&h, s, &s->process, o, out, err);
 out:
 	handshake_close(&h, rc, out, o->clone_parent);
 	for (size_t i = 0; i < s->njoins; i++)
@@ -460,7 +499,7 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 		goto out;
 	}
 	handshake_cloned(&h, pid, out);
-	rc = handshake_go(&h, p, o, out, err);
+	rc = handshake_go(&h, NULL, p, o, out, err);
 out:
 	handshake_close(&h, rc, out, o->clone_parent);
 	close(initfd);

@@ -29,6 +29,7 @@ typedef struct ct_opts {
 	const char *cgroup_rel; /* its path below the cgroup roots */
 	int stdio[3];           /* fds for the child's 0, 1, 2; -1: inherit ours */
 	bool debug;             /* trace the steps on stderr */
+	const char *id;         /* the container's id: the OCI hooks' state */
 	/* Run by the parent before the child may go on (after the cgroup
 	 * attach): e.g. the v1 device controller. Returns 0 or fills err. */
 	int (*before_start)(pid_t pid, void *hook_arg, ms_err *err);
@@ -72,7 +73,13 @@ typedef struct ct_proc {
 	int pty_master; /* process.terminal: the pty's master side, else -1 */
 } ct_proc;
 
-/* Create and start the container's init from s. */
+/* Create and start the container's init from s. The spec's hooks run
+ * here as runc runs them: prestart and createRuntime (by the parent, in
+ * our namespaces) and createContainer (by the child, in the container's)
+ * once the mounts are made and before pivot_root; startContainer in the
+ * container just before execve (after the start byte with hold). A failing
+ * one fails the create (or the start) with the hook named. poststart and
+ * poststop are the caller's (they run after this returns). */
 int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err);
 
 /* Start p inside the running container whose init is init_pid (checked by

@@ -12,7 +12,12 @@
  * pivot_root, sysctls, masked and read-only paths, the read-only root.
  * userns: the child is in a new user namespace (device nodes are bound
  * from the host, not created). */
-int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, ms_err *err);
+int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, ms_err *err);
+
+/* In the child, mounts made, before pivot_root: the parent's prestart and
+ * createRuntime hooks (asked for over sync_fd, waited for), then the
+ * createContainer ones here. */
+int ct__create_hooks(const spec *s, const ct_opts *o, int sync_fd, ms_err *err);
 
 /* In the child: open a pty in the container's /dev/pts, make its slave the
  * controlling terminal and stdio and /dev/console; *master gets the master. */
@@ -25,6 +30,10 @@ typedef struct ct_final {
 	cap_t caps;   /* effective, permitted, inheritable of p */
 	int start_fd; /* ct_opts.start_fd */
 	int sync_fd;  /* the child's end of the handshake socket */
+	/* ct_create's: the spec whose startContainer hooks run before execve,
+	 * and the container's id; NULL for an exec */
+	const spec *hooks;
+	const char *id;
 } ct_final;
 
 /* In the child: tell the parent the process waits for its start. */

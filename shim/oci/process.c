@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "ct_internal.h"
+#include "hooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -231,6 +232,13 @@ static int exec_now(const ct_final *f, const char *prog, char **env, ms_err *err
 	return ms_fail(err, -e, "exec: \"%s\": %s", p->args[0], strerror(e));
 }
 
+/* startContainer: in the container, as its process (identity, cwd), just
+ * before execve; a hook without env gets the process's, as under runc. */
+static int start_hooks(const ct_final *f, char **env, ms_err *err) {
+	oh_state st = {.id = f->id, .status = "created", .pid = getpid()};
+	return f->hooks ? oh_run(f->hooks, SPEC_HOOK_START_CONTAINER, &st, NULL, env, err) : 0;
+}
+
 int ct__final_exec(const ct_final *f, ms_err *err) {
 	const spec_process *p = f->p;
 	char **env = exec_env(p);
@@ -264,11 +272,11 @@ int ct__final_exec(const ct_final *f, ms_err *err) {
 			_exit(EXIT_NEVER_STARTED);
 		/* the creator has stopped listening on sync_fd: what fails from
 		 * here on goes back to the starter */
-		rc = exec_now(f, prog, env, err);
+		rc = start_hooks(f, env, err) ? err->code : exec_now(f, prog, env, err);
 		ct_start_report r = {.code = rc};
 		snprintf(r.msg, sizeof r.msg, "%s", err->msg);
 		(void)!send(f->start_fd, &r, sizeof r, MSG_NOSIGNAL);
 		return rc;
 	}
-	return exec_now(f, prog, env, err);
+	return start_hooks(f, env, err) ? err->code : exec_now(f, prog, env, err);
 }

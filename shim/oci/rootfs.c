@@ -401,7 +401,7 @@ static int enter_root(const char *rootfs, ms_err *err) {
 
 /* ─── the sequence ──────────────────────────────────────────────────── */
 
-int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, ms_err *err) {
+int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, ms_err *err) {
 	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation : MS_SLAVE | MS_REC;
 	if (mount(NULL, "/", NULL, prop, NULL) < 0)
 		return ms_fail(err, -errno, "linux.rootfsPropagation: %s", strerror(errno));
@@ -453,7 +453,7 @@ int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, ms_err *err) 
 			close(fd);
 	}
 	close(rootfd);
-	if (rc)
+	if (rc || (rc = ct__create_hooks(s, o, sync_fd, err)))
 		return rc;
 	if ((rc = enter_root(s->rootfs, err)))
 		return rc;

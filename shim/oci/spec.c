@@ -1079,6 +1079,72 @@ int spec_load(const char *bundle, spec **out, ms_err *err) {
 	return spec_from_json(root, real, out, err);
 }
 
+/* ─── hooks ─────────────────────────────────────────────────────────── */
+
+static const char *const hook_names[SPEC_HOOK_KINDS] = {
+    "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"};
+
+const char *spec_hook_name(spec_hook_kind k) {
+	return k < SPEC_HOOK_KINDS ? hook_names[k] : "?";
+}
+
+static int parse_hook(json_t *h, const char *path, spec_hook *out, ms_err *err) {
+	const char *hp = NULL;
+	int64_t timeout = 0;
+	if (want(h, JSON_OBJECT, path, "an object", err) || get_str(h, "path", path, &hp, err) ||
+	    get_strv(h, "args", path, &out->args, NULL, err) ||
+	    get_strv(h, "env", path, &out->env, NULL, err) ||
+	    get_int(h, "timeout", path, INT_MIN, INT_MAX, NULL, &timeout, err))
+		return err->code;
+	if (!hp || hp[0] != '/')
+		return ms_fail(err, -EINVAL, "%s.path: must be an absolute path, not \"%s\"", path,
+		               hp ? hp : "");
+	if (json_object_get(h, "timeout") && timeout <= 0)
+		return ms_fail(err, -EINVAL, "%s.timeout: must be more than 0 seconds, not %lld",
+		               path, (long long)timeout);
+	out->path = xstrdup(hp);
+	out->timeout = (int)timeout;
+	return 0;
+}
+
+static int parse_hooks(spec *s, json_t *hooks, ms_err *err) {
+	if (!hooks)
+		return 0;
+	if (want(hooks, JSON_OBJECT, "hooks", "an object", err))
+		return err->code;
+	for (int k = 0; k < SPEC_HOOK_KINDS; k++) {
+		char path[64];
+		snprintf(path, sizeof path, "hooks.%s", hook_names[k]);
+		json_t *arr = json_object_get(hooks, hook_names[k]);
+		if (!arr || json_is_null(arr))
+			continue;
+		if (want(arr, JSON_ARRAY, path, "an array", err))
+			return err->code;
+		size_t n = json_array_size(arr);
+		if (n > SPEC_MAX_HOOKS)
+			return ms_fail(err, -E2BIG, "%s: %zu hooks, at most %d", path, n,
+			               SPEC_MAX_HOOKS);
+		s->hooks[k] = xcalloc(n, sizeof *s->hooks[k]);
+		for (size_t i = 0; i < n; i++, s->nhooks[k]++) {
+			char hp[80];
+			snprintf(hp, sizeof hp, "%s[%zu]", path, i);
+			if (parse_hook(json_array_get(arr, i), hp, &s->hooks[k][i], err)) {
+				s->nhooks[k]++; /* freed with the spec */
+				return err->code;
+			}
+		}
+	}
+	static const char *const known[] = {"prestart",
+	                                    "createRuntime",
+	                                    "createContainer",
+	                                    "startContainer",
+	                                    "poststart",
+	                                    "poststop",
+	                                    NULL};
+	check_unknown(s, hooks, "hooks", known);
+	return 0;
+}
+
 int spec_from_json(json_t *root, const char *bundle, spec **out, ms_err *err) {
 	spec *s = xcalloc(1, sizeof *s);
 	s->json = root;
@@ -1146,8 +1212,8 @@ int spec_from_json(json_t *root, const char *bundle, spec **out, ms_err *err) {
 			goto fail;
 		s->annotations = ann;
 	}
-	if (json_object_get(root, "hooks"))
-		warn(s, "hooks: OCI hooks are not run by moonshim; ignored");
+	if (parse_hooks(s, json_object_get(root, "hooks"), err))
+		goto fail;
 	static const char *const refused[] = {"solaris", "windows", "vm", "zos"};
 	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
 		if (json_object_get(root, refused[i])) {
@@ -1198,6 +1264,14 @@ void spec_free(spec *s) {
 		free(s->sysctls[i].value);
 	}
 	free(s->sysctls);
+	for (int k = 0; k < SPEC_HOOK_KINDS; k++) {
+		for (size_t i = 0; i < s->nhooks[k]; i++) {
+			free(s->hooks[k][i].path);
+			free_strv(s->hooks[k][i].args);
+			free_strv(s->hooks[k][i].env);
+		}
+		free(s->hooks[k]);
+	}
 	for (int i = 0; i < s->nwarnings; i++)
 		free(s->warnings[i]);
 	json_decref(s->json);

@@ -79,6 +79,28 @@ typedef struct spec_device {
 	gid_t gid;
 } spec_device;
 
+/* An OCI hook (hooks.* in config.json): run by hooks.c at its point of
+ * the lifecycle, the container's state JSON on its stdin. */
+typedef enum spec_hook_kind {
+	SPEC_HOOK_PRESTART, /* deprecated; runs just before createRuntime */
+	SPEC_HOOK_CREATE_RUNTIME,
+	SPEC_HOOK_CREATE_CONTAINER,
+	SPEC_HOOK_START_CONTAINER,
+	SPEC_HOOK_POSTSTART,
+	SPEC_HOOK_POSTSTOP,
+	SPEC_HOOK_KINDS
+} spec_hook_kind;
+
+/* hooks lists longer than this are refused (CDI and NRI add a handful) */
+#define SPEC_MAX_HOOKS 64
+
+typedef struct spec_hook {
+	char *path;  /* absolute */
+	char **args; /* NULL-terminated; NULL: argv is just path */
+	char **env;  /* NULL-terminated; NULL: not given */
+	int timeout; /* seconds, 0: none */
+} spec_hook;
+
 typedef struct spec_kv {
 	char *key, *value;
 } spec_kv;
@@ -115,6 +137,8 @@ typedef struct spec {
 	size_t nsysctls;
 	unsigned long rootfs_propagation; /* MS_* | MS_REC; 0: default (rslave) */
 	json_t *annotations;              /* borrowed object, may be NULL */
+	spec_hook *hooks[SPEC_HOOK_KINDS];
+	size_t nhooks[SPEC_HOOK_KINDS];
 
 	char *warnings[SPEC_MAX_WARNINGS];
 	int nwarnings;
@@ -143,6 +167,9 @@ int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, 
                        size_t datalen, ms_err *err);
 /* An OCI LinuxResources object (Update) as cgroup limits. */
 int spec_parse_resources(json_t *res, cg_limits *out, ms_err *err);
+
+/* "createRuntime", ... : the config.json name of a hook kind. */
+const char *spec_hook_name(spec_hook_kind k);
 
 /* Signal name ("TERM", "SIGTERM") or number to a signal, -1 if unknown. */
 int spec_signal_number(const char *name);

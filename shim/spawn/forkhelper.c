@@ -114,3 +114,14 @@ int fh_start(int start_fd, ms_err *err) {
 	r.msg[sizeof r.msg - 1] = 0;
 	return ms_fail(err, r.code < 0 ? r.code : -EIO, "%s", r.msg);
 }
+
+int fh_hooks(const spec *s, spec_hook_kind k, const char *id, const char *status, pid_t pid,
+             ms_err *err) {
+	if (!oh_has(s, k))
+		return 0;
+	oh_state st = {.id = id, .status = status, .pid = pid};
+	rt_syscall_enter();
+	int rc = oh_run(s, k, &st, s->bundle, NULL, err);
+	rt_syscall_exit();
+	return rc;
+}

@@ -33,4 +33,10 @@ int fh_create(fh_job *j);
  * start_fd. */
 int fh_start(int start_fd, ms_err *err);
 
+/* In a goroutine: s's hooks of kind k (oh_run, blocking: marked as a
+ * blocking call like fh_create), in the bundle, for container id with
+ * status and pid (0: none). 0, or -errno with err naming the hook. */
+int fh_hooks(const spec *s, spec_hook_kind k, const char *id, const char *status, pid_t pid,
+             ms_err *err);
+
 #endif

@@ -367,6 +367,7 @@ extern const unsigned long moonshim_lua_default_len;
 #define DEFAULT_POLICY_NAME "policies/default.lua (built in)"
 
 static int restart_container(void *arg, const pl_restart *r, ms_err *err);
+static void poststart(sv_state *st, pid_t pid);
 
 /* Whether container.restart can remake this run's container: a spec to
  * make it from, and a cgroup that is all of it. */
@@ -597,6 +598,7 @@ static int restart_steps(sv_state *st, sv_gen *old, const pl_restart *r, ms_err 
 	g->started = rt_now();
 	start_relay(g);
 	install(st, old, g, backoff);
+	poststart(st, g->p.pid);
 	return 0;
 }
 
@@ -719,6 +721,17 @@ static void sv_main(void *arg);
 static void report(sv_state *st, const char *prefix, const ms_err *err) {
 	fprintf(stderr, "moonshim: %s%s\n", prefix, err->msg);
 	ev_emit(st->o->events, "error", json_pack("{s:s}", "message", err->msg));
+}
+
+/* poststart, with the process p started: a failing hook is a warning. */
+static void poststart(sv_state *st, pid_t pid) {
+	const sv_opts *o = st->o;
+	ms_err e = {0};
+	const char *id = o->create && o->create->id ? o->create->id : o->name;
+	if (o->spec && fh_hooks(o->spec, SPEC_HOOK_POSTSTART, id, "running", pid, &e)) {
+		fprintf(stderr, "moonshim: warning: %s\n", e.msg);
+		ev_emit(o->events, "warning", json_pack("{s:s}", "message", e.msg));
+	}
 }
 
 /* Our signals to the process (run mode). */
@@ -854,6 +867,8 @@ int sv_start(const sv_opts *o, sv **out, ms_err *err) {
 		if ((st->start_failed = fh_start(o->start_fd, &e) < 0)) {
 			ctcg_explain_start_failure(o->cgroup, o->spec, &e);
 			report(st, "", &e);
+		} else {
+			poststart(st, g->p.pid);
 		}
 		close(o->start_fd);
 	}

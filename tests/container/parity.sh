@@ -439,11 +439,88 @@ case_tmpfs() {
 		"$SH_MOUNTS"' | grep "^/scratch "; stat -c "%a %u:%g" /scratch; df -k /scratch | tail -n1 | awk "{print \$2}"; touch /scratch/f; echo touch=$?'
 }
 
+# ---------------------------------------------------------------- OCI hooks
+
+# HOOK_SH: a host hook (sh + jq): one line into $1 with what it saw — its kind
+# ($2), the state on stdin (id, status, pid as "1" / "host" / "none", the
+# bundle, the annotations), its args after argv0, its HK_ env, its cwd, and
+# whether it shares the mount namespace of the container's process ("ct") or
+# of the host ("host").
+HOOK_SH='out=$1 kind=$2; shift 2; st=$(cat); pid=$(echo "$st" | jq -r ".pid // 0")
+	case $pid in 0) p=none ;; 1) p=1 ;; *) [ -d /proc/$pid ] && p=host-alive || p=host-gone ;; esac
+	mnt=$(readlink /proc/self/ns/mnt); echo "$mnt" >"$out.$kind.mnt"; [ "$mnt" = "$MNT_HOST" ] && m=host || m=other
+	echo "$kind id=$(echo "$st" | jq -r .id) status=$(echo "$st" | jq -r .status) pid=$p bundle=$(echo "$st" | jq -r .bundle) ann=$(echo "$st" | jq -c .annotations) args=$* env=$(env | grep ^HK_ | sort | tr "\n" " ")mnt=$m argv0=$0" >>"$out"'
+# inside the container (busybox only): the same from sed
+HOOK_CT_SH='st=$(cat); echo "$1 status=$(echo "$st" | sed -n "s/.*\"status\":\"\([a-z]*\)\".*/\1/p") pid=$(echo "$st" | sed -n "s/.*\"pid\":\([0-9]*\).*/\1/p") args=$2 env=$HK_A path=$PATH uid=$(id -u) cwd=$(pwd) argv0=$0" >>/mnt/hooks.log'
+
+# hooks: every kind, each writing its line; the workload prints its own mount
+# namespace so createContainer's can be compared with it.
+pc_norm_hooks() { sed 's/^\(poststart .*\)status=created /\1status=running /'; }
+case_hooks() {
+	local side h
+	pc_mk hooks -- sh -c 'readlink /proc/self/ns/mnt >/mnt/ct-mnt; echo ran; sleep 1'
+	pc_cfg hooks '.mounts += [{destination: "/mnt", type: "bind", source: $host, options: ["rbind", "rw"]}]
+		| .process.cwd = "/tmp" | .annotations = {"org.example/a": "b"}
+		| def h(k; a): {path: "/bin/sh", args: (["hook-sh", "-c", $sh, "argv0-" + k, $host + "/hooks.log", k] + a), env: ["HK_KIND=" + k, "HK_X=1", "MNT_HOST=" + $mnt], timeout: 10};
+		.hooks = {prestart: [h("prestart"; ["x"])], createRuntime: [h("createRuntime"; [])],
+			createContainer: [h("createContainer"; ["y", "z"])],
+			startContainer: [{path: "/bin/sh", args: ["sh", "-c", $ctsh, "ct0", "startContainer", "s1"], env: ["HK_A=a", "PATH=/bin"]},
+				{path: "/bin/sh", args: ["sh", "-c", $ctsh, "ct0", "startContainer-noenv", "s2"]}],
+			poststart: [h("poststart"; [])], poststop: [h("poststop"; [])]}' --arg sh "$HOOK_SH" --arg ctsh "$HOOK_CT_SH" --arg mnt "$(readlink /proc/self/ns/mnt)"
+	pc_run hooks
+	for side in $CT_SIDES; do
+		h=$CT_DIR/c/hooks/$side/host
+		# createContainer's mount namespace: the container's, not the host's
+		# sorted: runc 1.1 runs poststart before the process has exec'd
+		# (hence before startContainer, and with status "created"); the
+		# runtime spec and moonshim run it after
+		pc_host hooks "$side" "$(sed "s|$h|HOST|g; s|$CT_PREFIX|ID|g" "$h/hooks.log" 2>&1 | sort)"
+		pc_host hooks "$side" "createContainer in the container's mount ns: $(cmp -s "$h/ct-mnt" "$h/hooks.log.createContainer.mnt" && echo yes || echo no)"
+	done
+	pc_check hooks '^prestart id=ID-hooks status=creating pid=host-alive bundle=BUNDLE ann=\{"org.example/a":"b"\} args=x env=HK_KIND=prestart HK_X=1 mnt=host argv0=argv0-prestart$' \
+		'^createRuntime id=ID-hooks status=creating pid=host-alive' '^createContainer id=ID-hooks status=creating pid=1 .* args=y z .*mnt=other' "^createContainer in the container's mount ns: yes$" \
+		'^startContainer status=created pid=1 args=s1 env=a path=/bin uid=0 cwd=/tmp argv0=ct0$' \
+		'^poststart id=ID-hooks status=(created|running) pid=host-alive' '^poststop id=ID-hooks status=stopped pid=none' '^ran$'
+}
+
+# a failing createRuntime hook fails the create, naming the hook; the workload
+# never runs, and the poststart hook never does
+pc_norm_hook_fail() { pc_norm_error hook-fails-here; }
+case_hook_fail() {
+	local side
+	pc_mk hook_fail -- sh -c 'echo workload ran'
+	pc_cfg hook_fail '.hooks = {createRuntime: [{path: "/bin/sh", args: ["sh", "-c", "echo hook-fails-here >&2; exit 3"]}],
+		poststart: [{path: "/bin/sh", args: ["sh", "-c", "touch " + $host + "/poststart"]}]}'
+	pc_run hook_fail
+	for side in $CT_SIDES; do
+		pc_host hook_fail "$side" "poststart ran: $(ls "$CT_DIR/c/hook_fail/$side/host" | grep -c poststart)"
+	done
+	pc_check hook_fail '^an error naming hook-fails-here$' '^--- exit 1$' '^poststart ran: 0$'
+}
+
+# a hook past its timeout is killed (no sleep 31 left), and the create fails
+# naming its timeout
+pc_norm_hook_timeout() { pc_norm_error timeout; }
+case_hook_timeout() {
+	local side start
+	pc_mk hook_timeout -- sh -c 'echo workload ran'
+	pc_cfg hook_timeout '.hooks = {createContainer: [{path: "/bin/sh", args: ["sh", "-c", "exec sleep 31"], timeout: 1}]}'
+	for side in $CT_SIDES; do
+		start=$(date +%s)
+		pc_run1 hook_timeout "$side"
+		# killed after its 1 s: well before the sleep's 30 s, and gone
+		pc_host hook_timeout "$side" "within 10 s: $(($(date +%s) - start < 10))"
+		pc_host hook_timeout "$side" "hook still running: $(pgrep -fx 'sleep 31' | wc -l)"
+	done
+	pc_check hook_timeout '^an error naming timeout$' '^--- exit 1$' '^within 10 s: 1$'
+}
+
 # ---------------------------------------------------------------- main
 
 ALL=(exit0 exit7 exit255 killed_kill killed_term stdout stdin caps_default caps_extra caps_ambient_noinh
 	nnp_false seccomp_mkdir user umask umask_spec args args_notfound hostname pid1 netns hostnet sysctl oom_plus oom_minus cgroupns resources userns mounts
-	masked readonly_paths rootfs_ro rootfs_rw rlimits cwd_env cwd_missing dev bind_rw bind_ro tmpfs)
+	masked readonly_paths rootfs_ro rootfs_rw rlimits cwd_env cwd_missing dev bind_rw bind_ro tmpfs
+	hooks hook_fail hook_timeout)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 

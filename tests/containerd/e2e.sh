@@ -653,7 +653,34 @@ case_log() {
 
 # ---------------------------------------------------------------- main
 
-PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim)
+# OCI hooks in a `ctr run --config` spec run through containerd's Create,
+# Start and Delete: createRuntime and createContainer at Create (before the
+# workload), poststart after Start, poststop after Delete, each with the
+# state on stdin; in that order.
+case_hooks() {
+	local id out log
+	id=$(cd_id hooks)
+	log=$RES/$CASE.hooks
+	: >"$log"
+	jq -n --arg root "$CD_ROOTFS" --arg log "$log" '
+		def h(k): {path: "/bin/sh", args: ["sh", "-c", "st=$(cat); echo \"" + k + " $(echo \"$st\" | jq -r \"[.id, .status] | join(\\\" \\\")\")\" >>" + $log], timeout: 10};
+		{
+		ociVersion: "1.0.2",
+		process: {terminal: false, user: {uid: 0, gid: 0}, cwd: "/", args: ["/bin/sh", "-c", "echo workload"], env: ["PATH=/bin"]},
+		root: {path: $root},
+		mounts: [{destination: "/proc", type: "proc", source: "proc"}],
+		linux: {namespaces: [{type: "pid"}, {type: "mount"}, {type: "ipc"}, {type: "uts"}]},
+		hooks: {createRuntime: [h("createRuntime")], createContainer: [h("createContainer")],
+			poststart: [h("poststart")], poststop: [h("poststop")]}
+	}' >"$RES/$CASE.json" || fail "jq could not write the spec" || return 1
+	out=$(run --rm --config "$RES/$CASE.json" "$id" 2>>"$RES/$CASE.log")
+	expect "exit code" $? 0 || { note echo "$out"; return 1; }
+	expect output "$out" workload || return 1
+	expect hooks "$(cat "$log")" "$(printf 'createRuntime %s creating\ncreateContainer %s creating\npoststart %s running\npoststop %s stopped' "$id" "$id" "$id" "$id")" || return 1
+	clean "$id"
+}
+
+PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim hooks)
 # restart and crash_* stop containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart crash_create crash_exec loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

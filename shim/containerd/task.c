@@ -30,6 +30,7 @@
 #include "containerd/events.pb-c.h"
 #include "containerd/metrics.pb-c.h"
 #include "containerd/task.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,8 +59,11 @@
 /* The type containerd's Exec sends the process in (JSON). */
 #define PROCESS_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 #define METRICS_TYPE "io.containerd.cgroups.v2.Metrics"
-#define PIDS_BUF     (256 * 1024) /* cgroup.procs of a container */
-#define MAX_PIDS     16384
+/* a spec field not applied, told to containerd (tell_warnings) */
+#define WARNING_TOPIC "/moonshim/warning"
+#define WARNING_TYPE  "google.protobuf.StringValue"
+#define PIDS_BUF      (256 * 1024) /* cgroup.procs of a container */
+#define MAX_PIDS      16384
 
 typedef struct proc {
 	char exec_id[ID_MAX]; /* "" for init */
@@ -147,6 +151,22 @@ static void publish(task_service *t, const char *topic, const char *type_url,
 	if (t->o.publish)
 		t->o.publish(t->o.publish_arg, topic, type_url, buf, n);
 	free(buf);
+}
+
+/* What the spec asked for that moonshim did not apply (warnings from
+ * parsing and from the cgroup): one line each in the shim's log, which in
+ * containerd mode is the bundle's log FIFO containerd copies into its own
+ * log, and one WARNING_TOPIC event each, a google.protobuf.StringValue
+ * (a type containerd and ctr decode) "container ID: text". */
+static void tell_warnings(task_service *t, const char *id, const spec *s, int from) {
+	for (int i = from; i < s->nwarnings; i++) {
+		fprintf(stderr, "moonshim: warning: container %s: %s\n", id, s->warnings[i]);
+		char text[768];
+		snprintf(text, sizeof text, "container %s: %s", id, s->warnings[i]);
+		Google__Protobuf__StringValue v = GOOGLE__PROTOBUF__STRING_VALUE__INIT;
+		v.value = text;
+		publish(t, WARNING_TOPIC, WARNING_TYPE, &v.base);
+	}
 }
 
 /* Under t->mu. */
@@ -559,7 +579,9 @@ static int load_task(task_service *t, task *k, Containerd__Task__V2__CreateTaskR
 	char default_rel[PATH_MAX];
 	snprintf(default_rel, sizeof default_rel, "moonshim/%s/%s", t->o.ns ? t->o.ns : "default",
 	         k->id);
-	return ctcg_setup(&k->cg, k->s, default_rel, err) ? err->code : 0;
+	int rc = ctcg_setup(&k->cg, k->s, default_rel, err);
+	tell_warnings(t, k->id, k->s, 0);
+	return rc ? err->code : 0;
 }
 
 /* The init, held at exec until Start (k->start_fd lets it go), and its
@@ -1089,23 +1111,24 @@ static int h_update(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	int code = TT_OK;
 	json_t *j = NULL;
 	ms_err err = {0};
-	cg_limits l;
+	spec *res = NULL;
 	if (!r->resources || !(j = jl_loadb((const char *)r->resources->value.data,
 	                                    r->resources->value.len, 0, "resources", &err)))
 		code = tt_fail(msg, TT_INVALID_ARGUMENT,
 		               "Update %s: resources are not LinuxResources JSON", r->id);
-	else if (spec_parse_resources(j, &l, &err))
+	else if (!(res = spec_parse_resources(j, &err)))
 		code = tt_fail(msg, TT_INVALID_ARGUMENT, "Update %s: %s", r->id, err.msg);
 	else {
 		rt_mutex_lock(&t->mu);
 		task *k = find_task(t, r->id);
-		cg_err ce = {0};
 		if (!k)
 			code = tt_fail(msg, TT_NOT_FOUND, "container %s not created", r->id);
-		else if (cg_set_limits(k->cg.cgroup, &l, &ce))
-			code = tt_fail(msg, TT_INVALID_ARGUMENT, "Update %s: %s", r->id, ce.msg);
+		else if (ctcg_update(&k->cg, res, &err))
+			code = tt_fail(msg, TT_INVALID_ARGUMENT, "Update %s: %s", r->id, err.msg);
 		rt_mutex_unlock(&t->mu);
+		tell_warnings(t, r->id, res, 0);
 	}
+	spec_free(res);
 	json_decref(j);
 	*out = NULL, *out_len = 0;
 	containerd__task__v2__update_task_request__free_unpacked(r, NULL);

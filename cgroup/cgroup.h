@@ -204,6 +204,7 @@ typedef struct cg_memory_stat {
 	int64_t anon, file, kernel, shmem, file_dirty, file_writeback, sock;
 	int64_t pgfault, pgmajfault, pgscan, pgsteal;
 	int64_t workingset_refault_anon, workingset_refault_file;
+	int64_t inactive_anon, active_anon, inactive_file, active_file, file_mapped, unevictable;
 } cg_memory_stat;
 int cg_read_memory_stat(cg *c, cg_memory_stat *s, cg_err *err);
 
@@ -213,6 +214,17 @@ typedef struct cg_cpu_stat {
 	int64_t usage_usec, user_usec, system_usec, nr_periods, nr_throttled, throttled_usec;
 } cg_cpu_stat;
 int cg_read_cpu_stat(cg *c, cg_cpu_stat *s, cg_err *err);
+
+/* v1 cpuacct (hybrid hosts): usage in ns, in total, user and kernel
+ * (cpuacct.usage_user/_sys, else cpuacct.stat's ticks), and per CPU (up to
+ * CG_MAX_CPUS; ncpu says how many). -ENOTSUP without a cpuacct hierarchy. */
+#define CG_MAX_CPUS 256
+typedef struct cg_cpuacct {
+	int64_t total_ns, user_ns, kernel_ns;
+	int ncpu;
+	uint64_t per_cpu[CG_MAX_CPUS];
+} cg_cpuacct;
+int cg_read_cpuacct(cg *c, cg_cpuacct *a, cg_err *err);
 
 int cg_read_pids(cg *c, int64_t *current, int64_t *max, cg_err *err);
 

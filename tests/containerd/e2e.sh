@@ -5,7 +5,9 @@
 # what a user sees: output, exit codes, task states, events, and that nothing
 # is left behind (shim, socket, mount, cgroup, bundle). Every case is written to
 # pass with E2E_RUNTIME=io.containerd.runc.v2 too, which validates the suite.
-# Prints "containerd: N passed, N failed" (exit 1 on any failure).
+# Prints "containerd: N passed, N failed" (the name is $TEST_SUITE when set;
+# exit 1 on any failure). CONTAINERD=/path CTR=/path pick the containerd
+# (default Debian's 1.6; 1.7 and 2.x as tests/run.sh runs them).
 #   bash tests/containerd/e2e.sh [CASE...]    E2E_RUNTIME=...  MOONSHIM_SHIM=path
 #   E2E_JOBS=3 (parallel cases)  CD_KEEP=1 (keep the temp dir)  CD_LOG_LEVEL=debug
 # Needs root, containerd and ctr; runs in ~1 min.
@@ -18,10 +20,11 @@ JOBS=${E2E_JOBS:-3}
 SETTLE=5            # seconds a shim may take to exit and clean up after ctr returns
 MEM_LIMIT=33554432  # 32 MiB: the OOM case's limit, half of what its dd allocates
 LOOP_RUNS=${E2E_LOOP_RUNS:-50}
+SUITE=${TEST_SUITE:-containerd} # the summary's name (tests/run.sh: one per containerd)
 
 if [ "$(id -u)" -ne 0 ] || [ ! -x "$CD_CONTAINERD" ] || [ ! -x "$CD_CTR" ]; then
-	echo "containerd: skipped (needs root, $CD_CONTAINERD and $CD_CTR)"
-	echo "containerd: 0 passed, 0 failed"
+	echo "$SUITE: skipped (needs root, $CD_CONTAINERD and $CD_CTR)"
+	echo "$SUITE: 0 passed, 0 failed"
 	exit 0
 fi
 
@@ -62,7 +65,7 @@ report() {
 			failed=$((failed + 1))
 		fi
 	done
-	echo "containerd: $passed passed, $failed failed"
+	echo "$SUITE: $passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
 }
 
@@ -103,7 +106,7 @@ detached() {
 shim_is_ours() {
 	local pids exe want=$CD_SHIM
 	pids=$(cd_shim_pids "$1")
-	[ "$RT" = io.containerd.runc.v2 ] && want=$(realpath "$(command -v containerd-shim-runc-v2)")
+	[ "$RT" = io.containerd.runc.v2 ] && want=$CD_RUNC_SHIM
 	[ "$(echo "$pids" | wc -w)" -eq 1 ] || fail "$1: shims serving it: '${pids}', want one" || return 1
 	exe=$(readlink "/proc/$pids/exe")
 	expect "shim binary" "$exe" "$want"
@@ -665,12 +668,12 @@ if [ $# -gt 0 ]; then
 	ALL=("$@")
 fi
 
-echo "containerd e2e: runtime $RT$([ "$RT" = io.containerd.moon.v2 ] && echo " ($CD_SHIM)")"
+echo "containerd e2e: $("$CD_CONTAINERD" --version 2>/dev/null | awk '{print $3}'), runtime $RT$([ "$RT" = io.containerd.moon.v2 ] && echo " ($CD_SHIM)")"
 if [ "$RT" = io.containerd.moon.v2 ] && [ ! -x "$CD_SHIM" ]; then
 	echo "  note: $CD_SHIM does not exist yet: every case will fail"
 fi
 cd_start || {
-	echo "containerd: 0 passed, ${#ALL[@]} failed"
+	echo "$SUITE: 0 passed, ${#ALL[@]} failed"
 	exit 1
 }
 RES=$CD_DIR/res

@@ -64,8 +64,10 @@
 #define SANDBOX_ANNOTATION "io.kubernetes.cri.sandbox-id"
 #define FORWARD_SERVICE    "containerd.services.events.ttrpc.v1.Events"
 #define FORWARD_TIMEOUT_NS (5 * 1000000000LL)
-#define PUBLISH_QUEUE      1024 /* events waiting for containerd */
-#define PUBLISH_TRIES      5
+#define PUBLISH_QUEUE      1024               /* events waiting for containerd */
+#define RETRY_MIN_NS       (100 * 1000000LL)  /* containerd unreachable: first wait */
+#define RETRY_MAX_NS       (1000 * 1000000LL) /* the longest wait between tries */
+#define STOP_TRIES         5                  /* after Shutdown: tries left for what is queued */
 #define KILLED_STATUS      137
 #define REPLY_VERSION      2
 #define RUNTIME_NAME       "io.containerd.moon.v2"
@@ -168,10 +170,20 @@ static void publish(void *arg, const char *topic, const char *type_url, const ui
 	if (!(m.data = malloc(len ? len : 1)))
 		return;
 	memcpy(m.data, ev, len);
-	/* never block a handler on containerd: a full queue drops the event */
+	/* never block a handler on containerd: a full queue (containerd away
+	 * long) drops its oldest event, with a line in the shim log */
 	rt_case cs[1] = {{.c = d->events, .dir = RT_SEND, .elem = &m}};
-	if (rt_select(cs, 1, 0) != 0)
-		free(m.data);
+	while (rt_select(cs, 1, 0) != 0) {
+		event_msg old;
+		rt_case rc[1] = {{.c = d->events, .dir = RT_RECV, .elem = &old}};
+		if (rt_select(rc, 1, 0) == 0 && rc[0].ok) {
+			fprintf(stderr,
+			        "moonshim shim: %d events wait for containerd: the oldest (%s) "
+			        "dropped\n",
+			        PUBLISH_QUEUE, old.topic);
+			free(old.data);
+		}
+	}
 }
 
 static int forward(daemon_ctx *d, tt_client **cl, const event_msg *m) {
@@ -208,13 +220,45 @@ static int forward(daemon_ctx *d, tt_client **cl, const event_msg *m) {
 	return rc;
 }
 
+/* Whether Shutdown came (d->stop closed); else waits up to ns for it. */
+static bool stopping(daemon_ctx *d, int64_t ns) {
+	rt_case cs[1] = {{.c = d->stop, .dir = RT_RECV}};
+	return rt_select(cs, 1, ns ? rt_deadline_in(ns) : 0) == 0;
+}
+
+/* Forward m until containerd takes it: while containerd is away (a restart)
+ * events queue (PUBLISH_QUEUE) and the oldest is sent again and again, the
+ * wait doubling to RETRY_MAX_NS; after Shutdown STOP_TRIES tries are left. */
+static void deliver(daemon_ctx *d, tt_client **cl, const event_msg *m, int *after_stop) {
+	int64_t wait = RETRY_MIN_NS;
+	bool told = false;
+	while (forward(d, cl, m) < 0) {
+		if (!told)
+			fprintf(stderr, "moonshim shim: containerd unreachable; %s waits for it\n",
+			        m->topic);
+		told = true;
+		if (stopping(d, 0)) {
+			if (++*after_stop > STOP_TRIES) {
+				fprintf(stderr, "moonshim shim: shut down; %s dropped\n", m->topic);
+				return;
+			}
+			rt_sleep(RETRY_MIN_NS);
+			continue;
+		}
+		stopping(d, wait);
+		wait = wait * 2 > RETRY_MAX_NS ? RETRY_MAX_NS : wait * 2;
+	}
+	if (told)
+		fprintf(stderr, "moonshim shim: containerd is back; %s delivered\n", m->topic);
+}
+
 static void publisher(void *arg) {
 	daemon_ctx *d = arg;
 	tt_client *cl = NULL;
 	event_msg m;
+	int after_stop = 0;
 	while (rt_chan_recv(d->events, &m)) {
-		for (int i = 0; i < PUBLISH_TRIES && forward(d, &cl, &m) < 0; i++)
-			rt_sleep((int64_t)(i + 1) * 100 * 1000000LL);
+		deliver(d, &cl, &m, &after_stop);
 		free(m.data);
 	}
 	if (cl)

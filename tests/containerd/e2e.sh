@@ -509,8 +509,12 @@ case_image() {
 	clean "$id"
 }
 
+# gone_or_stopped ID: the task is not running (containerd deleted it, or it stopped).
+gone_or_stopped() { local st; st=$(cd_task_status "$1"); [ "$st" = none ] || [ "$st" = STOPPED ]; }
+
 # containerd killed with SIGKILL and started again while a task runs: the task
-# keeps running, and ls, exec, kill and delete work through the reloaded shim.
+# keeps running, and ls, exec, kill and delete work through the reloaded shim;
+# then an exit while containerd is down (restart_exit_while_down).
 case_restart() {
 	local id pid shim out
 	id=$(cd_id restart)
@@ -525,11 +529,36 @@ case_restart() {
 	expect "pid after restart" "$(cd_task_pid "$id")" "$pid" || return 1
 	out=$(exec_ --exec-id after "$id" /bin/echo after-restart 2>>"$RES/$CASE.log")
 	expect "exec after restart" "$out" after-restart || return 1
-	stop "$id" && clean "$id"
+	stop "$id" || return 1
+	clean "$id" || return 1
+	restart_exit_while_down
 }
 
-# gone_or_stopped ID: the task is not running (containerd deleted it, or it stopped).
-gone_or_stopped() { local st; st=$(cd_task_status "$1"); [ "$st" = none ] || [ "$st" = STOPPED ]; }
+# An exit while containerd is down (3 s: past the 1.5 s a shim that gives
+# up after five tries would wait) reaches containerd once it is back: its
+# /tasks/exit is forwarded (containerd's trace log), the task is STOPPED
+# or gone, and nothing is left.
+forwarded_exit() {
+	tail -n +"$1" "$CD_DIR/containerd.log" | grep -F 'msg="event forwarded"' |
+		grep -F "ns=$CD_NS" | grep -qF 'topic=/tasks/exit'
+}
+restart_exit_while_down() {
+	local id pid from
+	id=$(cd_id restartexit)
+	detached "$id" /bin/sleep 1000 || return 1
+	pid=$(cd_task_pid "$id")
+	cd_crash
+	kill -9 "$pid"
+	sleep 3
+	from=$(($(wc -l <"$CD_DIR/containerd.log") + 1))
+	cd_log_level trace
+	cd_start >>"$RES/$CASE.log" 2>&1 || { fail "containerd did not come back"; return 1; }
+	cd_wait 10 forwarded_exit "$from" || fail "the exit while containerd was down never reached it" || return 1
+	cd_log_level "${CD_LOG_LEVEL:-info}"
+	cd_wait 5 gone_or_stopped "$id" || fail "after restart: task is $(cd_task_status "$id")" || return 1
+	finish "$id"
+}
+
 
 # finish ID: after a crash, whatever state the task is in: `ctr task ls`
 # answers, the task (if any) is killed and deleted, the container deleted,

@@ -101,10 +101,19 @@ cd_start() {
 # cd_restart: containerd killed with SIGKILL (no chance to clean up, as in a
 # crash), then started again on the same root, state and sockets.
 cd_restart() {
-	kill -9 "$CD_PID" 2>/dev/null
-	wait "$CD_PID" 2>/dev/null
+	cd_crash
 	cd_start
 }
+
+# cd_crash: containerd killed with SIGKILL, not started again (cd_start does).
+cd_crash() {
+	kill -9 "$CD_PID" 2>/dev/null
+	wait "$CD_PID" 2>/dev/null
+}
+
+# cd_log_level LEVEL: the level the next cd_start logs at (trace shows each
+# event a shim forwards: msg="event forwarded" topic=... ns=...).
+cd_log_level() { sed -i -E "s/^(  level = ).*/\1\"$1\"/" "$CD_DIR/config.toml"; }
 
 # cd_stop: SIGTERM, then SIGKILL after 5 s.
 cd_stop() {

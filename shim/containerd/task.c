@@ -274,6 +274,8 @@ static void close_fds(int *fds, int n) {
 static int go_annotations(task *k, ms_err *err) {
 	k->go_sink = -1;
 	gw_opts_init(&k->go_opts);
+	if (k->svc->o.no_go_watch) /* the runtime options' go_watch = false */
+		return 0;
 	const char *key;
 	json_t *v;
 	json_object_foreach(k->s->annotations, key, v) {
@@ -578,8 +580,12 @@ static int load_task(task_service *t, task *k, Containerd__Task__V2__CreateTaskR
 	k->s->process.terminal = r->terminal;
 	if (go_annotations(k, err))
 		return err->code;
-	pick_script(k->s, POLICY_ANNOTATION, DEFAULT_POLICY, &k->policy_file, &k->policy_src);
-	pick_script(k->s, CHECKS_ANNOTATION, DEFAULT_CHECKS, &k->checks_file, &k->checks_src);
+	pick_script(k->s, POLICY_ANNOTATION,
+	            t->o.default_policy ? t->o.default_policy : DEFAULT_POLICY, &k->policy_file,
+	            &k->policy_src);
+	pick_script(k->s, CHECKS_ANNOTATION,
+	            t->o.default_checks ? t->o.default_checks : DEFAULT_CHECKS, &k->checks_file,
+	            &k->checks_src);
 	k->log = ev_open("/proc/self/fd/2", k->id, err);
 	char default_rel[PATH_MAX];
 	snprintf(default_rel, sizeof default_rel, "moonshim/%s/%s", t->o.ns ? t->o.ns : "default",

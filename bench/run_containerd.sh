@@ -14,6 +14,9 @@
 #   shim_threads  threads of that shim process. Target: moon <= 3.
 # Needs root, containerd, ctr and containerd-shim-runc-v2; takes ~20 s.
 #   bench/run_containerd.sh [SHIM]    BENCH_RUNS=20  (SHIM: build/containerd-shim-moon-v2)
+# CONTAINERD/CTR choose the containerd (tests/containerd/lib.sh); its own
+# containerd-shim-runc-v2 is the peer. `make bench` runs it on containerd
+# 2.4.2 (with runc 1.5.3) and on Debian's 1.6.
 set -uo pipefail
 [ $# -gt 0 ] && export MOONSHIM_SHIM=$1
 # shellcheck source=tests/containerd/lib.sh
@@ -90,7 +93,7 @@ ctr_run_true() {
 	echo "  info: $RUNS runs each, alternating; wall time of \`ctr run --rm --rootfs DIR ID /bin/true\`"
 	echo "  info: moon min/p90/max $(spread "${mt[@]}") ms, runc-v2 $(spread "${rt[@]}") ms"
 	verdict within "$(ratio "$m" "$r")" $RUN_TRUE_TARGET
-	echo "bench ctr_run_true: moonshim=$m ms runc_v2=$r ms ratio=$(ratio "$m" "$r") target<=$RUN_TRUE_TARGET $v"
+	echo "bench ctr_run_true$CD_TAG: moonshim=$m ms runc_v2=$r ms ratio=$(ratio "$m" "$r") target<=$RUN_TRUE_TARGET $v"
 }
 
 # ─── shim_rss, shim_threads ─────────────────────────────────────────────────
@@ -130,14 +133,17 @@ shim_memory() {
 	cd_rm "$rid"
 
 	verdict both "$(ratio "$m_rss" "$r_rss")" $RSS_RATIO_TARGET "$m_rss" $RSS_TARGET_KB
-	echo "bench shim_rss: moonshim=$m_rss kB (Pss $m_pss kB) runc_v2=$r_rss kB (Pss $r_pss kB) ratio=$(ratio "$m_rss" "$r_rss") (Pss $(ratio "$m_pss" "$r_pss")) target<=$RSS_RATIO_TARGET and <=$RSS_TARGET_KB kB $v"
+	echo "bench shim_rss$CD_TAG: moonshim=$m_rss kB (Pss $m_pss kB) runc_v2=$r_rss kB (Pss $r_pss kB) ratio=$(ratio "$m_rss" "$r_rss") (Pss $(ratio "$m_pss" "$r_pss")) target<=$RSS_RATIO_TARGET and <=$RSS_TARGET_KB kB $v"
 	verdict within "$m_thr" $THREADS_TARGET
-	echo "bench shim_threads: moonshim=$m_thr runc_v2=$r_thr ratio=$(ratio "$m_thr" "$r_thr") target<=$THREADS_TARGET $v"
+	echo "bench shim_threads$CD_TAG: moonshim=$m_thr runc_v2=$r_thr ratio=$(ratio "$m_thr" "$r_thr") target<=$THREADS_TARGET $v"
 }
 
 cd_start || exit 1
 cd_rootfs
-echo "  info: containerd $("$CD_CTR" --address "$CD_SOCK" version 2>/dev/null | awk '/Server:/ {s=1} s && $1 == "Version:" {print $2; exit}'), shim $CD_SHIM"
+CD_VERSION=$("$CD_CTR" --address "$CD_SOCK" version 2>/dev/null | awk '/Server:/ {s=1} s && $1 == "Version:" {print $2; exit}')
+# each line names the containerd (and so the containerd-shim-runc-v2) it ran on
+CD_TAG=" (containerd ${CD_VERSION#v})"
+echo "  info: containerd $CD_VERSION, runc shim $CD_RUNC_SHIM, shim $CD_SHIM"
 ctr_run_true || broken=1
 shim_memory || broken=1
 echo "bench containerd: $ncases cases, $ok within target"

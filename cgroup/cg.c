@@ -27,7 +27,10 @@
 #define CG_RMDIR_BUSY_TRIES   20
 #define CG_RMDIR_BUSY_WAIT_US 5000
 
-static const char *const tree_names[CG_NTREES] = {"unified", "memory", "cpu", "pids"};
+static const char *tree_name(int tree) {
+	static const char *const fixed[CG_TREE_MORE] = {"unified", "memory", "cpu", "pids"};
+	return tree < CG_TREE_MORE ? fixed[tree] : cg_v1_hier_name(tree - CG_TREE_MORE);
+}
 
 /* mkdir -p */
 static int make_dirs(const char *path, cg_err *err) {
@@ -49,6 +52,43 @@ static int make_dirs(const char *path, cg_err *err) {
 	}
 }
 
+static int read_small(const char *path, char *buf, size_t n);
+
+/* v1 cpuset: from the root's child down to dir, copy the parent's
+ * cpuset.cpus and cpuset.mems into every level that has them empty (a
+ * cpuset without them takes no tasks). */
+static int cpuset_fill(const char *root, const char *dir, cg_err *err) {
+	static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+	char parent[PATH_MAX], path[PATH_MAX + 32], val[CG_CPUSET_LIST_MAX];
+	size_t root_len = strlen(root);
+	for (const char *p = strchr(dir + root_len + 1, '/');; p = strchr(p + 1, '/')) {
+		size_t len = p ? (size_t)(p - dir) : strlen(dir);
+		for (int i = 0; i < 2; i++) {
+			snprintf(path, sizeof path, "%.*s/%s", (int)len, dir, files[i]);
+			if (read_small(path, val, sizeof val) == 0 && val[0])
+				continue;
+			snprintf(parent, sizeof parent, "%.*s", (int)len, dir);
+			*strrchr(parent, '/') = 0;
+			char from[PATH_MAX + 32];
+			snprintf(from, sizeof from, "%s/%s", parent, files[i]);
+			int rc = read_small(from, val, sizeof val);
+			int fd = rc ? -1 : open(path, O_WRONLY | O_CLOEXEC);
+			size_t n = strlen(val);
+			if (rc || fd < 0 || write(fd, val, n) != (ssize_t)n) {
+				int e = rc ? -rc : errno;
+				if (fd >= 0)
+					close(fd);
+				cg__err(err, -e, "v1 cpuset: copying %s into %s: %s", from, path,
+				        strerror(e));
+				return -e;
+			}
+			close(fd);
+		}
+		if (!p)
+			return 0;
+	}
+}
+
 cg *cg_open(const cg_host *h, const char *rel, bool create, cg_err *err) {
 	if (strstr(rel, "..")) {
 		cg__err(err, -EINVAL, "cgroup path \"%s\" may not contain \"..\"", rel);
@@ -63,12 +103,15 @@ cg *cg_open(const cg_host *h, const char *rel, bool create, cg_err *err) {
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	c->layout = h->layout;
+	c->hugetlb_v2 = cg_host_has_controller(h, "hugetlb");
 	snprintf(c->unified_root, sizeof c->unified_root, "%s", h->unified);
 	const char *roots[CG_NTREES] = {h->unified};
 	if (h->layout == CG_LAYOUT_HYBRID) {
 		roots[CG_TREE_MEMORY] = h->v1_memory;
 		roots[CG_TREE_CPU] = h->v1_cpu;
 		roots[CG_TREE_PIDS] = h->v1_pids;
+		for (int i = 0; i < CG_V1_MORE; i++)
+			roots[CG_TREE_MORE + i] = h->v1_more[i];
 	}
 	for (int i = 0; i < CG_NTREES; i++) {
 		if (!roots[i] || !roots[i][0])
@@ -88,10 +131,18 @@ cg *cg_open(const cg_host *h, const char *rel, bool create, cg_err *err) {
 			return NULL;
 		}
 	}
-	/* Best effort: a parent with processes of its own cannot delegate
-	 * (EBUSY); cg_set_limits asks again and reports it then. */
+	if (create && c->dirs[CG_TREE_CPUSET][0] && *rel &&
+	    cpuset_fill(roots[CG_TREE_CPUSET], c->dirs[CG_TREE_CPUSET], err)) {
+		cg_remove(c, NULL);
+		cg_close(c);
+		return NULL;
+	}
+	/* Best effort, each on its own: a parent with processes of its own
+	 * cannot delegate (EBUSY), a host may lack one; cg_set_limits asks
+	 * again for what a limit needs and reports it then. */
 	if (create && h->layout == CG_LAYOUT_V2)
-		cg_enable(c, CG_MEMORY | CG_CPU | CG_PIDS | CG_IO, NULL);
+		for (unsigned ctl = CG_MEMORY; ctl <= CG_HUGETLB; ctl <<= 1)
+			cg_enable(c, ctl, NULL);
 	return c;
 }
 
@@ -115,19 +166,35 @@ bool cg_was_killed(const cg *c) {
 int cg__tree_for(const cg *c, unsigned controller) {
 	if (c->layout != CG_LAYOUT_HYBRID)
 		return CG_TREE_UNIFIED;
-	switch (controller) {
-	case CG_MEMORY:
-		return c->dirs[CG_TREE_MEMORY][0] ? CG_TREE_MEMORY : -1;
-	case CG_CPU:
-		return c->dirs[CG_TREE_CPU][0] ? CG_TREE_CPU : -1;
-	case CG_PIDS:
-		return c->dirs[CG_TREE_PIDS][0] ? CG_TREE_PIDS : -1;
-	}
+	int t = controller == CG_MEMORY    ? CG_TREE_MEMORY
+	        : controller == CG_CPU     ? CG_TREE_CPU
+	        : controller == CG_PIDS    ? CG_TREE_PIDS
+	        : controller == CG_IO      ? CG_TREE_BLKIO
+	        : controller == CG_CPUSET  ? CG_TREE_CPUSET
+	        : controller == CG_HUGETLB ? CG_TREE_HUGETLB
+	                                   : -1;
+	if (t >= 0 && c->dirs[t][0])
+		return t;
+	/* hugetlb is bound to no v1 hierarchy here: the v2 tree may have it */
+	if (controller == CG_HUGETLB && c->hugetlb_v2)
+		return CG_TREE_UNIFIED;
 	return -1;
 }
 
 static const char *controller_name(unsigned ctl) {
-	return ctl == CG_MEMORY ? "memory" : ctl == CG_CPU ? "cpu" : ctl == CG_PIDS ? "pids" : "io";
+	switch (ctl) {
+	case CG_MEMORY:
+		return "memory";
+	case CG_CPU:
+		return "cpu";
+	case CG_PIDS:
+		return "pids";
+	case CG_CPUSET:
+		return "cpuset";
+	case CG_HUGETLB:
+		return "hugetlb";
+	}
+	return "io";
 }
 
 static int read_small(const char *path, char *buf, size_t n) {
@@ -178,21 +245,20 @@ static int enable_in(const char *dir, const char *name, cg_err *err) {
 }
 
 int cg_enable(cg *c, unsigned controllers, cg_err *err) {
-	for (unsigned ctl = CG_MEMORY; ctl <= CG_IO; ctl <<= 1) {
+	for (unsigned ctl = CG_MEMORY; ctl <= CG_HUGETLB; ctl <<= 1) {
 		if (!(controllers & ctl))
 			continue;
-		if (c->layout == CG_LAYOUT_HYBRID) {
-			if (cg__tree_for(c, ctl) < 0) {
-				cg__err(err, -ENOTSUP,
-				        "the %s controller is not available on this hybrid host "
-				        "(no v1 %s "
-				        "hierarchy%s)",
-				        controller_name(ctl), controller_name(ctl),
-				        ctl == CG_IO ? "; moonshim does not manage v1 blkio" : "");
-				return -ENOTSUP;
-			}
-			continue;
+		int tree = cg__tree_for(c, ctl);
+		if (tree < 0) {
+			cg__err(err, -ENOTSUP,
+			        "the %s controller is not available on this hybrid host (no v1 %s "
+			        "hierarchy)",
+			        controller_name(ctl),
+			        ctl == CG_IO ? "blkio" : controller_name(ctl));
+			return -ENOTSUP;
 		}
+		if (tree != CG_TREE_UNIFIED)
+			continue;
 		/* every ancestor from the root down to our parent */
 		char dir[PATH_MAX];
 		size_t root_len = strlen(c->unified_root);
@@ -366,7 +432,7 @@ int cg_remove(cg *c, cg_err *err) {
 int cg__open(cg *c, int tree, const char *file, int flags, cg_err *err) {
 	if (tree < 0 || !c->dirs[tree][0]) {
 		cg__err(err, -ENOTSUP, "%s: no %s hierarchy for %s on this host", file,
-		        tree < 0 ? "such" : tree_names[tree], c->dirs[CG_TREE_UNIFIED]);
+		        tree < 0 ? "such" : tree_name(tree), c->dirs[CG_TREE_UNIFIED]);
 		return -ENOTSUP;
 	}
 	char path[PATH_MAX + 80];

@@ -6,8 +6,15 @@
 
 #include <pthread.h>
 
-/* The hierarchies a cgroup lives in. On v2 only CG_TREE_UNIFIED is set. */
-enum { CG_TREE_UNIFIED = 0, CG_TREE_MEMORY, CG_TREE_CPU, CG_TREE_PIDS, CG_NTREES };
+/* The hierarchies a cgroup lives in. On v2 only CG_TREE_UNIFIED is set;
+ * on hybrid hosts the v1 ones follow, the cg_v1_hier ones from
+ * CG_TREE_MORE on (co-mounted ones share a directory). */
+enum { CG_TREE_UNIFIED = 0, CG_TREE_MEMORY, CG_TREE_CPU, CG_TREE_PIDS, CG_TREE_MORE };
+#define CG_NTREES       (CG_TREE_MORE + CG_V1_MORE)
+#define CG_TREE_CPUSET  (CG_TREE_MORE + CG_V1_CPUSET)
+#define CG_TREE_CPUACCT (CG_TREE_MORE + CG_V1_CPUACCT)
+#define CG_TREE_BLKIO   (CG_TREE_MORE + CG_V1_BLKIO)
+#define CG_TREE_HUGETLB (CG_TREE_MORE + CG_V1_HUGETLB)
 
 #define CG_MAX_FILES 48
 
@@ -23,7 +30,8 @@ struct cg {
 	pthread_mutex_t lock; /* guards files[]: reads come from any goroutine */
 	cg_file files[CG_MAX_FILES];
 	int nfiles;
-	bool killed; /* cgroup.kill was written through this handle */
+	bool killed;     /* cgroup.kill was written through this handle */
+	bool hugetlb_v2; /* the v2 root offers hugetlb (hybrid: used when v1 lacks it) */
 };
 
 void cg__err(cg_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -30,13 +30,35 @@ typedef struct cg_err {
 
 typedef enum { CG_LAYOUT_V2 = 1, CG_LAYOUT_HYBRID, CG_LAYOUT_V1 } cg_layout;
 
+/* The other v1 hierarchies a container joins on a hybrid host, as runc
+ * does (devices is the device rules' own, shim/oci/devices.c). cpuset is
+ * made usable first: an empty cpuset.cpus/.mems is copied from the parent,
+ * since v1 refuses tasks into a cpuset without them. */
+typedef enum {
+	CG_V1_CPUSET = 0,
+	CG_V1_CPUACCT,
+	CG_V1_BLKIO,
+	CG_V1_HUGETLB,
+	CG_V1_FREEZER,
+	CG_V1_NET_CLS,
+	CG_V1_NET_PRIO,
+	CG_V1_PERF_EVENT,
+	CG_V1_MISC,
+	CG_V1_RDMA,
+	CG_V1_SYSTEMD, /* the named hierarchy "name=systemd" */
+	CG_V1_MORE
+} cg_v1_hier;
+/* The mount option naming a hierarchy ("cpuset", ..., "name=systemd"). */
+const char *cg_v1_hier_name(cg_v1_hier h);
+
 typedef struct cg_host {
 	cg_layout layout;
 	char unified[PATH_MAX];   /* the cgroup2 mount ("" for v1-only) */
 	char v1_memory[PATH_MAX]; /* v1 hierarchies, "" when absent (hybrid only) */
 	char v1_cpu[PATH_MAX];
 	char v1_pids[PATH_MAX];
-	char controllers[256]; /* the v2 root's cgroup.controllers */
+	char v1_more[CG_V1_MORE][PATH_MAX]; /* the others, by cg_v1_hier; "" when absent */
+	char controllers[256];              /* the v2 root's cgroup.controllers */
 } cg_host;
 
 /* Read `mounts` (normally /proc/self/mounts) and classify the host. A
@@ -99,12 +121,15 @@ ssize_t cg_read(cg *c, const char *file, char *buf, size_t n, cg_err *err);
 /* The fd of a unified file, opened once and kept (for the netpoller). */
 int cg_fd(cg *c, const char *file, cg_err *err);
 
+/* The longest cpuset list read or written ("0-3,8-11"). */
+#define CG_CPUSET_LIST_MAX 1024
 /* Controllers moonshim manages. */
-enum { CG_MEMORY = 1, CG_CPU = 2, CG_PIDS = 4, CG_IO = 8 };
+enum { CG_MEMORY = 1, CG_CPU = 2, CG_PIDS = 4, CG_IO = 8, CG_CPUSET = 16, CG_HUGETLB = 32 };
 /* Make the controllers usable in this cgroup: on v2, "+name" into every
- * ancestor's cgroup.subtree_control; on hybrid, memory/cpu/pids must have
- * their v1 hierarchy and io is unavailable. -ENOTSUP names the controller
- * and what the host offers. */
+ * ancestor's cgroup.subtree_control; on hybrid, each must have its v1
+ * hierarchy (io: blkio), except hugetlb, which may be on the v2 tree
+ * instead (then enabled as on v2). -ENOTSUP names the controller and what
+ * the host offers. */
 int cg_enable(cg *c, unsigned controllers, cg_err *err);
 
 /* ─── Limits ───────────────────────────────────────────────────────────
@@ -118,6 +143,21 @@ int cg_enable(cg *c, unsigned controllers, cg_err *err);
  * with -ENOTSUP when set. */
 #define CG_UNSET   (-2)
 #define CG_NOLIMIT (-1)
+typedef enum {
+	CG_THROTTLE_RBPS = 0,
+	CG_THROTTLE_WBPS,
+	CG_THROTTLE_RIOPS,
+	CG_THROTTLE_WIOPS
+} cg_throttle_kind;
+typedef struct cg_io_throttle {
+	int64_t major, minor;
+	cg_throttle_kind kind;
+	uint64_t rate; /* bytes or operations per second; 0: no limit */
+} cg_io_throttle;
+typedef struct cg_hugepage {
+	char size[16]; /* as the kernel names it: "2MB", "1GB" */
+	int64_t limit; /* bytes */
+} cg_hugepage;
 typedef struct cg_limits {
 	int64_t memory_max, memory_high, memory_low, memory_min, swap_max; /* bytes */
 	int oom_group;                                                     /* 0, 1, or CG_UNSET */
@@ -127,6 +167,15 @@ typedef struct cg_limits {
 	int64_t cpu_shares;    /* v1 cpu.shares 2..262144: as is on v1, as a weight on v2 */
 	int64_t pids_max;
 	const char *io_max; /* lines "MAJ:MIN rbps=N wbps=N riops=N wiops=N", or NULL */
+	/* cpuset lists ("0-1,3"), NULL: unset. v1 cpuset / v2 cpuset.cpus, .mems */
+	const char *cpuset_cpus, *cpuset_mems;
+	int64_t swappiness;              /* v1 memory.swappiness 0..100; v2 has none (-ENOTSUP) */
+	int64_t blkio_weight;            /* 10..1000: v1 blkio.weight (or blkio.bfq.weight); v2
+	                                    io.bfq.weight, else io.weight mapped 1..10000 as runc */
+	const cg_io_throttle *throttles; /* v1 blkio.throttle.*_device; v2 io.max */
+	int nthrottles;
+	const cg_hugepage *hugepages; /* v1 hugetlb.SIZE.limit_in_bytes; v2 hugetlb.SIZE.max */
+	int nhugepages;
 } cg_limits;
 void cg_limits_init(cg_limits *l); /* everything CG_UNSET */
 /* The CPU quota in cores (quota / period, the period 100 ms when unset);
@@ -155,6 +204,7 @@ typedef struct cg_memory_stat {
 	int64_t anon, file, kernel, shmem, file_dirty, file_writeback, sock;
 	int64_t pgfault, pgmajfault, pgscan, pgsteal;
 	int64_t workingset_refault_anon, workingset_refault_file;
+	int64_t inactive_anon, active_anon, inactive_file, active_file, file_mapped, unevictable;
 } cg_memory_stat;
 int cg_read_memory_stat(cg *c, cg_memory_stat *s, cg_err *err);
 
@@ -164,6 +214,17 @@ typedef struct cg_cpu_stat {
 	int64_t usage_usec, user_usec, system_usec, nr_periods, nr_throttled, throttled_usec;
 } cg_cpu_stat;
 int cg_read_cpu_stat(cg *c, cg_cpu_stat *s, cg_err *err);
+
+/* v1 cpuacct (hybrid hosts): usage in ns, in total, user and kernel
+ * (cpuacct.usage_user/_sys, else cpuacct.stat's ticks), and per CPU (up to
+ * CG_MAX_CPUS; ncpu says how many). -ENOTSUP without a cpuacct hierarchy. */
+#define CG_MAX_CPUS 256
+typedef struct cg_cpuacct {
+	int64_t total_ns, user_ns, kernel_ns;
+	int ncpu;
+	uint64_t per_cpu[CG_MAX_CPUS];
+} cg_cpuacct;
+int cg_read_cpuacct(cg *c, cg_cpuacct *a, cg_err *err);
 
 int cg_read_pids(cg *c, int64_t *current, int64_t *max, cg_err *err);
 

@@ -32,6 +32,23 @@ const char *cg_layout_name(cg_layout l) {
 	return "unknown";
 }
 
+const char *cg_v1_hier_name(cg_v1_hier h) {
+	static const char *const names[CG_V1_MORE] = {
+	    [CG_V1_CPUSET] = "cpuset",
+	    [CG_V1_CPUACCT] = "cpuacct",
+	    [CG_V1_BLKIO] = "blkio",
+	    [CG_V1_HUGETLB] = "hugetlb",
+	    [CG_V1_FREEZER] = "freezer",
+	    [CG_V1_NET_CLS] = "net_cls",
+	    [CG_V1_NET_PRIO] = "net_prio",
+	    [CG_V1_PERF_EVENT] = "perf_event",
+	    [CG_V1_MISC] = "misc",
+	    [CG_V1_RDMA] = "rdma",
+	    [CG_V1_SYSTEMD] = "name=systemd",
+	};
+	return (unsigned)h < CG_V1_MORE ? names[h] : "?";
+}
+
 bool cg__has_word(const char *list, char sep, const char *word) {
 	size_t n = strlen(word);
 	for (const char *p = list; (p = strstr(p, word)); p += n)
@@ -76,6 +93,9 @@ int cg_host_detect(cg_host *h, const char *mounts, cg_err *err) {
 				snprintf(h->v1_cpu, sizeof h->v1_cpu, "%s", dir);
 			if (cg__has_word(opts, ',', "pids"))
 				snprintf(h->v1_pids, sizeof h->v1_pids, "%s", dir);
+			for (int i = 0; i < CG_V1_MORE; i++)
+				if (cg__has_word(opts, ',', cg_v1_hier_name(i)))
+					snprintf(h->v1_more[i], sizeof h->v1_more[i], "%s", dir);
 		}
 	}
 	fclose(f);

@@ -9,12 +9,18 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void cg_limits_init(cg_limits *l) {
 	l->memory_max = l->memory_high = l->memory_low = l->memory_min = l->swap_max = CG_UNSET;
 	l->oom_group = CG_UNSET;
 	l->cpu_quota_us = l->cpu_period_us = l->cpu_weight = l->cpu_shares = l->pids_max = CG_UNSET;
 	l->io_max = NULL;
+	l->cpuset_cpus = l->cpuset_mems = NULL;
+	l->swappiness = l->blkio_weight = CG_UNSET;
+	l->throttles = NULL;
+	l->hugepages = NULL;
+	l->nthrottles = l->nhugepages = 0;
 }
 
 double cg_limits_cpu_cores(const cg_limits *l) {
@@ -202,6 +208,135 @@ static int set_hybrid(cg *c, const cg_limits *l, cg_err *err) {
 	return 0;
 }
 
+/* blkio weights (v1, BFQ, v2) and runc's mapping of 10..1000 onto 1..10000 */
+#define BLKIO_WEIGHT_MIN 10
+#define BLKIO_WEIGHT_MAX 1000
+#define IO_WEIGHT_MAX    10000
+
+static bool has_file(const cg *c, int tree, const char *file) {
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof path, "%s/%s", c->dirs[tree], file);
+	return access(path, F_OK) == 0;
+}
+
+static int set_cpuset(cg *c, const cg_limits *l, cg_err *err) {
+	int rc = cg_enable(c, CG_CPUSET, err), t = cg__tree_for(c, CG_CPUSET);
+	if (rc)
+		return rc;
+	/* mems first: a v1 cpuset takes cpus only with mems in place */
+	if (l->cpuset_mems && (rc = cg__write(c, t, "cpuset.mems", l->cpuset_mems, err)))
+		return rc;
+	return l->cpuset_cpus ? cg__write(c, t, "cpuset.cpus", l->cpuset_cpus, err) : 0;
+}
+
+static int set_blkio_weight(cg *c, int t, int64_t w, cg_err *err) {
+	char v[32];
+	snprintf(v, sizeof v, "%" PRId64, w);
+	if (t != CG_TREE_UNIFIED) {
+		const char *f = has_file(c, t, "blkio.weight")       ? "blkio.weight"
+		                : has_file(c, t, "blkio.bfq.weight") ? "blkio.bfq.weight"
+		                                                     : NULL;
+		if (!f) {
+			cg__err(err, -ENOTSUP,
+			        "blkio weight %s: this kernel's blkio hierarchy has neither "
+			        "blkio.weight nor blkio.bfq.weight (no CFQ or BFQ I/O scheduler)",
+			        v);
+			return -ENOTSUP;
+		}
+		return cg__write(c, t, f, v, err);
+	}
+	if (has_file(c, t, "io.bfq.weight"))
+		return cg__write(c, t, "io.bfq.weight", v, err);
+	snprintf(v, sizeof v, "%" PRId64,
+	         1 + (w - BLKIO_WEIGHT_MIN) * (IO_WEIGHT_MAX - 1) /
+	                 (BLKIO_WEIGHT_MAX - BLKIO_WEIGHT_MIN));
+	return cg__write(c, t, "io.weight", v, err);
+}
+
+static int set_throttle(cg *c, int t, const cg_io_throttle *th, cg_err *err) {
+	static const char *const v1_file[] = {
+	    "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+	    "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device"};
+	static const char *const v2_key[] = {"rbps", "wbps", "riops", "wiops"};
+	char v[96];
+	if ((unsigned)th->kind > CG_THROTTLE_WIOPS) {
+		cg__err(err, -EINVAL, "io throttle: unknown kind %d", (int)th->kind);
+		return -EINVAL;
+	}
+	if (t != CG_TREE_UNIFIED) {
+		snprintf(v, sizeof v, "%" PRId64 ":%" PRId64 " %" PRIu64, th->major, th->minor,
+		         th->rate);
+		return cg__write(c, t, v1_file[th->kind], v, err);
+	}
+	if (th->rate)
+		snprintf(v, sizeof v, "%" PRId64 ":%" PRId64 " %s=%" PRIu64, th->major, th->minor,
+		         v2_key[th->kind], th->rate);
+	else
+		snprintf(v, sizeof v, "%" PRId64 ":%" PRId64 " %s=max", th->major, th->minor,
+		         v2_key[th->kind]);
+	return cg__write(c, t, "io.max", v, err);
+}
+
+static int set_blkio(cg *c, const cg_limits *l, cg_err *err) {
+	int rc = cg_enable(c, CG_IO, err), t = cg__tree_for(c, CG_IO);
+	if (rc)
+		return rc;
+	if (l->blkio_weight != CG_UNSET && (rc = set_blkio_weight(c, t, l->blkio_weight, err)))
+		return rc;
+	for (int i = 0; i < l->nthrottles; i++)
+		if ((rc = set_throttle(c, t, &l->throttles[i], err)))
+			return rc;
+	return 0;
+}
+
+static int set_hugetlb(cg *c, const cg_limits *l, cg_err *err) {
+	int rc = cg_enable(c, CG_HUGETLB, err), t = cg__tree_for(c, CG_HUGETLB);
+	if (rc)
+		return rc;
+	for (int i = 0; i < l->nhugepages; i++) {
+		const cg_hugepage *h = &l->hugepages[i];
+		char file[64], v[32];
+		if (!h->size[0] || h->size[strspn(h->size, "0123456789KMGB")]) {
+			cg__err(err, -EINVAL, "hugepage size \"%s\": not like \"2MB\"", h->size);
+			return -EINVAL;
+		}
+		snprintf(file, sizeof file, "hugetlb.%s.%s", h->size,
+		         t == CG_TREE_UNIFIED ? "max" : "limit_in_bytes");
+		if (!has_file(c, t, file)) {
+			cg__err(err, -ENOTSUP, "hugepage size %s: this host has no %s/%s", h->size,
+			        c->dirs[t], file);
+			return -ENOTSUP;
+		}
+		snprintf(v, sizeof v, "%" PRId64, h->limit);
+		if ((rc = cg__write(c, t, file, v, err)))
+			return rc;
+	}
+	return 0;
+}
+
+/* cpuset, swappiness, blkio and hugetlb: the same on either layout, in
+ * whichever tree holds the controller. */
+static int set_more(cg *c, const cg_limits *l, cg_err *err) {
+	int rc;
+	if ((l->cpuset_cpus || l->cpuset_mems) && (rc = set_cpuset(c, l, err)))
+		return rc;
+	if (l->swappiness != CG_UNSET) {
+		int t = cg__tree_for(c, CG_MEMORY);
+		if (t == CG_TREE_UNIFIED) {
+			cg__err(err, -ENOTSUP, "memory.swappiness has no cgroup v2 equivalent");
+			return -ENOTSUP;
+		}
+		char v[32];
+		snprintf(v, sizeof v, "%" PRId64, l->swappiness);
+		if ((rc = cg_enable(c, CG_MEMORY, err)) ||
+		    (rc = cg__write(c, t, "memory.swappiness", v, err)))
+			return rc;
+	}
+	if ((l->blkio_weight != CG_UNSET || l->nthrottles) && (rc = set_blkio(c, l, err)))
+		return rc;
+	return l->nhugepages ? set_hugetlb(c, l, err) : 0;
+}
+
 int cg_set_limits(cg *c, const cg_limits *l, cg_err *err) {
 	int rc;
 	if ((rc = check_range("cpu.weight", l->cpu_weight, 1, 10000, err)) ||
@@ -213,12 +348,18 @@ int cg_set_limits(cg *c, const cg_limits *l, cg_err *err) {
 	    (rc = check_range("memory.low", l->memory_low, 0, INT64_MAX / 2, err)) ||
 	    (rc = check_range("memory.min", l->memory_min, 0, INT64_MAX / 2, err)) ||
 	    (rc = check_range("swap.max", l->swap_max, 0, INT64_MAX / 2, err)) ||
-	    (rc = check_range("cpu.shares", l->cpu_shares, 2, 262144, err)))
+	    (rc = check_range("cpu.shares", l->cpu_shares, 2, 262144, err)) ||
+	    (rc = check_range("memory.swappiness", l->swappiness, 0, 100, err)) ||
+	    (rc = check_range("blkio weight", l->blkio_weight, BLKIO_WEIGHT_MIN, BLKIO_WEIGHT_MAX,
+	                      err)))
 		return rc;
 	if (l->oom_group != CG_UNSET && l->oom_group != 0 && l->oom_group != 1) {
 		cg__err(err, -EINVAL, "memory.oom.group: %d is not 0 or 1", l->oom_group);
 		return -EINVAL;
 	}
+	/* cpuset first: a pinned container never runs unpinned under new limits */
+	if ((rc = set_more(c, l, err)))
+		return rc;
 	if (c->layout == CG_LAYOUT_HYBRID)
 		return set_hybrid(c, l, err);
 	cg_limits v2 = *l;

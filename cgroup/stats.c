@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* v1 reports "no limit" as PAGE_COUNTER_MAX pages: anything this big. */
 #define V1_UNLIMITED (INT64_C(1) << 62)
@@ -161,7 +162,13 @@ int cg_read_memory_stat(cg *c, cg_memory_stat *s, cg_err *err) {
 	                  &s->pgscan,
 	                  &s->pgsteal,
 	                  &s->workingset_refault_anon,
-	                  &s->workingset_refault_file};
+	                  &s->workingset_refault_file,
+	                  &s->inactive_anon,
+	                  &s->active_anon,
+	                  &s->inactive_file,
+	                  &s->active_file,
+	                  &s->file_mapped,
+	                  &s->unevictable};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		*all[i] = -1;
 	if (t == CG_TREE_UNIFIED) {
@@ -177,7 +184,13 @@ int cg_read_memory_stat(cg *c, cg_memory_stat *s, cg_err *err) {
 		               {"pgscan", &s->pgscan},
 		               {"pgsteal", &s->pgsteal},
 		               {"workingset_refault_anon", &s->workingset_refault_anon},
-		               {"workingset_refault_file", &s->workingset_refault_file}};
+		               {"workingset_refault_file", &s->workingset_refault_file},
+		               {"inactive_anon", &s->inactive_anon},
+		               {"active_anon", &s->active_anon},
+		               {"inactive_file", &s->inactive_file},
+		               {"active_file", &s->active_file},
+		               {"file_mapped", &s->file_mapped},
+		               {"unevictable", &s->unevictable}};
 		scan_kv(buf, w, (int)(sizeof w / sizeof w[0]));
 	} else {
 		/* v1: the total_ keys include descendants, as v2's do */
@@ -189,7 +202,13 @@ int cg_read_memory_stat(cg *c, cg_memory_stat *s, cg_err *err) {
 		               {"total_pgfault", &s->pgfault},
 		               {"total_pgmajfault", &s->pgmajfault},
 		               {"total_workingset_refault_anon", &s->workingset_refault_anon},
-		               {"total_workingset_refault_file", &s->workingset_refault_file}};
+		               {"total_workingset_refault_file", &s->workingset_refault_file},
+		               {"total_inactive_anon", &s->inactive_anon},
+		               {"total_active_anon", &s->active_anon},
+		               {"total_inactive_file", &s->inactive_file},
+		               {"total_active_file", &s->active_file},
+		               {"total_mapped_file", &s->file_mapped},
+		               {"total_unevictable", &s->unevictable}};
 		scan_kv(buf, w, (int)(sizeof w / sizeof w[0]));
 		read_opt(c, t, "memory.kmem.usage_in_bytes", &s->kernel, NULL);
 	}
@@ -226,6 +245,43 @@ int cg_read_cpu_stat(cg *c, cg_cpu_stat *s, cg_err *err) {
 		                {"throttled_time", &ns}};
 		scan_kv(buf, v1, 3);
 		s->throttled_usec = ns / 1000;
+	}
+	return 0;
+}
+
+int cg_read_cpuacct(cg *c, cg_cpuacct *a, cg_err *err) {
+	memset(a, 0, sizeof *a);
+	if (c->layout != CG_LAYOUT_HYBRID || !c->dirs[CG_TREE_CPUACCT][0]) {
+		cg__err(err, -ENOTSUP, "%s: no v1 cpuacct hierarchy", cg_path(c));
+		return -ENOTSUP;
+	}
+	int rc = cg__read_int(c, CG_TREE_CPUACCT, "cpuacct.usage", &a->total_ns, err);
+	if (rc)
+		return rc;
+	if (read_opt(c, CG_TREE_CPUACCT, "cpuacct.usage_user", &a->user_ns, NULL) ||
+	    a->user_ns < 0 ||
+	    read_opt(c, CG_TREE_CPUACCT, "cpuacct.usage_sys", &a->kernel_ns, NULL) ||
+	    a->kernel_ns < 0) {
+		/* older kernels: "user TICKS\nsystem TICKS" in USER_HZ */
+		char buf[128];
+		int64_t user = 0, sys = 0;
+		if (cg__read(c, CG_TREE_CPUACCT, "cpuacct.stat", buf, sizeof buf, NULL) > 0) {
+			kv_want w[] = {{"user", &user}, {"system", &sys}};
+			scan_kv(buf, w, 2);
+		}
+		long hz = sysconf(_SC_CLK_TCK);
+		int64_t ns_per_tick = hz > 0 ? 1000000000 / hz : 0;
+		a->user_ns = user * ns_per_tick, a->kernel_ns = sys * ns_per_tick;
+	}
+	char buf[CG_MAX_CPUS * 21 + 2];
+	if (cg__read(c, CG_TREE_CPUACCT, "cpuacct.usage_percpu", buf, sizeof buf, NULL) > 0) {
+		char *p = buf, *end;
+		for (; a->ncpu < CG_MAX_CPUS; p = end) {
+			unsigned long long v = strtoull(p, &end, 10);
+			if (end == p)
+				break;
+			a->per_cpu[a->ncpu++] = v;
+		}
 	}
 	return 0;
 }

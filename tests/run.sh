@@ -53,6 +53,12 @@ suite container-dev bash -c 'build/tests/dev_check && echo "container-dev: 1 pas
 suite containerd-unit build/tests/containerd_tests
 suite containerd-unit-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/containerd_tests
 suite containerd bash tests/containerd/e2e.sh
+# the same cases under containerd 2.4.2 and 1.7.35 (built from their modules by
+# .ci/godeps.sh, with runc 1.5.3 first on PATH; the runc shim is that build's)
+cd24=$(bash .ci/godeps.sh containerd2 | tail -n 1) cd17=$(bash .ci/godeps.sh containerd17 | tail -n 1)
+runc15=$(bash .ci/godeps.sh runc | tail -n 1)
+suite containerd-2.4 CONTAINERD="$cd24/containerd" CTR="$cd24/ctr" PATH="$runc15:$PATH" bash tests/containerd/e2e.sh
+suite containerd-1.7 CONTAINERD="$cd17/containerd" CTR="$cd17/ctr" PATH="$runc15:$PATH" bash tests/containerd/e2e.sh
 # the Lua engine (sandbox, preemption, budgets, memory caps), natively and under ASan
 suite lua build/tests/lua_tests
 suite lua-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/lua_tests

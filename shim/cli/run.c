@@ -218,7 +218,13 @@ static int prepare(run_ctx *r, ms_err *err) {
 		ev_emit(r->events, "warning", json_pack("{s:s}", "message", r->s->warnings[i]));
 	char default_rel[PATH_MAX];
 	snprintf(default_rel, sizeof default_rel, "moonshim/%s", a->id);
-	if (ctcg_setup(&r->cg, r->s, default_rel, err))
+	int nw = r->s->nwarnings;
+	int rc = ctcg_setup(&r->cg, r->s, default_rel, err);
+	for (int i = nw; i < r->s->nwarnings; i++) { /* the host's: the cgroup's fields */
+		fprintf(stderr, "moonshim: warning: %s\n", r->s->warnings[i]);
+		ev_emit(r->events, "warning", json_pack("{s:s}", "message", r->s->warnings[i]));
+	}
+	if (rc)
 		return err->code;
 	ms_trace(g_cli.debug, "cgroup %s made", r->cg.rel);
 	r->create = (ct_opts){.host = &r->cg.host,

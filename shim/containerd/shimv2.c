@@ -8,9 +8,23 @@
  *         shim names it (/run/containerd/s/<sha256(address/ns/group)>) so
  *         `ctr shim` and sibling containers find it; writes <bundle>/address;
  *         forks the daemon with fresh stdio (containerd reads start's
- *         output until it closes); prints unix://PATH and exits. Containers
- *         of one pod (the CRI sandbox annotation) share a daemon: a live
- *         socket for the group is reused.
+ *         output until it closes); prints the reply below and exits.
+ *         Containers of one pod (the CRI sandbox annotation) share a
+ *         daemon: a live socket for the group is reused.
+ *
+ * The start reply. containerd 1.6 takes start's whole stdout as the
+ * address, so it gets the plain unix://PATH. 1.7 and later set
+ * MAX_SHIM_VERSION (=2) in start's environment and parse a JSON
+ * {"version":2,"address":"unix://PATH","protocol":"ttrpc"}: that is what
+ * they get. Version 2, not 3, on purpose: 1.7 refuses a version above 2;
+ * 2.x bridges a version 2 shim to containerd.task.v2.Task over one
+ * connection and runs start and delete for every container, while a
+ * version 3 answer would make it skip start for a pod's other containers
+ * (it reuses the sandbox's socket through bootstrap.json) and speak
+ * containerd.task.v3 over several connections. 2.3+ would also take a
+ * protobuf BootstrapResult, but 2.2 cannot parse one; JSON works on all.
+ * start's stdout and stderr reach containerd combined (CombinedOutput),
+ * so a successful start writes nothing else; warnings go to the shim log.
  * delete  cleans up after a daemon that is gone: kills what is left in the
  *         container's cgroup, removes it, unmounts the rootfs, removes the
  *         dead daemon's socket, and prints a DeleteResponse (raw protobuf)
@@ -23,10 +37,12 @@
 
 #include "oci.h"
 #include "base.h"
+#include "bootstrap.h"
 #include "task.h"
 #include "ttrpc.h"
 
 #include "containerd/events.pb-c.h"
+#include "containerd/introspection.pb-c.h"
 #include "containerd/task.pb-c.h"
 
 #include <errno.h>
@@ -48,16 +64,27 @@
 #define SANDBOX_ANNOTATION "io.kubernetes.cri.sandbox-id"
 #define FORWARD_SERVICE    "containerd.services.events.ttrpc.v1.Events"
 #define FORWARD_TIMEOUT_NS (5 * 1000000000LL)
-#define PUBLISH_QUEUE      1024 /* events waiting for containerd */
-#define PUBLISH_TRIES      5
+#define PUBLISH_QUEUE      1024               /* events waiting for containerd */
+#define RETRY_MIN_NS       (100 * 1000000LL)  /* containerd unreachable: first wait */
+#define RETRY_MAX_NS       (1000 * 1000000LL) /* the longest wait between tries */
+#define STOP_TRIES         5                  /* after Shutdown: tries left for what is queued */
 #define KILLED_STATUS      137
+#define REPLY_VERSION      2
+#define RUNTIME_NAME       "io.containerd.moon.v2"
+#define FEATURES_TYPE                                                                              \
+	"types.containerd.io/opencontainers/runtime-spec/1/features/Features" /* the shim API      \
+	                                                                         version start     \
+	                                                                         answers (see the  \
+	                                                                         header) */
 #define IDLE_THREAD_NS                                                                             \
 	(1000 * 1000000LL) /* an idle extra M exits after this */ /* what delete reports: the runc \
 	                                                             shim's 128+SIGKILL */
 
 typedef struct shim_args {
 	const char *ns, *address, *id, *bundle, *action;
-	bool debug;
+	bool debug, ns_flag, info;
+	const char *socket_dir;
+	bs_params *bp; /* start's stdin (bootstrap.h) */
 } shim_args;
 
 /* ─── naming ────────────────────────────────────────────────────────── */
@@ -67,7 +94,7 @@ static void socket_path(const shim_args *a, const char *group, char *out, size_t
 	snprintf(key, sizeof key, "%s/%s/%s", a->address, a->ns, group);
 	char hex[SHA256_HEX_LEN + 1];
 	sha256_hex(key, strlen(key), hex);
-	snprintf(out, n, "%s/%s", SOCKET_DIR, hex);
+	snprintf(out, n, "%s/%s", a->socket_dir ? a->socket_dir : SOCKET_DIR, hex);
 }
 
 /* The grouping key: the pod's sandbox id when CRI gives one, else our id. */
@@ -143,10 +170,20 @@ static void publish(void *arg, const char *topic, const char *type_url, const ui
 	if (!(m.data = malloc(len ? len : 1)))
 		return;
 	memcpy(m.data, ev, len);
-	/* never block a handler on containerd: a full queue drops the event */
+	/* never block a handler on containerd: a full queue (containerd away
+	 * long) drops its oldest event, with a line in the shim log */
 	rt_case cs[1] = {{.c = d->events, .dir = RT_SEND, .elem = &m}};
-	if (rt_select(cs, 1, 0) != 0)
-		free(m.data);
+	while (rt_select(cs, 1, 0) != 0) {
+		event_msg old;
+		rt_case rc[1] = {{.c = d->events, .dir = RT_RECV, .elem = &old}};
+		if (rt_select(rc, 1, 0) == 0 && rc[0].ok) {
+			fprintf(stderr,
+			        "moonshim shim: %d events wait for containerd: the oldest (%s) "
+			        "dropped\n",
+			        PUBLISH_QUEUE, old.topic);
+			free(old.data);
+		}
+	}
 }
 
 static int forward(daemon_ctx *d, tt_client **cl, const event_msg *m) {
@@ -183,13 +220,45 @@ static int forward(daemon_ctx *d, tt_client **cl, const event_msg *m) {
 	return rc;
 }
 
+/* Whether Shutdown came (d->stop closed); else waits up to ns for it. */
+static bool stopping(daemon_ctx *d, int64_t ns) {
+	rt_case cs[1] = {{.c = d->stop, .dir = RT_RECV}};
+	return rt_select(cs, 1, ns ? rt_deadline_in(ns) : 0) == 0;
+}
+
+/* Forward m until containerd takes it: while containerd is away (a restart)
+ * events queue (PUBLISH_QUEUE) and the oldest is sent again and again, the
+ * wait doubling to RETRY_MAX_NS; after Shutdown STOP_TRIES tries are left. */
+static void deliver(daemon_ctx *d, tt_client **cl, const event_msg *m, int *after_stop) {
+	int64_t wait = RETRY_MIN_NS;
+	bool told = false;
+	while (forward(d, cl, m) < 0) {
+		if (!told)
+			fprintf(stderr, "moonshim shim: containerd unreachable; %s waits for it\n",
+			        m->topic);
+		told = true;
+		if (stopping(d, 0)) {
+			if (++*after_stop > STOP_TRIES) {
+				fprintf(stderr, "moonshim shim: shut down; %s dropped\n", m->topic);
+				return;
+			}
+			rt_sleep(RETRY_MIN_NS);
+			continue;
+		}
+		stopping(d, wait);
+		wait = wait * 2 > RETRY_MAX_NS ? RETRY_MAX_NS : wait * 2;
+	}
+	if (told)
+		fprintf(stderr, "moonshim shim: containerd is back; %s delivered\n", m->topic);
+}
+
 static void publisher(void *arg) {
 	daemon_ctx *d = arg;
 	tt_client *cl = NULL;
 	event_msg m;
+	int after_stop = 0;
 	while (rt_chan_recv(d->events, &m)) {
-		for (int i = 0; i < PUBLISH_TRIES && forward(d, &cl, &m) < 0; i++)
-			rt_sleep((int64_t)(i + 1) * 100 * 1000000LL);
+		deliver(d, &cl, &m, &after_stop);
 		free(m.data);
 	}
 	if (cl)
@@ -220,8 +289,12 @@ static int daemon_main(void *arg) {
 	d->events = rt_chan_new(sizeof(event_msg), PUBLISH_QUEUE);
 	d->stop = rt_chan_new(1, 0);
 	d->srv = tt_server_new();
+	const ro_options *ro = &d->a->bp->opts;
 	task_opts to = {.ns = d->a->ns,
-	                .debug = d->a->debug,
+	                .debug = d->a->debug || ro->debug,
+	                .default_policy = ro->default_policy[0] ? ro->default_policy : NULL,
+	                .default_checks = ro->default_checks[0] ? ro->default_checks : NULL,
+	                .no_go_watch = !ro->go_watch,
 	                .publish = publish,
 	                .publish_arg = d,
 	                .shutdown = on_shutdown,
@@ -246,6 +319,8 @@ static int run_daemon(const shim_args *a, int listen_fd, const char *sock) {
 	daemon_ctx d = {.a = a, .listen_fd = listen_fd};
 	snprintf(d.sock, sizeof d.sock, "%s", sock);
 	signal(SIGPIPE, SIG_IGN);
+	if (a->bp->opts.warnings[0]) /* the shim log: containerd's log */
+		fputs(a->bp->opts.warnings, stderr);
 	/* one P: a shim's work is small; idle helper threads retire quickly */
 	rt_config cfg = {
 	    .procs = 1, .quiet_leaks = true, .blocking_threads = 1, .idle_m_ns = IDLE_THREAD_NS};
@@ -253,6 +328,28 @@ static int run_daemon(const shim_args *a, int listen_fd, const char *sock) {
 }
 
 /* ─── start ─────────────────────────────────────────────────────────── */
+
+/* What start prints (see the header): containerd 1.7+ (it sets
+ * MAX_SHIM_VERSION) gets the JSON reply at version 2; 1.6 takes stdout
+ * as the address itself, so it gets the plain address. */
+static int print_reply(const char *addr) {
+	const char *max = getenv("MAX_SHIM_VERSION");
+	if (!max || atoi(max) < REPLY_VERSION) {
+		puts(addr);
+		return 0;
+	}
+	json_t *j = json_pack("{s:i, s:s, s:s}", "version", REPLY_VERSION, "address", addr,
+	                      "protocol", "ttrpc");
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!s) {
+		fprintf(stderr, "moonshim shim: start reply: out of memory\n");
+		return 1;
+	}
+	puts(s);
+	free(s);
+	return 0;
+}
 
 static int do_start(const shim_args *a) {
 	char group[PATH_MAX], sock[PATH_MAX], addr[PATH_MAX + 8];
@@ -264,11 +361,15 @@ static int do_start(const shim_args *a) {
 			fprintf(stderr, "moonshim shim: writing address: %s\n", strerror(errno));
 			return 1;
 		}
-		puts(addr);
-		return 0;
+		return print_reply(addr);
 	}
-	mkdir("/run/containerd", 0711);
-	mkdir(SOCKET_DIR, 0711);
+	if (a->socket_dir) {
+		ms_err e = {0};
+		fs_mkdir_p(a->socket_dir, 0711, &e);
+	} else {
+		mkdir("/run/containerd", 0711);
+		mkdir(SOCKET_DIR, 0711);
+	}
 	unlink(sock);
 	struct sockaddr_un sa;
 	if (!unix_addr(sock, &sa)) {
@@ -311,8 +412,7 @@ static int do_start(const shim_args *a) {
 		_exit(run_daemon(a, fd, sock));
 	}
 	close(fd);
-	puts(addr);
-	return 0;
+	return print_reply(addr);
 }
 
 /* ─── delete ────────────────────────────────────────────────────────── */
@@ -353,6 +453,79 @@ static int do_delete(const shim_args *a) {
 	return 0;
 }
 
+/* ─── -info ──────────────────────────────────────────────────────────── */
+
+/* containerd 2.0+: the runtime options on stdin (an Any, or nothing); a
+ * protobuf RuntimeInfo on stdout: name, version, the options given back,
+ * and the OCI features (features.h) as JSON in an Any. */
+static int do_info(void) {
+	uint8_t *in = NULL;
+	size_t len = 0;
+	ms_err err = {0};
+	bs_params bp;
+	if (bs_read(0, &in, &len, &err) || bs_parse(in, len, NULL, NULL, &bp, &err)) {
+		fprintf(stderr, "containerd-shim-moon-v2 -info: %s\n", err.msg);
+		free(in);
+		return 1;
+	}
+	json_t *f = oci_features();
+	char *fjson = f ? json_dumps(f, JSON_COMPACT) : NULL;
+	json_decref(f);
+	Google__Protobuf__Any features = GOOGLE__PROTOBUF__ANY__INIT, *opts = NULL;
+	features.type_url = FEATURES_TYPE;
+	features.value.data = (uint8_t *)fjson, features.value.len = fjson ? strlen(fjson) : 0;
+	if (bp.options) /* what was given, as given */
+		opts = google__protobuf__any__unpack(NULL, len, in);
+	Containerd__Types__RuntimeVersion ver = CONTAINERD__TYPES__RUNTIME_VERSION__INIT;
+	ver.version = (char *)ms_version, ver.revision = (char *)ms_commit;
+	Containerd__Types__RuntimeInfo info = CONTAINERD__TYPES__RUNTIME_INFO__INIT;
+	info.name = RUNTIME_NAME, info.version = &ver, info.features = &features,
+	info.options = opts;
+	size_t n = containerd__types__runtime_info__get_packed_size(&info);
+	uint8_t *out = fjson ? malloc(n) : NULL;
+	int rc = 1;
+	if (out) {
+		containerd__types__runtime_info__pack(&info, out);
+		rc = fwrite(out, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : 1;
+	} else {
+		fprintf(stderr, "containerd-shim-moon-v2 -info: out of memory\n");
+	}
+	if (opts)
+		google__protobuf__any__free_unpacked(opts, NULL);
+	free(out);
+	free(fjson);
+	free(in);
+	return rc;
+}
+
+/* start's stdin (bootstrap.h) into a: BootstrapParams fill in what the
+ * flags did not say; an error is one line on stderr (containerd shows it). */
+static int read_start_input(shim_args *a, bs_params *bp) {
+	uint8_t *in = NULL;
+	size_t len = 0;
+	ms_err err = {0};
+	int rc = bs_read(0, &in, &len, &err)
+	             ? err.code
+	             : bs_parse(in, len, a->id, a->ns_flag ? a->ns : NULL, bp, &err);
+	free(in);
+	if (rc) {
+		fprintf(stderr, "containerd-shim-moon-v2: %s\n", err.msg);
+		return rc;
+	}
+	if (!bp->bootstrap)
+		return 0;
+	if (!a->id)
+		a->id = bp->id;
+	if (!a->ns_flag)
+		a->ns = bp->ns;
+	if (bp->socket_dir[0])
+		a->socket_dir = bp->socket_dir;
+	const char *env = getenv("TTRPC_ADDRESS");
+	if ((!env || !*env) && bp->ttrpc_address[0])
+		setenv("TTRPC_ADDRESS", bp->ttrpc_address, 1);
+	return 0;
+}
+
 /* ─── arguments ─────────────────────────────────────────────────────── */
 
 int cmd_shim(int argc, char **argv) {
@@ -384,6 +557,10 @@ int cmd_shim(int argc, char **argv) {
 			a.debug = !eq || strcmp(v, "false");
 			continue;
 		}
+		if (!strcmp(name, "info")) {
+			a.info = true;
+			continue;
+		}
 		if (!strcmp(name, "v") || !strcmp(name, "version")) {
 			/* the Go shim library's layout, which tools parse */
 			printf("containerd-shim-moon-v2:\n  Version:  %s\n  Revision: %s\n",
@@ -401,9 +578,17 @@ int cmd_shim(int argc, char **argv) {
 		}
 		if (dst)
 			*dst = v;
+		a.ns_flag |= dst == &a.ns;
 		if (!eq)
 			i++;
 	}
+	if (a.info)
+		return do_info();
+	static bs_params bp; /* lives as long as the daemon */
+	bs_parse(NULL, 0, NULL, NULL, &bp, NULL);
+	a.bp = &bp;
+	if (a.action && !strcmp(a.action, "start") && read_start_input(&a, &bp))
+		return 1;
 	if (!a.id) {
 		fprintf(stderr, "containerd-shim-moon-v2: -id is required\n");
 		return 2;

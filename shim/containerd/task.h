@@ -25,6 +25,11 @@ typedef struct task_opts {
 	/* Shutdown with no task left: the owner stops the server and exits. */
 	void (*shutdown)(void *arg);
 	void *shutdown_arg;
+	/* the runtime options (rtopts.h): the policy and checks files for a
+	 * container without the annotation (NULL: /etc/moonshim/...), and
+	 * whether io.moonshim.go.* annotations are honoured */
+	const char *default_policy, *default_checks;
+	bool no_go_watch;
 } task_opts;
 
 /* Register every Task method on s. Call in a goroutine, before tt_serve. */

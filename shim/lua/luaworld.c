@@ -67,7 +67,7 @@ struct lw_world {
 	void *kept[SMALL_MAX / SMALL_STEP]; /* freed small blocks by class, linked */
 	size_t kept_bytes;
 	uint64_t tasks, preemptions, killed;
-	char name[64];
+	char name[LW_NAME_MAX + 1];
 	/* closed by lw_stop_tasks: waits in sleep() and on channels end their
 	 * task, go() refuses; go_wg counts the tasks go() started */
 	rt_chan *done;

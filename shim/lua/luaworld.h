@@ -42,6 +42,9 @@
 /* A script file larger than this is refused (lw_load_file): no check or
  * policy is that big, and reading it must stay bounded. */
 #define LW_SCRIPT_MAX (4u << 20)
+/* A world's name (a container id: containerd allows 76 characters) is kept
+ * whole up to this many bytes; longer ones are cut. */
+#define LW_NAME_MAX 256
 
 typedef struct lw_world lw_world;
 

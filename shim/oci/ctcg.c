@@ -19,7 +19,28 @@ static void apply_reservation(const ctcg *c, const spec *s, cg_limits *l) {
 		l->memory_high = s->memory_reservation;
 }
 
-int ctcg_setup(ctcg *c, const spec *s, const char *default_rel, ms_err *err) {
+/* The limits s asks for as this host can take them: what the layout has
+ * no file for and runc leaves unset too becomes a warning in s. */
+static cg_limits host_limits(const ctcg *c, spec *s) {
+	cg_limits l = s->limits;
+	apply_reservation(c, s, &l);
+	if (c->host.layout == CG_LAYOUT_V2 && l.swappiness != CG_UNSET) {
+		spec_warn(s, "linux.resources.memory.swappiness: cgroup v2 has no swappiness; "
+		             "ignored");
+		l.swappiness = CG_UNSET;
+	}
+	return l;
+}
+
+int ctcg_update(ctcg *c, spec *res, ms_err *err) {
+	cg_err ce = {0};
+	cg_limits l = host_limits(c, res);
+	if (cg_set_limits(c->cgroup, &l, &ce))
+		return ms_fail(err, ce.code, "linux.resources: %s", ce.msg);
+	return 0;
+}
+
+int ctcg_setup(ctcg *c, spec *s, const char *default_rel, ms_err *err) {
 	memset(c, 0, sizeof *c);
 	cg_err ce = {0};
 	if (cg_host_detect(&c->host, "/proc/self/mounts", &ce))
@@ -28,8 +49,7 @@ int ctcg_setup(ctcg *c, const spec *s, const char *default_rel, ms_err *err) {
 	snprintf(c->rel, sizeof c->rel, "%s", p ? p + strspn(p, "/") : default_rel);
 	if (!(c->cgroup = cg_open(&c->host, c->rel, true, &ce)))
 		return ms_fail(err, ce.code, "linux.cgroupsPath: %s", ce.msg);
-	cg_limits l = s->limits;
-	apply_reservation(c, s, &l);
+	cg_limits l = host_limits(c, s);
 	int rc = 0;
 	if (cg_set_limits(c->cgroup, &l, &ce))
 		rc = ms_fail(err, ce.code, "linux.resources: %s", ce.msg);

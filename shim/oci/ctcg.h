@@ -25,8 +25,12 @@ typedef struct ctcg {
 } ctcg;
 
 /* default_rel: used when the spec has no cgroupsPath. On failure what was
- * made is undone. */
-int ctcg_setup(ctcg *c, const spec *s, const char *default_rel, ms_err *err);
+ * made is undone. Warnings about fields this host cannot apply are added
+ * to s. */
+int ctcg_setup(ctcg *c, spec *s, const char *default_rel, ms_err *err);
+/* Apply an Update's resources (spec_parse_resources) to the cgroup; a
+ * field this host lacks but runc also leaves alone is a warning in res. */
+int ctcg_update(ctcg *c, spec *res, ms_err *err);
 /* A ct_opts.before_start hook (arg: the ctcg): the v1 device hierarchy. */
 int ctcg_attach_devices(pid_t pid, void *arg, ms_err *err);
 /* Why a process of cgroup c died before it could start, when the cgroup

@@ -13,6 +13,7 @@
 #include "container.h"
 #include "ctcg.h"
 #include "devices.h"
+#include "features.h"
 #include "hooks.h"
 #include "seccomp.h"
 #include "spec.h"

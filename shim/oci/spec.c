@@ -43,16 +43,7 @@ static void *xcalloc(size_t n, size_t size) {
 	return p;
 }
 
-static void warn(spec *s, const char *fmt, ...) {
-	if (s->nwarnings == SPEC_MAX_WARNINGS)
-		return;
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	s->warnings[s->nwarnings++] = xstrdup(buf);
-}
+#define warn spec_warn /* spec.h */
 
 static const char *type_name(json_t *v) {
 	switch (json_typeof(v)) {
@@ -795,6 +786,115 @@ static int parse_unified(spec *s, json_t *obj, ms_err *err) {
 	return 0;
 }
 
+/* A cpuset list ("0-1,3"): digits, commas and dashes; "" is unset. */
+static int get_cpuset(json_t *obj, const char *key, const char *path, const char **out,
+                      ms_err *err) {
+	const char *v = NULL;
+	if (get_str(obj, key, path, &v, err))
+		return err->code;
+	if (!v || !*v)
+		return 0;
+	if (strlen(v) >= CG_CPUSET_LIST_MAX || v[strspn(v, "0123456789,-")])
+		return ms_fail(err, -EINVAL, "%s.%s: \"%.64s\" is not a cpuset list like \"0-1,3\"",
+		               path, key, v);
+	*out = v;
+	return 0;
+}
+
+/* blockIO.throttle*Device: [{major, minor, rate}] */
+static int parse_throttles(spec *s, json_t *bio, const char *key, cg_throttle_kind kind,
+                           ms_err *err) {
+	json_t *arr = json_object_get(bio, key);
+	char path[128];
+	snprintf(path, sizeof path, "linux.resources.blockIO.%s", key);
+	if (!arr)
+		return 0;
+	if (want(arr, JSON_ARRAY, path, "an array", err))
+		return err->code;
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		char ep[160];
+		snprintf(ep, sizeof ep, "%s[%zu]", path, i);
+		json_t *e = json_array_get(arr, i);
+		int64_t major = -1, minor = -1, rate = 0;
+		if (want(e, JSON_OBJECT, ep, "an object", err) ||
+		    get_int(e, "major", ep, 0, UINT32_MAX, NULL, &major, err) ||
+		    get_int(e, "minor", ep, 0, UINT32_MAX, NULL, &minor, err) ||
+		    get_int(e, "rate", ep, 0, INT64_MAX, NULL, &rate, err))
+			return err->code;
+		if (major < 0 || minor < 0)
+			return ms_fail(err, -EINVAL, "%s: needs major and minor", ep);
+		if (s->limits.nthrottles == SPEC_MAX_THROTTLES)
+			return ms_fail(err, -E2BIG, "%s: more than %d throttles", ep,
+			               SPEC_MAX_THROTTLES);
+		if (!s->throttles)
+			s->throttles = xcalloc(SPEC_MAX_THROTTLES, sizeof *s->throttles);
+		s->throttles[s->limits.nthrottles++] =
+		    (cg_io_throttle){major, minor, kind, (uint64_t)rate};
+		s->limits.throttles = s->throttles;
+	}
+	return 0;
+}
+
+static int parse_block_io(spec *s, json_t *bio, ms_err *err) {
+	const char *bp = "linux.resources.blockIO";
+	int64_t weight = CG_UNSET;
+	if (want(bio, JSON_OBJECT, bp, "an object", err) ||
+	    get_int(bio, "weight", bp, 0, SPEC_BLKIO_WEIGHT_MAX, NULL, &weight, err))
+		return err->code;
+	if (weight > 0) /* 0: unset, as runc reads it */
+		s->limits.blkio_weight = weight;
+	static const struct {
+		const char *key;
+		cg_throttle_kind kind;
+	} th[] = {{"throttleReadBpsDevice", CG_THROTTLE_RBPS},
+	          {"throttleWriteBpsDevice", CG_THROTTLE_WBPS},
+	          {"throttleReadIOPSDevice", CG_THROTTLE_RIOPS},
+	          {"throttleWriteIOPSDevice", CG_THROTTLE_WIOPS}};
+	for (size_t i = 0; i < sizeof th / sizeof *th; i++)
+		if (parse_throttles(s, bio, th[i].key, th[i].kind, err))
+			return err->code;
+	static const char *const soft[] = {"leafWeight", "weightDevice"};
+	for (size_t i = 0; i < sizeof soft / sizeof *soft; i++)
+		if (json_object_get(bio, soft[i]))
+			warn(s, "%s.%s: not supported by moonshim; ignored", bp, soft[i]);
+	return 0;
+}
+
+/* hugepageLimits: [{pageSize: "2MB", limit}] */
+static int parse_hugepages(spec *s, json_t *arr, ms_err *err) {
+	const char *hp = "linux.resources.hugepageLimits";
+	if (want(arr, JSON_ARRAY, hp, "an array", err))
+		return err->code;
+	if (json_array_size(arr) > SPEC_MAX_HUGEPAGES)
+		return ms_fail(err, -E2BIG, "%s: more than %d page sizes", hp, SPEC_MAX_HUGEPAGES);
+	free(s->hugepages);
+	s->hugepages = xcalloc(json_array_size(arr), sizeof *s->hugepages);
+	s->limits.hugepages = s->hugepages;
+	s->limits.nhugepages = 0;
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		char ep[96];
+		snprintf(ep, sizeof ep, "%s[%zu]", hp, i);
+		json_t *e = json_array_get(arr, i);
+		const char *size = NULL;
+		int64_t limit = -1;
+		if (want(e, JSON_OBJECT, ep, "an object", err) ||
+		    get_str(e, "pageSize", ep, &size, err) ||
+		    get_int(e, "limit", ep, 0, INT64_MAX, NULL, &limit, err))
+			return err->code;
+		cg_hugepage *h = &s->hugepages[s->limits.nhugepages++];
+		if (!size || !*size || strlen(size) >= sizeof h->size ||
+		    size[strspn(size, "0123456789KMGB")])
+			return ms_fail(err, -EINVAL,
+			               "%s.pageSize: \"%.32s\" is not a size like \"2MB\"", ep,
+			               size ? size : "");
+		if (limit < 0)
+			return ms_fail(err, -EINVAL, "%s: needs a limit", ep);
+		snprintf(h->size, sizeof h->size, "%s", size);
+		h->limit = limit;
+	}
+	return 0;
+}
+
 static int parse_resources(spec *s, json_t *res, ms_err *err) {
 	const char *path = "linux.resources";
 	if (want(res, JSON_OBJECT, path, "an object", err))
@@ -821,12 +921,16 @@ static int parse_resources(spec *s, json_t *res, ms_err *err) {
 			else
 				s->limits.swap_max = swap - limit;
 		}
-		static const char *const soft[] = {"kernel",       "kernelTCP",
-		                                   "swappiness",   "disableOOMKiller",
+		int64_t swappiness = CG_UNSET;
+		if (get_int(mem, "swappiness", mp, -1, SPEC_SWAPPINESS_MAX, NULL, &swappiness, err))
+			return err->code;
+		if (swappiness >= 0) /* -1: the kernel's default, as runc reads it */
+			s->limits.swappiness = swappiness;
+		static const char *const soft[] = {"kernel", "kernelTCP", "disableOOMKiller",
 		                                   "useHierarchy", "checkBeforeUpdate"};
 		for (size_t i = 0; i < sizeof soft / sizeof *soft; i++)
 			if (json_object_get(mem, soft[i]))
-				warn(s, "%s.%s: not supported on cgroup v2; ignored", mp, soft[i]);
+				warn(s, "%s.%s: not supported by moonshim; ignored", mp, soft[i]);
 	}
 	json_t *cpu = json_object_get(res, "cpu");
 	if (cpu) {
@@ -843,11 +947,14 @@ static int parse_resources(spec *s, json_t *res, ms_err *err) {
 			s->limits.cpu_quota_us = quota <= 0 ? CG_NOLIMIT : quota;
 		if (period > 0)
 			s->limits.cpu_period_us = period;
-		static const char *const soft[] = {"cpus",           "mems",  "realtimeRuntime",
-		                                   "realtimePeriod", "burst", "idle"};
+		if (get_cpuset(cpu, "cpus", cp, &s->limits.cpuset_cpus, err) ||
+		    get_cpuset(cpu, "mems", cp, &s->limits.cpuset_mems, err))
+			return err->code;
+		static const char *const soft[] = {"realtimeRuntime", "realtimePeriod", "burst",
+		                                   "idle"};
 		for (size_t i = 0; i < sizeof soft / sizeof *soft; i++)
 			if (json_object_get(cpu, soft[i]))
-				warn(s, "%s.%s: not supported; ignored", cp, soft[i]);
+				warn(s, "%s.%s: not supported by moonshim; ignored", cp, soft[i]);
 	}
 	json_t *pids = json_object_get(res, "pids");
 	if (pids) {
@@ -869,10 +976,16 @@ static int parse_resources(spec *s, json_t *res, ms_err *err) {
 	if (uni && (want(uni, JSON_OBJECT, "linux.resources.unified", "an object", err) ||
 	            parse_unified(s, uni, err)))
 		return err->code;
-	static const char *const soft[] = {"blockIO", "hugepageLimits", "network", "rdma"};
+	json_t *bio = json_object_get(res, "blockIO");
+	if (bio && parse_block_io(s, bio, err))
+		return err->code;
+	json_t *huge = json_object_get(res, "hugepageLimits");
+	if (huge && parse_hugepages(s, huge, err))
+		return err->code;
+	static const char *const soft[] = {"network", "rdma"};
 	for (size_t i = 0; i < sizeof soft / sizeof *soft; i++)
 		if (json_object_get(res, soft[i]))
-			warn(s, "%s.%s: not supported; ignored", path, soft[i]);
+			warn(s, "%s.%s: not supported by moonshim; ignored", path, soft[i]);
 	return 0;
 }
 
@@ -1352,6 +1465,8 @@ void spec_free(spec *s) {
 	}
 	for (int i = 0; i < s->nwarnings; i++)
 		free(s->warnings[i]);
+	free(s->throttles);
+	free(s->hugepages);
 	json_decref(s->json);
 	free(s);
 }
@@ -1394,16 +1509,26 @@ int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, 
 	return 0;
 }
 
-int spec_parse_resources(json_t *res, cg_limits *out, ms_err *err) {
-	spec tmp;
-	memset(&tmp, 0, sizeof tmp);
-	cg_limits_init(&tmp.limits);
-	tmp.memory_reservation = CG_UNSET;
-	int rc = parse_resources(&tmp, res, err);
-	for (int i = 0; i < tmp.nwarnings; i++)
-		free(tmp.warnings[i]);
-	*out = tmp.limits;
-	return rc;
+spec *spec_parse_resources(json_t *res, ms_err *err) {
+	spec *s = xcalloc(1, sizeof *s);
+	cg_limits_init(&s->limits);
+	s->memory_reservation = CG_UNSET;
+	if (parse_resources(s, res, err)) {
+		spec_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void spec_warn(spec *s, const char *fmt, ...) {
+	if (s->nwarnings == SPEC_MAX_WARNINGS)
+		return;
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	s->warnings[s->nwarnings++] = xstrdup(buf);
 }
 
 int spec_exec_process(const spec *s, char *const *args, int nargs, const char *cwd,

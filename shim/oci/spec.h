@@ -22,6 +22,11 @@
 #include "base.h"
 
 #define SPEC_MAX_WARNINGS 16
+/* linux.resources bounds (the spec is untrusted) */
+#define SPEC_MAX_THROTTLES    64   /* blockIO throttle entries, all kinds */
+#define SPEC_MAX_HUGEPAGES    8    /* hugepageLimits page sizes */
+#define SPEC_SWAPPINESS_MAX   100  /* memory.swappiness */
+#define SPEC_BLKIO_WEIGHT_MAX 1000 /* blockIO.weight (10..1000; 0: unset) */
 
 typedef struct spec_rlimit {
 	int resource; /* RLIMIT_* */
@@ -134,7 +139,9 @@ typedef struct spec {
 	spec_idmap *uidmap, *gidmap;
 	size_t nuidmap, ngidmap;
 
-	cg_limits limits; /* linux.resources: memory, cpu, pids */
+	cg_limits limits; /* linux.resources: memory, cpu, cpuset, pids, blockIO, hugepages */
+	cg_io_throttle *throttles; /* limits.throttles' storage */
+	cg_hugepage *hugepages;    /* limits.hugepages' storage */
 	/* memory.reservation: memory.low on v2, the soft limit on v1, as runc
 	 * maps it (the layout is the runner's to know); CG_UNSET if absent */
 	int64_t memory_reservation;
@@ -177,8 +184,12 @@ void spec_free(spec *s);
  * mount(2) flags and the fs data string. */
 int spec_mount_options(const char *const *opts, size_t n, unsigned long *flags, char *data,
                        size_t datalen, ms_err *err);
-/* An OCI LinuxResources object (Update) as cgroup limits. */
-int spec_parse_resources(json_t *res, cg_limits *out, ms_err *err);
+/* An OCI LinuxResources object (Update): a spec with only limits,
+ * memory_reservation and warnings set (strings borrowed from res: keep it
+ * until done); NULL and err on a bad one. Free with spec_free. */
+spec *spec_parse_resources(json_t *res, ms_err *err);
+/* Add a warning (the runner's own, e.g. a field this host cannot apply). */
+void spec_warn(spec *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "createRuntime", ... : the config.json name of a hook kind. */
 const char *spec_hook_name(spec_hook_kind k);

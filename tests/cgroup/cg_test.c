@@ -113,3 +113,84 @@ TEST(cg_bad_requests_name_the_path) {
 	CHECK(cg_remove(c, &e) == 0);
 	cg_close(c);
 }
+
+/* The hierarchies a process joins: on a hybrid host every v1 one the host
+ * mounts (cpuset made usable by copying the parent's cpus/mems), as runc
+ * does; cpuset.cpus pins it, a second write re-pins it; removal leaves no
+ * directory in any of them. */
+static void cpus_allowed(pid_t pid, char *out, size_t n) {
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	CHECK(f);
+	out[0] = 0;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "Cpus_allowed_list:", 18))
+			snprintf(out, n, "%.*s", (int)strcspn(line + 19, "\n"),
+			         line + 18 + strspn(line + 18, " \t"));
+	fclose(f);
+}
+
+TEST(cg_joins_every_hierarchy_and_cpuset_pins) {
+	cg_err e = {0};
+	CHECKF(cg_host_detect(&host, "/proc/self/mounts", &e) == 0, "%s", e.msg);
+	char rel[96], parent[64];
+	snprintf(parent, sizeof parent, "moonshim-test-%d", getpid());
+	snprintf(rel, sizeof rel, "%s/pin", parent);
+	cg *c = cg_open(&host, rel, true, &e);
+	CHECKF(c, "%s", e.msg);
+	pid_t pid = fork();
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	CHECKF(cg_attach(c, pid, &e) == 0, "%s", e.msg);
+	char path[PATH_MAX + 64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+	FILE *f = fopen(path, "r");
+	CHECK(f);
+	size_t len = fread(buf, 1, sizeof buf - 1, f);
+	buf[len] = 0;
+	fclose(f);
+	int joined = 0;
+	for (int i = 0; host.layout == CG_LAYOUT_HYBRID && i < CG_V1_MORE; i++) {
+		if (!host.v1_more[i][0])
+			continue;
+		char want[128];
+		snprintf(want, sizeof want, "%s:/%s\n", cg_v1_hier_name(i), rel);
+		/* co-mounted hierarchies share a line: "cpu,cpuacct:/..." */
+		CHECKF(strstr(buf, want) || strstr(buf, rel), "%s not in %s:\n%s",
+		       cg_v1_hier_name(i), path, buf);
+		joined++;
+	}
+	fprintf(stderr, "joined %d more v1 hierarchies:\n%s", joined, buf);
+	char cpus[64];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	for (long cpu = 0; cpu < (ncpu < 2 ? ncpu : 2); cpu++) {
+		char want[16];
+		snprintf(want, sizeof want, "%ld", cpu);
+		cg_limits l;
+		cg_limits_init(&l);
+		l.cpuset_cpus = want;
+		l.cpuset_mems = "0";
+		CHECKF(cg_set_limits(c, &l, &e) == 0, "%s", e.msg);
+		cpus_allowed(pid, cpus, sizeof cpus);
+		CHECKF(!strcmp(cpus, want), "pinned to %s: Cpus_allowed_list %s", want, cpus);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	int rc;
+	for (int i = 0; i < 100 && (rc = cg_remove(c, &e)) == -EBUSY; i++)
+		usleep(10000);
+	CHECKF(rc == 0, "%s", e.msg);
+	cg_close(c);
+	for (int i = 0; host.layout == CG_LAYOUT_HYBRID && i < CG_V1_MORE; i++) {
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%s", host.v1_more[i], rel);
+		CHECKF(!host.v1_more[i][0] || stat(path, &st) != 0, "%s left behind", path);
+	}
+	cg *p = cg_open(&host, parent, false, &e);
+	CHECKF(p, "%s", e.msg);
+	CHECKF(cg_remove(p, &e) == 0, "%s", e.msg);
+	cg_close(p);
+}

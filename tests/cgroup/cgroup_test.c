@@ -22,16 +22,27 @@ TEST(cg_detect_fake_layouts) {
 	cg_host h;
 	cg_err e = {0};
 	/* hybrid: this project's machines */
-	const char *hybrid = "tmpfs /sys/fs/cgroup tmpfs rw 0 0\n"
-	                     "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n"
-	                     "cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0\n"
-	                     "cgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0\n"
-	                     "cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n";
+	const char *hybrid =
+	    "tmpfs /sys/fs/cgroup tmpfs rw 0 0\n"
+	    "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n"
+	    "cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0\n"
+	    "cgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0\n"
+	    "cgroup /sys/fs/cgroup/cpuset cgroup rw,cpuset 0 0\n"
+	    "cgroup /sys/fs/cgroup/net_cls,net_prio cgroup rw,net_cls,net_prio 0 0\n"
+	    "cgroup /sys/fs/cgroup/systemd cgroup rw,xattr,name=systemd 0 0\n"
+	    "cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n";
 	CHECKF(cg_host_detect(&h, write_tmp(hybrid), &e) == 0, "%s", e.msg);
 	CHECK(!strcmp(h.unified, "/sys/fs/cgroup/unified"));
 	CHECK(!strcmp(h.v1_memory, "/sys/fs/cgroup/memory"));
 	CHECK(!strcmp(h.v1_cpu, "/sys/fs/cgroup/cpu,cpuacct"));
 	CHECK(!strcmp(h.v1_pids, "/sys/fs/cgroup/pids"));
+	/* every other hierarchy a container joins, co-mounted ones each */
+	CHECK(!strcmp(h.v1_more[CG_V1_CPUSET], "/sys/fs/cgroup/cpuset"));
+	CHECK(!strcmp(h.v1_more[CG_V1_CPUACCT], "/sys/fs/cgroup/cpu,cpuacct"));
+	CHECK(!strcmp(h.v1_more[CG_V1_NET_CLS], "/sys/fs/cgroup/net_cls,net_prio"));
+	CHECK(!strcmp(h.v1_more[CG_V1_NET_PRIO], "/sys/fs/cgroup/net_cls,net_prio"));
+	CHECK(!strcmp(h.v1_more[CG_V1_SYSTEMD], "/sys/fs/cgroup/systemd"));
+	CHECK(h.v1_more[CG_V1_BLKIO][0] == 0 && h.v1_more[CG_V1_FREEZER][0] == 0);
 	CHECK(h.layout == CG_LAYOUT_HYBRID);
 	/* pure v2 */
 	CHECKF(cg_host_detect(&h, write_tmp("cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n"),

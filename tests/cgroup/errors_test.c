@@ -333,7 +333,18 @@ TEST(unavailable_controller_is_named) {
 	start_janitor();
 	cg_err e = {0};
 	if (cgt_host.layout == CG_LAYOUT_HYBRID) {
+		/* io is v1 blkio here: available when that hierarchy is mounted */
 		cg *c = open_cg("ctl", true);
+		if (cgt_host.v1_more[CG_V1_BLKIO][0])
+			CHECKF(cg_enable(c, CG_IO, &e) == 0, "%s", e.msg);
+		remove_cg(c);
+		/* a host without a blkio hierarchy: io is named as unavailable */
+		cg_host h = cgt_host;
+		h.v1_more[CG_V1_BLKIO][0] = 0;
+		char rel[128];
+		snprintf(rel, sizeof rel, "%s/ctl", top_rel());
+		c = cg_open(&h, rel, true, &e);
+		CHECKF(c, "%s", e.msg);
 		int rc = cg_enable(c, CG_IO, &e);
 		CHECKF(rc == -ENOTSUP && e.code == -ENOTSUP, "cg_enable(io) on hybrid: %d %s", rc,
 		       e.msg);

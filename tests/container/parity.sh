@@ -349,6 +349,19 @@ case_resources() {
 		'^67108864$' '^50$' -- sh -c 'cd /sys/fs/cgroup && cat memory/memory.limit_in_bytes pids/pids.max cpu/cpu.shares cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us'
 }
 
+# the hierarchies the container joins: every one the host mounts (cpuset,
+# cpuacct, blkio, freezer, name=systemd, ... on a v1/hybrid host), each line
+# "NAME own" for a cgroup of its own and "NAME root" where it stayed outside
+case_cgroup_hierarchies() {
+	pc_simple cgroup_hierarchies . ' own$' -- sh -c 'awk -F: '\''{ print $2, ($3 == "/") ? "root" : "own" }'\'' /proc/self/cgroup | sort'
+}
+
+# linux.resources.cpu.cpus/.mems pin the container (this host has CPUs 0-1)
+case_cpuset() {
+	pc_simple cpuset '.linux.resources += {cpu: {cpus: "1", mems: "0"}}' '^Cpus_allowed_list:	1$' \
+		-- sh -c 'grep -E "^(Cpus|Mems)_allowed_list:" /proc/self/status'
+}
+
 case_userns() {
 	local side h
 	pc_mk userns --userns -- sh -c 'id; cat /proc/self/uid_map /proc/self/gid_map; '"$SH_CAPS"'; touch /mnt/made; mkdir /mnt/dir; echo x >/mnt/dir/f; ls -ln /mnt'

@@ -5,7 +5,9 @@
 # what a user sees: output, exit codes, task states, events, and that nothing
 # is left behind (shim, socket, mount, cgroup, bundle). Every case is written to
 # pass with E2E_RUNTIME=io.containerd.runc.v2 too, which validates the suite.
-# Prints "containerd: N passed, N failed" (exit 1 on any failure).
+# Prints "containerd: N passed, N failed" (the name is $TEST_SUITE when set;
+# exit 1 on any failure). CONTAINERD=/path CTR=/path pick the containerd
+# (default Debian's 1.6; 1.7 and 2.x as tests/run.sh runs them).
 #   bash tests/containerd/e2e.sh [CASE...]    E2E_RUNTIME=...  MOONSHIM_SHIM=path
 #   E2E_JOBS=3 (parallel cases)  CD_KEEP=1 (keep the temp dir)  CD_LOG_LEVEL=debug
 # Needs root, containerd and ctr; runs in ~1 min.
@@ -18,10 +20,11 @@ JOBS=${E2E_JOBS:-3}
 SETTLE=5            # seconds a shim may take to exit and clean up after ctr returns
 MEM_LIMIT=33554432  # 32 MiB: the OOM case's limit, half of what its dd allocates
 LOOP_RUNS=${E2E_LOOP_RUNS:-50}
+SUITE=${TEST_SUITE:-containerd} # the summary's name (tests/run.sh: one per containerd)
 
 if [ "$(id -u)" -ne 0 ] || [ ! -x "$CD_CONTAINERD" ] || [ ! -x "$CD_CTR" ]; then
-	echo "containerd: skipped (needs root, $CD_CONTAINERD and $CD_CTR)"
-	echo "containerd: 0 passed, 0 failed"
+	echo "$SUITE: skipped (needs root, $CD_CONTAINERD and $CD_CTR)"
+	echo "$SUITE: 0 passed, 0 failed"
 	exit 0
 fi
 
@@ -62,7 +65,7 @@ report() {
 			failed=$((failed + 1))
 		fi
 	done
-	echo "containerd: $passed passed, $failed failed"
+	echo "$SUITE: $passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
 }
 
@@ -103,7 +106,7 @@ detached() {
 shim_is_ours() {
 	local pids exe want=$CD_SHIM
 	pids=$(cd_shim_pids "$1")
-	[ "$RT" = io.containerd.runc.v2 ] && want=$(realpath "$(command -v containerd-shim-runc-v2)")
+	[ "$RT" = io.containerd.runc.v2 ] && want=$CD_RUNC_SHIM
 	[ "$(echo "$pids" | wc -w)" -eq 1 ] || fail "$1: shims serving it: '${pids}', want one" || return 1
 	exe=$(readlink "/proc/$pids/exe")
 	expect "shim binary" "$exe" "$want"
@@ -506,8 +509,12 @@ case_image() {
 	clean "$id"
 }
 
+# gone_or_stopped ID: the task is not running (containerd deleted it, or it stopped).
+gone_or_stopped() { local st; st=$(cd_task_status "$1"); [ "$st" = none ] || [ "$st" = STOPPED ]; }
+
 # containerd killed with SIGKILL and started again while a task runs: the task
-# keeps running, and ls, exec, kill and delete work through the reloaded shim.
+# keeps running, and ls, exec, kill and delete work through the reloaded shim;
+# then an exit while containerd is down (restart_exit_while_down).
 case_restart() {
 	local id pid shim out
 	id=$(cd_id restart)
@@ -522,11 +529,36 @@ case_restart() {
 	expect "pid after restart" "$(cd_task_pid "$id")" "$pid" || return 1
 	out=$(exec_ --exec-id after "$id" /bin/echo after-restart 2>>"$RES/$CASE.log")
 	expect "exec after restart" "$out" after-restart || return 1
-	stop "$id" && clean "$id"
+	stop "$id" || return 1
+	clean "$id" || return 1
+	restart_exit_while_down
 }
 
-# gone_or_stopped ID: the task is not running (containerd deleted it, or it stopped).
-gone_or_stopped() { local st; st=$(cd_task_status "$1"); [ "$st" = none ] || [ "$st" = STOPPED ]; }
+# An exit while containerd is down (3 s: past the 1.5 s a shim that gives
+# up after five tries would wait) reaches containerd once it is back: its
+# /tasks/exit is forwarded (containerd's trace log), the task is STOPPED
+# or gone, and nothing is left.
+forwarded_exit() {
+	tail -n +"$1" "$CD_DIR/containerd.log" | grep -F 'msg="event forwarded"' |
+		grep -F "ns=$CD_NS" | grep -qF 'topic=/tasks/exit'
+}
+restart_exit_while_down() {
+	local id pid from
+	id=$(cd_id restartexit)
+	detached "$id" /bin/sleep 1000 || return 1
+	pid=$(cd_task_pid "$id")
+	cd_crash
+	kill -9 "$pid"
+	sleep 3
+	from=$(($(wc -l <"$CD_DIR/containerd.log") + 1))
+	cd_log_level trace
+	cd_start >>"$RES/$CASE.log" 2>&1 || { fail "containerd did not come back"; return 1; }
+	cd_wait 10 forwarded_exit "$from" || fail "the exit while containerd was down never reached it" || return 1
+	cd_log_level "${CD_LOG_LEVEL:-info}"
+	cd_wait 5 gone_or_stopped "$id" || fail "after restart: task is $(cd_task_status "$id")" || return 1
+	finish "$id"
+}
+
 
 # finish ID: after a crash, whatever state the task is in: `ctr task ls`
 # answers, the task (if any) is killed and deleted, the container deleted,
@@ -651,6 +683,43 @@ case_log() {
 	fail "containerd logged the errors above"
 }
 
+# linux.resources.cpu.cpus pins the container (CPU 1 where there are two,
+# else 0), a field moonshim does not apply (memory.disableOOMKiller) is a
+# warning in containerd's log naming it, and `ctr task metrics` of a busy
+# loop shows CPU usage > 0 (cpuacct's usage on v1/hybrid hosts, cpu.stat's
+# usage_usec on v2).
+case_cpuset_warn() {
+	local id cpu pid got m
+	id=$(cd_id cpuset)
+	cpu=$(($(nproc) > 1 ? 1 : 0))
+	jq -n --arg root "$CD_ROOTFS" --arg cpu "$cpu" '{
+		ociVersion: "1.0.2",
+		process: {terminal: false, user: {uid: 0, gid: 0}, cwd: "/", env: ["PATH=/bin"],
+			args: ["/bin/sh", "-c", "while :; do :; done"]},
+		root: {path: $root, readonly: true},
+		mounts: [{destination: "/proc", type: "proc", source: "proc"}],
+		linux: {
+			resources: {cpu: {cpus: $cpu, mems: "0"}, memory: {disableOOMKiller: false}},
+			namespaces: [{type: "pid"}, {type: "mount"}]
+		}
+	}' >"$RES/$CASE.json" || fail "jq could not write the spec" || return 1
+	note run -d --config "$RES/$CASE.json" "$id" || fail "ctr run -d $id failed" || return 1
+	cd_wait 5 cd_is_status "$id" RUNNING || fail "$id is not RUNNING" || return 1
+	pid=$(cd_ctr task ls | awk -v id="$id" '$1 == id {print $2}')
+	got=$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$pid/status")
+	expect "Cpus_allowed_list of $pid" "$got" "$cpu" || return 1
+	if [ "$RT" = io.containerd.moon.v2 ]; then
+		cd_wait 5 grep -q "container $id: linux.resources.memory.disableOOMKiller" "$CD_DIR/containerd.log" ||
+			fail "no warning naming disableOOMKiller in containerd.log" || return 1
+	fi
+	sleep 1
+	cd_ctr task metrics "$id" >"$RES/$CASE.m" 2>&1 || { note cat "$RES/$CASE.m"; fail "ctr task metrics failed"; return 1; }
+	note cat "$RES/$CASE.m"
+	m=$(awk '$1 ~ /^cpu\.(usage_usec|usage)$/ || $1 == "cpuacct.usage" {print $2}' "$RES/$CASE.m" | head -n 1)
+	[ "${m:-0}" -gt 0 ] 2>/dev/null || fail "no CPU usage > 0 in ctr task metrics" || return 1
+	stop "$id" && clean "$id"
+}
+
 # ---------------------------------------------------------------- main
 
 # OCI hooks in a `ctr run --config` spec run through containerd's Create,
@@ -709,7 +778,7 @@ case_idmap() {
 	clean "$id"
 }
 
-PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim hooks idmap)
+PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim hooks cpuset_warn idmap)
 # restart and crash_* stop containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart crash_create crash_exec loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")
@@ -721,12 +790,12 @@ if [ $# -gt 0 ]; then
 	ALL=("$@")
 fi
 
-echo "containerd e2e: runtime $RT$([ "$RT" = io.containerd.moon.v2 ] && echo " ($CD_SHIM)")"
+echo "containerd e2e: $("$CD_CONTAINERD" --version 2>/dev/null | awk '{print $3}'), runtime $RT$([ "$RT" = io.containerd.moon.v2 ] && echo " ($CD_SHIM)")"
 if [ "$RT" = io.containerd.moon.v2 ] && [ ! -x "$CD_SHIM" ]; then
 	echo "  note: $CD_SHIM does not exist yet: every case will fail"
 fi
 cd_start || {
-	echo "containerd: 0 passed, ${#ALL[@]} failed"
+	echo "$SUITE: 0 passed, ${#ALL[@]} failed"
 	exit 1
 }
 RES=$CD_DIR/res

@@ -9,6 +9,8 @@
 #   CD_NS     the containerd namespace every ctr call uses (cgroups land under
 #             /<ns>/<id> on each hierarchy, so one name finds them all)
 #   CD_SHIM   the binary under test (MOONSHIM_SHIM, default build/containerd-shim-moon-v2)
+#   CD_MAJOR  containerd's major version (CONTAINERD, default /usr/bin/containerd; CTR its ctr)
+#   CD_RUNC_SHIM the containerd-shim-runc-v2 of that build (beside it, else on PATH)
 #   CD_ROOTFS a busybox directory for `ctr run --rootfs` (cd_rootfs makes it)
 # Ids that may make a container go through cd_id (recorded for cleanup and for
 # the shim-socket names under /run/containerd/s). CD_KEEP=1 keeps the temp dir.
@@ -17,6 +19,13 @@ CD_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CD_SHIM=$(realpath -m "${MOONSHIM_SHIM:-$CD_REPO/build/containerd-shim-moon-v2}")
 CD_CONTAINERD=${CONTAINERD:-/usr/bin/containerd}
 CD_CTR=${CTR:-/usr/bin/ctr}
+# the major version of $CD_CONTAINERD (1 or 2): its config's schema follows it
+CD_MAJOR=$("$CD_CONTAINERD" --version 2>/dev/null | sed -nE 's/.* v?([0-9]+)\.[0-9]+\.[0-9]+.*/\1/p')
+CD_MAJOR=${CD_MAJOR:-1}
+# the runc shim of the same containerd build (containerd looks beside itself first)
+CD_RUNC_SHIM=$(dirname "$CD_CONTAINERD")/containerd-shim-runc-v2
+[ -x "$CD_RUNC_SHIM" ] || CD_RUNC_SHIM=$(command -v containerd-shim-runc-v2 || echo /usr/bin/containerd-shim-runc-v2)
+CD_RUNC_SHIM=$(realpath -m "$CD_RUNC_SHIM")
 CD_NS=${CD_NS:-moone2e$$}
 CD_TIMEOUT=${CD_TIMEOUT:-30}  # seconds one ctr call may take before it is killed
 CD_START_TRIES=200            # 50 ms polls for containerd to answer (10 s)
@@ -25,17 +34,26 @@ CD_PID=
 
 # ---------------------------------------------------------------- start, stop
 
-# cd_config: containerd's config, version 2. The CRI plugin is disabled (it is
-# the slow part of start-up and ctr does not need it); the default snapshotter
-# is overlayfs.
+# cd_config: containerd's config: version 2 for 1.x, version 3 for 2.x
+# (whose plugin ids differ: the CRI is io.containerd.cri.v1.images and
+# .runtime behind io.containerd.grpc.v1.cri). The CRI plugins are disabled
+# (the slow part of start-up; ctr does not need them), and NRI (on by
+# default in 2.x: its socket /var/run/nri/nri.sock is the host's, not
+# ours); the default snapshotter is overlayfs.
 cd_config() {
+	local version=2 cri='"io.containerd.grpc.v1.cri"'
+	if [ "$CD_MAJOR" -ge 2 ]; then
+		version=3
+		cri='"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime",
+  "io.containerd.podsandbox.controller.v1.podsandbox"'
+	fi
 	cat >"$CD_DIR/config.toml" <<EOF
-version = 2
+version = $version
 root = "$CD_DIR/root"
 state = "$CD_DIR/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs"]
+disabled_plugins = [$cri, "io.containerd.nri.v1.nri",
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
 
 [grpc]
   address = "$CD_SOCK"
@@ -46,7 +64,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 [debug]
   level = "${CD_LOG_LEVEL:-info}"
 
-[plugins."io.containerd.snapshotter.v1.overlayfs"]
+[plugins.'io.containerd.snapshotter.v1.overlayfs']
   root_path = "$CD_DIR/root/overlayfs"
 EOF
 }
@@ -61,8 +79,7 @@ cd_start() {
 		: >"$CD_DIR/ids"
 		# containerd resolves io.containerd.X.v2 to containerd-shim-X-v2 on its PATH
 		ln -s "$CD_SHIM" "$CD_DIR/bin/containerd-shim-moon-v2"
-		ln -s "$(command -v containerd-shim-runc-v2 || echo /usr/bin/containerd-shim-runc-v2)" \
-			"$CD_DIR/bin/containerd-shim-runc-v2"
+		ln -s "$CD_RUNC_SHIM" "$CD_DIR/bin/containerd-shim-runc-v2"
 		cd_config
 		trap cd_cleanup EXIT
 		trap 'exit 130' INT TERM
@@ -84,10 +101,19 @@ cd_start() {
 # cd_restart: containerd killed with SIGKILL (no chance to clean up, as in a
 # crash), then started again on the same root, state and sockets.
 cd_restart() {
-	kill -9 "$CD_PID" 2>/dev/null
-	wait "$CD_PID" 2>/dev/null
+	cd_crash
 	cd_start
 }
+
+# cd_crash: containerd killed with SIGKILL, not started again (cd_start does).
+cd_crash() {
+	kill -9 "$CD_PID" 2>/dev/null
+	wait "$CD_PID" 2>/dev/null
+}
+
+# cd_log_level LEVEL: the level the next cd_start logs at (trace shows each
+# event a shim forwards: msg="event forwarded" topic=... ns=...).
+cd_log_level() { sed -i -E "s/^(  level = ).*/\1\"$1\"/" "$CD_DIR/config.toml"; }
 
 # cd_stop: SIGTERM, then SIGKILL after 5 s.
 cd_stop() {
@@ -105,8 +131,19 @@ cd_stop() {
 
 # ---------------------------------------------------------------- ctr
 
-# cd_ctr ARGS...: ctr against our containerd, in our namespace.
-cd_ctr() { timeout -k 5 "$CD_TIMEOUT" "$CD_CTR" --address "$CD_SOCK" -n "$CD_NS" "$@"; }
+# cd_ctr ARGS...: ctr against our containerd, in our namespace. containerd
+# 2.2+ on a host with cgroup v1 controllers makes ctr print a deprecation
+# warning on its stderr at every call (ctr's, not the task's): that line is
+# dropped, the rest of stderr passes through and the status is ctr's.
+CD_CTR_NOISE='level=warning msg="DEPRECATION: The support for cgroup v1 is deprecated'
+cd_ctr() {
+	if [ "$CD_MAJOR" -lt 2 ]; then
+		timeout -k 5 "$CD_TIMEOUT" "$CD_CTR" --address "$CD_SOCK" -n "$CD_NS" "$@"
+		return
+	fi
+	{ timeout -k 5 "$CD_TIMEOUT" "$CD_CTR" --address "$CD_SOCK" -n "$CD_NS" "$@" 2>&1 1>&3 3>&- |
+		grep -vF "$CD_CTR_NOISE" >&2; return "${PIPESTATUS[0]}"; } 3>&1
+}
 
 # cd_id NAME: prints a container id (NAME plus the suite's pid), recorded so
 # cleanup can find its task, cgroups and shim socket.

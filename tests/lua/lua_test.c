@@ -74,6 +74,27 @@ TEST(lua_errors_name_file_and_line_world_survives) {
 	run_rt(1, syntax_main, NULL);
 }
 
+/* A world named by a 64-character container id keeps the whole id in its
+ * messages (its name buffer once counted the NUL and cut the last one). */
+static int long_name_main(void *arg) {
+	char id[65];
+	for (int i = 0; i < 64; i++)
+		id[i] = "0123456789abcdef"[i % 16];
+	id[64] = 0;
+	lw_world *w = world(id, 0, 0);
+	ms_err err = {0};
+	CHECK(lw_call(w, "missing", &err) == -ENOENT);
+	char want[128];
+	snprintf(want, sizeof want, "%s: no function missing", id);
+	CHECKF(strstr(err.msg, want) != NULL, "message: %s", err.msg);
+	lw_free(w);
+	return 0;
+}
+
+TEST(lua_world_name_keeps_a_64_character_id) {
+	run_rt(1, long_name_main, NULL);
+}
+
 /* Script files: read whole, bounded (LW_SCRIPT_MAX); a missing or
  * oversized one is one error naming the path, and the world carries on. */
 static int script_file_main(void *arg) {

@@ -54,7 +54,8 @@ static void end_holder(pid_t kid) {
 static int own_userns(const spec_mount *m, size_t i, int *nsfd, ms_err *err) {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return ms_fail(err, -errno, "mounts[%zu] (%s): pipe: %s", i, m->dest, strerror(errno));
+		return ms_fail(err, -errno, "mounts[%zu] (%s): pipe: %s", i, m->dest,
+		               strerror(errno));
 	pid_t kid = fork();
 	if (kid == 0) {
 		close(p[0]);
@@ -74,8 +75,9 @@ static int own_userns(const spec_mount *m, size_t i, int *nsfd, ms_err *err) {
 	int rc = 0;
 	char path[64], what[64];
 	if (n != sizeof kid_err || kid_err) {
-		rc = ms_fail(err, -kid_err, "mounts[%zu] (%s): a user namespace for its mappings: %s",
-		             i, m->dest, strerror(kid_err));
+		rc = ms_fail(err, -kid_err,
+		             "mounts[%zu] (%s): a user namespace for its mappings: %s", i, m->dest,
+		             strerror(kid_err));
 		goto out;
 	}
 	snprintf(what, sizeof what, "mounts[%zu].uidMappings", i);
@@ -102,8 +104,9 @@ static int container_userns(const spec *s, size_t i, pid_t pid, int *nsfd, ms_er
 		if (s->joins[j].type == CLONE_NEWUSER)
 			p = s->joins[j].path;
 	if ((*nsfd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
-		return ms_fail(err, -errno, "mounts[%zu] (%s): the container's user namespace %s: %s",
-		               i, s->mounts[i].dest, p, strerror(errno));
+		return ms_fail(err, -errno,
+		               "mounts[%zu] (%s): the container's user namespace %s: %s", i,
+		               s->mounts[i].dest, p, strerror(errno));
 	return 0;
 }
 
@@ -116,11 +119,12 @@ static bool idmap_unsupported(int e) {
 int ct__idmount_open(const spec *s, size_t i, pid_t pid, int *fd, ms_err *err) {
 	const spec_mount *m = &s->mounts[i];
 	int nsfd = -1;
-	int rc = m->nuidmap ? own_userns(m, i, &nsfd, err) : container_userns(s, i, pid, &nsfd, err);
+	int rc =
+	    m->nuidmap ? own_userns(m, i, &nsfd, err) : container_userns(s, i, pid, &nsfd, err);
 	if (rc)
 		return rc;
-	unsigned tree_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-	                      ((m->flags & MS_REC) ? AT_RECURSIVE : 0);
+	unsigned tree_flags =
+	    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((m->flags & MS_REC) ? AT_RECURSIVE : 0);
 	*fd = open_tree(AT_FDCWD, m->source, tree_flags);
 	if (*fd < 0) {
 		rc = ms_fail(err, -errno, "mounts[%zu] (%s): source %s: %s", i, m->dest, m->source,

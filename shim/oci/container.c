@@ -5,8 +5,9 @@
  * The handshake runs over a SOCK_SEQPACKET pair:
  *   parent: clone3(namespaces | CLONE_PIDFD | CLONE_INTO_CGROUP)
  *   child:  non-dumpable, parent-death signal, stdio; waits for "go"
- *   parent: uid/gid maps, v1 cgroup hierarchies, the caller's hook (device
- *           rules), oom_score_adj; sends "go"
+ *   parent: uid/gid maps; each idmapped mount made (idmount.c) and sent
+ *           as SCM_RIGHTS {MSG_IDMOUNT, index}; v1 cgroup hierarchies,
+ *           the caller's hook (device rules), oom_score_adj; sends "go"
  *   child:  joins namespaces (with a new user namespace: creates the other
  *           new ones now, as its root), lo up, mounts and pivots, sets
  *           itself up, execs;
@@ -37,7 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_READY = 3, MSG_HOOKS = 4 };
+enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_READY = 3, MSG_HOOKS = 4, MSG_IDMOUNT = 5 };
 
 typedef struct {
 	int kind, code;
@@ -55,8 +56,8 @@ static _Noreturn void child_fail(int sk, const ms_err *e) {
 	_exit(1);
 }
 
-static int send_fd(int sk, int fd) {
-	ct_msg m = {.kind = MSG_PTY};
+static int send_fd(int sk, int kind, int code, int fd) {
+	ct_msg m = {.kind = kind, .code = code};
 	char ctl[CMSG_SPACE(sizeof(int))] = {0};
 	struct iovec iov = {&m, sizeof m};
 	struct msghdr mh = {
@@ -69,9 +70,36 @@ static int send_fd(int sk, int fd) {
 	return sendmsg(sk, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
+/* Until "go": the parent's idmapped mounts, each kept in idmount_fds at
+ * its mount's index (n of them: the spec's mounts; 0 for an exec). */
+static void await_go(int sk, int *idmount_fds, size_t n) {
+	for (;;) {
+		ct_msg m;
+		char ctl[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {&m, sizeof m};
+		struct msghdr mh = {.msg_iov = &iov,
+		                    .msg_iovlen = 1,
+		                    .msg_control = ctl,
+		                    .msg_controllen = sizeof ctl};
+		ssize_t got = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got == 1 && *(const char *)&m == go_byte)
+			return;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		int fd = -1;
+		if (got == (ssize_t)sizeof m && c && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(c), sizeof fd);
+		if (fd < 0 || m.kind != MSG_IDMOUNT || m.code < 0 || (size_t)m.code >= n ||
+		    idmount_fds[m.code] >= 0)
+			_exit(1); /* the parent gave up (it reports why), or broke */
+		idmount_fds[m.code] = fd;
+	}
+}
+
 /* What every child does first: stay out of reach until execve, die with
  * the parent, take its stdio, and wait for the parent's "go". */
-static void child_start(int sk, const ct_opts *o) {
+static void child_start(int sk, const ct_opts *o, int *idmount_fds, size_t n) {
 	ms_err e = {0};
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -89,9 +117,7 @@ static void child_start(int sk, const ct_opts *o) {
 			child_fail(
 			    sk,
 			    (ms_fail(&e, -errno, "stdio %d: dup2: %s", i, strerror(errno)), &e));
-	char c;
-	if (read(sk, &c, 1) != 1 || c != go_byte)
-		_exit(1); /* the parent gave up; it reports why */
+	await_go(sk, idmount_fds, n);
 }
 
 int ct_start_pair(int sv[2], ms_err *err) {
@@ -117,7 +143,7 @@ static _Noreturn void child_finish(int sk, const ct_final *f, bool bind_console)
 		int master = -1;
 		if (ct__setup_terminal(&master, bind_console, &e))
 			child_fail(sk, &e);
-		if (send_fd(sk, master) < 0)
+		if (send_fd(sk, MSG_PTY, 0, master) < 0)
 			child_fail(sk, (ms_fail(&e, -errno, "process.terminal: sending the pty: %s",
 			                        strerror(errno)),
 			                &e));
@@ -138,9 +164,9 @@ static int clone_time_namespaces(const spec *s) {
 }
 
 static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_final *f, int sk,
-                                   const int *joinfds) {
+                                   const int *joinfds, int *idmount_fds) {
 	ms_err e = {0};
-	child_start(sk, o);
+	child_start(sk, o, idmount_fds, s->nmounts);
 	/* a joined user namespace first: it decides what the others allow */
 	for (size_t i = 0; i < s->njoins; i++)
 		if (s->joins[i].type == CLONE_NEWUSER && setns(joinfds[i], CLONE_NEWUSER) < 0)
@@ -174,7 +200,7 @@ static _Noreturn void child_create(const spec *s, const ct_opts *o, const ct_fin
 		            &e));
 	if ((s->ns_new & CLONE_NEWNET) && ct__loopback_up(&e))
 		child_fail(sk, &e);
-	if ((s->ns_new & CLONE_NEWNS) ? ct__rootfs_setup(s, o, userns, sk, &e)
+	if ((s->ns_new & CLONE_NEWNS) ? ct__rootfs_setup(s, o, userns, sk, idmount_fds, &e)
 	                              : ct__create_hooks(s, o, sk, &e))
 		child_fail(sk, &e);
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
@@ -214,8 +240,8 @@ static int runtime_hooks(int sk, const spec *s, const ct_opts *o, pid_t pid, ms_
 	return 0;
 }
 
-static int write_idmap(pid_t pid, const char *file, const spec_idmap *m, size_t n, const char *what,
-                       ms_err *err) {
+int ct__write_idmap(pid_t pid, const char *file, const spec_idmap *m, size_t n, const char *what,
+                    ms_err *err) {
 	char buf[16384], path[64];
 	size_t len = 0;
 	for (size_t i = 0; i < n && len < sizeof buf - 40; i++)
@@ -245,6 +271,25 @@ static pid_t do_clone3(uint64_t flags, int cgroup_fd, int *pidfd, bool parent) {
 	    .cgroup = (uint64_t)(cgroup_fd >= 0 ? cgroup_fd : 0),
 	};
 	return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
+
+/* Each idmapped mount of s, made here and passed to child pid (which
+ * waits for "go" and keeps them). */
+static int send_idmounts(int sk, const spec *s, pid_t pid, const ct_opts *o, ms_err *err) {
+	for (size_t i = 0; i < s->nmounts; i++) {
+		if (!s->mounts[i].idmap)
+			continue;
+		int fd, rc;
+		if ((rc = ct__idmount_open(s, i, pid, &fd, err)))
+			return rc;
+		rc = send_fd(sk, MSG_IDMOUNT, (int)i, fd);
+		close(fd);
+		if (rc)
+			return ms_fail(err, rc, "mounts[%zu] (%s): passing the idmapped mount: %s",
+			               i, s->mounts[i].dest, strerror(-rc));
+		ms_trace(o->debug, "mounts[%zu] (%s): idmapped mount passed", i, s->mounts[i].dest);
+	}
+	return 0;
 }
 
 /* Read the child's reports until EOF (it exec'd) or an error; s: the
@@ -380,10 +425,17 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	handshake h;
 	int rc, self_pidns = -1;
 	int *joinfds = calloc(s->njoins + 1, sizeof *joinfds);
-	if (!joinfds)
+	/* the child's copy fills in; ours stays all -1 */
+	int *idmount_fds = calloc(s->nmounts + 1, sizeof *idmount_fds);
+	if (!joinfds || !idmount_fds) {
+		free(joinfds);
+		free(idmount_fds);
 		return ms_fail(err, -ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < s->njoins; i++)
 		joinfds[i] = -1;
+	for (size_t i = 0; i < s->nmounts; i++)
+		idmount_fds[i] = -1;
 	if ((rc = handshake_open(&h, s, &s->process, o, err)))
 		goto out;
 	h.fin.hooks = s;
@@ -411,7 +463,7 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	    do_clone3((uint64_t)clone_time_namespaces(s), h.cgfd, &out->pidfd, o->clone_parent);
 	if (pid == 0) {
 		close(h.sv[0]);
-		child_create(s, o, &h.fin, h.sv[1], joinfds);
+		child_create(s, o, &h.fin, h.sv[1], joinfds, idmount_fds);
 	}
 	int e = errno;
 	if (self_pidns >= 0)
@@ -424,8 +476,12 @@ int ct_create(const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	}
 	handshake_cloned(&h, pid, out);
 	if ((s->ns_new & CLONE_NEWUSER) &&
-	    ((rc = write_idmap(pid, "uid_map", s->uidmap, s->nuidmap, "linux.uidMappings", err)) ||
-	     (rc = write_idmap(pid, "gid_map", s->gidmap, s->ngidmap, "linux.gidMappings", err))))
+	    ((rc = ct__write_idmap(pid, "uid_map", s->uidmap, s->nuidmap, "linux.uidMappings",
+	                           err)) ||
+	     (rc = ct__write_idmap(pid, "gid_map", s->gidmap, s->ngidmap, "linux.gidMappings",
+	                           err))))
+		goto out;
+	if ((rc = send_idmounts(h.sv[0], s, pid, o, err)))
 		goto out;
 	rc = handshake_go(&h, s, &s->process, o, out, err);
 out:
@@ -434,6 +490,7 @@ out:
 		if (joinfds[i] >= 0)
 			close(joinfds[i]);
 	free(joinfds);
+	free(idmount_fds);
 	if (self_pidns >= 0)
 		close(self_pidns);
 	return rc;
@@ -485,7 +542,7 @@ int ct_exec(const spec *s, const spec_process *p, pid_t init_pid, const ct_opts 
 	if (pid == 0) {
 		ms_err e = {0};
 		close(h.sv[0]);
-		child_start(h.sv[1], o);
+		child_start(h.sv[1], o, NULL, 0);
 		int rest = join & ~CLONE_NEWPID;
 		if (rest && setns(initfd, rest) < 0)
 			child_fail(h.sv[1], (ms_fail(&e, -errno, "joining the namespaces of %d: %s",

@@ -11,8 +11,21 @@
 /* In the child, inside the new mount namespace: the spec's mounts, /dev,
  * pivot_root, sysctls, masked and read-only paths, the read-only root.
  * userns: the child is in a new user namespace (device nodes are bound
- * from the host, not created). */
-int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, ms_err *err);
+ * from the host, not created). idmount_fds[i]: for an idmapped mount i,
+ * the detached mount the parent made (moved into place, then closed). */
+int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, int *idmount_fds,
+                     ms_err *err);
+
+/* In the parent: /proc/PID/FILE (uid_map, gid_map) from n ranges; what
+ * names the field for errors. */
+int ct__write_idmap(pid_t pid, const char *file, const spec_idmap *m, size_t n, const char *what,
+                    ms_err *err);
+
+/* In the parent, the child's maps written: mount i of s (an idmapped bind)
+ * as a detached clone of its source with MOUNT_ATTR_IDMAP set, through
+ * the container's user namespace (the child pid's, or the one it joins)
+ * or one made for the mount's own mappings. *fd gets it. */
+int ct__idmount_open(const spec *s, size_t i, pid_t pid, int *fd, ms_err *err);
 
 /* In the child, mounts made, before pivot_root: the parent's prestart and
  * createRuntime hooks (asked for over sync_fd, waited for), then the

@@ -3,8 +3,9 @@
  * table of what is supported, turned into the runtime-spec features JSON.
  * Must stay true: an entry is listed only when spec.c parses it and the
  * container gets it; tests/containerd/features_test.c loads every listed
- * mount option and namespace through spec_from_json. Idmapped mounts are
- * not implemented yet (spec.c refuses them): their line says so.
+ * mount option and namespace through spec_from_json. containerd 2.x asks
+ * for mountExtensions.idmap before it creates a container with idmapped
+ * mounts (and refuses one without it).
  */
 #define _GNU_SOURCE
 #include "features.h"
@@ -19,11 +20,11 @@
 static const char *const hooks[] = {
     "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
     NULL};
-/* idmapped mounts (mounts[].uidMappings, "idmap"/"ridmap"): refused by spec.c */
-static const bool idmap_mounts = false;
+/* idmapped mounts (mounts[].uidMappings, "idmap"/"ridmap"): idmount.c */
+static const bool idmap_mounts = true;
 /* recursive read-only ("rro"): refused by spec.c */
 
-/* spec.c's mount_opts and prop_opts tables, bind/rbind, and tmpcopyup
+/* spec.c's mount_opts and prop_opts tables, bind/rbind, idmap/ridmap, and tmpcopyup
  * (accepted with a warning: the tmpfs starts empty, so it is not listed) */
 static const char *const mount_options[] = {
     "ro",       "rw",         "nosuid",      "suid",          "nodev",    "dev",
@@ -32,7 +33,7 @@ static const char *const mount_options[] = {
     "relatime", "norelatime", "strictatime", "nostrictatime", "lazytime", "nolazytime",
     "silent",   "loud",       "private",     "rprivate",      "shared",   "rshared",
     "slave",    "rslave",     "unbindable",  "runbindable",   "bind",     "rbind",
-    NULL};
+    "idmap",    "ridmap",     NULL};
 
 /* spec.c's ns_flag table */
 static const char *const namespaces[] = {"cgroup", "ipc",  "mount", "network", "pid",

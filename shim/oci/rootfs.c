@@ -219,10 +219,23 @@ static int remount_fresh(int rootfd, const spec_mount *m, unsigned long flags,
 	return rc;
 }
 
-static int do_mount(const ct_opts *o, const spec_mount *m, const char *target, bool userns,
+/* Where a mount goes: the target as a path (/proc/self/fd/N) and its fd;
+ * for an idmapped mount, the detached mount the parent made. */
+typedef struct mount_at {
+	const char *target;
+	int target_fd, idmount_fd;
+} mount_at;
+
+static int do_mount(const ct_opts *o, const spec_mount *m, const mount_at *at, bool userns,
                     int rootfd) {
+	const char *target = at->target;
 	unsigned long extra = 0;
-	if (m->bind) {
+	if (m->idmap) {
+		if (move_mount(at->idmount_fd, "", at->target_fd, "",
+		               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return -errno;
+		extra = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+	} else if (m->bind) {
 		if (mount(m->source, target, NULL, m->flags & (MS_BIND | MS_REC), NULL) < 0)
 			return -errno;
 		extra = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
@@ -401,7 +414,25 @@ static int enter_root(const char *rootfs, ms_err *err) {
 
 /* ─── the sequence ──────────────────────────────────────────────────── */
 
-int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, ms_err *err) {
+/* Whether mount i is of a file (a bind of one), not a directory. */
+static int source_is_file(const spec_mount *m, size_t i, int idmount_fd, bool *as_file,
+                          ms_err *err) {
+	*as_file = false;
+	if (!m->bind)
+		return 0;
+	if (m->idmap && idmount_fd < 0)
+		return ms_fail(err, -EBADF, "mounts[%zu] (%s): the idmapped mount never came", i,
+		               m->dest);
+	struct stat st;
+	if (m->idmap ? fstat(idmount_fd, &st) < 0 : stat(m->source, &st) < 0)
+		return ms_fail(err, -errno, "mounts[%zu].source: %s: %s", i, m->source,
+		               strerror(errno));
+	*as_file = !S_ISDIR(st.st_mode);
+	return 0;
+}
+
+int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, int *idmount_fds,
+                     ms_err *err) {
 	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation : MS_SLAVE | MS_REC;
 	if (mount(NULL, "/", NULL, prop, NULL) < 0)
 		return ms_fail(err, -errno, "linux.rootfsPropagation: %s", strerror(errno));
@@ -417,16 +448,9 @@ int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, 
 	int rc = 0;
 	for (size_t i = 0; i < s->nmounts && !rc; i++) {
 		const spec_mount *m = &s->mounts[i];
-		bool as_file = false;
-		if (m->bind) {
-			struct stat st;
-			if (stat(m->source, &st) < 0) {
-				rc = ms_fail(err, -errno, "mounts[%zu].source: %s: %s", i,
-				             m->source, strerror(errno));
-				break;
-			}
-			as_file = !S_ISDIR(st.st_mode);
-		}
+		bool as_file;
+		if ((rc = source_is_file(m, i, idmount_fds[i], &as_file, err)))
+			break;
 		int fd = make_in_root(rootfd, m->dest, as_file);
 		if (fd < 0) {
 			rc = ms_fail(err, fd, "mounts[%zu].destination: %s: %s", i, m->dest,
@@ -435,8 +459,13 @@ int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, 
 		}
 		char target[64];
 		fd_path(fd, target, sizeof target);
-		int mrc = do_mount(o, m, target, userns, rootfd);
+		mount_at at = {.target = target, .target_fd = fd, .idmount_fd = idmount_fds[i]};
+		int mrc = do_mount(o, m, &at, userns, rootfd);
 		close(fd);
+		if (idmount_fds[i] >= 0) {
+			close(idmount_fds[i]);
+			idmount_fds[i] = -1;
+		}
 		if (mrc)
 			rc = ms_fail(err, mrc, "mounts[%zu]: mount %s on %s (%s): %s", i, m->source,
 			             m->dest, m->bind ? "bind" : m->type, strerror(-mrc));

@@ -511,6 +511,33 @@ static char *bundle_path(const spec *s, const char *p) {
 	return out;
 }
 
+static int parse_idmaps(json_t *arr, const char *path, spec_idmap **out, size_t *n, ms_err *err);
+
+/* A mount's uidMappings and gidMappings: both or neither, neither empty
+ * (the container's mappings are asked for by leaving both out). */
+static int parse_mount_idmaps(json_t *m, const char *path, spec_mount *out, ms_err *err) {
+	json_t *u = json_object_get(m, "uidMappings"), *g = json_object_get(m, "gidMappings");
+	if (!u && !g)
+		return 0;
+	if (!u || !g)
+		return ms_fail(err, -EINVAL,
+		               "%s.%s: missing (uidMappings and gidMappings go together)", path,
+		               u ? "gidMappings" : "uidMappings");
+	char up[64], gp[64];
+	snprintf(up, sizeof up, "%s.uidMappings", path);
+	snprintf(gp, sizeof gp, "%s.gidMappings", path);
+	if (parse_idmaps(u, up, &out->uidmap, &out->nuidmap, err) ||
+	    parse_idmaps(g, gp, &out->gidmap, &out->ngidmap, err))
+		return err->code;
+	if (!out->nuidmap || !out->ngidmap)
+		return ms_fail(err, -EINVAL,
+		               "%s: empty (leave uidMappings and gidMappings out for the "
+		               "container's own)",
+		               out->nuidmap ? gp : up);
+	out->idmap = true;
+	return 0;
+}
+
 static int parse_mount(spec *s, json_t *m, const char *path, spec_mount *out, ms_err *err) {
 	const char *dest = NULL, *type = NULL, *source = NULL;
 	if (want(m, JSON_OBJECT, path, "an object", err) ||
@@ -526,8 +553,8 @@ static int parse_mount(spec *s, json_t *m, const char *path, spec_mount *out, ms
 	    !strcmp(dest + strlen(dest) - (strlen(dest) >= 3 ? 3 : 0), "/.."))
 		return ms_fail(err, -EINVAL, "%s.destination: \"%s\" climbs out with \"..\"", path,
 		               dest);
-	if (json_object_get(m, "uidMappings") || json_object_get(m, "gidMappings"))
-		return ms_fail(err, -ENOTSUP, "%s: idmapped mounts are not supported", path);
+	if (parse_mount_idmaps(m, path, out, err))
+		return err->code;
 	out->dest = xstrdup(dest);
 	char data[1024] = "";
 	size_t dlen = 0;
@@ -558,8 +585,12 @@ static int parse_mount(spec *s, json_t *m, const char *path, spec_mount *out, ms
 			out->flags |= MS_BIND | (name[0] == 'r' ? MS_REC : 0);
 			done = true;
 		}
-		if (!done &&
-		    (!strcmp(name, "rro") || !strcmp(name, "idmap") || !strcmp(name, "ridmap")))
+		if (!done && (!strcmp(name, "idmap") || !strcmp(name, "ridmap"))) {
+			out->idmap = true;
+			out->idmap_recursive |= name[0] == 'r';
+			done = true;
+		}
+		if (!done && !strcmp(name, "rro"))
 			return ms_fail(err, -ENOTSUP, "%s.options[%zu]: \"%s\" is not supported",
 			               path, i, name);
 		if (!done && !strcmp(name, "tmpcopyup")) {
@@ -1150,6 +1181,51 @@ static int check_sysctls(const spec *s, ms_err *err) {
 	return 0;
 }
 
+static bool same_idmap(const spec_idmap *a, size_t na, const spec_idmap *b, size_t nb) {
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].inside != b[i].inside || a[i].outside != b[i].outside ||
+		    a[i].size != b[i].size)
+			return false;
+	return true;
+}
+
+/* Idmapped mounts: binds only, a bounded number, each with mappings of
+ * its own or a user namespace of the container's to take them from. Own
+ * mappings equal to the container's are dropped: its namespace serves. */
+static int check_idmounts(spec *s, ms_err *err) {
+	bool userns = s->ns_new & CLONE_NEWUSER, joined = s->ns_joins_mask & CLONE_NEWUSER;
+	size_t n = 0;
+	for (size_t i = 0; i < s->nmounts; i++) {
+		spec_mount *m = &s->mounts[i];
+		if (!m->idmap)
+			continue;
+		if (++n > SPEC_MAX_IDMAP_MOUNTS)
+			return ms_fail(err, -E2BIG, "mounts[%zu]: more than %d idmapped mounts", i,
+			               SPEC_MAX_IDMAP_MOUNTS);
+		if (!m->bind)
+			return ms_fail(err, -EINVAL,
+			               "mounts[%zu] (%s): an idmapped mount must be a bind mount, "
+			               "not type \"%s\"",
+			               i, m->dest, m->type);
+		if (!m->nuidmap && !userns && !joined)
+			return ms_fail(
+			    err, -EINVAL,
+			    "mounts[%zu] (%s): idmap without uidMappings and gidMappings "
+			    "takes the container's user namespace, and it has none",
+			    i, m->dest);
+		if (userns && same_idmap(m->uidmap, m->nuidmap, s->uidmap, s->nuidmap) &&
+		    same_idmap(m->gidmap, m->ngidmap, s->gidmap, s->ngidmap)) {
+			free(m->uidmap);
+			free(m->gidmap);
+			m->uidmap = m->gidmap = NULL;
+			m->nuidmap = m->ngidmap = 0;
+		}
+	}
+	return 0;
+}
+
 /* Cross-field checks: what only makes sense together. */
 static int check_spec(spec *s, ms_err *err) {
 	int rc;
@@ -1174,7 +1250,7 @@ static int check_spec(spec *s, ms_err *err) {
 		return rc;
 	if (s->nmounts && !(s->ns_new & CLONE_NEWNS))
 		return ms_fail(err, -EINVAL, "mounts: need a new mount namespace");
-	return 0;
+	return check_idmounts(s, err);
 }
 
 int spec_load(const char *bundle, spec **out, ms_err *err) {
@@ -1359,6 +1435,8 @@ void spec_free(spec *s) {
 		free(s->mounts[i].type);
 		free(s->mounts[i].source);
 		free(s->mounts[i].data);
+		free(s->mounts[i].uidmap);
+		free(s->mounts[i].gidmap);
 	}
 	free(s->mounts);
 	for (size_t i = 0; i < s->njoins; i++)

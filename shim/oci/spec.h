@@ -56,6 +56,14 @@ typedef struct spec_process {
 	mode_t umask; /* process.user.umask; 0022 when absent, as runc */
 } spec_process;
 
+typedef struct spec_idmap {
+	uint32_t inside, outside, size; /* containerID, hostID, size */
+} spec_idmap;
+
+/* idmapped mounts a spec may hold (each is an fd passed to the container's
+ * init, and perhaps a user namespace made for it) */
+#define SPEC_MAX_IDMAP_MOUNTS 64
+
 typedef struct spec_mount {
 	char *dest;          /* absolute inside the container */
 	char *type;          /* "" for a bind mount */
@@ -64,11 +72,15 @@ typedef struct spec_mount {
 	unsigned long flags; /* MS_* set (MS_BIND, MS_RDONLY, ...) */
 	unsigned long propagation; /* MS_SHARED/SLAVE/PRIVATE/UNBINDABLE (| MS_REC), 0: none */
 	bool bind;
+	/* an idmapped bind (option idmap or ridmap, or mappings given): the
+	 * source seen through MOUNT_ATTR_IDMAP; idmap_recursive (ridmap): on
+	 * every mount of an rbind, not only its top */
+	bool idmap, idmap_recursive;
+	/* the mount's own mappings (both or neither); none: the container's
+	 * user namespace (also when they equal the container's mappings) */
+	spec_idmap *uidmap, *gidmap;
+	size_t nuidmap, ngidmap;
 } spec_mount;
-
-typedef struct spec_idmap {
-	uint32_t inside, outside, size; /* containerID, hostID, size */
-} spec_idmap;
 
 typedef struct spec_ns_join {
 	int type; /* CLONE_NEW* */

@@ -90,6 +90,8 @@ er_judge() {
 er_clean() {
 	local name=$1 id=$2 b=$CT_DIR/b/$1
 	ct_leftovers "$CT_DIR/moon" "$id" "$b" >>"$b.why"
+	# a user namespace made for an idmapped mount's own mappings (host 101000)
+	grep -ls ' 101000 ' /proc/[0-9]*/uid_map | sed 's/^/user namespace holder left: /' >>"$b.why"
 	ct_mounts >"$b.mounts.after"
 	comm -13 "$b.mounts.before" "$b.mounts.after" | sed 's/^/new mount: /' >>"$b.why"
 }
@@ -209,6 +211,43 @@ case_idmap_noroot() {
 	er_mk idmap_noroot --userns -- true
 	er_cfg idmap_noroot '.linux.uidMappings = [{containerID: 1, hostID: 100001, size: 65535}]'
 	er_expect idmap_noroot 'linux\.uidMappings'
+}
+
+# ---------------------------------------------------------------- idmapped mounts
+
+# Debian's runc 1.1.5 knows no idmapped mounts: the reference line comes
+# from the pinned runc 1.5.3 (.ci/godeps.sh builds it once, then finds it).
+er_idmount() { # NAME [--userns] FILTER ERE...
+	local name=$1 userns= RUNC bin
+	shift
+	[ "$1" = --userns ] && { userns=--userns; shift; }
+	bin=$(bash "$CT_REPO/.ci/godeps.sh" runc 2>/dev/null) && RUNC=$bin/runc
+	er_mk "$name" $userns -- true
+	er_cfg "$name" "$1" --arg host "$CT_DIR/b/$name/rootfs/tmp"
+	shift
+	er_expect "$name" "$@"
+}
+# mounts[7]: a bind of the bundle's own rootfs/tmp with idmap (and what the
+# case adds); 101000 is the host id mappings here use (see er_clean)
+IDM='.mounts += [{destination: "/mnt", type: "bind", source: $host, options: ["rbind", "idmap"]}] | .mounts[7]'
+IDM_OWN='[{containerID: 0, hostID: 101000, size: 1000}]'
+
+case_idmount_half() { er_idmount idmount_half --userns "$IDM.uidMappings = $IDM_OWN" 'mounts\[7\]\.gidMappings: missing'; }
+case_idmount_empty() { er_idmount idmount_empty --userns "$IDM.uidMappings = [] | $IDM.gidMappings = []" 'mounts\[7\]\.uidMappings: empty'; }
+case_idmount_overlap() {
+	er_idmount idmount_overlap --userns "$IDM.uidMappings = [{containerID: 0, hostID: 101000, size: 10}, {containerID: 5, hostID: 201000, size: 10}]
+		| $IDM.gidMappings = $IDM_OWN" 'mounts\[7\]\.uidMappings\[1\]: overlaps'
+}
+case_idmount_size0() { er_idmount idmount_size0 --userns "$IDM.uidMappings = [{containerID: 0, hostID: 101000, size: 0}] | $IDM.gidMappings = $IDM_OWN" 'mounts\[7\]\.uidMappings\[0\]\.size'; }
+case_idmount_tmpfs() { er_idmount idmount_tmpfs --userns '.mounts += [{destination: "/mnt", type: "tmpfs", source: "tmpfs", options: ["idmap"]}]' 'mounts\[7\] \(/mnt\)' 'bind mount' 'tmpfs'; }
+# idmap without mappings takes the container's user namespace: there is none
+case_idmount_nouserns() { er_idmount idmount_nouserns "$IDM.options = [\"rbind\", \"idmap\"]" 'mounts\[7\] \(/mnt\)' 'user namespace'; }
+case_idmount_missing() { er_idmount idmount_missing --userns "$IDM.source = \"/nonexistent/moonshim-src\"" 'mounts\[7\] \(/mnt\)' '/nonexistent/moonshim-src'; }
+# procfs takes no idmapping: one error naming the destination; the user
+# namespace made for the mount's own mappings is gone with the failure
+case_idmount_unsupported() {
+	er_idmount idmount_unsupported --userns "$IDM.source = \"/proc/sys\" | $IDM.uidMappings = $IDM_OWN | $IDM.gidMappings = $IDM_OWN" \
+		'mounts\[7\] \(/mnt\)' '/proc/sys' 'does not support idmapped mounts'
 }
 
 # ---------------------------------------------------------------- seccomp
@@ -397,7 +436,9 @@ case_id_in_use() {
 # ---------------------------------------------------------------- main
 
 ALL=(json_malformed json_deep json_missing json_wrong_type args_empty cwd_relative rootfs_missing ns_unknown
-	cap_unknown rlimit_unknown apparmor selinux idmap_overlap idmap_size0 idmap_noroot seccomp_syscall seccomp_action
+	cap_unknown rlimit_unknown apparmor selinux idmap_overlap idmap_size0 idmap_noroot
+	idmount_half idmount_empty idmount_overlap idmount_size0 idmount_tmpfs idmount_nouserns idmount_missing idmount_unsupported
+	seccomp_syscall seccomp_action
 	bind_missing mount_through_file mount_type_unknown exec_missing exec_not_executable sysctl_unknown
 	sysctl_host_vm sysctl_host_kernel sysctl_host_net sysctl_host_ipc cwd_magiclink cwd_planted
 	args_too_big env_too_big memory_limit_tiny

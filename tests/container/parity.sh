@@ -528,12 +528,130 @@ case_hook_timeout() {
 	pc_check hook_timeout '^an error naming timeout$' '^--- exit 1$' '^within 10 s: 1$'
 }
 
+# ---------------------------------------------------------------- idmapped mounts
+
+# Debian's runc 1.1.5 has no idmapped mounts: these cases compare with the
+# pinned runc 1.5.3 (.ci/godeps.sh builds it once and then finds it). Each
+# case runs in its own subshell, so the override stays in the case.
+pc_runc_idmap() {
+	local bin
+	bin=$(bash "$CT_REPO/.ci/godeps.sh" runc 2>/dev/null) && RUNC=$bin/runc
+}
+# OWNERS PATH...: one line per path, name and owner as seen
+SH_OWNERS='owners() { for p; do stat -c "%n %u:%g" "$p" 2>&1; done; }'
+# mappings: 0 -> 100000 (the --userns bundles' own), and one of the mount's own
+MAP_CT='[{containerID: 0, hostID: 100000, size: 65536}]'
+
+# runc 1.5.3 warns when it cannot raise the ambient capabilities runc spec
+# lists (1.1.5 and moonshim leave them unraised silently)
+pc_norm_idmap() { grep -v "level=warning msg=\"can't raise ambient capability"; }
+pc_norm_idmap_same() { pc_norm_idmap; }
+pc_norm_idmap_ct() { pc_norm_idmap; }
+pc_norm_idmap_own() { pc_norm_idmap; }
+pc_norm_idmap_nouserns() { pc_norm_idmap; }
+pc_norm_idmap_recursive() { pc_norm_idmap; }
+
+# pc_idmap_host NAME: each side's host dir holds f (root's) and dir d (root's)
+pc_idmap_host() {
+	local side h
+	for side in runc moon; do
+		h=$CT_DIR/c/$1/$side/host
+		echo "from host" >"$h/f"
+		mkdir -p "$h/d"
+		chown 0:0 "$h" "$h/f" "$h/d"
+	done
+}
+
+# pc_idmap_owners NAME PATH...: the owners on the host of PATHs under each
+# side's host dir, and how many processes still hold a user namespace
+# mapping to 101000 (the mounts' own mappings: their namespaces must be gone)
+pc_idmap_owners() {
+	local name=$1 side
+	shift
+	for side in $CT_SIDES; do
+		pc_host "$name" "$side" "$(cd "$CT_DIR/c/$name/$side/host" && stat -c '%n %u:%g' "$@" 2>&1)"
+		pc_host "$name" "$side" "holders left: $(grep -ls ' 101000 ' /proc/[0-9]*/uid_map | wc -l)"
+	done
+}
+
+# the container's own mappings (given again on the mount): host root's files
+# read as root's inside, and what root makes inside is host root's
+case_idmap_same() {
+	pc_runc_idmap
+	pc_mk idmap_same --userns -- sh -c "$SH_OWNERS"'; id; owners /mnt/f /mnt/d /mnt; echo made >/mnt/made; mkdir /mnt/d/sub; owners /mnt/made /mnt/d/sub; '"$SH_MOUNTS"' | grep "^/mnt "'
+	pc_cfg idmap_same '.mounts += [{destination: "/mnt", type: "bind", source: $host, options: ["rbind", "rw", "idmap"],
+		uidMappings: '"$MAP_CT"', gidMappings: '"$MAP_CT"'}]'
+	pc_idmap_host idmap_same
+	pc_run idmap_same
+	pc_idmap_owners idmap_same made d/sub
+	pc_check idmap_same '^uid=0\(root\)' '^/mnt/f 0:0$' '^/mnt/made 0:0$' '^/mnt rw,.*idmapped' '^made 0:0$' '^d/sub 0:0$'
+}
+
+# idmap with no mappings of its own takes the container's; "ro" still applies
+case_idmap_ct() {
+	pc_runc_idmap
+	pc_mk idmap_ct --userns -- sh -c "$SH_OWNERS"'; owners /mnt/f /mnt/d; touch /mnt/x; echo touch=$?; '"$SH_MOUNTS"' | grep "^/mnt "'
+	pc_cfg idmap_ct '.mounts += [{destination: "/mnt", type: "bind", source: $host, options: ["bind", "ro", "idmap"]}]'
+	pc_idmap_host idmap_ct
+	pc_run idmap_ct
+	pc_check idmap_ct '^/mnt/f 0:0$' 'Read-only file system' '^/mnt ro,.*idmapped'
+}
+
+# the mount's own mappings, other than the container's: host uid 0 reads as
+# 1000 and gid 0 as 2000 inside; user 1000:2000 writes files host root owns
+# (root inside, 100000 on the host, is not in the mount's mapping: EOVERFLOW)
+case_idmap_own() {
+	pc_runc_idmap
+	pc_mk idmap_own --userns -- sh -c "$SH_OWNERS"'; id; owners /mnt/f /mnt/d; echo made >/mnt/made; owners /mnt/made'
+	pc_cfg idmap_own '.process.user = {uid: 1000, gid: 2000}
+		| .mounts += [{destination: "/mnt", type: "bind", source: $host, options: ["rbind", "rw", "idmap"],
+		uidMappings: [{containerID: 0, hostID: 101000, size: 1000}], gidMappings: [{containerID: 0, hostID: 102000, size: 1000}]}]'
+	pc_idmap_host idmap_own
+	pc_run idmap_own
+	pc_idmap_owners idmap_own made
+	pc_check idmap_own '^uid=1000' '^/mnt/f 1000:2000$' '^/mnt/made 1000:2000$' '^made 0:0$' '^holders left: 0$'
+}
+
+# no user namespace in the container: a mount's own mapping swapping host
+# ids 0 and 1000 (mappings without the idmap option are applied as idmap)
+case_idmap_nouserns() {
+	local side
+	pc_runc_idmap
+	pc_mk idmap_nouserns -- sh -c "$SH_OWNERS"'; id; owners /mnt/f /mnt/d /mnt; echo made >/mnt/made; owners /mnt/made'
+	pc_cfg idmap_nouserns '.mounts += [{destination: "/mnt", type: "bind", source: $host, options: ["rbind", "rw"],
+		uidMappings: [{containerID: 0, hostID: 1000, size: 1}, {containerID: 1000, hostID: 0, size: 1}],
+		gidMappings: [{containerID: 0, hostID: 1000, size: 1}, {containerID: 1000, hostID: 0, size: 1}]}]'
+	pc_idmap_host idmap_nouserns
+	# the mount point reads as root's inside (root has no CAP_DAC_OVERRIDE)
+	for side in runc moon; do chown 1000:1000 "$CT_DIR/c/idmap_nouserns/$side/host"; done
+	pc_run idmap_nouserns
+	pc_idmap_owners idmap_nouserns made
+	pc_check idmap_nouserns '^uid=0\(root\)' '^/mnt/f 1000:1000$' '^/mnt 0:0$' '^/mnt/made 0:0$' '^made 1000:1000$'
+}
+
+# an rbind of a dir with a tmpfs mounted in it: idmap maps the top mount
+# only (the tmpfs' root-owned file is nobody's inside), ridmap both
+case_idmap_recursive() {
+	local side h
+	pc_runc_idmap
+	pc_mk idmap_recursive --userns -- sh -c "$SH_OWNERS"'; owners /a/f /a/d/g /b/f /b/d/g'
+	pc_cfg idmap_recursive '.mounts += [{destination: "/a", type: "bind", source: $host, options: ["rbind", "idmap"]},
+		{destination: "/b", type: "bind", source: $host, options: ["rbind", "ridmap"]}]'
+	pc_idmap_host idmap_recursive
+	for side in runc moon; do
+		h=$CT_DIR/c/idmap_recursive/$side/host
+		mount -t tmpfs -o mode=755 tmpfs "$h/d" && echo in-tmpfs >"$h/d/g"
+	done
+	pc_run idmap_recursive
+	pc_check idmap_recursive '^/a/f 0:0$' '^/a/d/g 65534:65534$' '^/b/f 0:0$' '^/b/d/g 0:0$'
+}
+
 # ---------------------------------------------------------------- main
 
 ALL=(exit0 exit7 exit255 killed_kill killed_term stdout stdin caps_default caps_extra caps_ambient_noinh
 	nnp_false seccomp_mkdir user umask umask_spec args args_notfound hostname pid1 netns hostnet sysctl oom_plus oom_minus cgroupns resources userns mounts
 	masked readonly_paths rootfs_ro rootfs_rw rlimits cwd_env cwd_missing dev bind_rw bind_ro tmpfs
-	hooks hook_fail hook_timeout)
+	hooks hook_fail hook_timeout idmap_same idmap_ct idmap_own idmap_nouserns idmap_recursive)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 

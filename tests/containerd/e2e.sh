@@ -749,7 +749,36 @@ case_hooks() {
 	clean "$id"
 }
 
-PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim hooks cpuset_warn)
+# a user-namespaced container (KEP-127's pods) through Create: an idmapped
+# bind taking the container's mappings (0 -> 100000); host root's file reads
+# as root's inside, what the container's root makes is host root's
+case_idmap() {
+	local id out vol
+	id=$(cd_id idmap)
+	vol=$RES/$CASE.vol
+	mkdir -p "$vol"
+	echo from-host >"$vol/f"
+	# the container's root is host uid 100000: it must reach its rootfs
+	chmod 755 "$CD_DIR" "$RES"
+	jq -n --arg root "$CD_ROOTFS" --arg vol "$vol" '
+		[{containerID: 0, hostID: 100000, size: 65536}] as $map | {
+		ociVersion: "1.2.0",
+		process: {terminal: false, user: {uid: 0, gid: 0}, cwd: "/", env: ["PATH=/bin"], args: ["/bin/sh", "-c",
+			"stat -c %u:%g /tmp/f; echo made >/tmp/made; stat -c %u:%g /tmp/made; grep -c \" /tmp .*idmapped\" /proc/self/mountinfo"]},
+		root: {path: $root},
+		mounts: [{destination: "/proc", type: "proc", source: "proc"},
+			{destination: "/tmp", type: "bind", source: $vol, options: ["rbind", "rw", "idmap"]}],
+		linux: {namespaces: [{type: "pid"}, {type: "mount"}, {type: "ipc"}, {type: "uts"}, {type: "user"}],
+			uidMappings: $map, gidMappings: $map}
+	}' >"$RES/$CASE.json" || fail "jq could not write the spec" || return 1
+	out=$(run --rm --config "$RES/$CASE.json" "$id" 2>>"$RES/$CASE.log")
+	expect "exit code" $? 0 || { note echo "$out"; return 1; }
+	expect "owners inside, idmapped" "$(echo $out)" "0:0 0:0 1" || return 1
+	expect "owner on the host" "$(stat -c %u:%g "$vol/made" 2>&1)" 0:0 || return 1
+	clean "$id"
+}
+
+PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim hooks cpuset_warn idmap)
 # restart and crash_* stop containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart crash_create crash_exec loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

@@ -75,11 +75,12 @@ cri_layer() {
 # 50000 that default-user is a member of).
 cri_busybox_layer() {
 	local r=$CRI_DIR/img/busybox a
-	mkdir -p "$r"/{bin,etc,proc,sys,dev,tmp,root,www,var/www,var/run,usr/bin}
+	mkdir -p "$r"/{bin,etc,proc,sys,dev,tmp,root,www,var/www,var/run,usr/bin,usr/sbin}
 	cp /bin/busybox "$r/bin/busybox"
 	for a in $(/bin/busybox --list); do
 		[ -e "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"
 	done
+	ln -s ../../bin/busybox "$r/usr/sbin/nginx"
 	chmod 1777 "$r/tmp"
 	cat >"$r/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
@@ -159,8 +160,10 @@ cri_images() {
 	cri_layer "$CRI_DIR/img/pause" "$CRI_DIR/img/pause.tar"
 	cri_busybox_layer
 	local e2e=e2e-test-images cri=k8s-staging-cri-tools
-	# (critest's HostPID case reads the server's pid from /var/run/nginx.pid)
-	local web='echo $$ >/var/run/nginx.pid; echo httpd: serving /www on port $0; exec httpd -f -v -p $0 -h /www'
+	# busybox's httpd, run from /usr/sbin/nginx (a link to busybox) as
+	# argv[0] httpd: critest's HostPID case finds it with `pidof nginx`
+	# and reads its pid from /var/run/nginx.pid
+	local web='echo $$ >/var/run/nginx.pid; echo httpd: serving /www on port $0; exec -a httpd /usr/sbin/nginx -f -v -p $0 -h /www'
 	# the pod sandbox: our pause, alone in its image
 	cri_crane append --oci-empty-base -f "$CRI_DIR/img/pause.tar" -t "$CRI_REG/moonshim/pause:1" &&
 		cri_crane mutate "$CRI_REG/moonshim/pause:1" --set-platform linux/amd64 \

@@ -53,6 +53,10 @@ suite container-dev bash -c 'build/tests/dev_check && echo "container-dev: 1 pas
 suite containerd-unit build/tests/containerd_tests
 suite containerd-unit-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/containerd_tests
 suite containerd bash tests/containerd/e2e.sh
+# containerd 2.4's CRI plugin (tests/cri): crictl's walk-through with the moon
+# and runc handlers, then critest's focused subset with both (make critest: all)
+suite cri-crictl bash tests/cri/crictl.sh
+suite cri-critest bash tests/cri/critest.sh quick
 # the Lua engine (sandbox, preemption, budgets, memory caps), natively and under ASan
 suite lua build/tests/lua_tests
 suite lua-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/lua_tests

@@ -77,8 +77,10 @@ cri_busybox_layer() {
 	local r=$CRI_DIR/img/busybox a
 	mkdir -p "$r"/{bin,etc,proc,sys,dev,tmp,root,www,var/www,var/run,usr/bin,usr/sbin}
 	cp /bin/busybox "$r/bin/busybox"
+	# hard links, as busybox images have them: masking one applet
+	# (critest's MaskedPaths masks /bin/ls) must not mask busybox itself
 	for a in $(/bin/busybox --list); do
-		[ -e "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"
+		[ -e "$r/bin/$a" ] || ln "$r/bin/busybox" "$r/bin/$a"
 	done
 	ln -s ../../bin/busybox "$r/usr/sbin/nginx"
 	chmod 1777 "$r/tmp"
@@ -158,6 +160,10 @@ cri_images() {
 		return 1
 	rmdir "$CRI_DIR/img/pause/bin"
 	cri_layer "$CRI_DIR/img/pause" "$CRI_DIR/img/pause.tar"
+	mkdir -p "$CRI_DIR/img/nnp"
+	gcc -static -O2 -Wall -Wextra -Werror -o "$CRI_DIR/img/nnp/nnp" "$CRI_REPO/tests/cri/nnp.c" || return 1
+	chmod 4755 "$CRI_DIR/img/nnp/nnp"
+	cri_layer "$CRI_DIR/img/nnp" "$CRI_DIR/img/nnp.tar"
 	cri_busybox_layer
 	local e2e=e2e-test-images cri=k8s-staging-cri-tools
 	# busybox's httpd, run from /usr/sbin/nginx (a link to busybox) as
@@ -173,6 +179,7 @@ cri_images() {
 	# so removing it leaves the sandbox image alone
 	cri_image pause:3.9 --append "$(cri_file_layer pause-3.9)" --entrypoint /bin/sleep --cmd infinity || return 1
 	cri_image $e2e/busybox:1.29-2 || return 1
+	cri_image $e2e/nonewprivs:1.3 --append "$CRI_DIR/img/nnp.tar" --entrypoint /nnp || return 1
 	cri_image $e2e/nginx:1.14-2 --entrypoint /bin/sh --cmd="-c,$web,80" --exposed-ports 80/tcp || return 1
 	cri_image $e2e/httpd:2.4.39-4 --entrypoint /bin/sh --cmd="-c,$web,80" --exposed-ports 80/tcp || return 1
 	cri_image $cri/hostnet-nginx-amd64:latest --entrypoint /bin/sh --cmd="-c,$web,12003" || return 1

@@ -1,7 +1,7 @@
 /* pause.c — the CRI tests' pod sandbox process (the "pause" image's only
  * binary, built static): it holds the pod's namespaces by sleeping in
- * sigsuspend() (pause() without its lost-wakeup race), reaps every child that is reparented to it (it is PID 1 of the
- * pod's PID namespace when the pod shares one), and exits 0 on SIGINT or
+ * sigsuspend() (pause() without its lost-wakeup race), reaps every child that is reparented to it
+ * (it is PID 1 of the pod's PID namespace when the pod shares one), and exits 0 on SIGINT or
  * SIGTERM. What must stay true: it never busy-loops, never leaves a zombie,
  * and needs nothing from its rootfs (no libc files, no /etc). */
 #include <signal.h>

@@ -6,6 +6,8 @@
 #   make bench      benchmarks against Go's runtime, cgroup watching against
 #                   1 s polling, `moonshim run` against runc, and the containerd
 #                   shim against containerd-shim-runc-v2 (ratios)
+#   make critest    cri-tools' critest, every case, against containerd 2.4's CRI
+#                   with the moon and the runc handler (counts side by side)
 #   make asan|tsan  the tests under sanitizers
 #   make fuzz       each libFuzzer target (tests/fuzz) for FUZZ_SECONDS (60)
 # Variants build into their own directories: build/ (native), build/asan,
@@ -89,7 +91,7 @@ SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c -llua5.4
 # never call them.
 SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
 
-.PHONY: all runtime test check check-layers check-format deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 fuzz fuzz-build fuzz-bins install clean format
+.PHONY: all runtime test check check-layers check-format deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 fuzz fuzz-build fuzz-bins install clean format critest
 SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
 CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check $(B)/tests/exec_deep
@@ -306,6 +308,10 @@ $(B)/bench/gowatchbench: bench/go_bench.c $(BENCH_FIXTURE) $(SHIM_LIB) $(CG_LIB)
 $(B)/bench/goscrape: bench/go/scrape/main.go bench/go/scrape/go.mod
 	@mkdir -p $(dir $@)
 	cd bench/go/scrape && CGO_ENABLED=0 GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
+
+# the full critest run (tests/cri/critest.sh; `make test` runs its focused subset)
+critest: deps all
+	bash tests/cri/critest.sh full
 
 bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2 $(B)/bench/luabench $(B)/bench/gowatchbench $(B)/bench/goscrape
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench

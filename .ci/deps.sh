@@ -32,6 +32,7 @@ else
 fi
 
 # The Go programs the tests run against (containerd 2.4 and 1.7, runc 1.5,
-# crictl/critest, crane), built from their modules at pinned versions and
-# cached (.ci/godeps.sh); the first run on a new machine takes some minutes.
+# crictl/critest, crane, the CNI plugins), built from their modules at pinned
+# versions and cached (.ci/godeps.sh); the first run on a new machine takes
+# some minutes.
 bash "$(dirname "$0")/godeps.sh" >/dev/null

@@ -14,13 +14,15 @@ DEPS=${MOONSHIM_DEPS:-/opt/moonshim-deps}
 
 # name  module  version  build-tags  cgo  package=output...
 # containerd's own Makefile builds with no_btrfs/no_devmapper where those
-# libraries are absent; runc needs cgo and libseccomp for its seccomp support.
+# libraries are absent; runc needs cgo and libseccomp for its seccomp support;
+# cni is the CNI plugins the CRI tests give pods a network with.
 SPECS=(
 	"containerd2|github.com/containerd/containerd/v2|v2.4.2|no_btrfs no_devmapper no_zfs urfave_cli_no_docs|1|./cmd/containerd=containerd ./cmd/ctr=ctr ./cmd/containerd-shim-runc-v2=containerd-shim-runc-v2"
 	"containerd17|github.com/containerd/containerd|v1.7.35|no_btrfs no_devmapper no_zfs urfave_cli_no_docs|1|./cmd/containerd=containerd ./cmd/ctr=ctr ./cmd/containerd-shim-runc-v2=containerd-shim-runc-v2"
 	"runc|github.com/opencontainers/runc|v1.5.3|seccomp urfave_cli_no_docs|1|.=runc"
 	"critools|sigs.k8s.io/cri-tools|v1.37.0||0|./cmd/crictl=crictl test:./cmd/critest=critest"
 	"crane|github.com/google/go-containerregistry|v0.22.1||0|./cmd/crane=crane"
+	"cni|github.com/containernetworking/plugins|v1.9.1||0|./plugins/main/bridge=bridge ./plugins/main/loopback=loopback ./plugins/ipam/host-local=host-local"
 )
 
 build_one() { # spec

@@ -59,6 +59,10 @@ cd24=$(bash .ci/godeps.sh containerd2 | tail -n 1) cd17=$(bash .ci/godeps.sh con
 runc15=$(bash .ci/godeps.sh runc | tail -n 1)
 suite containerd-2.4 CONTAINERD="$cd24/containerd" CTR="$cd24/ctr" PATH="$runc15:$PATH" bash tests/containerd/e2e.sh
 suite containerd-1.7 CONTAINERD="$cd17/containerd" CTR="$cd17/ctr" PATH="$runc15:$PATH" bash tests/containerd/e2e.sh
+# containerd 2.4's CRI plugin (tests/cri): crictl's walk-through with the moon
+# and runc handlers, then critest's focused subset with both (make critest: all)
+suite cri-crictl bash tests/cri/crictl.sh
+suite cri-critest bash tests/cri/critest.sh quick
 # the Lua engine (sandbox, preemption, budgets, memory caps), natively and under ASan
 suite lua build/tests/lua_tests
 suite lua-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/lua_tests

@@ -10,11 +10,13 @@
  * (io.moonshim.* annotations, else the built-in default policy), the Go
  * watch and tap, events to the shim's log; for an exec its exit waiter.
  * Here is only what containerd adds: stdio from its URIs (a pty relayed
- * to its FIFOs), TaskOOM (before TaskExit) and TaskExit once the sv is
- * done, no restarts. Create leaves init held before its execve; Start
- * releases it. Every handler runs in its own goroutine; the
- * task list and each task are guarded by one lock, never held while a
- * handler waits.
+ * to its FIFOs; a non-tty exec's stdout and stderr copied to its FIFOs
+ * through pipes, so that the exec's exit ends its streams even while a
+ * child it left in the background holds the pipes), TaskOOM (before
+ * TaskExit) and TaskExit once the sv is done, no restarts. Create leaves
+ * init held before its execve; Start releases it. Every handler runs in
+ * its own goroutine; the task list and each task are guarded by one
+ * lock, never held while a handler waits.
  */
 #define _GNU_SOURCE
 #include "task.h"
@@ -69,6 +71,20 @@
 #define WARNING_TYPE  "google.protobuf.StringValue"
 #define PIDS_BUF      (256 * 1024) /* cgroup.procs of a container */
 #define MAX_PIDS      16384
+#define COPY_BUF      (32 * 1024)   /* an exec stream's copy buffer */
+#define DRAIN_MAX     (1024 * 1024) /* taken from its pipe after the exec's exit */
+
+/* A non-tty exec's stdout or stderr: the process writes a pipe (from) that
+ * a goroutine copies to containerd's FIFO (to). At the exec's exit the
+ * copier is evicted, takes what is left in the pipe without waiting and
+ * the FIFO is closed: containerd's ExecSync sees EOF then, not when the
+ * last background child holding the pipe goes (kubernetes#92057). */
+typedef struct exec_copy {
+	int from, to;
+	rt_pollfd *pd; /* from's, owned by the exit waiter (copies_stop) */
+	char *buf;
+	rt_waitgroup *wg;
+} exec_copy;
 
 typedef struct proc {
 	char exec_id[ID_MAX]; /* "" for init */
@@ -82,6 +98,8 @@ typedef struct proc {
 	bool terminal;
 	int pty_master;
 	int relay_fds[2];  /* the stdin and stdout fds a pty relay uses */
+	exec_copy copy[2]; /* a non-tty exec's stdout and stderr (from -1: none) */
+	rt_waitgroup copies;
 	ct_proc cp;        /* pid, pidfd, pty_master for its sv */
 	sv *sv;            /* its supervision, once started */
 	spec_process exec; /* an exec's process, until started */
@@ -300,6 +318,95 @@ static int go_annotations(task *k, ms_err *err) {
 	return 0;
 }
 
+/* ─── a non-tty exec's streams ──────────────────────────────────────── */
+
+/* All of buf to the FIFO (blocking: containerd reads it); a reader gone
+ * (EPIPE, SIGPIPE ignored) drops the rest. */
+static void copy_out(int fd, const char *buf, ssize_t n) {
+	rt_syscall_enter();
+	while (n > 0) {
+		ssize_t w = write(fd, buf, (size_t)n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		buf += w;
+		n -= w;
+	}
+	rt_syscall_exit();
+}
+
+/* Copies until EOF or the eviction at the exec's exit, then takes what
+ * the pipe holds without waiting (bounded: a background child may go on
+ * writing). */
+static void copier(void *arg) {
+	exec_copy *c = arg;
+	ssize_t n;
+	while ((n = rt_read(c->pd, c->buf, COPY_BUF, RT_FOREVER)) > 0)
+		copy_out(c->to, c->buf, n);
+	for (size_t left = DRAIN_MAX; left && (n = read(c->from, c->buf, COPY_BUF)) > 0;) {
+		copy_out(c->to, c->buf, n);
+		left = (size_t)n >= left ? 0 : left - (size_t)n;
+	}
+	rt_wg_done(c->wg);
+}
+
+/* End p's copies (after its exit, or when it never ran): the FIFOs close,
+ * which is containerd's EOF. */
+static void copies_stop(proc *p) {
+	for (int i = 0; i < 2; i++)
+		if (p->copy[i].pd)
+			rt_poll_evict(p->copy[i].pd);
+	rt_wg_wait(&p->copies);
+	for (int i = 0; i < 2; i++) {
+		exec_copy *c = &p->copy[i];
+		if (c->pd)
+			rt_poll_close(c->pd);
+		c->pd = NULL;
+		free(c->buf);
+		c->buf = NULL;
+		close_fds(&c->from, 1);
+		close_fds(&c->to, 1);
+	}
+}
+
+/* A non-tty exec: each of its stdout and stderr that is a FIFO (fds[1],
+ * fds[2]) becomes a copy's sink, and fds[i] the write end of the copy's
+ * pipe. On failure the copies are undone (fds stay the caller's). */
+static int copies_prepare(proc *p, int fds[3], ms_err *err) {
+	for (int i = 1; i < 3; i++) {
+		struct stat st;
+		if (fstat(fds[i], &st) || !S_ISFIFO(st.st_mode))
+			continue; /* /dev/null or a file: no reader waits for its EOF */
+		exec_copy *c = &p->copy[i - 1];
+		int pp[2], perr = 0;
+		if (pipe2(pp, O_CLOEXEC) < 0) {
+			ms_fail(err, -errno, "exec stdio pipe: %s", strerror(errno));
+			copies_stop(p);
+			return err->code;
+		}
+		c->to = fds[i];
+		c->from = pp[0];
+		fds[i] = pp[1];
+		fcntl(c->from, F_SETFL, fcntl(c->from, F_GETFL) | O_NONBLOCK);
+		if (!(c->buf = malloc(COPY_BUF)) || !(c->pd = rt_poll_open(c->from, &perr))) {
+			perr = perr ? perr : -ENOMEM;
+			ms_fail(err, perr, "exec stdio copy: %s", strerror(-perr));
+			copies_stop(p);
+			return err->code;
+		}
+	}
+	return 0;
+}
+
+static void copies_start(proc *p) {
+	for (int i = 0; i < 2; i++)
+		if (p->copy[i].pd) {
+			rt_wg_add(&p->copies, 1);
+			rt_go(copier, &p->copy[i], "exec stream copy");
+		}
+}
+
 /* ─── exits ─────────────────────────────────────────────────────────── */
 
 typedef struct {
@@ -315,6 +422,7 @@ static void proc_waiter(void *arg) {
 	proc *p = x->p;
 	int status = sv_wait(p->sv);
 	close_fds(p->relay_fds, 2); /* the relay is done: the FIFOs' EOF */
+	copies_stop(p);             /* likewise for a non-tty exec's streams */
 	rt_mutex_lock(&x->t->mu);
 	p->status = status;
 	ts_now(&p->exited_at);
@@ -488,6 +596,9 @@ static void init_proc(proc *p, const char *exec_id, const char *in, const char *
 	snprintf(p->exec_id, sizeof p->exec_id, "%s", exec_id ? exec_id : "");
 	p->pidfd = p->pty_master = -1;
 	p->relay_fds[0] = p->relay_fds[1] = -1;
+	for (int i = 0; i < 2; i++)
+		p->copy[i] = (exec_copy){.from = -1, .to = -1, .wg = &p->copies};
+	p->copies = (rt_waitgroup)RT_WAITGROUP_INIT;
 	p->io[0] = strdup(in ? in : "");
 	p->io[1] = strdup(out ? out : "");
 	p->io[2] = strdup(errs ? errs : "");
@@ -529,6 +640,10 @@ static int prepare_stdio(task_service *t, task *k, proc *p, ct_opts *o, int fds[
 			close_fds(fds, 3);
 			return err->code;
 		}
+	if (p->exec_id[0] && !p->terminal && !binary && copies_prepare(p, fds, err)) {
+		close_fds(fds, 3);
+		return err->code;
+	}
 	if (p->terminal) { /* the pty is the process's stdio; the FIFOs are the relay's */
 		p->relay_fds[0] = fds[0];
 		p->relay_fds[1] = fds[1];
@@ -716,6 +831,7 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 	close_fds(fds, 3);
 	if (rc) {
 		*err = j.err;
+		copies_stop(p);
 		return rc;
 	}
 	p->pid = j.pid;
@@ -724,8 +840,10 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 		kill(p->pid, SIGKILL);
 		rt_go(reaper, (void *)(intptr_t)p->pid, "exec reaper");
 		close_fds(p->relay_fds, 2);
+		copies_stop(p);
 		return rc;
 	}
+	copies_start(p);
 	return 0;
 }
 

@@ -261,10 +261,10 @@ fuzz: deps fuzz-build
 deps:
 	bash .ci/deps.sh
 
-# The runtime's and the cgroup module's suites (and the moonshim program they
-# drive) inside a qemu VM running a pure cgroup v2 kernel.
-vmtest: $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
-	bash tests/vm/run.sh $(B)/vm $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
+# The runtime's and the cgroup module's suites, the containerd suite's Metrics
+# case and the moonshim program inside a qemu VM on a pure cgroup v2 kernel.
+vmtest: $(TEST_BIN) $(CG_TEST_BIN) $(CD_TEST_BIN) $(SHIM_BIN)
+	bash tests/vm/run.sh $(B)/vm $(TEST_BIN) $(CG_TEST_BIN) $(CD_TEST_BIN) $(SHIM_BIN)
 
 test: deps
 	$(MAKE) all asan tsan aarch64 fuzz-build $(B)/bench/luabench

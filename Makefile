@@ -92,7 +92,7 @@ SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
 .PHONY: all runtime test check check-layers check-format deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 fuzz fuzz-build fuzz-bins install clean format
 SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
-CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check $(B)/tests/exec_deep
+CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check $(B)/tests/exec_deep $(B)/tests/ttcall
 CD_TEST_BIN := $(B)/tests/containerd_tests
 LUA_TEST_BIN := $(B)/tests/lua_tests
 GO_TEST_BIN := $(B)/tests/go_tests
@@ -191,6 +191,12 @@ $(CD_TEST_BIN): tests/harness.c $(wildcard tests/containerd/*_test.c) tests/harn
 $(B)/tests/exec_deep: tests/containerd/exec_deep.c $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) tests/containerd/exec_deep.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+
+# Update, Stats or State sent straight to a running shim (e2e case
+# cpuset_update, bench stats_cost)
+$(B)/tests/ttcall: tests/containerd/ttcall.c $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) tests/containerd/ttcall.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
 $(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c tests/lua/testnet.h tests/lua/lwtest.h tests/harness.h $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)

@@ -717,7 +717,40 @@ case_hooks() {
 	clean "$id"
 }
 
-PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim hooks cpuset_warn)
+# UpdateTask with LinuxResources {"cpu":{"cpus":…}} sent to the running
+# shim as containerd sends it (ctr has no task update; ttcall is the
+# client): "0" then "1" re-pins the container (Cpus_allowed_list), and cpus
+# the host lacks or garbage is refused — moon: InvalidArgument naming
+# linux.resources.cpu.cpus — with the container left running and pinned.
+case_cpuset_update() {
+	local id pid sock out cpu bad last
+	id=$(cd_id cpuset_update)
+	detached "$id" /bin/sleep 1000 || return 1
+	pid=$(cd_ctr task ls | awk -v id="$id" '$1 == id {print $2}')
+	sock=$(cd_shim_socket "$id")
+	for cpu in 0 $(($(nproc) > 1 ? 1 : 0)); do
+		out=$(CONTAINERD_NAMESPACE=$CD_NS "$CD_REPO/build/tests/ttcall" "$sock" update "$id" "{\"cpu\":{\"cpus\":\"$cpu\"}}" 2>&1)
+		note echo "cpus $cpu: $out"
+		[[ "$out" == "Update: status 0: "* ]] || fail "Update to cpus $cpu failed: $out" || return 1
+		expect "Cpus_allowed_list after Update to $cpu" "$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$pid/status")" "$cpu" || return 1
+		last=$cpu
+	done
+	for bad in "$(nproc)-$(($(nproc) + 7))" "zero-one"; do
+		out=$(CONTAINERD_NAMESPACE=$CD_NS "$CD_REPO/build/tests/ttcall" "$sock" update "$id" "{\"cpu\":{\"cpus\":\"$bad\"}}" 2>&1)
+		note echo "cpus $bad: $out"
+		[[ "$out" == "Update: status "[1-9]* ]] || fail "Update to cpus $bad was not refused: $out" || return 1
+		if [ "$RT" = io.containerd.moon.v2 ]; then
+			[[ "$out" == "Update: status 3: "*"linux.resources.cpu.cpus"*"$bad"* ]] ||
+				fail "the refusal does not name the field and value: $out" || return 1
+			[ "$(grep -c . <<<"$out")" = 1 ] || fail "more than one line: $out" || return 1
+		fi
+		expect "task after cpus $bad" "$(cd_task_status "$id")" RUNNING || return 1
+		expect "Cpus_allowed_list after cpus $bad" "$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$pid/status")" "$last" || return 1
+	done
+	stop "$id" && clean "$id"
+}
+
+PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim hooks cpuset_warn cpuset_update)
 # restart and crash_* stop containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart crash_create crash_exec loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

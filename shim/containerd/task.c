@@ -30,7 +30,6 @@
 
 #include "containerd/events.pb-c.h"
 #include "containerd/task.pb-c.h"
-#include "google/protobuf/wrappers.pb-c.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +59,8 @@
 #define PROCESS_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 /* a spec field not applied, told to containerd (tell_warnings) */
 #define WARNING_TOPIC "/moonshim/warning"
-#define WARNING_TYPE  "google.protobuf.StringValue"
+#define WARNING_TYPE  "containerd.events.ContainerUpdate"
+#define WARNING_LABEL "io.moonshim.warning"
 #define PIDS_BUF      (256 * 1024) /* cgroup.procs of a container */
 #define MAX_PIDS      16384
 
@@ -155,16 +155,23 @@ static void publish(task_service *t, const char *topic, const char *type_url,
 /* What the spec asked for that moonshim did not apply (warnings from
  * parsing and from the cgroup): one line each in the shim's log, which in
  * containerd mode is the bundle's log FIFO containerd copies into its own
- * log, and one WARNING_TOPIC event each, a google.protobuf.StringValue
- * (a type containerd and ctr decode) "container ID: text". */
+ * log, and one WARNING_TOPIC event each: a containerd.events.ContainerUpdate
+ * (a type ctr 1.6 to 2.4 decode; google.protobuf.StringValue is unknown to
+ * ctr 2.4, which drops the event) with the container's id and the text as
+ * label WARNING_LABEL. Consumers pick events by topic (the CRI plugin takes
+ * /tasks/ and /images/ ones), so none mistakes it for a container update. */
 static void tell_warnings(task_service *t, const char *id, const spec *s, int from) {
 	for (int i = from; i < s->nwarnings; i++) {
 		fprintf(stderr, "moonshim: warning: container %s: %s\n", id, s->warnings[i]);
-		char text[768];
-		snprintf(text, sizeof text, "container %s: %s", id, s->warnings[i]);
-		Google__Protobuf__StringValue v = GOOGLE__PROTOBUF__STRING_VALUE__INIT;
-		v.value = text;
-		publish(t, WARNING_TOPIC, WARNING_TYPE, &v.base);
+		Containerd__Events__ContainerUpdate__LabelsEntry label =
+		    CONTAINERD__EVENTS__CONTAINER_UPDATE__LABELS_ENTRY__INIT;
+		label.key = WARNING_LABEL;
+		label.value = s->warnings[i];
+		Containerd__Events__ContainerUpdate__LabelsEntry *labels[] = {&label};
+		Containerd__Events__ContainerUpdate ev = CONTAINERD__EVENTS__CONTAINER_UPDATE__INIT;
+		ev.id = (char *)id;
+		ev.n_labels = 1, ev.labels = labels;
+		publish(t, WARNING_TOPIC, WARNING_TYPE, &ev.base);
 	}
 }
 

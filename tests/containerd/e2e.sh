@@ -671,6 +671,7 @@ case_cpuset_warn() {
 			namespaces: [{type: "pid"}, {type: "mount"}]
 		}
 	}' >"$RES/$CASE.json" || fail "jq could not write the spec" || return 1
+	events_start
 	note run -d --config "$RES/$CASE.json" "$id" || fail "ctr run -d $id failed" || return 1
 	cd_wait 5 cd_is_status "$id" RUNNING || fail "$id is not RUNNING" || return 1
 	pid=$(cd_ctr task ls | awk -v id="$id" '$1 == id {print $2}')
@@ -679,7 +680,19 @@ case_cpuset_warn() {
 	if [ "$RT" = io.containerd.moon.v2 ]; then
 		cd_wait 5 grep -q "container $id: linux.resources.memory.disableOOMKiller" "$CD_DIR/containerd.log" ||
 			fail "no warning naming disableOOMKiller in containerd.log" || return 1
+		# the same warning as a /moonshim/warning event `ctr events` decodes
+		# (1.6's and 2.4's ctr), and the stream going on after it
+		cd_wait 5 grep -q "/moonshim/warning" "$RES/$CASE.events"
+		note grep -F /moonshim/warning "$RES/$CASE.events"
+		grep -F /moonshim/warning "$RES/$CASE.events" | grep -F "\"id\":\"$id\"" |
+			grep -qF '"io.moonshim.warning":"linux.resources.memory.disableOOMKiller' ||
+			fail "no decoded /moonshim/warning event for $id" || return 1
+		if grep -q "cannot unmarshal" "$RES/$CASE.events"; then
+			fail "ctr events could not decode an event: $(grep "cannot unmarshal" "$RES/$CASE.events")" || return 1
+		fi
+		cd_wait 5 has_topic "$id" /tasks/start || fail "no /tasks/start after the warning" || return 1
 	fi
+	events_stop
 	sleep 1
 	cd_ctr task metrics "$id" >"$RES/$CASE.m" 2>&1 || { note cat "$RES/$CASE.m"; fail "ctr task metrics failed"; return 1; }
 	note cat "$RES/$CASE.m"

@@ -21,12 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BUSY_US      (400 * 1000)
-#define NS_PER_US    1000
-#define US_PER_S     1000000
-#define RETRIES      100
-#define RETRY_US     10000
-
+#define BUSY_US   (400 * 1000)
+#define NS_PER_US 1000
+#define US_PER_S  1000000
+#define RETRIES   100
+#define RETRY_US  10000
 
 /* utime + stime of pid in microseconds. */
 static int64_t proc_cpu_us(pid_t pid) {
@@ -75,7 +74,8 @@ TEST(metrics_report_cpu_of_a_busy_cgroup) {
 		    io__containerd__cgroups__v2__metrics__unpack(NULL, n, buf);
 		CHECK(m && m->cpu && m->pids && m->memory);
 		usage_us = (int64_t)m->cpu->usage_usec;
-		CHECKF(m->pids->current == 1, "pids.current %llu", (unsigned long long)m->pids->current);
+		CHECKF(m->pids->current == 1, "pids.current %llu",
+		       (unsigned long long)m->pids->current);
 		io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
 	} else {
 		CHECK(!strcmp(type, "io.containerd.cgroups.v1.Metrics"));
@@ -84,7 +84,8 @@ TEST(metrics_report_cpu_of_a_busy_cgroup) {
 		CHECK(m && m->cpu && m->cpu->usage && m->pids && m->memory && m->memory->usage);
 		usage_us = (int64_t)(m->cpu->usage->total / NS_PER_US);
 		CHECK(m->cpu->usage->n_per_cpu > 0);
-		CHECKF(m->pids->current == 1, "pids.current %llu", (unsigned long long)m->pids->current);
+		CHECKF(m->pids->current == 1, "pids.current %llu",
+		       (unsigned long long)m->pids->current);
 		io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
 	}
 	free(buf);
@@ -93,7 +94,8 @@ TEST(metrics_report_cpu_of_a_busy_cgroup) {
 	CHECK(usage_us > 0);
 	/* the cgroup's figure is exact; /proc's is in clock ticks */
 	int64_t tick_us = US_PER_S / sysconf(_SC_CLK_TCK);
-	CHECKF(usage_us + 2 * tick_us >= proc_us && usage_us <= proc_us + 2 * tick_us + proc_us / 10,
+	CHECKF(usage_us + 2 * tick_us >= proc_us &&
+	           usage_us <= proc_us + 2 * tick_us + proc_us / 10,
 	       "cgroup %lld us vs process %lld us", (long long)usage_us, (long long)proc_us);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);

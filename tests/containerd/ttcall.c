@@ -19,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TASK_SVC       "containerd.task.v2.Task"
-#define TIMEOUT_NS     (10 * 1000000000LL)
-#define RESOURCES_URL  "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
-#define MAX_CALLS      10000000L
-#define NS_ENV         "CONTAINERD_NAMESPACE" /* as ctr takes it */
-#define NS_DEFAULT     "default"
+#define TASK_SVC      "containerd.task.v2.Task"
+#define TIMEOUT_NS    (10 * 1000000000LL)
+#define RESOURCES_URL "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+#define MAX_CALLS     10000000L
+#define NS_ENV        "CONTAINERD_NAMESPACE" /* as ctr takes it */
+#define NS_DEFAULT    "default"
 
 typedef struct {
 	const char *sock, *verb, *id, *arg;
@@ -41,8 +41,8 @@ static int call(tt_client *c, const char *method, const ProtobufCMessage *m, siz
 	uint8_t *out = NULL;
 	*out_len = 0;
 	msg[0] = 0;
-	int rc = tt_call_sync(c, TASK_SVC, method, buf, n, (const char *const *)metadata, TIMEOUT_NS, &out, out_len,
-	                      msg, msglen);
+	int rc = tt_call_sync(c, TASK_SVC, method, buf, n, (const char *const *)metadata,
+	                      TIMEOUT_NS, &out, out_len, msg, msglen);
 	free(buf);
 	free(out);
 	return rc;

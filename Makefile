@@ -313,7 +313,7 @@ $(B)/bench/goscrape: bench/go/scrape/main.go bench/go/scrape/go.mod
 	@mkdir -p $(dir $@)
 	cd bench/go/scrape && CGO_ENABLED=0 GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
 
-bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2 $(B)/bench/luabench $(B)/bench/gowatchbench $(B)/bench/goscrape
+bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2 $(B)/tests/ttcall $(B)/bench/luabench $(B)/bench/gowatchbench $(B)/bench/goscrape
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
 	bash bench/run_cgroup.sh $(B)/bench/cgroupbench $(B)/moonshim
 	bash bench/run_container.sh $(B)/moonshim

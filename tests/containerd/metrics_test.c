@@ -54,11 +54,23 @@ TEST(metrics_report_cpu_of_a_busy_cgroup) {
 	snprintf(rel, sizeof rel, "%s/metrics", parent);
 	cg *c = cg_open(&host, rel, true, &e);
 	CHECKF(c, "%s", e.msg);
+	/* the child spins only once it is in the cgroup, so that the cgroup's
+	 * figure and the process's cover the same time */
+	int go[2];
+	CHECK(pipe(go) == 0);
 	pid_t pid = fork();
-	if (pid == 0)
+	if (pid == 0) {
+		char b;
+		close(go[1]);
+		if (read(go[0], &b, 1) != 1)
+			_exit(1);
 		for (;;)
 			; /* busy until killed */
+	}
+	close(go[0]);
 	CHECKF(cg_attach(c, pid, &e) == 0, "%s", e.msg);
+	CHECK(write(go[1], "g", 1) == 1);
+	close(go[1]);
 	usleep(BUSY_US);
 	kill(pid, SIGSTOP); /* the two reads below see the same figure */
 	usleep(RETRY_US);

@@ -94,7 +94,7 @@ SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
 .PHONY: all runtime test check check-layers check-format deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 fuzz fuzz-build fuzz-bins install clean format critest
 SHIM_LIB := $(B)/libmoonshim.a
 CT_TEST_BIN := $(B)/tests/container_tests
-CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check $(B)/tests/exec_deep
+CT_CHECKS := $(B)/tests/sc_check $(B)/tests/dev_check $(B)/tests/exec_deep $(B)/tests/ttcall
 CD_TEST_BIN := $(B)/tests/containerd_tests
 LUA_TEST_BIN := $(B)/tests/lua_tests
 GO_TEST_BIN := $(B)/tests/go_tests
@@ -194,6 +194,12 @@ $(B)/tests/exec_deep: tests/containerd/exec_deep.c $(SHIM_HDR) $(SHIM_LIB) $(CG_
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) tests/containerd/exec_deep.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
+# Update, Stats or State sent straight to a running shim (e2e case
+# cpuset_update, bench stats_cost)
+$(B)/tests/ttcall: tests/containerd/ttcall.c $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) tests/containerd/ttcall.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
+
 $(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c tests/lua/testnet.h tests/lua/lwtest.h tests/harness.h $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testnet.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
@@ -263,10 +269,10 @@ fuzz: deps fuzz-build
 deps:
 	bash .ci/deps.sh
 
-# The runtime's and the cgroup module's suites (and the moonshim program they
-# drive) inside a qemu VM running a pure cgroup v2 kernel.
-vmtest: $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
-	bash tests/vm/run.sh $(B)/vm $(TEST_BIN) $(CG_TEST_BIN) $(SHIM_BIN)
+# The runtime's and the cgroup module's suites, the containerd suite's Metrics
+# case and the moonshim program inside a qemu VM on a pure cgroup v2 kernel.
+vmtest: $(TEST_BIN) $(CG_TEST_BIN) $(CD_TEST_BIN) $(SHIM_BIN)
+	bash tests/vm/run.sh $(B)/vm $(TEST_BIN) $(CG_TEST_BIN) $(CD_TEST_BIN) $(SHIM_BIN)
 
 test: deps
 	$(MAKE) all asan tsan aarch64 fuzz-build $(B)/bench/luabench
@@ -313,7 +319,7 @@ $(B)/bench/goscrape: bench/go/scrape/main.go bench/go/scrape/go.mod
 critest: deps all
 	bash tests/cri/critest.sh full
 
-bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2 $(B)/bench/luabench $(B)/bench/gowatchbench $(B)/bench/goscrape
+bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/moonshim $(B)/containerd-shim-moon-v2 $(B)/tests/ttcall $(B)/bench/luabench $(B)/bench/gowatchbench $(B)/bench/goscrape
 	bash bench/run.sh $(B)/bench/moonbench $(B)/bench/gobench
 	bash bench/run_cgroup.sh $(B)/bench/cgroupbench $(B)/moonshim
 	bash bench/run_container.sh $(B)/moonshim

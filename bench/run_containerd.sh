@@ -12,6 +12,11 @@
 #                 (`ctr run -d`), VmRSS and Pss after it has been up a moment.
 #                 Target: RSS ratio <= 0.15 and RSS <= 2048 kB.
 #   shim_threads  threads of that shim process. Target: moon <= 3.
+#   stats_cost    CPU time the shim spends per Task.Stats call on a running
+#                 `sleep` container: BENCH_STATS_CALLS calls (default 5000)
+#                 sent straight to its socket by build/tests/ttcall, the
+#                 shim's utime+stime (/proc/PID/stat, all its threads)
+#                 before and after; µs per call. Target: ratio <= 0.5.
 # Needs root, containerd, ctr and containerd-shim-runc-v2; takes ~20 s.
 #   bench/run_containerd.sh [SHIM]    BENCH_RUNS=20  (SHIM: build/containerd-shim-moon-v2)
 # CONTAINERD/CTR choose the containerd (tests/containerd/lib.sh); its own
@@ -27,6 +32,9 @@ RUN_TRUE_TARGET=0.6 # moon/runc, ctr run wall time
 RSS_RATIO_TARGET=0.15
 RSS_TARGET_KB=2048
 THREADS_TARGET=3
+STATS_CALLS=${BENCH_STATS_CALLS:-5000}
+STATS_TARGET=0.5 # moon/runc, shim CPU per Stats call
+TTCALL=$CD_REPO/build/tests/ttcall
 IDLE_SECONDS=1 # the shim settles (the Go one's runtime starts its workers) before it is measured
 
 MOON_RT=io.containerd.moon.v2
@@ -138,6 +146,40 @@ shim_memory() {
 	echo "bench shim_threads$CD_TAG: moonshim=$m_thr runc_v2=$r_thr ratio=$(ratio "$m_thr" "$r_thr") target<=$THREADS_TARGET $v"
 }
 
+# ─── stats_cost ─────────────────────────────────────────────────────────────
+# cpu_us PID: utime+stime of process PID (every thread) in µs.
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%d", ($12 + $13) * 1000000 / hz}' "/proc/$1/stat"; }
+# (not the sum of /proc/PID/task/*/schedstat: it counts only the threads
+# alive at the time; for runc's shim it read a quarter of this figure)
+
+# stats_per_call PID SOCKET ID: the shim's CPU µs per call; the client's own
+# line (its wall time per call) goes to stderr.
+stats_per_call() {
+	local c0 c1 out
+	c0=$(cpu_us "$1")
+	out=$(CONTAINERD_NAMESPACE=$CD_NS "$TTCALL" "$2" stats "$3" "$STATS_CALLS") || {
+		echo "bench stats_cost: ttcall stats failed: $out" >&2
+		return 1
+	}
+	c1=$(cpu_us "$1")
+	echo "  info: $(readlink "/proc/$1/exe"), $STATS_CALLS calls on one connection: $out" >&2
+	awk -v c=$((c1 - c0)) -v n="$STATS_CALLS" 'BEGIN {printf "%.1f", c / n}'
+}
+
+stats_cost() {
+	local mid rid mp rp m r
+	[ -x "$TTCALL" ] || { echo "bench stats_cost: no $TTCALL (make all)" >&2; return 1; }
+	mid=$(cd_id stats-moon) rid=$(cd_id stats-runc)
+	mp=$(idle_shim $MOON_RT "$mid") || return 1
+	rp=$(idle_shim $RUNC_RT "$rid") || return 1
+	m=$(stats_per_call "$mp" "$(cd_shim_socket "$mid")" "$mid") || return 1
+	r=$(stats_per_call "$rp" "$(cd_shim_socket "$rid")" "$rid") || return 1
+	cd_rm "$mid"
+	cd_rm "$rid"
+	verdict within "$(ratio "$m" "$r")" $STATS_TARGET
+	echo "bench stats_cost: moonshim=$m us runc_v2=$r us ratio=$(ratio "$m" "$r") target<=$STATS_TARGET $v"
+}
+
 cd_start || exit 1
 cd_rootfs
 CD_VERSION=$("$CD_CTR" --address "$CD_SOCK" version 2>/dev/null | awk '/Server:/ {s=1} s && $1 == "Version:" {print $2; exit}')
@@ -146,5 +188,6 @@ CD_TAG=" (containerd ${CD_VERSION#v})"
 echo "  info: containerd $CD_VERSION, runc shim $CD_RUNC_SHIM, shim $CD_SHIM"
 ctr_run_true || broken=1
 shim_memory || broken=1
+stats_cost || broken=1
 echo "bench containerd: $ncases cases, $ok within target"
 exit $broken

@@ -211,9 +211,21 @@ static int read_small(const char *path, char *buf, size_t n) {
 	return 0;
 }
 
-/* Enable `name` for the children of directory `dir` (an ancestor). */
-static int enable_in(const char *dir, const char *name, cg_err *err) {
+/* Enable `name` for the children of directory `dir` (an ancestor; is_root
+ * for the tree's root, which may hold processes). A non-root cgroup with
+ * processes of its own is refused for every controller: the kernel takes
+ * the threaded ones (cpu, cpuset, pids) there, but its domain children
+ * then become invalid (EOPNOTSUPP to move a process in or enable memory). */
+static int enable_in(const char *dir, bool is_root, const char *name, cg_err *err) {
 	char path[PATH_MAX + 32], have[512];
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	if (!is_root && read_small(path, have, sizeof have) == 0 && have[0]) {
+		cg__err(err, -EBUSY,
+		        "enabling %s in %s/cgroup.subtree_control: the parent has processes of "
+		        "its own (pid %s)",
+		        name, dir, have);
+		return -EBUSY;
+	}
 	snprintf(path, sizeof path, "%s/cgroup.controllers", dir);
 	int rc = read_small(path, have, sizeof have);
 	if (rc) {
@@ -266,7 +278,7 @@ int cg_enable(cg *c, unsigned controllers, cg_err *err) {
 		for (const char *p = self + root_len; p && *p;) {
 			size_t len = (size_t)(p - self);
 			snprintf(dir, sizeof dir, "%.*s", (int)len, self);
-			int rc = enable_in(dir, controller_name(ctl), err);
+			int rc = enable_in(dir, len == root_len, controller_name(ctl), err);
 			if (rc)
 				return rc;
 			p = strchr(p + 1, '/');

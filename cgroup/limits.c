@@ -219,14 +219,36 @@ static bool has_file(const cg *c, int tree, const char *file) {
 	return access(path, F_OK) == 0;
 }
 
+/* A cpuset list the kernel refused: say what the parent offers. The
+ * message opens with the file's name (callers map it to their field). */
+static int cpuset_refused(cg *c, int t, const char *kind, const char *want, int rc, cg_err *err) {
+	char path[PATH_MAX + 64], have[CG_CPUSET_LIST_MAX] = "?", why[sizeof err->msg];
+	bool v2 = t == CG_TREE_UNIFIED;
+	snprintf(path, sizeof path, "%s/../cpuset.%s%s", c->dirs[t], v2 ? kind : "effective_",
+	         v2 ? ".effective" : kind);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (!fgets(have, sizeof have, f))
+			snprintf(have, sizeof have, "?");
+		have[strcspn(have, "\n")] = 0;
+		fclose(f);
+	}
+	snprintf(why, sizeof why, "%s", err->msg);
+	cg__err(err, rc, "cpuset.%s \"%s\": not within the parent cgroup's %s %s (%s)", kind, want,
+	        kind, have, why);
+	return rc;
+}
+
 static int set_cpuset(cg *c, const cg_limits *l, cg_err *err) {
 	int rc = cg_enable(c, CG_CPUSET, err), t = cg__tree_for(c, CG_CPUSET);
 	if (rc)
 		return rc;
 	/* mems first: a v1 cpuset takes cpus only with mems in place */
 	if (l->cpuset_mems && (rc = cg__write(c, t, "cpuset.mems", l->cpuset_mems, err)))
-		return rc;
-	return l->cpuset_cpus ? cg__write(c, t, "cpuset.cpus", l->cpuset_cpus, err) : 0;
+		return cpuset_refused(c, t, "mems", l->cpuset_mems, rc, err);
+	if (l->cpuset_cpus && (rc = cg__write(c, t, "cpuset.cpus", l->cpuset_cpus, err)))
+		return cpuset_refused(c, t, "cpus", l->cpuset_cpus, rc, err);
+	return 0;
 }
 
 static int set_blkio_weight(cg *c, int t, int64_t w, cg_err *err) {

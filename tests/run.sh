@@ -81,6 +81,8 @@ suite lua-restart bash tests/lua/restart_e2e.sh
 suite lua-bench bash tests/lua/bench_e2h.sh
 # `moonshim run` and its verbs against runc on busybox bundles (root, runc, jq)
 suite container bash tests/container/parity.sh
+# the cgroup cases against the pinned runc 1.5.3 too (.ci/godeps.sh builds it)
+suite container-runc15 RUNC="$(bash .ci/godeps.sh runc)/runc" bash tests/container/parity.sh cgroup_hierarchies cpuset
 suite container-errors bash tests/container/errors.sh
 suite container-cli bash tests/container/cli.sh
 # `moonshim run` with one syscall failing (strace's tampering: ENOMEM, EMFILE,

@@ -32,11 +32,24 @@ static cg_limits host_limits(const ctcg *c, spec *s) {
 	return l;
 }
 
+/* The spec field a cgroup error is about, from the file its message opens
+ * with (the cgroup module names files, not OCI fields). */
+static const char *field_of(const cg_err *ce) {
+	static const struct {
+		const char *file, *field;
+	} map[] = {{"cpuset.cpus", "linux.resources.cpu.cpus"},
+	           {"cpuset.mems", "linux.resources.cpu.mems"}};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (!strncmp(ce->msg, map[i].file, strlen(map[i].file)))
+			return map[i].field;
+	return "linux.resources";
+}
+
 int ctcg_update(ctcg *c, spec *res, ms_err *err) {
 	cg_err ce = {0};
 	cg_limits l = host_limits(c, res);
 	if (cg_set_limits(c->cgroup, &l, &ce))
-		return ms_fail(err, ce.code, "linux.resources: %s", ce.msg);
+		return ms_fail(err, ce.code, "%s: %s", field_of(&ce), ce.msg);
 	return 0;
 }
 
@@ -52,7 +65,7 @@ int ctcg_setup(ctcg *c, spec *s, const char *default_rel, ms_err *err) {
 	cg_limits l = host_limits(c, s);
 	int rc = 0;
 	if (cg_set_limits(c->cgroup, &l, &ce))
-		rc = ms_fail(err, ce.code, "linux.resources: %s", ce.msg);
+		rc = ms_fail(err, ce.code, "%s: %s", field_of(&ce), ce.msg);
 	else if (!(rc = dev_rules_parse(s->device_rules, "linux.resources.devices", &c->devices,
 	                                err))) {
 		/* set before dev_setup: one that fails half-way made a cgroup

@@ -167,7 +167,7 @@ TEST(cg_joins_every_hierarchy_and_cpuset_pins) {
 	char cpus[64];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	for (long cpu = 0; cpu < (ncpu < 2 ? ncpu : 2); cpu++) {
-		char want[24];
+		char want[24]; /* a long in decimal */
 		snprintf(want, sizeof want, "%ld", cpu);
 		cg_limits l;
 		cg_limits_init(&l);

@@ -703,6 +703,7 @@ case_cpuset_warn() {
 			namespaces: [{type: "pid"}, {type: "mount"}]
 		}
 	}' >"$RES/$CASE.json" || fail "jq could not write the spec" || return 1
+	events_start
 	note run -d --config "$RES/$CASE.json" "$id" || fail "ctr run -d $id failed" || return 1
 	cd_wait 5 cd_is_status "$id" RUNNING || fail "$id is not RUNNING" || return 1
 	pid=$(cd_ctr task ls | awk -v id="$id" '$1 == id {print $2}')
@@ -711,7 +712,19 @@ case_cpuset_warn() {
 	if [ "$RT" = io.containerd.moon.v2 ]; then
 		cd_wait 5 grep -q "container $id: linux.resources.memory.disableOOMKiller" "$CD_DIR/containerd.log" ||
 			fail "no warning naming disableOOMKiller in containerd.log" || return 1
+		# the same warning as a /moonshim/warning event `ctr events` decodes
+		# (1.6's and 2.4's ctr), and the stream going on after it
+		cd_wait 5 grep -q "/moonshim/warning" "$RES/$CASE.events"
+		note grep -F /moonshim/warning "$RES/$CASE.events"
+		grep -F /moonshim/warning "$RES/$CASE.events" | grep -F "\"id\":\"$id\"" |
+			grep -qF '"io.moonshim.warning":"linux.resources.memory.disableOOMKiller' ||
+			fail "no decoded /moonshim/warning event for $id" || return 1
+		if grep -q "cannot unmarshal" "$RES/$CASE.events"; then
+			fail "ctr events could not decode an event: $(grep "cannot unmarshal" "$RES/$CASE.events")" || return 1
+		fi
+		cd_wait 5 has_topic "$id" /tasks/start || fail "no /tasks/start after the warning" || return 1
 	fi
+	events_stop
 	sleep 1
 	cd_ctr task metrics "$id" >"$RES/$CASE.m" 2>&1 || { note cat "$RES/$CASE.m"; fail "ctr task metrics failed"; return 1; }
 	note cat "$RES/$CASE.m"
@@ -778,7 +791,40 @@ case_idmap() {
 	clean "$id"
 }
 
-PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim hooks cpuset_warn idmap)
+# UpdateTask with LinuxResources {"cpu":{"cpus":…}} sent to the running
+# shim as containerd sends it (ctr has no task update; ttcall is the
+# client): "0" then "1" re-pins the container (Cpus_allowed_list), and cpus
+# the host lacks or garbage is refused — moon: InvalidArgument naming
+# linux.resources.cpu.cpus — with the container left running and pinned.
+case_cpuset_update() {
+	local id pid sock out cpu bad last
+	id=$(cd_id cpuset_update)
+	detached "$id" /bin/sleep 1000 || return 1
+	pid=$(cd_ctr task ls | awk -v id="$id" '$1 == id {print $2}')
+	sock=$(cd_shim_socket "$id")
+	for cpu in 0 $(($(nproc) > 1 ? 1 : 0)); do
+		out=$(CONTAINERD_NAMESPACE=$CD_NS "$CD_REPO/build/tests/ttcall" "$sock" update "$id" "{\"cpu\":{\"cpus\":\"$cpu\"}}" 2>&1)
+		note echo "cpus $cpu: $out"
+		[[ "$out" == "Update: status 0: "* ]] || fail "Update to cpus $cpu failed: $out" || return 1
+		expect "Cpus_allowed_list after Update to $cpu" "$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$pid/status")" "$cpu" || return 1
+		last=$cpu
+	done
+	for bad in "$(nproc)-$(($(nproc) + 7))" "zero-one"; do
+		out=$(CONTAINERD_NAMESPACE=$CD_NS "$CD_REPO/build/tests/ttcall" "$sock" update "$id" "{\"cpu\":{\"cpus\":\"$bad\"}}" 2>&1)
+		note echo "cpus $bad: $out"
+		[[ "$out" == "Update: status "[1-9]* ]] || fail "Update to cpus $bad was not refused: $out" || return 1
+		if [ "$RT" = io.containerd.moon.v2 ]; then
+			[[ "$out" == "Update: status 3: "*"linux.resources.cpu.cpus"*"$bad"* ]] ||
+				fail "the refusal does not name the field and value: $out" || return 1
+			[ "$(grep -c . <<<"$out")" = 1 ] || fail "more than one line: $out" || return 1
+		fi
+		expect "task after cpus $bad" "$(cd_task_status "$id")" RUNNING || return 1
+		expect "Cpus_allowed_list after cpus $bad" "$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$pid/status")" "$last" || return 1
+	done
+	stop "$id" && clean "$id"
+}
+
+PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy go metrics pause events oom config image kill_shim hooks cpuset_warn idmap cpuset_update)
 # restart and crash_* stop containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart crash_create crash_exec loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

@@ -28,3 +28,10 @@ on("memory.high", function(ev)
 end)
 L
 cfg userns '.process.args = ["sh", "-c", "id -u; cat /proc/self/uid_map"]' "$u"
+# pinned by linux.resources.cpu.cpus on the v2 cpuset controller, with a
+# blkio weight (io.weight / io.bfq.weight); alive long enough to be read
+cfg cpuset '.process.args = ["sh", "-c", "grep Cpus_allowed_list /proc/self/status; cat /proc/self/cgroup; sleep 3"]
+  | .linux.resources = {"cpu": {"cpus": "1", "mems": "0"}, "blockIO": {"weight": 500}}'
+# a hugepage limit on the v2 hugetlb controller (where the kernel has it)
+cfg hugetlb '.process.args = ["sh", "-c", "sleep 3"]
+  | .linux.resources = {"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}'

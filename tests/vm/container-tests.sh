@@ -46,5 +46,47 @@ run userns /ubundle
 [ "$(echo "$out" | head -1)" = 0 ] && echo "$out" | grep -q "100000"
 check user_namespace $? "rc=$rc $out"
 
+# cpus "1": the v2 cpuset controller enabled down the tree, the process
+# pinned (an Update's re-pin is the cgroup suite's
+# cg_joins_every_hierarchy_and_cpuset_pins, run in this VM: `moonshim` has
+# no update verb), its /proc/PID/cgroup the v2 path, the blkio weight in
+# io.weight (runc's 10..1000 -> 1..10000 mapping: 500 -> 1 + 490 * 9999 / 990)
+# or io.bfq.weight
+bg() { # case -> $pid of its init once it is in its cgroup
+	cp "/bundle/config-$1.json" /bundle/config.json
+	$ms --root $root run --bundle /bundle "c-$1" >/tmp/out-$1 2>&1 &
+	pid=
+	for _ in $(seq 50); do
+		pid=$(head -1 "/sys/fs/cgroup/moonshim/c-$1/cgroup.procs" 2>/dev/null)
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+}
+bg cpuset
+cg=/sys/fs/cgroup/moonshim/c-cpuset
+sleep 0.5
+got=$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$pid/status" 2>&1)
+[ "$got" = 1 ] && [ "$(cat $cg/cpuset.cpus)" = 1 ] && [ "$(cat $cg/cpuset.mems)" = 0 ]
+check cpuset_pins $? "pid=$pid Cpus_allowed_list=$got cpuset.cpus=$(cat $cg/cpuset.cpus 2>&1) mems=$(cat $cg/cpuset.mems 2>&1)"
+grep -qx '0::/moonshim/c-cpuset' "/proc/$pid/cgroup"
+check cpuset_proc_cgroup_v2_path $? "$(cat /proc/$pid/cgroup 2>&1)"
+if [ -e $cg/io.bfq.weight ]; then w=$(awk '$1 == "default" {print $2}' $cg/io.bfq.weight); want=500
+else w=$(awk '$1 == "default" {print $2}' $cg/io.weight); want=4950; fi
+[ "$w" = "$want" ]; check blkio_weight_v2 $? "weight $w, want $want"
+wait
+out=$(cat /tmp/out-cpuset)
+echo "$out" | grep -q 'Cpus_allowed_list:.1$' && echo "$out" | grep -qx '0::/moonshim/c-cpuset'
+check cpuset_seen_inside $? "$out"
+clean cpuset; check cpuset_cleans_up $? "left behind"
+case " $(cat /sys/fs/cgroup/cgroup.controllers) " in
+*" hugetlb "*)
+	bg hugetlb
+	sleep 0.5
+	got=$(cat /sys/fs/cgroup/moonshim/c-hugetlb/hugetlb.2MB.max 2>&1)
+	[ "$got" = 4194304 ]; check hugetlb_v2_max $? "hugetlb.2MB.max: $got"
+	wait ;;
+*) echo "skip vm-container/hugetlb_v2_max: no hugetlb controller in this kernel" ;;
+esac
+
 echo "vm-container: $passed passed, $failed failed"
 [ $failed = 0 ]

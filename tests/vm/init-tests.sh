@@ -14,7 +14,9 @@ export MOONSHIM_TEST_SCALE=10 MOONSHIM_EXPECT_LAYOUT=v2 TEST_VERBOSE=1
 for t in /tests/*_tests; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t" _tests)
-	TEST_SUITE="vm-$name" "$t" || fail=1
+	# of the containerd suite, the cases that need no containerd: Metrics
+	filter=; [ "$name" = containerd ] && filter=metrics_
+	TEST_SUITE="vm-$name" "$t" $filter || fail=1
 done
 # `moonshim run` on this host's cgroup2
 [ -x /tests/moonshim ] && { sh /tests/container-tests.sh || fail=1; }

@@ -42,8 +42,8 @@ static void bundle_remove(bundle *b) {
  * taken over). */
 static json_t *spec_json(json_t *extra) {
 	json_t *root =
-	    json_pack("{s:s, s:{s:[s], s:s}, s:{s:s}, s:{}}", "ociVersion", "1.0.2", "process", "args",
-	              "/bin/true", "cwd", "/", "root", "path", "rootfs", "linux");
+	    json_pack("{s:s, s:{s:[s], s:s}, s:{s:s}, s:{}}", "ociVersion", "1.0.2", "process",
+	              "args", "/bin/true", "cwd", "/", "root", "path", "rootfs", "linux");
 	CHECK(root);
 	if (extra) {
 		CHECK(json_object_update(root, extra) == 0);
@@ -103,7 +103,8 @@ TEST(features_every_mount_option_is_one_spec_c_takes) {
 	/* the control: an option spec.c does not know is the filesystem's */
 	ms_err err;
 	spec *s = parse(&b, spec_json(mount_with(json_pack("[s]", "size=64k"))), &err);
-	CHECKF(s && !strcmp(s->mounts[0].data, "size=64k"), "size=64k: %s", s ? s->mounts[0].data : err.msg);
+	CHECKF(s && !strcmp(s->mounts[0].data, "size=64k"), "size=64k: %s",
+	       s ? s->mounts[0].data : err.msg);
 	spec_free(s);
 	bundle_remove(&b);
 }
@@ -129,8 +130,12 @@ TEST(features_every_namespace_is_one_the_container_gets) {
 		CHECKF(flag, "features lists namespace %s, not one of the runtime spec's", name);
 		json_t *linux_ = json_pack("{s:[{s:s}]}", "namespaces", "type", name);
 		if (flag == CLONE_NEWUSER) /* a user namespace needs its mappings */
-			for (const char *const *m = (const char *const[]){"uidMappings", "gidMappings", NULL}; *m; m++)
-				json_object_set_new(linux_, *m, json_pack("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", 100000, "size", 65536));
+			for (const char *const *m =
+			         (const char *const[]){"uidMappings", "gidMappings", NULL};
+			     *m; m++)
+				json_object_set_new(linux_, *m,
+				                    json_pack("[{s:i, s:i, s:i}]", "containerID", 0,
+				                              "hostID", 100000, "size", 65536));
 		ms_err err;
 		spec *s = parse(&b, spec_json(json_pack("{s:o}", "linux", linux_)), &err);
 		CHECKF(s, "namespace %s: refused: %s", name, err.msg);
@@ -176,7 +181,8 @@ TEST(features_what_is_not_listed_is_refused) {
 	bundle_make(&b);
 	json_t *f = oci_features();
 	json_t *idmap = json_object_get(
-	    json_object_get(json_object_get(json_object_get(f, "linux"), "mountExtensions"), "idmap"),
+	    json_object_get(json_object_get(json_object_get(f, "linux"), "mountExtensions"),
+	                    "idmap"),
 	    "enabled");
 	CHECK(json_is_false(idmap));
 	json_t *opts = json_object_get(f, "mountOptions");
@@ -191,8 +197,9 @@ TEST(features_what_is_not_listed_is_refused) {
 	CHECKF(strstr(err.msg, "not supported"), "%s", err.msg);
 	CHECK(!parse(&b, spec_json(mount_with(json_pack("[s]", "rro"))), &err));
 	json_t *m = mount_with(json_pack("[]"));
-	json_object_set_new(json_array_get(json_object_get(m, "mounts"), 0), "uidMappings",
-	                    json_pack("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", 1000, "size", 1));
+	json_object_set_new(
+	    json_array_get(json_object_get(m, "mounts"), 0), "uidMappings",
+	    json_pack("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", 1000, "size", 1));
 	CHECK(!parse(&b, spec_json(m), &err));
 	CHECKF(strstr(err.msg, "idmapped mounts are not supported"), "%s", err.msg);
 	bundle_remove(&b);

@@ -9,8 +9,9 @@
 # exit 1 on any failure). CONTAINERD=/path CTR=/path pick the containerd
 # (default Debian's 1.6; 1.7 and 2.x as tests/run.sh runs them).
 #   bash tests/containerd/e2e.sh [CASE...]    E2E_RUNTIME=...  MOONSHIM_SHIM=path
-#   E2E_JOBS=3 (parallel cases)  CD_KEEP=1 (keep the temp dir)  CD_LOG_LEVEL=debug
-# Needs root, containerd and ctr; runs in ~1 min.
+#   E2E_JOBS=3 (parallel cases)  E2E_LOOP_RUNS=50 (the loop case's containers)
+#   CD_KEEP=1 (keep the temp dir)  CD_LOG_LEVEL=debug
+# Needs root, containerd and ctr; runs in 1.5–4 min (the 50-run loop is the longest case).
 set -uo pipefail
 # shellcheck source=tests/containerd/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -127,6 +127,8 @@ int ro_parse(const char *text, size_t len, ro_options *o, ms_err *err) {
 	if (len > RO_BODY_MAX)
 		return ms_fail(err, -E2BIG, "runtime options: %zu bytes, more than %d", len,
 		               RO_BODY_MAX);
+	if (!len) /* an empty Options: its body is NULL, and NULL + 0 is undefined */
+		return 0;
 	const char *p = text, *end = text + len;
 	bool in_table = false; /* keys under a [table] are not ours */
 	for (int line = 1; p < end; line++) {

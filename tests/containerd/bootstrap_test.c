@@ -168,6 +168,23 @@ TEST(bootstrap_garbage_and_oversized_one_error) {
 	free(big);
 }
 
+/* containerd sends an empty Options for a runtime whose options table is
+ * empty: no body (protobuf-c's NULL), no path; the defaults, no warning
+ * (ro_parse did pointer arithmetic on the NULL: UBSan, the fuzz target) */
+TEST(rtopts_empty_options_defaults) {
+	ro_options o;
+	ms_err err = {0};
+	ro_init(&o);
+	CHECK(ro_parse(NULL, 0, &o, &err) == 0);
+	CHECK(o.go_watch && !o.debug && !o.default_policy[0] && !o.warnings[0]);
+	size_t len;
+	uint8_t *in = options_any(OPTIONS_TYPE, NULL, NULL, &len);
+	bs_params p;
+	CHECKF(bs_parse(in, len, NULL, NULL, &p, &err) == 0, "%s", err.msg);
+	CHECK(p.options && p.opts.go_watch && !p.opts.default_policy[0] && !p.opts.warnings[0]);
+	free(in);
+}
+
 TEST(rtopts_toml_subset) {
 	ro_options o;
 	ms_err err = {0};

@@ -195,14 +195,19 @@ cd_shim_socket() {
 	printf '%s' "$CD_SOCK/$CD_NS/$1" | sha256sum | awk -v d="$CD_SHIM_SOCKDIR" '{print d "/" $1}'
 }
 
-# cd_shim_pids [ID]: pids of shims serving our containerd (for ID only if
-# given). A shim's argv carries `-address <our socket>` and `-id <id>`.
+# cd_shim_pids [ID]: pids of shims serving our containerd or our namespace
+# (for ID only if given). A shim's argv carries `-namespace <ns>`,
+# `-address <our socket>` and `-id <id>`; other containerds on the host
+# have other sockets and namespaces.
 cd_shim_pids() {
 	local p args
-	for p in /proc/[0-9]*; do
+	# one grep over every cmdline picks the candidates (a fork per process
+	# takes seconds on a busy host); each is then checked word by word
+	for p in $(grep -lsaF -e "$CD_SOCK" -e "$CD_NS" /proc/[0-9]*/cmdline); do
+		p=${p%/cmdline}
 		args=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
 		case $args in
-		*containerd-shim*"-address $CD_SOCK "*) ;;
+		*containerd-shim*"-address $CD_SOCK "* | *containerd-shim*"-namespace $CD_NS "*) ;;
 		*) continue ;;
 		esac
 		if [ -n "${1:-}" ]; then

@@ -837,7 +837,7 @@ case_runtime_info() {
 	got=$(jq -r '.Features.hooks | sort | join(" ")' <<<"$out")
 	expect hooks "$got" "createContainer createRuntime poststart poststop prestart startContainer" || return 1
 	[ "$RT" = io.containerd.moon.v2 ] || return 0
-	expect "idmap mounts" "$(jq -r '.Features.linux.mountExtensions.idmap.enabled' <<<"$out")" false || return 1
+	expect "idmap mounts" "$(jq -r '.Features.linux.mountExtensions.idmap.enabled' <<<"$out")" true || return 1
 	expect "options given back" "$(jq -r '.Options.config_path' <<<"$out")" "$RES/$CASE.toml"
 }
 

@@ -81,6 +81,21 @@ static json_t *mount_with(json_t *opts) {
 	                 "type", "mount");
 }
 
+/* an idmapped bind of the bundle at /m (options opts, taken over) in a
+ * container with a user namespace: spec.c's condition for idmap/ridmap */
+static json_t *idmapped_bind_with(const bundle *b, json_t *opts) {
+	json_t *map =
+	    json_pack("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", 100000, "size", 65536);
+	return json_pack("{s:[{s:s, s:s, s:s, s:o}], s:{s:[{s:s}, {s:s}], s:O, s:o}}", "mounts",
+	                 "destination", "/m", "type", "bind", "source", b->dir, "options", opts,
+	                 "linux", "namespaces", "type", "mount", "type", "user", "uidMappings", map,
+	                 "gidMappings", map);
+}
+
+static bool is_idmap_option(const char *name) {
+	return !strcmp(name, "idmap") || !strcmp(name, "ridmap");
+}
+
 TEST(features_every_mount_option_is_one_spec_c_takes) {
 	bundle b;
 	bundle_make(&b);
@@ -90,7 +105,10 @@ TEST(features_every_mount_option_is_one_spec_c_takes) {
 	json_array_foreach(opts, i, o) {
 		const char *name = json_string_value(o);
 		ms_err err;
-		spec *s = parse(&b, spec_json(mount_with(json_pack("[s]", name))), &err);
+		json_t *m = is_idmap_option(name)
+		                ? idmapped_bind_with(&b, json_pack("[s, s]", "rbind", name))
+		                : mount_with(json_pack("[s]", name));
+		spec *s = parse(&b, spec_json(m), &err);
 		CHECKF(s, "mount option %s: refused: %s", name, err.msg);
 		CHECKF(s->nmounts == 1, "mount option %s: %zu mounts", name, s->nmounts);
 		/* taken as a flag, propagation or bind: nothing left for the fs */
@@ -174,8 +192,9 @@ TEST(features_every_hook_kind_is_parsed_into_its_slot) {
 	bundle_remove(&b);
 }
 
-/* idmapped mounts are reported off and rro/idmap options absent, because
- * spec.c refuses them: the document and the parser agree */
+/* idmapped mounts are reported on with their options (spec.c takes them;
+ * the option loop above parses each), and rro absent, because spec.c
+ * refuses it: the document and the parser agree */
 TEST(features_what_is_not_listed_is_refused) {
 	bundle b;
 	bundle_make(&b);
@@ -184,23 +203,21 @@ TEST(features_what_is_not_listed_is_refused) {
 	    json_object_get(json_object_get(json_object_get(f, "linux"), "mountExtensions"),
 	                    "idmap"),
 	    "enabled");
-	CHECK(json_is_false(idmap));
+	CHECK(json_is_true(idmap));
 	json_t *opts = json_object_get(f, "mountOptions");
 	size_t i;
 	json_t *o;
+	int idmap_opts = 0;
 	json_array_foreach(opts, i, o) {
-		CHECK(strcmp(json_string_value(o), "idmap") && strcmp(json_string_value(o), "rro"));
+		CHECK(strcmp(json_string_value(o), "rro"));
+		idmap_opts += is_idmap_option(json_string_value(o));
 	}
+	CHECKF(idmap_opts == 2, "idmap and ridmap listed: %d of 2", idmap_opts);
 	json_decref(f);
 	ms_err err;
-	CHECK(!parse(&b, spec_json(mount_with(json_pack("[s]", "idmap"))), &err));
-	CHECKF(strstr(err.msg, "not supported"), "%s", err.msg);
 	CHECK(!parse(&b, spec_json(mount_with(json_pack("[s]", "rro"))), &err));
-	json_t *m = mount_with(json_pack("[]"));
-	json_object_set_new(
-	    json_array_get(json_object_get(m, "mounts"), 0), "uidMappings",
-	    json_pack("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", 1000, "size", 1));
-	CHECK(!parse(&b, spec_json(m), &err));
-	CHECKF(strstr(err.msg, "idmapped mounts are not supported"), "%s", err.msg);
+	/* idmap on a tmpfs: refused, naming the mount */
+	CHECK(!parse(&b, spec_json(mount_with(json_pack("[s]", "idmap"))), &err));
+	CHECKF(strstr(err.msg, "mounts[0]") && strstr(err.msg, "bind"), "%s", err.msg);
 	bundle_remove(&b);
 }

@@ -211,9 +211,14 @@ static int handoff_main(void *arg) {
 	CHECK(took >= 100 * MS);
 	/* the goroutine is itself again afterwards: same id, can park and wake */
 	CHECK(rt_self() == self);
+	/* the ticker runs again: a tick within 10 ms is the rule, but a qemu
+	 * vCPU or a loaded host can hold the poller off the CPU for longer
+	 * (sysmon's forced poll then runs the timer), so wait up to 1 s in
+	 * 10 ms sleeps; this checks that ticking resumes, not its latency */
 	int before = ticker_ticks(t);
-	rt_sleep(10 * MS);
-	CHECKF(ticker_ticks(t) > before, "no ticks after rt_syscall_exit");
+	for (int i = 0; i < 100 && ticker_ticks(t) == before; i++)
+		rt_sleep(10 * MS);
+	CHECKF(ticker_ticks(t) > before, "no ticks within 1 s after rt_syscall_exit");
 	ticker_stop(t);
 	return 0;
 }

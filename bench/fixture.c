@@ -77,9 +77,13 @@ int64_t bf_percentile(const int64_t *v, int n, int p) {
 
 /* What cleanup needs, as plain paths built before the cgroup is made: the
  * cleanup also runs in a signal handler, where only syscalls are safe. */
+#define BF_HIERARCHIES (4 + CG_V1_MORE)
+
 typedef struct {
 	char kill_file[PATH_MAX + 96]; /* <unified dir>/cgroup.kill */
-	char dirs[4][PATH_MAX + 64];   /* unified, then v1 memory, cpu, pids ("" if none) */
+	/* unified, then v1 memory, cpu, pids and every other v1 hierarchy cg_open
+	 * joins ("" if none) */
+	char dirs[BF_HIERARCHIES][PATH_MAX + 64];
 	bool live;
 } made_cgroup;
 
@@ -96,14 +100,16 @@ pid_t bf_main_pid(void) {
 cg *bf_new_cgroup(int n) {
 	char rel[64];
 	snprintf(rel, sizeof rel, "moonshim-bench-%d-%d", (int)main_pid, n);
-	const char *roots[4] = {bf_host.unified, NULL, NULL, NULL};
+	const char *roots[BF_HIERARCHIES] = {bf_host.unified};
 	if (bf_host.layout == CG_LAYOUT_HYBRID) {
 		roots[1] = bf_host.v1_memory;
 		roots[2] = bf_host.v1_cpu;
 		roots[3] = bf_host.v1_pids;
+		for (int i = 0; i < CG_V1_MORE; i++)
+			roots[4 + i] = bf_host.v1_more[i];
 	}
 	made_cgroup *m = &made[n];
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < BF_HIERARCHIES; i++) {
 		m->dirs[i][0] = 0;
 		if (roots[i] && roots[i][0])
 			snprintf(m->dirs[i], sizeof m->dirs[i], "%s/%s", roots[i], rel);
@@ -153,7 +159,7 @@ static int cleanup_all(void) {
 			if (!made[i].live)
 				continue;
 			int busy = 0;
-			for (int d = 0; d < 4; d++) {
+			for (int d = 0; d < BF_HIERARCHIES; d++) {
 				char *dir = made[i].dirs[d];
 				if (dir[0] && (rmdir(dir) == 0 || errno == ENOENT))
 					dir[0] = 0;
@@ -173,7 +179,7 @@ static int cleanup_all(void) {
 static void cleanup_at_exit(void) {
 	if (cleanup_all())
 		for (int i = 0; i < nmade; i++)
-			for (int d = 0; d < 4; d++)
+			for (int d = 0; d < BF_HIERARCHIES; d++)
 				if (made[i].dirs[d][0])
 					fprintf(stderr, "%s: could not remove %s\n", prog,
 					        made[i].dirs[d]);

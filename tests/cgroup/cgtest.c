@@ -66,12 +66,15 @@ static void nuke(const char *dir, int pass) {
 
 /* Remove moonshim-test-<pid> (and whatever is below it) everywhere. */
 void clean_all(pid_t owner) {
-	const char *roots[] = {cgt_host.unified, cgt_host.v1_memory, cgt_host.v1_cpu,
-	                       cgt_host.v1_pids};
+	/* every hierarchy cg_open joins: the four, then the other v1 ones */
+	const char *roots[4 + CG_V1_MORE] = {cgt_host.unified, cgt_host.v1_memory, cgt_host.v1_cpu,
+	                                     cgt_host.v1_pids};
+	for (int i = 0; i < CG_V1_MORE; i++)
+		roots[4 + i] = cgt_host.v1_more[i];
 	int64_t deadline = mono_ns() + 10000 * MS;
 	for (;;) {
 		bool left = false;
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < 4 + CG_V1_MORE; i++) {
 			if (!roots[i][0])
 				continue;
 			char dir[PATH_MAX + 64], path[PATH_MAX + 96];

@@ -252,14 +252,6 @@ case_idmount_unsupported() {
 
 # ---------------------------------------------------------------- seccomp
 
-# (runc 1.1.5 skips syscall names libseccomp does not know and runs: exit 0)
-case_seccomp_syscall() {
-	er_mk seccomp_syscall
-	er_cfg seccomp_syscall '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW",
-		syscalls: [{names: ["getpid"], action: "SCMP_ACT_ERRNO"}, {names: ["mkdir", "no_such_syscall"], action: "SCMP_ACT_ERRNO"}]}'
-	er_expect seccomp_syscall 'no_such_syscall' 'linux\.seccomp\.syscalls\[1\]'
-}
-
 case_seccomp_action() {
 	er_mk seccomp_action
 	er_cfg seccomp_action '.linux.seccomp = {defaultAction: "SCMP_ACT_BOGUS", syscalls: []}'
@@ -438,7 +430,7 @@ case_id_in_use() {
 ALL=(json_malformed json_deep json_missing json_wrong_type args_empty cwd_relative rootfs_missing ns_unknown
 	cap_unknown rlimit_unknown apparmor selinux idmap_overlap idmap_size0 idmap_noroot
 	idmount_half idmount_empty idmount_overlap idmount_size0 idmount_tmpfs idmount_nouserns idmount_missing idmount_unsupported
-	seccomp_syscall seccomp_action
+	seccomp_action
 	bind_missing mount_through_file mount_type_unknown exec_missing exec_not_executable sysctl_unknown
 	sysctl_host_vm sysctl_host_kernel sysctl_host_net sysctl_host_ipc cwd_magiclink cwd_planted
 	args_too_big env_too_big memory_limit_tiny

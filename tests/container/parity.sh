@@ -248,6 +248,27 @@ case_seccomp_mkdir() {
 		sh -c "$SH_CAPS"'; mkdir /dev/shm/x; echo mkdir=$?; touch /dev/shm/y; echo touch=$?'
 }
 
+# syscall names libseccomp 2.5.4 does not know (getxattrat is in
+# containerd's default profile) are skipped, as runc skips them: the
+# container runs and mkdir stays denied; moonshim also warns, naming them
+# (one line, dropped before the diff; runc says nothing)
+SECCOMP_UNKNOWN_WARN='^moonshim: warning: linux\.seccomp: syscall names libseccomp [0-9.]+ does not know are skipped \(no rule filters them\): getxattrat, no_such_syscall$'
+pc_norm_seccomp_unknown() { grep -vE "$SECCOMP_UNKNOWN_WARN"; }
+case_seccomp_unknown() {
+	local d=$CT_DIR/c/seccomp_unknown
+	pc_simple seccomp_unknown '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
+		syscalls: [{names: ["getxattrat", "mkdir", "mkdirat", "no_such_syscall"], action: "SCMP_ACT_ERRNO", errnoRet: 1},
+		{names: ["no_such_syscall"], action: "SCMP_ACT_KILL"}]}' \
+		'^Seccomp:	2$' 'mkdir=1' 'Operation not permitted' '^touch=0$' '^--- exit 0$' -- \
+		sh -c 'grep ^Seccomp: /proc/self/status; mkdir /dev/shm/x; echo mkdir=$?; touch /dev/shm/y; echo touch=$?'
+	case " $CT_SIDES " in *" moon "*)
+		[ "$(grep -cE "$SECCOMP_UNKNOWN_WARN" "$d/moon.err")" = 1 ] ||
+			{ echo "moonshim's stderr lacks the one warning /$SECCOMP_UNKNOWN_WARN/:" && cat "$d/moon.err"; } >>"$d/detail"
+		[ -s "$d/detail" ] && ct_result seccomp_unknown fail "$d/detail"
+		;;
+	esac
+}
+
 # a non-root user with supplementary groups; init's caps show what the
 # runtime left after the uid switch, the exec'd grep's what execve left
 case_user() {
@@ -649,7 +670,7 @@ case_idmap_recursive() {
 # ---------------------------------------------------------------- main
 
 ALL=(exit0 exit7 exit255 killed_kill killed_term stdout stdin caps_default caps_extra caps_ambient_noinh
-	nnp_false seccomp_mkdir user umask umask_spec args args_notfound hostname pid1 netns hostnet sysctl oom_plus oom_minus cgroupns resources userns mounts
+	nnp_false seccomp_mkdir seccomp_unknown user umask umask_spec args args_notfound hostname pid1 netns hostnet sysctl oom_plus oom_minus cgroupns resources userns mounts
 	masked readonly_paths rootfs_ro rootfs_rw rlimits cwd_env cwd_missing dev bind_rw bind_ro tmpfs
 	hooks hook_fail hook_timeout idmap_same idmap_ct idmap_own idmap_nouserns idmap_recursive)
 cases=("$@")

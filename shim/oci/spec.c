@@ -594,9 +594,10 @@ static int parse_mount(spec *s, json_t *m, const char *path, spec_mount *out, ms
 			out->idmap_recursive |= name[0] == 'r';
 			done = true;
 		}
-		if (!done && !strcmp(name, "rro"))
-			return ms_fail(err, -ENOTSUP, "%s.options[%zu]: \"%s\" is not supported",
-			               path, i, name);
+		if (!done && !strcmp(name, "rro")) {
+			out->rro = true;
+			done = true;
+		}
 		if (!done && !strcmp(name, "tmpcopyup")) {
 			warn(s,
 			     "%s.options[%zu]: tmpcopyup is not supported; the tmpfs starts empty",

@@ -326,6 +326,7 @@ bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/
 	bash bench/run_containerd.sh $(B)/containerd-shim-moon-v2
 	cd24=$$(bash .ci/godeps.sh containerd2 | tail -n 1) runc15=$$(bash .ci/godeps.sh runc | tail -n 1) && \
 	  CONTAINERD=$$cd24/containerd CTR=$$cd24/ctr PATH=$$runc15:$$PATH bash bench/run_containerd.sh $(B)/containerd-shim-moon-v2
+	bash bench/run_cri.sh $(B)/containerd-shim-moon-v2
 	bash bench/run_lua.sh $(B)/bench/luabench
 	bash bench/run_go.sh $(B)/bench/gowatchbench $(B)/bench/goscrape
 

@@ -188,6 +188,9 @@ int cg_set_limits(cg *c, const cg_limits *l, cg_err *err);
 
 typedef struct cg_memory {
 	int64_t current, peak, high, max, low, min, swap_current, swap_max;
+	/* v1 kernel memory (memory.kmem.*: usage, max usage, limit, failcnt);
+	 * -1 on v2 and where the kernel has no kmem accounting files */
+	int64_t kernel_current, kernel_peak, kernel_max, kernel_failcnt;
 } cg_memory;
 int cg_read_memory(cg *c, cg_memory *m, cg_err *err);
 

@@ -66,6 +66,7 @@ int cg_read_memory(cg *c, cg_memory *m, cg_err *err) {
 	int t = memory_tree(c, err), rc;
 	if (t < 0)
 		return -ENOTSUP;
+	m->kernel_current = m->kernel_peak = m->kernel_max = m->kernel_failcnt = -1;
 	if (t == CG_TREE_UNIFIED) {
 		if ((rc = cg__read_int(c, t, "memory.current", &m->current, err))) {
 			if (rc == -ENOENT && err)
@@ -90,8 +91,14 @@ int cg_read_memory(cg *c, cg_memory *m, cg_err *err) {
 	    (rc = cg__read_int(c, t, "memory.soft_limit_in_bytes", &m->high, err)) ||
 	    (rc = cg__read_int(c, t, "memory.limit_in_bytes", &m->max, err)) ||
 	    (rc = read_opt(c, t, "memory.memsw.usage_in_bytes", &memsw_usage, err)) ||
-	    (rc = read_opt(c, t, "memory.memsw.limit_in_bytes", &memsw_limit, err)))
+	    (rc = read_opt(c, t, "memory.memsw.limit_in_bytes", &memsw_limit, err)) ||
+	    (rc = read_opt(c, t, "memory.kmem.usage_in_bytes", &m->kernel_current, err)) ||
+	    (rc = read_opt(c, t, "memory.kmem.max_usage_in_bytes", &m->kernel_peak, err)) ||
+	    (rc = read_opt(c, t, "memory.kmem.limit_in_bytes", &m->kernel_max, err)) ||
+	    (rc = read_opt(c, t, "memory.kmem.failcnt", &m->kernel_failcnt, err)))
 		return rc;
+	if (m->kernel_max >= 0)
+		m->kernel_max = v1_limit(m->kernel_max);
 	m->high = v1_limit(m->high);
 	m->max = v1_limit(m->max);
 	m->low = m->min = -1;

@@ -94,7 +94,8 @@ static uint8_t *stats_v1(cg *g, size_t *n) {
 	    IO__CONTAINERD__CGROUPS__V1__MEMORY_STAT__INIT;
 	Io__Containerd__Cgroups__V1__MemoryEntry
 	    mu = IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT,
-	    sw = IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT;
+	    sw = IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT,
+	    ke = IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT;
 	Io__Containerd__Cgroups__V1__MemoryOomControl oom =
 	    IO__CONTAINERD__CGROUPS__V1__MEMORY_OOM_CONTROL__INIT;
 	int64_t cur, max;
@@ -124,6 +125,13 @@ static uint8_t *stats_v1(cg *g, size_t *n) {
 		sw.usage = u64(mm.swap_current);
 		sw.limit = mm.swap_max == CG_NOLIMIT ? V1_NOLIMIT_BYTES : u64(mm.swap_max);
 		mem.usage = &mu, mem.swap = &sw;
+		if (mm.kernel_current >= 0) { /* the CRI's container_memory_kernel_usage */
+			ke.usage = u64(mm.kernel_current), ke.max = u64(mm.kernel_peak);
+			ke.limit =
+			    mm.kernel_max == CG_NOLIMIT ? V1_NOLIMIT_BYTES : u64(mm.kernel_max);
+			ke.failcnt = u64(mm.kernel_failcnt);
+			mem.kernel = &ke;
+		}
 		cg_memory_stat st;
 		if (cg_read_memory_stat(g, &st, &ce) == 0) {
 			mem.total_rss = u64(st.anon), mem.total_cache = u64(st.file);

@@ -22,18 +22,32 @@ static const char *const hooks[] = {
     NULL};
 /* idmapped mounts (mounts[].uidMappings, "idmap"/"ridmap"): idmount.c */
 static const bool idmap_mounts = true;
-/* recursive read-only ("rro"): refused by spec.c */
+/* recursive read-only ("rro"): rootfs.c, mount_setattr after the mount;
+ * containerd's CRI offers it (RecursiveReadOnlyMounts) when it is listed
+ * here and the kernel is 5.12 or later */
 
-/* spec.c's mount_opts and prop_opts tables, bind/rbind, idmap/ridmap, and tmpcopyup
+/* spec.c's mount_opts and prop_opts tables, bind/rbind, idmap/ridmap, rro, and tmpcopyup
  * (accepted with a warning: the tmpfs starts empty, so it is not listed) */
-static const char *const mount_options[] = {
-    "ro",       "rw",         "nosuid",      "suid",          "nodev",    "dev",
-    "noexec",   "exec",       "sync",        "async",         "dirsync",  "remount",
-    "mand",     "nomand",     "atime",       "noatime",       "diratime", "nodiratime",
-    "relatime", "norelatime", "strictatime", "nostrictatime", "lazytime", "nolazytime",
-    "silent",   "loud",       "private",     "rprivate",      "shared",   "rshared",
-    "slave",    "rslave",     "unbindable",  "runbindable",   "bind",     "rbind",
-    "idmap",    "ridmap",     NULL};
+static const char *const mount_options[] = {"ro",          "rw",
+                                            "nosuid",      "suid",
+                                            "nodev",       "dev",
+                                            "noexec",      "exec",
+                                            "sync",        "async",
+                                            "dirsync",     "remount",
+                                            "mand",        "nomand",
+                                            "atime",       "noatime",
+                                            "diratime",    "nodiratime",
+                                            "relatime",    "norelatime",
+                                            "strictatime", "nostrictatime",
+                                            "lazytime",    "nolazytime",
+                                            "silent",      "loud",
+                                            "private",     "rprivate",
+                                            "shared",      "rshared",
+                                            "slave",       "rslave",
+                                            "unbindable",  "runbindable",
+                                            "bind",        "rbind",
+                                            "idmap",       "ridmap",
+                                            "rro",         NULL};
 
 /* spec.c's ns_flag table */
 static const char *const namespaces[] = {"cgroup", "ipc",  "mount", "network", "pid",

@@ -260,6 +260,20 @@ static int do_mount(const ct_opts *o, const spec_mount *m, const mount_at *at, b
 	return remount_fresh(rootfd, m, extra, m->propagation);
 }
 
+/* "rro": what is now mounted at m->dest and every mount below it turn
+ * read-only. Returns 0 or -errno (ENOSYS before Linux 5.12). */
+static int recursive_readonly(int rootfd, const spec_mount *m) {
+	int fd = open_in_root(rootfd, m->dest, O_PATH);
+	if (fd < 0)
+		return -errno;
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+	int rc = mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0
+	             ? -errno
+	             : 0;
+	close(fd);
+	return rc;
+}
+
 /* ─── /dev ──────────────────────────────────────────────────────────── */
 
 static int make_device(int rootfd, const char *path, char type, unsigned maj, unsigned min,
@@ -396,20 +410,27 @@ static int readonly_paths(const spec *s, ms_err *err) {
 	return 0;
 }
 
+/* pivot_root(".", ".") stacks the old root on the new one. The old root is
+ * made a slave (our unmount must not reach the host) and detached through
+ * an fd opened on it before: "." after pivot_root names the new root, and
+ * making that a slave, recursively, would cut every shared mount in the
+ * container (an rshared bind) off from propagating back to the host. */
 static int enter_root(const char *rootfs, ms_err *err) {
+	int old = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (old < 0)
+		return ms_fail(err, -errno, "open /: %s", strerror(errno));
+	int rc = 0;
 	if (chdir(rootfs) < 0)
-		return ms_fail(err, -errno, "root.path: chdir %s: %s", rootfs, strerror(errno));
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return ms_fail(err, -errno, "root.path: pivot_root %s: %s", rootfs,
-		               strerror(errno));
-	/* the old root is stacked under the new one: keep our unmount from
-	 * reaching the host, then detach it */
-	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 || umount2(".", MNT_DETACH) < 0)
-		return ms_fail(err, -errno, "root.path: detaching the old root: %s",
-		               strerror(errno));
-	if (chdir("/") < 0)
-		return ms_fail(err, -errno, "chdir /: %s", strerror(errno));
-	return 0;
+		rc = ms_fail(err, -errno, "root.path: chdir %s: %s", rootfs, strerror(errno));
+	else if (syscall(SYS_pivot_root, ".", ".") < 0)
+		rc = ms_fail(err, -errno, "root.path: pivot_root %s: %s", rootfs, strerror(errno));
+	else if (fchdir(old) < 0 || mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 ||
+	         umount2(".", MNT_DETACH) < 0)
+		rc = ms_fail(err, -errno, "root.path: detaching the old root: %s", strerror(errno));
+	else if (chdir("/") < 0)
+		rc = ms_fail(err, -errno, "chdir /: %s", strerror(errno));
+	close(old);
+	return rc;
 }
 
 /* ─── the sequence ──────────────────────────────────────────────────── */
@@ -431,16 +452,35 @@ static int source_is_file(const spec_mount *m, size_t i, int idmount_fd, bool *a
 	return 0;
 }
 
+/* The mount holding the rootfs (the nearest mount point at or above it)
+ * is made private, or a slave when rootfsPropagation is a slave one (as
+ * runc does): pivot_root refuses a new root whose parent mount is shared,
+ * and the rootfs' own bind must not propagate back to the host. */
+static int rootfs_parent_unshared(const char *rootfs, unsigned long prop, ms_err *err) {
+	char p[PATH_MAX];
+	if (snprintf(p, sizeof p, "%s", rootfs) >= (int)sizeof p)
+		return ms_fail(err, -ENAMETOOLONG, "root.path: too long");
+	unsigned long flag = (prop & MS_SLAVE) ? MS_SLAVE : MS_PRIVATE;
+	for (;;) {
+		if (mount(NULL, p, NULL, flag, NULL) == 0)
+			return 0;
+		char *slash = strrchr(p, '/');
+		if (errno != EINVAL || !slash || !strcmp(p, "/"))
+			return ms_fail(err, -errno, "root.path: the mount holding %s: %s", rootfs,
+			               strerror(errno));
+		slash[slash == p] = 0; /* not a mount point: its parent directory */
+	}
+}
+
 int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, int *idmount_fds,
                      ms_err *err) {
 	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation : MS_SLAVE | MS_REC;
 	if (mount(NULL, "/", NULL, prop, NULL) < 0)
 		return ms_fail(err, -errno, "linux.rootfsPropagation: %s", strerror(errno));
+	if (rootfs_parent_unshared(s->rootfs, s->rootfs_propagation, err))
+		return err->code;
 	if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return ms_fail(err, -errno, "root.path: bind %s: %s", s->rootfs, strerror(errno));
-	/* pivot_root refuses a new root whose parent mount is shared */
-	if (mount(NULL, s->rootfs, NULL, MS_PRIVATE, NULL) < 0)
-		return ms_fail(err, -errno, "root.path: %s: %s", s->rootfs, strerror(errno));
 	int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return ms_fail(err, -errno, "root.path: %s: %s", s->rootfs, strerror(errno));
@@ -469,6 +509,11 @@ int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, 
 		if (mrc)
 			rc = ms_fail(err, mrc, "mounts[%zu]: mount %s on %s (%s): %s", i, m->source,
 			             m->dest, m->bind ? "bind" : m->type, strerror(-mrc));
+		else if (m->rro && (mrc = recursive_readonly(rootfd, m)))
+			rc = ms_fail(err, mrc,
+			             "mounts[%zu] (%s): rro: making it and its submounts read-only "
+			             "(mount_setattr, Linux 5.12+): %s",
+			             i, m->dest, strerror(-mrc));
 		if (!strcmp(m->dest, "/dev") || !strcmp(m->dest, "/dev/"))
 			dev_mounted = true;
 	}
@@ -486,6 +531,13 @@ int ct__rootfs_setup(const spec *s, const ct_opts *o, bool userns, int sync_fd, 
 		return rc;
 	if ((rc = enter_root(s->rootfs, err)))
 		return rc;
+	/* a shared (or unbindable) rootfsPropagation is given to the new root
+	 * now: before pivot_root it would have reached the host through the
+	 * rootfs' parent; private and slave ones were set above */
+	if (s->rootfs_propagation && !(s->rootfs_propagation & (MS_PRIVATE | MS_SLAVE)) &&
+	    mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
+		return ms_fail(err, -errno, "linux.rootfsPropagation: on the new root: %s",
+		               strerror(errno));
 	if ((rc = write_sysctls(s, err)) || (rc = readonly_paths(s, err)) ||
 	    (rc = mask_paths(s, err)))
 		return rc;

@@ -9,9 +9,13 @@
  * program goes through a memfd and is read back into one malloc'd array.
  * Installing is one seccomp(2) call with the flags from the spec.
  *
- * Where we differ from runc: an unknown syscall name is an error (runc
- * skips it silently), so a profile never allows or denies less than it
- * says without the user hearing about it.
+ * An unknown syscall name (one libseccomp has for no architecture) is
+ * skipped, as runc skips it: the kernel call it names (newer than this
+ * libseccomp, like getxattrat in containerd's default profile for
+ * libseccomp 2.5.4) cannot be filtered by this libseccomp anyway, and
+ * refusing the profile made every pod with the default one fail. It is not
+ * silent: sc_unknown_names lists them and spec.c warns, naming each, so the
+ * operator hears (the shim's log, containerd's log, a warning event).
  */
 #define _GNU_SOURCE
 #include "seccomp.h"
@@ -299,9 +303,7 @@ static int add_syscalls(scmp_filter_ctx ctx, json_t *arr, const char *jpath,
 			 * name no architecture has is __NR_SCMP_ERROR. */
 			int nr = seccomp_syscall_resolve_name(name);
 			if (nr == __NR_SCMP_ERROR)
-				return ms_fail(err, -EINVAL,
-				               "%s.names[%zu]: unknown syscall \"%s\"", path, ni,
-				               name);
+				continue; /* sc_unknown_names: spec.c's warning */
 			/* libseccomp refuses a rule that repeats the default action;
 			 * it would change nothing anyway. */
 			if (action == default_action)
@@ -312,6 +314,44 @@ static int add_syscalls(scmp_filter_ctx ctx, json_t *arr, const char *jpath,
 		}
 	}
 	return 0;
+}
+
+/* Appends name to buf (", " between) unless it is there already; a name
+ * that does not fit ends the list with "...". */
+static void add_unique(char *buf, size_t len, const char *name) {
+	size_t used = strlen(buf), n = strlen(name);
+	for (const char *p = buf; (p = strstr(p, name)); p += n)
+		if ((p == buf || p[-1] == ' ') && (p[n] == ',' || !p[n]))
+			return;
+	if (used && !strcmp(buf + used - 3, "..."))
+		return;
+	if (used + n + sizeof ", ..." > len) {
+		if (used + sizeof ", ..." <= len)
+			strcat(buf, used ? ", ..." : "...");
+		return;
+	}
+	if (used)
+		strcat(buf, ", ");
+	strcat(buf, name);
+}
+
+int sc_unknown_names(json_t *seccomp, char *buf, size_t len) {
+	int count = 0;
+	if (len)
+		buf[0] = 0;
+	size_t i, ni;
+	json_t *sc, *n;
+	json_array_foreach(json_object_get(seccomp, "syscalls"), i, sc) {
+		json_array_foreach(json_object_get(sc, "names"), ni, n) {
+			const char *name = json_string_value(n);
+			if (!name || seccomp_syscall_resolve_name(name) != __NR_SCMP_ERROR)
+				continue;
+			count++;
+			if (len)
+				add_unique(buf, len, name);
+		}
+	}
+	return count;
 }
 
 /* seccomp_export_bpf() → memfd → one malloc'd array of instructions. */

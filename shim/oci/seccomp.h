@@ -25,9 +25,16 @@ typedef struct sc_program {
 /* seccomp: the linux.seccomp JSON object (NULL: no filter, prog.len 0).
  * jpath: its JSON path for messages, e.g. "linux.seccomp". Returns 0 or
  * -errno (-EINVAL for bad input, with the JSON path and the bad value in
- * err). Unknown syscall names are errors, unlike runc, which skips them.
+ * err). A syscall name libseccomp does not know is skipped, as runc
+ * skips it (the caller warns: sc_unknown_names).
  * SCMP_FLTATR_CTL_NNP is off: the caller decides about no_new_privs. */
 int sc_compile(json_t *seccomp, const char *jpath, sc_program *out, ms_err *err);
+
+/* The syscall names in seccomp's rules that libseccomp does not know (for
+ * any architecture), each once, ", "-separated into buf (len bytes, always
+ * terminated; "..." ends a list that does not fit). Returns how many
+ * occurrences there are (0: none). Malformed rules are sc_compile's. */
+int sc_unknown_names(json_t *seccomp, char *buf, size_t len);
 void sc_free(sc_program *p);
 
 /* In the child, async-signal-safe: seccomp(SECCOMP_SET_MODE_FILTER, flags,

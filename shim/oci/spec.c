@@ -6,11 +6,13 @@
 #include "spec.h"
 
 #include "base.h"
+#include "seccomp.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +26,8 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
+/* room for the unknown seccomp names in their warning (spec_warn keeps 512 bytes) */
+#define SPEC_WARN_LIST 384
 /* The kernel writes at most this many lines to uid_map/gid_map. */
 #define MAX_ID_MAP_LINES 340
 
@@ -590,9 +594,10 @@ static int parse_mount(spec *s, json_t *m, const char *path, spec_mount *out, ms
 			out->idmap_recursive |= name[0] == 'r';
 			done = true;
 		}
-		if (!done && !strcmp(name, "rro"))
-			return ms_fail(err, -ENOTSUP, "%s.options[%zu]: \"%s\" is not supported",
-			               path, i, name);
+		if (!done && !strcmp(name, "rro")) {
+			out->rro = true;
+			done = true;
+		}
 		if (!done && !strcmp(name, "tmpcopyup")) {
 			warn(s,
 			     "%s.options[%zu]: tmpcopyup is not supported; the tmpfs starts empty",
@@ -1085,6 +1090,14 @@ static int parse_linux(spec *s, json_t *lx, ms_err *err) {
 		if (want(v, JSON_OBJECT, "linux.seccomp", "an object", err))
 			return err->code;
 		s->seccomp = v;
+		char names[SPEC_WARN_LIST];
+		if (sc_unknown_names(v, names, sizeof names)) {
+			const struct scmp_version *lv = seccomp_version();
+			spec_warn(s,
+			          "linux.seccomp: syscall names libseccomp %u.%u.%u does not know "
+			          "are skipped (no rule filters them): %s",
+			          lv->major, lv->minor, lv->micro, names);
+		}
 	}
 	if (get_strv(lx, "maskedPaths", "linux", &s->masked, &s->nmasked, err) ||
 	    get_strv(lx, "readonlyPaths", "linux", &s->readonly, &s->nreadonly, err))

@@ -76,6 +76,9 @@ typedef struct spec_mount {
 	 * source seen through MOUNT_ATTR_IDMAP; idmap_recursive (ridmap): on
 	 * every mount of an rbind, not only its top */
 	bool idmap, idmap_recursive;
+	/* "rro": read-only on every mount of it, submounts too (mount_setattr
+	 * MOUNT_ATTR_RDONLY with AT_RECURSIVE after mounting, as runc does) */
+	bool rro;
 	/* the mount's own mappings (both or neither); none: the container's
 	 * user namespace (also when they equal the container's mappings) */
 	spec_idmap *uidmap, *gidmap;

@@ -250,6 +250,27 @@ case_seccomp_mkdir() {
 		sh -c "$SH_CAPS"'; mkdir /dev/shm/x; echo mkdir=$?; touch /dev/shm/y; echo touch=$?'
 }
 
+# syscall names libseccomp 2.5.4 does not know (getxattrat is in
+# containerd's default profile) are skipped, as runc skips them: the
+# container runs and mkdir stays denied; moonshim also warns, naming them
+# (one line, dropped before the diff; runc says nothing)
+SECCOMP_UNKNOWN_WARN='^moonshim: warning: linux\.seccomp: syscall names libseccomp [0-9.]+ does not know are skipped \(no rule filters them\): getxattrat, no_such_syscall$'
+pc_norm_seccomp_unknown() { grep -vE "$SECCOMP_UNKNOWN_WARN"; }
+case_seccomp_unknown() {
+	local d=$CT_DIR/c/seccomp_unknown
+	pc_simple seccomp_unknown '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
+		syscalls: [{names: ["getxattrat", "mkdir", "mkdirat", "no_such_syscall"], action: "SCMP_ACT_ERRNO", errnoRet: 1},
+		{names: ["no_such_syscall"], action: "SCMP_ACT_KILL"}]}' \
+		'^Seccomp:	2$' 'mkdir=1' 'Operation not permitted' '^touch=0$' '^--- exit 0$' -- \
+		sh -c 'grep ^Seccomp: /proc/self/status; mkdir /dev/shm/x; echo mkdir=$?; touch /dev/shm/y; echo touch=$?'
+	case " $CT_SIDES " in *" moon "*)
+		[ "$(grep -cE "$SECCOMP_UNKNOWN_WARN" "$d/moon.err")" = 1 ] ||
+			{ echo "moonshim's stderr lacks the one warning /$SECCOMP_UNKNOWN_WARN/:" && cat "$d/moon.err"; } >>"$d/detail"
+		[ -s "$d/detail" ] && ct_result seccomp_unknown fail "$d/detail"
+		;;
+	esac
+}
+
 # a non-root user with supplementary groups; init's caps show what the
 # runtime left after the uid switch, the exec'd grep's what execve left
 case_user() {
@@ -651,12 +672,82 @@ case_idmap_recursive() {
 	pc_check idmap_recursive '^/a/f 0:0$' '^/a/d/g 65534:65534$' '^/b/f 0:0$' '^/b/d/g 0:0$'
 }
 
+# ---------------------------------------------------------------- rro, propagation (runc 1.5.3)
+
+# pc_host_tree NAME: each side's host dir holds f and a tmpfs at sub with
+# g in it (a submount the bind carries with rbind)
+pc_host_tree() {
+	local side h
+	for side in runc moon; do
+		h=$CT_DIR/c/$1/$side/host
+		echo top >"$h/f"
+		mkdir -p "$h/sub"
+		mount -t tmpfs -o size=1m tmpfs "$h/sub" && echo in-sub >"$h/sub/g"
+	done
+}
+
+# "rro": the bind and its submount are read-only (writes fail with EROFS,
+# mountinfo says ro for both); "ro" beside it leaves the submount writable
+case_rro() {
+	pc_runc_idmap
+	pc_mk rro -- sh -c 'cat /a/f /a/sub/g; for d in /a /a/sub /b /b/sub; do touch $d/new 2>&1; echo "$d touch=$?"; done; '"$SH_MOUNTS"' | grep -E "^/(a|b)"'
+	pc_cfg rro '.mounts += [{destination: "/a", type: "bind", source: $host, options: ["rbind", "rro"]},
+		{destination: "/b", type: "bind", source: $host, options: ["rbind", "ro"]}]'
+	pc_host_tree rro
+	pc_run rro
+	pc_check rro '^/a touch=1$' '^/a/sub touch=1$' '^/b touch=1$' '^/b/sub touch=0$' '^/a/sub ro,' '^/b/sub rw,'
+}
+pc_norm_rro() { pc_norm_idmap; }
+
+# rootfsPropagation rshared and an rshared bind of a shared host dir (what
+# the CRI makes for a Bidirectional volume): a mount the host makes in it
+# reaches the container, one the container makes reaches the host; the
+# container's rootfs and its mounts do not leak into the host
+SH_PROPAGATION='touch /mnt/started
+	i=0; while [ ! -e /mnt/a/from-host ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	echo "in container: $(cat /mnt/a/from-host 2>&1)"
+	mount -t tmpfs -o size=1m tmpfs /mnt/b && echo inside >/mnt/b/from-container
+	i=0; while [ ! -e /mnt/checked ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	awk '\''$5 ~ "^/mnt" { print $5, ($7 ~ /^shared:/ ? "shared" : $7 ~ /^master:/ ? "slave" : "private") }'\'' /proc/self/mountinfo'
+case_propagation_rshared() {
+	local side h d=$CT_DIR/c/propagation_rshared
+	pc_runc_idmap
+	pc_mk propagation_rshared -- sh -c "$SH_PROPAGATION"
+	pc_cfg propagation_rshared '.linux.rootfsPropagation = "rshared"
+		| .process.capabilities |= with_entries(.value += ["CAP_SYS_ADMIN"])
+		| .mounts += [{destination: "/mnt", type: "bind", source: $host, options: ["rbind", "rshared"]}]'
+	for side in runc moon; do
+		h=$d/$side/host
+		mkdir -p "$h/a" "$h/b"
+		mount --bind "$h" "$h" && mount --make-rshared "$h"
+	done
+	for side in $CT_SIDES; do
+		h=$d/$side/host
+		(
+			i=0
+			while [ ! -e "$h/started" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+			mount -t tmpfs -o size=1m tmpfs "$h/a" && echo outside >"$h/a/from-host"
+			i=0
+			while [ ! -e "$h/b/from-container" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+			pc_host propagation_rshared "$side" "on the host: $(cat "$h/b/from-container" 2>&1)"
+			pc_host propagation_rshared "$side" "rootfs leaked: $(grep -c " $d/$side/rootfs " /proc/self/mountinfo)"
+			touch "$h/checked"
+		) &
+		pc_run1 propagation_rshared "$side"
+		wait $!
+		umount -l "$h/b" "$h/a" "$h" 2>/dev/null
+	done
+	pc_check propagation_rshared '^in container: outside$' '^on the host: inside$' '^rootfs leaked: 0$' '^/mnt/b shared$'
+}
+pc_norm_propagation_rshared() { pc_norm_idmap; }
+
 # ---------------------------------------------------------------- main
 
 ALL=(exit0 exit7 exit255 killed_kill killed_term stdout stdin caps_default caps_extra caps_ambient_noinh
-	nnp_false seccomp_mkdir user umask umask_spec args args_notfound hostname pid1 netns hostnet sysctl oom_plus oom_minus cgroupns resources userns mounts
+	nnp_false seccomp_mkdir seccomp_unknown user umask umask_spec args args_notfound hostname pid1 netns hostnet sysctl oom_plus oom_minus cgroupns resources userns mounts
 	masked readonly_paths rootfs_ro rootfs_rw rlimits cwd_env cwd_missing dev bind_rw bind_ro tmpfs
-	hooks hook_fail hook_timeout idmap_same idmap_ct idmap_own idmap_nouserns idmap_recursive cgroup_hierarchies cpuset)
+	hooks hook_fail hook_timeout idmap_same idmap_ct idmap_own idmap_nouserns idmap_recursive cgroup_hierarchies cpuset
+	rro propagation_rshared)
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("${ALL[@]}")
 

@@ -130,6 +130,12 @@ walk() { # handler
 		bad "$h stats: cpu and memory non-zero" "$(jq -c '.stats[0] | {cpu, memory}' <<<"$out" 2>/dev/null || echo "$out")"
 	fi
 
+	# ListPodSandboxMetrics (crictl metricsp; what critest's pod metrics case
+	# asks): the container's kernel memory is there (v1: memory.kmem.*)
+	out=$(cri_crictl metricsp -o json 2>&1)
+	check "$h pod metrics: container_memory_kernel_usage of the container" eval \
+		'jq -e --arg c "$cid" "[.podMetrics[].containerMetrics[]? | select(.containerId == \$c) | .metrics[] | select(.name == \"container_memory_kernel_usage\")] | length > 0" <<<"$out" >/dev/null'
+
 	f=$(mem_limit_file "$cid")
 	check "$h memory limit in the cgroup" test "$(cat "$f" 2>/dev/null)" = "$MEM_LIMIT"
 	check "$h update --memory" cri_crictl update --memory "$MEM_NEW" "$cid"

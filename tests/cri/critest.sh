@@ -8,6 +8,8 @@
 #                                     handlers at once: < ~5 min)
 #   bash tests/cri/critest.sh full    every case, handler after handler
 #                                     (make critest), the table of counts
+#   bash tests/cri/critest.sh focus RE  the cases matching RE, both handlers
+#                                     at once (a case under work)
 # Prints "cri-critest: N passed, N failed": N passed = cases both pass or
 # runc fails too (not moon's doing), N failed = cases runc passes and moon
 # does not. CRITEST_KEEP=DIR keeps the reports there.
@@ -25,6 +27,8 @@ SKIP='image with digest|\[NRI\]|NRI|AppArmor|apparmor|SELinux|selinux|[Ww]indows
 # need no special kernel: the paths a Kubernetes node uses every second
 QUICK='running PodSandbox|stopping PodSandbox|removing PodSandbox|support starting container \[|stopping container \[|removing running container|execSync|exec with tty|support attach|starting container with log|listing container stats|DNS config|set hostname|HostNetwork is|port mapping with only container port|should support network$|should support container exec|should support container log|should support RunAsUser$|OOMKilled|ReadOnlyRootfs is true|support HostPID|HostIpc is true'
 
+[ "$MODE" = focus ] && QUICK=${2:?focus needs a regex}
+
 if ! cri_start; then
 	echo "cri-critest: 0 passed, 1 failed"
 	exit 1
@@ -35,7 +39,7 @@ mkdir -p "$OUT"
 
 run_critest() { # handler
 	local h=$1 args=()
-	[ "$MODE" = quick ] && args+=(--ginkgo.focus="$QUICK")
+	[ "$MODE" != full ] && args+=(--ginkgo.focus="$QUICK")
 	# the pulls go to our registry through hosts.toml; the images are named
 	# as critest names them (no --registry-prefix)
 	(cd "$OUT" && timeout -k 10 "${CRITEST_TIMEOUT:-3000}" "$CRITEST" \
@@ -45,7 +49,7 @@ run_critest() { # handler
 	echo "critest $h: exit $? ($(grep -E '^Ran [0-9]+ of' "$OUT/$h.log"))"
 }
 
-if [ "$MODE" = quick ]; then
+if [ "$MODE" != full ]; then
 	run_critest moon &
 	m=$!
 	run_critest runc

@@ -70,7 +70,7 @@ suite cgroup-asan MOONSHIM_EXPECT_LAYOUT=hybrid build/asan/tests/cgroup_tests
 suite runtime-asan MOONSHIM_TEST_SCALE=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/runtime_tests
 suite runtime-tsan MOONSHIM_TEST_SCALE=10 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/runtime_tests
 suite runtime-aarch64 MOONSHIM_TEST_SCALE=4 qemu-aarch64 build/aarch64/tests/runtime_tests
-suite vm bash tests/vm/run.sh build/vm build/tests/runtime_tests build/tests/cgroup_tests build/moonshim
+suite vm bash tests/vm/run.sh build/vm build/tests/runtime_tests build/tests/cgroup_tests build/tests/containerd_tests build/moonshim
 # the shim's lower modules on their own (tests/base, tests/io: JSON loader, log
 # file, pty relay, tap; tests/go/selfwatch_test.c), natively and under ASan
 suite container-unit build/tests/container_tests

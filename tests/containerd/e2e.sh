@@ -652,8 +652,15 @@ case_kill_shim() {
 	kill -9 $shim
 	cd_wait $SETTLE gone_or_stopped "$id" || fail "containerd never noticed: task is $(cd_task_status "$id")" || return 1
 	finish "$id" || return 1
-	! kill -0 "$pid" 2>/dev/null || fail "the task's process $pid still runs"
+	# killed but maybe not yet reaped: its new parent (init, once the shim
+	# died) reaps it when it gets to it, and kill -0 still finds a zombie
+	cd_wait 5 proc_dead "$pid" || fail "the task's process $pid still runs ($(proc_state "$pid"))"
 }
+
+# proc_state PID: its state letter from /proc (R, S, Z, ...), or "gone"
+proc_state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo gone; }
+# proc_dead PID: it does not run: gone, or a zombie waiting for its reaper
+proc_dead() { case $(proc_state "$1") in gone | Z | X) return 0 ;; *) return 1 ;; esac; }
 
 # ns_cgroups: the cgroup dirs under our namespace on every hierarchy, sorted.
 ns_cgroups() {

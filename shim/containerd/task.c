@@ -17,6 +17,14 @@
  * init held before its execve; Start releases it. Every handler runs in
  * its own goroutine; the task list and each task are guarded by one
  * lock, never held while a handler waits.
+ * A container's Delete tears it down (cgroup emptied, poststop hooks,
+ * rootfs unmounted, cgroup removed) while it is still listed, marked
+ * deleting: State answers it, stopped, and nothing else sees it; it is
+ * unlinked just before Delete replies. So State never says "not found"
+ * before Delete has answered, as with runc's shim: containerd's CRI takes
+ * a task it cannot find for one with nothing to stop, while its own exit
+ * handler (waiting in that Delete) has not yet marked the container
+ * exited, and RemoveContainer then fails ("container is still running").
  */
 #define _GNU_SOURCE
 #include "task.h"
@@ -108,6 +116,7 @@ typedef struct task {
 	bool rootfs_mounted;
 	int start_fd; /* init is held until a byte arrives; -1 once started */
 	bool paused;
+	bool deleting; /* in Delete's teardown: only State (and Create's id check) sees it */
 	proc init;
 	proc *execs;
 	task_service *svc;
@@ -193,12 +202,18 @@ static void tell_warnings(task_service *t, const char *id, const spec *s, int fr
 	}
 }
 
-/* Under t->mu. */
-static task *find_task(task_service *t, const char *id) {
+/* Under t->mu: container id, also while Delete tears it down. */
+static task *find_listed(task_service *t, const char *id) {
 	for (task *k = t->tasks; k; k = k->next)
 		if (!strcmp(k->id, id))
 			return k;
 	return NULL;
+}
+
+/* Under t->mu: container id, unless Delete is tearing it down. */
+static task *find_task(task_service *t, const char *id) {
+	task *k = find_listed(t, id);
+	return k && !k->deleting ? k : NULL;
 }
 
 static proc *find_proc(task *k, const char *exec_id) {
@@ -557,27 +572,45 @@ static int mount_rootfs(task *k, Containerd__Task__V2__CreateTaskRequest *r, ms_
 	return 0;
 }
 
-static void free_task(task *k) {
+/* What the task holds outside its memory: fds, the log, the rootfs mount,
+ * the cgroup, the svs. What State reads (ids, bundle, the processes' pids,
+ * statuses and stdio URIs) stays. */
+static void release_task(task *k) {
 	if (k->go_sink >= 0)
 		close(k->go_sink);
+	k->go_sink = -1;
 	ev_close(k->log);
+	k->log = NULL;
+	/* the unmount and the rmdirs (each retried a while on EBUSY) can take
+	 * long: the shim's one P goes to the other handlers (State) meanwhile */
+	rt_syscall_enter();
 	if (k->rootfs_mounted) {
 		char target[PATH_MAX + 16];
 		snprintf(target, sizeof target, "%s/rootfs", k->bundle);
 		umount2(target, MNT_DETACH);
+		k->rootfs_mounted = false;
 	}
 	ctcg_teardown(&k->cg);
+	rt_syscall_exit();
 	if (k->start_fd >= 0)
 		close(k->start_fd);
+	k->start_fd = -1;
 	for (proc *p = &k->init; p; p = p == &k->init ? k->execs : p->next) {
 		sv_free(p->sv);
+		p->sv = NULL;
 		if (p->pidfd >= 0)
 			close(p->pidfd);
 		if (p->pty_master >= 0)
 			close(p->pty_master);
+		p->pidfd = p->pty_master = -1;
+	}
+}
+
+/* The task's memory, once released and unlisted. */
+static void free_released(task *k) {
+	for (proc *p = &k->init; p; p = p == &k->init ? k->execs : p->next)
 		for (int i = 0; i < 3; i++)
 			free(p->io[i]);
-	}
 	while (k->execs) {
 		proc *p = k->execs;
 		k->execs = p->next;
@@ -590,6 +623,11 @@ static void free_task(task *k) {
 		rt_chan_free(k->init.done);
 	spec_free(k->s);
 	free(k);
+}
+
+static void free_task(task *k) {
+	release_task(k);
+	free_released(k);
 }
 
 static void init_proc(proc *p, const char *exec_id, const char *in, const char *out,
@@ -681,7 +719,7 @@ static int new_task(task_service *t, Containerd__Task__V2__CreateTaskRequest *r,
 	snprintf(k->bundle, sizeof k->bundle, "%s", r->bundle);
 	init_proc(&k->init, "", r->stdin, r->stdout, r->stderr, r->terminal);
 	rt_mutex_lock(&t->mu);
-	bool taken = find_task(t, r->id) != NULL;
+	bool taken = find_listed(t, r->id) != NULL;
 	rt_mutex_unlock(&t->mu);
 	if (taken)
 		return tt_fail(msg, TT_ALREADY_EXISTS, "container %s already exists", r->id);
@@ -1012,8 +1050,8 @@ static int h_state(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 		return tt_fail(msg, TT_INVALID_ARGUMENT, "State: the request does not decode");
 	int code;
 	rt_mutex_lock(&t->mu);
-	task *k;
-	proc *p = lookup(t, r->id, r->exec_id, &k);
+	task *k = find_listed(t, r->id); /* a container in Delete's teardown: stopped */
+	proc *p = k ? find_proc(k, r->exec_id) : NULL;
 	if (!p) {
 		rt_mutex_unlock(&t->mu);
 		code = not_found(msg, r->id, r->exec_id);
@@ -1135,20 +1173,16 @@ static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 		code = tt_fail(msg, TT_FAILED_PRECONDITION, "cannot delete a running process");
 		goto out;
 	}
-	/* unlink it while locked; finish outside the lock */
+	/* an exec: unlinked while locked; a container: hidden from all but
+	 * State until its teardown is done (the header). Finish outside the lock. */
 	if (exec) {
 		for (proc **pp = &k->execs; *pp; pp = &(*pp)->next)
 			if (*pp == p) {
 				*pp = p->next;
 				break;
 			}
-	} else {
-		for (task **kk = &t->tasks; *kk; kk = &(*kk)->next)
-			if (*kk == k) {
-				*kk = k->next;
-				break;
-			}
-	}
+	} else
+		k->deleting = true;
 	rt_mutex_unlock(&t->mu);
 	if (!p->started &&
 	    p->pid > 0) { /* created, never started: its init waits, release it to die */
@@ -1189,7 +1223,15 @@ static int h_delete(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char 
 	ms_err herr = {0}; /* poststop: its processes are gone; a failure is a warning */
 	if (fh_hooks(k->s, SPEC_HOOK_POSTSTOP, k->id, "stopped", 0, &herr))
 		fprintf(stderr, "moonshim: warning: container %s: %s\n", k->id, herr.msg);
-	free_task(k);
+	release_task(k);
+	rt_mutex_lock(&t->mu);
+	for (task **kk = &t->tasks; *kk; kk = &(*kk)->next)
+		if (*kk == k) {
+			*kk = k->next;
+			break;
+		}
+	rt_mutex_unlock(&t->mu);
+	free_released(k);
 out:
 	containerd__task__v2__delete_request__free_unpacked(r, NULL);
 	return code;

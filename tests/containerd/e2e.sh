@@ -540,8 +540,13 @@ case_restart() {
 	expect "shim after restart" "$(cd_shim_pids "$id")" "$shim" || return 1
 	cd_wait 5 cd_is_status "$id" RUNNING || fail "after restart: task is $(cd_task_status "$id"), not RUNNING" || return 1
 	expect "pid after restart" "$(cd_task_pid "$id")" "$pid" || return 1
-	out=$(exec_ --exec-id after "$id" /bin/echo after-restart 2>>"$RES/$CASE.log")
-	expect "exec after restart" "$out" after-restart || return 1
+	out=$(exec_ --exec-id after "$id" /bin/echo after-restart 2>"$RES/$CASE.err")
+	if [ "$out" != after-restart ]; then
+		# seen once on 1.7.35 in a full run, never alone: say all there is
+		fail "exec after restart: got '$out', want 'after-restart'; ctr said: $(tail -c 500 "$RES/$CASE.err");" \
+			"containerd's last errors: $(grep -E 'level=(error|warning)' "$CD_DIR/containerd.log" | tail -n 4)"
+		return 1
+	fi
 	stop "$id" || return 1
 	clean "$id" || return 1
 	restart_exit_while_down

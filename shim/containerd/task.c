@@ -875,6 +875,11 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 	}
 	p->pid = j.pid;
 	p->pty_master = j.pty_master;
+	/* the copies run before the exit waiter can: an exec that ends at once
+	 * has its waiter stop the copies (evict, wait, close the FIFOs), and a
+	 * copy started only after that would find its pipe closed and the
+	 * output gone */
+	copies_start(p);
 	if ((rc = supervise_proc(t, k, p, -1, err))) { /* it must not run unwatched */
 		kill(p->pid, SIGKILL);
 		rt_go(reaper, (void *)(intptr_t)p->pid, "exec reaper");
@@ -882,7 +887,6 @@ static int start_exec(task_service *t, task *k, proc *p, ms_err *err) {
 		copies_stop(p);
 		return rc;
 	}
-	copies_start(p);
 	return 0;
 }
 

@@ -70,28 +70,35 @@ static int send_fd(int sk, int kind, int code, int fd) {
 	return sendmsg(sk, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
+/* One message from sk (EINTR retried), and the fd it carries (-1 if
+ * none): recvmsg's count, -1 with errno. Both ends' loops read through it. */
+static ssize_t recv_msg(int sk, ct_msg *m, int *fd) {
+	char ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {m, sizeof *m};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+	ssize_t got;
+	do
+		got = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
+	while (got < 0 && errno == EINTR);
+	struct cmsghdr *c = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	*fd = -1;
+	if (c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(c), sizeof *fd);
+	return got;
+}
+
 /* Until "go": the parent's idmapped mounts, each kept in idmount_fds at
  * its mount's index (n of them: the spec's mounts; 0 for an exec). */
 static void await_go(int sk, int *idmount_fds, size_t n) {
 	for (;;) {
 		ct_msg m;
-		char ctl[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = {&m, sizeof m};
-		struct msghdr mh = {.msg_iov = &iov,
-		                    .msg_iovlen = 1,
-		                    .msg_control = ctl,
-		                    .msg_controllen = sizeof ctl};
-		ssize_t got = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
-		if (got < 0 && errno == EINTR)
-			continue;
+		int fd;
+		ssize_t got = recv_msg(sk, &m, &fd);
 		if (got == 1 && *(const char *)&m == go_byte)
 			return;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		int fd = -1;
-		if (got == (ssize_t)sizeof m && c && c->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(c), sizeof fd);
-		if (fd < 0 || m.kind != MSG_IDMOUNT || m.code < 0 || (size_t)m.code >= n ||
-		    idmount_fds[m.code] >= 0)
+		if (got != (ssize_t)sizeof m || fd < 0 || m.kind != MSG_IDMOUNT || m.code < 0 ||
+		    (size_t)m.code >= n || idmount_fds[m.code] >= 0)
 			_exit(1); /* the parent gave up (it reports why), or broke */
 		idmount_fds[m.code] = fd;
 	}
@@ -297,25 +304,19 @@ static int send_idmounts(int sk, const spec *s, pid_t pid, const ct_opts *o, ms_
 static int await_exec(int sk, const spec *s, const ct_opts *o, ct_proc *out, ms_err *err) {
 	for (;;) {
 		ct_msg m;
-		char ctl[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = {&m, sizeof m};
-		struct msghdr mh = {.msg_iov = &iov,
-		                    .msg_iovlen = 1,
-		                    .msg_control = ctl,
-		                    .msg_controllen = sizeof ctl};
-		ssize_t n = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
+		int fd;
+		ssize_t n = recv_msg(sk, &m, &fd);
 		if (n == 0)
 			return 0;
 		if (n < 0)
 			return ms_fail(err, -errno, "container setup: %s", strerror(errno));
 		if (m.kind == MSG_PTY) {
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			if (c && c->cmsg_type == SCM_RIGHTS)
-				memcpy(&out->pty_master, CMSG_DATA(c), sizeof(int));
+			if (fd >= 0)
+				out->pty_master = fd;
 			continue;
 		}
+		if (fd >= 0) /* only a pty message carries one */
+			close(fd);
 		if (m.kind == MSG_READY) /* held before exec until started */
 			return 0;
 		if (m.kind == MSG_HOOKS && s) {

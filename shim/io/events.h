@@ -22,8 +22,18 @@ ev_log *ev_open(const char *path, const char *id, ms_err *err);
 /* Write one event; fields (may be NULL) is consumed. */
 void ev_emit(ev_log *l, const char *type, json_t *fields);
 void ev_close(ev_log *l);
-/* Whether events go anywhere (a file was given). */
+/* Whether events go anywhere (a file was given, or someone observes). */
 bool ev_enabled(const ev_log *l);
+
+/* An observer sees every event after it was written: its type, the whole
+ * event object (borrowed: time, id, type, fields) and its line (no
+ * newline). It runs on the emitter's goroutine, under the log's lock
+ * (events reach it in order): it must be quick and must not emit. At most
+ * EV_OBSERVERS; add them before the log is shared. */
+#define EV_OBSERVERS 4
+typedef void (*ev_observer)(void *arg, const char *type, json_t *event, const char *line,
+                            size_t len);
+int ev_observe(ev_log *l, ev_observer fn, void *arg);
 
 /* The type of a cgroup event and its fields, as the stream and `moonshim
  * watch` print them. */

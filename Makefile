@@ -217,7 +217,7 @@ $(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testne
 # pure: their tests link them alone, without the shim's libraries
 GO_OBJ := $(B)/shim/go/goparse.o $(B)/shim/go/godetect.o
 GO_TEST_SRC := $(filter-out tests/go/selfwatch_test.c,$(wildcard tests/go/*_test.c))
-$(GO_TEST_BIN): tests/harness.c $(GO_TEST_SRC) tests/harness.h shim/go/goparse.h shim/go/godetect.h $(GO_OBJ) $(RT_LIB)
+$(GO_TEST_BIN): tests/harness.c $(GO_TEST_SRC) tests/harness.h tests/go/captures.h shim/go/goparse.h shim/go/godetect.h $(GO_OBJ) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests tests/harness.c $(GO_TEST_SRC) $(GO_OBJ) $(RT_LIB) $(LDLIBS) -lm -o $@
 

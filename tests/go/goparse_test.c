@@ -10,6 +10,7 @@
 #include "harness.h"
 
 #include "../../shim/go/goparse.h"
+#include "captures.h"
 
 #include <errno.h>
 #include <string.h>
@@ -604,7 +605,9 @@ static const capture CAPTURES[] = {
 
 /* tests/go/formats/VER/NAME, read whole (run from the repository's root,
  * as tests/run.sh does, or with an absolute __FILE__) */
-static char *read_capture(const char *ver, const char *name, size_t *len) {
+const char *const capture_versions[CAPTURE_VERSIONS] = {"go1.19.8", "go1.26.8", "go1.27.3"};
+
+char *read_capture(const char *ver, const char *name, size_t *len) {
 	char path[512];
 	const char *slash = strrchr(__FILE__, '/');
 	snprintf(path, sizeof path, "%.*s/formats/%s/%s", (int)(slash - __FILE__), __FILE__, ver,
@@ -628,8 +631,10 @@ static const char *capture_site(const capture *c, int line) {
 /* Every line of sched-gc.txt is an intact SCHED line or a whole gctrace
  * line, with the values that run had. */
 TEST(capture_sched_and_gctrace) {
+	CHECK(sizeof CAPTURES / sizeof *CAPTURES == CAPTURE_VERSIONS);
 	for (size_t v = 0; v < sizeof CAPTURES / sizeof *CAPTURES; v++) {
 		const capture *c = &CAPTURES[v];
+		CHECK(!strcmp(c->ver, capture_versions[v]));
 		size_t len;
 		char *text = read_capture(c->ver, "sched-gc.txt", &len);
 		int nsched = 0, ngc = 0;

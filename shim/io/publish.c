@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 /* a change is published within this (changes in between are coalesced) */
-#define PB_PERIOD_NS  (1 * RT_SECOND)
+#define PB_PERIOD_NS (1 * RT_SECOND)
 /* and computed sections (health probes, runtime counters) at least this often */
 #define PB_REFRESH_NS (10 * RT_SECOND)
 #define PB_PROVIDERS  8
 #define PB_KEY_MAX    24
-#define PB_TYPES_MAX  64 /* event types counted: a policy may emit any type */
+#define PB_TYPES_MAX  64              /* event types counted: a policy may emit any type */
 #define PB_DIR_MAX    (PATH_MAX - 32) /* room for the file names in it */
 
 struct pb {
@@ -262,7 +262,8 @@ static void observe(void *arg, const char *type, json_t *event, const char *line
 
 void pb_observe(pb *p, ev_log *l) {
 	if (p && l && ev_observe(l, observe, p) < 0)
-		fprintf(stderr, "moonshim: publishing: too many event observers (events not journaled)\n");
+		fprintf(stderr,
+		        "moonshim: publishing: too many event observers (events not journaled)\n");
 }
 
 /* ─── the snapshot ───────────────────────────────────────────────────── */
@@ -389,8 +390,7 @@ void pb_stop(pb *p) {
 }
 
 static void remove_files(pb *p) {
-	static const char *const names[] = {PB_STATUS, PB_JOURNAL, PB_JOURNAL_OLD,
-	                                    PB_STATUS_TMP};
+	static const char *const names[] = {PB_STATUS, PB_JOURNAL, PB_JOURNAL_OLD, PB_STATUS_TMP};
 	char path[PATH_MAX];
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		path_in(p, names[i], path, sizeof path);
@@ -439,7 +439,8 @@ static void visit(const char *dir, const char *key, void (*fn)(const pb_entry *e
 	e.status = jl_loadb(text, len, 0, path, &err);
 	free(text);
 	if (!json_is_object(e.status)) {
-		fprintf(stderr, "moonshim: %s\n", e.status ? "status.json is not an object" : err.msg);
+		fprintf(stderr, "moonshim: %s\n",
+		        e.status ? "status.json is not an object" : err.msg);
 		json_decref(e.status);
 		return;
 	}

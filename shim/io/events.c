@@ -1,4 +1,6 @@
-/* events.c — the JSON-lines event stream and the shape of cgroup events. */
+/* events.c — the JSON-lines event stream, its observers, and the shape of
+ * cgroup events. An event is written and shown to the observers under the
+ * log's lock, so every observer sees the events in the stream's order. */
 #define _GNU_SOURCE
 #include "events.h"
 #include "logfile.h"
@@ -17,6 +19,11 @@ struct ev_log {
 	char *path;  /* --events, for the one message a failed write gets */
 	bool failed; /* a write failed (said once on stderr; the stream cannot) */
 	rt_mutex mu;
+	struct {
+		ev_observer fn;
+		void *arg;
+	} obs[EV_OBSERVERS];
+	int nobs; /* set before the log is shared (ev_observe) */
 };
 
 ev_log *ev_open(const char *path, const char *id, ms_err *err) {
@@ -54,8 +61,19 @@ __attribute__((noinline)) static int write_line(int fd, const char *s, size_t n)
 	return w == (ssize_t)n ? 0 : w < 0 ? -errno : -EIO;
 }
 
+int ev_observe(ev_log *l, ev_observer fn, void *arg) {
+	if (!l || !fn)
+		return -EINVAL;
+	if (l->nobs == EV_OBSERVERS)
+		return -ENOSPC;
+	l->obs[l->nobs].fn = fn;
+	l->obs[l->nobs].arg = arg;
+	l->nobs++;
+	return 0;
+}
+
 void ev_emit(ev_log *l, const char *type, json_t *fields) {
-	if (!l || l->fd < 0) {
+	if (!ev_enabled(l)) {
 		json_decref(fields);
 		return;
 	}
@@ -66,25 +84,30 @@ void ev_emit(ev_log *l, const char *type, json_t *fields) {
 		json_object_update(j, fields);
 	json_decref(fields);
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(j);
-	if (!s)
+	if (!s) {
+		json_decref(j);
 		return;
+	}
 	size_t len = strlen(s);
 	s[len] = '\n'; /* json_dumps' NUL becomes the line end */
 	rt_mutex_lock(&l->mu);
 	/* one write per line: O_APPEND keeps concurrent writers' lines whole */
-	int e = write_line(l->fd, s, len + 1);
+	int e = l->fd >= 0 ? write_line(l->fd, s, len + 1) : 0;
 	if (e && !l->failed) {
 		l->failed = true;
 		fprintf(stderr, "moonshim: --events %s: writing: %s (events are lost)\n", l->path,
 		        strerror(-e));
 	}
+	s[len] = 0;
+	for (int i = 0; i < l->nobs; i++)
+		l->obs[i].fn(l->obs[i].arg, type, j, s, len);
 	rt_mutex_unlock(&l->mu);
+	json_decref(j);
 	free(s);
 }
 
 bool ev_enabled(const ev_log *l) {
-	return l && l->fd >= 0;
+	return l && (l->fd >= 0 || l->nobs > 0);
 }
 
 void ev_close(ev_log *l) {

@@ -711,20 +711,38 @@ static int push_event(lua_State *co, void *arg) {
 	return 1;
 }
 
+/* A handler that raised or was stopped for its budget: an "error" event
+ * {"script","line" (where it failed, when known),"handler" (its on() call),
+ * "reason","message","suppressed"}, at most one per script per the
+ * world's report period (lw_report_admit). */
+static void report(pl_engine *p, const pl_handler *h, const lw_fault *f) {
+	uint64_t held;
+	if (!p->env.emit || !f->kind || !lw_report_admit(p->w, f->script, &held))
+		return;
+	json_t *e =
+	    json_pack("{s:s, s:s, s:s, s:s}", "script", f->script, "handler", h->where, "reason",
+	              f->kind == LW_FAULT_BUDGET ? "budget" : "raised", "message", f->message);
+	if (e && f->line > 0)
+		json_object_set_new(e, "line", json_integer(f->line));
+	if (e && held)
+		json_object_set_new(e, "suppressed", json_integer((json_int_t)held));
+	if (e)
+		p->env.emit(p->env.emit_arg, "error", e);
+}
+
 static void handler_goroutine(void *arg) {
 	run_arg *a = arg;
 	pl_handler *h = &a->p->h[a->i];
 	ms_err err = {0};
-	int rc = lw_call_ref(a->p->w, h->ref, h->where, push_event, NULL, a, &err);
+	lw_fault f;
+	int rc = lw_call_ref(a->p->w, h->ref, h->where, push_event, NULL, a, &err, &f);
 	if (a->p->env.emit && h->hook) /* a function hook reports like a command */
 		a->p->env.emit(a->p->env.emit_arg, "hook",
 		               rc ? json_pack("{s:s, s:s, s:s}", "event", a->type, "function",
 		                              h->where, "error", err.msg)
 		                  : json_pack("{s:s, s:s, s:i}", "event", a->type, "function",
 		                              h->where, "exit_status", 0));
-	else if (rc && rc != -ECANCELED && a->p->env.emit) /* not: ended by the stop */
-		a->p->env.emit(a->p->env.emit_arg, "error",
-		               json_pack("{s:s, s:s}", "handler", h->where, "message", err.msg));
+	report(a->p, h, &f); /* not when ended by the stop (no fault) */
 	json_decref(a->fields);
 	batch_done(a->batch);
 	rt_wg_done(&a->p->wg);

@@ -205,15 +205,17 @@ static void emit(hk_checks *c, const hc_transition *t) {
 /* A probe that raised, was stopped for its budget or ran past its timeout:
  * an "error" event naming the script and line, at most one per script per
  * the world's report period (lw_report_admit), the held-back ones counted
- * in the next. For a timeout the place is run's definition. */
+ * in the next. For a timeout (or an error of unknown place) the place is
+ * run's definition. */
 static void report(hk_checks *c, const hk_def *d, const lw_fault *f, int64_t took,
                    int64_t timeout) {
 	/* no fault: it returned, late */
 	static const char *const reasons[] = {[LW_FAULT_NONE] = "timeout",
 	                                      [LW_FAULT_RAISED] = "raised",
 	                                      [LW_FAULT_BUDGET] = "budget"};
-	const char *script = f->kind ? f->script : d->script;
-	int line = f->kind ? f->line : d->line;
+	bool known = f->kind && f->script[0]; /* else where run is defined */
+	const char *script = known ? f->script : d->script;
+	int line = known ? f->line : d->line;
 	uint64_t held;
 	if (!c->ev || !lw_report_admit(c->w, script, &held))
 		return;

@@ -1,6 +1,4 @@
-/* events.c — the JSON-lines event stream, its observers, and the shape of
- * cgroup events. An event is written and shown to the observers under the
- * log's lock, so every observer sees the events in the stream's order. */
+/* events.c — the JSON-lines event stream and the shape of cgroup events. */
 #define _GNU_SOURCE
 #include "events.h"
 #include "logfile.h"
@@ -19,11 +17,11 @@ struct ev_log {
 	char *path;  /* --events, for the one message a failed write gets */
 	bool failed; /* a write failed (said once on stderr; the stream cannot) */
 	rt_mutex mu;
+	int nobs;
 	struct {
 		ev_observer fn;
 		void *arg;
 	} obs[EV_OBSERVERS];
-	int nobs; /* set before the log is shared (ev_observe) */
 };
 
 ev_log *ev_open(const char *path, const char *id, ms_err *err) {
@@ -62,13 +60,10 @@ __attribute__((noinline)) static int write_line(int fd, const char *s, size_t n)
 }
 
 int ev_observe(ev_log *l, ev_observer fn, void *arg) {
-	if (!l || !fn)
-		return -EINVAL;
 	if (l->nobs == EV_OBSERVERS)
 		return -ENOSPC;
 	l->obs[l->nobs].fn = fn;
-	l->obs[l->nobs].arg = arg;
-	l->nobs++;
+	l->obs[l->nobs++].arg = arg;
 	return 0;
 }
 
@@ -93,21 +88,24 @@ void ev_emit(ev_log *l, const char *type, json_t *fields) {
 	rt_mutex_lock(&l->mu);
 	/* one write per line: O_APPEND keeps concurrent writers' lines whole */
 	int e = l->fd >= 0 ? write_line(l->fd, s, len + 1) : 0;
+	for (int i = 0; i < l->nobs; i++)
+		l->obs[i].fn(l->obs[i].arg, type, j, s, len);
+	json_decref(j);
 	if (e && !l->failed) {
 		l->failed = true;
 		fprintf(stderr, "moonshim: --events %s: writing: %s (events are lost)\n", l->path,
 		        strerror(-e));
 	}
-	s[len] = 0;
-	for (int i = 0; i < l->nobs; i++)
-		l->obs[i].fn(l->obs[i].arg, type, j, s, len);
 	rt_mutex_unlock(&l->mu);
-	json_decref(j);
 	free(s);
 }
 
 bool ev_enabled(const ev_log *l) {
-	return l && (l->fd >= 0 || l->nobs > 0);
+	return l && (l->fd >= 0 || l->nobs);
+}
+
+bool ev_written(const ev_log *l) {
+	return l && l->fd >= 0;
 }
 
 void ev_close(ev_log *l) {

@@ -170,11 +170,11 @@ static json_t *section(json_t *parent, const char *key) {
 	return o;
 }
 
-static void count(json_t *obj, const char *key) {
+static void count(json_t *obj, const char *key, json_int_t n) {
 	json_t *v = json_object_get(obj, key);
 	if (!v && json_object_size(obj) >= PB_TYPES_MAX)
 		return; /* a script inventing types cannot grow the snapshot */
-	json_object_set_new(obj, key, json_integer(v ? json_integer_value(v) + 1 : 1));
+	json_object_set_new(obj, key, json_integer(v ? json_integer_value(v) + n : n));
 }
 
 /* the last PB_LAST_MAX events in doc[key].last */
@@ -198,25 +198,28 @@ static bool workload_finding(const char *type, json_t *event) {
 }
 
 static void tally(pb *p, const char *type, json_t *event) {
-	count(section(p->doc, "events"), type);
+	count(section(p->doc, "events"), type, 1);
 	if (!strcmp(type, "policy.action")) {
 		json_t *pol = section(p->doc, "policy");
 		const char *action = json_string_value(json_object_get(event, "action"));
-		count(section(pol, "actions"), action ? action : "unknown");
+		count(section(pol, "actions"), action ? action : "unknown", 1);
 		json_t *step = json_object_get(event, "step");
 		if (json_is_integer(step))
 			json_object_set(pol, "step", step);
 		json_object_set(pol, "last", event);
 	} else if (workload_finding(type, event)) {
 		json_t *go = section(p->doc, "go");
-		count(section(go, "findings"), type);
+		count(section(go, "findings"), type, 1);
 		keep_last(go, "last_findings", event);
 	} else if (!strcmp(type, "error")) {
+		/* an event stands for the ones its rate limit held back too */
+		json_t *held = json_object_get(event, "suppressed");
+		json_int_t n = 1 + (json_integer_value(held) > 0 ? json_integer_value(held) : 0);
 		json_t *er = section(p->doc, "errors");
-		json_t *n = json_object_get(er, "count");
-		json_object_set_new(er, "count", json_integer(n ? json_integer_value(n) + 1 : 1));
+		json_t *total = json_object_get(er, "count");
+		json_object_set_new(er, "count", json_integer(json_integer_value(total) + n));
 		const char *script = json_string_value(json_object_get(event, "script"));
-		count(section(er, "by_script"), script ? script : "moonshim");
+		count(section(er, "by_script"), script ? script : "moonshim", n);
 		keep_last(er, "last", event);
 	}
 }

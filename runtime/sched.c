@@ -360,6 +360,23 @@ static rt_p *releasep(rt_m *m) {
 	return p;
 }
 
+/* m will look at every P's timers before it parks or blocks in netpoll
+ * (see S.nwatching). Only m itself, or startm on a parked m, calls these. */
+static void watch_begin(rt_m *m) {
+	if (m->watching)
+		return;
+	m->watching = true;
+	__atomic_add_fetch(&S.nwatching, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&S.idlegen, 1, __ATOMIC_SEQ_CST);
+}
+static void watch_end(rt_m *m) {
+	if (!m->watching)
+		return;
+	m->watching = false;
+	__atomic_add_fetch(&S.idlegen, 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&S.nwatching, 1, __ATOMIC_SEQ_CST);
+}
+
 static void *mstart(void *arg);
 
 static void m_join_exited(void) { /* S.lock held: reap reclaimed threads */
@@ -381,6 +398,7 @@ static rt_m *m_new(rt_p *p, bool spinning) {
 	rt__unlock(&S.lock);
 	m->nextp = p;
 	m->spinning = spinning;
+	watch_begin(m);
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setstacksize(&a, M_STACK_SIZE);
@@ -391,6 +409,7 @@ static rt_m *m_new(rt_p *p, bool spinning) {
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 	if (e) {
+		watch_end(m);
 		rt__lock(&S.lock);
 		asr(&S.mcount, S.mcount - 1);
 		m->exited = 2;
@@ -422,6 +441,7 @@ static void startm(rt_p *p, bool spinning) {
 		rt__unlock(&S.lock);
 		m->spinning = spinning;
 		m->nextp = p;
+		watch_begin(m); /* m is parked: its fields are ours until the wake */
 		SCNT(wakeups);
 		ast(&m->park, 1);
 		rt__futex_wake(&m->park, 1);
@@ -460,9 +480,23 @@ void rt__wakep(void) {
 	startm(NULL, true);
 }
 
+void rt__wake_netpoller(int64_t when) {
+	/* publish, then look: the poller does the mirror image in
+	 * netpoll_block */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (ald(&S.lastpoll) == 0) {
+		int64_t pu = ald(&S.polluntil);
+		if (pu == 0 || when < pu)
+			rt__netpoll_break();
+	} else {
+		rt__wakep();
+	}
+}
+
 /* Park this M until startm hands it a P. Returns false if the M should
  * exit (runtime done, or reclaimed after idling). */
 static bool stopm(rt_m *m) {
+	watch_end(m);
 	rt__lock(&S.lock);
 	if (ald(&S.done)) { /* wake_all_ms already ran: do not sleep through it */
 		rt__unlock(&S.lock);
@@ -971,7 +1005,9 @@ static rt_g *netpoll_block(rt_m *m, bool *polled) {
 	}
 	int64_t now = rt__nanotime();
 	int64_t delay = next ? (next > now ? next - now : 0) : -1;
-	rt_g *list = rt__netpoll(delay);
+	watch_end(m); /* lastpoll and polluntil say when we wake */
+	rt_g *list = rt__netpoll_poller(delay);
+	watch_begin(m);
 	asr(&S.polluntil, 0);
 	ast(&S.lastpoll, rt__nanotime());
 	rt__lock(&S.lock);
@@ -1003,6 +1039,7 @@ top:
 	}
 	rt_p *p = m->p;
 	run_all_timers(rt__nanotime());
+	watch_end(m);
 	rt_g *g = find_local(m, p);
 	if (g)
 		return g;
@@ -1042,6 +1079,7 @@ top:
 		__atomic_add_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
 		goto top;
 	}
+	watch_begin(m);
 	releasep(m);
 	pidle_put(p);
 	rt__unlock(&S.lock);
@@ -1101,6 +1139,7 @@ static void m_loop(rt_m *m) {
 		execute(m, g);
 	}
 	ast(&m->curg, &m->g0);
+	watch_end(m);
 	if (m->p) {
 		rt__lock(&S.lock);
 		pidle_put(releasep(m));
@@ -1232,8 +1271,14 @@ void rt__retake(rt_p *p, int64_t now) {
 	rt__lock(&S.lock);
 	pidle_put(p);
 	rt__unlock(&S.lock);
-	if (arl(&p->timer0))
-		rt__netpoll_break();
+	/* No M comes with this idle P to look at the timers and the fds, as
+	 * one giving up its P in find_runnable does: the poller may have
+	 * found no P to take and parked, and a break with nobody polling
+	 * wakes nobody (Go's handoffp: wakeNetPoller, and an M to poll when
+	 * nobody does). */
+	int64_t next = rt__timers_next();
+	if (next || rt__netpoll_waiters())
+		rt__wake_netpoller(next ? next : INT64_MAX);
 }
 
 /* ─── Introspection ──────────────────────────────────────────────────── */

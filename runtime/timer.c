@@ -104,18 +104,7 @@ void rt__timer_add(rt__timer *t, int64_t when) {
 	sift_up(p, t->idx);
 	update_timer0(p);
 	rt__unlock(&p->tlock);
-	/* Publish, then look (the poller does the mirror image in
-	 * netpoll_block): an M blocked in netpoll sleeps until polluntil, so
-	 * wake it if we are earlier; with nobody polling, make sure some M
-	 * is up to see this timer (Go's wakeNetPoller). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (ald(&S.lastpoll) == 0) {
-		int64_t pu = ald(&S.polluntil);
-		if (pu == 0 || when < pu)
-			rt__netpoll_break();
-	} else {
-		rt__wakep();
-	}
+	rt__wake_netpoller(when);
 }
 
 bool rt__timer_del(rt__timer *t) {

@@ -23,6 +23,7 @@
 #define SYSCALL_REPORT_NS         (1000LL * 1000000) /* an M blocked this long is reported */
 #define LONGRUN_REPORT_FACTOR     10                 /* report at 10x the preempt threshold */
 #define DEEP_SLEEP_NS             (100LL * 1000000)  /* sleep while every P is idle */
+#define STILL_TRIES               8                  /* reads for a still picture of the idle M's */
 
 static struct {
 	pthread_t thread;
@@ -97,15 +98,22 @@ static bool check_longrun(rt_p *p, int64_t now) {
  * M's thread has not had a CPU since (measured: on a loaded host a poller
  * returns from epoll up to several ms after its timeout; under SCHED_FIFO
  * these vanish), not that a wake-up was lost. The picture is read between
- * two reads of S.idlegen: if an M moved meanwhile, nothing is stuck. */
+ * two reads of S.idlegen, until it is still: M's that keep moving are
+ * awake, not stuck. */
 static bool timer_watched(int64_t when) {
-	uint64_t gen = ald(&S.idlegen);
-	bool seen = ald(&S.nwatching) > 0 || ald(&S.nmspinning) > 0;
-	if (!seen && ald(&S.lastpoll) == 0) {
-		int64_t pu = ald(&S.polluntil);
-		seen = (pu && pu <= when) || rt__netpoll_break_pending();
+	for (int try = 0; try < STILL_TRIES; try++) {
+		uint64_t gen = ald(&S.idlegen);
+		bool seen = ald(&S.nwatching) > 0 || ald(&S.nmspinning) > 0;
+		if (!seen && ald(&S.lastpoll) == 0) {
+			int64_t pu = ald(&S.polluntil);
+			seen = (pu && pu <= when) || rt__netpoll_break_pending();
+		}
+		if (seen)
+			return true;
+		if (ald(&S.idlegen) == gen)
+			return false; /* a still picture with nobody set to wake */
 	}
-	return seen || ald(&S.idlegen) != gen;
+	return true; /* M's kept moving: one of them is awake */
 }
 
 static void check_syscalls(int64_t now) {

@@ -581,6 +581,24 @@ RT_NOINLINE void rt__switch_to(rt_g *from, rt_g *to) {
 	rt__run_fin(rt__getm());
 }
 
+/* Timers are about to ready G's onto p's ring tail: the G in runnext (a
+ * goroutine spawning in a loop, each spawn faulting in a fresh stack)
+ * would run again and again before them, one ring turn per
+ * RUNNEXT_STREAK_MAX, and sleepers woke milliseconds late (while the
+ * other P's M waited for a CPU on a loaded host). It goes to the ring
+ * tail first, so it still runs before them (it was readied earlier), but
+ * then queues behind them. Owner only. */
+static void runnext_behind(rt_p *p) {
+	rt_g *nx = arl(&p->runnext);
+	if (!nx)
+		return;
+	if (S.single)
+		asr(&p->runnext, NULL);
+	else if (!acas(&p->runnext, &nx, NULL))
+		return; /* stolen meanwhile */
+	runq_put(p, nx, false);
+}
+
 /* Local work for p, or NULL: expired timers, the global queue every 61
  * ticks, runnext, the ring, the global queue. */
 RT_HOT static rt_g *find_local(rt_m *m, rt_p *p) {
@@ -588,8 +606,10 @@ RT_HOT static rt_g *find_local(rt_m *m, rt_p *p) {
 	int64_t t0 = arl(&p->timer0);
 	if (t0 && (tick & TIMER_CHECK_MASK) == 0) {
 		int64_t now = rt__nanotime(); /* one clock read on the switch path */
-		if (t0 <= now)
+		if (t0 <= now) {
+			runnext_behind(p);
 			rt__timers_run(p, now);
+		}
 	}
 	if (arl(&S.runqsize) > 0 && tick % GLOBAL_CHECK_TICKS == 0) {
 		rt__lock(&S.lock);

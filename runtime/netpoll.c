@@ -136,8 +136,10 @@ static int epoll_wait_ns(struct epoll_event *evs, int64_t delay) {
 }
 
 /* poller: the M that set S.lastpoll to 0 (it takes the wake-ups, even
- * with a zero delay); everyone else polls with delay 0. */
-static rt_g *netpoll(int64_t delay, bool poller) {
+ * with a zero delay); everyone else polls with delay 0. A break it takes
+ * stays pending until rt__netpoll_break_taken: until the poller counts as
+ * looking at the timers again, sysmon must see that it was told to wake. */
+static rt_g *netpoll(int64_t delay, bool poller, bool *took_break) {
 	struct epoll_event evs[EVENTS_PER_POLL];
 	int n = epoll_wait_ns(evs, delay);
 	(void)__atomic_load_n(&np.registrations, __ATOMIC_ACQUIRE);
@@ -150,7 +152,7 @@ static rt_g *netpoll(int64_t delay, bool poller) {
 			uint64_t v;
 			ssize_t r = read(np.evfd, &v, sizeof v);
 			(void)r;
-			ast(&np.break_pending, 0);
+			*took_break = true;
 			continue;
 		}
 		rt_pollfd *pd = (rt_pollfd *)(uintptr_t)(d & ~(uint64_t)TAG_MASK);
@@ -173,11 +175,17 @@ static rt_g *netpoll(int64_t delay, bool poller) {
 }
 
 rt_g *rt__netpoll(int64_t delay) {
-	return netpoll(delay, false);
+	bool took = false;
+	return netpoll(delay, false, &took);
 }
 
-rt_g *rt__netpoll_poller(int64_t delay) {
-	return netpoll(delay, true);
+rt_g *rt__netpoll_poller(int64_t delay, bool *took_break) {
+	*took_break = false;
+	return netpoll(delay, true, took_break);
+}
+
+void rt__netpoll_break_taken(void) {
+	ast(&np.break_pending, 0);
 }
 
 /* ─── pollfd life ────────────────────────────────────────────────────── */

@@ -189,7 +189,7 @@ struct rt_m {
 	rt_m *link;    /* idle list */
 	rt_m *alllink;
 	pthread_t thread;
-	int exited; /* 1: thread exited (reclaimed), 2: joined */
+	int exited; /* 1: thread exited (reclaimed), 2: joined (or being joined) */
 	/* after-switch action: runs on whatever runs next on this M */
 	rt__fin_fn fin;
 	void *fin_arg;
@@ -316,8 +316,11 @@ int64_t rt__timers_next(void);            /* earliest over all P's, 0 if none */
 /* netpoll.c */
 int rt__netpoll_init(void); /* 0, or -errno (epoll, eventfd) */
 void rt__netpoll_fini(void);
-rt_g *rt__netpoll(int64_t delay_ns);        /* ready G list; non-blocking (delay 0) */
-rt_g *rt__netpoll_poller(int64_t delay_ns); /* the blocking poller's; delay <0 forever */
+rt_g *rt__netpoll(int64_t delay_ns); /* ready G list; non-blocking (delay 0) */
+/* the blocking poller's; delay <0 forever. *took_break: it read the
+ * break, which stays pending until rt__netpoll_break_taken. */
+rt_g *rt__netpoll_poller(int64_t delay_ns, bool *took_break);
+void rt__netpoll_break_taken(void);
 bool rt__netpoll_waiters(void);
 bool rt__netpoll_break_pending(void); /* a break is written and no poll has taken it yet */
 

@@ -758,7 +758,7 @@ void rt_yield(void) {
 bool rt_preempt_requested(void) {
 	rt_m *m = rt__getm();
 	rt_g *g = m ? m->curg : NULL;
-	return g && m->p && arl(&g->preempt) == arl(&m->p->schedtick) + 1;
+	return g && m->p && ald(&g->preempt) == arl(&m->p->schedtick) + 1;
 }
 
 /* ─── Goroutine life ─────────────────────────────────────────────────── */
@@ -1026,8 +1026,11 @@ static rt_g *netpoll_block(rt_m *m, bool *polled) {
 	int64_t now = rt__nanotime();
 	int64_t delay = next ? (next > now ? next - now : 0) : -1;
 	watch_end(m); /* lastpoll and polluntil say when we wake */
-	rt_g *list = rt__netpoll_poller(delay);
+	bool took_break;
+	rt_g *list = rt__netpoll_poller(delay, &took_break);
 	watch_begin(m);
+	if (took_break) /* only now: see rt__netpoll_poller */
+		rt__netpoll_break_taken();
 	asr(&S.polluntil, 0);
 	ast(&S.lastpoll, rt__nanotime());
 	rt__lock(&S.lock);
@@ -1494,11 +1497,15 @@ int rt_main(const rt_config *cfg, rt_main_fn fn, void *arg) {
 		rt_m *m = S.allm;
 		while (m && (m == m0 || m->exited == 2))
 			m = m->alllink;
+		/* claimed under the lock: sysmon may still start an M, and
+		 * m_new's m_join_exited must not join this thread too (TSan
+		 * caught the double join) */
+		if (m)
+			m->exited = 2;
 		rt__unlock(&S.lock);
 		if (!m)
 			break;
 		pthread_join(m->thread, NULL);
-		m->exited = 2;
 	}
 	rt__sysmon_stop();
 	rt__blocking_fini();

@@ -74,11 +74,13 @@ static bool check_longrun(rt_p *p, int64_t now) {
 	if (!g || g->is_g0)
 		return false;
 	if (arl(&g->preempt) != t + 1) {
-		asr(&g->preempt, t + 1);
-		__atomic_fetch_add(&S.cnt.longruns, 1, __ATOMIC_RELAXED);
+		/* the hook first: a goroutine that sees the request (and yields)
+		 * may be watched by code that expects the hook to have run */
 		rt_preempt_hook hook = ald(&S.preempt_hook);
 		if (hook)
 			hook(arl(&g->id), arl(&g->local), arl(&S.preempt_arg));
+		ast(&g->preempt, t + 1);
+		__atomic_fetch_add(&S.cnt.longruns, 1, __ATOMIC_RELAXED);
 	}
 	if (!p->sm_reported && S.debug_longrun && ran >= S.cfg.longrun_ns * LONGRUN_REPORT_FACTOR) {
 		p->sm_reported = true;

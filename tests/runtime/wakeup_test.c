@@ -242,15 +242,18 @@ static int break_main(void *arg) {
 	CHECK(rt__netpoll(0) == NULL); /* another M's non-blocking look */
 	CHECKF(rt__netpoll_break_pending(), "a non-blocking poll took the poller's wake-up");
 	int64_t t0 = rt_now();
-	CHECK(rt__netpoll_poller(BREAK_WAIT) == NULL);
+	bool took_break;
+	CHECK(rt__netpoll_poller(BREAK_WAIT, &took_break) == NULL);
 	int64_t took = rt_now() - t0;
 	fprintf(stderr, "  the blocking poll after the break returned in %lld us\n",
 	        (long long)(took / US));
 	CHECKF(took < BREAK_WAIT / 2, "the blocking poller slept %lld ms through a break",
 	       (long long)(took / MS));
+	CHECK(took_break && rt__netpoll_break_pending()); /* until the poller says */
+	rt__netpoll_break_taken();
 	CHECK(!rt__netpoll_break_pending());
 	t0 = rt_now(); /* taken: the next poll sleeps its time */
-	CHECK(rt__netpoll_poller(POLL_SHORT) == NULL);
+	CHECK(rt__netpoll_poller(POLL_SHORT, &took_break) == NULL && !took_break);
 	CHECK(rt_now() - t0 >= POLL_SHORT);
 	return 0;
 }

@@ -176,6 +176,13 @@ struct rt_p {
 
 /* ─── M ──────────────────────────────────────────────────────────────── */
 
+enum m_exited {
+	M_LIVE = 0,
+	M_EXITED,   /* the thread exited (reclaimed after idling): join it */
+	M_JOINED,   /* joined, being joined, or never started */
+	M_STARTING, /* in allm, but pthread_create has not yet given its handle */
+};
+
 typedef void (*rt__fin_fn)(rt_m *m, rt_g *prev, void *arg);
 
 struct rt_m {
@@ -189,7 +196,7 @@ struct rt_m {
 	rt_m *link;    /* idle list */
 	rt_m *alllink;
 	pthread_t thread;
-	int exited; /* 1: thread exited (reclaimed), 2: joined (or being joined) */
+	int exited; /* enum m_exited, under S.lock */
 	/* after-switch action: runs on whatever runs next on this M */
 	rt__fin_fn fin;
 	void *fin_arg;

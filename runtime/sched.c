@@ -381,8 +381,8 @@ static void *mstart(void *arg);
 
 static void m_join_exited(void) { /* S.lock held: reap reclaimed threads */
 	for (rt_m *m = S.allm; m; m = m->alllink)
-		if (m->exited == 1 && pthread_tryjoin_np(m->thread, NULL) == 0)
-			m->exited = 2;
+		if (m->exited == M_EXITED && pthread_tryjoin_np(m->thread, NULL) == 0)
+			m->exited = M_JOINED;
 }
 
 static rt_m *m_new(rt_p *p, bool spinning) {
@@ -393,6 +393,7 @@ static rt_m *m_new(rt_p *p, bool spinning) {
 	m_join_exited();
 	m->id = S.mcount;
 	asr(&S.mcount, S.mcount + 1);
+	m->exited = M_STARTING; /* rt_main must not join m->thread before it is set */
 	m->alllink = S.allm;
 	S.allm = m;
 	rt__unlock(&S.lock);
@@ -408,12 +409,16 @@ static rt_m *m_new(rt_p *p, bool spinning) {
 	int e = pthread_create(&m->thread, &a, mstart, m);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
+	rt__lock(&S.lock);
+	if (e) {
+		asr(&S.mcount, S.mcount - 1);
+		m->exited = M_JOINED;
+	} else if (m->exited == M_STARTING) {
+		m->exited = M_LIVE;
+	}
+	rt__unlock(&S.lock);
 	if (e) {
 		watch_end(m);
-		rt__lock(&S.lock);
-		asr(&S.mcount, S.mcount - 1);
-		m->exited = 2;
-		rt__unlock(&S.lock);
 		return NULL;
 	}
 	SCNT(threads_created);
@@ -430,6 +435,12 @@ static void startm(rt_p *p, bool spinning) {
 			if (spinning) {
 				__atomic_sub_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
 				ast(&S.needspinning, 1);
+				/* While our nmspinning was up, a P going idle with a
+				 * timer to see (sysmon's handoff, rt__wake_netpoller)
+				 * may have left the wake to the "spinner": there is
+				 * none, so look again (a sysmon rescue under TSan) */
+				if (__atomic_load_n(&S.npidle, __ATOMIC_SEQ_CST) > 0)
+					rt__wakep();
 			}
 			return;
 		}
@@ -1202,7 +1213,7 @@ static void *mstart(void *arg) {
 	rt__stack_thread_fini(m);
 	rt__lock(&S.lock);
 	if (!ald(&S.done))
-		m->exited = 1; /* reclaimed: joined by the next m_new or rt_main */
+		m->exited = M_EXITED; /* reclaimed: joined by the next m_new or rt_main */
 	rt__unlock(&S.lock);
 	setm(NULL);
 	return NULL;
@@ -1494,15 +1505,25 @@ int rt_main(const rt_config *cfg, rt_main_fn fn, void *arg) {
 	for (;;) {
 		wake_all_ms();
 		rt__lock(&S.lock);
-		rt_m *m = S.allm;
-		while (m && (m == m0 || m->exited == 2))
-			m = m->alllink;
-		/* claimed under the lock: sysmon may still start an M, and
-		 * m_new's m_join_exited must not join this thread too (TSan
-		 * caught the double join) */
-		if (m)
-			m->exited = 2;
+		/* sysmon still runs and may start an M: one in allm whose
+		 * pthread_create has not returned has no handle to join yet
+		 * (TSan caught the join of a garbage handle); wait for it */
+		rt_m *m;
+		bool starting = false;
+		for (m = S.allm; m; m = m->alllink) {
+			if (m == m0 || m->exited == M_JOINED)
+				continue;
+			if (m->exited != M_STARTING)
+				break;
+			starting = true;
+		}
+		if (m) /* claimed: m_new's m_join_exited must not join it too */
+			m->exited = M_JOINED;
 		rt__unlock(&S.lock);
+		if (!m && starting) {
+			sched_yield();
+			continue;
+		}
 		if (!m)
 			break;
 		pthread_join(m->thread, NULL);

@@ -165,6 +165,7 @@ struct rt_p {
 	rt__heap_entry *timers;
 	int ntimers, captimers;
 	int64_t timer0; /* atomic; 0 = none */
+	int adding;     /* atomic, owner only: a timer published, its wake-up not yet issued */
 	/* counters, written by the owner only, read racily */
 	rt_counters cnt;
 	/* sysmon's view */

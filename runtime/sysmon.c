@@ -94,7 +94,9 @@ static bool check_longrun(rt_p *p, int64_t now) {
 }
 
 /* Is some M set to see a timer due at `when` while P's are idle? One
- * handed a P or on its way to park or poll (S.nwatching), a spinning one,
+ * handed a P or on its way to park or poll (S.nwatching), one that has
+ * published the timer and not yet issued its wake-up (p->adding), a
+ * spinning one,
  * or the M blocked in netpoll sleeping until then or earlier, or told to
  * wake by a break it has not taken yet. Then an overdue timer means that
  * M's thread has not had a CPU since (measured: on a loaded host a poller
@@ -106,6 +108,8 @@ static bool timer_watched(int64_t when) {
 	for (int try = 0; try < STILL_TRIES; try++) {
 		uint64_t gen = ald(&S.idlegen);
 		bool seen = ald(&S.nwatching) > 0 || ald(&S.nmspinning) > 0;
+		for (int i = 0; i < S.nprocs && !seen; i++)
+			seen = ald(&S.allp[i]->adding) != 0; /* its wake-up is on the way */
 		if (!seen && ald(&S.lastpoll) == 0) {
 			int64_t pu = ald(&S.polluntil);
 			seen = (pu && pu <= when) || rt__netpoll_break_pending();

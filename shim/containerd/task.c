@@ -1066,6 +1066,8 @@ static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 	resp.pid = (uint32_t)p->pid;
 	code = reply(&resp.base, out, out_len);
+	if (!exec) /* the container runs: what made it (spec, cgroup, Lua) is done */
+		mem_settle();
 out:
 	containerd__task__v2__start_request__free_unpacked(r, NULL);
 	return code;

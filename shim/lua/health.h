@@ -59,7 +59,8 @@
 #define HC_TRUNCATED            "..."     /* appended to a cut output, as Docker does */
 #define HC_NAME_MAX             64        /* a check's name, NUL included */
 #define HC_REASON_MAX           160
-#define HC_TRANSITIONS_MAX      3 /* one result changes at most: its check, health, readiness */
+#define HC_DURATION_BUCKETS     13 /* probe duration histogram: 1 ms .. 10 s */
+#define HC_TRANSITIONS_MAX      3  /* one result changes at most: its check, health, readiness */
 #define HC_PERIOD_MIN_NS        1000000LL /* 1 ms: Docker's floor; sub-second periods are fine */
 #define HC_DEFAULT_INTERVAL_NS  30000000000LL /* Docker --interval=30s */
 #define HC_DEFAULT_TIMEOUT_NS   30000000000LL /* Docker --timeout=30s */

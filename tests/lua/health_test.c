@@ -9,6 +9,7 @@
 #include "../../shim/lua/health.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #define MS  1000000LL
@@ -458,6 +459,40 @@ TEST(health_set_json_adds_ready_and_checks) {
 		CHECK(!strcmp(json_string_value(json_object_get(c, "Status")), status[i]));
 		CHECK(json_is_array(json_object_get(c, "Log")));
 	}
+	json_decref(j);
+	hc_set_free(s);
+}
+
+/* Every probe counted by outcome in the set's "Checks", and its duration in
+ * a histogram (per-bucket counts, the last above every bound, and the sum)
+ * that `moonshim metrics` turns into moonshim_probe_duration_seconds. */
+TEST(health_set_json_counts_probes) {
+	hc_set *s = set_of(pod, 3);
+	hc_transition t[HC_TRANSITIONS_MAX];
+	set_probe(s, BOOT, HC_PASS, t); /* the startup check gates the others */
+	set_probe(s, LIVE, HC_PASS, t);
+	set_probe(s, LIVE, HC_FAIL, t);
+	set_probe(s, LIVE, HC_ERROR, t);
+	json_t *j = hc_set_to_json(s, OFFSET);
+	json_t *live = json_array_get(json_object_get(j, "Checks"), 1);
+	json_t *p = json_object_get(live, "Probes");
+	CHECK(json_integer_value(json_object_get(p, "pass")) == 1);
+	CHECK(json_integer_value(json_object_get(p, "fail")) == 1);
+	CHECK(json_integer_value(json_object_get(p, "error")) == 1);
+	CHECK(json_integer_value(json_object_get(p, "timeout")) == 0);
+	json_t *d = json_object_get(p, "duration");
+	json_t *le = json_object_get(d, "le"), *counts = json_object_get(d, "counts");
+	CHECK(json_array_size(le) == HC_DURATION_BUCKETS);
+	CHECK(json_array_size(counts) == HC_DURATION_BUCKETS + 1);
+	/* RUN is 10 ms: the bucket whose bound is 0.01 holds all three */
+	for (size_t i = 0; i < json_array_size(counts); i++) {
+		bool ten_ms =
+		    i < HC_DURATION_BUCKETS && json_real_value(json_array_get(le, i)) == 0.01;
+		CHECK(json_integer_value(json_array_get(counts, i)) == (ten_ms ? 3 : 0));
+	}
+	CHECK(fabs(json_real_value(json_object_get(d, "sum")) - 0.03) < 1e-9);
+	/* the container-level object (the primary check's) has no "Probes" */
+	CHECK(!json_object_get(j, "Probes"));
 	json_decref(j);
 	hc_set_free(s);
 }

@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 /* a change is published within this (changes in between are coalesced) */
-#define PB_PERIOD_NS  (1 * RT_SECOND)
+#define PB_PERIOD_NS (1 * RT_SECOND)
 /* and computed sections (health probes, runtime counters) at least this often */
 #define PB_REFRESH_NS (10 * RT_SECOND)
 #define PB_PROVIDERS  8
 #define PB_KEY_MAX    24
-#define PB_TYPES_MAX  64 /* event types counted: a policy may emit any type */
+#define PB_TYPES_MAX  64              /* event types counted: a policy may emit any type */
 #define PB_DIR_MAX    (PATH_MAX - 32) /* room for the file names in it */
 
 struct pb {
@@ -262,7 +262,8 @@ static void observe(void *arg, const char *type, json_t *event, const char *line
 
 void pb_observe(pb *p, ev_log *l) {
 	if (p && l && ev_observe(l, observe, p) < 0)
-		fprintf(stderr, "moonshim: publishing: too many event observers (events not journaled)\n");
+		fprintf(stderr,
+		        "moonshim: publishing: too many event observers (events not journaled)\n");
 }
 
 /* ─── the snapshot ───────────────────────────────────────────────────── */
@@ -389,8 +390,7 @@ void pb_stop(pb *p) {
 }
 
 static void remove_files(pb *p) {
-	static const char *const names[] = {PB_STATUS, PB_JOURNAL, PB_JOURNAL_OLD,
-	                                    PB_STATUS_TMP};
+	static const char *const names[] = {PB_STATUS, PB_JOURNAL, PB_JOURNAL_OLD, PB_STATUS_TMP};
 	char path[PATH_MAX];
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		path_in(p, names[i], path, sizeof path);
@@ -425,8 +425,21 @@ bool pb_alive(pid_t pid, unsigned long long start_time) {
 	       start == start_time;
 }
 
-static void visit(const char *dir, const char *key, void (*fn)(const pb_entry *e, void *arg),
-                  void *arg) {
+typedef struct {
+	void (*fn)(const pb_entry *e, void *arg);
+	void (*bad)(const char *key, const char *msg, void *arg); /* NULL: stderr */
+	void *arg;
+	const char *ns; /* depth 2: the namespace being walked */
+} scan_ctx;
+
+static void report(const scan_ctx *c, const char *key, const char *msg) {
+	if (c->bad)
+		c->bad(key, msg, c->arg);
+	else
+		fprintf(stderr, "moonshim: %s\n", msg);
+}
+
+static void visit(const char *dir, const char *key, const scan_ctx *c) {
 	pb_entry e = {0};
 	char path[PATH_MAX];
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, PB_STATUS) >= sizeof path)
@@ -434,12 +447,17 @@ static void visit(const char *dir, const char *key, void (*fn)(const pb_entry *e
 	ms_err err = {0};
 	size_t len;
 	char *text = fs_read_file(path, PB_STATUS_MAX, &len, &err);
-	if (!text)
-		return; /* not published (yet), or gone meanwhile */
+	if (!text) {
+		if (err.code != -ENOENT) /* else not published (yet), or gone meanwhile */
+			report(c, key, err.msg);
+		return;
+	}
 	e.status = jl_loadb(text, len, 0, path, &err);
 	free(text);
 	if (!json_is_object(e.status)) {
-		fprintf(stderr, "moonshim: %s\n", e.status ? "status.json is not an object" : err.msg);
+		char msg[PATH_MAX + 32];
+		snprintf(msg, sizeof msg, "%s: not a JSON object", path);
+		report(c, key, e.status ? msg : err.msg);
 		json_decref(e.status);
 		return;
 	}
@@ -449,7 +467,7 @@ static void visit(const char *dir, const char *key, void (*fn)(const pb_entry *e
 	json_int_t pid = json_integer_value(json_object_get(sup, "pid"));
 	json_int_t start = json_integer_value(json_object_get(sup, "start_time"));
 	e.live = pid > 0 && pid <= INT_MAX && pb_alive((pid_t)pid, (unsigned long long)start);
-	fn(&e, arg);
+	c->fn(&e, c->arg);
 	json_decref(e.status);
 }
 
@@ -470,12 +488,6 @@ static int each_dir(const char *dir, void (*fn)(const char *path, const char *na
 	return 0;
 }
 
-typedef struct {
-	void (*fn)(const pb_entry *e, void *arg);
-	void *arg;
-	const char *ns; /* depth 2: the namespace being walked */
-} scan_ctx;
-
 static void scan_container(const char *path, const char *name, void *arg) {
 	scan_ctx *c = arg;
 	char key[512];
@@ -483,7 +495,7 @@ static void scan_container(const char *path, const char *name, void *arg) {
 		snprintf(key, sizeof key, "%s/%s", c->ns, name);
 	else
 		snprintf(key, sizeof key, "%s", name);
-	visit(path, key, c->fn, c->arg);
+	visit(path, key, c);
 }
 
 static void scan_namespace(const char *path, const char *name, void *arg) {
@@ -493,8 +505,14 @@ static void scan_namespace(const char *path, const char *name, void *arg) {
 	each_dir(path, scan_container, &c, &err);
 }
 
+int pb_scan_report(const char *root, int depth, void (*fn)(const pb_entry *e, void *arg),
+                   void (*bad)(const char *key, const char *msg, void *arg), void *arg,
+                   ms_err *err) {
+	scan_ctx c = {.fn = fn, .bad = bad, .arg = arg};
+	return each_dir(root, depth == 2 ? scan_namespace : scan_container, &c, err);
+}
+
 int pb_scan(const char *root, int depth, void (*fn)(const pb_entry *e, void *arg), void *arg,
             ms_err *err) {
-	scan_ctx c = {.fn = fn, .arg = arg};
-	return each_dir(root, depth == 2 ? scan_namespace : scan_container, &c, err);
+	return pb_scan_report(root, depth, fn, NULL, arg, err);
 }

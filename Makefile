@@ -14,6 +14,7 @@
 # build/tsan, build/aarch64 (cross-compiled, run under qemu-user).
 
 PREFIX  ?= /usr/local
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 DESTDIR ?=
 B       ?= build
 CC      ?= gcc
@@ -330,10 +331,13 @@ bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/
 	bash bench/run_cri.sh $(B)/containerd-shim-moon-v2
 	bash bench/run_lua.sh $(B)/bench/luabench
 	bash bench/run_go.sh $(B)/bench/gowatchbench $(B)/bench/goscrape
+	bash bench/run_exporter.sh $(B)/moonshim
 
 # the program and containerd's name for it, the shipped checks and policies
 # (share/moonshim: copy one to /etc/moonshim/checks.lua or policy.lua to make
-# it the default of every container of the shim), the runtime library
+# it the default of every container of the shim), the runtime library, and
+# the exporter's systemd unit (contrib/moonshim-metrics.service, into
+# SYSTEMD_UNIT_DIR; then `systemctl enable --now moonshim-metrics`)
 install: $(SHIM_BIN) $(RT_LIB)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/moonshim \
 	  $(DESTDIR)$(PREFIX)/share/moonshim/scripts $(DESTDIR)$(PREFIX)/share/moonshim/policies
@@ -342,6 +346,9 @@ install: $(SHIM_BIN) $(RT_LIB)
 	install -m 644 scripts/*.lua $(DESTDIR)$(PREFIX)/share/moonshim/scripts/
 	install -m 644 policies/*.lua $(DESTDIR)$(PREFIX)/share/moonshim/policies/
 	install -m 644 $(RT_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|' contrib/moonshim-metrics.service >$(DESTDIR)$(SYSTEMD_UNIT_DIR)/moonshim-metrics.service
+	chmod 644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/moonshim-metrics.service
 	install -m 644 runtime/rt.h $(DESTDIR)$(PREFIX)/include/moonshim/
 
 format:

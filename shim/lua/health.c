@@ -22,16 +22,7 @@ struct hc_check {
 	int fail_streak, pass_streak;
 	int log_head, log_len; /* ring: log[(log_head + i) % HC_LOG_MAX] is the i-th oldest */
 	hc_entry log[HC_LOG_MAX];
-	/* every probe since the start: by outcome, and its duration by bucket
-	 * (the last above every bound) with their sum (State.Health's "Probes") */
-	uint64_t probes[HC_ERROR + 1];
-	uint64_t dur_counts[HC_DURATION_BUCKETS + 1];
-	double dur_sum_s;
 };
-
-/* Prometheus' default histogram bounds, in seconds */
-static const double dur_bounds[HC_DURATION_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                       0.25,  0.5,    1,     2.5,  5,     10};
 
 static hc_status aggregate(const struct hc_set *s, hc_role ignored);
 
@@ -279,31 +270,6 @@ static void log_result(hc_check *h, const hc_result *r, hc_outcome outcome) {
 	}
 }
 
-static void count_probe(hc_check *h, const hc_result *r, hc_outcome outcome) {
-	double secs = r->end_ns > r->start_ns ? (double)(r->end_ns - r->start_ns) / 1e9 : 0;
-	int b = 0;
-	while (b < HC_DURATION_BUCKETS && secs > dur_bounds[b])
-		b++;
-	h->probes[outcome]++;
-	h->dur_counts[b]++;
-	h->dur_sum_s += secs;
-}
-
-/* {"pass","fail","timeout","error","duration":{"le","counts","sum"}} */
-static json_t *probes_json(const hc_check *h) {
-	json_t *le = json_array(), *counts = json_array();
-	for (int i = 0; i <= HC_DURATION_BUCKETS; i++) {
-		if (i < HC_DURATION_BUCKETS)
-			json_array_append_new(le, json_real(dur_bounds[i]));
-		json_array_append_new(counts, json_integer((json_int_t)h->dur_counts[i]));
-	}
-	return json_pack("{s:I,s:I,s:I,s:I,s:{s:o,s:o,s:f}}", "pass",
-	                 (json_int_t)h->probes[HC_PASS], "fail", (json_int_t)h->probes[HC_FAIL],
-	                 "timeout", (json_int_t)h->probes[HC_TIMEOUT], "error",
-	                 (json_int_t)h->probes[HC_ERROR], "duration", "le", le, "counts", counts,
-	                 "sum", h->dur_sum_s);
-}
-
 bool hc_record(hc_check *h, const hc_result *r, hc_transition *t) {
 	if (stopped(h))
 		return false;
@@ -313,7 +279,6 @@ bool hc_record(hc_check *h, const hc_result *r, hc_transition *t) {
 	if (r->end_ns - r->start_ns > h->cfg.timeout_ns)
 		outcome = HC_TIMEOUT;
 	log_result(h, r, outcome);
-	count_probe(h, r, outcome);
 	hc_status from = h->status, to = from;
 	if (outcome == HC_PASS) {
 		h->fail_streak = 0;
@@ -424,14 +389,48 @@ static json_t *health_json(const hc_check *h, hc_status status, bool named, int6
 			return NULL;
 		}
 	}
-	return json_pack("{s:s*,s:s*,s:s,s:i,s:o,s:o*}", "Name", named ? h->name : NULL, "Role",
+	return json_pack("{s:s*,s:s*,s:s,s:i,s:o}", "Name", named ? h->name : NULL, "Role",
 	                 named ? hc_role_name(h->cfg.role) : NULL, "Status", hc_status_name(status),
-	                 "FailingStreak", h->fail_streak, "Log", log, "Probes",
-	                 named ? probes_json(h) : NULL);
+	                 "FailingStreak", h->fail_streak, "Log", log);
 }
 
 json_t *hc_to_json(const hc_check *h, int64_t wall_offset_ns) {
 	return health_json(h, h->status, false, wall_offset_ns);
+}
+
+/* ─── probe counters ─────────────────────────────────────────────────── */
+
+/* Prometheus' default histogram bounds (client_golang's DefBuckets) */
+static const int64_t bucket_ns[HC_BUCKETS] = {
+    5 * RT_MILLISECOND,   10 * RT_MILLISECOND,  25 * RT_MILLISECOND,  50 * RT_MILLISECOND,
+    100 * RT_MILLISECOND, 250 * RT_MILLISECOND, 500 * RT_MILLISECOND, RT_SECOND,
+    5 * RT_SECOND / 2,    5 * RT_SECOND,        10 * RT_SECOND};
+
+void hc_probes_add(hc_probes *p, hc_outcome o, int64_t duration_ns) {
+	if ((unsigned)o > HC_ERROR)
+		o = HC_ERROR;
+	if (duration_ns < 0)
+		duration_ns = 0;
+	int b = 0;
+	while (b < HC_BUCKETS && duration_ns > bucket_ns[b])
+		b++;
+	p->outcomes[o]++;
+	p->buckets[b]++;
+	p->sum_ns += duration_ns;
+}
+
+json_t *hc_probes_json(const hc_probes *p) {
+	json_t *le = json_array(), *counts = json_array();
+	for (int b = 0; le && counts && b <= HC_BUCKETS; b++) {
+		if (b < HC_BUCKETS)
+			json_array_append_new(le, json_real((double)bucket_ns[b] / RT_SECOND));
+		json_array_append_new(counts, json_integer((json_int_t)p->buckets[b]));
+	}
+	return json_pack("{s:I, s:I, s:I, s:I, s:{s:o, s:o, s:f}}", "pass",
+	                 (json_int_t)p->outcomes[HC_PASS], "fail", (json_int_t)p->outcomes[HC_FAIL],
+	                 "timeout", (json_int_t)p->outcomes[HC_TIMEOUT], "error",
+	                 (json_int_t)p->outcomes[HC_ERROR], "duration", "le", le, "counts", counts,
+	                 "sum", (double)p->sum_ns / RT_SECOND);
 }
 
 /* ─── a set ──────────────────────────────────────────────────────────── */

@@ -59,8 +59,7 @@
 #define HC_TRUNCATED            "..."     /* appended to a cut output, as Docker does */
 #define HC_NAME_MAX             64        /* a check's name, NUL included */
 #define HC_REASON_MAX           160
-#define HC_DURATION_BUCKETS     13 /* probe duration histogram: 1 ms .. 10 s */
-#define HC_TRANSITIONS_MAX      3  /* one result changes at most: its check, health, readiness */
+#define HC_TRANSITIONS_MAX      3 /* one result changes at most: its check, health, readiness */
 #define HC_PERIOD_MIN_NS        1000000LL /* 1 ms: Docker's floor; sub-second periods are fine */
 #define HC_DEFAULT_INTERVAL_NS  30000000000LL /* Docker --interval=30s */
 #define HC_DEFAULT_TIMEOUT_NS   30000000000LL /* Docker --timeout=30s */
@@ -136,6 +135,27 @@ const hc_entry *hc_log_at(const hc_check *h, int i); /* 0 is the oldest */
  * to wall clock as mono + wall_offset_ns (CLOCK_REALTIME - CLOCK_MONOTONIC).
  * Invalid UTF-8 in outputs becomes U+FFFD. NULL on ENOMEM. */
 json_t *hc_to_json(const hc_check *h, int64_t wall_offset_ns);
+
+/* ─── Probe counters ───────────────────────────────────────────────────────
+ *
+ * What an exporter needs of a check's probes: counts by outcome and a
+ * duration histogram over Prometheus' default bounds (seconds, "le": a
+ * probe of exactly a bound counts in that bound's bucket). Fixed size, no
+ * allocation per probe; the caller holds its own lock. */
+
+#define HC_BUCKETS 11 /* .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10 s */
+
+typedef struct hc_probes {
+	uint64_t outcomes[HC_ERROR + 1];  /* by hc_outcome */
+	uint64_t buckets[HC_BUCKETS + 1]; /* per bucket, not cumulative; the last: above 10 s */
+	int64_t sum_ns;
+} hc_probes;
+
+/* Count one probe of that outcome that took duration_ns (< 0 counts as 0). */
+void hc_probes_add(hc_probes *p, hc_outcome o, int64_t duration_ns);
+/* {"pass","fail","timeout","error","duration":{"le":[bounds, s],"counts":
+ * [HC_BUCKETS + 1],"sum": s}} (publish.h's "Probes"); NULL on ENOMEM. */
+json_t *hc_probes_json(const hc_probes *p);
 
 /* ─── A set of checks ──────────────────────────────────────────────────── */
 

@@ -78,7 +78,8 @@ static int wait_signal(void) {
 	int fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC), perr = 0;
 	rt_pollfd *pd = fd >= 0 ? rt_poll_open(fd, &perr) : NULL;
 	if (!pd) {
-		fprintf(stderr, "moonshim metrics: signalfd: %s\n", strerror(fd < 0 ? errno : -perr));
+		fprintf(stderr, "moonshim metrics: signalfd: %s\n",
+		        strerror(fd < 0 ? errno : -perr));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -113,14 +114,15 @@ static int metrics_main(void *arg) {
 }
 
 static void metrics_usage(FILE *f) {
-	fprintf(f,
-	        "usage: moonshim [--root DIR] metrics [--listen ADDR:PORT] [--containerd-root DIR]\n"
-	        "  --listen ADDR:PORT     where to serve %s (default %s; [::1]:PORT for IPv6;\n"
-	        "                         port 0 picks a free one, printed on stderr)\n"
-	        "  --containerd-root DIR  the containerd shims' publish root (default %s)\n"
-	        "Every live container under --root (moonshim run's) and --containerd-root, in\n"
-	        "Prometheus text format, or OpenMetrics when the Accept header asks for it.\n",
-	        MX_PATH, MX_DEFAULT_LISTEN, PB_CONTAINERD_ROOT);
+	fprintf(
+	    f,
+	    "usage: moonshim [--root DIR] metrics [--listen ADDR:PORT] [--containerd-root DIR]\n"
+	    "  --listen ADDR:PORT     where to serve %s (default %s; [::1]:PORT for IPv6;\n"
+	    "                         port 0 picks a free one, printed on stderr)\n"
+	    "  --containerd-root DIR  the containerd shims' publish root (default %s)\n"
+	    "Every live container under --root (moonshim run's) and --containerd-root, in\n"
+	    "Prometheus text format, or OpenMetrics when the Accept header asks for it.\n",
+	    MX_PATH, MX_DEFAULT_LISTEN, PB_CONTAINERD_ROOT);
 }
 
 int cmd_metrics(int argc, char **argv) {

@@ -28,90 +28,97 @@
 /* ─── The families ────────────────────────────────────────────────────── */
 
 #define FAMILIES(X)                                                                                \
-	X(CONTAINERS, "moonshim_containers", GAUGE, "Live containers under the state roots, by mode.") \
-	X(SCRAPE_SECONDS, "moonshim_exporter_scrape_duration_seconds", GAUGE,                     \
+	X(CONTAINERS, "moonshim_containers", GAUGE,                                                \
+	  "Live containers under the state roots, by mode.")                                       \
+	X(SCRAPE_SECONDS, "moonshim_exporter_scrape_duration_seconds", GAUGE,                      \
 	  "How long this scrape took to collect.")                                                 \
 	X(STATUS_ERRORS, "moonshim_exporter_status_errors", COUNTER,                               \
 	  "Problems found in published status files (each logged once), counted at every scrape.") \
 	X(RUNNING, "moonshim_container_running", GAUGE, "1 while the container's process runs.")   \
 	X(START_TIME, "container_start_time_seconds", GAUGE,                                       \
-	  "Start time of the container's process since the Unix epoch.")                          \
+	  "Start time of the container's process since the Unix epoch.")                           \
 	X(RESTARTS, "moonshim_container_restarts", COUNTER,                                        \
-	  "Restarts of the container's process by its supervisor.")                               \
+	  "Restarts of the container's process by its supervisor.")                                \
 	X(EXIT_STATUS, "moonshim_container_exit_status", GAUGE,                                    \
-	  "Exit status of the container's process once it stopped (128+N: killed by signal N).")  \
+	  "Exit status of the container's process once it stopped (128+N: killed by signal N).")   \
 	X(UPDATED, "moonshim_status_updated_timestamp_seconds", GAUGE,                             \
-	  "When the supervisor last published the container's status.")                          \
+	  "When the supervisor last published the container's status.")                            \
 	X(HEALTHY, "moonshim_container_healthy", GAUGE,                                            \
-	  "1 when the container's health is healthy, 0 otherwise.")                               \
+	  "1 when the container's health is healthy, 0 otherwise.")                                \
 	X(HEALTH_STATUS, "moonshim_container_health_status", GAUGE,                                \
-	  "The container's health as a state set: 1 for its status, 0 for the others.")          \
-	X(READY, "moonshim_container_ready", GAUGE, "1 when every readiness check passes.")       \
-	X(CHECK_HEALTHY, "moonshim_check_healthy", GAUGE, "1 when the check is healthy, 0 otherwise.") \
+	  "The container's health as a state set: 1 for its status, 0 for the others.")            \
+	X(READY, "moonshim_container_ready", GAUGE, "1 when every readiness check passes.")        \
+	X(CHECK_HEALTHY, "moonshim_check_healthy", GAUGE,                                          \
+	  "1 when the check is healthy, 0 otherwise.")                                             \
 	X(CHECK_STATUS, "moonshim_check_status", GAUGE,                                            \
-	  "A check's status as a state set: 1 for its status, 0 for the others.")                 \
+	  "A check's status as a state set: 1 for its status, 0 for the others.")                  \
 	X(CHECK_STREAK, "moonshim_check_failing_streak", GAUGE,                                    \
-	  "Consecutive failed probes of the check.")                                              \
+	  "Consecutive failed probes of the check.")                                               \
 	X(PROBES, "moonshim_probes", COUNTER,                                                      \
-	  "Probes run, by check and outcome (pass, fail, timeout, error).")                       \
-	X(PROBE_SECONDS, "moonshim_probe_duration_seconds", HISTOGRAM, "How long probes took.")   \
-	X(EVENTS, "moonshim_events", COUNTER, "Events the supervisor emitted, by type.")          \
-	X(POLICY_ACTIONS, "moonshim_policy_actions", COUNTER, "Policy actions taken, by action.") \
-	X(POLICY_STEP, "moonshim_policy_step", GAUGE, "The ladder's step of the last policy action.") \
+	  "Probes run, by check and outcome (pass, fail, timeout, error).")                        \
+	X(PROBE_SECONDS, "moonshim_probe_duration_seconds", HISTOGRAM, "How long probes took.")    \
+	X(EVENTS, "moonshim_events", COUNTER, "Events the supervisor emitted, by type.")           \
+	X(POLICY_ACTIONS, "moonshim_policy_actions", COUNTER, "Policy actions taken, by action.")  \
+	X(POLICY_STEP, "moonshim_policy_step", GAUGE,                                              \
+	  "The ladder's step of the last policy action.")                                          \
 	X(GO_FINDINGS, "moonshim_go_findings", COUNTER,                                            \
-	  "Go-watch findings (goroutine leaks, scheduler anomalies), by type.")                   \
+	  "Go-watch findings (goroutine leaks, scheduler anomalies), by type.")                    \
 	X(GO_GOMAXPROCS, "moonshim_go_sched_gomaxprocs", GAUGE,                                    \
-	  "The Go workload's GOMAXPROCS in its last SCHED sample.")                               \
+	  "The Go workload's GOMAXPROCS in its last SCHED sample.")                                \
 	X(GO_IDLEPROCS, "moonshim_go_sched_idle_procs", GAUGE,                                     \
-	  "Idle P's in the Go workload's last SCHED sample.")                                     \
+	  "Idle P's in the Go workload's last SCHED sample.")                                      \
 	X(GO_THREADS, "moonshim_go_sched_threads", GAUGE,                                          \
-	  "Threads in the Go workload's last SCHED sample.")                                      \
+	  "Threads in the Go workload's last SCHED sample.")                                       \
 	X(GO_SPINNING, "moonshim_go_sched_spinning_threads", GAUGE,                                \
-	  "Spinning threads in the Go workload's last SCHED sample.")                             \
+	  "Spinning threads in the Go workload's last SCHED sample.")                              \
 	X(GO_IDLETHREADS, "moonshim_go_sched_idle_threads", GAUGE,                                 \
-	  "Idle threads in the Go workload's last SCHED sample.")                                 \
+	  "Idle threads in the Go workload's last SCHED sample.")                                  \
 	X(GO_RUNQUEUE, "moonshim_go_sched_run_queue", GAUGE,                                       \
-	  "Goroutines in the global run queue in the Go workload's last SCHED sample.")           \
+	  "Goroutines in the global run queue in the Go workload's last SCHED sample.")            \
 	X(SCRIPT_ERRORS, "moonshim_script_errors", COUNTER,                                        \
-	  "Errors raised by checks and handlers (or their timeouts), by script.")                 \
+	  "Errors raised by checks and handlers (or their timeouts), by script.")                  \
 	X(SV_GOROUTINES, "moonshim_supervisor_goroutines", GAUGE,                                  \
-	  "Goroutines of the container's supervisor.")                                            \
-	X(SV_STEALS, "moonshim_supervisor_steals", COUNTER, "Work steals in the supervisor's runtime.") \
-	X(SV_PARKS, "moonshim_supervisor_parks", COUNTER, "Goroutine parks in the supervisor's runtime.") \
+	  "Goroutines of the container's supervisor.")                                             \
+	X(SV_STEALS, "moonshim_supervisor_steals", COUNTER,                                        \
+	  "Work steals in the supervisor's runtime.")                                              \
+	X(SV_PARKS, "moonshim_supervisor_parks", COUNTER,                                          \
+	  "Goroutine parks in the supervisor's runtime.")                                          \
 	X(SV_SWITCHES, "moonshim_supervisor_switches", COUNTER,                                    \
-	  "Goroutine switches in the supervisor's runtime.")                                      \
-	X(SV_THREADS, "moonshim_supervisor_threads", GAUGE, "Threads of the container's supervisor.") \
+	  "Goroutine switches in the supervisor's runtime.")                                       \
+	X(SV_THREADS, "moonshim_supervisor_threads", GAUGE,                                        \
+	  "Threads of the container's supervisor.")                                                \
 	X(SV_RSS, "moonshim_supervisor_resident_memory_bytes", GAUGE,                              \
-	  "Resident memory of the container's supervisor.")                                       \
+	  "Resident memory of the container's supervisor.")                                        \
 	X(MEM_USAGE, "container_memory_usage_bytes", GAUGE,                                        \
-	  "Memory charged to the container's cgroup (memory.current).")                           \
+	  "Memory charged to the container's cgroup (memory.current).")                            \
 	X(MEM_WSS, "container_memory_working_set_bytes", GAUGE,                                    \
-	  "Memory usage less inactive file pages, as cAdvisor counts it.")                        \
+	  "Memory usage less inactive file pages, as cAdvisor counts it.")                         \
 	X(MEM_PEAK, "container_memory_max_usage_bytes", GAUGE,                                     \
-	  "The highest memory usage recorded (memory.peak).")                                     \
+	  "The highest memory usage recorded (memory.peak).")                                      \
 	X(MEM_LIMIT, "container_spec_memory_limit_bytes", GAUGE,                                   \
-	  "The container's memory.max (0: no limit).")                                            \
+	  "The container's memory.max (0: no limit).")                                             \
 	X(MEM_HIGH, "moonshim_memory_high_bytes", GAUGE,                                           \
-	  "The container's memory.high (v1: memory.soft_limit_in_bytes; 0: no limit).")           \
+	  "The container's memory.high (v1: memory.soft_limit_in_bytes; 0: no limit).")            \
 	X(MEM_EVENTS, "moonshim_memory_events", COUNTER,                                           \
-	  "memory.events by event (low, high, max, oom, oom_kill).")                              \
-	X(OOM_EVENTS, "container_oom_events", COUNTER, "OOM kills in the container's cgroup.")    \
+	  "memory.events by event (low, high, max, oom, oom_kill).")                               \
+	X(OOM_EVENTS, "container_oom_events", COUNTER, "OOM kills in the container's cgroup.")     \
 	X(PSI_CPU_SOME, "container_pressure_cpu_waiting_seconds", COUNTER,                         \
-	  "Time some tasks waited for CPU (PSI some total).")                                     \
+	  "Time some tasks waited for CPU (PSI some total).")                                      \
 	X(PSI_CPU_FULL, "container_pressure_cpu_stalled_seconds", COUNTER,                         \
-	  "Time all tasks stalled on CPU (PSI full total).")                                      \
+	  "Time all tasks stalled on CPU (PSI full total).")                                       \
 	X(PSI_MEM_SOME, "container_pressure_memory_waiting_seconds", COUNTER,                      \
-	  "Time some tasks waited for memory (PSI some total).")                                  \
+	  "Time some tasks waited for memory (PSI some total).")                                   \
 	X(PSI_MEM_FULL, "container_pressure_memory_stalled_seconds", COUNTER,                      \
-	  "Time all tasks stalled on memory (PSI full total).")                                   \
+	  "Time all tasks stalled on memory (PSI full total).")                                    \
 	X(PSI_IO_SOME, "container_pressure_io_waiting_seconds", COUNTER,                           \
-	  "Time some tasks waited for I/O (PSI some total).")                                     \
+	  "Time some tasks waited for I/O (PSI some total).")                                      \
 	X(PSI_IO_FULL, "container_pressure_io_stalled_seconds", COUNTER,                           \
-	  "Time all tasks stalled on I/O (PSI full total).")                                      \
+	  "Time all tasks stalled on I/O (PSI full total).")                                       \
 	X(CPU_USAGE, "container_cpu_usage_seconds", COUNTER, "CPU time the container used.")       \
-	X(CPU_PERIODS, "container_cpu_cfs_periods", COUNTER, "Enforcement periods of the CPU quota.") \
+	X(CPU_PERIODS, "container_cpu_cfs_periods", COUNTER,                                       \
+	  "Enforcement periods of the CPU quota.")                                                 \
 	X(CPU_THROTTLED, "container_cpu_cfs_throttled_periods", COUNTER,                           \
-	  "Periods in which the container was throttled.")                                        \
+	  "Periods in which the container was throttled.")                                         \
 	X(CPU_THROTTLED_S, "container_cpu_cfs_throttled_seconds", COUNTER,                         \
 	  "Time the container was throttled.")
 
@@ -207,8 +214,9 @@ static json_t *get(sc *c, json_t *obj, const char *where, const char *key, json_
 	bool ok = json_typeof(v) == want || (want == JSON_REAL && json_is_integer(v)) ||
 	          (want == JSON_TRUE && json_is_boolean(v));
 	if (!ok) {
-		static const char *const names[] = {"an object", "an array", "a string", "a number",
-		                                    "a number", "a boolean", "a boolean", "null"};
+		static const char *const names[] = {"an object", "an array", "a string",
+		                                    "a number",  "a number", "a boolean",
+		                                    "a boolean", "null"};
 		bad(c, "%s%s%s: not %s", where, *where ? "." : "", key, names[want]);
 		return NULL;
 	}
@@ -322,13 +330,15 @@ static void probes(sc *c, json_t *pr, ex_label *l, const char *where) {
 			add(c, F_PROBES, l, 3, v);
 	}
 	json_t *d = get(c, pr, where, "duration", JSON_OBJECT);
-	json_t *le = get(c, d, where, "le", JSON_ARRAY), *counts = get(c, d, where, "counts", JSON_ARRAY);
+	json_t *le = get(c, d, where, "le", JSON_ARRAY),
+	       *counts = get(c, d, where, "counts", JSON_ARRAY);
 	double sum;
 	if (!le || !counts || !num(c, d, where, "sum", &sum))
 		return;
 	size_t n = json_array_size(le);
 	if (n > MX_BUCKETS_MAX || json_array_size(counts) != n + 1) {
-		bad(c, "%s.duration: want at most %d bounds and one count more", where, MX_BUCKETS_MAX);
+		bad(c, "%s.duration: want at most %d bounds and one count more", where,
+		    MX_BUCKETS_MAX);
 		return;
 	}
 	double b[MX_BUCKETS_MAX], k[MX_BUCKETS_MAX + 1];
@@ -406,8 +416,8 @@ static void go_watch(sc *c, json_t *st) {
 	static const struct {
 		int fam;
 		const char *key;
-	} sched[] = {{F_GO_GOMAXPROCS, "gomaxprocs"}, {F_GO_IDLEPROCS, "idleprocs"},
-	             {F_GO_THREADS, "threads"},       {F_GO_SPINNING, "spinningthreads"},
+	} sched[] = {{F_GO_GOMAXPROCS, "gomaxprocs"},   {F_GO_IDLEPROCS, "idleprocs"},
+	             {F_GO_THREADS, "threads"},         {F_GO_SPINNING, "spinningthreads"},
 	             {F_GO_IDLETHREADS, "idlethreads"}, {F_GO_RUNQUEUE, "runqueue"}};
 	for (size_t i = 0; s && i < sizeof sched / sizeof *sched; i++)
 		add_num(c, sched[i].fam, s, "go.sched", sched[i].key);
@@ -464,7 +474,10 @@ static void memory(sc *c, cg *g, json_t *st) {
 	const struct {
 		const char *name;
 		int64_t v;
-	} ev[] = {{"low", me.low}, {"high", me.high}, {"max", me.max}, {"oom", me.oom},
+	} ev[] = {{"low", me.low},
+	          {"high", me.high},
+	          {"max", me.max},
+	          {"oom", me.oom},
 	          {"oom_kill", me.oom_kill}};
 	for (size_t i = 0; i < sizeof ev / sizeof *ev; i++)
 		add(c, F_MEM_EVENTS, &(ex_label){"event", ev[i].name}, 1, (double)ev[i].v);
@@ -561,7 +574,8 @@ char *mx_scrape(mx *m, ex_format f, size_t *len) {
 		return NULL;
 	for (int r = 0; r < 2; r++) {
 		ms_err err = {0};
-		if (m->roots[r] && pb_scan_report(m->roots[r], r + 1, container, unreadable, &c, &err))
+		if (m->roots[r] &&
+		    pb_scan_report(m->roots[r], r + 1, container, unreadable, &c, &err))
 			bad(&c, "%s", err.msg);
 	}
 	ex_scope(c.set, NULL, 0);

@@ -100,8 +100,11 @@ static void fmt_value(double v, char *out, bool force_point) {
 /* The length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
 static size_t utf8_len(const unsigned char *p, size_t n) {
 	unsigned c = p[0];
-	size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-	                     : (c & 0xf8) == 0xf0     ? 4 : 0;
+	size_t len = c < 0x80             ? 1
+	             : (c & 0xe0) == 0xc0 ? 2
+	             : (c & 0xf0) == 0xe0 ? 3
+	             : (c & 0xf8) == 0xf0 ? 4
+	                                  : 0;
 	if (!len || len > n)
 		return 0;
 	unsigned cp = len == 1 ? c : c & (0x7f >> len);
@@ -259,7 +262,8 @@ char *ex_render(ex_set *s, size_t *len) {
 	buf out = {0};
 	size_t total = sizeof "# EOF\n";
 	for (int i = 0; i < s->n; i++)
-		total += s->bodies[i].len ? s->bodies[i].len + 2 * strlen(s->fams[i].help) + 128 : 0;
+		total +=
+		    s->bodies[i].len ? s->bodies[i].len + 2 * strlen(s->fams[i].help) + 128 : 0;
 	buf_room(s, &out, total); /* the HELP and TYPE lines fit in the slack */
 	for (int i = 0; i < s->n; i++) {
 		const ex_family *f = &s->fams[i];
@@ -267,8 +271,18 @@ char *ex_render(ex_set *s, size_t *len) {
 			continue;
 		/* Prometheus' text types the sample name; OpenMetrics the family */
 		const char *sfx = f->type == EX_COUNTER && s->fmt == EX_PROM ? "_total" : "";
-		const char *parts[] = {"# HELP ", f->name, sfx, " ", f->help, "\n", "# TYPE ",
-		                       f->name, sfx, " ", type_name(f->type), "\n"};
+		const char *parts[] = {"# HELP ",
+		                       f->name,
+		                       sfx,
+		                       " ",
+		                       f->help,
+		                       "\n",
+		                       "# TYPE ",
+		                       f->name,
+		                       sfx,
+		                       " ",
+		                       type_name(f->type),
+		                       "\n"};
 		for (size_t k = 0; k < sizeof parts / sizeof *parts; k++)
 			buf_str(s, &out, parts[k]);
 		buf_put(s, &out, s->bodies[i].p, s->bodies[i].len);

@@ -24,11 +24,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define LISTEN_BACKLOG   128
-#define LINGER_NS        (1000000000LL) /* reading what a client still sends, after the response */
-#define LINGER_MAX       (64 * 1024)
-#define ACCEPT_PAUSE_NS  (100 * 1000000LL) /* out of fds: try again after this */
-#define STATUS_LINE_MAX  512
+#define LISTEN_BACKLOG  128
+#define LINGER_NS       (1000000000LL) /* reading what a client still sends, after the response */
+#define LINGER_MAX      (64 * 1024)
+#define ACCEPT_PAUSE_NS (100 * 1000000LL) /* out of fds: try again after this */
+#define STATUS_LINE_MAX 512
 
 /* ─── Parsing ─────────────────────────────────────────────────────────── */
 
@@ -79,7 +79,8 @@ static int parse_request_line(const line *l, hs_request *r, ms_err *err) {
 	while (i < l->n && is_tchar((unsigned char)l->p[i]))
 		i++;
 	if (!i || i > HS_METHOD_MAX || i >= l->n || l->p[i] != ' ')
-		return ms_fail(err, -400, "the request line does not start with a method and a space");
+		return ms_fail(err, -400,
+		               "the request line does not start with a method and a space");
 	memcpy(r->method, l->p, i);
 	r->method[i] = 0;
 	size_t t = ++i;
@@ -168,22 +169,30 @@ incomplete:
 
 const char *hs_reason(int status) {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
 	}
 }
 
 /* ─── Listening ───────────────────────────────────────────────────────── */
 
-static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
-                      ms_err *err) {
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len, ms_err *err) {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon = addr[0] == '[' ? strstr(addr, "]:") : strrchr(addr, ':');
 	const char *h = addr[0] == '[' ? addr + 1 : addr;

@@ -22,10 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HS_HEAD_MAX        8192 /* request line + fields: Prometheus sends ~300 bytes */
-#define HS_METHOD_MAX      16
-#define HS_ACCEPT_MAX      1024 /* the Accept field kept (several joined by ", ") */
-#define HS_READ_TIMEOUT_NS (5 * 1000000000LL)
+#define HS_HEAD_MAX         8192 /* request line + fields: Prometheus sends ~300 bytes */
+#define HS_METHOD_MAX       16
+#define HS_ACCEPT_MAX       1024 /* the Accept field kept (several joined by ", ") */
+#define HS_READ_TIMEOUT_NS  (5 * 1000000000LL)
 #define HS_WRITE_TIMEOUT_NS (10 * 1000000000LL)
 #define HS_CONN_MAX_DEFAULT 32
 
@@ -33,7 +33,7 @@
 
 typedef struct hs_request {
 	char method[HS_METHOD_MAX + 1];
-	char path[HS_HEAD_MAX];   /* the target up to '?' (origin-form) */
+	char path[HS_HEAD_MAX];     /* the target up to '?' (origin-form) */
 	char accept[HS_ACCEPT_MAX]; /* "" when absent; cut to fit */
 	int minor;                  /* HTTP/1.minor */
 } hs_request;
@@ -60,9 +60,9 @@ typedef struct hs_response {
 typedef void (*hs_handler)(const hs_request *r, hs_response *out, void *arg);
 
 typedef struct hs_opts {
-	int conn_max;        /* 0: HS_CONN_MAX_DEFAULT */
-	int64_t read_ns;     /* 0: HS_READ_TIMEOUT_NS */
-	int64_t write_ns;    /* 0: HS_WRITE_TIMEOUT_NS */
+	int conn_max;                            /* 0: HS_CONN_MAX_DEFAULT */
+	int64_t read_ns;                         /* 0: HS_READ_TIMEOUT_NS */
+	int64_t write_ns;                        /* 0: HS_WRITE_TIMEOUT_NS */
 	void (*log)(const char *msg, void *arg); /* a bad request, an accept error; may be NULL */
 	void *log_arg;
 } hs_opts;

@@ -112,8 +112,10 @@ TEST(mx_series_from_status) {
 	    "moonshim_check_healthy" L ",check=\"db\",role=\"readiness\"} 1\n",
 	    "moonshim_check_failing_streak" L ",check=\"http\",role=\"liveness\"} 3\n",
 	    "moonshim_probes_total" L ",check=\"http\",role=\"liveness\",outcome=\"timeout\"} 1\n",
-	    "moonshim_probe_duration_seconds_bucket" L ",check=\"http\",role=\"liveness\",le=\"0.05\"} 5\n",
-	    "moonshim_probe_duration_seconds_bucket" L ",check=\"http\",role=\"liveness\",le=\"+Inf\"} 9\n",
+	    "moonshim_probe_duration_seconds_bucket" L
+	    ",check=\"http\",role=\"liveness\",le=\"0.05\"} 5\n",
+	    "moonshim_probe_duration_seconds_bucket" L
+	    ",check=\"http\",role=\"liveness\",le=\"+Inf\"} 9\n",
 	    "moonshim_probe_duration_seconds_sum" L ",check=\"http\",role=\"liveness\"} 1.25\n",
 	    "moonshim_events_total" L ",type=\"memory.high\"} 4\n",
 	    "moonshim_policy_actions_total" L ",action=\"kill\"} 2\n",
@@ -209,8 +211,9 @@ TEST(mx_hostile_status) {
 	CHECK(!strstr(s, "moonshim_container_restarts_total{id=\"types\""));
 	CHECK(!strstr(s, "moonshim_probe_duration_seconds_bucket{id=\"types\""));
 	/* escaped labels, the bad byte replaced */
-	CHECKF(strstr(s, "id=\"q\\\"uote\\nd\xef\xbf\xbd\",mode=\"run\",container=\"a\\\"b\\nc\\\\\""),
-	       "%s", s);
+	CHECKF(
+	    strstr(s, "id=\"q\\\"uote\\nd\xef\xbf\xbd\",mode=\"run\",container=\"a\\\"b\\nc\\\\\""),
+	    "%s", s);
 	CHECK(strstr(s, "type=\"x\\\"y\\nz\"} 1\n"));
 	/* the cap on checks */
 	CHECK(strstr(s, "check=\"c63\""));

@@ -54,7 +54,7 @@ TEST(hs_parse_split) {
 }
 
 TEST(hs_parse_bad) {
-	CHECK(parse("GET /metrics HTTP/1.1\r\n\r\n", NULL) == -400);            /* no Host */
+	CHECK(parse("GET /metrics HTTP/1.1\r\n\r\n", NULL) == -400);                /* no Host */
 	CHECK(parse("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", NULL) == -400); /* two */
 	CHECK(parse("GET / HTTP/2.0\r\n\r\n", NULL) == -505);
 	CHECK(parse("GET / HTTP/1.1 x\r\n\r\n", NULL) == -400);
@@ -115,7 +115,10 @@ static int get(srv *v, const char *method, const char *path, const char *const *
                http_response *resp) {
 	char url[64];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", v->port, path);
-	http_request rq = {.method = method, .url = url, .headers = hdr, .netns_fd = -1,
+	http_request rq = {.method = method,
+	                   .url = url,
+	                   .headers = hdr,
+	                   .netns_fd = -1,
 	                   .timeout_ns = 5 * RT_SECOND};
 	ms_err err;
 	return http_do(&rq, resp, &err);
@@ -134,7 +137,8 @@ static int serve_main(void *arg) {
 	CHECK(!strcmp(r.body, "application/openmetrics-text"));
 	http_response_free(&r);
 	CHECK(get(&v, "HEAD", "/metrics", NULL, &r) == 0);
-	CHECK(r.status == 200 && r.body_len == 0 && !strcmp(http_header(&r, "Content-Length"), "6"));
+	CHECK(r.status == 200 && r.body_len == 0 &&
+	      !strcmp(http_header(&r, "Content-Length"), "6"));
 	http_response_free(&r);
 	CHECK(get(&v, "GET", "/nope", NULL, &r) == 0 && r.status == 404);
 	http_response_free(&r);

@@ -14,6 +14,7 @@
 # build/tsan, build/aarch64 (cross-compiled, run under qemu-user).
 
 PREFIX  ?= /usr/local
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 DESTDIR ?=
 B       ?= build
 CC      ?= gcc
@@ -188,8 +189,9 @@ $(SHIM_BIN): $(B)/shim/main.o $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 $(B)/containerd-shim-moon-v2: $(SHIM_BIN)
 	ln -sf moonshim $@
 
-# the lower folders' unit tests (tests/base, tests/io, the self-watch of tests/go)
-CT_TEST_SRC := $(wildcard tests/base/*_test.c tests/io/*_test.c tests/supervise/*_test.c) tests/go/selfwatch_test.c
+# the lower folders' unit tests (tests/base, tests/io, the self-watch of tests/go),
+# and the metrics collector of cli/ (tests/cli)
+CT_TEST_SRC := $(wildcard tests/base/*_test.c tests/io/*_test.c tests/supervise/*_test.c tests/cli/*_test.c) tests/go/selfwatch_test.c
 $(CT_TEST_BIN): tests/harness.c $(CT_TEST_SRC) tests/harness.h $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(CT_TEST_SRC) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
@@ -345,10 +347,13 @@ bench: deps $(B)/bench/moonbench $(B)/bench/gobench $(B)/bench/cgroupbench $(B)/
 	bash bench/run_cri.sh $(B)/containerd-shim-moon-v2
 	bash bench/run_lua.sh $(B)/bench/luabench
 	bash bench/run_go.sh $(B)/bench/gowatchbench $(B)/bench/goscrape
+	bash bench/run_exporter.sh $(B)/moonshim
 
 # the program and containerd's name for it, the shipped checks and policies
 # (share/moonshim: copy one to /etc/moonshim/checks.lua or policy.lua to make
-# it the default of every container of the shim), the runtime library
+# it the default of every container of the shim), the runtime library, and
+# the exporter's systemd unit (contrib/moonshim-metrics.service, into
+# SYSTEMD_UNIT_DIR; then `systemctl enable --now moonshim-metrics`)
 install: $(SHIM_BIN) $(RT_LIB)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/moonshim \
 	  $(DESTDIR)$(PREFIX)/share/moonshim/scripts $(DESTDIR)$(PREFIX)/share/moonshim/policies
@@ -357,6 +362,9 @@ install: $(SHIM_BIN) $(RT_LIB)
 	install -m 644 scripts/*.lua $(DESTDIR)$(PREFIX)/share/moonshim/scripts/
 	install -m 644 policies/*.lua $(DESTDIR)$(PREFIX)/share/moonshim/policies/
 	install -m 644 $(RT_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|' contrib/moonshim-metrics.service >$(DESTDIR)$(SYSTEMD_UNIT_DIR)/moonshim-metrics.service
+	chmod 644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/moonshim-metrics.service
 	install -m 644 runtime/rt.h $(DESTDIR)$(PREFIX)/include/moonshim/
 
 format:

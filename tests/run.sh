@@ -104,6 +104,10 @@ suite go-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/go_t
 # every libFuzzer target over its corpus (tests/fuzz: seeds and the inputs
 # of crashes fixed), built by `make fuzz-build` into build/fuzz
 suite fuzz-replay bash tests/fuzz/replay.sh build/fuzz
+# `moonshim metrics` scraped by the real Prometheus on loopback while
+# containers run; its query API must show a check flipping and memory.high
+# counted; promtool on a scrape (tests/metrics/prom.sh)
+suite metrics-prom bash tests/metrics/prom.sh
 # `moonshim run --check`: Lua health checks against a real container
 suite lua-checks bash tests/lua/checks_e2e.sh
 # container.restart(): exit- and health-driven restarts with backoff, a TERM in the backoff

@@ -2,6 +2,7 @@
  * cli.c — moonshim's command line: runc-like subcommands, picked by name.
  *   run, exec, state, kill, ps, list, delete   containers (run.c, ctl.c)
  *   watch                                      a cgroup's events (watch.c)
+ *   metrics                                    the Prometheus exporter (metrics.c)
  * The program's main() (shim/main.c) calls cli_main unless it was started
  * as containerd's shim.
  */
@@ -43,6 +44,7 @@ static const struct {
     {"list", cmd_list, "list the containers under the state root"},
     {"delete", cmd_delete, "remove a stopped container (--force: kill it first)"},
     {"watch", cmd_watch, "print a cgroup's events and samples as JSON lines"},
+    {"metrics", cmd_metrics, "serve every container's metrics to Prometheus (/metrics)"},
 };
 
 static void usage(FILE *f) {

@@ -428,8 +428,21 @@ bool pb_alive(pid_t pid, unsigned long long start_time) {
 	       start == start_time;
 }
 
-static void visit(const char *dir, const char *key, void (*fn)(const pb_entry *e, void *arg),
-                  void *arg) {
+typedef struct {
+	void (*fn)(const pb_entry *e, void *arg);
+	void (*bad)(const char *key, const char *msg, void *arg); /* NULL: stderr */
+	void *arg;
+	const char *ns; /* depth 2: the namespace being walked */
+} scan_ctx;
+
+static void report(const scan_ctx *c, const char *key, const char *msg) {
+	if (c->bad)
+		c->bad(key, msg, c->arg);
+	else
+		fprintf(stderr, "moonshim: %s\n", msg);
+}
+
+static void visit(const char *dir, const char *key, const scan_ctx *c) {
 	pb_entry e = {0};
 	char path[PATH_MAX];
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, PB_STATUS) >= sizeof path)
@@ -437,13 +450,17 @@ static void visit(const char *dir, const char *key, void (*fn)(const pb_entry *e
 	ms_err err = {0};
 	size_t len;
 	char *text = fs_read_file(path, PB_STATUS_MAX, &len, &err);
-	if (!text)
-		return; /* not published (yet), or gone meanwhile */
+	if (!text) {
+		if (err.code != -ENOENT) /* else not published (yet), or gone meanwhile */
+			report(c, key, err.msg);
+		return;
+	}
 	e.status = jl_loadb(text, len, 0, path, &err);
 	free(text);
 	if (!json_is_object(e.status)) {
-		fprintf(stderr, "moonshim: %s\n",
-		        e.status ? "status.json is not an object" : err.msg);
+		char msg[PATH_MAX + 32];
+		snprintf(msg, sizeof msg, "%s: not a JSON object", path);
+		report(c, key, e.status ? msg : err.msg);
 		json_decref(e.status);
 		return;
 	}
@@ -453,7 +470,7 @@ static void visit(const char *dir, const char *key, void (*fn)(const pb_entry *e
 	json_int_t pid = json_integer_value(json_object_get(sup, "pid"));
 	json_int_t start = json_integer_value(json_object_get(sup, "start_time"));
 	e.live = pid > 0 && pid <= INT_MAX && pb_alive((pid_t)pid, (unsigned long long)start);
-	fn(&e, arg);
+	c->fn(&e, c->arg);
 	json_decref(e.status);
 }
 
@@ -474,12 +491,6 @@ static int each_dir(const char *dir, void (*fn)(const char *path, const char *na
 	return 0;
 }
 
-typedef struct {
-	void (*fn)(const pb_entry *e, void *arg);
-	void *arg;
-	const char *ns; /* depth 2: the namespace being walked */
-} scan_ctx;
-
 static void scan_container(const char *path, const char *name, void *arg) {
 	scan_ctx *c = arg;
 	char key[512];
@@ -487,7 +498,7 @@ static void scan_container(const char *path, const char *name, void *arg) {
 		snprintf(key, sizeof key, "%s/%s", c->ns, name);
 	else
 		snprintf(key, sizeof key, "%s", name);
-	visit(path, key, c->fn, c->arg);
+	visit(path, key, c);
 }
 
 static void scan_namespace(const char *path, const char *name, void *arg) {
@@ -497,8 +508,14 @@ static void scan_namespace(const char *path, const char *name, void *arg) {
 	each_dir(path, scan_container, &c, &err);
 }
 
+int pb_scan_report(const char *root, int depth, void (*fn)(const pb_entry *e, void *arg),
+                   void (*bad)(const char *key, const char *msg, void *arg), void *arg,
+                   ms_err *err) {
+	scan_ctx c = {.fn = fn, .bad = bad, .arg = arg};
+	return each_dir(root, depth == 2 ? scan_namespace : scan_container, &c, err);
+}
+
 int pb_scan(const char *root, int depth, void (*fn)(const pb_entry *e, void *arg), void *arg,
             ms_err *err) {
-	scan_ctx c = {.fn = fn, .arg = arg};
-	return each_dir(root, depth == 2 ? scan_namespace : scan_container, &c, err);
+	return pb_scan_report(root, depth, fn, NULL, arg, err);
 }

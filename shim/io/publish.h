@@ -128,6 +128,13 @@ typedef struct pb_entry {
  * published yet); a missing root is no error. */
 int pb_scan(const char *root, int depth, void (*fn)(const pb_entry *e, void *arg), void *arg,
             ms_err *err);
+/* The same, and a status.json that is there but cannot be taken (larger
+ * than PB_STATUS_MAX, not JSON, nested too deep, not an object) goes to
+ * bad(key, message, arg) instead of stderr (pb_scan's choice): a reader
+ * that runs for long (the exporter) says each once. */
+int pb_scan_report(const char *root, int depth, void (*fn)(const pb_entry *e, void *arg),
+                   void (*bad)(const char *key, const char *msg, void *arg), void *arg,
+                   ms_err *err);
 /* Whether pid still is the process that started at start_time. */
 bool pb_alive(pid_t pid, unsigned long long start_time);
 

@@ -12,3 +12,16 @@ on("health", function(ev)
                             reason = ev.reason })
   end
 end)
+
+-- A goroutine leak is told in two stages (docs/go-watch.md §2.4):
+-- "suspected" as soon as the count or a site grows, "confirmed" once the
+-- growth has lasted and not levelled off (a pool warming up or a cache
+-- filling never gets there), or at once from the runtime's goroutineleak
+-- profile. The default acts only on confirmed ones, and only as a dry run;
+-- a policy of its own may act on ev.stage == "suspected" too.
+on("go.goroutine_leak", function(ev)
+  if ev.subject == "workload" and ev.stage == "confirmed" then
+    emit("policy.action", { action = "notify", step = 0, dry_run = true,
+                            trigger = "go.goroutine_leak", reason = ev.detail })
+  end
+end)

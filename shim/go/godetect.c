@@ -46,7 +46,8 @@ typedef struct site_state {
 	bool leakprof; /* from a goroutineleak profile: a leak by construction */
 	sample hist[SITE_HIST];
 	int n;
-	int64_t reported; /* count at the last event; 0: armed */
+	int64_t reported; /* count at the last confirmed event; 0: armed */
+	bool suspected;   /* the "suspected" event was sent */
 	int max_minutes;  /* debug=2: the longest ", N minutes" at the last sample */
 } site_state;
 
@@ -60,7 +61,7 @@ struct gd_detector {
 	/* go.goroutine_leak, trend */
 	sample trend[TREND_CAP];
 	int trend_n, trend_streak;
-	bool trend_fired;
+	bool trend_suspected, trend_confirmed;
 	sample load[LOAD_CAP]; /* busy Ps + queued goroutines, from SCHED */
 	int load_n;
 	/* go.goroutine_leak, sites */
@@ -104,6 +105,16 @@ void gd_config_default(gd_config *c) {
 	    .site_min_samples = 5,
 	    /* the trend floor, per site */
 	    .site_min_slope = 1.0,
+	    /* §2.4: a warm-up (a pool growing to its size, a cache filling)
+	     * lasts tens of seconds; a leak grows on. 45 s of growth, still
+	     * rising over its newest 8 s at half its slope, tells a ramp of up
+	     * to ~41 s from a leak and still names a leak within a minute */
+	    .confirm_s = 45,
+	    /* at the 2-3 s scrape interval, 45 s is 15-22 samples; a scraper
+	     * starved on a busy node must not confirm from a handful */
+	    .confirm_samples = 10,
+	    .plateau_s = 8,
+	    .plateau_ratio = 0.5,
 	    /* §1.4: minutes count from the first GC that saw the goroutine
 	     * blocked (forced GCs every 2 min in an idle program): 2 minutes is
 	     * the first value that surely means "blocked across GCs" */
@@ -157,6 +168,10 @@ static void config_fill(gd_config *c) {
 		c->gc_window_s = d.gc_window_s;
 	if (c->quota_margin <= 0)
 		c->quota_margin = d.quota_margin;
+	if (c->confirm_samples < 2)
+		c->confirm_samples = 2;
+	if (c->plateau_s <= 0)
+		c->plateau_s = d.plateau_s;
 }
 
 gd_detector *gd_new(const gd_config *c) {
@@ -269,6 +284,37 @@ static void push(sample *ring, int *n, int cap, int64_t t_ns, double v) {
 	ring[(*n)++] = (sample){t_ns, v};
 }
 
+/* A leak goes on growing; a warm-up stops (§2.4). The growth is taken
+ * from the last time the series was at its lowest: it must span
+ * confirm_s seconds and confirm_samples samples, and its newest
+ * plateau_s seconds (or the time the growth's slope takes to add
+ * PLATEAU_RISE goroutines, for a slow leak; at most half the growth) must
+ * still rise at plateau_ratio of its Theil-Sen slope or more. Wall time
+ * and samples both: a starved scraper samples less, not faster. */
+#define PLATEAU_RISE 3.0
+static bool growth_confirmed(const gd_config *c, const sample *h, int n) {
+	int lo = 0;
+	for (int i = 1; i < n; i++)
+		if (h[i].v <= h[lo].v)
+			lo = i;
+	double age_s = (double)(h[n - 1].t_ns - h[lo].t_ns) / 1e9;
+	if (n - lo < c->confirm_samples || age_s < c->confirm_s)
+		return false;
+	trend g = trend_of(&h[lo], n - lo);
+	if (g.slope_per_min <= 0)
+		return false;
+	double w = PLATEAU_RISE * 60 / g.slope_per_min;
+	w = w > c->plateau_s ? w : c->plateau_s;
+	w = w < age_s / 2 ? w : age_s / 2;
+	int j = n - 1;
+	while (j > lo && (double)(h[n - 1].t_ns - h[j].t_ns) / 1e9 < w)
+		j--;
+	if (n - j < 2)
+		return false;
+	trend r = trend_of(&h[j], n - j);
+	return h[n - 1].v > h[j].v && r.slope_per_min >= c->plateau_ratio * g.slope_per_min;
+}
+
 /* ─── events ────────────────────────────────────────────────────────── */
 
 typedef struct evbuf {
@@ -320,15 +366,21 @@ static void trend_check(gd_detector *d, evbuf *b) {
 	              !load_explains(d, w[0].t_ns, w[n - 1].t_ns);
 	if (!rising) {
 		d->trend_streak = 0;
-		d->trend_fired = false;
+		d->trend_suspected = d->trend_confirmed = false;
 		return;
 	}
-	if (++d->trend_streak < c->trend_persist || d->trend_fired)
+	if (++d->trend_streak < c->trend_persist || d->trend_confirmed)
+		return;
+	bool confirm = d->trend_suspected;
+	if (confirm && !growth_confirmed(c, w, n))
 		return;
 	gd_event *e = ev_new(b, "go.goroutine_leak", "trend");
 	if (!e)
 		return;
-	d->trend_fired = true;
+	if (confirm)
+		d->trend_confirmed = true;
+	d->trend_suspected = true;
+	snprintf(e->stage, sizeof e->stage, "%s", confirm ? "confirmed" : "suspected");
 	e->count = (int64_t)w[n - 1].v;
 	e->slope_per_min = r.slope_per_min;
 	e->value = r.p;
@@ -355,9 +407,18 @@ int gd_feed_count(gd_detector *d, int64_t t_ns, int64_t goroutines, gd_event *ou
 
 /* ─── go.goroutine_leak: blocking sites ─────────────────────────────── */
 
+/* A site is its place and function. Not its wait: debug=1 often says only
+ * "parked" where debug=2 says "chan send", and a site keyed by both would
+ * be two series, each read as emptied (0) by every profile of the other
+ * kind — growth that never looks continuous. */
 static bool same_info(const gp_site *a, const gp_site *b) {
-	return !strcmp(a->site, b->site) && !strcmp(a->wait, b->wait) &&
-	       !strcmp(a->function, b->function);
+	return !strcmp(a->site, b->site) && !strcmp(a->function, b->function);
+}
+
+/* Keep the most telling wait seen: a debug=2 state over debug=1's "parked". */
+static void better_wait(gp_site *have, const gp_site *g) {
+	if (g->wait[0] && (!have->wait[0] || !strcmp(have->wait, "parked")))
+		snprintf(have->wait, sizeof have->wait, "%s", g->wait);
 }
 
 static bool same_site(const site_state *s, const gp_site *g, bool leakprof) {
@@ -366,8 +427,10 @@ static bool same_site(const site_state *s, const gp_site *g, bool leakprof) {
 
 static site_state *site_find(gd_detector *d, const gp_site *g, bool leakprof) {
 	for (int i = 0; i < d->nsites; i++)
-		if (same_site(&d->sites[i], g, leakprof))
+		if (same_site(&d->sites[i], g, leakprof)) {
+			better_wait(&d->sites[i].info, g);
 			return &d->sites[i];
+		}
 	if (!d->sites && !(d->sites = calloc(SITES_MAX, sizeof *d->sites)))
 		return NULL;
 	site_state *s;
@@ -393,13 +456,16 @@ static void site_push(site_state *s, int64_t t_ns, int64_t count, int minutes) {
 	s->max_minutes = minutes;
 }
 
-static void site_event(site_state *s, evbuf *b, const char *kind, double slope, double threshold,
-                       const char *why) {
+static void site_event(site_state *s, evbuf *b, const char *kind, bool confirmed, double slope,
+                       double threshold, const char *why) {
 	gd_event *e = ev_new(b, "go.goroutine_leak", kind);
 	if (!e)
 		return;
 	int64_t count = (int64_t)s->hist[s->n - 1].v;
-	s->reported = count;
+	if (confirmed)
+		s->reported = count;
+	s->suspected = true;
+	snprintf(e->stage, sizeof e->stage, "%s", confirmed ? "confirmed" : "suspected");
 	snprintf(e->site, sizeof e->site, "%s", s->info.site);
 	snprintf(e->function, sizeof e->function, "%s", s->info.function);
 	snprintf(e->wait, sizeof e->wait, "%s", s->info.wait);
@@ -424,6 +490,7 @@ static void site_check(gd_detector *d, site_state *s, evbuf *b) {
 	int64_t count = s->n ? (int64_t)s->hist[s->n - 1].v : 0;
 	if (count < c->site_min_count) {
 		s->reported = 0;
+		s->suspected = false;
 		return;
 	}
 	if (s->reported && count < 2 * s->reported)
@@ -445,7 +512,10 @@ static void site_check(gd_detector *d, site_state *s, evbuf *b) {
 	char why[96];
 	snprintf(why, sizeof why, ", growing %.1f/min over %d profiles%s", slope,
 	         trending ? s->n : k, persistent ? ", waiting for minutes" : "");
-	site_event(s, b, "site", slope, c->site_min_count, why);
+	if (!s->suspected)
+		site_event(s, b, "site", false, slope, c->site_min_count, why);
+	if (s->suspected && growth_confirmed(c, s->hist, s->n))
+		site_event(s, b, "site", true, slope, c->site_min_count, why);
 }
 
 typedef struct agg {
@@ -454,12 +524,12 @@ typedef struct agg {
 	int max_minutes;
 } agg;
 
-/* FNV-1a over a site's three strings: aggregate's table key. */
+/* FNV-1a over a site's place and function: aggregate's table key. */
 #define FNV_OFFSET 14695981039346656037ull
 #define FNV_PRIME  1099511628211ull
 static uint64_t site_hash(const gp_site *g) {
 	uint64_t h = FNV_OFFSET;
-	const char *parts[] = {g->site, g->wait, g->function};
+	const char *parts[] = {g->site, g->function}; /* same_info's fields */
 	for (size_t k = 0; k < sizeof parts / sizeof *parts; k++)
 		for (const char *c = parts[k];; c++) {
 			h = (h ^ (unsigned char)*c) * FNV_PRIME;
@@ -469,7 +539,7 @@ static uint64_t site_hash(const gp_site *g) {
 	return h;
 }
 
-/* Blocked goroutines summed per (wait, site, function). A hash table of
+/* Blocked goroutines summed per (site, function). A hash table of
  * indices into the result (open addressing, at most half full) keeps this
  * linear: a hostile profile of 20000 distinct stacks compared each with
  * every group before took seconds of CPU per scrape. */
@@ -500,6 +570,9 @@ static int aggregate(const gp_profile *p, bool all, agg **out) {
 		}
 		if (!g.blocked && !all)
 			continue;
+		if (all && p->debug == 2 && !st->leaked)
+			continue; /* goroutineleak?debug=2 lists every goroutine: the leaked are
+			             marked */
 		size_t h = (size_t)site_hash(&g) & (slots - 1);
 		while (tab[h] >= 0 && !same_info(&a[tab[h]].site, &g))
 			h = (h + 1) & (slots - 1);
@@ -508,6 +581,7 @@ static int aggregate(const gp_profile *p, bool all, agg **out) {
 			a[n++].site = g;
 		}
 		int j = tab[h];
+		better_wait(&a[j].site, &g);
 		a[j].count += st->count > 0 ? st->count : 0;
 		if (st->wait_minutes > a[j].max_minutes)
 			a[j].max_minutes = st->wait_minutes;
@@ -556,7 +630,7 @@ int gd_feed_profile(gd_detector *d, int64_t t_ns, const gp_profile *p, bool leak
 		/* the goroutineleak profile has no false positives by construction (§1.6) */
 		int64_t count = (int64_t)s->hist[s->n - 1].v;
 		if (count > 0 && (!s->reported || count >= 2 * s->reported))
-			site_event(s, &b, "leakprofile", 0, 1,
+			site_event(s, &b, "leakprofile", true, 0, 1,
 			           ", reported by the runtime's goroutineleak profile");
 	}
 	free(a);

@@ -16,6 +16,12 @@
  * not a leak. Only an SCHED-fed detector can tell load apart; without it a
  * slow cycle (longer than the window) looks like a trend.
  *
+ * Leak events come in two stages (gd_event.stage): "suspected" when the
+ * trend or a site's growth test first holds, "confirmed" when that growth
+ * has also lasted confirm_s and has not levelled off (docs/go-watch.md
+ * §2.4); a goroutineleak profile record is confirmed at once (the runtime
+ * proved it). Whatever acts on a leak should act on "confirmed".
+ *
  * A detector is fed in time order and answers with events; a condition is
  * reported once when it starts (and again only after it cleared, or for a
  * leak site when its count doubled), never on every sample. No I/O, no
@@ -41,6 +47,16 @@ typedef struct gd_config {
 	int site_min_samples;   /* profiles the site must have been growing over */
 	double site_min_slope;  /* per minute */
 	int persistent_minutes; /* debug=2: waiting this long counts toward a leak */
+	/* added: a suspected leak (trend or site) is confirmed only once its
+	 * growth has lasted confirm_s seconds over confirm_samples samples
+	 * (since the count was last at its lowest) and is still rising: over
+	 * the newest plateau_s seconds (longer for a slow leak) at
+	 * plateau_ratio of the growth's own slope or more. A pool that warms
+	 * up, a cache that fills, a burst: their growth stops before then. */
+	double confirm_s;
+	int confirm_samples;
+	double plateau_s;
+	double plateau_ratio;
 	/* go.sched_anomaly */
 	int idle_with_work_samples; /* consecutive samples with idle Ps and queued work */
 	int64_t imbalance_depth;    /* one P's queue at least this while another P idles */
@@ -66,6 +82,7 @@ typedef struct gd_event {
 	char site[256];     /* leak: "file:line" ("" for a trend) */
 	char function[192]; /* leak: the site's function */
 	char wait[48];      /* leak: "chan receive", "select", ... */
+	char stage[16];     /* leak: "suspected" or "confirmed" ("" for the others) */
 	int64_t count;      /* goroutines (leak) or the sampled number (sched, gc) */
 	double slope_per_min;
 	double value, threshold; /* the measured quantity and the bound it passed */

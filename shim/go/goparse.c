@@ -599,7 +599,8 @@ static int parse_debug1(parser *ps, const char *text, size_t len, size_t pos) {
 /* ─── debug=2: one traceback per goroutine ──────────────────────────── */
 
 /* Suffixes of a state that are flags, not part of the wait reason (§1.4). */
-static const char *const state_flags[] = {" (scan)", " (leaked)", " (durable)"};
+#define LEAKED_FLAG " (leaked)"
+static const char *const state_flags[] = {" (scan)", LEAKED_FLAG, " (durable)"};
 
 static void set_state(gp_stack *s, const char *st, size_t n) {
 	for (bool again = true; again;) {
@@ -609,6 +610,8 @@ static void set_state(gp_stack *s, const char *st, size_t n) {
 			if (n >= k && memcmp(st + n - k, state_flags[i], k) == 0) {
 				n -= k;
 				again = true;
+				if (!strcmp(state_flags[i], LEAKED_FLAG))
+					s->leaked = true;
 			}
 		}
 	}

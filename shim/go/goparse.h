@@ -90,6 +90,8 @@ typedef struct gp_stack {
 	gp_frame created_by; /* "created by F in goroutine N" (func NULL when absent) */
 	int64_t created_in;  /* the N of "in goroutine N" (0 when absent) */
 	char *labels; /* debug=1 "# labels: {...}" text, debug=2 " {...}" header labels, or NULL */
+	bool leaked;  /* debug=2: the state said " (leaked)" (Go >= 1.26's goroutineleak
+	               * detection proved it unreachable; docs/go-watch.md §1.6) */
 	bool runtime_top; /* debug=1: the first printed frame is not the first PC of "@":
 	                   * runtime frames (gopark, chanrecv1, ...) were hidden above it, so
 	                   * the goroutine is parked in the runtime (added for gp_stack_site) */

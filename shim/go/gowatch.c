@@ -40,6 +40,7 @@ struct gw {
 	uint64_t sched_lines, sched_torn, gc_lines, scrapes, scrape_errors;
 	int64_t last_total; /* goroutines at the last scrape */
 	bool leak_profile;  /* the program serves /debug/pprof/goroutineleak */
+	bool leak_probed;   /* ... asked once, after the first profile the program served */
 	bool has_sched;     /* last_sched holds a sample */
 	struct {
 		int64_t ms, runqueue;
@@ -223,6 +224,8 @@ static json_t *gw_event_fields(const gd_event *e) {
 		json_object_set_new(f, "function", json_string(e->function));
 	if (e->wait[0])
 		json_object_set_new(f, "wait", json_string(e->wait));
+	if (e->stage[0])
+		json_object_set_new(f, "stage", json_string(e->stage));
 	if (!strcmp(e->type, "go.goroutine_leak"))
 		json_object_set_new(f, "slope_per_min", json_real(e->slope_per_min));
 	return f;
@@ -315,7 +318,8 @@ static int get(gw *g, const char *path, http_response *r) {
 	return rc;
 }
 
-static void scrape_once(gw *g, uint64_t round, bool leak) {
+/* true if the program answered with a profile */
+static bool scrape_once(gw *g, uint64_t round, bool leak) {
 	bool debug2 = !leak && g->o.debug2_max > 0 && round % DEBUG2_EVERY == DEBUG2_EVERY - 1 &&
 	              g->last_total > 0 && g->last_total < g->o.debug2_max;
 	const char *path = leak     ? "/debug/pprof/goroutineleak?debug=1"
@@ -326,7 +330,7 @@ static void scrape_once(gw *g, uint64_t round, bool leak) {
 		rt_mutex_lock(&g->mu);
 		g->scrape_errors++;
 		rt_mutex_unlock(&g->mu);
-		return;
+		return false;
 	}
 	gp_profile p = {0};
 	char msg[160] = "";
@@ -349,25 +353,46 @@ static void scrape_once(gw *g, uint64_t round, bool leak) {
 	rt_mutex_unlock(&g->mu);
 	gp_profile_free(&p);
 	mem_trim_after(body_len); /* a big profile's buffers must not stay resident */
+	return rc == 0;
+}
+
+/* Does the program serve the GC-based leak profile (Go >= 1.27, or 1.26
+ * with the experiment)? Asked once its pprof server has answered: asked
+ * before, at our start, the program may not be listening yet and the
+ * answer would be "no" for good. */
+static void probe_leak_profile(gw *g) {
+	http_response r = {0};
+	char keep[sizeof g->last_error];
+	snprintf(keep, sizeof keep, "%s", g->last_error);
+	bool served = !get(g, "/debug/pprof/goroutineleak?debug=1", &r);
+	if (served)
+		http_response_free(&r);
+	rt_mutex_lock(&g->mu);
+	g->leak_profile = served;
+	snprintf(g->last_error, sizeof g->last_error, "%s", keep); /* a 404 is no error */
+	rt_mutex_unlock(&g->mu);
 }
 
 static void scraper(void *arg) {
 	gw *g = arg;
-	/* the GC-based leak profile (Go >= 1.27, or 1.26 with the experiment)
-	 * has no false positives: use it when the program serves it */
-	http_response r = {0};
-	if (!get(g, "/debug/pprof/goroutineleak?debug=1", &r)) {
-		g->leak_profile = true;
-		http_response_free(&r);
-	}
-	g->last_error[0] = 0;
 	int64_t every = (int64_t)(g->o.interval_s * 1e9);
 	for (uint64_t round = 0;; round++) {
 		rt_case c = {.c = g->done, .dir = RT_RECV};
 		if (rt_select(&c, 1, rt_deadline_in(round ? every : every / 3)) == 0)
 			break;
-		scrape_once(g, round, false);
-		if (g->leak_profile) /* as well as the counts, for the trend */
+		bool served = scrape_once(g, round, false);
+		/* the GC-based leak profile has no false positives: used when
+		 * served, as well as the goroutine profile (the trend, the sites) */
+		rt_mutex_lock(&g->mu); /* gw_retarget re-arms the probe */
+		bool probe = served && !g->leak_probed;
+		g->leak_probed |= probe;
+		rt_mutex_unlock(&g->mu);
+		if (probe)
+			probe_leak_profile(g);
+		rt_mutex_lock(&g->mu);
+		bool leak = g->leak_profile;
+		rt_mutex_unlock(&g->mu);
+		if (leak)
 			scrape_once(g, round, true);
 	}
 	rt_wg_done(&g->wg);
@@ -514,6 +539,8 @@ void gw_retarget(gw *g, int netns_fd) {
 		fresh = old;
 	}
 	g->last_total = 0;
+	g->leak_probed = false; /* the new program may be another build */
+	g->leak_profile = false;
 	rt_mutex_unlock(&g->mu);
 	gd_free(fresh);
 }

@@ -8,6 +8,10 @@
 #
 # Idempotent: a binary newer than its main.go, its go.mod and this script
 # is kept. Prints one line per fixture ("built NAME" / "up-to-date NAME").
+# A fixture whose go.mod says "go 1.27" (the goroutineleak profile) is built
+# with Go 1.27.3 instead: $GO127 if set (a go command), else the toolchain
+# /usr/local/go/bin/go fetches for GOTOOLCHAIN=go1.27.3 (the Go module
+# proxy, into the module cache once), run from its own GOROOT.
 # First checks that fixtures/expect.tsv names every fixture and that its
 # site column is the line of the fixture's "// LEAK SITE" comment (and "-"
 # where there is none); exits 1 on a mismatch or a failed build.
@@ -52,17 +56,38 @@ done
 [ $bad -eq 0 ] || exit 1
 
 gover=$("$GO" env GOVERSION)
+# go127: the go command of Go 1.27.3, found once (fetched the first time)
+go127=
+go127() {
+	if [ -z "$go127" ]; then
+		if [ -n "${GO127:-}" ]; then
+			go127="env $GO127"
+		else
+			local root
+			root=$(cd / && GOTOOLCHAIN=go1.27.3 "$GO" env GOROOT) || {
+				echo "build-fixtures: cannot get Go 1.27.3 (GOTOOLCHAIN=go1.27.3)" >&2; return 1; }
+			go127="env GOTOOLCHAIN=local $root/bin/go"
+		fi
+	fi
+	echo "$go127"
+}
+
 for d in "$fixtures"/*/; do
 	name=$(basename "$d")
 	bin=$out/$name
+	gocmd=$GO want=$gover
+	if grep -q '^go 1\.27' "$d/go.mod"; then
+		gocmd=$(go127) || exit 1
+		want=go1.27.3
+	fi
 	# a binary another toolchain built is rebuilt ("go version FILE" names it)
 	if [ -x "$bin" ] && [ "$bin" -nt "$d/main.go" ] && [ "$bin" -nt "$d/go.mod" ] && [ "$bin" -nt "$0" ] &&
-		[ "$("$GO" version "$bin" 2>/dev/null | cut -d' ' -f2)" = "$gover" ]; then
+		[ "$("$GO" version "$bin" 2>/dev/null | cut -d' ' -f2)" = "$want" ]; then
 		echo "up-to-date $name"
 		continue
 	fi
 	if (cd "$d" && CGO_ENABLED=0 GOCACHE="$out/gocache" GOPATH="$out/gopath" GOFLAGS= \
-		"$GO" build -o "$bin.tmp" .); then
+		$gocmd build -o "$bin.tmp" .); then
 		mv -f "$bin.tmp" "$bin"
 		echo "built $name"
 	else

@@ -13,6 +13,7 @@
 #include "captures.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 static gp_sched S; /* 16 KB: not on the stack */
@@ -404,6 +405,53 @@ TEST(profile_goroutineleak_header) {
 	CHECK(p.debug == 1 && p.total == 6 && p.nstacks == 1 && !p.truncated);
 	CHECK(site_is(&p.stacks[0], "app/server.go:37", "app.(*Server[...]).AggregateResults.func1",
 	              "parked", true));
+	gp_profile_free(&p);
+}
+
+/* The real goroutineleak profile of Go 1.27.3 (/debug/pprof/goroutineleak,
+ * registered by default since 1.27; the fixture leak-unreachable, its
+ * build directory shortened to /build/), read from tests/go/testdata. */
+static char *read_testdata(const char *name, size_t *len) {
+	char path[512];
+	snprintf(path, sizeof path, "tests/go/testdata/%s", name);
+	FILE *f = fopen(path, "r");
+	CHECKF(f != NULL, "%s (run from the repository's root)", path);
+	static char buf[64 << 10];
+	*len = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[*len] = 0;
+	return buf;
+}
+
+TEST(profile_goroutineleak_go127_real) {
+	size_t len;
+	const char *text = read_testdata("go1.27.3-goroutineleak-debug1.txt", &len);
+	gp_profile p = parse(text, len, 0);
+	/* debug=1: only the leaked, grouped by stack (two "go" statements, two PCs) */
+	CHECK(p.debug == 1 && p.total == 38 && p.nstacks == 2 && !p.truncated);
+	CHECK(p.stacks[0].count == 35 && p.stacks[1].count == 3 && p.stacks[0].runtime_top);
+	for (int i = 0; i < 2; i++)
+		CHECK(site_is(&p.stacks[i], "/build/leak-unreachable/main.go:22", "main.replica",
+		              "parked", true));
+	gp_profile_free(&p);
+
+	/* debug=2: every goroutine, the leaked ones marked " (leaked)" */
+	text = read_testdata("go1.27.3-goroutineleak-debug2.txt", &len);
+	p = parse(text, len, 0);
+	CHECK(p.debug == 2 && p.total == 44 && p.nstacks == 44 && !p.truncated);
+	int leaked = 0;
+	for (int i = 0; i < p.nstacks; i++) {
+		const gp_stack *s = &p.stacks[i];
+		if (!s->leaked)
+			continue;
+		leaked++;
+		CHECK(!strcmp(s->state, "chan send") && s->created_in == 1);
+		CHECK(!strcmp(s->created_by.func, "main.firstOf"));
+		CHECK(site_is(s, "/build/leak-unreachable/main.go:22", "main.replica", "chan send",
+		              true));
+	}
+	CHECKF(leaked == 40, "%d leaked", leaked);
+	CHECK(!strcmp(p.stacks[0].state, "running") && !p.stacks[0].leaked);
 	gp_profile_free(&p);
 }
 

@@ -180,7 +180,7 @@ $(B)/containerd-shim-moon-v2: $(SHIM_BIN)
 	ln -sf moonshim $@
 
 # the lower folders' unit tests (tests/base, tests/io, the self-watch of tests/go)
-CT_TEST_SRC := $(wildcard tests/base/*_test.c tests/io/*_test.c tests/supervise/*_test.c) tests/go/selfwatch_test.c
+CT_TEST_SRC := $(wildcard tests/base/*_test.c tests/io/*_test.c tests/supervise/*_test.c tests/cli/*_test.c) tests/go/selfwatch_test.c
 $(CT_TEST_BIN): tests/harness.c $(CT_TEST_SRC) tests/harness.h $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Icgroup $(SHIM_INC) tests/harness.c $(CT_TEST_SRC) $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@

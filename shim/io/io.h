@@ -15,6 +15,7 @@
 #include "linefind.h"
 #include "logfile.h"
 #include "netconn.h"
+#include "publish.h"
 #include "tap.h"
 #include "tty.h"
 

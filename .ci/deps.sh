@@ -16,6 +16,7 @@ PKGS=(
 	liblua5.4-dev                       # health checks and policies in Lua
 	curl                                # make demo drives its service with it; the scrape_cost peer
 	strace                              # tests/fault: syscall faults injected into static moonshim
+	tmux                                # tests/cli/observe.sh: `moonshim top` driven in a private tmux server
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -211,9 +211,11 @@ static void read_old(ev_cmd *c, journal *j, char *buf) {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	journal old = *j;
-	old.plen = 0, old.skipping = false, old.part = j->part;
-	drain_fd(c, &old, fd, buf);
+	journal old = *j; /* its own line buffer: j may hold a torn line */
+	old.plen = 0, old.skipping = false, old.part = malloc(OB_LINE_MAX + 1);
+	if (old.part)
+		drain_fd(c, &old, fd, buf);
+	free(old.part);
 	j->bad = old.bad;
 	close(fd);
 }

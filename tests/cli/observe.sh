@@ -117,6 +117,25 @@ types=$(awk '{ print $3 ":" $4 }' "$T/follow" | tr '\n' ' ')
 if [ $rc = 0 ] && [ "$types" = "f1:a f2:a f3:a f4:k8s/c f5:ns2/d " ]; then ok events_follow_torn_line_rotation_new_containers
 else bad events_follow_torn_line_rotation_new_containers "rc=$rc '$types' $(cat "$T/follow.err")"; fi
 
+# --since reaching into events.jsonl.1 while events.jsonl ends in a torn line
+G=$T/fix2
+mkdir -p "$G/run/e"
+# (over 64 KiB: a line of it crosses a read's end and passes through the line buffer)
+for i in $(seq 1000); do ev 2026-01-01T00:00:01Z e old1 ",\"pad\":\"$(printf '%080d' "$i")\""; done >"$G/run/e/events.jsonl.1"
+{ ev 2026-01-01T00:00:02Z e cur1; printf '{"time":"2026-01-01T00:00:03Z","id":"e","type":"cu'; } >"$G/run/e/events.jsonl"
+"$MS" --root "$G/run" events --containerd-root "$G/none" -f --since 2025-12-31T00:00:00Z >"$T/follow2" 2>&1 &
+fpid=$!
+bgpids+=($fpid)
+sleep 0.5
+printf 'r2"}\n' >>"$G/run/e/events.jsonl"
+got2() { [ "$(grep -c ' container ' "$T/follow2")" -ge 1002 ]; }
+wait_for 5 got2
+kill -TERM $fpid
+wait $fpid
+types=$(awk '{ print $3 }' "$T/follow2" | uniq -c | awk '{ print $2 "*" $1 }' | tr '\n' ' ')
+if [ "$types" = "old1*1000 cur1*1 cur2*1 " ]; then ok events_since_rotated_then_torn_line_completed
+else bad events_since_rotated_then_torn_line_completed "'$types' $(cat "$T/follow2")"; fi
+
 out=$("$MS" --root "$F/run" inspect --containerd-root "$F/cd" a k8s/b nope 2>"$T/err")
 rc=$?
 st=$(jq -r '[.[] | .Key + "=" + .State.Status + "/" + (.Supervisor.Alive | tostring)] | join(" ")' <<<"$out")

@@ -85,3 +85,28 @@ int fs_mkdir_p(const char *path, mode_t mode, ms_err *err) {
 			return 0;
 	}
 }
+
+bool fs_proc_stat(pid_t pid, char *state, unsigned long long *start) {
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* the command may hold spaces and parens */
+	if (!p || !p[1] || !p[2])
+		return false;
+	*state = p[2];
+	char *q = p + 2;
+	for (int f = 3; f < 22 && q; f++) {
+		q = strchr(q, ' ');
+		if (q)
+			q++;
+	}
+	*start = q ? strtoull(q, NULL, 10) : 0;
+	return true;
+}

@@ -71,6 +71,7 @@ typedef struct run_ctx {
 	int go_pipe[2];      /* --go-watch: the child's stderr, read by the tap */
 	gw_opts go;
 	ev_log *events;
+	pb *pub;        /* <root>/<id>'s status.json and events.jsonl (publish.h) */
 	st_record rec;  /* as written under --root */
 	ct_opts create; /* how the init was made (a restart makes the next so) */
 	int start_fd;   /* the starter's end of the held init's start socket */
@@ -214,6 +215,10 @@ static int prepare(run_ctx *r, ms_err *err) {
 		return ms_fail(err, -errno, "--detach: fork: %s", strerror(errno));
 	if (!(r->events = ev_open(a->events, a->id, err)))
 		return err->code;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/%s", g_cli.root, a->id);
+	r->pub = sv_publisher(dir, a->id, NULL, r->s, NULL);
+	pb_observe(r->pub, r->events);
 	for (int i = 0; i < r->s->nwarnings; i++)
 		ev_emit(r->events, "warning", json_pack("{s:s}", "message", r->s->warnings[i]));
 	char default_rel[PATH_MAX];
@@ -227,6 +232,7 @@ static int prepare(run_ctx *r, ms_err *err) {
 	if (rc)
 		return err->code;
 	ms_trace(g_cli.debug, "cgroup %s made", r->cg.rel);
+	pb_set(r->pub, "cgroup", json_string(r->cg.rel));
 	r->create = (ct_opts){.host = &r->cg.host,
 	                      .cgroup = r->cg.cgroup,
 	                      .cgroup_rel = r->cg.rel,
@@ -300,7 +306,8 @@ static int supervise(run_ctx *r) {
 	              .start_fd = r->start_fd,
 	              .forward_signals = true,
 	              .offer_restart = true,
-	              .go_self = true};
+	              .go_self = true,
+	              .publish = r->pub};
 	int status = sv_supervise(&so);
 	ms_trace(g_cli.debug, "supervision over, status %d", status);
 	return status;
@@ -320,6 +327,8 @@ static void finish(run_ctx *r, int status) {
 		r->rec.exit_status = status;
 		st_write(g_cli.root, &r->rec, &err);
 	}
+	/* a detached container's last status stays with its record */
+	pb_close(r->pub, !r->a->detach);
 	undo(r, r->a->detach);
 	/* poststop: the container is gone; a failing hook is a warning */
 	oh_state post = {.id = r->a->id, .status = "stopped"};
@@ -343,6 +352,7 @@ static int fail_run(run_ctx *r, ms_err *err) {
 		detached_ready(r->ready_fd, err);
 	else
 		fprintf(stderr, "moonshim: %s\n", err->msg);
+	pb_close(r->pub, true);
 	undo(r, false);
 	ev_close(r->events);
 	spec_free(r->s);

@@ -4,6 +4,7 @@
 
 #include "oci.h"
 #include "base.h"
+#include "io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -107,6 +108,13 @@ void st_remove(const char *root, const char *id) {
 	unlink(path);
 	snprintf(path, sizeof path, "%s/%s/state.json.tmp", root, id);
 	unlink(path);
+	/* what the supervisor published beside it (publish.h) */
+	static const char *const published[] = {PB_STATUS, PB_STATUS_TMP, PB_JOURNAL,
+	                                        PB_JOURNAL_OLD};
+	for (size_t i = 0; i < sizeof published / sizeof *published; i++) {
+		snprintf(path, sizeof path, "%s/%s/%s", root, id, published[i]);
+		unlink(path);
+	}
 	snprintf(path, sizeof path, "%s/%s", root, id);
 	rmdir(path);
 }

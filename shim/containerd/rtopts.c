@@ -102,6 +102,7 @@ static int apply(ro_options *o, const ro_entry *e, int line, ms_err *err) {
 	char *path =
 	    !strcmp(e->key, "default_policy") || !strcmp(e->key, "policy")   ? o->default_policy
 	    : !strcmp(e->key, "default_checks") || !strcmp(e->key, "checks") ? o->default_checks
+	    : !strcmp(e->key, "publish_root")                                ? o->publish_root
 	                                                                     : NULL;
 	bool *flag = !strcmp(e->key, "go_watch") ? &o->go_watch
 	             : !strcmp(e->key, "debug")  ? &o->debug

@@ -8,6 +8,9 @@
  *   default_policy (or policy)  the Lua policy file for containers without
  *                               an io.moonshim.policy annotation
  *   default_checks (or checks)  likewise for io.moonshim.checks
+ *   publish_root                where containers' state is published for
+ *                               `moonshim metrics`, inspect, events, top
+ *                               (publish.h; default /run/moonshim-containerd)
  *   go_watch                    false: io.moonshim.go.* annotations are
  *                               ignored (the operator's off switch)
  *   debug                       true: as -debug
@@ -31,7 +34,8 @@
 typedef struct ro_options {
 	char default_policy[PATH_MAX]; /* "": the built-in default file */
 	char default_checks[PATH_MAX];
-	bool go_watch; /* io.moonshim.go.* annotations honoured (default) */
+	char publish_root[PATH_MAX]; /* "": PB_CONTAINERD_ROOT */
+	bool go_watch;               /* io.moonshim.go.* annotations honoured (default) */
 	bool debug;
 	char warnings[RO_WARN_MAX]; /* lines for the shim log, "" if none */
 } ro_options;

@@ -38,6 +38,7 @@
 #include "oci.h"
 #include "base.h"
 #include "bootstrap.h"
+#include "io.h"
 #include "task.h"
 #include "ttrpc.h"
 
@@ -295,6 +296,7 @@ static int daemon_main(void *arg) {
 	                .default_policy = ro->default_policy[0] ? ro->default_policy : NULL,
 	                .default_checks = ro->default_checks[0] ? ro->default_checks : NULL,
 	                .no_go_watch = !ro->go_watch,
+	                .publish_root = ro->publish_root[0] ? ro->publish_root : PB_CONTAINERD_ROOT,
 	                .publish = publish,
 	                .publish_arg = d,
 	                .shutdown = on_shutdown,

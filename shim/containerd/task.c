@@ -122,6 +122,7 @@ typedef struct task {
 	task_service *svc;
 	int64_t oom_kills_told; /* OOM kills published (under the service lock) */
 	ev_log *log;            /* the shim's log (stderr) for this container's events */
+	pb *pub;                /* its published state (publish.h), or NULL */
 	ct_opts create;         /* how scripts exec in it (exec.container) */
 	/* the annotations' scripts: a file, or Lua text */
 	const char *policy_file, *policy_src, *checks_file, *checks_src;
@@ -532,6 +533,7 @@ static int supervise_proc(task_service *t, task *k, proc *p, int go_err, ms_err 
 		o.nchecks = k->checks_file ? 1 : 0;
 		o.check_name = CHECKS_ANNOTATION;
 		o.check_src = k->checks_src;
+		o.publish = k->pub;
 	}
 	exit_ctx *x = malloc(sizeof *x);
 	if (!x || sv_start(&o, &p->sv, err)) {
@@ -581,6 +583,8 @@ static void release_task(task *k) {
 	k->go_sink = -1;
 	ev_close(k->log);
 	k->log = NULL;
+	pb_close(k->pub, true); /* its series go away with it */
+	k->pub = NULL;
 	/* the unmount and the rmdirs (each retried a while on EBUSY) can take
 	 * long: the shim's one P goes to the other handlers (State) meanwhile */
 	rt_syscall_enter();
@@ -746,7 +750,15 @@ static int load_task(task_service *t, task *k, Containerd__Task__V2__CreateTaskR
 	         k->id);
 	int rc = ctcg_setup(&k->cg, k->s, default_rel, err);
 	tell_warnings(t, k->id, k->s, 0);
-	return rc ? err->code : 0;
+	if (rc)
+		return err->code;
+	char dir[PATH_MAX];
+	if ((size_t)snprintf(dir, sizeof dir, "%s/%s/%s", t->o.publish_root,
+	                     t->o.ns ? t->o.ns : "default", k->id) < sizeof dir) {
+		k->pub = sv_publisher(dir, k->id, t->o.ns ? t->o.ns : "default", k->s, k->cg.rel);
+		pb_observe(k->pub, k->log);
+	}
+	return 0;
 }
 
 /* The init, held at exec until Start (k->start_fd lets it go), and its

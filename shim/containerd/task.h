@@ -30,6 +30,8 @@ typedef struct task_opts {
 	 * whether io.moonshim.go.* annotations are honoured */
 	const char *default_policy, *default_checks;
 	bool no_go_watch;
+	/* containers' state is published under <publish_root>/<ns>/<id> (publish.h) */
+	const char *publish_root;
 } task_opts;
 
 /* Register every Task method on s. Call in a goroutine, before tt_serve. */

@@ -38,8 +38,13 @@ struct gw {
 	rt_chan *done; /* closed by gw_stop */
 	rt_waitgroup wg;
 	uint64_t sched_lines, sched_torn, gc_lines, scrapes, scrape_errors;
-	int64_t last_total;    /* goroutines at the last scrape */
-	bool leak_profile;     /* the program serves /debug/pprof/goroutineleak */
+	int64_t last_total; /* goroutines at the last scrape */
+	bool leak_profile;  /* the program serves /debug/pprof/goroutineleak */
+	bool has_sched;     /* last_sched holds a sample */
+	struct {
+		int64_t ms, runqueue;
+		int gomaxprocs, idleprocs, threads, spinning, idle;
+	} last_sched;          /* the last intact SCHED line (the publisher's "go.sched") */
 	char last_error[1200]; /* an ms_err message and a URL */
 };
 
@@ -175,6 +180,38 @@ char **gw_env(char **env, const gw_opts *o, double quota_cores) {
 
 /* ─── findings ──────────────────────────────────────────────────────── */
 
+/* under g->mu */
+static void keep_sched(gw *g, const gp_sched *s) {
+	g->has_sched = true;
+	g->last_sched.ms = s->ms;
+	g->last_sched.runqueue = s->runqueue;
+	g->last_sched.gomaxprocs = s->gomaxprocs;
+	g->last_sched.idleprocs = s->idleprocs;
+	g->last_sched.threads = s->threads;
+	g->last_sched.spinning = s->spinningthreads;
+	g->last_sched.idle = s->idlethreads;
+}
+
+json_t *gw_json(gw *g) {
+	if (!g || g->self)
+		return NULL;
+	rt_mutex_lock(&g->mu);
+	json_t *j =
+	    json_pack("{s:I, s:I, s:I}", "sched_lines", (json_int_t)g->sched_lines, "scrapes",
+	              (json_int_t)g->scrapes, "goroutines", (json_int_t)g->last_total);
+	if (j && g->has_sched)
+		json_object_set_new(
+		    j, "sched",
+		    json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:I}", "uptime_ms",
+		              (json_int_t)g->last_sched.ms, "gomaxprocs", g->last_sched.gomaxprocs,
+		              "idleprocs", g->last_sched.idleprocs, "threads",
+		              g->last_sched.threads, "spinningthreads", g->last_sched.spinning,
+		              "idlethreads", g->last_sched.idle, "runqueue",
+		              (json_int_t)g->last_sched.runqueue));
+	rt_mutex_unlock(&g->mu);
+	return j;
+}
+
 /* A finding as event fields (for gowatch and for the shim's own runtime). */
 static json_t *gw_event_fields(const gd_event *e) {
 	json_t *f =
@@ -244,6 +281,7 @@ void gw_line(void *arg, const char *text, size_t len) {
 	rt_mutex_lock(&g->mu);
 	if (k == GP_SCHED_OK) {
 		g->sched_lines++;
+		keep_sched(g, s);
 		report(g, ev, gd_feed_sched(g->d, rt_now(), s, g->t.cpu_quota, ev, EVENTS_MAX));
 	} else if (k == GP_SCHED_TORN) {
 		g->sched_torn++;
@@ -410,6 +448,7 @@ static void self_sampler(void *arg) {
 		if (n > 0 && (size_t)n < sizeof line &&
 		    gp_parse_sched(line, (size_t)n, s) == GP_SCHED_OK) {
 			g->sched_lines++;
+			keep_sched(g, s);
 			report(g, ev, gd_feed_sched(g->d, now, s, 0, ev, EVENTS_MAX));
 		}
 		report(g, ev, gd_feed_profile(g->d, now, &sp->p, false, ev, EVENTS_MAX));

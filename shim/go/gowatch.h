@@ -83,6 +83,10 @@ void gw_line(void *gw, const char *text, size_t len);
  * dialling with it — a restart later) and start the detectors' history
  * afresh, since the new program's counts do not continue the old one's. */
 void gw_retarget(gw *g, int netns_fd);
+/* What the watch saw last, for the publisher (publish.h's "go"): counts
+ * and the workload's last SCHED sample as "sched"; NULL for the shim's
+ * own watch. */
+json_t *gw_json(gw *g);
 /* Stop the scraper and free. Counts (lines parsed, torn, scrapes) are
  * reported as one "go.watch" event. */
 void gw_stop(gw *g);

@@ -17,6 +17,11 @@ struct ev_log {
 	char *path;  /* --events, for the one message a failed write gets */
 	bool failed; /* a write failed (said once on stderr; the stream cannot) */
 	rt_mutex mu;
+	int nobs;
+	struct {
+		ev_observer fn;
+		void *arg;
+	} obs[EV_OBSERVERS];
 };
 
 ev_log *ev_open(const char *path, const char *id, ms_err *err) {
@@ -54,8 +59,16 @@ __attribute__((noinline)) static int write_line(int fd, const char *s, size_t n)
 	return w == (ssize_t)n ? 0 : w < 0 ? -errno : -EIO;
 }
 
+int ev_observe(ev_log *l, ev_observer fn, void *arg) {
+	if (l->nobs == EV_OBSERVERS)
+		return -ENOSPC;
+	l->obs[l->nobs].fn = fn;
+	l->obs[l->nobs++].arg = arg;
+	return 0;
+}
+
 void ev_emit(ev_log *l, const char *type, json_t *fields) {
-	if (!l || l->fd < 0) {
+	if (!ev_enabled(l)) {
 		json_decref(fields);
 		return;
 	}
@@ -66,14 +79,18 @@ void ev_emit(ev_log *l, const char *type, json_t *fields) {
 		json_object_update(j, fields);
 	json_decref(fields);
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(j);
-	if (!s)
+	if (!s) {
+		json_decref(j);
 		return;
+	}
 	size_t len = strlen(s);
 	s[len] = '\n'; /* json_dumps' NUL becomes the line end */
 	rt_mutex_lock(&l->mu);
 	/* one write per line: O_APPEND keeps concurrent writers' lines whole */
-	int e = write_line(l->fd, s, len + 1);
+	int e = l->fd >= 0 ? write_line(l->fd, s, len + 1) : 0;
+	for (int i = 0; i < l->nobs; i++)
+		l->obs[i].fn(l->obs[i].arg, type, j, s, len);
+	json_decref(j);
 	if (e && !l->failed) {
 		l->failed = true;
 		fprintf(stderr, "moonshim: --events %s: writing: %s (events are lost)\n", l->path,
@@ -84,6 +101,10 @@ void ev_emit(ev_log *l, const char *type, json_t *fields) {
 }
 
 bool ev_enabled(const ev_log *l) {
+	return l && (l->fd >= 0 || l->nobs);
+}
+
+bool ev_written(const ev_log *l) {
 	return l && l->fd >= 0;
 }
 

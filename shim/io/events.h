@@ -24,6 +24,9 @@ void ev_emit(ev_log *l, const char *type, json_t *fields);
 void ev_close(ev_log *l);
 /* Whether events go anywhere (a file was given, or someone observes). */
 bool ev_enabled(const ev_log *l);
+/* Whether they go to a file or stream someone reads as it comes (not only
+ * to observers). */
+bool ev_written(const ev_log *l);
 
 /* An observer sees every event after it was written: its type, the whole
  * event object (borrowed: time, id, type, fields) and its line (no

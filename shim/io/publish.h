@@ -71,10 +71,11 @@
 #define PB_VERSION         1
 #define PB_CONTAINERD_ROOT "/run/moonshim-containerd"
 #define PB_STATUS          "status.json"
+#define PB_STATUS_TMP      ".status.json.tmp" /* renamed over it */
 #define PB_JOURNAL         "events.jsonl"
 #define PB_JOURNAL_OLD     "events.jsonl.1"
 #define PB_JOURNAL_MAX     (1 << 20)
-#define PB_LAST_MAX        5 /* last findings, last errors kept */
+#define PB_LAST_MAX        5         /* last findings, last errors kept */
 #define PB_STATUS_MAX      (1 << 20) /* a reader refuses a larger status.json */
 
 /* ─── Writing (a supervisor) ──────────────────────────────────────────── */
@@ -90,18 +91,26 @@ typedef json_t *(*pb_section_fn)(void *arg);
  * consumed: id, namespace, mode, labels, cgroup — the keys that never
  * change. NULL and err on failure (the caller goes on without). */
 pb *pb_open(const char *dir, json_t *identity, ms_err *err);
-/* Register a computed section (before pb_start). */
+/* Register a computed section. When the key also holds an object set
+ * otherwise (the counted "go" findings), the provider's keys are added to
+ * it. */
 void pb_provide(pb *p, const char *key, pb_section_fn fn, void *arg);
+/* Stop calling arg's providers; their last values stay, as if pb_set. On
+ * return none of them runs. */
+void pb_withdraw(pb *p, void *arg);
 /* Replace a section's value (consumed); the snapshot is rewritten soon. */
 void pb_set(pb *p, const char *key, json_t *value);
 /* Something a section shows changed: rewrite soon. */
 void pb_dirty(pb *p);
 /* Journal and count every event l emits from now on (ev_observe). */
 void pb_observe(pb *p, ev_log *l);
-/* The writer goroutine (on the caller's runtime). */
+/* In a goroutine: a first snapshot and the writer goroutine. Once. */
 void pb_start(pb *p);
-/* Write a last snapshot (or, with remove, delete the directory's files
- * and the directory), stop the goroutine, free. NULL is fine. */
+/* In a goroutine: a last snapshot, and the writer ends. */
+void pb_stop(pb *p);
+/* After pb_stop (or without pb_start; no runtime needed): free, and with
+ * remove delete the published files and the directory (when empty: run's
+ * state.json is its owner's). NULL is fine. */
 void pb_close(pb *p, bool remove);
 
 /* ─── Reading (metrics, inspect, events, top) ─────────────────────────── */

@@ -565,41 +565,16 @@ out:
 }
 
 /* Fields 3 (state) and 22 (start time) of /proc/PID/stat; false if gone. */
-static bool read_stat(pid_t pid, char *state, unsigned long long *start) {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')'); /* the command may hold spaces and parens */
-	if (!p || !p[1] || !p[2])
-		return false;
-	*state = p[2];
-	char *q = p + 2;
-	for (int f = 3; f < 22 && q; f++) {
-		q = strchr(q, ' ');
-		if (q)
-			q++;
-	}
-	*start = q ? strtoull(q, NULL, 10) : 0;
-	return true;
-}
-
 unsigned long long ct_start_time(pid_t pid) {
 	char state;
 	unsigned long long start;
-	return read_stat(pid, &state, &start) ? start : 0;
+	return fs_proc_stat(pid, &state, &start) ? start : 0;
 }
 
 bool ct_pid_running(pid_t pid, unsigned long long start_time) {
 	char state;
 	unsigned long long start;
-	if (pid <= 0 || !read_stat(pid, &state, &start))
+	if (pid <= 0 || !fs_proc_stat(pid, &state, &start))
 		return false;
 	/* a zombie has exited: its status waits for a parent that is stopped,
 	 * killed or slow to reap, but the container is not running */

@@ -134,6 +134,7 @@ typedef struct {
 	int netns_fd;
 	ev_log *events;
 	la_container ct; /* exec.container's target */
+	json_t *scripts; /* [{"name","kind"}] loaded, for the publisher */
 } lua_side;
 
 struct sv {
@@ -167,8 +168,9 @@ struct sv {
 	gw *self;
 	tap *tp;
 	bool start_failed;
-	int status;    /* sv_wait's */
-	rt_chan *done; /* closed once the run is over and all is stopped */
+	char started_at[48]; /* the current process's start, RFC 3339 (published) */
+	int status;          /* sv_wait's */
+	rt_chan *done;       /* closed once the run is over and all is stopped */
 };
 
 static sv_gen *gen_new(sv_state *st, const ct_proc *p) {
@@ -349,6 +351,13 @@ static int container_netns(pid_t pid) {
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/* A script loaded: listed in what is published. */
+static void loaded(lua_side *ls, const char *name, const char *kind) {
+	if (!ls->scripts)
+		ls->scripts = json_array();
+	json_array_append_new(ls->scripts, json_pack("{s:s, s:s}", "name", name, "kind", kind));
+}
+
 static void load_scripts(const sv_opts *o, lua_side *ls, const char *const *files, int n,
                          const char *flag) {
 	for (int i = 0; i < n; i++) {
@@ -357,6 +366,8 @@ static void load_scripts(const sv_opts *o, lua_side *ls, const char *const *file
 			fprintf(stderr, "moonshim: %s %s\n", flag, err.msg);
 			ev_emit(o->events, "error",
 			        json_pack("{s:s, s:s}", "script", files[i], "message", err.msg));
+		} else {
+			loaded(ls, files[i], !strcmp(flag, "--check") ? "check" : "policy");
 		}
 	}
 }
@@ -376,12 +387,17 @@ static bool restartable(const sv_opts *o) {
 }
 
 /* A script given as Lua text; reported and left out when it does not load. */
-static void load_source(const sv_opts *o, lua_side *ls, const char *name, const char *src) {
+static void load_source(const sv_opts *o, lua_side *ls, const char *name, const char *src,
+                        const char *kind) {
 	ms_err err = {0};
-	if (src && lw_load(ls->w, name, src, strlen(src), &err)) {
+	if (!src)
+		return;
+	if (lw_load(ls->w, name, src, strlen(src), &err)) {
 		fprintf(stderr, "moonshim: %s\n", err.msg);
 		ev_emit(o->events, "error",
 		        json_pack("{s:s, s:s}", "script", name, "message", err.msg));
+	} else {
+		loaded(ls, name, kind);
 	}
 }
 
@@ -395,7 +411,7 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 	st->ls = ls;
 	/* with no --policy the built-in one reports (dry run) to the event
 	 * stream; without a stream it would have no one to tell */
-	bool builtin = !o->npolicies && !o->policy_src && ev_enabled(o->events);
+	bool builtin = !o->npolicies && !o->policy_src && ev_written(o->events);
 	bool checks = o->nchecks || o->check_src;
 	if ((!checks && !builtin && !o->npolicies && !o->policy_src) ||
 	    !(ls->w = lw_new(&lc, &err)))
@@ -419,14 +435,16 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 	ls->policies = pl_new(ls->w, &env);
 	ls->checks = hk_new(ls->w, check_event, ls);
 	load_scripts(o, ls, o->policies, o->npolicies, "--policy");
-	load_source(o, ls, o->policy_name, o->policy_src);
+	load_source(o, ls, o->policy_name, o->policy_src, "policy");
 	if (builtin && lw_load(ls->w, DEFAULT_POLICY_NAME, (const char *)moonshim_lua_default,
 	                       moonshim_lua_default_len, &err)) {
 		fprintf(stderr, "moonshim: %s\n", err.msg);
 		ev_emit(o->events, "error", json_pack("{s:s}", "message", err.msg));
+	} else if (builtin) {
+		loaded(ls, DEFAULT_POLICY_NAME, "policy");
 	}
 	load_scripts(o, ls, o->checks, o->nchecks, "--check");
-	load_source(o, ls, o->check_name, o->check_src);
+	load_source(o, ls, o->check_name, o->check_src, "check");
 	st->policies = ls->policies;
 	if (hk_start(ls->checks, &err)) {
 		fprintf(stderr, "moonshim: checks: %s\n", err.msg);
@@ -439,6 +457,7 @@ static void start_lua(const sv_opts *o, sv_state *st, lua_side *ls) {
 /* The run is over (the policies saw the last exit): go() tasks and waits
  * on sleep or channels end, the checks stop, the handlers finish. */
 static void stop_lua(lua_side *ls, sv_state *st) {
+	json_decref(ls->scripts);
 	lw_stop_tasks(ls->w);
 	hk_stop(ls->checks);
 	st->policies = NULL;
@@ -448,6 +467,78 @@ static void stop_lua(lua_side *ls, sv_state *st) {
 		close(ls->netns_fd);
 	if (st->old_netns >= 0)
 		close(st->old_netns);
+}
+
+/* ─── what is published (sv_opts.publish) ───────────────────────────── */
+
+static json_t *health_section(void *arg) {
+	return hk_json(((sv_state *)arg)->lua.checks);
+}
+
+/* under st->mu: main takes st->go away (under it) before stopping it */
+static json_t *go_section(void *arg) {
+	sv_state *st = arg;
+	rt_mutex_lock(&st->mu);
+	json_t *j = gw_json(st->go);
+	rt_mutex_unlock(&st->mu);
+	return j;
+}
+
+/* The "process" section: g running (its start is now), or stopped. */
+static void publish_process(sv_state *st, const sv_gen *g, bool stopped) {
+	pb *p = st->o->publish;
+	if (!p)
+		return;
+	if (!stopped)
+		ev_time(st->started_at, sizeof st->started_at);
+	json_t *j = json_pack("{s:s, s:i, s:s, s:i}", "status", stopped ? "stopped" : "running",
+	                      "pid", g->p.pid, "started", st->started_at, "restarts", g->n);
+	if (stopped)
+		json_object_set_new(j, "exit_status", json_integer(st->status));
+	pb_set(p, "process", j);
+}
+
+/* CRI annotation → label (cAdvisor's and kubelet's label names) */
+static const char *const cri_labels[][2] = {
+    {"io.kubernetes.cri.container-name", "container"},
+    {"io.kubernetes.cri.sandbox-name", "pod"},
+    {"io.kubernetes.cri.sandbox-namespace", "namespace"},
+};
+
+pb *sv_publisher(const char *dir, const char *id, const char *ns, const spec *s,
+                 const char *cgroup_rel) {
+	const char *off = getenv("MOONSHIM_NO_PUBLISH");
+	if (off && !strcmp(off, "1"))
+		return NULL;
+	json_t *labels = json_object();
+	for (size_t i = 0; s && i < sizeof cri_labels / sizeof *cri_labels; i++) {
+		json_t *v = json_object_get(s->annotations, cri_labels[i][0]);
+		if (json_is_string(v))
+			json_object_set(labels, cri_labels[i][1], v);
+	}
+	json_t *id_ = json_pack("{s:s, s:s, s:o, s:{s:i, s:I}, s:s?}", "id", id, "mode",
+	                        ns ? "containerd" : "run", "labels", labels, "supervisor", "pid",
+	                        (int)getpid(), "start_time", (json_int_t)ct_start_time(getpid()),
+	                        "cgroup", cgroup_rel);
+	if (id_ && ns)
+		json_object_set_new(id_, "namespace", json_string(ns));
+	ms_err err = {0};
+	pb *p = pb_open(dir, id_, &err);
+	if (!p)
+		fprintf(stderr, "moonshim: warning: container %s: %s (not published)\n", id,
+		        err.msg);
+	return p;
+}
+
+static void start_publishing(sv_state *st, const sv_gen *g) {
+	pb *p = st->o->publish;
+	if (!p)
+		return;
+	publish_process(st, g, false);
+	pb_set(p, "scripts", st->lua.scripts ? json_copy(st->lua.scripts) : json_array());
+	pb_provide(p, "health", health_section, st);
+	pb_provide(p, "go", go_section, st);
+	pb_start(p);
 }
 
 /* ─── restart ───────────────────────────────────────────────────────── */
@@ -553,6 +644,7 @@ static void install(sv_state *st, sv_gen *old, sv_gen *g, int64_t backoff_ns) {
 		syscall(SYS_pidfd_send_signal, g->p.pidfd, sig, NULL, 0);
 	if (o->restarted)
 		o->restarted(o->restarted_arg, &g->p);
+	publish_process(st, g, false);
 	hk_restart(ls->checks);
 	json_t *f = json_pack("{s:i, s:i, s:f, s:i, s:i}", "count", g->n, "pid", g->p.pid,
 	                      "backoff_s", (double)backoff_ns / 1e9, "previous_pid", old->p.pid,
@@ -861,6 +953,7 @@ int sv_start(const sv_opts *o, sv **out, ms_err *err) {
 	start_log(st);
 	start_go(st);
 	start_relay(g);
+	start_publishing(st, g);
 	rt_go(exit_waiter, g, "exit waiter");
 	if (o->start_fd >= 0) { /* everything watches: let it exec */
 		ms_err e = {0};
@@ -942,6 +1035,8 @@ static void sv_main(void *arg) {
 	rt_wg_wait(&st->wg);
 	if (st->w || (o->cgroup && o->on_cgroup)) /* on_cgroup hears it even without a watcher */
 		last_memory_events(st);
+	publish_process(st, g, true);
+	pb_withdraw(o->publish, st); /* the checks' last health stays */
 	stop_lua(&st->lua, st);
 	if (st->sig_pd)
 		rt_poll_close(st->sig_pd);
@@ -951,6 +1046,7 @@ static void sv_main(void *arg) {
 		rt_chan_free(st->cg_events);
 	gen_free(g); /* its fds are in *o->proc, the caller's */
 	ev_emit(o->events, "exit", fields);
+	pb_stop(o->publish);
 	rt_chan_close(st->done);
 }
 

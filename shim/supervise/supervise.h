@@ -57,6 +57,12 @@ typedef struct sv_opts {
 	/* >= 0: the process was made held (ct_opts.hold); a byte written here
 	 * once supervision is ready lets it exec (closed here). -1: running. */
 	int start_fd;
+	/* where the container's state is published (publish.h), or NULL: the
+	 * caller opens it and closes it after sv_wait; supervision starts its
+	 * writer, provides the "process", "scripts", "health" and "go"
+	 * sections and stops it (a last snapshot) at the end. One per
+	 * container: an exec's supervision has none. */
+	pb *publish;
 	/* after a restart, with the new process running (e.g. to record it) */
 	void (*restarted)(void *arg, const ct_proc *p);
 	void *restarted_arg;
@@ -104,6 +110,14 @@ int sv_start(const sv_opts *o, sv **out, ms_err *err);
 int sv_wait(sv *s);
 /* After sv_wait. NULL is fine. */
 void sv_free(sv *s);
+
+/* The container's publisher (publish.h) in dir: id, containerd's
+ * namespace (NULL in `run`), the CRI's labels from s's annotations, the
+ * cgroup (relative, may be NULL) and this process as the supervisor. NULL
+ * when MOONSHIM_NO_PUBLISH=1 (benchmarks compare without it) or when it
+ * cannot be made (said once on stderr: the container runs without). */
+pb *sv_publisher(const char *dir, const char *id, const char *ns, const spec *s,
+                 const char *cgroup_rel);
 
 /* `moonshim run`: its own rt_main, sv_start, sv_wait. Returns the status
  * as sv_wait; negative (-errno) when supervision could not start at all

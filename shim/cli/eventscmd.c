@@ -33,12 +33,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define OB_RESCAN_MS 1000 /* the directories again, watched or not */
-#define BAD_REPORTS  10   /* invalid lines reported per journal */
-#define READ_CHUNK   (64 * 1024)
-#define KEY_MAX      512
-#define TEXT_MAX     (4 * OB_LINE_MAX + 1024) /* a line with every byte escaped */
-#define DIR_WATCH    (IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR)
+#define OB_RESCAN_MS  1000 /* the directories again, watched or not */
+#define BAD_REPORTS   10   /* invalid lines reported per journal */
+#define READ_CHUNK    (64 * 1024)
+#define KEY_MAX       512
+#define TEXT_MAX      (4 * OB_LINE_MAX + 1024) /* a line with every byte escaped */
+#define DIR_WATCH     (IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR)
 #define JOURNAL_WATCH (IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR)
 
 typedef struct journal {

@@ -43,7 +43,8 @@ static void match(const pb_entry *e, void *arg) {
 			continue;
 		if (w->status && (w->exact || !exact)) {
 			if (!w->exact)
-				w->ambiguous = true, snprintf(w->other, sizeof w->other, "%s", e->key);
+				w->ambiguous = true,
+				snprintf(w->other, sizeof w->other, "%s", e->key);
 			continue;
 		}
 		json_decref(w->status);
@@ -86,7 +87,8 @@ static json_t *state(const pb_entry *e) {
 	return json_pack("{s:s, s:b, s:I, s:I, s:o, s:I, s:o*}", "Status", st, "Running", running,
 	                 "Pid", running ? json_integer_value(json_object_get(p, "pid")) : 0,
 	                 "ExitCode", json_integer_value(json_object_get(p, "exit_status")),
-	                 "StartedAt", json_is_string(started) ? json_incref(started) : json_string(ZERO_TIME),
+	                 "StartedAt",
+	                 json_is_string(started) ? json_incref(started) : json_string(ZERO_TIME),
 	                 "Restarts", json_integer_value(json_object_get(p, "restarts")), "Health",
 	                 health(json_object_get(e->status, "health")));
 }
@@ -103,17 +105,18 @@ static json_t *moonshim_sections(json_t *s) {
 	json_t *sched = json_object_get(go, "sched");
 	return json_pack(
 	    "{s:o, s:{s:O?, s:O?, s:o}, s:{s:o, s:o, s:O?}, s:{s:I, s:o, s:o}, s:o}", "Scripts",
-	    json_is_array(json_object_get(s, "scripts")) ? json_incref(json_object_get(s, "scripts"))
-	                                                  : json_array(),
+	    json_is_array(json_object_get(s, "scripts"))
+	        ? json_incref(json_object_get(s, "scripts"))
+	        : json_array(),
 	    "Policy", "Step", json_object_get(policy, "step"), "LastAction",
-	    json_object_get(policy, "last"), "Actions", section(s, "policy", "actions"),
-	    "GoWatch", "Findings", section(s, "go", "findings"), "LastFindings",
+	    json_object_get(policy, "last"), "Actions", section(s, "policy", "actions"), "GoWatch",
+	    "Findings", section(s, "go", "findings"), "LastFindings",
 	    last_of(json_object_get(go, "last_findings")), "Sched", sched, "Errors", "Count",
 	    json_integer_value(json_object_get(errors, "count")), "ByScript",
 	    section(s, "errors", "by_script"), "Last", last_of(json_object_get(errors, "last")),
-	    "Events", json_is_object(json_object_get(s, "events"))
-	                  ? json_incref(json_object_get(s, "events"))
-	                  : json_object());
+	    "Events",
+	    json_is_object(json_object_get(s, "events")) ? json_incref(json_object_get(s, "events"))
+	                                                 : json_object());
 }
 
 static json_t *inspect_one(const wanted *w) {

@@ -14,11 +14,11 @@
 #include <string.h>
 #include <time.h>
 
-#define SEC_PER_MIN   60
-#define SEC_PER_HOUR  3600
-#define FRAC_DIGITS   9 /* nanoseconds */
-#define DURATION_MAX  (INT64_MAX / 2)
-#define NESTED_MAX    (OB_LINE_MAX) /* a nested value printed whole up to this */
+#define SEC_PER_MIN  60
+#define SEC_PER_HOUR 3600
+#define FRAC_DIGITS  9 /* nanoseconds */
+#define DURATION_MAX (INT64_MAX / 2)
+#define NESTED_MAX   (OB_LINE_MAX) /* a nested value printed whole up to this */
 
 int64_t ob_now(void) {
 	struct timespec ts;
@@ -115,6 +115,8 @@ int ob_parse_rfc3339(const char *s, int64_t *ns) {
 	} else {
 		t = timegm(&tm) - off;
 	}
+	if (t <= INT64_MIN / OB_NS || t >= INT64_MAX / OB_NS)
+		return -ERANGE; /* nanoseconds since 1970 reach 1677 to 2262 */
 	*ns = (int64_t)t * OB_NS + frac;
 	return 0;
 }
@@ -137,13 +139,15 @@ static int unix_time(const char *s, int64_t *ns) {
 	if (!isdigit((unsigned char)*p))
 		return -EINVAL;
 	for (; isdigit((unsigned char)*p); p++) {
-		if (sec > (INT64_MAX / OB_NS) / 10)
+		if (sec >= INT64_MAX / OB_NS)
 			return -ERANGE;
 		sec = sec * 10 + (*p - '0');
 	}
 	int64_t frac = fraction(&p);
 	if (*p)
 		return -EINVAL;
+	if (sec >= INT64_MAX / OB_NS)
+		return -ERANGE;
 	*ns = sec * OB_NS + frac;
 	return 0;
 }
@@ -349,8 +353,8 @@ static void put_value(out *o, json_t *v) {
 		put_text(o, json_string_value(v), json_string_length(v));
 		return;
 	}
-	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII |
-	                            JSON_ENCODE_ANY);
+	char *s =
+	    json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
 	if (s)
 		put_text(o, s, strnlen(s, NESTED_MAX));
 	free(s);
@@ -420,6 +424,8 @@ const char *ob_status(const pb_entry *e) {
 	if (!strcmp(s, "stopped"))
 		return "exited";
 	if (e->live)
-		return !strcmp(s, "running") ? "running" : !strcmp(s, "created") ? "created" : "unknown";
+		return !strcmp(s, "running")   ? "running"
+		       : !strcmp(s, "created") ? "created"
+		                               : "unknown";
 	return exited ? "exited" : "stopped";
 }

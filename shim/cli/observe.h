@@ -27,7 +27,8 @@
 /* ─── Times ─────────────────────────────────────────────────────────── */
 
 /* RFC 3339 ("2026-12-05T21:00:00Z", fraction and ±hh:mm offset allowed)
- * to nanoseconds since the epoch; -EINVAL if s is not one. */
+ * to nanoseconds since the epoch; -EINVAL if s is not one, -ERANGE before
+ * 1678 or after 2261 (an int64 of nanoseconds). */
 int ob_parse_rfc3339(const char *s, int64_t *ns);
 /* docker's --since/--until: RFC 3339, a Unix timestamp ("1764968400",
  * "1764968400.5"), or a duration before now ("10m", "1h30m", "1.5s",
@@ -57,9 +58,9 @@ bool ob_filter_match_key(const ob_filter *f, const char *key);
 /* ─── One journal line ──────────────────────────────────────────────── */
 
 typedef struct ob_event {
-	json_t *obj;       /* the whole event (owned) */
-	const char *type;  /* borrowed from obj ("" when absent) */
-	int64_t time_ns;   /* 0 when the time is missing or not RFC 3339 */
+	json_t *obj;      /* the whole event (owned) */
+	const char *type; /* borrowed from obj ("" when absent) */
+	int64_t time_ns;  /* 0 when the time is missing or not RFC 3339 */
 } ob_event;
 /* Parse one line (without its newline); -EINVAL with a message when it is
  * not a JSON object. */

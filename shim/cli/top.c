@@ -31,14 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TOP_INTERVAL_MS 1000
+#define TOP_INTERVAL_MS     1000
 #define TOP_INTERVAL_MIN_MS 100
-#define TOP_ID_MAX 40    /* the widest ID column */
-#define TOP_LINE_MAX 512 /* a row before it is cut to the width */
-#define TOP_WIDTH 80     /* without a terminal to ask */
-#define TOP_HEIGHT 24
-#define KEY_CTRL_C 3
-#define PERCENT 100.0
+#define TOP_ID_MAX          40  /* the widest ID column */
+#define TOP_LINE_MAX        512 /* a row before it is cut to the width */
+#define TOP_WIDTH           80  /* without a terminal to ask */
+#define TOP_HEIGHT          24
+#define KEY_CTRL_C          3
+#define PERCENT             100.0
 
 typedef struct row {
 	char key[TOP_ID_MAX + 1];
@@ -95,9 +95,8 @@ static void read_cgroup(row *r, const cg_host *host, const char *rel) {
 }
 
 static long long count_of(json_t *s, const char *section, const char *key) {
-	return json_integer_value(json_object_get(json_object_get(json_object_get(s, section),
-	                                                          "findings"),
-	                                          key));
+	return json_integer_value(
+	    json_object_get(json_object_get(json_object_get(s, section), "findings"), key));
 }
 
 static void flags(row *r, json_t *s) {
@@ -131,10 +130,10 @@ static void add_row(const pb_entry *e, void *arg) {
 	json_t *ready = json_object_get(h, "Ready");
 	snprintf(r->ready, sizeof r->ready, "%s",
 	         json_is_boolean(ready) ? (json_is_true(ready) ? "yes" : "no") : "-");
-	r->restarts = json_integer_value(json_object_get(json_object_get(s, "process"), "restarts"));
+	r->restarts =
+	    json_integer_value(json_object_get(json_object_get(s, "process"), "restarts"));
 	flags(r, s);
-	read_cgroup(r, e->live ? rs->host : NULL,
-	            json_string_value(json_object_get(s, "cgroup")));
+	read_cgroup(r, e->live ? rs->host : NULL, json_string_value(json_object_get(s, "cgroup")));
 }
 
 static int cmp_rows(const void *a, const void *b) {
@@ -164,7 +163,8 @@ static void memory_cell(char *buf, size_t n, const row *r) {
 		return;
 	}
 	human(max, sizeof max, r->mem_max);
-	snprintf(buf, n, "%s / %s %3.0f%%", cur, max, PERCENT * (double)r->mem / (double)r->mem_max);
+	snprintf(buf, n, "%s / %s %3.0f%%", cur, max,
+	         PERCENT * (double)r->mem / (double)r->mem_max);
 }
 
 static void psi_cell(char *buf, size_t n, double v) {
@@ -328,7 +328,8 @@ int cmd_top(int argc, char **argv) {
 		           i + 1 < argc) {
 			double s = strtod(argv[++i], &end);
 			if (*end || !(s * 1000 >= TOP_INTERVAL_MIN_MS) || s > 3600) {
-				fprintf(stderr, "moonshim top: --interval %s: seconds, 0.1 to 3600\n",
+				fprintf(stderr,
+				        "moonshim top: --interval %s: seconds, 0.1 to 3600\n",
 				        argv[i]);
 				return 2;
 			}

@@ -121,7 +121,7 @@ else bad events_follow_torn_line_rotation_new_containers "rc=$rc '$types' $(cat 
 G=$T/fix2
 mkdir -p "$G/run/e"
 # (over 64 KiB: a line of it crosses a read's end and passes through the line buffer)
-for i in $(seq 1000); do ev 2026-01-01T00:00:01Z e old1 ",\"pad\":\"$(printf '%080d' "$i")\""; done >"$G/run/e/events.jsonl.1"
+awk 'BEGIN { for (i = 1; i <= 1000; i++) printf "{\"time\":\"2026-01-01T00:00:01Z\",\"id\":\"e\",\"type\":\"old1\",\"pad\":\"%080d\"}\n", i }' >"$G/run/e/events.jsonl.1"
 { ev 2026-01-01T00:00:02Z e cur1; printf '{"time":"2026-01-01T00:00:03Z","id":"e","type":"cu'; } >"$G/run/e/events.jsonl"
 "$MS" --root "$G/run" events --containerd-root "$G/none" -f --since 2025-12-31T00:00:00Z >"$T/follow2" 2>&1 &
 fpid=$!
@@ -208,7 +208,7 @@ else bad top_resize_cut_to_the_width "$(pane)"; fi
 tmux -L "$SOCK" send-keys -t top q
 dead() { [ "$(tmux -L "$SOCK" list-panes -t top -F '#{pane_dead} #{pane_dead_status}' 2>/dev/null)" = "1 0" ]; }
 if wait_for 5 dead; then ok top_quits_on_q
-else bad top_quits_on_q "$(tmux -L "$SOCK" list-panes -t top -F '#{pane_dead} #{pane_dead_status}' 2>&1)"; fi
+else bad top_quits_on_q "$(tmux -L "$SOCK" list-panes -t top -F 'dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal}' 2>&1)"; fi
 # the terminal is restored: the alternate screen is gone and the cursor shown
 tmux -L "$SOCK" kill-server 2>/dev/null
 

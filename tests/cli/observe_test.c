@@ -31,6 +31,11 @@ TEST(rfc3339_forms) {
 	                                  "2025-12-05X"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		CHECKF(ob_parse_rfc3339(bad[i], &ns) == -EINVAL, "accepted \"%s\"", bad[i]);
+	/* beyond an int64 of nanoseconds (a fuzzer's year 4052 overflowed) */
+	CHECK(ob_parse_rfc3339("4052-12-15T00:00:00Z", &ns) == -ERANGE);
+	CHECK(ob_parse_rfc3339("0000-01-01T00:00:00Z", &ns) == -ERANGE);
+	CHECK(ob_parse_rfc3339("2262-04-11T23:47:16Z", &ns) == -ERANGE);
+	CHECK(ob_parse_rfc3339("2262-04-10T00:00:00Z", &ns) == 0 && ns > 0);
 }
 
 TEST(since_until_forms) {
@@ -50,6 +55,8 @@ TEST(since_until_forms) {
 		CHECKF(strstr(err.msg, "time \"") && strstr(err.msg, "RFC 3339"), "%s", err.msg);
 	}
 	CHECK(ob_parse_time("99999999999999999999", now, &ns, &err) < 0);
+	CHECK(ob_parse_time("9223372036.999999999", now, &ns, &err) < 0);
+	CHECK(ob_parse_time("9223372035.999999999", now, &ns, &err) == 0 && ns > 0);
 }
 
 TEST(filters_as_docker) {
@@ -69,7 +76,8 @@ TEST(filters_as_docker) {
 	CHECK(!ob_filter_match(&f, "web", "start")); /* keys are and-ed */
 	CHECK(!ob_filter_match_key(&f, "webby") && ob_filter_match_key(&f, "x/web"));
 	CHECK(ob_filter_add(&f, "container=x", &err) == 0 && ob_filter_match_key(&f, "x"));
-	CHECK(ob_filter_add(&f, "image=busybox", &err) == -EINVAL && strstr(err.msg, "unknown key"));
+	CHECK(ob_filter_add(&f, "image=busybox", &err) == -EINVAL &&
+	      strstr(err.msg, "unknown key"));
 	CHECK(ob_filter_add(&f, "type", &err) == -EINVAL && strstr(err.msg, "KEY=VALUE"));
 	CHECK(ob_filter_add(&f, "type=", &err) == -EINVAL && strstr(err.msg, "empty"));
 	for (int i = f.ntypes; i < OB_FILTER_MAX; i++)
@@ -115,7 +123,8 @@ TEST(event_text_escapes_control_characters) {
 
 TEST(event_text_is_bounded) {
 	char big[8192], out[64];
-	int n = snprintf(big, sizeof big, "{\"time\":\"2025-12-05T21:00:00Z\",\"type\":\"t\",\"v\":\"");
+	int n =
+	    snprintf(big, sizeof big, "{\"time\":\"2025-12-05T21:00:00Z\",\"type\":\"t\",\"v\":\"");
 	memset(big + n, 'x', 6000);
 	snprintf(big + n + 6000, sizeof big - (size_t)n - 6000, "\"}");
 	fmt(big, "c", out, sizeof out);
@@ -128,8 +137,8 @@ TEST(event_text_is_bounded) {
 }
 
 TEST(event_parse_refuses_what_is_not_an_event) {
-	static const char *const bad[] = {"", "[1,2]", "\"s\"", "{\"a\":", "nul", "{\"a\":1}x",
-	                                  "{\"a\":1,\"a\":2}"};
+	static const char *const bad[] = {
+	    "", "[1,2]", "\"s\"", "{\"a\":", "nul", "{\"a\":1}x", "{\"a\":1,\"a\":2}"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		ob_event ev;
 		ms_err err = {0};

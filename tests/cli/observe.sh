@@ -180,7 +180,7 @@ NC=(--containerd-root "$T/none")
 
 # tmux: top in a private server, 150x20
 tmux -L "$SOCK" -f /dev/null new-session -d -s top -x 150 -y 20 \
-	"$MS --root $T/root top --interval 0.3 ${NC[*]}"
+	"$MS --root $T/root top --interval 0.3 ${NC[*]}; echo \$? >$T/top.rc"
 tmux -L "$SOCK" set-option -t top remain-on-exit on >/dev/null
 pane() { tmux -L "$SOCK" capture-pane -p -t top; }
 row() { pane | grep -E "^$1 "; }
@@ -206,10 +206,14 @@ if wait_for 5 narrow; then ok top_resize_cut_to_the_width
 else bad top_resize_cut_to_the_width "$(pane)"; fi
 
 tmux -L "$SOCK" send-keys -t top q
-dead() { [ "$(tmux -L "$SOCK" list-panes -t top -F '#{pane_dead} #{pane_dead_status}' 2>/dev/null)" = "1 0" ]; }
+# (top's own status, through the shell: tmux 3.3 sometimes shows a dead pane without one)
+dead() { [ "$(cat "$T/top.rc" 2>/dev/null)" = 0 ] && [ "$(tmux -L "$SOCK" list-panes -t top -F '#{pane_dead}' 2>/dev/null)" = 1 ]; }
 if wait_for 5 dead; then ok top_quits_on_q
-else bad top_quits_on_q "$(tmux -L "$SOCK" list-panes -t top -F 'dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal}' 2>&1)"; fi
-# the terminal is restored: the alternate screen is gone and the cursor shown
+else bad top_quits_on_q "status '$(cat "$T/top.rc" 2>&1)', $(tmux -L "$SOCK" list-panes -t top -F 'dead=#{pane_dead}' 2>&1)"; fi
+# the terminal is restored: out of the alternate screen (no frame left), the cursor shown
+term=$(tmux -L "$SOCK" list-panes -t top -F '#{alternate_on} #{cursor_flag}' 2>&1)
+if [ "$term" = "0 1" ] && ! pane | grep -q "moonshim top"; then ok top_restores_the_terminal
+else bad top_restores_the_terminal "alternate_on, cursor_flag: '$term'; $(pane | head -3)"; fi
 tmux -L "$SOCK" kill-server 2>/dev/null
 
 out=$("$MS" --root "$T/root" inspect "${NC[@]}" "$FLAKY" "$OK")

@@ -263,10 +263,11 @@ static void term_leave(term *t) {
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &t->saved);
 }
 
-/* wait up to ms for a key; true when it asks to quit */
-static bool wait_key(int ms) {
+/* wait up to ms for a key; true when it asks to quit. Without a terminal
+ * on stdin (</dev/null) only the signals quit. */
+static bool wait_key(int ms, bool keys) {
 	struct pollfd p = {STDIN_FILENO, POLLIN, 0};
-	int n = poll(&p, 1, ms);
+	int n = poll(&p, keys ? 1 : 0, ms);
 	if (n <= 0)
 		return false;
 	if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
@@ -296,7 +297,7 @@ static int live(const ob_roots *roots, const cg_host *host, int interval_ms) {
 			int64_t left = due - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
 			if (left <= 0 || quit || resized)
 				break;
-			if (wait_key((int)left))
+			if (wait_key((int)left, t.raw))
 				quit = 1;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &next);

@@ -103,6 +103,8 @@ static int cmp_pending(const void *a, const void *b) {
 }
 
 static void flush_pending(ev_cmd *c) {
+	if (!c->np)
+		return; /* (and c->p may still be NULL: qsort must not see it) */
 	qsort(c->p, c->np, sizeof *c->p, cmp_pending);
 	for (size_t i = 0; i < c->np; i++) {
 		puts(c->p[i].text);

@@ -221,7 +221,8 @@ static void render(const rows *rs, int width, int height, bool tty) {
 static void frame(const ob_roots *roots, const cg_host *host, bool tty) {
 	rows rs = {.host = host};
 	ob_scan(roots, add_row, &rs);
-	qsort(rs.r, rs.n, sizeof *rs.r, cmp_rows);
+	if (rs.n)
+		qsort(rs.r, rs.n, sizeof *rs.r, cmp_rows);
 	struct winsize ws = {0};
 	int width = TOP_WIDTH * 2, height = TOP_HEIGHT;
 	if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col)

@@ -6,7 +6,8 @@
 # with Lua checks: inspect's State and last five results, events merged
 # and filtered, and `top` live in a private tmux server (rows, health
 # flipping to unhealthy, a resize cut to the width, q quitting).
-# Prints "cli-observe: N passed, N failed".
+# Prints "cli-observe: N passed, N failed" ($TEST_SUITE's name when set;
+# MOONSHIM_BIN=build/asan/moonshim runs it on the sanitized program).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 MS=${MOONSHIM_BIN:-$REPO/build/moonshim}
@@ -25,8 +26,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   cli-observe/$1"; }
-bad() { failed=$((failed + 1)); echo "FAIL cli-observe/$1: $2"; }
+NAME=${TEST_SUITE:-cli-observe} # cli-observe-asan: the same with build/asan/moonshim
+ok() { passed=$((passed + 1)); echo "ok   $NAME/$1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $NAME/$1: $2"; }
 # wait_for SECONDS CMD...: poll CMD every 100 ms until it succeeds
 wait_for() {
 	local n=$(($1 * 10))
@@ -150,6 +152,12 @@ rows=$(awk 'NR > 2 { print $1 ":" $2 }' <<<"$out" | tr '\n' ' ')
 if [ "$rows" = "a:running k8s/b:stopped " ]; then
 	ok top_once_rows_sorted
 else bad top_once_rows_sorted "'$rows' $out"; fi
+# nothing published at all: an empty frame, no events, no error
+out=$("$MS" --root "$T/empty" top --once --containerd-root "$T/empty2" 2>&1)
+evs=$("$MS" --root "$T/empty" events --containerd-root "$T/empty2" 2>&1)
+if [ "$(wc -l <<<"$out")" = 2 ] && grep -q "0 containers" <<<"$out" && [ -z "$evs" ]; then ok empty_roots
+else bad empty_roots "'$out' '$evs'"; fi
+
 # top with stdin not a terminal (</dev/null): keys are not read, it runs on
 # until a signal, which it leaves by with status 0
 tmux -L "$SOCK" -f /dev/null new-session -d -s nokeys -x 100 -y 10 \
@@ -264,5 +272,5 @@ gone() { "$MS" --root "$T/root" inspect "${NC[@]}" "$OK" 2>/dev/null | jq -e '.[
 if wait_for 10 gone; then ok inspect_after_kill_exited
 else bad inspect_after_kill_exited "$("$MS" --root "$T/root" inspect "${NC[@]}" "$OK" 2>&1 | head -c 600)"; fi
 
-echo "cli-observe: $passed passed, $failed failed"
+echo "$NAME: $passed passed, $failed failed"
 [ "$failed" = 0 ]

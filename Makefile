@@ -25,6 +25,15 @@ CFLAGS  ?=
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
 ALL_CFLAGS := -std=gnu11 $(OPT) -g -fno-omit-frame-pointer $(WARN) $(SAN) -Iruntime $(CFLAGS)
 LDLIBS  := -lpthread
+# Every Go program we build (the demo, the benchmark twins, the Go fixtures)
+# is built by GO, never by `go` from PATH (Debian's golang-go, Go 1.19, is
+# kept only for the parser tests' captures: tests/go/capture-formats.sh).
+# GO127 is Go 1.27.3, fetched once through the module proxy into the module
+# cache by GOTOOLCHAIN (for what needs Go 1.27, e.g. the goroutineleak
+# profile): `$(GO127) build` in a recipe, `env $$GO127 build` in a script.
+GO      ?= /usr/local/go/bin/go
+GO127   ?= GOTOOLCHAIN=go1.27.3 $(GO)
+export GO GO127
 
 RT_SRC  := $(wildcard runtime/*.c)
 RT_OBJ  := $(RT_SRC:%.c=$(B)/%.o) $(B)/runtime/switch_$(ARCH).o
@@ -208,7 +217,7 @@ $(LUA_TEST_BIN): tests/harness.c $(wildcard tests/lua/*_test.c) tests/lua/testne
 # pure: their tests link them alone, without the shim's libraries
 GO_OBJ := $(B)/shim/go/goparse.o $(B)/shim/go/godetect.o
 GO_TEST_SRC := $(filter-out tests/go/selfwatch_test.c,$(wildcard tests/go/*_test.c))
-$(GO_TEST_BIN): tests/harness.c $(GO_TEST_SRC) tests/harness.h shim/go/goparse.h shim/go/godetect.h $(GO_OBJ) $(RT_LIB)
+$(GO_TEST_BIN): tests/harness.c $(GO_TEST_SRC) tests/harness.h tests/go/captures.h shim/go/goparse.h shim/go/godetect.h $(GO_OBJ) $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests tests/harness.c $(GO_TEST_SRC) $(GO_OBJ) $(RT_LIB) $(LDLIBS) -lm -o $@
 
@@ -226,9 +235,16 @@ $(B)/rt_demo: tests/demo/rt_demo.c $(RT_LIB)
 demo: deps all $(B)/demo/web
 	bash tests/demo/run.sh $(B)/moonshim $(B)/demo/web
 
-$(B)/demo/web: tests/demo/web/main.go tests/demo/web/go.mod
+# GO's version, rewritten only when it changes: the Go programs depend on it,
+# so a new toolchain (GO=...) rebuilds them
+GO_STAMP := $(B)/go-version
+$(GO_STAMP): FORCE
+	@mkdir -p $(dir $@); v=$$($(GO) env GOVERSION) || { echo "no Go toolchain at $(GO) (set GO=...)" >&2; exit 1; }; \
+	  [ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" >$@
+
+$(B)/demo/web: tests/demo/web/main.go tests/demo/web/go.mod $(GO_STAMP)
 	@mkdir -p $(dir $@)
-	cd tests/demo/web && CGO_ENABLED=0 GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
+	cd tests/demo/web && CGO_ENABLED=0 GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath $(GO) build -o $(abspath $@) .
 
 # The Go programs the goroutine-leak and scheduler-anomaly detectors are
 # tested against (tests/go/fixtures/README), static, in $(B)/go-fixtures.
@@ -290,9 +306,9 @@ $(B)/bench/moonbench: bench/bench.c $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< $(RT_LIB) $(LDLIBS) -o $@
 
-$(B)/bench/gobench: bench/go/main.go bench/go/go.mod
+$(B)/bench/gobench: bench/go/main.go bench/go/go.mod $(GO_STAMP)
 	@mkdir -p $(dir $@)
-	cd bench/go && GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
+	cd bench/go && GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath $(GO) build -o $(abspath $@) .
 
 # bench/fixture.c: the private cgroups and exit children both share
 BENCH_FIXTURE := bench/fixture.c bench/fixture.h
@@ -311,9 +327,9 @@ $(B)/bench/gowatchbench: bench/go_bench.c $(BENCH_FIXTURE) $(SHIM_LIB) $(CG_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icgroup $(SHIM_INC) $< bench/fixture.c $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(LDLIBS) $(SHIM_LIBS) -o $@
 
-$(B)/bench/goscrape: bench/go/scrape/main.go bench/go/scrape/go.mod
+$(B)/bench/goscrape: bench/go/scrape/main.go bench/go/scrape/go.mod $(GO_STAMP)
 	@mkdir -p $(dir $@)
-	cd bench/go/scrape && CGO_ENABLED=0 GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath go build -o $(abspath $@) .
+	cd bench/go/scrape && CGO_ENABLED=0 GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath $(GO) build -o $(abspath $@) .
 
 # the full critest run (tests/cri/critest.sh; `make test` runs its focused subset)
 critest: deps all

@@ -2,12 +2,16 @@
 # Run every benchmark case on moonshim's runtime and on Go's, alternating so
 # machine noise hits both, and print one line per case with the medians and
 # the ratio (moonshim/go, lower is better) against the issue's target.
+# The first line names the Go that built the twin (`go version` of GOBENCH).
 #   bench/run.sh [MOONBENCH] [GOBENCH]    BENCH_REPEAT=5  BENCH_SCALE=1 (divides N)
+#                BENCH_CASES="chan_throughput ..." (default: every case)
 set -uo pipefail
 MOON=${1:-build/bench/moonbench}
-GO=${2:-build/bench/gobench}
+GOBENCH=${2:-build/bench/gobench}
 REPEAT=${BENCH_REPEAT:-5}
 SCALE=${BENCH_SCALE:-1}
+ONLY=${BENCH_CASES:-}
+GOTOOL=${GO:-/usr/local/go/bin/go}
 
 # case  default-N  target-ratio
 CASES="yield_pingpong 20000000 0.25
@@ -26,13 +30,15 @@ run_one() { # binary case n -> "value unit" or fails
 	awk '/^RESULT /{print $2, $3; found=1} END {exit !found}' <<<"$out"
 }
 
+echo "bench: Go twin $GOBENCH built by $("$GOTOOL" version "$GOBENCH" 2>/dev/null | cut -d' ' -f2)"
 ncases=0 ok=0 broken=0
 while read -r name n target; do
+	[ -z "$ONLY" ] || [[ " $ONLY " == *" $name "* ]] || continue
 	[ "$SCALE" -gt 1 ] && [ "$name" != skynet ] && n=$((n / SCALE))
 	mv=() gv=() unit=
 	for ((i = 0; i < REPEAT; i++)); do
 		if r=$(run_one "$MOON" "$name" "$n"); then mv+=("${r% *}"); unit=${r#* }; else broken=1; echo "bench $name: moonshim run failed"; fi
-		if r=$(run_one "$GO" "$name" "$n"); then gv+=("${r% *}"); else broken=1; echo "bench $name: go run failed"; fi
+		if r=$(run_one "$GOBENCH" "$name" "$n"); then gv+=("${r% *}"); else broken=1; echo "bench $name: go run failed"; fi
 	done
 	[ ${#mv[@]} -gt 0 ] && [ ${#gv[@]} -gt 0 ] || continue
 	m=$(printf '%s\n' "${mv[@]}" | median)

@@ -67,6 +67,10 @@ struct cg_watch {
 	bool stopping;
 	rt_pollfd *pds[CG_WATCH_MAX_PDS];
 	int npds;
+	/* cgroup.events as cg_watch_start read it (-1: absent): events_loop's
+	 * baseline, so a change after cg_watch_start returns is reported even
+	 * if that goroutine first reads the file later */
+	int64_t populated0, frozen0;
 };
 
 /* Register a goroutine's pd so cg_watch_stop can evict it; false when the

@@ -121,7 +121,7 @@ static ssize_t reread(rt_pollfd *pd, char *buf, size_t n) {
 static void events_loop(void *arg) {
 	cg_watch *w = arg;
 	rt_pollfd *pd = watch_open(w, CG_TREE_UNIFIED, "cgroup.events", false);
-	int64_t populated = -1, frozen = -1;
+	int64_t populated = w->populated0, frozen = w->frozen0;
 	while (pd) {
 		char buf[256];
 		ssize_t r = reread(pd, buf, sizeof buf);
@@ -353,6 +353,13 @@ cg_watch *cg_watch_start(cg *c, const cg_watch_opts *o, rt_chan *out, cg_err *er
 	w->c = c;
 	w->out = out;
 	w->done = done;
+	/* the baseline is the state at start: the events goroutine may first
+	 * read the file only after the caller has moved on (its P busy, the
+	 * caller stolen by another P) and, say, forked a process into the
+	 * cgroup, whose "populated 1" it then took for the start state */
+	w->populated0 = w->frozen0 = -1;
+	cg_parse_kv(buf, "populated", &w->populated0, NULL);
+	cg_parse_kv(buf, "frozen", &w->frozen0, NULL);
 	w->tag = o->tag;
 	w->local = o->local;
 	rt_wg_add(&w->wg, 1);

@@ -5,6 +5,12 @@
  * passes. The scheduler calls rt__netpoll() from find-runnable (non-blocking)
  * and from the last idle M (blocking until the next timer).
  *
+ * Wake-ups (rt__netpoll_break) go through an eventfd registered
+ * level-triggered, and only a blocking poll reads it (as Go's netpollBreak):
+ * a non-blocking poll (find-runnable's, sysmon's) that raced with an M
+ * entering a blocking poll must not eat the wake-up meant for that M, or
+ * the M sleeps through an earlier timer (or, with no timer, forever).
+ *
  * Stale events: epoll data carries the pollfd pointer tagged with its
  * generation in the low bits, and pollfds are recycled, never freed, while
  * the runtime runs, so an event for a closed fd is recognised and dropped.
@@ -57,7 +63,7 @@ int rt__netpoll_init(void) {
 	memset(&np, 0, sizeof np);
 	np.epfd = epoll_create1(EPOLL_CLOEXEC);
 	np.evfd = np.epfd < 0 ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = BREAK_TAG};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = BREAK_TAG};
 	if (np.evfd < 0 || epoll_ctl(np.epfd, EPOLL_CTL_ADD, np.evfd, &ev) < 0) {
 		/* without the wake-up eventfd an idle M could sleep through work */
 		int e = errno;
@@ -82,6 +88,10 @@ void rt__netpoll_fini(void) {
 
 bool rt__netpoll_waiters(void) {
 	return arl(&np.waiters) > 0;
+}
+
+bool rt__netpoll_break_pending(void) {
+	return ald(&np.break_pending) != 0;
 }
 
 void rt__netpoll_break(void) {
@@ -125,7 +135,11 @@ static int epoll_wait_ns(struct epoll_event *evs, int64_t delay) {
 	return epoll_wait(np.epfd, evs, EVENTS_PER_POLL, ms > INT32_MAX ? INT32_MAX : (int)ms);
 }
 
-rt_g *rt__netpoll(int64_t delay) {
+/* poller: the M that set S.lastpoll to 0 (it takes the wake-ups, even
+ * with a zero delay); everyone else polls with delay 0. A break it takes
+ * stays pending until rt__netpoll_break_taken: until the poller counts as
+ * looking at the timers again, sysmon must see that it was told to wake. */
+static rt_g *netpoll(int64_t delay, bool poller, bool *took_break) {
 	struct epoll_event evs[EVENTS_PER_POLL];
 	int n = epoll_wait_ns(evs, delay);
 	(void)__atomic_load_n(&np.registrations, __ATOMIC_ACQUIRE);
@@ -133,10 +147,12 @@ rt_g *rt__netpoll(int64_t delay) {
 	for (int i = 0; i < n; i++) {
 		uint64_t d = evs[i].data.u64;
 		if (d == BREAK_TAG) {
+			if (!poller)
+				continue; /* the blocking poller's (see the top) */
 			uint64_t v;
 			ssize_t r = read(np.evfd, &v, sizeof v);
 			(void)r;
-			ast(&np.break_pending, 0);
+			*took_break = true;
 			continue;
 		}
 		rt_pollfd *pd = (rt_pollfd *)(uintptr_t)(d & ~(uint64_t)TAG_MASK);
@@ -156,6 +172,20 @@ rt_g *rt__netpoll(int64_t delay) {
 	}
 	__atomic_fetch_add(&S.cnt.netpolls, 1, __ATOMIC_RELAXED);
 	return list;
+}
+
+rt_g *rt__netpoll(int64_t delay) {
+	bool took = false;
+	return netpoll(delay, false, &took);
+}
+
+rt_g *rt__netpoll_poller(int64_t delay, bool *took_break) {
+	*took_break = false;
+	return netpoll(delay, true, took_break);
+}
+
+void rt__netpoll_break_taken(void) {
+	ast(&np.break_pending, 0);
 }
 
 /* ─── pollfd life ────────────────────────────────────────────────────── */

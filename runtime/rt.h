@@ -315,7 +315,13 @@ typedef struct rt_counters {
 	uint64_t wakeups, wakeups_found_work;    /* M's woken by wakep, and those that ran work */
 	uint64_t parks, spins, spins_found_work; /* M parks on the futex, spinning rounds */
 	uint64_t netpolls, timers_fired, handoffs, longruns, threads_created, threads_reclaimed;
-	uint64_t timer_rescues; /* overdue timers sysmon had to wake an M for (should stay 0) */
+	/* overdue timers (by 2 ms, with a P idle) no M was set to wake for: a
+	 * lost wake-up, which sysmon's safety net recovers (stays 0) */
+	uint64_t timer_rescues;
+	/* overdue timers some M was set to see (the poller due or told to
+	 * wake, an M on its way to the timers): its thread was late to get a
+	 * CPU on a loaded machine; nothing was lost */
+	uint64_t timer_late_polls;
 } rt_counters;
 void rt_counters_get(rt_counters *c);
 

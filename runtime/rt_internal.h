@@ -165,6 +165,7 @@ struct rt_p {
 	rt__heap_entry *timers;
 	int ntimers, captimers;
 	int64_t timer0; /* atomic; 0 = none */
+	int adding;     /* atomic, owner only: a timer published, its wake-up not yet issued */
 	/* counters, written by the owner only, read racily */
 	rt_counters cnt;
 	/* sysmon's view */
@@ -175,6 +176,13 @@ struct rt_p {
 };
 
 /* ─── M ──────────────────────────────────────────────────────────────── */
+
+enum m_exited {
+	M_LIVE = 0,
+	M_EXITED,   /* the thread exited (reclaimed after idling): join it */
+	M_JOINED,   /* joined, being joined, or never started */
+	M_STARTING, /* in allm, but pthread_create has not yet given its handle */
+};
 
 typedef void (*rt__fin_fn)(rt_m *m, rt_g *prev, void *arg);
 
@@ -189,7 +197,7 @@ struct rt_m {
 	rt_m *link;    /* idle list */
 	rt_m *alllink;
 	pthread_t thread;
-	int exited; /* 1: thread exited (reclaimed), 2: joined */
+	int exited; /* enum m_exited, under S.lock */
 	/* after-switch action: runs on whatever runs next on this M */
 	rt__fin_fn fin;
 	void *fin_arg;
@@ -197,8 +205,9 @@ struct rt_m {
 	void *altstack;
 	int64_t syscall_since; /* atomic: 0 when not in a syscall */
 	bool syscall_reported;
-	int streak; /* consecutive runnext hand-offs */
-	bool woken; /* woken by startm, not yet found work */
+	int streak;    /* consecutive runnext hand-offs */
+	bool woken;    /* woken by startm, not yet found work */
+	bool watching; /* counted in S.nwatching (see there) */
 };
 
 /* ─── The scheduler ──────────────────────────────────────────────────── */
@@ -226,7 +235,17 @@ struct rt_sched {
 	uint64_t goidgen;
 	int64_t lastpoll;  /* atomic: 0 while an M blocks in netpoll */
 	int64_t polluntil; /* atomic: when that M wakes up */
-	int done;          /* atomic: the main goroutine returned */
+	/* M's about to look at every P's timers and the poller: handed a P
+	 * by startm, or between giving up their P and parking or blocking in
+	 * netpoll, or back from netpoll and not yet past the timers. With the
+	 * blocked poller and the spinning M's they are who sees a timer while
+	 * P's are idle; sysmon counts an overdue timer none of them was set to
+	 * wake for as a lost wake-up (timer_rescues). idlegen moves whenever
+	 * one of them does, so sysmon can tell a still picture from a moving
+	 * one. */
+	int nwatching;    /* atomic */
+	uint64_t idlegen; /* atomic */
+	int done;         /* atomic: the main goroutine returned */
 	int64_t start;
 	rt_config cfg;
 	/* rt_main's caller's signal mask, which every M runs with: a signal the
@@ -254,6 +273,11 @@ void rt__ready_timer(rt_g *g);         /* FIFO: timer wake-ups keep deadline ord
 void rt__inject(rt_g *list);           /* ready a schedlink list (netpoll) */
 bool rt__claim(rt_g *g, uint64_t gen); /* first of several wakers wins */
 void rt__wakep(void);
+/* After publishing a timer due at `when` (or a P with one going idle): an M
+ * blocked in netpoll sleeps until polluntil, so wake it if `when` is
+ * earlier; with nobody polling, make sure some M is up to see it (Go's
+ * wakeNetPoller). */
+void rt__wake_netpoller(int64_t when);
 void rt__netpoll_break(void);
 int64_t rt__nanotime(void);
 uint32_t rt__fastrand(void);
@@ -300,8 +324,13 @@ int64_t rt__timers_next(void);            /* earliest over all P's, 0 if none */
 /* netpoll.c */
 int rt__netpoll_init(void); /* 0, or -errno (epoll, eventfd) */
 void rt__netpoll_fini(void);
-rt_g *rt__netpoll(int64_t delay_ns); /* ready G list; delay <0 forever */
+rt_g *rt__netpoll(int64_t delay_ns); /* ready G list; non-blocking (delay 0) */
+/* the blocking poller's; delay <0 forever. *took_break: it read the
+ * break, which stays pending until rt__netpoll_break_taken. */
+rt_g *rt__netpoll_poller(int64_t delay_ns, bool *took_break);
+void rt__netpoll_break_taken(void);
 bool rt__netpoll_waiters(void);
+bool rt__netpoll_break_pending(void); /* a break is written and no poll has taken it yet */
 
 /* sysmon.c */
 void rt__sysmon_start(void);

@@ -360,12 +360,29 @@ static rt_p *releasep(rt_m *m) {
 	return p;
 }
 
+/* m will look at every P's timers before it parks or blocks in netpoll
+ * (see S.nwatching). Only m itself, or startm on a parked m, calls these. */
+static void watch_begin(rt_m *m) {
+	if (m->watching)
+		return;
+	m->watching = true;
+	__atomic_add_fetch(&S.nwatching, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&S.idlegen, 1, __ATOMIC_SEQ_CST);
+}
+static void watch_end(rt_m *m) {
+	if (!m->watching)
+		return;
+	m->watching = false;
+	__atomic_add_fetch(&S.idlegen, 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&S.nwatching, 1, __ATOMIC_SEQ_CST);
+}
+
 static void *mstart(void *arg);
 
 static void m_join_exited(void) { /* S.lock held: reap reclaimed threads */
 	for (rt_m *m = S.allm; m; m = m->alllink)
-		if (m->exited == 1 && pthread_tryjoin_np(m->thread, NULL) == 0)
-			m->exited = 2;
+		if (m->exited == M_EXITED && pthread_tryjoin_np(m->thread, NULL) == 0)
+			m->exited = M_JOINED;
 }
 
 static rt_m *m_new(rt_p *p, bool spinning) {
@@ -376,11 +393,13 @@ static rt_m *m_new(rt_p *p, bool spinning) {
 	m_join_exited();
 	m->id = S.mcount;
 	asr(&S.mcount, S.mcount + 1);
+	m->exited = M_STARTING; /* rt_main must not join m->thread before it is set */
 	m->alllink = S.allm;
 	S.allm = m;
 	rt__unlock(&S.lock);
 	m->nextp = p;
 	m->spinning = spinning;
+	watch_begin(m);
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setstacksize(&a, M_STACK_SIZE);
@@ -390,11 +409,16 @@ static rt_m *m_new(rt_p *p, bool spinning) {
 	int e = pthread_create(&m->thread, &a, mstart, m);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
+	rt__lock(&S.lock);
 	if (e) {
-		rt__lock(&S.lock);
 		asr(&S.mcount, S.mcount - 1);
-		m->exited = 2;
-		rt__unlock(&S.lock);
+		m->exited = M_JOINED;
+	} else if (m->exited == M_STARTING) {
+		m->exited = M_LIVE;
+	}
+	rt__unlock(&S.lock);
+	if (e) {
+		watch_end(m);
 		return NULL;
 	}
 	SCNT(threads_created);
@@ -411,6 +435,12 @@ static void startm(rt_p *p, bool spinning) {
 			if (spinning) {
 				__atomic_sub_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
 				ast(&S.needspinning, 1);
+				/* While our nmspinning was up, a P going idle with a
+				 * timer to see (sysmon's handoff, rt__wake_netpoller)
+				 * may have left the wake to the "spinner": there is
+				 * none, so look again (a sysmon rescue under TSan) */
+				if (__atomic_load_n(&S.npidle, __ATOMIC_SEQ_CST) > 0)
+					rt__wakep();
 			}
 			return;
 		}
@@ -422,6 +452,7 @@ static void startm(rt_p *p, bool spinning) {
 		rt__unlock(&S.lock);
 		m->spinning = spinning;
 		m->nextp = p;
+		watch_begin(m); /* m is parked: its fields are ours until the wake */
 		SCNT(wakeups);
 		ast(&m->park, 1);
 		rt__futex_wake(&m->park, 1);
@@ -460,9 +491,23 @@ void rt__wakep(void) {
 	startm(NULL, true);
 }
 
+void rt__wake_netpoller(int64_t when) {
+	/* publish, then look: the poller does the mirror image in
+	 * netpoll_block */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (ald(&S.lastpoll) == 0) {
+		int64_t pu = ald(&S.polluntil);
+		if (pu == 0 || when < pu)
+			rt__netpoll_break();
+	} else {
+		rt__wakep();
+	}
+}
+
 /* Park this M until startm hands it a P. Returns false if the M should
  * exit (runtime done, or reclaimed after idling). */
 static bool stopm(rt_m *m) {
+	watch_end(m);
 	rt__lock(&S.lock);
 	if (ald(&S.done)) { /* wake_all_ms already ran: do not sleep through it */
 		rt__unlock(&S.lock);
@@ -547,6 +592,24 @@ RT_NOINLINE void rt__switch_to(rt_g *from, rt_g *to) {
 	rt__run_fin(rt__getm());
 }
 
+/* Timers are about to ready G's onto p's ring tail: the G in runnext (a
+ * goroutine spawning in a loop, each spawn faulting in a fresh stack)
+ * would run again and again before them, one ring turn per
+ * RUNNEXT_STREAK_MAX, and sleepers woke milliseconds late (while the
+ * other P's M waited for a CPU on a loaded host). It goes to the ring
+ * tail first, so it still runs before them (it was readied earlier), but
+ * then queues behind them. Owner only. */
+static void runnext_behind(rt_p *p) {
+	rt_g *nx = arl(&p->runnext);
+	if (!nx)
+		return;
+	if (S.single)
+		asr(&p->runnext, NULL);
+	else if (!acas(&p->runnext, &nx, NULL))
+		return; /* stolen meanwhile */
+	runq_put(p, nx, false);
+}
+
 /* Local work for p, or NULL: expired timers, the global queue every 61
  * ticks, runnext, the ring, the global queue. */
 RT_HOT static rt_g *find_local(rt_m *m, rt_p *p) {
@@ -554,8 +617,10 @@ RT_HOT static rt_g *find_local(rt_m *m, rt_p *p) {
 	int64_t t0 = arl(&p->timer0);
 	if (t0 && (tick & TIMER_CHECK_MASK) == 0) {
 		int64_t now = rt__nanotime(); /* one clock read on the switch path */
-		if (t0 <= now)
+		if (t0 <= now) {
+			runnext_behind(p);
 			rt__timers_run(p, now);
+		}
 	}
 	if (arl(&S.runqsize) > 0 && tick % GLOBAL_CHECK_TICKS == 0) {
 		rt__lock(&S.lock);
@@ -704,7 +769,7 @@ void rt_yield(void) {
 bool rt_preempt_requested(void) {
 	rt_m *m = rt__getm();
 	rt_g *g = m ? m->curg : NULL;
-	return g && m->p && arl(&g->preempt) == arl(&m->p->schedtick) + 1;
+	return g && m->p && ald(&g->preempt) == arl(&m->p->schedtick) + 1;
 }
 
 /* ─── Goroutine life ─────────────────────────────────────────────────── */
@@ -971,7 +1036,12 @@ static rt_g *netpoll_block(rt_m *m, bool *polled) {
 	}
 	int64_t now = rt__nanotime();
 	int64_t delay = next ? (next > now ? next - now : 0) : -1;
-	rt_g *list = rt__netpoll(delay);
+	watch_end(m); /* lastpoll and polluntil say when we wake */
+	bool took_break;
+	rt_g *list = rt__netpoll_poller(delay, &took_break);
+	watch_begin(m);
+	if (took_break) /* only now: see rt__netpoll_poller */
+		rt__netpoll_break_taken();
 	asr(&S.polluntil, 0);
 	ast(&S.lastpoll, rt__nanotime());
 	rt__lock(&S.lock);
@@ -1003,6 +1073,7 @@ top:
 	}
 	rt_p *p = m->p;
 	run_all_timers(rt__nanotime());
+	watch_end(m);
 	rt_g *g = find_local(m, p);
 	if (g)
 		return g;
@@ -1042,6 +1113,7 @@ top:
 		__atomic_add_fetch(&S.nmspinning, 1, __ATOMIC_SEQ_CST);
 		goto top;
 	}
+	watch_begin(m);
 	releasep(m);
 	pidle_put(p);
 	rt__unlock(&S.lock);
@@ -1101,6 +1173,7 @@ static void m_loop(rt_m *m) {
 		execute(m, g);
 	}
 	ast(&m->curg, &m->g0);
+	watch_end(m);
 	if (m->p) {
 		rt__lock(&S.lock);
 		pidle_put(releasep(m));
@@ -1140,7 +1213,7 @@ static void *mstart(void *arg) {
 	rt__stack_thread_fini(m);
 	rt__lock(&S.lock);
 	if (!ald(&S.done))
-		m->exited = 1; /* reclaimed: joined by the next m_new or rt_main */
+		m->exited = M_EXITED; /* reclaimed: joined by the next m_new or rt_main */
 	rt__unlock(&S.lock);
 	setm(NULL);
 	return NULL;
@@ -1232,8 +1305,14 @@ void rt__retake(rt_p *p, int64_t now) {
 	rt__lock(&S.lock);
 	pidle_put(p);
 	rt__unlock(&S.lock);
-	if (arl(&p->timer0))
-		rt__netpoll_break();
+	/* No M comes with this idle P to look at the timers and the fds, as
+	 * one giving up its P in find_runnable does: the poller may have
+	 * found no P to take and parked, and a break with nobody polling
+	 * wakes nobody (Go's handoffp: wakeNetPoller, and an M to poll when
+	 * nobody does). */
+	int64_t next = rt__timers_next();
+	if (next || rt__netpoll_waiters())
+		rt__wake_netpoller(next ? next : INT64_MAX);
 }
 
 /* ─── Introspection ──────────────────────────────────────────────────── */
@@ -1426,14 +1505,28 @@ int rt_main(const rt_config *cfg, rt_main_fn fn, void *arg) {
 	for (;;) {
 		wake_all_ms();
 		rt__lock(&S.lock);
-		rt_m *m = S.allm;
-		while (m && (m == m0 || m->exited == 2))
-			m = m->alllink;
+		/* sysmon still runs and may start an M: one in allm whose
+		 * pthread_create has not returned has no handle to join yet
+		 * (TSan caught the join of a garbage handle); wait for it */
+		rt_m *m;
+		bool starting = false;
+		for (m = S.allm; m; m = m->alllink) {
+			if (m == m0 || m->exited == M_JOINED)
+				continue;
+			if (m->exited != M_STARTING)
+				break;
+			starting = true;
+		}
+		if (m) /* claimed: m_new's m_join_exited must not join it too */
+			m->exited = M_JOINED;
 		rt__unlock(&S.lock);
+		if (!m && starting) {
+			sched_yield();
+			continue;
+		}
 		if (!m)
 			break;
 		pthread_join(m->thread, NULL);
-		m->exited = 2;
 	}
 	rt__sysmon_stop();
 	rt__blocking_fini();

@@ -23,6 +23,7 @@
 #define SYSCALL_REPORT_NS         (1000LL * 1000000) /* an M blocked this long is reported */
 #define LONGRUN_REPORT_FACTOR     10                 /* report at 10x the preempt threshold */
 #define DEEP_SLEEP_NS             (100LL * 1000000)  /* sleep while every P is idle */
+#define STILL_TRIES               8                  /* reads for a still picture of the idle M's */
 
 static struct {
 	pthread_t thread;
@@ -73,11 +74,13 @@ static bool check_longrun(rt_p *p, int64_t now) {
 	if (!g || g->is_g0)
 		return false;
 	if (arl(&g->preempt) != t + 1) {
-		asr(&g->preempt, t + 1);
-		__atomic_fetch_add(&S.cnt.longruns, 1, __ATOMIC_RELAXED);
+		/* the hook first: a goroutine that sees the request (and yields)
+		 * may be watched by code that expects the hook to have run */
 		rt_preempt_hook hook = ald(&S.preempt_hook);
 		if (hook)
 			hook(arl(&g->id), arl(&g->local), arl(&S.preempt_arg));
+		ast(&g->preempt, t + 1);
+		__atomic_fetch_add(&S.cnt.longruns, 1, __ATOMIC_RELAXED);
 	}
 	if (!p->sm_reported && S.debug_longrun && ran >= S.cfg.longrun_ns * LONGRUN_REPORT_FACTOR) {
 		p->sm_reported = true;
@@ -88,6 +91,35 @@ static bool check_longrun(rt_p *p, int64_t now) {
 		    (long long)(ran / 1000000), arl(&g->where) ? arl(&g->where) : "?");
 	}
 	return true;
+}
+
+/* Is some M set to see a timer due at `when` while P's are idle? One
+ * handed a P or on its way to park or poll (S.nwatching), one that has
+ * published the timer and not yet issued its wake-up (p->adding), a
+ * spinning one,
+ * or the M blocked in netpoll sleeping until then or earlier, or told to
+ * wake by a break it has not taken yet. Then an overdue timer means that
+ * M's thread has not had a CPU since (measured: on a loaded host a poller
+ * returns from epoll up to several ms after its timeout; under SCHED_FIFO
+ * these vanish), not that a wake-up was lost. The picture is read between
+ * two reads of S.idlegen, until it is still: M's that keep moving are
+ * awake, not stuck. */
+static bool timer_watched(int64_t when) {
+	for (int try = 0; try < STILL_TRIES; try++) {
+		uint64_t gen = ald(&S.idlegen);
+		bool seen = ald(&S.nwatching) > 0 || ald(&S.nmspinning) > 0;
+		for (int i = 0; i < S.nprocs && !seen; i++)
+			seen = ald(&S.allp[i]->adding) != 0; /* its wake-up is on the way */
+		if (!seen && ald(&S.lastpoll) == 0) {
+			int64_t pu = ald(&S.polluntil);
+			seen = (pu && pu <= when) || rt__netpoll_break_pending();
+		}
+		if (seen)
+			return true;
+		if (ald(&S.idlegen) == gen)
+			return false; /* a still picture with nobody set to wake */
+	}
+	return true; /* M's kept moving: one of them is awake */
 }
 
 static void check_syscalls(int64_t now) {
@@ -149,17 +181,23 @@ static void *sysmon_main(void *arg) {
 			}
 		}
 		int64_t lp = arl(&S.lastpoll);
-		if (lp && lp + NETPOLL_FORCE_NS < now && rt__netpoll_waiters()) {
-			/* nobody has polled for 10 ms: do it here */
-			ast(&S.lastpoll, now);
+		/* nobody has polled for 10 ms: do it here. A CAS, as Go's: a
+		 * plain store could overwrite the 0 of an M that has just
+		 * begun a blocking poll, and then timers added meanwhile would
+		 * not break that poll (rt__wake_netpoller) */
+		if (lp && lp + NETPOLL_FORCE_NS < now && rt__netpoll_waiters() &&
+		    acas(&S.lastpoll, &lp, now))
 			rt__inject(rt__netpoll(0));
-		}
 		/* Safety net (Go's sysmon does the same): a timer overdue by more
-		 * than a tick while P's sit idle means no M is looking at it, so
-		 * break the poller and start an M. */
+		 * than a tick while P's sit idle, so break the poller and start an
+		 * M. Only a timer no M was set to wake for is a lost wake-up
+		 * (timer_rescues, which must stay 0); see timer_watched. */
 		int64_t next = rt__timers_next();
 		if (next && next + TIMER_OVERDUE_NS < now && arl(&S.npidle) > 0) {
-			__atomic_fetch_add(&S.cnt.timer_rescues, 1, __ATOMIC_RELAXED);
+			if (timer_watched(next))
+				__atomic_fetch_add(&S.cnt.timer_late_polls, 1, __ATOMIC_RELAXED);
+			else
+				__atomic_fetch_add(&S.cnt.timer_rescues, 1, __ATOMIC_RELAXED);
 			rt__netpoll_break();
 			rt__wakep();
 		}

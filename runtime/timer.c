@@ -83,7 +83,15 @@ static void update_timer0(rt_p *p) {
 
 void rt__timer_add(rt__timer *t, int64_t when) {
 	rt_m *m = rt__getm();
-	rt_p *p = (m && m->p) ? m->p : S.allp[rt__fastrand() % (uint32_t)S.nprocs];
+	bool own = m && m->p;
+	rt_p *p = own ? m->p : S.allp[rt__fastrand() % (uint32_t)S.nprocs];
+	/* From the publish below to the wake-up: sysmon must not take a
+	 * timer whose adder lost its CPU in between for a lost wake-up (a
+	 * plain store on the owner's P; a counted M otherwise). */
+	if (own)
+		ast(&p->adding, 1);
+	else
+		__atomic_add_fetch(&S.nwatching, 1, __ATOMIC_SEQ_CST);
 	if (when <= 0)
 		when = 1; /* 0 means "no timer" in timer0 */
 	rt__lock(&p->tlock);
@@ -104,18 +112,11 @@ void rt__timer_add(rt__timer *t, int64_t when) {
 	sift_up(p, t->idx);
 	update_timer0(p);
 	rt__unlock(&p->tlock);
-	/* Publish, then look (the poller does the mirror image in
-	 * netpoll_block): an M blocked in netpoll sleeps until polluntil, so
-	 * wake it if we are earlier; with nobody polling, make sure some M
-	 * is up to see this timer (Go's wakeNetPoller). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (ald(&S.lastpoll) == 0) {
-		int64_t pu = ald(&S.polluntil);
-		if (pu == 0 || when < pu)
-			rt__netpoll_break();
-	} else {
-		rt__wakep();
-	}
+	rt__wake_netpoller(when);
+	if (own)
+		ast(&p->adding, 0);
+	else
+		__atomic_sub_fetch(&S.nwatching, 1, __ATOMIC_SEQ_CST);
 }
 
 bool rt__timer_del(rt__timer *t) {

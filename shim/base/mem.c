@@ -1,7 +1,13 @@
-/* mem.c — the process's malloc policy: fixed thresholds, trimming after big inputs. */
+/* mem.c — the process's malloc policy: fixed thresholds, trimming after
+ * big inputs; dropping set-up's code pages (mem_settle). */
+#define _GNU_SOURCE
 #include "mem.h"
 
+#include <link.h>
 #include <malloc.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Blocks this big or bigger are mmapped and go back to the kernel when
  * freed; fixing the value stops glibc's dynamic raise (mallopt docs). */
@@ -22,4 +28,24 @@ void mem_init(void) {
 void mem_trim_after(size_t bytes) {
 	if (bytes >= MEM_TRIM_AFTER)
 		malloc_trim(0);
+}
+
+/* dl_iterate_phdr's callback: the first object is the program itself;
+ * each of its loaded segments that is not writable is dropped. */
+static int drop_readonly(struct dl_phdr_info *info, size_t size, void *arg) {
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
+			continue;
+		uintptr_t lo = (info->dlpi_addr + ph->p_vaddr) & ~(pg - 1);
+		uintptr_t hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + pg - 1) & ~(pg - 1);
+		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+	return 1; /* the program only: shared libraries are shared */
+}
+
+void mem_settle(void) {
+	dl_iterate_phdr(drop_readonly, NULL);
+	malloc_trim(0);
 }

@@ -9,6 +9,9 @@
  * stay there; and each thread that mallocs may get an arena of its own.
  * mem_init fixes both; mem_trim_after hands free pages back once a big
  * input has been dealt with.
+ *
+ * Setting a container up runs code a supervisor never runs again (the
+ * spec, seccomp, mounts, compiling the policies); mem_settle drops it.
  */
 #ifndef MOONSHIM_MEM_H
 #define MOONSHIM_MEM_H
@@ -23,5 +26,12 @@ void mem_init(void);
  * kernel. Cheap to call for small inputs (it does nothing). */
 #define MEM_TRIM_AFTER (1u << 20)
 void mem_trim_after(size_t bytes);
+
+/* Once set-up is over: unmap the resident pages of the program's
+ * read-only segments (code, constants) and return malloc's free pages.
+ * What supervising then runs faults back in from the page cache, so what
+ * stays resident is the working set. Nothing is lost: those pages are
+ * never written. Not for a hot path (each page refaults once). */
+void mem_settle(void);
 
 #endif

@@ -142,12 +142,14 @@ static bool socket_alive(const char *path) {
 
 /* ─── the daemon ────────────────────────────────────────────────────── */
 
+/* One event, its payload inline; the queue holds pointers, so an idle
+ * shim's queue is PUBLISH_QUEUE pointers, not PUBLISH_QUEUE events. */
 typedef struct event_msg {
 	char topic[32];
 	char type_url[64];
-	uint8_t *data;
-	size_t len;
 	struct timespec at;
+	size_t len;
+	uint8_t data[];
 } event_msg;
 
 typedef struct daemon_ctx {
@@ -155,7 +157,7 @@ typedef struct daemon_ctx {
 	int listen_fd;
 	char sock[PATH_MAX];
 	tt_server *srv;
-	rt_chan *events; /* event_msg */
+	rt_chan *events; /* event_msg *, each the receiver's to free */
 	rt_chan *stop;   /* closed on Shutdown */
 	rt_once stop_once;
 	rt_waitgroup wg;
@@ -164,25 +166,27 @@ typedef struct daemon_ctx {
 static void publish(void *arg, const char *topic, const char *type_url, const uint8_t *ev,
                     size_t len) {
 	daemon_ctx *d = arg;
-	event_msg m = {.len = len};
-	snprintf(m.topic, sizeof m.topic, "%s", topic);
-	snprintf(m.type_url, sizeof m.type_url, "%s", type_url);
-	clock_gettime(CLOCK_REALTIME, &m.at);
-	if (!(m.data = malloc(len ? len : 1)))
+	event_msg *m = malloc(sizeof *m + len);
+	if (!m)
 		return;
-	memcpy(m.data, ev, len);
+	snprintf(m->topic, sizeof m->topic, "%s", topic);
+	snprintf(m->type_url, sizeof m->type_url, "%s", type_url);
+	clock_gettime(CLOCK_REALTIME, &m->at);
+	m->len = len;
+	if (len)
+		memcpy(m->data, ev, len);
 	/* never block a handler on containerd: a full queue (containerd away
 	 * long) drops its oldest event, with a line in the shim log */
 	rt_case cs[1] = {{.c = d->events, .dir = RT_SEND, .elem = &m}};
 	while (rt_select(cs, 1, 0) != 0) {
-		event_msg old;
+		event_msg *old;
 		rt_case rc[1] = {{.c = d->events, .dir = RT_RECV, .elem = &old}};
 		if (rt_select(rc, 1, 0) == 0 && rc[0].ok) {
 			fprintf(stderr,
 			        "moonshim shim: %d events wait for containerd: the oldest (%s) "
 			        "dropped\n",
-			        PUBLISH_QUEUE, old.topic);
-			free(old.data);
+			        PUBLISH_QUEUE, old->topic);
+			free(old);
 		}
 	}
 }
@@ -198,7 +202,7 @@ static int forward(daemon_ctx *d, tt_client **cl, const event_msg *m) {
 	ts.seconds = m->at.tv_sec, ts.nanos = (int32_t)m->at.tv_nsec;
 	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
 	any.type_url = (char *)m->type_url;
-	any.value.data = m->data, any.value.len = m->len;
+	any.value.data = (uint8_t *)m->data, any.value.len = m->len;
 	Containerd__Events__Envelope env = CONTAINERD__EVENTS__ENVELOPE__INIT;
 	env.timestamp = &ts, env.namespace_ = (char *)d->a->ns, env.topic = (char *)m->topic,
 	env.event = &any;
@@ -256,11 +260,11 @@ static void deliver(daemon_ctx *d, tt_client **cl, const event_msg *m, int *afte
 static void publisher(void *arg) {
 	daemon_ctx *d = arg;
 	tt_client *cl = NULL;
-	event_msg m;
+	event_msg *m;
 	int after_stop = 0;
 	while (rt_chan_recv(d->events, &m)) {
-		deliver(d, &cl, &m, &after_stop);
-		free(m.data);
+		deliver(d, &cl, m, &after_stop);
+		free(m);
 	}
 	if (cl)
 		tt_client_close(cl);
@@ -287,7 +291,7 @@ static int daemon_main(void *arg) {
 	daemon_ctx *d = arg;
 	d->wg = (rt_waitgroup)RT_WAITGROUP_INIT;
 	d->stop_once = (rt_once)RT_ONCE_INIT;
-	d->events = rt_chan_new(sizeof(event_msg), PUBLISH_QUEUE);
+	d->events = rt_chan_new(sizeof(event_msg *), PUBLISH_QUEUE);
 	d->stop = rt_chan_new(1, 0);
 	d->srv = tt_server_new();
 	const ro_options *ro = &d->a->bp->opts;

@@ -9,11 +9,12 @@
  * uses: for init the exit waiter, the cgroup watcher, the Lua world
  * (io.moonshim.* annotations, else the built-in default policy), the Go
  * watch and tap, events to the shim's log; for an exec its exit waiter.
- * Here is only what containerd adds: stdio from its URIs (a pty relayed
- * to its FIFOs; a non-tty exec's stdout and stderr copied to its FIFOs
- * through pipes, so that the exec's exit ends its streams even while a
- * child it left in the background holds the pipes), TaskOOM (before
- * TaskExit) and TaskExit once the sv is done, no restarts. Create leaves
+ * The health, policy.action, go.* and error events of that log are also
+ * published to containerd on topics of their own (tell_event, an observer
+ * of the log that only queues). Here is only what containerd adds: stdio from its URIs (a pty
+ * relayed to its FIFOs; a non-tty exec's stdout and stderr copied to its FIFOs through pipes, so
+ * that the exec's exit ends its streams even while a child it left in the background holds the
+ * pipes), TaskOOM (before TaskExit) and TaskExit once the sv is done, no restarts. Create leaves
  * init held before its execve; Start releases it. Every handler runs in
  * its own goroutine; the task list and each task are guarded by one
  * lock, never held while a handler waits.
@@ -69,12 +70,22 @@
 #define PROCESS_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 /* a spec field not applied, told to containerd (tell_warnings) */
 #define WARNING_TOPIC "/moonshim/warning"
-#define WARNING_TYPE  "containerd.events.ContainerUpdate"
+#define UPDATE_TYPE   "containerd.events.ContainerUpdate"
 #define WARNING_LABEL "io.moonshim.warning"
-#define PIDS_BUF      (256 * 1024) /* cgroup.procs of a container */
-#define MAX_PIDS      16384
-#define COPY_BUF      (32 * 1024)   /* an exec stream's copy buffer */
-#define DRAIN_MAX     (1024 * 1024) /* taken from its pipe after the exec's exit */
+/* the supervisor's events told to containerd (tell_event), by type */
+#define HEALTH_TOPIC "/moonshim/health" /* "health" */
+#define POLICY_TOPIC "/moonshim/policy" /* "policy.action" */
+#define GO_TOPIC     "/moonshim/go"     /* "go.*" */
+#define ERROR_TOPIC  "/moonshim/error"  /* "error" */
+#define EVENT_LABEL  "io.moonshim"      /* labels io.moonshim.<field>[.<field>] */
+#define LABELS_MAX   32                 /* an event's labels: the rest are left out */
+#define LABEL_KEY    128                /* a longer key is left out */
+#define LABEL_VALUE  1024               /* a longer value is cut (on a UTF-8 boundary) */
+#define LABEL_DEPTH  2                  /* objects in the event flattened this deep */
+#define PIDS_BUF     (256 * 1024)       /* cgroup.procs of a container */
+#define MAX_PIDS     16384
+#define COPY_BUF     (32 * 1024)   /* an exec stream's copy buffer */
+#define DRAIN_MAX    (1024 * 1024) /* taken from its pipe after the exec's exit */
 
 /* A non-tty exec's stdout or stderr: the process writes a pipe (from) that
  * a goroutine copies to containerd's FIFO (to). At the exec's exit the
@@ -199,8 +210,103 @@ static void tell_warnings(task_service *t, const char *id, const spec *s, int fr
 		Containerd__Events__ContainerUpdate ev = CONTAINERD__EVENTS__CONTAINER_UPDATE__INIT;
 		ev.id = (char *)id;
 		ev.n_labels = 1, ev.labels = labels;
-		publish(t, WARNING_TOPIC, WARNING_TYPE, &ev.base);
+		publish(t, WARNING_TOPIC, UPDATE_TYPE, &ev.base);
 	}
+}
+
+/* An event's fields as ContainerUpdate labels. */
+typedef struct {
+	Containerd__Events__ContainerUpdate__LabelsEntry e[LABELS_MAX];
+	Containerd__Events__ContainerUpdate__LabelsEntry *p[LABELS_MAX];
+	char keys[LABELS_MAX][LABEL_KEY];
+	char values[LABELS_MAX][LABEL_VALUE + 1];
+	size_t n;
+} event_labels;
+
+/* The label key.name = v, when v is a scalar (null and arrays are left out). */
+static void add_label(event_labels *l, const char *key, json_t *v) {
+	char *val = l->values[l->n];
+	switch (json_typeof(v)) {
+	case JSON_STRING: {
+		size_t n = json_string_length(v);
+		if (n > LABEL_VALUE) /* back to the first byte of a character */
+			for (n = LABEL_VALUE; n && (json_string_value(v)[n] & 0xC0) == 0x80;)
+				n--;
+		memcpy(val, json_string_value(v), n);
+		val[n] = 0;
+		break;
+	}
+	case JSON_INTEGER:
+		snprintf(val, LABEL_VALUE, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		snprintf(val, LABEL_VALUE, "%g", json_real_value(v));
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		snprintf(val, LABEL_VALUE, "%s", json_is_true(v) ? "true" : "false");
+		break;
+	default:
+		return;
+	}
+	snprintf(l->keys[l->n], LABEL_KEY, "%s", key);
+	Containerd__Events__ContainerUpdate__LabelsEntry *e = &l->e[l->n];
+	*e = (Containerd__Events__ContainerUpdate__LabelsEntry)
+	    CONTAINERD__EVENTS__CONTAINER_UPDATE__LABELS_ENTRY__INIT;
+	e->key = l->keys[l->n];
+	e->value = val;
+	l->p[l->n] = e;
+	l->n++;
+}
+
+/* obj's fields under prefix, objects flattened to depth LABEL_DEPTH. */
+static void add_labels(event_labels *l, const char *prefix, json_t *obj, int depth) {
+	const char *name;
+	json_t *v;
+	json_object_foreach(obj, name, v) {
+		char key[LABEL_KEY];
+		if (l->n == LABELS_MAX)
+			return;
+		if ((depth == 0 && !strcmp(name, "id")) || /* the update's own id */
+		    snprintf(key, sizeof key, "%s.%s", prefix, name) >= (int)sizeof key)
+			continue;
+		if (json_is_object(v) && depth + 1 < LABEL_DEPTH)
+			add_labels(l, key, v, depth + 1);
+		else
+			add_label(l, key, v);
+	}
+}
+
+static const char *event_topic(const char *type) {
+	return !strcmp(type, "health")          ? HEALTH_TOPIC
+	       : !strcmp(type, "policy.action") ? POLICY_TOPIC
+	       : !strncmp(type, "go.", 3)       ? GO_TOPIC
+	       : !strcmp(type, "error")         ? ERROR_TOPIC
+	                                        : NULL;
+}
+
+/* An observer of a task's event log (ev_observe): health changes, policy
+ * actions, Go-watch findings and errors also go to containerd, each as a
+ * containerd.events.ContainerUpdate (a type `ctr events` decodes, as
+ * tell_warnings' are) with the container's id and the event's fields as
+ * labels io.moonshim.<field> (scalars; objects flattened one level:
+ * io.moonshim.<field>.<field>; bounded: LABELS_MAX, LABEL_KEY, LABEL_VALUE),
+ * on a topic of its own. It runs under the log's lock: publish only
+ * queues (the shim's 1024-deep event queue, the oldest dropped when
+ * containerd is away long), it never waits on containerd. */
+static void tell_event(void *arg, const char *type, json_t *event, const char *line, size_t len) {
+	task_service *t = arg;
+	const char *topic = event_topic(type);
+	event_labels *l = topic ? calloc(1, sizeof *l) : NULL;
+	if (!l)
+		return;
+	add_labels(l, EVENT_LABEL, event, 0);
+	Containerd__Events__ContainerUpdate ev = CONTAINERD__EVENTS__CONTAINER_UPDATE__INIT;
+	ev.id = (char *)json_string_value(json_object_get(event, "id"));
+	ev.n_labels = l->n, ev.labels = l->p;
+	if (ev.id)
+		publish(t, topic, UPDATE_TYPE, &ev.base);
+	free(l);
 }
 
 /* Under t->mu: container id, also while Delete tears it down. */
@@ -745,6 +851,8 @@ static int load_task(task_service *t, task *k, Containerd__Task__V2__CreateTaskR
 	            t->o.default_checks ? t->o.default_checks : DEFAULT_CHECKS, &k->checks_file,
 	            &k->checks_src);
 	k->log = ev_open("/proc/self/fd/2", k->id, err);
+	if (k->log)
+		ev_observe(k->log, tell_event, t);
 	char default_rel[PATH_MAX];
 	snprintf(default_rel, sizeof default_rel, "moonshim/%s/%s", t->o.ns ? t->o.ns : "default",
 	         k->id);
@@ -958,6 +1066,8 @@ static int h_start(tt_call *c, void *arg, uint8_t **out, size_t *out_len, char *
 	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 	resp.pid = (uint32_t)p->pid;
 	code = reply(&resp.base, out, out_len);
+	if (!exec) /* the container runs: what made it (spec, cgroup, Lua) is done */
+		mem_settle();
 out:
 	containerd__task__v2__start_request__free_unpacked(r, NULL);
 	return code;

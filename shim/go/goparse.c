@@ -238,8 +238,14 @@ static bool sched_token(cur *c, gp_sched *out, unsigned *seen) {
 		*seen |= 1u << K_SCHEDTICKS;
 		return int_list(c, out->schedticks, &out->nticks);
 	}
-	if (KEY("gcwaiting") || KEY("nmidlelocked") || KEY("stopwait") || KEY("sysmonwait"))
+	if (KEY("gcwaiting") || KEY("nmidlelocked") || KEY("stopwait") || KEY("sysmonwait")) {
 		*seen |= 1u << K_DETAIL;
+		/* Go 1.19 prints gcwaiting=0 and sysmonwait=0; Go 1.26 (and
+		 * later) prints them as booleans, gcwaiting=false */
+		if (KEY("gcwaiting") || KEY("sysmonwait"))
+			if (eat(c, "true") || eat(c, "false"))
+				return true;
+	}
 #undef KEY
 	/* a field of a newer runtime: its value must still be a number */
 	int64_t ignored;
@@ -279,7 +285,7 @@ gp_sched_kind gp_parse_sched(const char *line, size_t len, gp_sched *out) {
 
 /* ─── gctrace lines ─────────────────────────────────────────────────── */
 
-/* Go's mgc.go prints, on one line (Go 1.19 to 1.26):
+/* Go's mgc.go prints, on one line (Go 1.19 to 1.27, tests/go/formats):
  *   gc N @T.TTTs U%: C1+C2+C3 ms clock, P1+P2/P3/P4+P5 ms cpu, H0->H1->H2 MB, G MB goal,
  *   S MB stacks, X MB globals, N P[ (forced)]
  * The stacks and globals parts came in Go 1.18; older runtimes end "G MB goal, N P".

@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 /* a change is published within this (changes in between are coalesced) */
-#define PB_PERIOD_NS  (1 * RT_SECOND)
+#define PB_PERIOD_NS (1 * RT_SECOND)
 /* and computed sections (health probes, runtime counters) at least this often */
 #define PB_REFRESH_NS (10 * RT_SECOND)
 #define PB_PROVIDERS  8
 #define PB_KEY_MAX    24
-#define PB_TYPES_MAX  64 /* event types counted: a policy may emit any type */
+#define PB_TYPES_MAX  64              /* event types counted: a policy may emit any type */
 #define PB_DIR_MAX    (PATH_MAX - 32) /* room for the file names in it */
 
 struct pb {
@@ -170,11 +170,11 @@ static json_t *section(json_t *parent, const char *key) {
 	return o;
 }
 
-static void count(json_t *obj, const char *key) {
+static void count(json_t *obj, const char *key, json_int_t n) {
 	json_t *v = json_object_get(obj, key);
 	if (!v && json_object_size(obj) >= PB_TYPES_MAX)
 		return; /* a script inventing types cannot grow the snapshot */
-	json_object_set_new(obj, key, json_integer(v ? json_integer_value(v) + 1 : 1));
+	json_object_set_new(obj, key, json_integer(v ? json_integer_value(v) + n : n));
 }
 
 /* the last PB_LAST_MAX events in doc[key].last */
@@ -198,25 +198,28 @@ static bool workload_finding(const char *type, json_t *event) {
 }
 
 static void tally(pb *p, const char *type, json_t *event) {
-	count(section(p->doc, "events"), type);
+	count(section(p->doc, "events"), type, 1);
 	if (!strcmp(type, "policy.action")) {
 		json_t *pol = section(p->doc, "policy");
 		const char *action = json_string_value(json_object_get(event, "action"));
-		count(section(pol, "actions"), action ? action : "unknown");
+		count(section(pol, "actions"), action ? action : "unknown", 1);
 		json_t *step = json_object_get(event, "step");
 		if (json_is_integer(step))
 			json_object_set(pol, "step", step);
 		json_object_set(pol, "last", event);
 	} else if (workload_finding(type, event)) {
 		json_t *go = section(p->doc, "go");
-		count(section(go, "findings"), type);
+		count(section(go, "findings"), type, 1);
 		keep_last(go, "last_findings", event);
 	} else if (!strcmp(type, "error")) {
+		/* an event stands for the ones its rate limit held back too */
+		json_t *held = json_object_get(event, "suppressed");
+		json_int_t n = 1 + (json_integer_value(held) > 0 ? json_integer_value(held) : 0);
 		json_t *er = section(p->doc, "errors");
-		json_t *n = json_object_get(er, "count");
-		json_object_set_new(er, "count", json_integer(n ? json_integer_value(n) + 1 : 1));
+		json_t *total = json_object_get(er, "count");
+		json_object_set_new(er, "count", json_integer(json_integer_value(total) + n));
 		const char *script = json_string_value(json_object_get(event, "script"));
-		count(section(er, "by_script"), script ? script : "moonshim");
+		count(section(er, "by_script"), script ? script : "moonshim", n);
 		keep_last(er, "last", event);
 	}
 }
@@ -262,7 +265,8 @@ static void observe(void *arg, const char *type, json_t *event, const char *line
 
 void pb_observe(pb *p, ev_log *l) {
 	if (p && l && ev_observe(l, observe, p) < 0)
-		fprintf(stderr, "moonshim: publishing: too many event observers (events not journaled)\n");
+		fprintf(stderr,
+		        "moonshim: publishing: too many event observers (events not journaled)\n");
 }
 
 /* ─── the snapshot ───────────────────────────────────────────────────── */
@@ -389,8 +393,7 @@ void pb_stop(pb *p) {
 }
 
 static void remove_files(pb *p) {
-	static const char *const names[] = {PB_STATUS, PB_JOURNAL, PB_JOURNAL_OLD,
-	                                    PB_STATUS_TMP};
+	static const char *const names[] = {PB_STATUS, PB_JOURNAL, PB_JOURNAL_OLD, PB_STATUS_TMP};
 	char path[PATH_MAX];
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		path_in(p, names[i], path, sizeof path);
@@ -439,7 +442,8 @@ static void visit(const char *dir, const char *key, void (*fn)(const pb_entry *e
 	e.status = jl_loadb(text, len, 0, path, &err);
 	free(text);
 	if (!json_is_object(e.status)) {
-		fprintf(stderr, "moonshim: %s\n", e.status ? "status.json is not an object" : err.msg);
+		fprintf(stderr, "moonshim: %s\n",
+		        e.status ? "status.json is not an object" : err.msg);
 		json_decref(e.status);
 		return;
 	}

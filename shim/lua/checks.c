@@ -23,7 +23,11 @@
 typedef struct hk_def {
 	char name[HC_NAME_MAX];
 	hc_config cfg;
-	int ref; /* run, in the registry */
+	int ref;                 /* run, in the registry */
+	char script[LW_SRC_MAX]; /* where run is defined: its script and line */
+	int line;
+	hc_probes probes; /* every probe's outcome and duration, under the checks' mu;
+	                     kept across restarts (counters never go back) */
 } hk_def;
 
 struct hk_checks {
@@ -32,7 +36,7 @@ struct hk_checks {
 	int n, cap;
 	bool started; /* no more declarations: runners point into defs */
 	hc_set *set;
-	rt_mutex mu;    /* guards set, paused and epoch */
+	rt_mutex mu;    /* guards set, paused, epoch and the defs' probes */
 	bool paused;    /* hk_pause: no probe starts */
 	uint64_t epoch; /* bumped by hk_pause and hk_restart: older results are dropped */
 	rt_chan **kick; /* per runner, capacity 1: look at the schedule again */
@@ -115,6 +119,12 @@ static int l_check(lua_State *L) {
 		return luaL_error(L, "check \"%s\": %s", d->name, err.msg);
 	if (lua_getfield(L, 1, "run") != LUA_TFUNCTION)
 		return luaL_error(L, "check \"%s\": run must be a function", d->name);
+	lua_Debug ar;
+	lua_pushvalue(L, -1);
+	if (lua_getinfo(L, ">S", &ar)) {
+		snprintf(d->script, sizeof d->script, "%s", ar.short_src);
+		d->line = ar.linedefined;
+	}
 	d->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	c->n++;
 	return 0;
@@ -192,6 +202,37 @@ static void emit(hk_checks *c, const hc_transition *t) {
 		json_decref(f);
 }
 
+/* A probe that raised, was stopped for its budget or ran past its timeout:
+ * an "error" event naming the script and line, at most one per script per
+ * the world's report period (lw_report_admit), the held-back ones counted
+ * in the next. For a timeout (or an error of unknown place) the place is
+ * run's definition. */
+static void report(hk_checks *c, const hk_def *d, const lw_fault *f, int64_t took,
+                   int64_t timeout) {
+	/* no fault: it returned, late */
+	static const char *const reasons[] = {[LW_FAULT_NONE] = "timeout",
+	                                      [LW_FAULT_RAISED] = "raised",
+	                                      [LW_FAULT_BUDGET] = "budget"};
+	bool known = f->kind && f->script[0]; /* else where run is defined */
+	const char *script = known ? f->script : d->script;
+	int line = known ? f->line : d->line;
+	uint64_t held;
+	if (!c->ev || !lw_report_admit(c->w, script, &held))
+		return;
+	char msg[160] = "";
+	if (!f->kind)
+		snprintf(msg, sizeof msg, "the check ran %lld ms, past its timeout (%lld ms)",
+		         (long long)(took / RT_MILLISECOND), (long long)(timeout / RT_MILLISECOND));
+	json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "script", script, "check", d->name, "reason",
+	                      reasons[f->kind], "message", f->kind ? f->message : msg);
+	if (e && line > 0)
+		json_object_set_new(e, "line", json_integer(line));
+	if (e && held)
+		json_object_set_new(e, "suppressed", json_integer((json_int_t)held));
+	if (e)
+		c->ev(c->ev_arg, "error", e);
+}
+
 typedef struct {
 	hk_checks *c;
 	int i;
@@ -220,15 +261,17 @@ static void runner(void *p) {
 		err.code = 0;
 		err.msg[0] = 0;
 		hc_result res = {.start_ns = rt_now()};
-		int rc = lw_call_ref(c->w, d->ref, d->name, NULL, take_result, &r, &err);
+		lw_fault f;
+		int rc = lw_call_ref(c->w, d->ref, d->name, NULL, take_result, &r, &err, &f);
 		res.end_ns = rt_now();
 		if (rc == -ECANCELED) /* the world stopped under the probe: no result */
 			break;
+		bool late = res.end_ns - res.start_ns > timeout;
 		if (rc) {
 			res.outcome = HC_ERROR;
 			res.exit_code = -1;
 			res.output = err.msg;
-		} else if (res.end_ns - res.start_ns > timeout) {
+		} else if (late) {
 			res.outcome = HC_TIMEOUT;
 			res.exit_code = -1;
 			res.output = "the check ran past its timeout";
@@ -243,9 +286,14 @@ static void runner(void *p) {
 		rt_mutex_lock(&c->mu);
 		/* a probe of the process a restart replaced says nothing of the new one */
 		int n = c->epoch == epoch ? hc_set_record(c->set, i, &res, t) : 0;
+		/* as hc_record classifies it: past the timeout is a timeout */
+		hc_probes_add(&d->probes, late ? HC_TIMEOUT : res.outcome,
+		              res.end_ns - res.start_ns);
 		rt_mutex_unlock(&c->mu);
 		for (int k = 0; k < n; k++)
 			emit(c, &t[k]);
+		if (rc || late)
+			report(c, d, &f, res.end_ns - res.start_ns, timeout);
 		if (r.output != r.number)
 			free(r.output);
 	}
@@ -360,6 +408,10 @@ json_t *hk_json(hk_checks *c) {
 		return json_null();
 	rt_mutex_lock(&c->mu);
 	json_t *j = hc_set_to_json(c->set, c->wall_offset);
+	json_t *checks = json_object_get(j, "Checks"); /* in the defs' order */
+	for (int i = 0; i < c->n && checks; i++)
+		json_object_set_new(json_array_get(checks, (size_t)i), "Probes",
+		                    hc_probes_json(&c->defs[i].probes));
 	rt_mutex_unlock(&c->mu);
 	return j;
 }

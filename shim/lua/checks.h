@@ -17,7 +17,14 @@
  * it. The semantics (start period, retries, thresholds, roles) are
  * health.c's, Docker's and Kubernetes'. Each check runs on its own
  * goroutine as a task of the world; status changes go to the event
- * callback as "health" events.
+ * callback as "health" events. A probe that raises, is stopped for its
+ * CPU budget or runs past its timeout is also an "error" event {"script",
+ * "line" (when known), "check", "reason": "raised"|"budget"|"timeout",
+ * "message", "suppressed" (when some were held back)}, at most one per
+ * script per the world's report period (lw_report_admit): a failing
+ * check says why at once, not only after `retries` failures. Every
+ * probe is counted by outcome and duration (hc_probes, hk_json's
+ * "Probes"), across restarts.
  *
  * Phase. The first probe of every check is due one interval after
  * hk_start (or initial_delay after it), with no random phase: checks

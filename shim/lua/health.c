@@ -398,6 +398,41 @@ json_t *hc_to_json(const hc_check *h, int64_t wall_offset_ns) {
 	return health_json(h, h->status, false, wall_offset_ns);
 }
 
+/* ─── probe counters ─────────────────────────────────────────────────── */
+
+/* Prometheus' default histogram bounds (client_golang's DefBuckets) */
+static const int64_t bucket_ns[HC_BUCKETS] = {
+    5 * RT_MILLISECOND,   10 * RT_MILLISECOND,  25 * RT_MILLISECOND,  50 * RT_MILLISECOND,
+    100 * RT_MILLISECOND, 250 * RT_MILLISECOND, 500 * RT_MILLISECOND, RT_SECOND,
+    5 * RT_SECOND / 2,    5 * RT_SECOND,        10 * RT_SECOND};
+
+void hc_probes_add(hc_probes *p, hc_outcome o, int64_t duration_ns) {
+	if ((unsigned)o > HC_ERROR)
+		o = HC_ERROR;
+	if (duration_ns < 0)
+		duration_ns = 0;
+	int b = 0;
+	while (b < HC_BUCKETS && duration_ns > bucket_ns[b])
+		b++;
+	p->outcomes[o]++;
+	p->buckets[b]++;
+	p->sum_ns += duration_ns;
+}
+
+json_t *hc_probes_json(const hc_probes *p) {
+	json_t *le = json_array(), *counts = json_array();
+	for (int b = 0; le && counts && b <= HC_BUCKETS; b++) {
+		if (b < HC_BUCKETS)
+			json_array_append_new(le, json_real((double)bucket_ns[b] / RT_SECOND));
+		json_array_append_new(counts, json_integer((json_int_t)p->buckets[b]));
+	}
+	return json_pack("{s:I, s:I, s:I, s:I, s:{s:o, s:o, s:f}}", "pass",
+	                 (json_int_t)p->outcomes[HC_PASS], "fail", (json_int_t)p->outcomes[HC_FAIL],
+	                 "timeout", (json_int_t)p->outcomes[HC_TIMEOUT], "error",
+	                 (json_int_t)p->outcomes[HC_ERROR], "duration", "le", le, "counts", counts,
+	                 "sum", (double)p->sum_ns / RT_SECOND);
+}
+
 /* ─── a set ──────────────────────────────────────────────────────────── */
 
 hc_set *hc_set_new(const hc_config *cfgs, int n, int64_t now, ms_err *err) {

@@ -136,6 +136,27 @@ const hc_entry *hc_log_at(const hc_check *h, int i); /* 0 is the oldest */
  * Invalid UTF-8 in outputs becomes U+FFFD. NULL on ENOMEM. */
 json_t *hc_to_json(const hc_check *h, int64_t wall_offset_ns);
 
+/* ─── Probe counters ───────────────────────────────────────────────────────
+ *
+ * What an exporter needs of a check's probes: counts by outcome and a
+ * duration histogram over Prometheus' default bounds (seconds, "le": a
+ * probe of exactly a bound counts in that bound's bucket). Fixed size, no
+ * allocation per probe; the caller holds its own lock. */
+
+#define HC_BUCKETS 11 /* .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10 s */
+
+typedef struct hc_probes {
+	uint64_t outcomes[HC_ERROR + 1];  /* by hc_outcome */
+	uint64_t buckets[HC_BUCKETS + 1]; /* per bucket, not cumulative; the last: above 10 s */
+	int64_t sum_ns;
+} hc_probes;
+
+/* Count one probe of that outcome that took duration_ns (< 0 counts as 0). */
+void hc_probes_add(hc_probes *p, hc_outcome o, int64_t duration_ns);
+/* {"pass","fail","timeout","error","duration":{"le":[bounds, s],"counts":
+ * [HC_BUCKETS + 1],"sum": s}} (publish.h's "Probes"); NULL on ENOMEM. */
+json_t *hc_probes_json(const hc_probes *p);
+
 /* ─── A set of checks ──────────────────────────────────────────────────── */
 
 typedef struct hc_set hc_set;

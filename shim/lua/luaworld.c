@@ -80,6 +80,15 @@ struct lw_world {
 		int ref;
 	} * idle;
 	int nidle, capidle;
+	/* lw_report_admit's: the last report of each script, and how many
+	 * were held back since */
+	rt_mutex report_mu;
+	struct report {
+		char script[LW_SRC_MAX];
+		int64_t last;
+		uint64_t held;
+	} reports[LW_REPORT_SCRIPTS];
+	int nreports;
 };
 
 typedef enum { REQ_NONE = 0, REQ_PARK } req_kind;
@@ -443,10 +452,10 @@ typedef int (*take_fn)(lua_State *co, int nres, void *arg);
 typedef int (*args_fn)(lua_State *co, void *arg);
 
 static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *arg,
-                         int thread_ref, bool budget_per_wait, ms_err *err);
+                         int thread_ref, bool budget_per_wait, ms_err *err, lw_fault *fault);
 
 static int run_task(lw_world *w, const char *what, ms_err *err) {
-	return run_task_take(w, what, NULL, NULL, NULL, LUA_NOREF, false, err);
+	return run_task_take(w, what, NULL, NULL, NULL, LUA_NOREF, false, err, NULL);
 }
 
 /* ─── protected calls ───────────────────────────────────────────────── */
@@ -579,10 +588,40 @@ static int task_take(lw_task *t, take_fn take, void *arg, int nres, const char *
 	return st != LUA_OK ? io_fail(t, st, what, err) : io.rc;
 }
 
+/* Where the error that ended co was raised: the innermost Lua function on
+ * its stack (a coroutine that raised keeps its stack until reset). */
+static void raised_at(lua_State *co, lw_fault *f) {
+	lua_Debug ar;
+	for (int level = 0; lua_getstack(co, level, &ar); level++)
+		if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
+			snprintf(f->script, sizeof f->script, "%s", ar.short_src);
+			f->line = ar.currentline;
+			return;
+		}
+}
+
+/* A failed task's fault: its kind, and where the message's Lua part
+ * starts (after run_task_take's "what: "). */
+static int fault_of(int rc, lw_fault *f, lw_fault_kind kind, const char *what, const ms_err *err) {
+	if (!f || !rc || rc == -ECANCELED)
+		return rc;
+	f->kind = kind;
+	size_t k = strlen(what) + 2;
+	f->message =
+	    strlen(err->msg) >= k && !strncmp(err->msg, what, k - 2) ? err->msg + k : err->msg;
+	return rc;
+}
+
 /* thread_ref: the coroutine to run it in (go() made it, anchored in the
- * registry); LUA_NOREF: an idle one or a new one. */
+ * registry); LUA_NOREF: an idle one or a new one. fault (may be NULL):
+ * how it failed. */
 static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn take, void *take_arg,
-                         int thread_ref, bool budget_per_wait, ms_err *err) {
+                         int thread_ref, bool budget_per_wait, ms_err *err, lw_fault *fault) {
+	lw_fault ignored;
+	if (!fault)
+		fault = &ignored;
+	*fault = (lw_fault){.kind = LW_FAULT_NONE, .message = ""};
+	lw_fault_kind kind = LW_FAULT_RAISED;
 	lw_task t = {
 	    .w = w, .budget_per_wait = budget_per_wait, .ref = thread_ref, .stop = w->load_stop};
 	w->load_stop = NULL; /* one task's: lw_load's */
@@ -622,6 +661,7 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 			break;
 		}
 		if (st != LUA_YIELD) {
+			raised_at(t.co, fault);
 			const char *m = lua_tostring(t.co, -1);
 			rc = ms_fail(err, st == LUA_ERRMEM ? -ENOMEM : -EINVAL, "%s: %s%s", what,
 			             m ? m : "error",
@@ -631,6 +671,9 @@ static int run_task_take(lw_world *w, const char *what, args_fn args, take_fn ta
 		lua_pop(t.co, nres);
 		if (t.cpu_ns > w->cfg.cpu_budget_ns) {
 			w->killed++;
+			kind = LW_FAULT_BUDGET;
+			snprintf(fault->script, sizeof fault->script, "%s", t.preempt_src);
+			fault->line = t.preempt_line;
 			rc = ms_fail(err, -ETIME,
 			             "%s: %s:%d: stopped after %lld ms of CPU (budget %lld ms)",
 			             what, t.preempt_src[0] ? t.preempt_src : "?", t.preempt_line,
@@ -669,7 +712,7 @@ out:
 	t.resumed_at = rt_now();
 	thread_give_back(w, &t, finished);
 	rt_set_local(saved_local);
-	return rc;
+	return fault_of(rc, fault, kind, what, err);
 }
 
 lw_world *lw_new(const lw_config *c, ms_err *err) {
@@ -685,6 +728,9 @@ lw_world *lw_new(const lw_config *c, ms_err *err) {
 		w->cfg.cpu_budget_ns = LW_DEFAULT_BUDGET;
 	if (!w->cfg.load_wait_ns)
 		w->cfg.load_wait_ns = LW_DEFAULT_LOAD_WAIT;
+	if (!w->cfg.report_every_ns)
+		w->cfg.report_every_ns = LW_DEFAULT_REPORT_EVERY;
+	w->report_mu = (rt_mutex)RT_MUTEX_INIT;
 	snprintf(w->name, sizeof w->name, "%s", c->name ? c->name : "lua");
 	w->cfg.name = w->name;
 	w->mu = (rt_mutex)RT_MUTEX_INIT;
@@ -838,14 +884,17 @@ int lw_call(lw_world *w, const char *fn, ms_err *err) {
 }
 
 int lw_call_ref(lw_world *w, int ref, const char *what, int (*args)(lua_State *co, void *arg),
-                int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err) {
+                int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err,
+                lw_fault *fault) {
+	if (fault)
+		*fault = (lw_fault){.kind = LW_FAULT_NONE, .message = ""};
 	lock(w);
 	int rc;
 	if (lua_rawgeti(w->L, LUA_REGISTRYINDEX, ref) != LUA_TFUNCTION) {
 		lua_pop(w->L, 1);
 		rc = ms_fail(err, -ENOENT, "%s: not a function", what);
 	} else {
-		rc = run_task_take(w, what, args, take, arg, LUA_NOREF, false, err);
+		rc = run_task_take(w, what, args, take, arg, LUA_NOREF, false, err, fault);
 	}
 	unlock(w);
 	return rc;
@@ -902,7 +951,7 @@ static void spawn_goroutine(void *arg) {
 	ms_err err = {0};
 	lock(w);
 	lua_rawgeti(w->L, LUA_REGISTRYINDEX, s->fn);
-	int rc = run_task_take(w, s->where, spawn_args, NULL, s, s->co, true, &err);
+	int rc = run_task_take(w, s->where, spawn_args, NULL, s, s->co, true, &err, NULL);
 	unlock(w);
 	lock(w);
 	luaL_unref(w->L, LUA_REGISTRYINDEX, s->fn);
@@ -1001,4 +1050,30 @@ void lw_stats_get(lw_world *w, lw_stats *s) {
 	lock(w);
 	*s = (lw_stats){w->mem_used, w->mem_peak, w->tasks, w->preemptions, w->killed};
 	unlock(w);
+}
+
+bool lw_report_admit(lw_world *w, const char *script, uint64_t *suppressed) {
+	int64_t now = rt_now();
+	rt_mutex_lock(&w->report_mu);
+	struct report *r = NULL, *quiet = NULL;
+	for (int i = 0; i < w->nreports && !r; i++)
+		if (!strcmp(w->reports[i].script, script))
+			r = &w->reports[i];
+		else if (!quiet || w->reports[i].last < quiet->last)
+			quiet = &w->reports[i];
+	bool admit = !r || now - r->last >= w->cfg.report_every_ns;
+	if (!r) { /* a new script, in a free slot or the one quiet longest */
+		r = w->nreports < LW_REPORT_SCRIPTS ? &w->reports[w->nreports++] : quiet;
+		snprintf(r->script, sizeof r->script, "%s", script);
+		r->held = 0;
+	}
+	*suppressed = admit ? r->held : 0;
+	if (admit) {
+		r->held = 0;
+		r->last = now;
+	} else {
+		r->held++;
+	}
+	rt_mutex_unlock(&w->report_mu);
+	return admit;
 }

@@ -21,6 +21,7 @@
 #ifndef MOONSHIM_LUAWORLD_H
 #define MOONSHIM_LUAWORLD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,14 +46,22 @@
 /* A world's name (a container id: containerd allows 76 characters) is kept
  * whole up to this many bytes; longer ones are cut. */
 #define LW_NAME_MAX 256
+/* A script's name as messages give it (Lua's short_src: up to 60 bytes). */
+#define LW_SRC_MAX 128
+/* Reports of a world's script errors (lw_report_admit): at most one per
+ * script per this long, and this many scripts remembered (past them the
+ * one quiet longest is forgotten). */
+#define LW_DEFAULT_REPORT_EVERY (10 * RT_SECOND)
+#define LW_REPORT_SCRIPTS       32
 
 typedef struct lw_world lw_world;
 
 typedef struct lw_config {
-	const char *name;      /* in messages */
-	size_t mem_limit;      /* 0: LW_DEFAULT_MEM */
-	int64_t cpu_budget_ns; /* 0: LW_DEFAULT_BUDGET */
-	int64_t load_wait_ns;  /* 0: LW_DEFAULT_LOAD_WAIT */
+	const char *name;        /* in messages */
+	size_t mem_limit;        /* 0: LW_DEFAULT_MEM */
+	int64_t cpu_budget_ns;   /* 0: LW_DEFAULT_BUDGET */
+	int64_t load_wait_ns;    /* 0: LW_DEFAULT_LOAD_WAIT */
+	int64_t report_every_ns; /* 0: LW_DEFAULT_REPORT_EVERY */
 	/* where log() and print() go; NULL: stderr as "lua[name]: text" */
 	void (*log)(void *arg, const char *script, int line, const char *text);
 	void *log_arg;
@@ -105,12 +114,32 @@ struct luaL_Reg;
  * coroutine; elsewhere it raises an error. */
 int lw_park(lua_State *L, void *ctx, void (*work)(void *ctx), int (*push)(lua_State *L, void *ctx));
 
+/* How a task failed, for its caller to report: raised (an error, the
+ * memory cap included) or stopped for its CPU budget; where (the script
+ * and line of the innermost Lua function running then; "" and 0 when not
+ * known); and the Lua error (message: in the call's err, after "what: ").
+ * kind LW_FAULT_NONE: it did not fail, or was ended by the world's stop. */
+typedef enum { LW_FAULT_NONE, LW_FAULT_RAISED, LW_FAULT_BUDGET } lw_fault_kind;
+typedef struct lw_fault {
+	lw_fault_kind kind;
+	char script[LW_SRC_MAX];
+	int line;
+	const char *message;
+} lw_fault;
+
 /* Run the function in registry slot ref (luaL_ref) as a task on this
  * goroutine. args(co, arg), if given, pushes its arguments and says how
  * many; take(co, nres, arg), if given, reads its nres results (under the
- * lock) and returns 0 or an error code. what names it in messages. */
+ * lock) and returns 0 or an error code. what names it in messages.
+ * fault, if given, says how it failed. */
 int lw_call_ref(lw_world *w, int ref, const char *what, int (*args)(lua_State *co, void *arg),
-                int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err);
+                int (*take)(lua_State *co, int nres, void *arg), void *arg, ms_err *err,
+                lw_fault *fault);
+
+/* Whether a report (an "error" event) of a failure in script goes out now:
+ * the first does, then at most one per cfg.report_every_ns; *suppressed is
+ * how many were held back before this one (0 when it is held back). */
+bool lw_report_admit(lw_world *w, const char *script, uint64_t *suppressed);
 
 /* For API modules' waits: a channel closed when the world stops (select
  * on it next to what you wait for), and, from push, lw_cancel(L) to end

@@ -47,8 +47,10 @@
 typedef struct {
 	char type[TYPE_MAX];
 	int ref;
-	char where[128]; /* script:line of the on() call, for messages */
-	bool hook;       /* hook(type, fn): its outcome is reported as a "hook" event */
+	char where[128];         /* script:line of the on() call, for messages */
+	char script[LW_SRC_MAX]; /* that script: a report's place when its error's is not known */
+	int line;
+	bool hook; /* hook(type, fn): its outcome is reported as a "hook" event */
 	/* on("pressure", {...}, fn): the PSI rule it asked for, and how long
 	 * the pressure must last. The streak is touched only by the
 	 * dispatch of pressure events (one goroutine: the cgroup watcher's
@@ -155,9 +157,12 @@ static int add_handler(lua_State *L, const char *fn, bool hook) {
 	h->hook = hook;
 	lua_Debug ar;
 	snprintf(h->where, sizeof h->where, "%s(\"%s\")", fn, type);
-	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) {
 		snprintf(h->where, sizeof h->where, "%s:%d: %s(\"%s\")", ar.short_src,
 		         ar.currentline, fn, type);
+		snprintf(h->script, sizeof h->script, "%s", ar.short_src);
+		h->line = ar.currentline;
+	}
 	lua_settop(L, 2);
 	h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	p->n++;
@@ -711,20 +716,41 @@ static int push_event(lua_State *co, void *arg) {
 	return 1;
 }
 
+/* A handler that raised or was stopped for its budget: an "error" event
+ * {"script","line" (where it failed, when known),"handler" (its on() call),
+ * "reason","message","suppressed"}, at most one per script per the
+ * world's report period (lw_report_admit). */
+static void report(pl_engine *p, const pl_handler *h, const lw_fault *f) {
+	bool known = f->script[0]; /* else the on() call's place */
+	const char *script = known ? f->script : h->script;
+	int line = known ? f->line : h->line;
+	uint64_t held;
+	if (!p->env.emit || !f->kind || !lw_report_admit(p->w, script, &held))
+		return;
+	json_t *e =
+	    json_pack("{s:s, s:s, s:s, s:s}", "script", script, "handler", h->where, "reason",
+	              f->kind == LW_FAULT_BUDGET ? "budget" : "raised", "message", f->message);
+	if (e && line > 0)
+		json_object_set_new(e, "line", json_integer(line));
+	if (e && held)
+		json_object_set_new(e, "suppressed", json_integer((json_int_t)held));
+	if (e)
+		p->env.emit(p->env.emit_arg, "error", e);
+}
+
 static void handler_goroutine(void *arg) {
 	run_arg *a = arg;
 	pl_handler *h = &a->p->h[a->i];
 	ms_err err = {0};
-	int rc = lw_call_ref(a->p->w, h->ref, h->where, push_event, NULL, a, &err);
+	lw_fault f;
+	int rc = lw_call_ref(a->p->w, h->ref, h->where, push_event, NULL, a, &err, &f);
 	if (a->p->env.emit && h->hook) /* a function hook reports like a command */
 		a->p->env.emit(a->p->env.emit_arg, "hook",
 		               rc ? json_pack("{s:s, s:s, s:s}", "event", a->type, "function",
 		                              h->where, "error", err.msg)
 		                  : json_pack("{s:s, s:s, s:i}", "event", a->type, "function",
 		                              h->where, "exit_status", 0));
-	else if (rc && rc != -ECANCELED && a->p->env.emit) /* not: ended by the stop */
-		a->p->env.emit(a->p->env.emit_arg, "error",
-		               json_pack("{s:s, s:s}", "handler", h->where, "message", err.msg));
+	report(a->p, h, &f); /* not when ended by the stop (no fault) */
 	json_decref(a->fields);
 	batch_done(a->batch);
 	rt_wg_done(&a->p->wg);

@@ -23,6 +23,10 @@
  * stdin (MOONSHIM_EVENT, MOONSHIM_CONTAINER_PID in its environment), its
  * status and output reported as a "hook" event.
  *
+ * A handler that raises or is stopped for its CPU budget is reported as
+ * an "error" event {"script", "line", "handler", "reason", "message"},
+ * rate-limited per script as checks' are (checks.h).
+ *
  * A restart replaces the container's process: pl_set_process points
  * container.pid/signal/state/stop and hooks at the new one.
  */

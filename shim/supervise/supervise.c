@@ -1068,29 +1068,13 @@ static int supervise_main(void *arg) {
 		fprintf(stderr, "moonshim: %s\n", err.msg);
 		return 1;
 	}
+	mem_settle(); /* set-up is over: keep only what supervising touches */
 	int status = sv_wait(s);
 	sv_free(s);
 	return status;
 }
 
-/* The linker's bounds of our code. */
-extern char __executable_start, etext;
-
-/* Creating the container ran code a supervisor never runs again (the
- * spec, seccomp compilation, mounts): unmap our code's pages so that what
- * stays resident is what supervising touches (it faults back in from the
- * page cache on use). Code is never written, so nothing is lost; data and
- * heap are not touched. */
-static void release_creation_code(void) {
-	long pg = sysconf(_SC_PAGESIZE);
-	uintptr_t lo = (uintptr_t)&__executable_start & ~(uintptr_t)(pg - 1);
-	uintptr_t hi = ((uintptr_t)&etext + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
-	if (hi > lo)
-		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
 int sv_supervise(const sv_opts *o) {
-	release_creation_code();
 	rt_config cfg = {.procs = 1, .no_sigquit_dump = true, .quiet_leaks = true};
 	int status = rt_main(&cfg, supervise_main, (void *)o);
 	return status == RT_MAIN_FAILED ? -errno : status;

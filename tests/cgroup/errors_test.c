@@ -253,6 +253,61 @@ TEST(psi_off_gives_one_watch_error_and_events_go_on) {
 	stop_janitor();
 }
 
+/* A change right after cg_watch_start returns is reported: the events
+ * goroutine may first read cgroup.events only after the caller has forked
+ * into the cgroup (its P busy, the caller stolen by the other P), and a
+ * baseline taken then ("populated 1") hid the change. */
+#define START_RACE_ROUNDS 60
+
+static int start_race_main(void *arg) {
+	cg *c = arg;
+	cg_err e = {0};
+	for (int round = 0; round < START_RACE_ROUNDS; round++) {
+		rt_chan *out = rt_chan_new(sizeof(cg_event), 16);
+		cg_watch *w = cg_watch_start(c, NULL, out, &e);
+		CHECKF(w, "cg_watch_start: %s", e.msg);
+		int go[2];
+		CHECK(pipe(go) == 0);
+		pid_t kid = cg_fork_into(c, NULL, &e);
+		CHECKF(kid >= 0, "%s", e.msg);
+		if (kid == 0) {
+			char b;
+			_exit(read(go[0], &b, 1) == 1 ? 0 : 1);
+		}
+		bool got;
+		cg_event ev;
+		do
+			ev = recv_event(out, 3000 * MS, &got);
+		while (got && ev.kind != CG_EV_POPULATED);
+		CHECKF(
+		    got && ev.value == 1,
+		    "round %d: no populated 1 for a process forked in right after cg_watch_start",
+		    round);
+		CHECK(write(go[1], "x", 1) == 1);
+		CHECK(waitpid(kid, NULL, 0) == kid);
+		do
+			ev = recv_event(out, 3000 * MS, &got);
+		while (got && ev.kind != CG_EV_POPULATED);
+		CHECKF(got && ev.value == 0, "round %d: no populated 0", round);
+		cg_watch_stop(w);
+		rt_chan_free(out);
+		close(go[0]);
+		close(go[1]);
+	}
+	fprintf(stderr, "  %d rounds: every populated 1 and 0 seen\n", START_RACE_ROUNDS);
+	return 0;
+}
+
+TEST(watch_reports_a_change_right_after_start) {
+	detect();
+	start_janitor();
+	cg *c = open_cg("startrace", true);
+	run_rt(2, start_race_main, c);
+	remove_cg(c);
+	remove_top();
+	stop_janitor();
+}
+
 TEST(psi_turned_off_while_watching_is_one_error) {
 	detect();
 	start_janitor();

@@ -377,8 +377,9 @@ case_default_policy() {
 
 # --go-watch through the io.moonshim.go.* annotations: a leaking Go fixture
 # (tests/go/fixtures/leak-recv) in its own network namespace, its pprof
-# scraped from inside it, the leak named in containerd's log with its site;
-# its stderr (SCHED lines) still reaches the task's stderr. moon only.
+# scraped from inside it, the leak named in containerd's log with its site
+# and in `ctr events` as a /moonshim/go event; its stderr (SCHED lines)
+# still reaches the task's stderr. moon only.
 case_go() {
 	[ "$RT" = io.containerd.moon.v2 ] || { note echo "skipped for $RT"; return 0; }
 	local id bin=$CD_REPO/build/go-fixtures/leak-recv
@@ -386,6 +387,7 @@ case_go() {
 	[ -x "$bin" ] || bash "$CD_REPO/tests/go/build-fixtures.sh" "$CD_REPO/build/go-fixtures" >>"$RES/$CASE.log" 2>&1 ||
 		fail "could not build the Go fixtures" || return 1
 	cp "$bin" "$CD_ROOTFS/bin/leak-recv"
+	events_start
 	note run -d --annotation io.moonshim.go.schedtrace=1000 \
 		--annotation io.moonshim.go.pprof=http://127.0.0.1:6060 --annotation io.moonshim.go.interval=2 \
 		--rootfs "$CD_ROOTFS" "$id" /bin/leak-recv || fail "ctr run -d $id failed" || return 1
@@ -394,6 +396,47 @@ case_go() {
 		fail "no go.goroutine_leak for $id in containerd's log within 60 s" || return 1
 	grep "go.goroutine_leak" "$CD_DIR/containerd.log" | grep "$id" | grep -q 'leak-recv/main.go:27' ||
 		fail "the leak event does not name leak-recv/main.go:27" || return 1
+	cd_wait 5 grep -q "/moonshim/go .*\"id\":\"$id\".*\"io.moonshim.type\":\"go.goroutine_leak\"" "$RES/$CASE.events"
+	events_stop
+	grep -F /moonshim/go "$RES/$CASE.events" | head -n 3 | cut -c1-600 >>"$RES/$CASE.log"
+	grep -F /moonshim/go "$RES/$CASE.events" | grep -F "\"id\":\"$id\"" | grep -qF '"io.moonshim.type":"go.goroutine_leak"' ||
+		fail "no /moonshim/go event for the leak in ctr events" || return 1
+	stop "$id" && clean "$id"
+}
+
+# The supervisor's events in containerd's stream: a check that fails is a
+# /moonshim/health event, one that raises a /moonshim/error event naming
+# its line, the policy's action a /moonshim/policy event, each as `ctr
+# events` decodes it (a ContainerUpdate: the container's id, the fields
+# as io.moonshim.* labels); the task runs on. moon only.
+case_moon_events() {
+	[ "$RT" = io.containerd.moon.v2 ] || { note echo "skipped for $RT"; return 0; }
+	local id ev
+	id=$(cd_id mevents)
+	ev=$RES/$CASE.events
+	cat >"$RES/$CASE.checks.lua" <<'L'
+check { name = "down", interval = 0.2, retries = 1, run = function() return false, "nope" end }
+check { name = "boom", interval = 0.2, retries = 1000,
+  run = function() error("kaput") end }
+L
+	events_start
+	note run -d --annotation "io.moonshim.checks=$RES/$CASE.checks.lua" \
+		--annotation "io.moonshim.policy=on('health', function(ev) if ev.subject == 'health' then emit('policy.action', {action = 'saw-' .. ev.to}) end end)" \
+		--rootfs "$CD_ROOTFS" "$id" /bin/sleep 1000 || fail "ctr run -d $id failed" || return 1
+	cd_wait 10 grep -q "/moonshim/policy.*\"id\":\"$id\"" "$ev"
+	events_stop
+	note grep -F /moonshim/ "$ev"
+	grep -F /moonshim/health "$ev" | grep -F "\"id\":\"$id\"" | grep -F '"io.moonshim.check":"down"' |
+		grep -qF '"io.moonshim.to":"unhealthy"' || fail "no /moonshim/health event: check down unhealthy" || return 1
+	grep -F /moonshim/error "$ev" | grep -F "\"id\":\"$id\"" | grep -F '"io.moonshim.line":"3"' |
+		grep -F '"io.moonshim.reason":"raised"' | grep -qF 'kaput' ||
+		fail "no /moonshim/error event naming line 3 of the raising check" || return 1
+	grep -F /moonshim/policy "$ev" | grep -F "\"id\":\"$id\"" | grep -qF '"io.moonshim.action":"saw-unhealthy"' ||
+		fail "no /moonshim/policy event with the policy's action" || return 1
+	if grep -q "cannot unmarshal" "$ev"; then
+		fail "ctr events could not decode an event: $(grep "cannot unmarshal" "$ev")" || return 1
+	fi
+	expect "task status" "$(cd_task_status "$id")" RUNNING || return 1
 	stop "$id" && clean "$id"
 }
 
@@ -989,7 +1032,7 @@ case_cpuset_update() {
 	stop "$id" && clean "$id"
 }
 
-PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua default_policy runtime_options runtime_info go metrics pause events oom config image kill_shim hooks delete_state cpuset_warn idmap cpuset_update)
+PARALLEL=(echo start_e2big exit kill tty exec exec_cwd_escape exec_deep ps group lua moon_events default_policy runtime_options runtime_info go metrics pause events oom config image kill_shim hooks delete_state cpuset_warn idmap cpuset_update)
 # restart and crash_* stop containerd under everybody; loop counts what is new; log reads everybody's
 SERIAL=(restart crash_create crash_exec loop log)
 ALL=("${PARALLEL[@]}" "${SERIAL[@]}")

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Build the Go test fixtures (tests/go/fixtures/<name>/main.go, one main
 # package each, stdlib only) into static binaries OUTDIR/<name>, the way the
-# Makefile builds build/demo/web: Debian's go, CGO_ENABLED=0, a private
-# GOCACHE and GOPATH under OUTDIR. No -trimpath and no -ldflags=-s, so
+# Makefile builds build/demo/web: with $GO (default /usr/local/go/bin/go,
+# Go 1.26; never `go` from PATH, which is Debian's Go 1.19), CGO_ENABLED=0,
+# a private GOCACHE and GOPATH under OUTDIR. No -trimpath and no -ldflags=-s, so
 # profiles show the fixtures' absolute source paths with file:line.
 #
 # Idempotent: a binary newer than its main.go, its go.mod and this script
@@ -20,7 +21,8 @@ fixtures=$here/fixtures
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 
-command -v go >/dev/null || { echo "build-fixtures: go not found" >&2; exit 1; }
+GO=${GO:-/usr/local/go/bin/go}
+[ -x "$GO" ] || { echo "build-fixtures: no Go toolchain at $GO (set GO=...)" >&2; exit 1; }
 
 # expect.tsv against the sources
 bad=0
@@ -49,15 +51,18 @@ for d in "$fixtures"/*/; do
 done
 [ $bad -eq 0 ] || exit 1
 
+gover=$("$GO" env GOVERSION)
 for d in "$fixtures"/*/; do
 	name=$(basename "$d")
 	bin=$out/$name
-	if [ -x "$bin" ] && [ "$bin" -nt "$d/main.go" ] && [ "$bin" -nt "$d/go.mod" ] && [ "$bin" -nt "$0" ]; then
+	# a binary another toolchain built is rebuilt ("go version FILE" names it)
+	if [ -x "$bin" ] && [ "$bin" -nt "$d/main.go" ] && [ "$bin" -nt "$d/go.mod" ] && [ "$bin" -nt "$0" ] &&
+		[ "$("$GO" version "$bin" 2>/dev/null | cut -d' ' -f2)" = "$gover" ]; then
 		echo "up-to-date $name"
 		continue
 	fi
 	if (cd "$d" && CGO_ENABLED=0 GOCACHE="$out/gocache" GOPATH="$out/gopath" GOFLAGS= \
-		go build -o "$bin.tmp" .); then
+		"$GO" build -o "$bin.tmp" .); then
 		mv -f "$bin.tmp" "$bin"
 		echo "built $name"
 	else

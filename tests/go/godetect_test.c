@@ -3,11 +3,14 @@
  * drain, flat and cyclic load never are. Statistics against known values
  * (../shared/reference/goroutine-leaks.md §2.5), scheduler anomalies on the
  * real SCHED sequences of §1.1, and GC thrash near a memory limit (made-up
- * sequences, and the real gctrace lines of the gc-thrash fixture). */
+ * sequences, and the real gctrace lines of the gc-thrash fixture); and the
+ * captured output of an idle program under Go 1.19, 1.26 and 1.27
+ * (tests/go/formats), which no detector may report on. */
 #define _GNU_SOURCE
 #include "harness.h"
 
 #include "../../shim/go/godetect.h"
+#include "captures.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -763,4 +766,67 @@ TEST(gc_thrash_real_gctrace) {
 	d = gd_new(NULL);
 	CHECK(feed_real(d, 0, n, 2 * limit, ev, &at) == 0);
 	gd_free(d);
+}
+
+/* ─── the captures of Go 1.19, 1.26 and 1.27 (tests/go/formats) ─────── */
+
+/* An idle program with 15 goroutines parked for a minute: its ~100 GCs (no
+ * memory limit, and under a 256 MiB one) and its profile scraped ten times,
+ * 10 s apart, are quiet in every version; its SCHED lines too, but for one
+ * real stretch of the Go 1.27.3 capture (taken on a host loaded ~40 on 2
+ * cores): runqueue=1 with 3 idle Ps from 21116 to 25139 ms, reported once
+ * as idle_with_work at the third such sample, which is what that kind says. */
+TEST(captures_of_an_idle_program) {
+	const int64_t limit = 256LL << 20, rss = 16LL << 20;
+	static const int64_t idle_with_work_at_ms[CAPTURE_VERSIONS] = {-1, -1, 23126};
+	for (int v = 0; v < CAPTURE_VERSIONS; v++) {
+		const char *ver = capture_versions[v];
+		gd_event ev[EV_MAX];
+		gd_detector *d = gd_new(NULL);
+		size_t len;
+		char *text = read_capture(ver, "sched-gc.txt", &len);
+		static gp_sched s;
+		int events = 0, nsched = 0, ngc = 0, sched_events = 0;
+		for (char *line = text, *end; line < text + len; line = end + 1) {
+			end = memchr(line, '\n', (size_t)(text + len - line));
+			CHECK(end);
+			gp_gc g;
+			if (gp_parse_sched(line, (size_t)(end - line), &s) == GP_SCHED_OK) {
+				int k = gd_feed_sched(d, s.ms * 1000000, &s, 0, ev, EV_MAX);
+				for (int e = 0; e < k; e++)
+					CHECKF(!strcmp(ev[e].kind, "idle_with_work") &&
+					           s.ms == idle_with_work_at_ms[v] &&
+					           ev[e].value == 1,
+					       "%s at %lld ms: %s/%s %s", ver, (long long)s.ms,
+					       ev[e].type, ev[e].kind, ev[e].detail);
+				sched_events += k;
+				nsched++;
+			} else if (gp_parse_gc(line, (size_t)(end - line), &g)) {
+				events += gd_feed_gc(d, (int64_t)(g.at_s * SEC), &g, rss, limit, ev,
+				                     EV_MAX);
+				ngc++;
+			}
+		}
+		CHECKF(nsched >= 60 && ngc >= 30 && events == 0, "%s: %d SCHED, %d gc, %d events",
+		       ver, nsched, ngc, events);
+		CHECKF(sched_events == (idle_with_work_at_ms[v] >= 0), "%s: %d", ver, sched_events);
+		free(text);
+		static const char *const kinds[] = {"goroutine-debug1.txt", "goroutine-debug2.txt"};
+		for (int k = 0; k < 2; k++) {
+			text = read_capture(ver, kinds[k], &len);
+			gp_profile p;
+			char msg[128];
+			CHECKF(gp_parse_profile(text, len, 0, &p, msg, sizeof msg) == 0, "%s: %s",
+			       ver, msg);
+			CHECK(p.total == 15);
+			for (int i = 0; i < 10; i++)
+				events += gd_feed_profile(d, (int64_t)i * 10 * SEC, &p, false, ev,
+				                          EV_MAX);
+			CHECKF(events == 0, "%s %s: %d events, first %s/%s %s", ver, kinds[k],
+			       events, ev[0].type, ev[0].kind, ev[0].detail);
+			gp_profile_free(&p);
+			free(text);
+		}
+		gd_free(d);
+	}
 }

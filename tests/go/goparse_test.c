@@ -2,12 +2,15 @@
  * 1.20 and the newest runtime, the torn and scheddetail lines of §1.1–1.2,
  * gctrace lines, and the goroutine profiles captured from a leaking service
  * (debug=1, debug=2, ../shared/reference/goroutine-leaks.md §1.3–1.4, §5);
+ * the SCHED, scheddetail, gctrace and goroutine-profile output of Go 1.19,
+ * 1.26 and 1.27 captured by tests/go/capture-formats.sh (tests/go/formats);
  * then every prefix of them and random mutations, which must never crash,
  * leak, or pass for whole. */
 #define _GNU_SOURCE
 #include "harness.h"
 
 #include "../../shim/go/goparse.h"
+#include "captures.h"
 
 #include <errno.h>
 #include <string.h>
@@ -95,7 +98,24 @@ TEST(sched_detail_lines) {
 	CHECK(sched("SCHED 1011ms: gomaxprocs=4 idleprocs=0 threads=5 spinningthreads=0 "
 	            "idlethreads=0 runqueue=385 gcwaiting=0 nmidlelocked=0 stopwait=0 "
 	            "sysmonwait=0") == GP_SCHED_DETAIL);
+	/* Go 1.26+: the header's gcwaiting and sysmonwait are booleans, M and G
+	 * lines say nil (tests/go/formats/go1.26.8/sched-detail.txt) */
+	CHECK(
+	    sched("SCHED 0ms: gomaxprocs=4 idleprocs=3 threads=2 spinningthreads=0 needspinning=0 "
+	          "idlethreads=0 runqueue=0 gcwaiting=false nmidlelocked=0 stopwait=0 "
+	          "sysmonwait=true") == GP_SCHED_DETAIL);
+	CHECK(S.gomaxprocs == 4 && S.needspinning == 0 && S.nprocs == 0);
+	CHECK(
+	    sched("SCHED 0ms: gomaxprocs=4 idleprocs=3 threads=2 spinningthreads=0 needspinning=0 "
+	          "idlethreads=0 runqueue=0 gcwaiting=fals") == GP_SCHED_TORN);
+	CHECK(
+	    sched("SCHED 0ms: gomaxprocs=4 idleprocs=3 threads=2 spinningthreads=0 needspinning=0 "
+	          "idlethreads=0 runqueue=0 nmidlelocked=false") == GP_SCHED_TORN);
 	static const char *const detail[] = {
+	    "  M2: p=nil curg=nil mallocing=0 throwing=0 preemptoff= locks=0 dying=0 "
+	    "spinning=false "
+	    "blocked=true lockedg=nil",
+	    "  G26: status=4(sync.Mutex.Lock) m=nil lockedm=nil",
 	    "  P1: status=1 schedtick=325 syscalltick=0 m=0 runqsize=184 gfreecnt=42 timerslen=0",
 	    "  M1: p=-1 curg=-1 mallocing=0 throwing=0 preemptoff= locks=2 dying=0 spinning=false "
 	    "blocked=false lockedg=-1",
@@ -548,6 +568,283 @@ static void every_prefix(const char *text, size_t len, int whole_records) {
 TEST(profile_every_prefix) {
 	every_prefix(DEBUG1, sizeof DEBUG1 - 1, 6);
 	every_prefix(DEBUG2, sizeof DEBUG2 - 1, 7);
+}
+
+/* ─── real captures of Go 1.19, 1.26 and 1.27 (tests/go/formats) ────── */
+
+/* tests/go/capture-formats.sh ran tests/go/capture/main.go under each
+ * toolchain: GOMAXPROCS=4, schedtrace and gctrace on, the goroutine profile
+ * fetched after 65 s. The program's goroutines wait on its "// AT" lines. */
+typedef struct capture {
+	const char *ver;      /* the directory under tests/go/formats */
+	bool newer_sched;     /* needspinning, padded brackets and schedticks (Go 1.20+ / 1.25+) */
+	const char *mutex_st; /* the debug=2 state of a goroutine in sync.Mutex.Lock */
+	const char *wg_st;    /* ... and in sync.WaitGroup.Wait */
+	bool created_in;      /* "created by F in goroutine N" (Go 1.21+) */
+	const char *labels2; /* the labelled goroutine's debug=2 header labels (Go 1.27), or NULL */
+	int64_t goid_send;   /* the first sender's goroutine id */
+} capture;
+
+static const capture CAPTURES[] = {
+    {"go1.19.8", false, "semacquire", "semacquire", false, NULL, 6},
+    {"go1.26.8", true, "sync.Mutex.Lock", "sync.WaitGroup.Wait", true, NULL, 2},
+    {"go1.27.3", true, "sync.Mutex.Lock", "sync.WaitGroup.Wait", true, "{handler: upload}", 23},
+};
+#define CAPTURE_LINE_SEND     41
+#define CAPTURE_LINE_RECEIVE  45
+#define CAPTURE_LINE_SELECT   49
+#define CAPTURE_LINE_MUTEX    56
+#define CAPTURE_LINE_WG       61
+#define CAPTURE_LINE_SLEEP    65
+#define CAPTURE_LINE_LABELLED 70
+#define CAPTURE_LINE_NOCASES  75
+#define CAPTURE_LINE_GO_SEND  87 /* main.main's "go send(i)" */
+#define CAPTURE_GOROUTINES    15
+#define CAPTURE_PROCS         4
+#define CAPTURE_MAX_BYTES     (1 << 20)
+
+/* tests/go/formats/VER/NAME, read whole (run from the repository's root,
+ * as tests/run.sh does, or with an absolute __FILE__) */
+const char *const capture_versions[CAPTURE_VERSIONS] = {"go1.19.8", "go1.26.8", "go1.27.3"};
+
+char *read_capture(const char *ver, const char *name, size_t *len) {
+	char path[512];
+	const char *slash = strrchr(__FILE__, '/');
+	snprintf(path, sizeof path, "%.*s/formats/%s/%s", (int)(slash - __FILE__), __FILE__, ver,
+	         name);
+	FILE *f = fopen(path, "r");
+	CHECKF(f, "%s: %s", path, strerror(errno));
+	char *buf = malloc(CAPTURE_MAX_BYTES);
+	*len = fread(buf, 1, CAPTURE_MAX_BYTES, f);
+	CHECKF(*len > 0 && *len < CAPTURE_MAX_BYTES && !ferror(f), "%s: empty or too big", path);
+	fclose(f);
+	return buf;
+}
+
+/* "/tmp/moonshim-goformats/VER/capture/main.go:LINE" */
+static const char *capture_site(const capture *c, int line) {
+	static char site[256];
+	snprintf(site, sizeof site, "/tmp/moonshim-goformats/%s/capture/main.go:%d", c->ver, line);
+	return site;
+}
+
+/* Every line of sched-gc.txt is an intact SCHED line or a whole gctrace
+ * line, with the values that run had. */
+TEST(capture_sched_and_gctrace) {
+	CHECK(sizeof CAPTURES / sizeof *CAPTURES == CAPTURE_VERSIONS);
+	for (size_t v = 0; v < sizeof CAPTURES / sizeof *CAPTURES; v++) {
+		const capture *c = &CAPTURES[v];
+		CHECK(!strcmp(c->ver, capture_versions[v]));
+		size_t len;
+		char *text = read_capture(c->ver, "sched-gc.txt", &len);
+		int nsched = 0, ngc = 0;
+		int64_t last_ms = -1, last_gc = 0;
+		for (char *line = text, *end; line < text + len; line = end + 1) {
+			end = memchr(line, '\n', (size_t)(text + len - line));
+			CHECKF(end, "%s: last line without a newline", c->ver);
+			size_t n = (size_t)(end - line);
+			gp_gc g;
+			if (n >= 6 && !memcmp(line, "SCHED ", 6)) {
+				CHECKF(gp_parse_sched(line, n, &S) == GP_SCHED_OK, "%s: %.*s",
+				       c->ver, (int)n, line);
+				CHECKF(S.ms > last_ms, "%s: %.*s", c->ver, (int)n, line);
+				last_ms = S.ms;
+				CHECK(S.gomaxprocs == CAPTURE_PROCS && S.nprocs == CAPTURE_PROCS);
+				CHECK(S.idleprocs <= CAPTURE_PROCS && S.threads >= 2 &&
+				      S.runqueue >= 0);
+				CHECK(S.idlethreads < S.threads && S.spinningthreads <= S.threads);
+				if (c->newer_sched)
+					CHECKF(S.needspinning >= 0 && S.nticks == CAPTURE_PROCS,
+					       "%s", c->ver);
+				else
+					CHECKF(S.needspinning == -1 && S.nticks == 0, "%s", c->ver);
+				nsched++;
+			} else {
+				CHECKF(gp_parse_gc(line, n, &g), "%s: %.*s", c->ver, (int)n, line);
+				CHECK(g.n == last_gc + 1 && g.procs == CAPTURE_PROCS);
+				CHECK(g.forced == (g.n == 1)); /* only main's runtime.GC() */
+				CHECK(g.at_s > 0 && g.at_s < 120 && g.clock_ms > 0);
+				CHECK(g.heap_live_mb <= g.heap_end_mb && g.goal_mb >= 4);
+				last_gc = g.n;
+				ngc++;
+			}
+		}
+		/* 65 s at schedtrace=1000; a GC at every 4 MB of 10 MB/s (about
+		 * 1/s once the heap is at its ~9 MB steady state) */
+		CHECKF(nsched >= 60 && nsched <= 70, "%s: %d SCHED lines", c->ver, nsched);
+		CHECKF(ngc >= 30, "%s: %d gc lines", c->ver, ngc);
+		free(text);
+	}
+}
+
+/* scheddetail: the header and every P, M and G line, none taken for a
+ * summary line; Go 1.26 prints gcwaiting=false, m=nil where 1.19 printed
+ * gcwaiting=0, m=-1. */
+TEST(capture_scheddetail) {
+	for (size_t v = 0; v < sizeof CAPTURES / sizeof *CAPTURES; v++) {
+		const capture *c = &CAPTURES[v];
+		size_t len;
+		char *text = read_capture(c->ver, "sched-detail.txt", &len);
+		int headers = 0, ps = 0, gs = 0;
+		for (char *line = text, *end; line < text + len; line = end + 1) {
+			end = memchr(line, '\n', (size_t)(text + len - line));
+			CHECK(end);
+			size_t n = (size_t)(end - line);
+			CHECKF(gp_parse_sched(line, n, &S) == GP_SCHED_DETAIL, "%s: %.*s", c->ver,
+			       (int)n, line);
+			if (!memcmp(line, "SCHED ", 6)) {
+				CHECK(S.gomaxprocs == CAPTURE_PROCS && S.nprocs == 0 &&
+				      S.threads >= 2);
+				headers++;
+			}
+			ps += !memcmp(line, "  P", 3);
+			gs += !memcmp(line, "  G", 3);
+		}
+		CHECKF(headers >= 2 && ps == headers * CAPTURE_PROCS, "%s: %d headers, %d P lines",
+		       c->ver, headers, ps);
+		/* the first tick can come before main started its goroutines */
+		CHECKF(gs >= CAPTURE_GOROUTINES, "%s: %d G lines", c->ver, gs);
+		free(text);
+	}
+}
+
+static const gp_stack *stack_at(const gp_profile *p, const char *site) {
+	for (int i = 0; i < p->nstacks; i++) {
+		gp_site g;
+		if (gp_stack_site(&p->stacks[i], &g) && !strcmp(g.site, site))
+			return &p->stacks[i];
+	}
+	return NULL;
+}
+
+/* debug=1: one record per distinct stack, counts summing to the total; each
+ * waiting goroutine of the program found at its line, with its wait. */
+TEST(capture_goroutine_debug1) {
+	for (size_t v = 0; v < sizeof CAPTURES / sizeof *CAPTURES; v++) {
+		const capture *c = &CAPTURES[v];
+		size_t len;
+		char *text = read_capture(c->ver, "goroutine-debug1.txt", &len);
+		gp_profile p = parse(text, len, 0);
+		CHECKF(p.debug == 1 && p.total == CAPTURE_GOROUTINES && !p.truncated, "%s", c->ver);
+		int64_t sum = 0;
+		for (int i = 0; i < p.nstacks; i++)
+			sum += p.stacks[i].count;
+		CHECKF(sum == CAPTURE_GOROUTINES, "%s: %lld", c->ver, (long long)sum);
+		static const struct {
+			int line;
+			int64_t count;
+			const char *fn, *wait;
+		} want[] = {
+		    {CAPTURE_LINE_SEND, 3, "main.send", "parked"},
+		    {CAPTURE_LINE_RECEIVE, 2, "main.receive", "parked"},
+		    {CAPTURE_LINE_SELECT, 1, "main.selectTwo", "parked"},
+		    {CAPTURE_LINE_MUTEX, 1, "main.lock", "sync.Mutex.Lock"},
+		    {CAPTURE_LINE_WG, 1, "main.waitGroup", "sync.WaitGroup.Wait"},
+		    {CAPTURE_LINE_SLEEP, 1, "main.sleep", "sleep"},
+		    {CAPTURE_LINE_LABELLED, 1, "main.labelledReceive.func1", "parked"},
+		    {CAPTURE_LINE_NOCASES, 1, "main.noCases", "parked"},
+		};
+		for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+			const char *site = capture_site(c, want[k].line);
+			const gp_stack *s = stack_at(&p, site);
+			CHECKF(s, "%s: no stack at %s", c->ver, site);
+			CHECKF(s->count == want[k].count, "%s: %s", c->ver, site);
+			CHECKF(site_is(s, site, want[k].fn, want[k].wait,
+			               strcmp(want[k].wait, "sleep")),
+			       "%s: %s", c->ver, site);
+			if (want[k].line == CAPTURE_LINE_LABELLED)
+				CHECKF(s->labels && !strcmp(s->labels, "{\"handler\":\"upload\"}"),
+				       "%s", c->ver);
+			else
+				CHECKF(!s->labels, "%s: %s", c->ver, site);
+		}
+		gp_profile_free(&p);
+		free(text);
+	}
+}
+
+/* debug=2: one record per goroutine with its state, minutes waited and
+ * creator; the states and header forms differ between the versions. */
+TEST(capture_goroutine_debug2) {
+	for (size_t v = 0; v < sizeof CAPTURES / sizeof *CAPTURES; v++) {
+		const capture *c = &CAPTURES[v];
+		size_t len;
+		char *text = read_capture(c->ver, "goroutine-debug2.txt", &len);
+		gp_profile p = parse(text, len, 0);
+		CHECKF(p.debug == 2 && p.total == CAPTURE_GOROUTINES &&
+		           p.nstacks == CAPTURE_GOROUTINES && !p.truncated,
+		       "%s: %lld", c->ver, (long long)p.total);
+		/* the goroutine writing the profile, then main in IO wait */
+		CHECK(!strcmp(p.stacks[0].state, "running"));
+		CHECK(p.stacks[1].goid == 1 && !strcmp(p.stacks[1].state, "IO wait"));
+		static const struct {
+			int line;
+			const char *fn, *state, *wait;
+		} want[] = {
+		    {CAPTURE_LINE_SEND, "main.send", "chan send", "chan send"},
+		    {CAPTURE_LINE_RECEIVE, "main.receive", "chan receive", "chan receive"},
+		    {CAPTURE_LINE_SELECT, "main.selectTwo", "select", "select"},
+		    {CAPTURE_LINE_MUTEX, "main.lock", NULL, "sync.Mutex.Lock"},
+		    {CAPTURE_LINE_WG, "main.waitGroup", NULL, "sync.WaitGroup.Wait"},
+		    {CAPTURE_LINE_SLEEP, "main.sleep", "sleep", "sleep"},
+		    {CAPTURE_LINE_LABELLED, "main.labelledReceive.func1", "chan receive",
+		     "chan receive"},
+		    {CAPTURE_LINE_NOCASES, "main.noCases", "select (no cases)",
+		     "select (no cases)"},
+		};
+		for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+			const char *site = capture_site(c, want[k].line);
+			const gp_stack *s = stack_at(&p, site);
+			CHECKF(s, "%s: no goroutine at %s", c->ver, site);
+			const char *state = want[k].state                        ? want[k].state
+			                    : want[k].line == CAPTURE_LINE_MUTEX ? c->mutex_st
+			                                                         : c->wg_st;
+			CHECKF(!strcmp(s->state, state), "%s: %s: state %s", c->ver, site,
+			       s->state);
+			CHECKF(s->wait_minutes == 1 && s->count == 1, "%s: %s", c->ver, site);
+			CHECKF(site_is(s, site, want[k].fn, want[k].wait,
+			               strcmp(want[k].wait, "sleep")),
+			       "%s: %s", c->ver, site);
+			CHECKF(!strcmp(s->created_by.func, "main.main"), "%s: %s", c->ver, site);
+			CHECKF(s->created_in == (c->created_in ? 1 : 0), "%s: %s", c->ver, site);
+			bool labelled = want[k].line == CAPTURE_LINE_LABELLED;
+			if (labelled && c->labels2)
+				CHECKF(s->labels && !strcmp(s->labels, c->labels2), "%s: labels %s",
+				       c->ver, s->labels ? s->labels : "(none)");
+			else
+				CHECKF(!s->labels, "%s: %s: labels %s", c->ver, site, s->labels);
+		}
+		/* the three senders: consecutive ids, one "go" statement */
+		const gp_stack *s = stack_at(&p, capture_site(c, CAPTURE_LINE_SEND));
+		CHECKF(s->goid == c->goid_send, "%s: goroutine %lld", c->ver, (long long)s->goid);
+		CHECK(s->created_by.line == CAPTURE_LINE_GO_SEND);
+		int senders = 0;
+		for (int i = 0; i < p.nstacks; i++)
+			if (p.stacks[i].created_by.func &&
+			    p.stacks[i].created_by.line == CAPTURE_LINE_GO_SEND) {
+				CHECK(p.stacks[i].goid == c->goid_send + senders);
+				senders++;
+			}
+		CHECK(senders == 3);
+		gp_profile_free(&p);
+		free(text);
+	}
+}
+
+/* every prefix of the real debug=1 and debug=2 texts (the size cap may cut
+ * anywhere) */
+TEST(capture_every_prefix) {
+	for (size_t v = 0; v < sizeof CAPTURES / sizeof *CAPTURES; v++) {
+		size_t len;
+		char *text = read_capture(CAPTURES[v].ver, "goroutine-debug2.txt", &len);
+		every_prefix(text, len, CAPTURE_GOROUTINES);
+		free(text);
+		text = read_capture(CAPTURES[v].ver, "goroutine-debug1.txt", &len);
+		gp_profile p = parse(text, len, 0);
+		every_prefix(text, len, p.nstacks);
+		gp_profile_free(&p);
+		free(text);
+	}
 }
 
 /* ─── mutations (run under ASan by the go-asan suite) ───────────────── */

@@ -59,6 +59,51 @@ http=$(jq -r 'select(.type == "health" and .subject == "check" and .check == "ht
 if [ "$spin" = unhealthy ] && [ "$http" = healthy ]; then ok runaway_check_stopped_others_healthy
 else bad runaway_check_stopped_others_healthy "spin=$spin http=$http; $(cut -c1-300 "$T/ev3")"; fi
 
+# errors surface: a check that raises, one that loops forever (stopped for
+# its CPU budget), one past its timeout and a policy handler that raises
+# each yield one "error" event naming the script and line in 3 s (at most
+# one per script per 10 s), while the container runs to its end and
+# another check stays healthy
+bash "$REPO/tests/container/mkbundle.sh" "$T/e" -- sh -c 'sleep 3; exit 4' >/dev/null
+cat >"$T/raise.lua" <<'L'
+check { name = "boom", interval = 0.1, retries = 1000,
+  run = function()
+    error("kaput")
+  end }
+L
+cat >"$T/spin.lua" <<'L'
+check { name = "spin", interval = 0.2, timeout = 5, retries = 1000,
+  run = function()
+    local n = 0
+    while true do n = n + 1 end
+  end }
+L
+cat >"$T/slow.lua" <<'L'
+check { name = "slow", interval = 0.1, timeout = 0.05, retries = 1000,
+  run = function() sleep(0.2) return true end }
+L
+cat >"$T/alive.lua" <<'L'
+check { name = "alive", interval = 0.1, run = function() return true end }
+L
+cat >"$T/errpol.lua" <<'L'
+on("error", function(ev)
+  error("handler broke on " .. ev.check)
+end)
+L
+"$MS" --root "$T/root" run --bundle "$T/e" --events "$T/ev_err" --check "$T/raise.lua" --check "$T/spin.lua" \
+	--check "$T/slow.lua" --check "$T/alive.lua" --policy "$T/errpol.lua" c_err >"$T/out_err" 2>&1
+rc=$?
+errs() { jq -c --arg s "$1" 'select(.type == "error" and (.script | endswith($s))) | [.line, .reason, .check // .handler, .message, .suppressed]' "$T/ev_err"; }
+boom=$(errs /raise.lua) spin=$(errs /spin.lua) slow=$(errs /slow.lua) pol=$(errs /errpol.lua)
+alive=$(jq -r 'select(.type == "health" and .check == "alive" and .subject == "check") | .to' "$T/ev_err" | tr '\n' ' ')
+if [ $rc = 4 ] && [[ "$boom" == '[3,"raised","boom","'*'raise.lua:3: kaput",null]' ]] &&
+	[[ "$spin" == '[4,"budget","spin","'*'spin.lua:4: stopped after '*' ms of CPU (budget 200 ms)",null]' ]] &&
+	[[ "$slow" == '[2,"timeout","slow","the check ran '*' ms, past its timeout (50 ms)",null]' ]] &&
+	[[ "$pol" == '[2,"raised","'*'errpol.lua:1: on(\"error\")","'*'errpol.lua:2: handler broke on '*'",null]' ]] &&
+	[ "$alive" = "healthy " ]; then
+	ok errors_surface_named_rate_limited
+else bad errors_surface_named_rate_limited "rc=$rc boom=$boom spin=$spin slow=$slow pol=$pol alive='$alive'; $(head -c 600 "$T/out_err")"; fi
+
 # a policy reacting to a real memory.high event (the soft limit on a hybrid
 # host), and reading the cgroup; its error in another handler is reported
 cat >"$T/pol.lua" <<'L'

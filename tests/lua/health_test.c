@@ -461,3 +461,55 @@ TEST(health_set_json_adds_ready_and_checks) {
 	json_decref(j);
 	hc_set_free(s);
 }
+
+/* ─── probe counters ─────────────────────────────────────────────────── */
+
+/* Prometheus' "le": a probe of exactly a bound is in that bound's bucket,
+ * one a nanosecond longer in the next; past 10 s the last bucket. */
+TEST(health_probes_count_outcomes_and_bucket_durations) {
+	hc_probes p = {0};
+	hc_probes_add(&p, HC_PASS, 5 * MS);         /* le .005 */
+	hc_probes_add(&p, HC_PASS, 5 * MS + 1);     /* le .01 */
+	hc_probes_add(&p, HC_FAIL, 0);              /* le .005 */
+	hc_probes_add(&p, HC_TIMEOUT, 10 * SEC);    /* le 10 */
+	hc_probes_add(&p, HC_ERROR, 10 * SEC + 1);  /* above every bound */
+	hc_probes_add(&p, HC_ERROR, -1);            /* a clock step: counted as 0 */
+	hc_probes_add(&p, (hc_outcome)42, 2 * SEC); /* unknown: an error, le 2.5 */
+	CHECK(p.outcomes[HC_PASS] == 2 && p.outcomes[HC_FAIL] == 1);
+	CHECK(p.outcomes[HC_TIMEOUT] == 1 && p.outcomes[HC_ERROR] == 3);
+	uint64_t want[HC_BUCKETS + 1] = {3, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1};
+	for (int b = 0; b <= HC_BUCKETS; b++)
+		CHECKF(p.buckets[b] == want[b], "bucket %d: %llu, want %llu", b,
+		       (unsigned long long)p.buckets[b], (unsigned long long)want[b]);
+	CHECK(p.sum_ns == 5 * MS + 5 * MS + 1 + 10 * SEC + 10 * SEC + 1 + 2 * SEC);
+}
+
+/* publish.h's "Probes": counts, the bounds in seconds, a count per bucket
+ * and one above them, the sum in seconds. */
+TEST(health_probes_json_is_publish_shape) {
+	hc_probes p = {0};
+	hc_probes_add(&p, HC_PASS, 30 * MS);
+	hc_probes_add(&p, HC_FAIL, 3 * SEC);
+	hc_probes_add(&p, HC_TIMEOUT, 20 * SEC);
+	json_t *j = hc_probes_json(&p);
+	CHECK(j);
+	CHECK(json_object_size(j) == 5);
+	CHECK(json_integer_value(json_object_get(j, "pass")) == 1);
+	CHECK(json_integer_value(json_object_get(j, "fail")) == 1);
+	CHECK(json_integer_value(json_object_get(j, "timeout")) == 1);
+	CHECK(json_integer_value(json_object_get(j, "error")) == 0);
+	json_t *d = json_object_get(j, "duration");
+	CHECK(json_object_size(d) == 3);
+	static const double le[HC_BUCKETS] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
+	static const int counts[HC_BUCKETS + 1] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1};
+	json_t *jl = json_object_get(d, "le"), *jc = json_object_get(d, "counts");
+	CHECK(json_array_size(jl) == HC_BUCKETS && json_array_size(jc) == HC_BUCKETS + 1);
+	for (int b = 0; b < HC_BUCKETS; b++)
+		CHECKF(json_real_value(json_array_get(jl, (size_t)b)) == le[b], "le[%d]", b);
+	for (int b = 0; b <= HC_BUCKETS; b++)
+		CHECKF(json_integer_value(json_array_get(jc, (size_t)b)) == counts[b], "counts[%d]",
+		       b);
+	double sum = json_real_value(json_object_get(d, "sum"));
+	CHECKF(sum > 23.029999 && sum < 23.030001, "sum %f", sum);
+	json_decref(j);
+}

@@ -79,6 +79,7 @@ typedef struct {
 	ssize_t got;
 	char buf[16];
 	rt_waitgroup wg;
+	rt_chan *seen; /* closed once main saw the reader parked */
 } wake_state;
 
 static void wake_reader(void *arg) {
@@ -90,6 +91,10 @@ static void wake_reader(void *arg) {
 
 static void wake_writer(void *arg) {
 	wake_state *s = arg;
+	/* after main saw the reader parked: a fixed sleep alone let a loaded
+	 * TSan run write (and wake the reader) before main had looked */
+	int64_t v;
+	rt_chan_recv(s->seen, &v);
 	rt_sleep(30 * MS);
 	s->wrote_at = rt_now();
 	CHECK(rt_write(s->w, "wake up", 7, rt_deadline_in(5000 * MS)) == 7);
@@ -99,12 +104,17 @@ static void wake_writer(void *arg) {
 static int wake_main(void *arg) {
 	int fds[2];
 	CHECK(pipe2(fds, O_CLOEXEC) == 0);
-	wake_state s = {.r = np_open(fds[0]), .w = np_open(fds[1]), .wg = RT_WAITGROUP_INIT};
+	wake_state s = {.r = np_open(fds[0]),
+	                .w = np_open(fds[1]),
+	                .wg = RT_WAITGROUP_INIT,
+	                .seen = rt_chan_new(sizeof(int64_t), 0)};
 	rt_wg_add(&s.wg, 2);
 	rt_go(wake_reader, &s, "pipe-reader");
 	rt_go(wake_writer, &s, "pipe-writer");
 	CHECKF(np_parked("pipe-reader", "IO wait"), "the reader never parked in IO wait");
+	rt_chan_close(s.seen);
 	rt_wg_wait(&s.wg);
+	rt_chan_free(s.seen);
 	CHECKF(s.got == 7 && !memcmp(s.buf, "wake up", 7), "rt_read returned %zd", s.got);
 	CHECKF(s.read_at >= s.wrote_at, "the reader returned %lld us before the write",
 	       (long long)(s.wrote_at - s.read_at) / 1000);

@@ -1,3 +1,3 @@
 module moonshim/bench/scrape
 
-go 1.19
+go 1.26

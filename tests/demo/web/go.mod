@@ -1,3 +1,3 @@
 module moonshim/demo
 
-go 1.19
+go 1.26

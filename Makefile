@@ -190,7 +190,7 @@ $(B)/containerd-shim-moon-v2: $(SHIM_BIN)
 	ln -sf moonshim $@
 
 # the lower folders' unit tests (tests/base, tests/io, the self-watch of tests/go),
-# and the metrics collector of cli/ (tests/cli)
+# and cli/'s metrics collector and observe helpers (tests/cli)
 CT_TEST_SRC := $(wildcard tests/base/*_test.c tests/io/*_test.c tests/supervise/*_test.c tests/cli/*_test.c) tests/go/selfwatch_test.c
 $(CT_TEST_BIN): tests/harness.c $(CT_TEST_SRC) tests/harness.h $(SHIM_HDR) $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
 	@mkdir -p $(dir $@)

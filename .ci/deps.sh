@@ -17,6 +17,7 @@ PKGS=(
 	curl                                # make demo drives its service with it; the scrape_cost peer
 	strace                              # tests/fault: syscall faults injected into static moonshim
 	prometheus                          # tests/metrics: the real Prometheus scraping `moonshim metrics`, and promtool
+	tmux                                # tests/cli/observe.sh: `moonshim top` driven in a private tmux server
 )
 # Everything Go we build (the bench twins, the fixtures, the demo, godeps.sh
 # below) uses $GO, Go 1.26 at /usr/local/go on this machine kind (it is not

@@ -120,6 +120,10 @@ suite container bash tests/container/parity.sh
 suite container-runc15 RUNC="$(bash .ci/godeps.sh runc)/runc" bash tests/container/parity.sh cgroup_hierarchies cpuset
 suite container-errors bash tests/container/errors.sh
 suite container-cli bash tests/container/cli.sh
+# `moonshim inspect`, `events` and `top` (top live under tmux) on published
+# journals and real `moonshim run -d` containers with Lua checks
+suite cli-observe bash tests/cli/observe.sh
+suite cli-observe-asan MOONSHIM_BIN=build/asan/moonshim ASAN_OPTIONS=detect_leaks=1 bash tests/cli/observe.sh
 # `moonshim run` with one syscall failing (strace's tampering: ENOMEM, EMFILE,
 # EAGAIN in spawn, epoll, pidfd, cgroup writes, log writes): a clean refusal or
 # the container's status, and nothing left behind

@@ -3,6 +3,8 @@
  *   run, exec, state, kill, ps, list, delete   containers (run.c, ctl.c)
  *   watch                                      a cgroup's events (watch.c)
  *   metrics                                    the Prometheus exporter (metrics.c)
+ *   inspect, events, top                       what supervisors publish
+ *                                              (inspect.c, eventscmd.c, top.c)
  * The program's main() (shim/main.c) calls cli_main unless it was started
  * as containerd's shim.
  */
@@ -45,6 +47,9 @@ static const struct {
     {"delete", cmd_delete, "remove a stopped container (--force: kill it first)"},
     {"watch", cmd_watch, "print a cgroup's events and samples as JSON lines"},
     {"metrics", cmd_metrics, "serve every container's metrics to Prometheus (/metrics)"},
+    {"inspect", cmd_inspect, "what containers' supervisors last published, as JSON"},
+    {"events", cmd_events, "the containers' events, merged by time (--follow)"},
+    {"top", cmd_top, "a live view of every container (q quits; --once)"},
 };
 
 static void usage(FILE *f) {

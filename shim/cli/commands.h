@@ -25,6 +25,9 @@ int cmd_ps(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 /* moonshim [--root DIR] [--debug] COMMAND [ARGS]: the global options, then
  * the command named; usage and 2 on an unknown one. */
 int cli_main(int argc, char **argv);

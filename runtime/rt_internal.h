@@ -336,6 +336,8 @@ bool rt__netpoll_break_pending(void); /* a break is written and no poll has take
 void rt__sysmon_start(void);
 void rt__sysmon_stop(void);
 void rt__sysmon_wake(void);
+/* sysmon's safety net for overdue timers (next: the earliest, read at now) */
+void rt__sysmon_check_timers(int64_t next, int64_t now);
 
 /* blocking.c */
 void rt__blocking_init(void);

@@ -93,20 +93,26 @@ static bool check_longrun(rt_p *p, int64_t now) {
 	return true;
 }
 
-/* Is some M set to see a timer due at `when` while P's are idle? One
- * handed a P or on its way to park or poll (S.nwatching), one that has
- * published the timer and not yet issued its wake-up (p->adding), a
- * spinning one,
- * or the M blocked in netpoll sleeping until then or earlier, or told to
- * wake by a break it has not taken yet. Then an overdue timer means that
- * M's thread has not had a CPU since (measured: on a loaded host a poller
- * returns from epoll up to several ms after its timeout; under SCHED_FIFO
- * these vanish), not that a wake-up was lost. The picture is read between
- * two reads of S.idlegen, until it is still: M's that keep moving are
- * awake, not stuck. */
-static bool timer_watched(int64_t when) {
+/* Is some M set to see the earliest timer, overdue at `now`, while P's are
+ * idle? One handed a P or on its way to park or poll (S.nwatching), one
+ * that has published the timer and not yet issued its wake-up
+ * (p->adding), a spinning one, or the M blocked in netpoll sleeping until
+ * then or earlier, or told to wake by a break it has not taken yet. Then an
+ * overdue timer means that M's thread has not had a CPU since (measured:
+ * on a loaded host a poller returns from epoll up to several ms after its
+ * timeout; under SCHED_FIFO these vanish), not that a wake-up was lost.
+ * The picture is read between two reads of S.idlegen, until it is still:
+ * M's that keep moving are awake, not stuck. The timer judged is read
+ * inside the picture too, before and after it: a deadline read earlier
+ * may have been run since (sysmon can lose its CPU for ms between the
+ * two), and a poller rightly sleeping until the next one is no lost
+ * wake-up (rescues under qemu-user). */
+static bool timer_watched(int64_t now) {
 	for (int try = 0; try < STILL_TRIES; try++) {
 		uint64_t gen = ald(&S.idlegen);
+		int64_t when = rt__timers_next();
+		if (!when || when + TIMER_OVERDUE_NS >= now)
+			return true; /* run or removed since: an M saw it */
 		bool seen = ald(&S.nwatching) > 0 || ald(&S.nmspinning) > 0;
 		for (int i = 0; i < S.nprocs && !seen; i++)
 			seen = ald(&S.allp[i]->adding) != 0; /* its wake-up is on the way */
@@ -116,10 +122,25 @@ static bool timer_watched(int64_t when) {
 		}
 		if (seen)
 			return true;
-		if (ald(&S.idlegen) == gen)
+		if (ald(&S.idlegen) == gen && rt__timers_next() == when)
 			return false; /* a still picture with nobody set to wake */
 	}
 	return true; /* M's kept moving: one of them is awake */
+}
+
+/* Safety net (Go's sysmon does the same): the earliest timer, `next` as
+ * read at `now`, overdue by more than a tick while P's sit idle, so break
+ * the poller and start an M. Only a timer no M was set to wake for is a
+ * lost wake-up (timer_rescues, which must stay 0); see timer_watched. */
+void rt__sysmon_check_timers(int64_t next, int64_t now) {
+	if (!next || next + TIMER_OVERDUE_NS >= now || arl(&S.npidle) == 0)
+		return;
+	if (timer_watched(now))
+		__atomic_fetch_add(&S.cnt.timer_late_polls, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&S.cnt.timer_rescues, 1, __ATOMIC_RELAXED);
+	rt__netpoll_break();
+	rt__wakep();
 }
 
 static void check_syscalls(int64_t now) {
@@ -188,19 +209,7 @@ static void *sysmon_main(void *arg) {
 		if (lp && lp + NETPOLL_FORCE_NS < now && rt__netpoll_waiters() &&
 		    acas(&S.lastpoll, &lp, now))
 			rt__inject(rt__netpoll(0));
-		/* Safety net (Go's sysmon does the same): a timer overdue by more
-		 * than a tick while P's sit idle, so break the poller and start an
-		 * M. Only a timer no M was set to wake for is a lost wake-up
-		 * (timer_rescues, which must stay 0); see timer_watched. */
-		int64_t next = rt__timers_next();
-		if (next && next + TIMER_OVERDUE_NS < now && arl(&S.npidle) > 0) {
-			if (timer_watched(next))
-				__atomic_fetch_add(&S.cnt.timer_late_polls, 1, __ATOMIC_RELAXED);
-			else
-				__atomic_fetch_add(&S.cnt.timer_rescues, 1, __ATOMIC_RELAXED);
-			rt__netpoll_break();
-			rt__wakep();
-		}
+		rt__sysmon_check_timers(rt__timers_next(), now);
 		check_syscalls(now);
 		schedtrace(now);
 		if (__atomic_exchange_n(&rt__dump_requested, 0, __ATOMIC_ACQ_REL))

@@ -5,7 +5,8 @@
  * over many runs. (timer_late_polls may move on a loaded machine: the
  * thread of an M set to see the timer was late to get a CPU; it is
  * reported, not asserted.) And the netpoller's wake-up contract itself: a
- * break belongs to the blocking poller, whatever non-blocking polls run.
+ * break belongs to the blocking poller, whatever non-blocking polls run;
+ * and sysmon's classifier: a timer run after sysmon read it is no rescue.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -26,6 +27,9 @@
 #define HANDOFFS     scaled(60)  /* syscall handoffs per run */
 #define BREAK_WAIT   (2000 * MS) /* a blocking poll a break must cut short */
 #define POLL_SHORT   (2 * MS)    /* a poll with no break pending sleeps this long */
+#define STALE_SLEEP  (300 * MS)  /* main's sleep: the poller blocks until then */
+#define STALE_AGO    (10 * MS)   /* the stale read: a timer this overdue, run since */
+#define ASLEEP_WAIT  (200 * MS)  /* bound on waiting for the poller to block */
 
 static int64_t mono_ns(void) {
 	struct timespec ts;
@@ -260,4 +264,57 @@ static int break_main(void *arg) {
 
 TEST(netpoll_break_survives_a_nonblocking_poll) {
 	run_rt(1, break_main, NULL);
+}
+
+/* ─── a stale earliest-timer read is no lost wake-up ─────────────────── */
+
+/* sysmon reads the earliest timer, then the M's picture; under qemu-user
+ * it lost its CPU for ms in between, the overdue timer was run meanwhile,
+ * and the poller, rightly blocked until the next one, was counted as a
+ * poller sleeping past an overdue timer: a rescue with no wake-up lost. */
+typedef struct {
+	uint64_t rescues, late_polls;
+	bool asleep;
+} stale_result;
+
+static bool poller_asleep(void) {
+	struct rt_sched *s = &rt__sched;
+	return __atomic_load_n(&s->lastpoll, __ATOMIC_SEQ_CST) == 0 &&
+	       __atomic_load_n(&s->polluntil, __ATOMIC_SEQ_CST) != 0 &&
+	       __atomic_load_n(&s->nwatching, __ATOMIC_SEQ_CST) == 0 &&
+	       __atomic_load_n(&s->npidle, __ATOMIC_SEQ_CST) == s->nprocs;
+}
+
+static void *stale_checker(void *arg) {
+	stale_result *r = arg;
+	int64_t give_up = rt_now() + ASLEEP_WAIT;
+	while (!poller_asleep() && rt_now() < give_up)
+		usleep(100);
+	r->asleep = poller_asleep();
+	rt_counters c0, c1;
+	rt_counters_get(&c0);
+	int64_t now = rt_now();
+	rt__sysmon_check_timers(now - STALE_AGO, now); /* a read from before the run */
+	rt_counters_get(&c1);
+	r->rescues = c1.timer_rescues - c0.timer_rescues;
+	r->late_polls = c1.timer_late_polls - c0.timer_late_polls;
+	return NULL;
+}
+
+static int stale_main(void *arg) {
+	stale_result *r = arg;
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, stale_checker, r) == 0);
+	rt_sleep(STALE_SLEEP); /* the only timer: the poller blocks until it */
+	pthread_join(t, NULL);
+	return 0;
+}
+
+TEST(sysmon_stale_timer_read_is_no_rescue) {
+	stale_result r = {0};
+	run_rt(1, stale_main, &r);
+	fprintf(stderr, "  poller asleep %d: timer_rescues %llu, timer_late_polls %llu\n", r.asleep,
+	        (unsigned long long)r.rescues, (unsigned long long)r.late_polls);
+	CHECKF(r.asleep, "the poller did not block within %lld ms", (long long)(ASLEEP_WAIT / MS));
+	CHECKF(r.rescues == 0, "a timer run before sysmon looked counted as a lost wake-up");
 }

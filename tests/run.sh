@@ -130,11 +130,12 @@ suite cli-observe-asan MOONSHIM_BIN=build/asan/moonshim ASAN_OPTIONS=detect_leak
 suite fault bash tests/fault/faults.sh
 # `moonshim run --go-watch` on every Go fixture (leaks, look-alikes, scheduler
 # pathologies), `make eval-go`'s idle pass only. A leak is confirmed after
-# at least 45 s and 10 samples of growth, which took 46-55 s on a quiet host
-# but past 60 s with the suites' neighbours loading it (a fresh-clone run:
-# 7 of 8 leaks only suspected at 60 s): this regression guard allows 90 s;
-# the 60 s goal is `make eval-go`'s to report.
-suite eval-go env EVAL_LOADS=idle bash tests/go/eval.sh 90
+# at least 45 s and 10 samples of growth; with the 20 fixtures and their
+# supervisors sharing 2 cores that took 46-55 s in one engineer's runs but
+# 77-88 s in a quiet fresh-clone pass, and under a neighbour's load 7 of 8
+# leaks were only suspected at 60 s: this regression guard allows 120 s.
+# The 60 s goal is `make eval-go`'s to report (it is not met yet).
+suite eval-go env EVAL_LOADS=idle bash tests/go/eval.sh 120
 
 [ ${#broken[@]} -eq 0 ] || echo "suites without a summary: ${broken[*]}"
 echo "$passed passed, $failed failed"

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TASK_SVC      "containerd.task.v2.Task"
+#define TASK_SVC      "containerd.task.v2.Task" /* TTCALL_SERVICE overrides it (2.x runc shim: v3) */
 #define TIMEOUT_NS    (10 * 1000000000LL)
 #define RESOURCES_URL "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
 #define MAX_CALLS     10000000L
@@ -41,8 +41,10 @@ static int call(tt_client *c, const char *method, const ProtobufCMessage *m, siz
 	uint8_t *out = NULL;
 	*out_len = 0;
 	msg[0] = 0;
-	int rc = tt_call_sync(c, TASK_SVC, method, buf, n, (const char *const *)metadata,
-	                      TIMEOUT_NS, &out, out_len, msg, msglen);
+	const char *svc = getenv("TTCALL_SERVICE");
+	int rc =
+	    tt_call_sync(c, svc && *svc ? svc : TASK_SVC, method, buf, n,
+	                 (const char *const *)metadata, TIMEOUT_NS, &out, out_len, msg, msglen);
 	free(buf);
 	free(out);
 	return rc;

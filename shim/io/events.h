@@ -29,10 +29,10 @@ bool ev_enabled(const ev_log *l);
 bool ev_written(const ev_log *l);
 
 /* An observer sees every event after it was written: its type, the whole
- * event object (borrowed: time, id, type, fields) and its line (no
- * newline). It runs on the emitter's goroutine, under the log's lock
- * (events reach it in order): it must be quick and must not emit. At most
- * EV_OBSERVERS; add them before the log is shared. */
+ * event object (borrowed: time, id, type, fields) and its line: len
+ * bytes, then its newline (line[len] == '\n': a writer takes len + 1). It runs on the emitter's
+ * goroutine, under the log's lock (events reach it in order): it must be quick and must not emit.
+ * At most EV_OBSERVERS; add them before the log is shared. */
 #define EV_OBSERVERS 4
 typedef void (*ev_observer)(void *arg, const char *type, json_t *event, const char *line,
                             size_t len);

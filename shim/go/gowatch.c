@@ -41,6 +41,13 @@ struct gw {
 	int64_t last_total; /* goroutines at the last scrape */
 	bool leak_profile;  /* the program serves /debug/pprof/goroutineleak */
 	bool leak_probed;   /* ... asked once, after the first profile the program served */
+	/* Scrapes reuse one connection (keep-alive): a fresh one costs a
+	 * thread start inside the target's network namespace and a connect,
+	 * each a wait for the CPU on a busy node. Only the scraper touches
+	 * pool; target_gen (under mu) tells it the target moved, so a
+	 * connection into the old namespace is never reused. */
+	nc_pool *pool;
+	unsigned pool_gen, target_gen;
 	bool has_sched;     /* last_sched holds a sample */
 	struct {
 		int64_t ms, runqueue;
@@ -301,11 +308,18 @@ static int get(gw *g, const char *path, http_response *r) {
 	snprintf(url, sizeof url, "%s%s", g->o.pprof, path);
 	rt_mutex_lock(&g->mu); /* gw_retarget may swap it */
 	int netns = g->t.netns_fd;
+	unsigned gen = g->target_gen;
 	rt_mutex_unlock(&g->mu);
+	if (!g->pool || g->pool_gen != gen) {
+		nc_pool_free(g->pool);
+		g->pool = nc_pool_new(1, 1); /* NULL (ENOMEM): a connection per scrape */
+		g->pool_gen = gen;
+	}
 	http_request q = {.url = url,
 	                  .timeout_ns = SCRAPE_TIMEOUT_NS,
 	                  .max_body = SCRAPE_MAX_BODY,
-	                  .netns_fd = netns};
+	                  .netns_fd = netns,
+	                  .pool = g->pool};
 	ms_err err = {0};
 	int rc = http_do(&q, r, &err);
 	if (rc)
@@ -533,6 +547,7 @@ void gw_retarget(gw *g, int netns_fd) {
 	gd_detector *fresh = gd_new(g->has_cfg ? &g->cfg : NULL);
 	rt_mutex_lock(&g->mu);
 	g->t.netns_fd = netns_fd;
+	g->target_gen++;
 	if (fresh) { /* else (ENOMEM) the old history goes on: no worse than before */
 		gd_detector *old = g->d;
 		g->d = fresh;
@@ -550,6 +565,7 @@ void gw_stop(gw *g) {
 		return;
 	rt_chan_close(g->done);
 	rt_wg_wait(&g->wg);
+	nc_pool_free(g->pool);
 	if (g->t.emit) {
 		json_t *f = json_pack("{s:I, s:I, s:I, s:I, s:I}", "sched_lines",
 		                      (json_int_t)g->sched_lines, "sched_torn",

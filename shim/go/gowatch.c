@@ -48,7 +48,7 @@ struct gw {
 	 * connection into the old namespace is never reused. */
 	nc_pool *pool;
 	unsigned pool_gen, target_gen;
-	bool has_sched;     /* last_sched holds a sample */
+	bool has_sched; /* last_sched holds a sample */
 	struct {
 		int64_t ms, runqueue;
 		int gomaxprocs, idleprocs, threads, spinning, idle;

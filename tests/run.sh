@@ -131,11 +131,13 @@ suite fault bash tests/fault/faults.sh
 # `moonshim run --go-watch` on every Go fixture (leaks, look-alikes, scheduler
 # pathologies), `make eval-go`'s idle pass only. A leak is confirmed after
 # at least 45 s and 10 samples of growth; with the 20 fixtures and their
-# supervisors sharing 2 cores that took 46-55 s in one engineer's runs but
-# 77-88 s in a quiet fresh-clone pass, and under a neighbour's load 7 of 8
-# leaks were only suspected at 60 s: this regression guard allows 120 s.
-# The 60 s goal is `make eval-go`'s to report (it is not met yet).
-suite eval-go env EVAL_LOADS=idle bash tests/go/eval.sh 120
+# supervisors sharing 2 cores that took 46-77 s in quiet passes, but in a
+# fresh-clone CI (other suites still running) leak-waitgroup's first profile
+# came only at 99 s and it was confirmed at 120 s, leak-httpbody's trend only
+# suspected at 109 s: this regression guard allows 180 s. It fails on any
+# false positive, and on a leak or anomaly not confirmed by then. The 60 s
+# goal is `make eval-go`'s to report.
+suite eval-go env EVAL_LOADS=idle bash tests/go/eval.sh 180
 
 [ ${#broken[@]} -eq 0 ] || echo "suites without a summary: ${broken[*]}"
 echo "$passed passed, $failed failed"

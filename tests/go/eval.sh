@@ -20,7 +20,7 @@
 # expect.tsv's env column adds to its environment (VAR=VALUE,
 # comma-separated) and its cgroup column sets limits: cpu=CORES (a CPU
 # quota), mem=BYTES (linux.resources.memory.limit).
-#   tests/go/eval.sh [SECONDS]    (default 60: the bound; make test runs a short one)
+#   tests/go/eval.sh [SECONDS]    (default 60: the bound; make test runs a 180 s one as a guard)
 #   EVAL_RUNS=N        passes per load (default 1; 3 for the three runs)
 #   EVAL_LOADS="idle loaded"   which loads, in order (default both)
 #   EVAL_JOBS=N        fixtures at once (default 0: all)

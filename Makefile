@@ -254,7 +254,7 @@ go-fixtures:
 	bash tests/go/build-fixtures.sh $(B)/go-fixtures
 
 # every Go fixture under `moonshim run --go-watch`, 60 s each at most
-# (tests/go/eval.sh; `make test` runs a 45 s one)
+# (tests/go/eval.sh; `make test` runs the idle pass with a 180 s limit as a guard)
 eval-go: deps all
 	bash tests/go/eval.sh 60
 

@@ -134,7 +134,8 @@ suite fault bash tests/fault/faults.sh
 # supervisors sharing 2 cores that took 46-77 s in quiet passes, but in a
 # fresh-clone CI (other suites still running) leak-waitgroup's first profile
 # came only at 99 s and it was confirmed at 120 s, leak-httpbody's trend only
-# suspected at 109 s: this regression guard allows 180 s. It fails on any
+# suspected at 109 s (it had run out of descriptors at the bundle's 1024; the
+# fixtures now get as many as the harness has): this guard allows 180 s. It fails on any
 # false positive, and on a leak or anomaly not confirmed by then. The 60 s
 # goal is `make eval-go`'s to report.
 suite eval-go env EVAL_LOADS=idle bash tests/go/eval.sh 180

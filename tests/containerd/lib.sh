@@ -7,7 +7,8 @@
 #   CD_DIR    the temp dir (config.toml, root/, state/, bin/, fifo/, containerd.log, ...)
 #   CD_SOCK   containerd's gRPC socket ($CD_DIR/c.sock; ttrpc at $CD_SOCK.ttrpc)
 #   CD_NS     the containerd namespace every ctr call uses (cgroups land under
-#             /<ns>/<id> on each hierarchy, so one name finds them all)
+#             /<ns>/<id> or moonshim/<ns>/<id> on each hierarchy, so one name
+#             finds them all; cleanup removes them, <ns> included)
 #   CD_SHIM   the binary under test (MOONSHIM_SHIM, default build/containerd-shim-moon-v2)
 #   CD_MAJOR  containerd's major version (CONTAINERD, default /usr/bin/containerd; CTR its ctr)
 #   CD_RUNC_SHIM the containerd-shim-runc-v2 of that build (beside it, else on PATH)
@@ -218,18 +219,29 @@ cd_shim_pids() {
 	return 0
 }
 
+# cd_cgroup_roots: the mount point of every cgroup hierarchy under
+# /sys/fs/cgroup, whatever the layout: each v1 controller's and the unified
+# one on a hybrid host, /sys/fs/cgroup itself on a pure-v2 one.
+cd_cgroup_roots() {
+	awk '{ for (i = 7; i < NF; i++) if ($i == "-") break }
+	     ($(i + 1) == "cgroup" || $(i + 1) == "cgroup2") &&
+	     ($5 == "/sys/fs/cgroup" || index($5, "/sys/fs/cgroup/") == 1) { print $5 }' \
+		/proc/self/mountinfo
+}
+
 # cd_cgroup_dirs [ID]: the cgroup dirs of our namespace (or of ID in it) on
-# every hierarchy, deepest first.
+# every hierarchy, deepest first: /<ns> (a spec's cgroupsPath as ctr makes
+# it) and moonshim/<ns> (the shim's default when the spec names none).
 cd_cgroup_dirs() {
-	local d
-	for d in /sys/fs/cgroup/*/"$CD_NS" /sys/fs/cgroup/"$CD_NS"; do
+	local r d
+	for r in $(cd_cgroup_roots); do for d in "$r/$CD_NS" "$r/moonshim/$CD_NS"; do
 		[ -d "$d" ] || continue
 		if [ -n "${1:-}" ]; then
 			[ -d "$d/$1" ] && find "$d/$1" -depth -type d
 		else
 			find "$d" -depth -type d
 		fi
-	done
+	done; done
 	return 0
 }
 

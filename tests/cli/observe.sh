@@ -10,6 +10,9 @@
 # MOONSHIM_BIN=build/asan/moonshim runs it on the sanitized program).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+# ct_wait SECONDS CMD... (the container suites' poll; sourcing sets only variables)
+# shellcheck source=tests/container/lib.sh
+. "$REPO/tests/container/lib.sh"
 MS=${MOONSHIM_BIN:-$REPO/build/moonshim}
 T=$(mktemp -d /tmp/moonshim-observe.XXXXXX)
 SOCK=ms-observe-$$ # tmux -L: a private server
@@ -29,17 +32,6 @@ passed=0 failed=0
 NAME=${TEST_SUITE:-cli-observe} # cli-observe-asan: the same with build/asan/moonshim
 ok() { passed=$((passed + 1)); echo "ok   $NAME/$1"; }
 bad() { failed=$((failed + 1)); echo "FAIL $NAME/$1: $2"; }
-# wait_for SECONDS CMD...: poll CMD every 100 ms until it succeeds
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	while [ $n -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
 
 # ─── the readers, on journals as publish.h writes them ────────────────────
 
@@ -110,7 +102,7 @@ ev 2026-01-01T00:01:02Z a f3 >"$F/run/a/events.jsonl"
 mkdir -p "$F/cd/k8s/c" && ev 2026-01-01T00:01:03Z c f4 >"$F/cd/k8s/c/events.jsonl"
 mkdir -p "$F/cd/ns2/d" && ev 2026-01-01T00:01:04Z d f5 >"$F/cd/ns2/d/events.jsonl"
 got() { [ "$(grep -c ' container f[0-9] ' "$T/follow")" -ge 5 ]; }
-wait_for 5 got
+ct_wait 5 got
 sleep 0.3
 kill -TERM $fpid
 wait $fpid
@@ -131,7 +123,7 @@ bgpids+=($fpid)
 sleep 0.5
 printf 'r2"}\n' >>"$G/run/e/events.jsonl"
 got2() { [ "$(grep -c ' container ' "$T/follow2")" -ge 1002 ]; }
-wait_for 5 got2
+ct_wait 5 got2
 kill -TERM $fpid
 wait $fpid
 types=$(awk '{ print $3 }' "$T/follow2" | uniq -c | awk '{ print $2 "*" $1 }' | tr '\n' ' ')
@@ -163,7 +155,7 @@ else bad empty_roots "'$out' '$evs'"; fi
 tmux -L "$SOCK" -f /dev/null new-session -d -s nokeys -x 100 -y 10 \
 	"$MS --root $F/run top --interval 0.2 --containerd-root $F/cd </dev/null; echo \$? >$T/top0.rc"
 shown() { tmux -L "$SOCK" capture-pane -p -t nokeys 2>/dev/null | grep -q "^a  *running"; }
-wait_for 5 shown
+ct_wait 5 shown
 sleep 1
 sh_pid=$(tmux -L "$SOCK" list-panes -t nokeys -F '#{pane_pid}' 2>/dev/null)
 top_pid=$(pgrep -P "$sh_pid" 2>/dev/null)
@@ -171,7 +163,7 @@ alive=no
 [ -n "$top_pid" ] && [ ! -e "$T/top0.rc" ] && alive=yes
 [ -n "$top_pid" ] && kill -TERM "$top_pid"
 stopped() { [ "$(cat "$T/top0.rc" 2>/dev/null)" = 0 ]; }
-if [ $alive = yes ] && wait_for 5 stopped; then ok top_without_a_keyboard_runs_until_a_signal
+if [ $alive = yes ] && ct_wait 5 stopped; then ok top_without_a_keyboard_runs_until_a_signal
 else bad top_without_a_keyboard_runs_until_a_signal "alive=$alive rc='$(cat "$T/top0.rc" 2>&1)'"; fi
 tmux -L "$SOCK" kill-server 2>/dev/null
 
@@ -209,11 +201,11 @@ tmux -L "$SOCK" -f /dev/null new-session -d -s top -x 150 -y 20 \
 pane() { tmux -L "$SOCK" capture-pane -p -t top; }
 row() { pane | grep -E "^$1 "; }
 both() { row "$OK" | grep -q running && row "$FLAKY" | grep -q running; }
-if wait_for 10 both; then ok top_shows_both_containers
+if ct_wait 10 both; then ok top_shows_both_containers
 else bad top_shows_both_containers "$(pane)"; fi
 
 flipped() { row "$FLAKY" | grep -q unhealthy && row "$OK" | grep -q " healthy "; }
-if wait_for 15 flipped; then ok top_health_flips_to_unhealthy
+if ct_wait 15 flipped; then ok top_health_flips_to_unhealthy
 else bad top_health_flips_to_unhealthy "$(pane)"; fi
 mem=$(row "$OK" | grep -cE ' [0-9.]+[BKMG]? / ')
 if [ "$mem" = 1 ]; then ok top_memory_from_the_cgroup
@@ -226,14 +218,14 @@ narrow() {
 	w=$(awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }' <<<"$p")
 	[ "$w" -le 40 ] && grep -q "^moonshim top" <<<"$p" && grep -q "^$OK" <<<"$p"
 }
-if wait_for 5 narrow; then ok top_resize_cut_to_the_width
+if ct_wait 5 narrow; then ok top_resize_cut_to_the_width
 else bad top_resize_cut_to_the_width "$(pane)"; fi
 
 tmux -L "$SOCK" send-keys -t top q
 # top's own exit status, through the shell (which then sleeps: the pane
 # stays alive, so what top left the terminal in can be looked at)
 dead() { [ "$(cat "$T/top.rc" 2>/dev/null)" = 0 ]; }
-if wait_for 5 dead; then ok top_quits_on_q
+if ct_wait 5 dead; then ok top_quits_on_q
 else bad top_quits_on_q "status '$(cat "$T/top.rc" 2>&1)'"; fi
 # the terminal is restored: out of the alternate screen (no frame left), the cursor shown
 term=$(tmux -L "$SOCK" list-panes -t top -F '#{alternate_on} #{cursor_flag}' 2>&1)
@@ -264,12 +256,12 @@ sleep 0.5
 cp -a "$T/b" "$T/b3"
 "$MS" --root "$T/root" run -d --bundle "$T/b3" "${ID}new" </dev/null >"$T/run3" 2>&1
 saw() { grep -q "container exit $OK" "$T/f2" && grep -q "container start ${ID}new" "$T/f2"; }
-if wait_for 10 saw; then ok events_follow_real_containers
+if ct_wait 10 saw; then ok events_follow_real_containers
 else bad events_follow_real_containers "$(cat "$T/f2")"; fi
 kill $fpid 2>/dev/null
 
 gone() { "$MS" --root "$T/root" inspect "${NC[@]}" "$OK" 2>/dev/null | jq -e '.[0].State.Status == "exited" or .[0].State.Status == "stopped"' >/dev/null; }
-if wait_for 10 gone; then ok inspect_after_kill_exited
+if ct_wait 10 gone; then ok inspect_after_kill_exited
 else bad inspect_after_kill_exited "$("$MS" --root "$T/root" inspect "${NC[@]}" "$OK" 2>&1 | head -c 600)"; fi
 
 echo "$NAME: $passed passed, $failed failed"

@@ -13,7 +13,9 @@
  * file is read to its end and the new one from its start. A last line
  * without its newline waits for it. A line longer than OB_LINE_MAX is
  * skipped with one message; invalid JSON likewise (at most BAD_REPORTS
- * messages per journal).
+ * messages per journal). An event or a journal that could not be stored
+ * (out of memory) is named on stderr (at most LOST_REPORTS messages), and
+ * the command then exits 1.
  */
 #define _GNU_SOURCE
 #include "commands.h"
@@ -33,13 +35,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define OB_RESCAN_MS  1000 /* the directories again, watched or not */
-#define BAD_REPORTS   10   /* invalid lines reported per journal */
-#define READ_CHUNK    (64 * 1024)
-#define KEY_MAX       512
-#define TEXT_MAX      (4 * OB_LINE_MAX + 1024) /* a line with every byte escaped */
-#define DIR_WATCH     (IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR)
-#define JOURNAL_WATCH (IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR)
+#define OB_RESCAN_MS   1000 /* the directories again, watched or not */
+#define BAD_REPORTS    10   /* invalid lines reported per journal */
+#define LOST_REPORTS   10   /* events or journals not stored, reported */
+#define PENDING_FIRST  64   /* events held before the first flush, at first */
+#define JOURNALS_FIRST 16   /* journals followed, at first */
+#define READ_CHUNK     (64 * 1024)
+#define KEY_MAX        512
+#define TEXT_MAX       (4 * OB_LINE_MAX + 1024) /* a line with every byte escaped */
+#define DIR_WATCH      (IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR)
+#define JOURNAL_WATCH  (IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR)
 
 typedef struct journal {
 	char key[KEY_MAX];
@@ -72,6 +77,7 @@ typedef struct ev_cmd {
 	size_t np, capp;
 	int ino; /* inotify, -1 without */
 	char *text;
+	size_t lost; /* events and journals that could not be stored */
 } ev_cmd;
 
 static volatile sig_atomic_t stop;
@@ -82,17 +88,27 @@ static void on_signal(int sig) {
 
 /* ─── the events read, before they are printed in time order ────────── */
 
-static void add_pending(ev_cmd *c, int64_t time, const char *text, size_t len) {
-	if (c->np == c->capp) {
-		size_t cap = c->capp ? c->capp * 2 : 64;
-		pending *p = realloc(c->p, cap * sizeof *p);
-		if (!p)
-			return;
-		c->p = p, c->capp = cap;
+/* what could not be stored, named (the first LOST_REPORTS times) */
+static void lost(ev_cmd *c, const char *key, const char *what, const char *why) {
+	if (c->lost++ < LOST_REPORTS)
+		fprintf(stderr, "moonshim events: %s: %s could not be stored: %s%s\n", key, what,
+		        why, c->lost == LOST_REPORTS ? " (further losses are counted only)" : "");
+}
+
+static void add_pending(ev_cmd *c, const char *key, int64_t time, const char *text, size_t len) {
+	ms_err err = {0};
+	pending *p = grow_room(c->p, &c->capp, c->np, sizeof *c->p, PENDING_FIRST, &err);
+	if (!p) {
+		lost(c, key, "an event", err.msg);
+		return;
 	}
+	c->p = p;
 	char *t = strndup(text, len);
-	if (t)
-		c->p[c->np] = (pending){time, c->np, t}, c->np++;
+	if (!t) {
+		lost(c, key, "an event", "out of memory for its text");
+		return;
+	}
+	c->p[c->np] = (pending){time, c->np, t}, c->np++;
 }
 
 static int cmp_pending(const void *a, const void *b) {
@@ -142,9 +158,9 @@ static void take_line(ev_cmd *c, journal *j, const char *line, size_t len) {
 	               (!c->until || (ev.time_ns && ev.time_ns <= c->until));
 	if (in_time && ob_filter_match(&c->filter, j->key, ev.type)) {
 		if (c->json)
-			add_pending(c, ev.time_ns, line, len);
+			add_pending(c, j->key, ev.time_ns, line, len);
 		else
-			add_pending(c, ev.time_ns, c->text,
+			add_pending(c, j->key, ev.time_ns, c->text,
 			            ob_event_format(&ev, j->key, c->text, TEXT_MAX));
 	}
 	ob_event_free(&ev);
@@ -255,15 +271,22 @@ static journal *find_journal(ev_cmd *c, const char *key) {
 	return NULL;
 }
 
-static bool grow(ev_cmd *c) {
-	if (c->nj < c->capj)
-		return true;
-	size_t cap = c->capj ? c->capj * 2 : 16;
-	journal **a = realloc(c->j, cap * sizeof *a);
-	if (!a)
-		return false;
-	c->j = a, c->capj = cap;
-	return true;
+/* a new journal, empty; NULL (named on stderr) when it cannot be stored */
+static journal *new_journal(ev_cmd *c, const char *key) {
+	ms_err err = {0};
+	journal **a = grow_room(c->j, &c->capj, c->nj, sizeof *c->j, JOURNALS_FIRST, &err);
+	if (!a) {
+		lost(c, key, "its journal", err.msg);
+		return NULL;
+	}
+	c->j = a;
+	journal *j = calloc(1, sizeof *j);
+	if (!j || !(j->part = malloc(OB_LINE_MAX + 1))) {
+		free(j);
+		lost(c, key, "its journal", "out of memory for its buffers");
+		return NULL;
+	}
+	return j;
 }
 
 /* A container directory found by a scan. Known: mark it. New: at the first
@@ -275,13 +298,8 @@ static void found(ev_cmd *c, const char *dir, const char *key, bool first, char 
 		j->present = true;
 		return;
 	}
-	if (!ob_filter_match_key(&c->filter, key) || !grow(c))
+	if (!ob_filter_match_key(&c->filter, key) || !(j = new_journal(c, key)))
 		return;
-	j = calloc(1, sizeof *j);
-	if (!j || !(j->part = malloc(OB_LINE_MAX + 1))) {
-		free(j);
-		return;
-	}
 	snprintf(j->key, sizeof j->key, "%s", key);
 	snprintf(j->dir, sizeof j->dir, "%s", dir);
 	j->fd = -1, j->present = true;
@@ -480,5 +498,10 @@ int cmd_events(int argc, char **argv) {
 	if (c.follow)
 		follow(&c, buf);
 	release(&c, buf);
+	if (c.lost) {
+		fprintf(stderr, "moonshim events: %zu events or journals could not be stored\n",
+		        c.lost);
+		return 1;
+	}
 	return 0;
 }

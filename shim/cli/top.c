@@ -13,6 +13,8 @@
  * A resize (SIGWINCH) re-renders at once; every row is cut to the width,
  * the rows to the height. Text from the snapshot is shown as printable
  * ASCII only. --once prints one frame without any terminal control.
+ * A container whose row could not be stored (out of memory) is counted in
+ * the title ("N not shown"); --once also names the error and exits 1.
  */
 #define _GNU_SOURCE
 #include "commands.h"
@@ -37,6 +39,7 @@
 #define TOP_LINE_MAX        512 /* a row before it is cut to the width */
 #define TOP_WIDTH           80  /* without a terminal to ask */
 #define TOP_HEIGHT          24
+#define TOP_ROWS_FIRST      32 /* rows stored, at first */
 #define KEY_CTRL_C          3
 #define PERCENT             100.0
 
@@ -53,6 +56,8 @@ typedef struct rows {
 	row *r;
 	size_t n, cap;
 	const cg_host *host; /* NULL when the cgroups cannot be read */
+	size_t dropped;      /* containers whose row could not be stored */
+	ms_err err;          /* why the first of them was not */
 } rows;
 
 static volatile sig_atomic_t quit, resized;
@@ -112,13 +117,14 @@ static void flags(row *r, json_t *s) {
 
 static void add_row(const pb_entry *e, void *arg) {
 	rows *rs = arg;
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 32;
-		row *r = realloc(rs->r, cap * sizeof *r);
-		if (!r)
-			return;
-		rs->r = r, rs->cap = cap;
+	ms_err err = {0};
+	row *a = grow_room(rs->r, &rs->cap, rs->n, sizeof *rs->r, TOP_ROWS_FIRST, &err);
+	if (!a) {
+		if (!rs->dropped++)
+			rs->err = err, ms_wrap(&rs->err, "%s", e->key);
+		return;
 	}
+	rs->r = a;
 	row *r = &rs->r[rs->n++];
 	memset(r, 0, sizeof *r);
 	json_t *s = e->status, *h = json_object_get(s, "health");
@@ -195,8 +201,11 @@ static void render(const rows *rs, int width, int height, bool tty) {
 	strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tm));
 	if (tty)
 		fputs("\033[H", stdout);
-	snprintf(line, sizeof line, "moonshim top - %s - %zu container%s%s", when, rs->n,
-	         rs->n == 1 ? "" : "s", tty ? " - q quits" : "");
+	char dropped[64] = "";
+	if (rs->dropped)
+		snprintf(dropped, sizeof dropped, " - %zu not shown (out of memory)", rs->dropped);
+	snprintf(line, sizeof line, "moonshim top - %s - %zu container%s%s%s", when, rs->n,
+	         rs->n == 1 ? "" : "s", dropped, tty ? " - q quits" : "");
 	emit(line, width, tty);
 	int idw = id_width(rs);
 	snprintf(line, sizeof line, "%-*s %-8s %-10s %-5s %-22s %6s %6s %6s %4s %s", idw, "ID",
@@ -218,7 +227,9 @@ static void render(const rows *rs, int width, int height, bool tty) {
 	fflush(stdout);
 }
 
-static void frame(const ob_roots *roots, const cg_host *host, bool tty) {
+/* one frame; the containers whose row could not be stored, if any, are
+ * named in err (the first) and counted in the return value */
+static size_t frame(const ob_roots *roots, const cg_host *host, bool tty, ms_err *err) {
 	rows rs = {.host = host};
 	ob_scan(roots, add_row, &rs);
 	if (rs.n)
@@ -231,6 +242,9 @@ static void frame(const ob_roots *roots, const cg_host *host, bool tty) {
 		width = TOP_LINE_MAX;
 	render(&rs, width, height, tty);
 	free(rs.r);
+	if (rs.dropped)
+		*err = rs.err;
+	return rs.dropped;
 }
 
 /* ─── the terminal ──────────────────────────────────────────────────── */
@@ -289,7 +303,8 @@ static int live(const ob_roots *roots, const cg_host *host, int interval_ms) {
 	struct timespec next;
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (!quit) {
-		frame(roots, host, true);
+		ms_err err; /* the title shows the count */
+		frame(roots, host, true, &err);
 		resized = 0;
 		int64_t due = (int64_t)next.tv_sec * 1000 + next.tv_nsec / 1000000 + interval_ms;
 		for (;;) {
@@ -350,7 +365,13 @@ int cmd_top(int argc, char **argv) {
 	cg_err err = {0};
 	bool cgroups = cg_host_detect(&host, "/proc/self/mounts", &err) == 0;
 	if (once || !isatty(STDOUT_FILENO)) {
-		frame(&roots, cgroups ? &host : NULL, false);
+		ms_err ferr = {0};
+		size_t dropped = frame(&roots, cgroups ? &host : NULL, false, &ferr);
+		if (dropped) {
+			fprintf(stderr, "moonshim top: %zu container%s not shown: %s\n", dropped,
+			        dropped == 1 ? "" : "s", ferr.msg);
+			return 1;
+		}
 		return 0;
 	}
 	return live(&roots, cgroups ? &host : NULL, interval_ms);

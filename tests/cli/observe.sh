@@ -88,6 +88,29 @@ done
 if [ -z "$why" ]; then ok events_bad_arguments_one_message_each
 else bad events_bad_arguments_one_message_each "$why"; fi
 
+# out of memory (an address-space limit the program's start fits in and its
+# events' texts do not): what could not be stored is named on stderr and the
+# exit status is 1, not a silently shorter listing and 0. Not under ASan,
+# whose shadow memory no such limit admits.
+OOM_EVENTS=100000 OOM_VM_KB=20000 # ~30 MB of event text against 20 MB of address space
+if [[ $MS != */asan/* ]]; then
+	mkdir -p "$T/oom/run/big" "$T/oom/cd"
+	awk -v n=$OOM_EVENTS 'BEGIN { pad = sprintf("%0250d", 0)
+		for (i = 0; i < n; i++)
+			printf "{\"time\":\"2026-01-01T00:00:%02dZ\",\"id\":\"big\",\"type\":\"t\",\"pad\":\"%s\"}\n", i % 60, pad }' \
+		>"$T/oom/run/big/events.jsonl"
+	(
+		ulimit -v $OOM_VM_KB
+		exec "$MS" --root "$T/oom/run" events --containerd-root "$T/oom/cd" --format json
+	) >/dev/null 2>"$T/oom.err"
+	rc=$?
+	if [ $rc = 1 ] && grep -q '^moonshim events: big: an event could not be stored: out of memory' "$T/oom.err" &&
+		grep -q '^moonshim events: [0-9]* events or journals could not be stored$' "$T/oom.err"; then
+		ok events_out_of_memory_named_exit_1
+	else bad events_out_of_memory_named_exit_1 "rc=$rc err='$(head -c 600 "$T/oom.err")'"; fi
+	rm -rf "$T/oom"
+fi
+
 # --follow: appended lines, a torn line completed later, rotation, a new container
 "$MS" "${R[@]}" --follow >"$T/follow" 2>"$T/follow.err" &
 fpid=$!

@@ -6,16 +6,38 @@
  *   inspect, events, top                       what supervisors publish
  *                                              (inspect.c, eventscmd.c, top.c)
  * The program's main() (shim/main.c) calls cli_main unless it was started
- * as containerd's shim.
+ * as containerd's shim. Also what the commands share: the global options
+ * and the signals that end a long-running one.
  */
 #include "base.h"
 #include "commands.h"
 #include "state.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 
 cli_global g_cli = {.root = ST_DEFAULT_ROOT};
+
+static void stop_signals(sigset_t *sigs) {
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGTERM);
+}
+
+void cli_block_stop_signals(void) {
+	sigset_t sigs;
+	stop_signals(&sigs);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+}
+
+int cli_stop_signalfd(void) {
+	sigset_t sigs;
+	stop_signals(&sigs);
+	return signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+}
 
 bool cli_global_option(int argc, char **argv, int *i) {
 	if (!strcmp(argv[*i], "--root") && *i + 1 < argc) {

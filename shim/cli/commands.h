@@ -16,6 +16,14 @@ extern cli_global g_cli;
 /* If argv[*i] is a global option, take it (and its value) and return true. */
 bool cli_global_option(int argc, char **argv, int *i);
 
+/* The signals that end a long-running command (watch, metrics): SIGINT and
+ * SIGTERM. cli_block_stop_signals blocks them in the calling thread, before
+ * rt_main (every thread inherits the mask), so they arrive only on the
+ * non-blocking, close-on-exec signalfd cli_stop_signalfd returns (-1 and
+ * errno when it cannot be had). */
+void cli_block_stop_signals(void);
+int cli_stop_signalfd(void);
+
 int cmd_watch(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_exec(int argc, char **argv);

@@ -17,7 +17,6 @@
 #include "rt.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +70,7 @@ static void log_line(const char *msg, void *arg) {
 
 /* Park until SIGINT or SIGTERM arrives on a signalfd. */
 static int wait_signal(void) {
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	int fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC), perr = 0;
+	int fd = cli_stop_signalfd(), perr = 0;
 	rt_pollfd *pd = fd >= 0 ? rt_poll_open(fd, &perr) : NULL;
 	if (!pd) {
 		fprintf(stderr, "moonshim metrics: signalfd: %s\n",
@@ -148,12 +143,7 @@ int cmd_metrics(int argc, char **argv) {
 	}
 	if (!(a.m = mx_new(g_cli.root, a.containerd_root, stderr)))
 		return 1;
-	/* every thread inherits the mask; the signals arrive on the signalfd */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	cli_block_stop_signals();
 	signal(SIGPIPE, SIG_IGN);
 	rt_config cfg = {.procs = 2};
 	int rc = rt_main(&cfg, metrics_main, &a);

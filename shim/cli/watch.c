@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,14 +246,9 @@ static int watch_main(void *arg) {
 		snprintf(info, sizeof info, "watching (%s host)", cg_layout_name(host.layout));
 		print_message(a->paths[i], "start", info);
 	}
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
 	rt_waitgroup wg = RT_WAITGROUP_INIT;
 	rt_chan *sig = rt_chan_new(sizeof(uint32_t), 1);
-	signal_ctx sc = {
-	    .sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC), .sig = sig, .wg = &wg};
+	signal_ctx sc = {.sfd = cli_stop_signalfd(), .sig = sig, .wg = &wg};
 	int perr;
 	if (sc.sfd >= 0 && (sc.pd = rt_poll_open(sc.sfd, &perr))) {
 		rt_wg_add(&wg, 1);
@@ -377,12 +371,7 @@ int cmd_watch(int argc, char **argv) {
 		fprintf(stderr, "moonshim watch: %s\n", e.msg);
 		return 1;
 	}
-	/* every thread inherits the mask; the signals arrive on the signalfd */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	cli_block_stop_signals();
 	rt_config cfg = {.procs = 1, .quiet_leaks = false};
 	return rt_main(&cfg, watch_main, &a);
 }

@@ -99,7 +99,13 @@ SHIM_LIBS := -ljansson -lcap -lseccomp -lnl-route-3 -lnl-3 -lprotobuf-c -llua5.4
 # shared libraries (resident 1.3 MB instead of 2.2 MB), and starts without
 # relocating them. libnl's unused name lookups make ld warn about NSS; we
 # never call them.
-SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings)
+# The functions a settled supervisor runs, side by side at the start of the
+# code (shim/idle_path_ld.sh says why): our code in per-function sections,
+# and a generated script that places them and the archive members it names.
+IDLE_PATH_LD := $(B)/idle_path.ld
+IDLE_PATH_LDFLAGS = -ffunction-sections -Wl,-T,$(IDLE_PATH_LD)
+IDLE_PATH_ARCHIVES = $(RT_LIB) $(foreach l,c $(SHIM_LIBS:-l%=%),$(shell $(CC) -print-file-name=lib$(l).a))
+SHIM_LDFLAGS := $(if $(SAN),,-static -Wl,--no-warnings $(IDLE_PATH_LDFLAGS))
 
 .PHONY: all runtime test check check-layers check-format deps bench demo go-fixtures eval-go vmtest asan tsan aarch64 fuzz fuzz-build fuzz-bins install clean format critest
 SHIM_LIB := $(B)/libmoonshim.a
@@ -182,8 +188,12 @@ $(SHIM_LIB): $(SHIM_SRC:%.c=$(B)/%.o) $(PROTO_OBJ) $(LUA_BUILTIN)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(SHIM_BIN): $(B)/shim/main.o $(SHIM_LIB) $(CG_LIB) $(RT_LIB)
-	$(CC) $(ALL_CFLAGS) $(SHIM_LDFLAGS) $^ $(LDLIBS) $(SHIM_LIBS) -o $@
+$(SHIM_BIN): $(B)/shim/main.o $(SHIM_LIB) $(CG_LIB) $(RT_LIB) $(if $(SAN),,$(IDLE_PATH_LD))
+	$(CC) $(ALL_CFLAGS) $(SHIM_LDFLAGS) $(filter-out %.ld,$^) $(LDLIBS) $(SHIM_LIBS) -o $@
+
+$(IDLE_PATH_LD): shim/idle_path.syms shim/idle_path_ld.sh $(RT_LIB)
+	@mkdir -p $(@D)
+	sh shim/idle_path_ld.sh $< $(IDLE_PATH_ARCHIVES) >$@
 
 # containerd finds runtime io.containerd.moon.v2 as this name on its PATH
 $(B)/containerd-shim-moon-v2: $(SHIM_BIN)

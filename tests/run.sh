@@ -63,6 +63,8 @@ suites_wait() {
 suite check-layers bash tests/check-layers.sh
 # every C file as clang-format writes it (make format)
 suite check-format bash tests/check-format.sh
+# the settled shim's code laid out side by side (shim/idle_path_ld.sh)
+suite idle-path bash tests/idle_path.sh build/moonshim
 suite runtime build/tests/runtime_tests
 suite cgroup MOONSHIM_EXPECT_LAYOUT=hybrid build/tests/cgroup_tests
 suite cgroup-asan MOONSHIM_EXPECT_LAYOUT=hybrid build/asan/tests/cgroup_tests

@@ -423,18 +423,30 @@ static int moonshim_cpu_main(void *arg) {
  * (socket, connect, write the request, read to EOF, close) FLOOR_PROBES
  * times: what any probe that opens a connection costs on this kernel
  * (on loopback the sender also runs the receiver's TCP work). */
-static double floor_us(int port) {
-	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-	                          "User-Agent: moonshim\r\nConnection: close\r\n\r\n";
+/* A blocking TCP connection to the bench server on loopback: its fd, or -1
+ * with errno. */
+static int server_connect(int port) {
 	struct sockaddr_in a = {.sin_family = AF_INET,
 	                        .sin_port = htons((uint16_t)port),
 	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a)) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static double floor_us(int port) {
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	                          "User-Agent: moonshim\r\nConnection: close\r\n\r\n";
 	int64_t c0 = cpu_ns(RUSAGE_SELF);
 	for (int i = 0; i < FLOOR_PROBES; i++) {
 		char buf[256];
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) ||
-		    write(fd, req, sizeof req - 1) != (ssize_t)sizeof req - 1) {
+		int fd = server_connect(port);
+		if (fd < 0 || write(fd, req, sizeof req - 1) != (ssize_t)sizeof req - 1) {
 			fprintf(stderr, "luabench: floor: %s\n", strerror(errno));
 			if (fd >= 0)
 				close(fd);
@@ -454,14 +466,9 @@ static double floor_us(int port) {
 static double floor_keepalive_us(int port) {
 	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 	                          "User-Agent: moonshim\r\n\r\n";
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_port = htons((uint16_t)port),
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
+	int fd = server_connect(port);
+	if (fd < 0) {
 		fprintf(stderr, "luabench: keep-alive floor: %s\n", strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
 	int64_t c0 = cpu_ns(RUSAGE_SELF);
